@@ -1,0 +1,46 @@
+"""Errors raised by the library. The CLI turns them into exit code 2 and one line."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+
+class TraceError(Exception):
+    """Base class: something about a trace (or its use) is wrong.
+
+    ``path`` names the file when there is one; ``str(err)`` is one line that a user
+    can act on and starts with the file name.
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        self.message = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class TraceFormatError(TraceError):
+    """The file is not in the format its reader expects (or is corrupt in strict mode)."""
+
+
+class TraceEmptyError(TraceFormatError):
+    """The file holds no events at all."""
+
+
+class UnknownFormatError(TraceError):
+    """No reader recognises the file."""
+
+
+class MissingEventError(TraceError, KeyError):
+    """An analysis needs an event the trace does not contain.
+
+    The message names the closest event names that do exist.
+    """
+
+    def __init__(self, wanted: str, available: list[str] | set[str], path: str | None = None):
+        close = difflib.get_close_matches(wanted, sorted(available), n=3, cutoff=0.3)
+        hint = f"; closest present: {', '.join(close)}" if close else ""
+        super().__init__(f"the trace has no {wanted!r} events{hint}", path)
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return Exception.__str__(self)

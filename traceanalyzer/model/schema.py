@@ -1,0 +1,202 @@
+"""The canonical event table (``shared/spec/events.md``): column names, types, event names.
+
+Every reader produces this table; everything downstream reads only it (split into
+per-family tables by :class:`traceanalyzer.model.trace.Trace`).
+
+Nothing here imports pandas: readers and the model build Arrow tables from these
+definitions.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pyarrow as pa
+
+# --- columns ---------------------------------------------------------------------------
+
+#: Canonical columns and their Arrow types, in documentation order.
+COLUMNS: Final[dict[str, pa.DataType]] = {
+    "time_ns": pa.int64(),
+    "event": pa.string(),
+    "cpu": pa.int32(),
+    "pid": pa.int64(),
+    "tid": pa.int64(),
+    "mdl": pa.uint64(),
+    "source_mdl": pa.uint64(),
+    "va": pa.uint64(),
+    "size": pa.uint64(),
+    "requested_size": pa.uint64(),
+    "access_mode": pa.string(),
+    "operation": pa.string(),
+    "cache_type": pa.string(),
+    "mapped_va": pa.uint64(),
+    "priority": pa.uint32(),
+    "bugcheck_on_failure": pa.int8(),
+    "irp": pa.uint64(),
+    "tag": pa.uint32(),
+    "target_pid": pa.int64(),
+    "effective_pid": pa.int64(),
+    "irql": pa.int8(),
+    "status": pa.string(),
+    "caller": pa.string(),
+    "new_tid": pa.int64(),
+    "old_tid": pa.int64(),
+    "new_pid": pa.int64(),
+    "old_pid": pa.int64(),
+    "parent_pid": pa.int64(),
+    "image": pa.string(),
+    "wow64": pa.int8(),
+    "base": pa.uint64(),
+    "image_size": pa.uint64(),
+    "return_address": pa.uint64(),
+}
+
+REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("time_ns", "event")
+
+#: Columns holding addresses or byte counts (unsigned 64-bit; hex or decimal in text).
+ADDRESS_COLUMNS: Final[frozenset[str]] = frozenset(
+    name for name, typ in COLUMNS.items() if typ == pa.uint64()
+)
+
+#: Integer columns (hex ``0x`` or decimal in text).
+INTEGER_COLUMNS: Final[frozenset[str]] = frozenset(
+    name for name, typ in COLUMNS.items() if pa.types.is_integer(typ)
+)
+
+# --- event names -------------------------------------------------------------------------
+
+PROCESS_EVENTS: Final[tuple[str, ...]] = ("ProcessStart", "ProcessEnd", "ProcessRundown")
+THREAD_EVENTS: Final[tuple[str, ...]] = ("ThreadStart", "ThreadEnd", "ThreadRundown")
+CSWITCH_EVENTS: Final[tuple[str, ...]] = ("CSwitch",)
+IMAGE_EVENTS: Final[tuple[str, ...]] = ("ImageLoad", "ImageUnload")
+#: System events that the replay consumes together with the calls.
+IO_EVENTS: Final[tuple[str, ...]] = ("IoCompleteRequest",)
+
+SYSTEM_EVENTS: Final[tuple[str, ...]] = (
+    PROCESS_EVENTS + THREAD_EVENTS + CSWITCH_EVENTS + IMAGE_EVENTS + IO_EVENTS
+)
+
+CALL_EVENTS: Final[tuple[str, ...]] = (
+    "IoAllocateMdl",
+    "IoFreeMdl",
+    "IoBuildPartialMdl",
+    "MmProbeAndLockPages",
+    "MmProbeAndLockProcessPages",
+    "MmUnlockPages",
+    "MmBuildMdlForNonPagedPool",
+    "MmAllocatePagesForMdl",
+    "MmAllocatePagesForMdlEx",
+    "MmFreePagesFromMdl",
+    "MmMapLockedPagesSpecifyCache",
+    "MmMapLockedPages",
+    "MmUnmapLockedPages",
+    "MmAllocateMappingAddress",
+    "MmFreeMappingAddress",
+    "MmMapLockedPagesWithReservedMapping",
+    "MmUnmapReservedMapping",
+    "MmPrepareMdlForReuse",
+    "KeStackAttachProcess",
+    "KeUnstackDetachProcess",
+    "ExFreePoolMdl",
+)
+
+KNOWN_EVENTS: Final[frozenset[str]] = frozenset(SYSTEM_EVENTS + CALL_EVENTS)
+
+# --- families: how the Trace splits the canonical table --------------------------------
+
+#: family name -> (event names, columns kept besides time_ns/event/seq)
+FAMILIES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "cswitch": (CSWITCH_EVENTS, ("cpu", "new_tid", "old_tid", "new_pid", "old_pid")),
+    "processes": (
+        PROCESS_EVENTS,
+        ("cpu", "pid", "tid", "parent_pid", "image", "wow64"),
+    ),
+    "threads": (THREAD_EVENTS, ("cpu", "pid", "tid")),
+    "images": (IMAGE_EVENTS, ("cpu", "pid", "tid", "image", "base", "image_size")),
+    "calls": (
+        CALL_EVENTS + IO_EVENTS,
+        tuple(
+            c
+            for c in COLUMNS
+            if c
+            not in (
+                "time_ns",
+                "event",
+                "new_tid",
+                "old_tid",
+                "new_pid",
+                "old_pid",
+                "parent_pid",
+                "image",
+                "wow64",
+                "base",
+                "image_size",
+            )
+        ),
+    ),
+}
+
+#: Events not in any family (unknown names) go to this family with every column kept.
+OTHER_FAMILY: Final[str] = "other"
+
+# --- enumerations --------------------------------------------------------------------
+
+ACCESS_MODES: Final[tuple[str, ...]] = ("KernelMode", "UserMode")
+OPERATIONS: Final[tuple[str, ...]] = ("IoReadAccess", "IoWriteAccess", "IoModifyAccess")
+CACHE_TYPES: Final[tuple[str, ...]] = (
+    "MmNonCached",
+    "MmCached",
+    "MmWriteCombined",
+    "MmHardwareCoherentCached",
+    "MmNonCachedUnordered",
+    "MmUSWCCached",
+)
+
+#: Text forms accepted for enum columns -> canonical name (numbers per events.md).
+ENUM_ALIASES: Final[dict[str, dict[str, str]]] = {
+    "access_mode": {
+        **{m: m for m in ACCESS_MODES},
+        "0": "KernelMode",
+        "1": "UserMode",
+        "kernel": "KernelMode",
+        "user": "UserMode",
+    },
+    "operation": {
+        **{o: o for o in OPERATIONS},
+        "0": "IoReadAccess",
+        "1": "IoWriteAccess",
+        "2": "IoModifyAccess",
+    },
+    "cache_type": {
+        **{c: c for c in CACHE_TYPES},
+        **{str(i): c for i, c in enumerate(CACHE_TYPES)},
+    },
+}
+
+#: MdlMappingNoExecute flag in the ``priority`` column.
+MDL_MAPPING_NO_EXECUTE: Final[int] = 0x40000000
+
+#: Top of the 64-bit user address space used by the rules (rules.md).
+USER_RANGE_END_64: Final[int] = 0x7FFFFFFF0000
+USER_RANGE_END_WOW64: Final[int] = 0xFFFFFFFF
+#: Addresses below this are user addresses (canonical lower half on x64).
+USER_SPACE_LIMIT: Final[int] = 0x0000800000000000
+
+PAGE_SIZE: Final[int] = 4096
+
+SYSTEM_PID: Final[int] = 4
+IDLE_PID: Final[int] = 0
+
+
+def arrow_schema(columns: list[str] | tuple[str, ...]) -> pa.Schema:
+    """Arrow schema for the given canonical column names (unknown names: string)."""
+    return pa.schema([(c, COLUMNS.get(c, pa.string())) for c in columns])
+
+
+def family_of(event: str) -> str:
+    """Name of the family table an event name belongs to (``other`` when unknown)."""
+    for family, (events, _cols) in FAMILIES.items():
+        if event in events:
+            return family
+    return OTHER_FAMILY

@@ -1,0 +1,61 @@
+"""What a reader is and what it returns.
+
+A reader turns one file into the canonical event table (``model/schema.py``). It is
+registered under a name with the extensions it claims and a content sniffer; see
+``readers/registry.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import pyarrow as pa
+
+from traceanalyzer.model.stats import Stats
+
+
+@dataclass
+class ReadOptions:
+    """Options every reader receives (readers ignore what does not apply to them).
+
+    strict: fail on the first corrupt buffer / bad row instead of skipping and counting.
+    field_map: path of a mapping file (provider/event/field names -> canonical names).
+    progress: callable(done_units, total_units) for progress display, or None.
+    extra: reader-specific options by name.
+    """
+
+    strict: bool = False
+    field_map: str | Path | None = None
+    progress: Callable[[int, int], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReadResult:
+    """One file read.
+
+    table: canonical columns (any subset beyond time_ns/event, in any order, extra
+        columns kept). ``event`` may be dictionary-encoded. Rows need not be sorted.
+    metadata: facts about the file (``format``, ``start_time_utc`` ISO string,
+        ``pointer_size``, ``cpus``, ``os_version``...), all JSON-serialisable.
+    stats: counters of what was skipped, lost or unknown.
+    """
+
+    table: pa.Table
+    metadata: dict[str, Any] = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)
+
+
+class Reader(Protocol):
+    """A trace reader. Register one with :func:`traceanalyzer.readers.register_reader`."""
+
+    name: str
+    extensions: tuple[str, ...]
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        """True if the first bytes of the file look like this reader's format."""
+
+    def read(self, path: Path, options: ReadOptions) -> ReadResult:
+        """Read the whole file. Raise TraceFormatError (naming the file) on bad input."""
