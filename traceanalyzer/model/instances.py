@@ -1,0 +1,135 @@
+"""Process and thread instances: IDs are reused, so identity is (id, start).
+
+Process/Thread start, rundown and end events are few (thousands, not millions), so a
+plain ordered walk builds the instance tables.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from traceanalyzer.model.schema import IDLE_PID, SYSTEM_PID
+
+WELL_KNOWN_IMAGES = {SYSTEM_PID: "System", IDLE_PID: "Idle"}
+
+PROCESS_COLUMNS = [
+    "proc_id", "pid", "image", "parent_pid", "wow64", "start_ns", "end_ns",
+    "start_seq", "end_seq", "source",
+]
+THREAD_COLUMNS = ["thread_id", "tid", "pid", "start_ns", "end_ns", "start_seq", "end_seq", "source"]
+
+
+def _rows(table: pa.Table, columns: list[str]) -> list[dict]:
+    present = [c for c in columns if c in table.column_names]
+    t = table.select(present)
+    if "event" in present and pa.types.is_dictionary(t.schema.field("event").type):
+        t = t.set_column(present.index("event"), "event", t.column("event").cast(pa.string()))
+    return t.to_pylist()
+
+
+def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.DataFrame:
+    """Process instances from ProcessStart/ProcessRundown/ProcessEnd (see Trace.processes)."""
+    rows = _rows(
+        tables["processes"],
+        ["seq", "time_ns", "event", "pid", "parent_pid", "image", "wow64"],
+    )
+    out: list[dict] = []
+    live: dict[int, int] = {}  # pid -> index in out of the newest instance without an end
+    for r in rows:
+        pid = r.get("pid")
+        if pid is None:
+            continue
+        ev = r["event"]
+        if ev in ("ProcessStart", "ProcessRundown"):
+            if ev == "ProcessRundown" and pid in live and out[live[pid]]["source"] == "rundown":
+                continue  # duplicate rundown (merged kernel sessions)
+            live[pid] = len(out)
+            out.append(
+                {
+                    "pid": pid,
+                    "image": r.get("image"),
+                    "parent_pid": r.get("parent_pid"),
+                    "wow64": r.get("wow64"),
+                    "start_ns": r["time_ns"] if ev == "ProcessStart" else None,
+                    "end_ns": None,
+                    "start_seq": r["seq"] if ev == "ProcessStart" else None,
+                    "end_seq": None,
+                    "source": "start" if ev == "ProcessStart" else "rundown",
+                }
+            )
+        elif ev == "ProcessEnd":
+            idx = live.pop(pid, None)
+            if idx is None:  # ended without a start in the trace: alive when it began
+                idx = len(out)
+                out.append(
+                    {
+                        "pid": pid, "image": r.get("image"), "parent_pid": r.get("parent_pid"),
+                        "wow64": r.get("wow64"), "start_ns": None, "end_ns": None,
+                        "start_seq": None, "end_seq": None, "source": "implicit",
+                    }
+                )
+            out[idx]["end_ns"] = r["time_ns"]
+            out[idx]["end_seq"] = r["seq"]
+            if out[idx]["image"] is None:
+                out[idx]["image"] = r.get("image")
+    known = {o["pid"] for o in out}
+    for pid in sorted(set(extra_pids) | set(WELL_KNOWN_IMAGES)):
+        if pid not in known:
+            out.append(
+                {
+                    "pid": pid, "image": None, "parent_pid": None, "wow64": None,
+                    "start_ns": None, "end_ns": None, "start_seq": None, "end_seq": None,
+                    "source": "implicit",
+                }
+            )
+    for o in out:
+        if o["image"] is None and o["pid"] in WELL_KNOWN_IMAGES:
+            o["image"] = WELL_KNOWN_IMAGES[o["pid"]]
+    df = pd.DataFrame(out, columns=PROCESS_COLUMNS[1:])
+    df.insert(0, "proc_id", range(len(df)))
+    for c in ("pid", "parent_pid", "wow64", "start_ns", "end_ns", "start_seq", "end_seq"):
+        df[c] = df[c].astype("Int64")
+    df["image"] = df["image"].astype("string")
+    return df
+
+
+def thread_instances(tables: dict[str, pa.Table]) -> pd.DataFrame:
+    """Thread instances from ThreadStart/ThreadRundown/ThreadEnd (see Trace.threads)."""
+    rows = _rows(tables["threads"], ["seq", "time_ns", "event", "pid", "tid"])
+    out: list[dict] = []
+    live: dict[int, int] = {}
+    for r in rows:
+        tid = r.get("tid")
+        if tid is None:
+            continue
+        ev = r["event"]
+        if ev in ("ThreadStart", "ThreadRundown"):
+            if ev == "ThreadRundown" and tid in live and out[live[tid]]["source"] == "rundown":
+                continue
+            live[tid] = len(out)
+            out.append(
+                {
+                    "tid": tid, "pid": r.get("pid"),
+                    "start_ns": r["time_ns"] if ev == "ThreadStart" else None, "end_ns": None,
+                    "start_seq": r["seq"] if ev == "ThreadStart" else -1, "end_seq": None,
+                    "source": "start" if ev == "ThreadStart" else "rundown",
+                }
+            )
+        elif ev == "ThreadEnd":
+            idx = live.pop(tid, None)
+            if idx is None:
+                idx = len(out)
+                out.append(
+                    {
+                        "tid": tid, "pid": r.get("pid"), "start_ns": None, "end_ns": None,
+                        "start_seq": -1, "end_seq": None, "source": "implicit",
+                    }
+                )
+            out[idx]["end_ns"] = r["time_ns"]
+            out[idx]["end_seq"] = r["seq"]
+    df = pd.DataFrame(out, columns=THREAD_COLUMNS[1:])
+    df.insert(0, "thread_id", range(len(df)))
+    for c in ("tid", "pid", "start_ns", "end_ns", "start_seq", "end_seq"):
+        df[c] = df[c].astype("Int64")
+    return df

@@ -1,0 +1,258 @@
+"""Trace: the canonical event table, time-sorted, split into family tables.
+
+CSwitch rows are most of a real trace, so they live in a table with only their own
+columns; the same for processes, threads, images and calls. Every row keeps ``seq``,
+its position in the time-sorted whole, so tables can be merged back in order.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceanalyzer.errors import MissingEventError, TraceError
+from traceanalyzer.model import instances
+from traceanalyzer.model.schema import COLUMNS, FAMILIES, KNOWN_EVENTS, OTHER_FAMILY
+from traceanalyzer.model.stats import Stats
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _event_strings(table: pa.Table) -> pa.Array:
+    col = table.column("event")
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+
+
+class Trace:
+    """One trace (one or several files merged by time).
+
+    Attributes:
+        paths: the files it was read from.
+        metadata: dict (``traces``, ``formats``, ``start_time_utc`` when known, ...).
+        stats: :class:`Stats` counters (rows read, unknown events, lost events...).
+    """
+
+    def __init__(
+        self,
+        table: pa.Table,
+        metadata: dict[str, Any] | None = None,
+        stats: Stats | None = None,
+        paths: Iterable[str | Path] = (),
+    ) -> None:
+        self.paths = [str(p) for p in paths]
+        self.metadata = dict(metadata or {})
+        self.metadata.setdefault("traces", self.paths)
+        self.stats = stats or Stats()
+        self._tables = self._split(table)
+
+    # --- construction -------------------------------------------------------------
+
+    @classmethod
+    def from_tables(
+        cls,
+        tables: list[pa.Table],
+        metadata: dict[str, Any] | None = None,
+        stats: Stats | None = None,
+        paths: Iterable[str | Path] = (),
+    ) -> "Trace":
+        """Merge several canonical tables (one per file) into one trace, by time."""
+        if not tables:
+            raise TraceError("no trace files given")
+        prepared = []
+        for t in tables:
+            if "event" in t.column_names and pa.types.is_dictionary(t.schema.field("event").type):
+                t = t.set_column(t.column_names.index("event"), "event", _event_strings(t))
+            prepared.append(t)
+        table = (
+            prepared[0]
+            if len(prepared) == 1
+            else pa.concat_tables(prepared, promote_options="permissive")
+        )
+        return cls(table, metadata, stats, paths)
+
+    def _split(self, table: pa.Table) -> dict[str, pa.Table]:
+        order = pc.sort_indices(table, sort_keys=[("time_ns", "ascending")])
+        if not _is_identity(order):
+            table = table.take(order)
+        table = table.append_column("seq", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        events = _event_strings(table)
+        self._n_events = table.num_rows
+        times = table.column("time_ns")
+        self._span = (
+            (int(pc.min(times).as_py()), int(pc.max(times).as_py())) if table.num_rows else (0, 0)
+        )
+        counts = pc.value_counts(events)
+        self.events_by_name = {
+            str(v["values"]): int(v["counts"]) for v in counts.to_pylist()
+        }
+        tables: dict[str, pa.Table] = {}
+        present = set(table.column_names)
+        for family, (names, cols) in FAMILIES.items():
+            mask = pc.is_in(events, value_set=pa.array(names, pa.string()))
+            sub = table.filter(mask)
+            keep = ["seq", "time_ns", "event"] + [c for c in cols if c in present]
+            # extra (non-canonical) columns stay with the calls, where instrumentation puts them
+            if family == "calls":
+                keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
+            sub = sub.select(keep)
+            sub = sub.set_column(2, "event", pc.dictionary_encode(_event_strings(sub)))
+            tables[family] = _with_missing_columns(sub, ["seq", "time_ns", "event", *cols])
+        unknown = pc.invert(pc.is_in(events, value_set=pa.array(sorted(KNOWN_EVENTS))))
+        other = table.filter(unknown)
+        rest = [c for c in other.column_names if c not in ("seq", "time_ns", "event")]
+        tables[OTHER_FAMILY] = other.select(["seq", "time_ns", "event", *rest])
+        for name, count in self.events_by_name.items():
+            if name not in KNOWN_EVENTS:
+                self.stats.add("unknown_events", count, "warning", detail=name)
+        return tables
+
+    # --- tables ---------------------------------------------------------------------
+
+    def table(self, family: str) -> pa.Table:
+        """The Arrow table of one family: calls, cswitch, processes, threads, images, other."""
+        try:
+            return self._tables[family]
+        except KeyError:
+            raise KeyError(f"no family {family!r}; families: {', '.join(self._tables)}") from None
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        """The driver's calls (and IoCompleteRequest), time-ordered.
+
+        Columns: seq, time_ns, event, then the call columns of events.md (cpu, pid, tid,
+        mdl, source_mdl, va, size, requested_size, access_mode, operation, cache_type,
+        mapped_va, priority, bugcheck_on_failure, irp, tag, target_pid, effective_pid,
+        irql, status, caller, return_address) and any extra columns of the source.
+        """
+        return _to_pandas(self._tables["calls"])
+
+    @property
+    def cswitch(self) -> pd.DataFrame:
+        """Context switches. Columns: seq, time_ns, event, cpu, new_tid, old_tid, new_pid, old_pid."""
+        return _to_pandas(self._tables["cswitch"])
+
+    @cached_property
+    def processes(self) -> pd.DataFrame:
+        """One row per process instance (a pid is reused: identity is pid + start).
+
+        Columns: proc_id (int, index into this table), pid, image, parent_pid, wow64,
+        start_ns (null: alive when the trace began), end_ns (null: alive at the end),
+        start_seq, end_seq, source ('start', 'rundown' or 'implicit': only seen in calls).
+        """
+        return instances.process_instances(self._tables, self._extra_pids())
+
+    @cached_property
+    def threads(self) -> pd.DataFrame:
+        """One row per thread instance.
+
+        Columns: thread_id, tid, pid, start_ns (null: before the trace), end_ns,
+        start_seq, end_seq, source ('start' or 'rundown').
+        """
+        return instances.thread_instances(self._tables)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The canonical event table (all families merged back in time order).
+
+        Columns: seq plus every canonical column present in the sources (events.md),
+        Arrow-backed; absent values are null.
+        """
+        return _to_pandas(self.events_table())
+
+    def events_table(self) -> pa.Table:
+        """The canonical event table as one Arrow table (see :attr:`events`)."""
+        parts = []
+        for t in self._tables.values():
+            if t.num_rows:
+                parts.append(t.set_column(t.column_names.index("event"), "event", _event_strings(t)))
+        if not parts:
+            return pa.table({"seq": pa.array([], pa.int64())})
+        merged = pa.concat_tables(parts, promote_options="permissive")
+        merged = merged.take(pc.sort_indices(merged, sort_keys=[("seq", "ascending")]))
+        ordered = ["seq"] + [c for c in COLUMNS if c in merged.column_names]
+        ordered += [c for c in merged.column_names if c not in ordered]
+        return merged.select(ordered)
+
+    def df_events(self, name: str) -> pd.DataFrame:
+        """All events of one name, with the columns of their family.
+
+        Raises MissingEventError naming the closest event names present.
+        """
+        if name not in self.events_by_name:
+            raise MissingEventError(name, set(self.events_by_name))
+        for family, (names, _cols) in FAMILIES.items():
+            if name in names:
+                t = self._tables[family]
+                break
+        else:
+            t = self._tables[OTHER_FAMILY]
+        mask = pc.equal(_event_strings(t), name)
+        return _to_pandas(t.filter(mask))
+
+    # --- facts ------------------------------------------------------------------------
+
+    @property
+    def time_span_ns(self) -> tuple[int, int]:
+        """(first, last) time_ns of the trace."""
+        return self._span
+
+    @property
+    def n_events(self) -> int:
+        return self._n_events
+
+    def cpus(self) -> list[int]:
+        """Processor numbers that appear in the trace."""
+        seen: set[int] = set()
+        for t in self._tables.values():
+            if "cpu" in t.column_names:
+                seen.update(v for v in pc.unique(t.column("cpu")).to_pylist() if v is not None)
+        return sorted(seen)
+
+    def _extra_pids(self) -> list[int]:
+        """pids that appear on calls (or as attach targets) and so need a process row."""
+        calls = self._tables["calls"]
+        pids: set[int] = set()
+        for col in ("pid", "effective_pid", "target_pid"):
+            if col in calls.column_names:
+                pids.update(v for v in pc.unique(calls.column(col)).to_pylist() if v is not None)
+        threads = self._tables["threads"]
+        if "pid" in threads.column_names:
+            pids.update(v for v in pc.unique(threads.column("pid")).to_pylist() if v is not None)
+        return sorted(pids)
+
+    def _repr_html_(self) -> str:
+        try:
+            from traceanalyzer.render.repr_html import trace_repr_html
+        except ImportError:
+            return f"<pre>{self!r}</pre>"
+        return trace_repr_html(self)
+
+    def __repr__(self) -> str:
+        lo, hi = self._span
+        return (
+            f"<Trace {', '.join(Path(p).name for p in self.paths) or '(in memory)'}: "
+            f"{self._n_events} events, {(hi - lo) / 1e9:.3f} s, "
+            f"{self._tables['calls'].num_rows} calls>"
+        )
+
+
+def _is_identity(order: pa.Array) -> bool:
+    arr = order.to_numpy()
+    return bool(arr.size == 0 or (arr[0] == 0 and np.all(np.diff(arr) == 1)))
+
+
+def _with_missing_columns(table: pa.Table, columns: list[str]) -> pa.Table:
+    """Add the family's columns that the source lacked, as nulls of the canonical type."""
+    for c in columns:
+        if c not in table.column_names:
+            table = table.append_column(c, pa.nulls(table.num_rows, COLUMNS.get(c, pa.int64())))
+    return table

@@ -1,0 +1,55 @@
+"""Parquet: the canonical table itself, as written by ``traceanalyzer convert``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from traceanalyzer.errors import TraceEmptyError, TraceFormatError
+from traceanalyzer.model.schema import REQUIRED_COLUMNS
+from traceanalyzer.model.stats import Stats
+from traceanalyzer.readers.base import ReadOptions, ReadResult
+from traceanalyzer.readers.columns import ColumnParseError, canonicalize_columns
+from traceanalyzer.readers.registry import register_reader
+
+#: Key in the Parquet schema metadata that holds the trace metadata (JSON).
+METADATA_KEY = b"traceanalyzer.metadata"
+
+
+class ParquetReader:
+    name = "parquet"
+    extensions = (".parquet", ".pq")
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        return head[:4] == b"PAR1"
+
+    def read(self, path: Path, options: ReadOptions) -> ReadResult:
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise TraceFormatError(f"not a readable Parquet file: {exc}", path) from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+        if missing:
+            raise TraceFormatError(f"Parquet file lacks column(s) {', '.join(missing)}", path)
+        if table.num_rows == 0:
+            raise TraceEmptyError("Parquet file holds no events", path)
+        meta = {}
+        raw = (table.schema.metadata or {}).get(METADATA_KEY)
+        if raw:
+            meta = json.loads(raw)
+        table = table.replace_schema_metadata(None)
+        try:
+            table = canonicalize_columns(table)
+        except ColumnParseError as exc:
+            raise TraceFormatError(f"row {exc.row}: {exc}", path) from None
+        stats = Stats()
+        for entry in meta.pop("stats", []):
+            stats.add(**entry)
+        meta["format"] = "parquet"
+        return ReadResult(table, meta, stats)
+
+
+register_reader(ParquetReader())
