@@ -1,0 +1,244 @@
+"""The effective process of every call (events.md, "Process context").
+
+1. ``effective_pid`` on the row wins.
+2. Else the calling thread (``tid``, or the thread the last CSwitch on ``cpu`` switched
+   in): if it is inside KeStackAttachProcess, the attached process (top of its attach
+   stack); otherwise its owning process from ThreadStart/ThreadRundown (or the row's
+   ``pid``; or the ``new_pid`` of that CSwitch).
+3. Else unresolved.
+
+Everything is an as-of join on ``seq`` (vectorized, pandas ``merge_asof``) except the
+attach stacks, which are walked in order (attach calls are rare).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceanalyzer.model.trace import Trace
+
+#: How a call's process was found (``Context.source`` codes).
+SOURCE_NAMES = ("unresolved", "effective_pid", "attach", "thread", "row_pid", "cswitch_pid")
+SRC_UNRESOLVED, SRC_EFFECTIVE, SRC_ATTACH, SRC_THREAD, SRC_ROW, SRC_CSWITCH = range(6)
+
+
+def _col(table: pa.Table, name: str, fill: int = -1) -> np.ndarray:
+    """An integer column as int64 numpy with nulls as ``fill`` (absent column: all fill)."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, fill, dtype=np.int64)
+    col = table.column(name)
+    if col.null_count:
+        col = pc.fill_null(col, fill)
+    return col.to_numpy().astype(np.int64, copy=False)
+
+
+def _asof(left_seq: np.ndarray, left_key: np.ndarray, right_seq: np.ndarray,
+          right_key: np.ndarray, strict: bool = False) -> np.ndarray:
+    """For each left row, the index of the right row with the same key and the greatest
+    seq <= left seq (< when strict); -1 if none. Keys equal to -1 never match."""
+    out = np.full(left_seq.size, -1, dtype=np.int64)
+    if left_seq.size == 0 or right_seq.size == 0:
+        return out
+    left = pd.DataFrame({"seq": left_seq, "key": left_key, "pos": np.arange(left_seq.size)})
+    left = left[left["key"] != -1]
+    right = pd.DataFrame({"seq": right_seq, "key": right_key, "ridx": np.arange(right_seq.size)})
+    right = right[right["key"] != -1].sort_values("seq", kind="stable")
+    if left.empty or right.empty:
+        return out
+    merged = pd.merge_asof(
+        left.sort_values("seq", kind="stable"), right, on="seq", by="key",
+        allow_exact_matches=not strict, direction="backward",
+    )
+    found = merged["ridx"].notna().to_numpy()
+    out[merged["pos"].to_numpy()[found]] = merged["ridx"].to_numpy()[found].astype(np.int64)
+    return out
+
+
+@dataclass
+class AttachFinding:
+    """An attach-stack misuse seen while walking attach/detach calls."""
+
+    rule: str  # ATTACH_UNBALANCED or DETACH_MISMATCH
+    call_index: int  # index into the calls table of the attach (or detach) call
+    time_ns: int
+    end_time_ns: int | None  # thread end for ATTACH_UNBALANCED, None at trace end
+
+
+@dataclass
+class Context:
+    """Per-call context, arrays aligned with ``trace.table('calls')``.
+
+    tid: resolved calling thread (-1 unknown); thread_id: thread instance (-1);
+    pid: effective pid (-1 unresolved); proc_id: process instance of that pid (-1);
+    owner_pid: the thread's own process (-1); source: SOURCE_NAMES code;
+    attached: the thread was inside KeStackAttachProcess.
+    """
+
+    tid: np.ndarray
+    thread_id: np.ndarray
+    pid: np.ndarray
+    proc_id: np.ndarray
+    owner_pid: np.ndarray
+    owner_proc_id: np.ndarray
+    source: np.ndarray
+    attached: np.ndarray
+    attach_findings: list[AttachFinding] = field(default_factory=list)
+
+    @property
+    def unresolved(self) -> np.ndarray:
+        return self.source == SRC_UNRESOLVED
+
+    def to_frame(self) -> pd.DataFrame:
+        """Columns: tid, thread_id, pid, proc_id, owner_pid, source (name), attached."""
+        return pd.DataFrame(
+            {
+                "tid": self.tid, "thread_id": self.thread_id, "pid": self.pid,
+                "proc_id": self.proc_id, "owner_pid": self.owner_pid,
+                "source": pd.Categorical.from_codes(self.source, SOURCE_NAMES),
+                "attached": self.attached,
+            }
+        )
+
+
+def process_index(trace: Trace, seq: np.ndarray, pid: np.ndarray) -> np.ndarray:
+    """Process instance (``trace.processes.proc_id``) of each (seq, pid); -1 when pid is -1."""
+    procs = trace.processes
+    start = procs["start_seq"].fillna(-1).to_numpy(dtype=np.int64)
+    return _asof(seq, pid, start, procs["pid"].to_numpy(dtype=np.int64))
+
+
+def attribute(trace: Trace) -> Context:
+    """Resolve the thread and effective process of every call of ``trace``."""
+    calls = trace.table("calls")
+    n = calls.num_rows
+    seq = _col(calls, "seq")
+    row_tid = _col(calls, "tid")
+    row_pid = _col(calls, "pid")
+    cpu = _col(calls, "cpu")
+
+    # 1. thread: the row's tid, else the last CSwitch on that cpu
+    cs = trace.table("cswitch")
+    tid = row_tid.copy()
+    cs_pid = np.full(n, -1, dtype=np.int64)
+    need = tid == -1
+    if need.any() and cs.num_rows:
+        idx = _asof(seq[need], cpu[need], _col(cs, "seq"), _col(cs, "cpu"), strict=True)
+        hit = idx >= 0
+        new_tid = _col(cs, "new_tid")
+        new_pid = _col(cs, "new_pid")
+        sub_tid = np.full(idx.size, -1, dtype=np.int64)
+        sub_pid = np.full(idx.size, -1, dtype=np.int64)
+        sub_tid[hit] = new_tid[idx[hit]]
+        sub_pid[hit] = new_pid[idx[hit]]
+        tid[need] = sub_tid
+        cs_pid[need] = sub_pid
+
+    # 2. thread instance -> owning process
+    threads = trace.threads
+    t_start = threads["start_seq"].fillna(-1).to_numpy(dtype=np.int64)
+    t_end = threads["end_seq"].fillna(np.iinfo(np.int64).max).to_numpy(dtype=np.int64)
+    t_pid = threads["pid"].fillna(-1).to_numpy(dtype=np.int64)
+    thread_id = _asof(seq, tid, t_start, threads["tid"].to_numpy(dtype=np.int64))
+    alive = thread_id >= 0
+    alive[alive] = t_end[thread_id[alive]] >= seq[alive]
+    thread_id = np.where(alive, thread_id, -1)
+    owner = np.full(n, -1, dtype=np.int64)
+    source = np.full(n, SRC_UNRESOLVED, dtype=np.int8)
+    has_thread = thread_id >= 0
+    owner[has_thread] = t_pid[thread_id[has_thread]]
+    source[has_thread & (owner != -1)] = SRC_THREAD
+    use_row = (owner == -1) & (row_pid != -1)
+    owner[use_row] = row_pid[use_row]
+    source[use_row] = SRC_ROW
+    use_cs = (owner == -1) & (cs_pid != -1)
+    owner[use_cs] = cs_pid[use_cs]
+    source[use_cs] = SRC_CSWITCH
+
+    # 3. attach stacks
+    attached_pid, attach_findings = _attach_states(trace, calls, seq, tid, thread_id, t_end)
+    pid = owner.copy()
+    att = attached_pid != -1
+    pid[att] = attached_pid[att]
+    source[att] = SRC_ATTACH
+
+    # 4. effective_pid wins
+    eff = _col(calls, "effective_pid")
+    has_eff = eff != -1
+    pid[has_eff] = eff[has_eff]
+    source[has_eff] = SRC_EFFECTIVE
+
+    return Context(
+        tid=tid,
+        thread_id=thread_id,
+        pid=pid,
+        proc_id=process_index(trace, seq, pid),
+        owner_pid=owner,
+        owner_proc_id=process_index(trace, seq, owner),
+        source=source,
+        attached=att,
+        attach_findings=attach_findings,
+    )
+
+
+def _attach_states(
+    trace: Trace, calls: pa.Table, seq: np.ndarray, tid: np.ndarray,
+    thread_id: np.ndarray, t_end: np.ndarray,
+) -> tuple[np.ndarray, list[AttachFinding]]:
+    """Walk KeStackAttachProcess/KeUnstackDetachProcess per thread.
+
+    Returns the attached pid for every call (-1 when not attached; a call sees the
+    state left by calls strictly before it) and the attach findings.
+    """
+    n = calls.num_rows
+    events = calls.column("event")
+    is_attach = np.asarray(pc.equal(events.cast(pa.string()), "KeStackAttachProcess").fill_null(False))
+    is_detach = np.asarray(pc.equal(events.cast(pa.string()), "KeUnstackDetachProcess").fill_null(False))
+    idx = np.flatnonzero(is_attach | is_detach)
+    if idx.size == 0:
+        return np.full(n, -1, dtype=np.int64), []
+    target = _col(calls, "target_pid")
+    times = _col(calls, "time_ns")
+    # thread key: the thread instance, else the raw tid (negative space to keep them apart)
+    key = np.where(thread_id >= 0, thread_id, np.where(tid >= 0, -(tid + 2), -1))
+    stacks: dict[int, list[tuple[int, int]]] = {}
+    change_seq, change_key, change_pid = [], [], []
+    findings: list[AttachFinding] = []
+    for i in idx:
+        k = int(key[i])
+        if k == -1:
+            continue  # no thread: the attach cannot be followed (counted as unresolved)
+        stack = stacks.setdefault(k, [])
+        if is_attach[i]:
+            stack.append((int(target[i]), int(i)))
+        elif stack:
+            stack.pop()
+        else:
+            findings.append(AttachFinding("DETACH_MISMATCH", int(i), int(times[i]), None))
+            continue
+        change_seq.append(seq[i])
+        change_key.append(k)
+        change_pid.append(stack[-1][0] if stack else -1)
+    # threads that end (or the trace that ends) with a non-empty stack
+    thread_end_ns = trace.threads["end_ns"].to_numpy(dtype=np.float64, na_value=np.nan)
+    for k, stack in stacks.items():
+        if not stack:
+            continue
+        first = stack[0][1]
+        end_ns = None
+        if k >= 0 and not np.isnan(thread_end_ns[k]):
+            end_ns = int(thread_end_ns[k])
+        findings.append(AttachFinding("ATTACH_UNBALANCED", first, int(times[first]), end_ns))
+    if not change_seq:
+        return np.full(n, -1, dtype=np.int64), findings
+    ch = _asof(seq, key, np.asarray(change_seq, dtype=np.int64),
+               np.asarray(change_key, dtype=np.int64), strict=True)
+    pids = np.asarray(change_pid, dtype=np.int64)
+    out = np.full(n, -1, dtype=np.int64)
+    out[ch >= 0] = pids[ch[ch >= 0]]
+    # a call after its thread ended is not attached any more
+    return out, findings

@@ -1,0 +1,107 @@
+"""Integer codes shared by the replay kernel and the Python around it."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- event codes (the replay stream) -------------------------------------------------
+EVENTS: Final[tuple[str, ...]] = (
+    "IoAllocateMdl",                  # 0
+    "IoFreeMdl",                      # 1
+    "IoBuildPartialMdl",              # 2
+    "MmProbeAndLockPages",            # 3
+    "MmProbeAndLockProcessPages",     # 4
+    "MmUnlockPages",                  # 5
+    "MmBuildMdlForNonPagedPool",      # 6
+    "MmAllocatePagesForMdl",          # 7
+    "MmAllocatePagesForMdlEx",        # 8
+    "MmFreePagesFromMdl",             # 9
+    "MmMapLockedPagesSpecifyCache",   # 10
+    "MmMapLockedPages",               # 11
+    "MmUnmapLockedPages",             # 12
+    "MmAllocateMappingAddress",       # 13
+    "MmFreeMappingAddress",           # 14
+    "MmMapLockedPagesWithReservedMapping",  # 15
+    "MmUnmapReservedMapping",         # 16
+    "MmPrepareMdlForReuse",           # 17
+    "KeStackAttachProcess",           # 18
+    "KeUnstackDetachProcess",         # 19
+    "ExFreePoolMdl",                  # 20
+    "IoCompleteRequest",              # 21
+    "ProcessEnd",                     # 22 (synthesised from the process instances)
+)
+EVENT_CODE: Final[dict[str, int]] = {name: i for i, name in enumerate(EVENTS)}
+
+E_IOALLOC, E_IOFREE, E_PARTIAL, E_LOCK, E_LOCKPROC, E_UNLOCK, E_BUILDNP = 0, 1, 2, 3, 4, 5, 6
+E_ALLOCPAGES, E_ALLOCPAGESEX, E_FREEPAGES, E_MAPSC, E_MAP, E_UNMAP = 7, 8, 9, 10, 11, 12
+E_RSV_ALLOC, E_RSV_FREE, E_RSV_MAP, E_RSV_UNMAP, E_PREPARE = 13, 14, 15, 16, 17
+E_ATTACH, E_DETACH, E_EXFREE, E_IRPCOMPLETE, E_PROCEND = 18, 19, 20, 21, 22
+
+# --- rules the kernel emits (index = code) -------------------------------------------
+KERNEL_RULES: Final[tuple[str, ...]] = (
+    "UNLOCK_WHILE_USER_MAPPED",        # 0
+    "USER_UNMAP_WRONG_PROCESS",        # 1
+    "USER_UNMAP_AFTER_OWNER_EXIT",     # 2
+    "LOCKED_PAGES_AT_PROCESS_EXIT",    # 3
+    "USER_MAPPING_NOT_UNMAPPED_AT_EXIT",  # 4
+    "FREE_PAGES_WHILE_USER_MAPPED",    # 5
+    "USER_MAP_IN_ARBITRARY_CONTEXT",   # 6
+    "USER_MAP_KERNEL_MEMORY",          # 7
+    "CACHE_TYPE_CONFLICT",             # 8
+    "UNLOCK_NOT_LOCKED",               # 9
+    "DOUBLE_LOCK",                     # 10
+    "FREE_MDL_WHILE_LOCKED",           # 11
+    "LOCKED_MDL_NEVER_UNLOCKED",       # 12
+    "LOCK_IN_WRONG_PROCESS",           # 13
+    "KMAP_UNLOCKED_MDL",               # 14
+    "KMAP_SECOND_SYSTEM_MAPPING",      # 15
+    "KUNMAP_NOT_MAPPED",               # 16
+    "KUNMAP_WRONG_VA_OR_MDL",          # 17
+    "USER_MAP_UNBALANCED",             # 18
+    "KMAP_LEAK",                       # 19
+    "MDL_USE_AFTER_FREE",              # 20
+    "MDL_STRUCT_LEAK",                 # 21
+    "MAP_FAILED_UNCHECKED",            # 22
+    "UNLOCK_BUILT_OR_PARTIAL_MDL",     # 23
+    "LOCK_BUILT_OR_PARTIAL_MDL",       # 24
+    "KUNMAP_NONPAGED_MDL",             # 25
+    "UNLOCK_ALLOCATED_PAGES_MDL",      # 26
+    "ALLOC_PAGES_LEAK",                # 27
+    "ALLOC_PAGES_WRONG_FREE",          # 28
+    "FREE_PAGES_WRONG_MDL",            # 29
+    "ALLOC_PAGES_SHORT",               # 30
+    "PARTIAL_SOURCE_NOT_LOCKED",       # 31
+    "PARTIAL_RANGE_INVALID",           # 32
+    "PARTIAL_OUTLIVES_SOURCE",         # 33
+    "PARTIAL_REUSE_WITHOUT_PREPARE",   # 34
+    "PARTIAL_UNMAP_ILLEGAL",           # 35
+    "RESERVED_MAP_WHILE_MAPPED",       # 36
+    "RESERVED_UNMAP_NOT_MAPPED",       # 37
+    "RESERVED_FREE_WHILE_MAPPED",      # 38
+    "RESERVED_TAG_MISMATCH",           # 39
+    "RESERVED_LEAK",                   # 40
+    "DRIVER_FREES_IO_MANAGER_MDL",     # 41
+    "USER_MAP_OUTLIVES_IRP",           # 42
+)
+RULE_CODE: Final[dict[str, int]] = {name: i for i, name in enumerate(KERNEL_RULES)}
+
+# MDL kinds (bit flags on a lifetime)
+K_IOALLOC, K_NONPAGED, K_PAGES, K_PARTIAL, K_UNKNOWN = 1, 2, 4, 8, 16
+KIND_NAMES: Final[dict[int, str]] = {
+    K_IOALLOC: "io_allocated", K_NONPAGED: "nonpaged_built", K_PAGES: "pages_allocated",
+    K_PARTIAL: "partial", K_UNKNOWN: "unknown_origin",
+}
+
+# mapping / lock end reasons
+END_REASONS: Final[tuple[str, ...]] = (
+    "live", "unmap", "unlock", "process_exit", "mdl_freed", "pages_freed",
+    "irp_completed", "reallocated", "trace_end",
+)
+R_LIVE, R_UNMAP, R_UNLOCK, R_EXIT, R_FREED, R_PAGESFREED, R_IRP, R_REALLOC, R_TRACE_END = range(9)
+
+# lock states
+LS_UNLOCKED, LS_LOCKED, LS_UNKNOWN = 0, 1, 2
+
+MODE_KERNEL, MODE_USER = 0, 1
+
+USER_SPACE_LIMIT: Final[int] = 0x0000800000000000

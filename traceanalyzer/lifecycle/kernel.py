@@ -1,0 +1,559 @@
+"""The replay kernel: every MDL lifetime through its state machine, in one pass.
+
+Written in the subset of Python that numba compiles (``replay_jit``); the very same
+function runs as plain Python (``replay_py``) for small traces, where compiling would
+cost more than it saves, and in tests that compare the two.
+
+Inputs are int64 arrays over the replay stream (calls + IoCompleteRequest + process
+ends, in time order); absent values are -1. Addresses are the uint64 bit patterns as
+int64, so user addresses are exactly ``0 < x < USER_SPACE_LIMIT`` and kernel addresses
+are negative.
+
+Outputs are 2-D int64 record tables (columns named below): slots (one per MDL
+lifetime), mappings, locks, findings. ``replay.py`` turns them into DataFrames.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba import types as nbt
+from numba.typed import Dict
+
+from traceanalyzer.lifecycle.codes import (
+    E_ALLOCPAGES, E_ALLOCPAGESEX, E_BUILDNP, E_EXFREE, E_FREEPAGES, E_IOALLOC, E_IOFREE,
+    E_LOCK, E_LOCKPROC, E_MAP, E_MAPSC, E_PARTIAL, E_PREPARE, E_PROCEND, E_UNLOCK, E_UNMAP,
+    K_IOALLOC, K_NONPAGED, K_PAGES, K_PARTIAL, K_UNKNOWN, LS_LOCKED, LS_UNKNOWN,
+    LS_UNLOCKED, MODE_USER, R_EXIT, R_FREED, R_LIVE, R_PAGESFREED, R_UNLOCK, R_UNMAP,
+    RULE_CODE, USER_SPACE_LIMIT,
+)
+
+# --- record layouts ---------------------------------------------------------------------
+# slots (MDL lifetimes)
+S_MDL, S_KIND, S_ALLOC_EV, S_ALLOC_PROC, S_VA, S_SIZE, S_LOCKST, S_LOCK = 0, 1, 2, 3, 4, 5, 6, 7
+S_FREED, S_FREE_EV, S_SYSMAP, S_NUSER, S_FAILMAP, S_PAGESFREED, S_IRP, S_SRC = 8, 9, 10, 11, 12, 13, 14, 15
+S_REQ, S_FIRST_EV, S_END_EV, S_NMAPS, S_NLOCKS, S_REALLOC, S_UHEAD, S_XHEAD = 16, 17, 18, 19, 20, 21, 22, 23
+NS = 24
+# mappings
+M_SLOT, M_MODE, M_PROC, M_VA, M_CACHE, M_START_EV, M_END_EV, M_REASON = 0, 1, 2, 3, 4, 5, 6, 7
+M_EXPO_F, M_LIVEPOS, M_END_T, M_NEXT = 8, 9, 10, 11
+NM = 12
+# locks
+L_SLOT, L_PROC, L_USER, L_START_EV, L_END_EV, L_REASON, L_EXIT_F, L_LIVEPOS, L_END_T = range(9)
+NL = 9
+# findings
+F_RULE, F_EV, F_SLOT, F_MAP, F_LOCK, F_PROC, F_TIME, F_START, F_END = 0, 1, 2, 3, 4, 5, 6, 7, 8
+F_EXPO, F_REL, F_SEV, F_TIDEV = 9, 10, 11, 12
+NF = 13
+
+R = RULE_CODE
+UNLOCK_WHILE_USER_MAPPED = R["UNLOCK_WHILE_USER_MAPPED"]
+USER_UNMAP_WRONG_PROCESS = R["USER_UNMAP_WRONG_PROCESS"]
+USER_UNMAP_AFTER_OWNER_EXIT = R["USER_UNMAP_AFTER_OWNER_EXIT"]
+LOCKED_PAGES_AT_PROCESS_EXIT = R["LOCKED_PAGES_AT_PROCESS_EXIT"]
+USER_MAPPING_NOT_UNMAPPED_AT_EXIT = R["USER_MAPPING_NOT_UNMAPPED_AT_EXIT"]
+FREE_PAGES_WHILE_USER_MAPPED = R["FREE_PAGES_WHILE_USER_MAPPED"]
+USER_MAP_IN_ARBITRARY_CONTEXT = R["USER_MAP_IN_ARBITRARY_CONTEXT"]
+USER_MAP_KERNEL_MEMORY = R["USER_MAP_KERNEL_MEMORY"]
+CACHE_TYPE_CONFLICT = R["CACHE_TYPE_CONFLICT"]
+UNLOCK_NOT_LOCKED = R["UNLOCK_NOT_LOCKED"]
+DOUBLE_LOCK = R["DOUBLE_LOCK"]
+FREE_MDL_WHILE_LOCKED = R["FREE_MDL_WHILE_LOCKED"]
+LOCKED_MDL_NEVER_UNLOCKED = R["LOCKED_MDL_NEVER_UNLOCKED"]
+LOCK_IN_WRONG_PROCESS = R["LOCK_IN_WRONG_PROCESS"]
+KMAP_UNLOCKED_MDL = R["KMAP_UNLOCKED_MDL"]
+KMAP_SECOND_SYSTEM_MAPPING = R["KMAP_SECOND_SYSTEM_MAPPING"]
+KUNMAP_NOT_MAPPED = R["KUNMAP_NOT_MAPPED"]
+KUNMAP_WRONG_VA_OR_MDL = R["KUNMAP_WRONG_VA_OR_MDL"]
+USER_MAP_UNBALANCED = R["USER_MAP_UNBALANCED"]
+KMAP_LEAK = R["KMAP_LEAK"]
+MDL_USE_AFTER_FREE = R["MDL_USE_AFTER_FREE"]
+MDL_STRUCT_LEAK = R["MDL_STRUCT_LEAK"]
+MAP_FAILED_UNCHECKED = R["MAP_FAILED_UNCHECKED"]
+UNLOCK_BUILT_OR_PARTIAL_MDL = R["UNLOCK_BUILT_OR_PARTIAL_MDL"]
+LOCK_BUILT_OR_PARTIAL_MDL = R["LOCK_BUILT_OR_PARTIAL_MDL"]
+KUNMAP_NONPAGED_MDL = R["KUNMAP_NONPAGED_MDL"]
+UNLOCK_ALLOCATED_PAGES_MDL = R["UNLOCK_ALLOCATED_PAGES_MDL"]
+ALLOC_PAGES_LEAK = R["ALLOC_PAGES_LEAK"]
+ALLOC_PAGES_WRONG_FREE = R["ALLOC_PAGES_WRONG_FREE"]
+FREE_PAGES_WRONG_MDL = R["FREE_PAGES_WRONG_MDL"]
+PARTIAL_UNMAP_ILLEGAL = R["PARTIAL_UNMAP_ILLEGAL"]
+
+
+def _is_user(x):
+    return x > 0 and x < USER_SPACE_LIMIT
+
+
+def _is_kernel(x):
+    return x < -1  # high bit set (-1 is the "absent" sentinel)
+
+
+def _grow(a, need):
+    if need < a.shape[0]:
+        return a
+    cap = a.shape[0] * 2
+    while cap <= need:
+        cap *= 2
+    b = np.full((cap, a.shape[1]), -1, dtype=np.int64)
+    b[: a.shape[0]] = a
+    return b
+
+
+def _add(F, nf, rule, ev, slot, m, lk, proc, time, start, end, expo, rel, tidev):
+    F[nf, F_RULE] = rule
+    F[nf, F_EV] = ev
+    F[nf, F_SLOT] = slot
+    F[nf, F_MAP] = m
+    F[nf, F_LOCK] = lk
+    F[nf, F_PROC] = proc
+    F[nf, F_TIME] = time
+    F[nf, F_START] = start
+    F[nf, F_END] = end
+    F[nf, F_EXPO] = expo
+    F[nf, F_REL] = rel
+    F[nf, F_SEV] = 0
+    F[nf, F_TIDEV] = tidev
+    return nf + 1
+
+
+def _unlink(M, head, m):
+    """Remove mapping m from the singly linked list starting at head; returns new head."""
+    if head == m:
+        return M[m, M_NEXT]
+    cur = head
+    while cur >= 0:
+        nxt = M[cur, M_NEXT]
+        if nxt == m:
+            M[cur, M_NEXT] = M[m, M_NEXT]
+            return head
+        cur = nxt
+    return head
+
+
+def _live_remove(live, n, pos_col, table, idx):
+    """Swap-remove record idx from the live list (positions kept in table[:, pos_col])."""
+    p = table[idx, pos_col]
+    last = live[n - 1]
+    live[p] = last
+    table[last, pos_col] = p
+    table[idx, pos_col] = -1
+    return n - 1
+
+
+def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
+           proc_is_system, slot_of, sysva, n_slots, n_maps, n_locks):
+    """Run the state machine over the stream. See the module docstring."""
+    n = ev.shape[0]
+    S = np.full((n_slots + 1, NS), -1, dtype=np.int64)
+    M = np.full((n_maps + 1, NM), -1, dtype=np.int64)
+    L = np.full((n_locks + 1, NL), -1, dtype=np.int64)
+    F = np.full((max(16, n // 4), NF), -1, dtype=np.int64)
+    live_user = np.empty(n_maps + 1, dtype=np.int64)
+    live_lock = np.empty(n_locks + 1, dtype=np.int64)
+    nu = 0
+    nl_live = 0
+    ns = 0
+    nm = 0
+    nl = 0
+    nf = 0
+    for i in range(n):
+        e = ev[i]
+        ti = t[i]
+        p = proc[i]
+        F = _grow(F, nf + 8 + nu + nl_live)
+
+        if e == E_PROCEND:
+            k = 0
+            while k < nu:
+                m = live_user[k]
+                if M[m, M_PROC] != p:
+                    k += 1
+                    continue
+                s = M[m, M_SLOT]
+                nf = _add(F, nf, USER_MAPPING_NOT_UNMAPPED_AT_EXIT, i, s, m, -1, p, ti, ti,
+                          -1, 0, M[m, M_START_EV], i)
+                M[m, M_END_EV] = i
+                M[m, M_END_T] = ti
+                M[m, M_REASON] = R_EXIT
+                if M[m, M_EXPO_F] >= 0:
+                    F[M[m, M_EXPO_F], F_END] = ti
+                nu = _live_remove(live_user, nu, M_LIVEPOS, M, m)
+                S[s, S_UHEAD] = _unlink(M, S[s, S_UHEAD], m)
+                M[m, M_NEXT] = S[s, S_XHEAD]
+                S[s, S_XHEAD] = m
+                S[s, S_NUSER] -= 1
+            for k in range(nl_live):
+                lk = live_lock[k]
+                if L[lk, L_PROC] == p and L[lk, L_USER] == 1 and L[lk, L_EXIT_F] < 0:
+                    L[lk, L_EXIT_F] = nf
+                    nf = _add(F, nf, LOCKED_PAGES_AT_PROCESS_EXIT, i, L[lk, L_SLOT], -1, lk, p,
+                              ti, ti, -1, 0, L[lk, L_START_EV], i)
+            continue
+
+        a = mdl[i]
+        if a == -1:
+            continue
+        s = slot_of[a] if a in slot_of else -1
+
+        if e == E_IOALLOC or e == E_ALLOCPAGES or e == E_ALLOCPAGESEX:
+            if ok[i] == 0:
+                continue
+            if s >= 0 and S[s, S_FREED] != 1:
+                S[s, S_REALLOC] = 1
+                S[s, S_END_EV] = i
+            s = ns
+            ns += 1
+            S[s, S_MDL] = a
+            S[s, S_KIND] = K_IOALLOC if e == E_IOALLOC else K_PAGES
+            S[s, S_ALLOC_EV] = i
+            S[s, S_FIRST_EV] = i
+            S[s, S_ALLOC_PROC] = p
+            S[s, S_VA] = va[i] if e == E_IOALLOC else -1
+            S[s, S_SIZE] = size[i]
+            S[s, S_REQ] = req[i]
+            S[s, S_LOCKST] = LS_UNLOCKED
+            S[s, S_FREED] = 0
+            S[s, S_NUSER] = 0
+            S[s, S_PAGESFREED] = 0
+            S[s, S_IRP] = irp[i] if e == E_IOALLOC else -1
+            S[s, S_NMAPS] = 0
+            S[s, S_NLOCKS] = 0
+            S[s, S_REALLOC] = 0
+            slot_of[a] = s
+            continue
+
+        if s < 0:
+            s = ns
+            ns += 1
+            S[s, S_MDL] = a
+            S[s, S_KIND] = K_UNKNOWN
+            S[s, S_FIRST_EV] = i
+            S[s, S_VA] = va[i]
+            S[s, S_SIZE] = size[i]
+            S[s, S_LOCKST] = LS_UNKNOWN
+            S[s, S_FREED] = 0
+            S[s, S_NUSER] = 0
+            S[s, S_PAGESFREED] = 0
+            S[s, S_NMAPS] = 0
+            S[s, S_NLOCKS] = 0
+            S[s, S_REALLOC] = 0
+            slot_of[a] = s
+        elif S[s, S_FREED] == 1:
+            nf = _add(F, nf, MDL_USE_AFTER_FREE, i, s, -1, -1, p, ti, ti, ti, 0,
+                      S[s, S_FREE_EV], i)
+            continue
+
+        kind = S[s, S_KIND]
+
+        if e == E_LOCK or e == E_LOCKPROC:
+            if ok[i] == 0:
+                continue
+            if kind & (K_NONPAGED | K_PARTIAL):
+                nf = _add(F, nf, LOCK_BUILT_OR_PARTIAL_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            if S[s, S_LOCKST] == LS_LOCKED:
+                nf = _add(F, nf, DOUBLE_LOCK, i, s, -1, S[s, S_LOCK], p, ti, ti, -1, 0,
+                          L[S[s, S_LOCK], L_START_EV], i)
+                continue
+            lproc = p
+            if e == E_LOCKPROC and tproc[i] != -1:
+                lproc = tproc[i]
+            vs = S[s, S_VA]
+            if vs == -1 and va[i] != -1:
+                vs = va[i]
+                S[s, S_VA] = vs
+            if S[s, S_SIZE] == -1 and size[i] != -1:
+                S[s, S_SIZE] = size[i]
+            user = 1 if (_is_user(vs) or (vs == -1 and mode[i] == MODE_USER)) else 0
+            if user == 1 and S[s, S_ALLOC_PROC] != -1 and lproc != -1 and lproc != S[s, S_ALLOC_PROC]:
+                nf = _add(F, nf, LOCK_IN_WRONG_PROCESS, i, s, -1, nl, lproc, ti, ti, ti, 0,
+                          S[s, S_ALLOC_EV], i)
+            lk = nl
+            nl += 1
+            L[lk, L_SLOT] = s
+            L[lk, L_PROC] = lproc
+            L[lk, L_USER] = user
+            L[lk, L_START_EV] = i
+            L[lk, L_END_EV] = -1
+            L[lk, L_REASON] = R_LIVE
+            live_lock[nl_live] = lk
+            L[lk, L_LIVEPOS] = nl_live
+            nl_live += 1
+            S[s, S_LOCKST] = LS_LOCKED
+            S[s, S_LOCK] = lk
+            S[s, S_NLOCKS] += 1
+            continue
+
+        if e == E_UNLOCK:
+            if kind & K_PAGES:
+                nf = _add(F, nf, UNLOCK_ALLOCATED_PAGES_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            if kind & (K_NONPAGED | K_PARTIAL):
+                nf = _add(F, nf, UNLOCK_BUILT_OR_PARTIAL_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            if S[s, S_LOCKST] == LS_UNLOCKED:
+                nf = _add(F, nf, UNLOCK_NOT_LOCKED, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            m = S[s, S_UHEAD]
+            while m >= 0:
+                if M[m, M_EXPO_F] < 0:
+                    M[m, M_EXPO_F] = nf
+                    nf = _add(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, m, S[s, S_LOCK], M[m, M_PROC],
+                              ti, ti, -1, 1, M[m, M_START_EV], i)
+                m = M[m, M_NEXT]
+            sm = S[s, S_SYSMAP]
+            if sm >= 0:
+                M[sm, M_END_EV] = i
+                M[sm, M_END_T] = ti
+                M[sm, M_REASON] = R_UNLOCK
+                if M[sm, M_VA] in sysva:
+                    del sysva[M[sm, M_VA]]
+                S[s, S_SYSMAP] = -1
+            lk = S[s, S_LOCK]
+            if lk >= 0:
+                L[lk, L_END_EV] = i
+                L[lk, L_END_T] = ti
+                L[lk, L_REASON] = R_UNLOCK
+                if L[lk, L_EXIT_F] >= 0:
+                    F[L[lk, L_EXIT_F], F_END] = ti
+                nl_live = _live_remove(live_lock, nl_live, L_LIVEPOS, L, lk)
+            S[s, S_LOCKST] = LS_UNLOCKED
+            S[s, S_LOCK] = -1
+            continue
+
+        if e == E_IOFREE or e == E_EXFREE or e == E_FREEPAGES:
+            if e == E_FREEPAGES and not (kind & K_PAGES):
+                nf = _add(F, nf, FREE_PAGES_WRONG_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            if e == E_IOFREE and (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
+                nf = _add(F, nf, ALLOC_PAGES_WRONG_FREE, i, s, -1, -1, p, ti, ti, -1, 0,
+                          S[s, S_ALLOC_EV], i)
+            if e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED:
+                lk = S[s, S_LOCK]
+                nf = _add(F, nf, FREE_MDL_WHILE_LOCKED, i, s, -1, lk, p, ti, ti, -1, 0,
+                          L[lk, L_START_EV], i)
+                if L[lk, L_USER] == 1:
+                    F[nf - 1, F_SEV] = 1
+            m = S[s, S_UHEAD]
+            while m >= 0:
+                if M[m, M_EXPO_F] < 0:
+                    M[m, M_EXPO_F] = nf
+                    nf = _add(F, nf, FREE_PAGES_WHILE_USER_MAPPED, i, s, m, -1, M[m, M_PROC],
+                              ti, ti, -1, 1, M[m, M_START_EV], i)
+                m = M[m, M_NEXT]
+            sm = S[s, S_SYSMAP]
+            if sm >= 0 and not (e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED):
+                if e != E_FREEPAGES and not (kind & K_PARTIAL):
+                    nf = _add(F, nf, KMAP_LEAK, i, s, sm, -1, p, ti, ti, -1, 0, M[sm, M_START_EV], i)
+                M[sm, M_END_EV] = i
+                M[sm, M_END_T] = ti
+                M[sm, M_REASON] = R_PAGESFREED if e == E_FREEPAGES else R_FREED
+                if M[sm, M_VA] in sysva:
+                    del sysva[M[sm, M_VA]]
+                S[s, S_SYSMAP] = -1
+            if e == E_FREEPAGES:
+                S[s, S_PAGESFREED] = 1
+            else:
+                S[s, S_FREED] = 1
+                S[s, S_FREE_EV] = i
+                S[s, S_END_EV] = i
+            continue
+
+        if e == E_BUILDNP:
+            S[s, S_KIND] = kind | K_NONPAGED
+            if S[s, S_VA] == -1:
+                S[s, S_VA] = va[i]
+            continue
+
+        if e == E_PARTIAL:
+            S[s, S_KIND] = (kind & ~K_UNKNOWN) | K_PARTIAL
+            S[s, S_VA] = va[i]
+            S[s, S_SIZE] = size[i]
+            continue
+
+        if e == E_PREPARE:
+            sm = S[s, S_SYSMAP]
+            if sm >= 0:
+                M[sm, M_END_EV] = i
+                M[sm, M_END_T] = ti
+                M[sm, M_REASON] = R_UNMAP
+                if M[sm, M_VA] in sysva:
+                    del sysva[M[sm, M_VA]]
+                S[s, S_SYSMAP] = -1
+            continue
+
+        if e == E_MAPSC or e == E_MAP:
+            x = mva[i]
+            if x == 0 or ok[i] == 0:
+                S[s, S_FAILMAP] = i
+                continue
+            if S[s, S_LOCKST] == LS_UNLOCKED and not (kind & (K_NONPAGED | K_PAGES | K_PARTIAL)):
+                nf = _add(F, nf, KMAP_UNLOCKED_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            md = mode[i]
+            if md == MODE_USER:
+                if p == -1 or proc_is_system[p] == 1:
+                    nf = _add(F, nf, USER_MAP_IN_ARBITRARY_CONTEXT, i, s, nm, -1, p, ti, ti, ti, 0, -1, i)
+                if (kind & (K_NONPAGED | K_PAGES)) or _is_kernel(S[s, S_VA]):
+                    nf = _add(F, nf, USER_MAP_KERNEL_MEMORY, i, s, nm, -1, p, ti, ti, ti, 0, -1, i)
+            elif S[s, S_SYSMAP] >= 0 or (kind & K_NONPAGED):
+                rel = M[S[s, S_SYSMAP], M_START_EV] if S[s, S_SYSMAP] >= 0 else -1
+                nf = _add(F, nf, KMAP_SECOND_SYSTEM_MAPPING, i, s, -1, -1, p, ti, ti, ti, 0, rel, i)
+                continue
+            c = cache[i]
+            if c != -1:
+                conflict = -1
+                sm = S[s, S_SYSMAP]
+                if sm >= 0 and M[sm, M_CACHE] != -1 and M[sm, M_CACHE] != c:
+                    conflict = sm
+                m = S[s, S_UHEAD]
+                while m >= 0 and conflict < 0:
+                    if M[m, M_CACHE] != -1 and M[m, M_CACHE] != c:
+                        conflict = m
+                    m = M[m, M_NEXT]
+                if conflict >= 0:
+                    nf = _add(F, nf, CACHE_TYPE_CONFLICT, i, s, nm, -1, p, ti, ti, -1, 0,
+                              M[conflict, M_START_EV], i)
+            m = nm
+            nm += 1
+            M[m, M_SLOT] = s
+            M[m, M_MODE] = 1 if md == MODE_USER else 0
+            M[m, M_PROC] = p
+            M[m, M_VA] = x
+            M[m, M_CACHE] = c
+            M[m, M_START_EV] = i
+            M[m, M_END_EV] = -1
+            M[m, M_REASON] = R_LIVE
+            S[s, S_NMAPS] += 1
+            if md == MODE_USER:
+                M[m, M_NEXT] = S[s, S_UHEAD]
+                S[s, S_UHEAD] = m
+                S[s, S_NUSER] += 1
+                live_user[nu] = m
+                M[m, M_LIVEPOS] = nu
+                nu += 1
+            else:
+                S[s, S_SYSMAP] = m
+                sysva[x] = m
+            continue
+
+        if e == E_UNMAP:
+            x = mva[i]
+            if x == 0:
+                if S[s, S_FAILMAP] >= 0:
+                    nf = _add(F, nf, MAP_FAILED_UNCHECKED, i, s, -1, -1, p, ti, ti, ti, 0,
+                              S[s, S_FAILMAP], i)
+                else:
+                    nf = _add(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            if _is_user(x):
+                m = S[s, S_UHEAD]
+                while m >= 0 and M[m, M_VA] != x:
+                    m = M[m, M_NEXT]
+                if m >= 0:
+                    if p != -1 and p != M[m, M_PROC]:
+                        nf = _add(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, m, -1, M[m, M_PROC],
+                                  ti, ti, ti, 0, M[m, M_START_EV], i)
+                        continue
+                    M[m, M_END_EV] = i
+                    M[m, M_END_T] = ti
+                    M[m, M_REASON] = R_UNMAP
+                    if M[m, M_EXPO_F] >= 0:
+                        F[M[m, M_EXPO_F], F_END] = ti
+                    nu = _live_remove(live_user, nu, M_LIVEPOS, M, m)
+                    S[s, S_UHEAD] = _unlink(M, S[s, S_UHEAD], m)
+                    S[s, S_NUSER] -= 1
+                    continue
+                m = S[s, S_XHEAD]
+                while m >= 0 and M[m, M_VA] != x:
+                    m = M[m, M_NEXT]
+                if m >= 0:
+                    nf = _add(F, nf, USER_UNMAP_AFTER_OWNER_EXIT, i, s, m, -1, M[m, M_PROC],
+                              ti, ti, ti, 0, M[m, M_START_EV], i)
+                    S[s, S_XHEAD] = _unlink(M, S[s, S_XHEAD], m)
+                    continue
+                nf = _add(F, nf, USER_MAP_UNBALANCED, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            if (kind & K_NONPAGED) and x == S[s, S_VA]:
+                nf = _add(F, nf, KUNMAP_NONPAGED_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            sm = S[s, S_SYSMAP]
+            if sm < 0 and (kind & K_PARTIAL):
+                nf = _add(F, nf, PARTIAL_UNMAP_ILLEGAL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                continue
+            if sm >= 0 and M[sm, M_VA] == x:
+                M[sm, M_END_EV] = i
+                M[sm, M_END_T] = ti
+                M[sm, M_REASON] = R_UNMAP
+                if x in sysva:
+                    del sysva[x]
+                S[s, S_SYSMAP] = -1
+            elif sm >= 0 or x in sysva:
+                rel = M[sm, M_START_EV] if sm >= 0 else M[sysva[x], M_START_EV]
+                nf = _add(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, -1, -1, p, ti, ti, ti, 0, rel, i)
+            else:
+                nf = _add(F, nf, KUNMAP_NOT_MAPPED, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+            continue
+
+    # --- end of trace --------------------------------------------------------------
+    F = _grow(F, nf + 4 * ns + 8)
+    for s in range(ns):
+        kind = S[s, S_KIND]
+        lk = S[s, S_LOCK]
+        if S[s, S_LOCKST] == LS_LOCKED and lk >= 0 and L[lk, L_USER] == 0:
+            nf = _add(F, nf, LOCKED_MDL_NEVER_UNLOCKED, L[lk, L_START_EV], s, -1, lk,
+                      L[lk, L_PROC], t[L[lk, L_START_EV]], t[L[lk, L_START_EV]], -1, 0, -1,
+                      L[lk, L_START_EV])
+        if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
+            continue
+        sm = S[s, S_SYSMAP]
+        if sm >= 0 and S[s, S_LOCKST] != LS_LOCKED and not (kind & K_NONPAGED):
+            ev0 = M[sm, M_START_EV]
+            nf = _add(F, nf, KMAP_LEAK, ev0, s, sm, -1, M[sm, M_PROC], t[ev0], t[ev0], -1, 0, -1, ev0)
+        if (kind & K_IOALLOC) and S[s, S_IRP] == -1:
+            ev0 = S[s, S_ALLOC_EV]
+            nf = _add(F, nf, MDL_STRUCT_LEAK, ev0, s, -1, -1, S[s, S_ALLOC_PROC], t[ev0], t[ev0],
+                      -1, 0, -1, ev0)
+        if (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
+            ev0 = S[s, S_ALLOC_EV]
+            nf = _add(F, nf, ALLOC_PAGES_LEAK, ev0, s, -1, -1, S[s, S_ALLOC_PROC], t[ev0], t[ev0],
+                      -1, 0, -1, ev0)
+    return S[:ns], M[:nm], L[:nl], F[:nf]
+
+
+_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove)
+
+
+def _build_jit():
+    """Compile a copy of ``replay`` whose globals hold compiled helpers, so the plain
+    ``replay`` keeps calling the plain ones."""
+    import types
+
+    g = dict(globals())
+    for f in _JIT_HELPERS:
+        g[f.__name__] = njit(cache=True, nogil=True)(f)
+    copy = types.FunctionType(replay.__code__, g, "replay", replay.__defaults__, replay.__closure__)
+    copy.__module__ = replay.__module__
+    copy.__qualname__ = "replay_compiled"
+    return njit(cache=True, nogil=True)(copy)
+
+
+replay_py = replay
+"""The kernel as plain Python (same code; for small traces and for tests)."""
+
+_jit = None
+
+
+def replay_jit(*args):
+    """The kernel compiled by numba (compiled on first use, cached on disk)."""
+    global _jit
+    if _jit is None:
+        _jit = _build_jit()
+    return _jit(*args)
+
+
+def new_dicts(jit: bool):
+    """The two address dicts the kernel needs (numba typed dicts when compiled)."""
+    if jit:
+        return (Dict.empty(nbt.int64, nbt.int64), Dict.empty(nbt.int64, nbt.int64))
+    return {}, {}

@@ -1,0 +1,98 @@
+"""Rules that need no lifecycle state: vectorized checks over the calls and mappings.
+
+Each is registered with :func:`stateless_rule` and returns a DataFrame with columns
+``rule, call_index`` (row in ``trace.table('calls')``) and optionally ``mapping_id``.
+The analysis fills in the rest of the finding from the call.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceanalyzer.model.schema import (
+    MDL_MAPPING_NO_EXECUTE, USER_RANGE_END_64, USER_RANGE_END_WOW64,
+)
+
+RuleFn = Callable[["RuleInput"], pd.DataFrame]
+STATELESS_RULES: dict[str, RuleFn] = {}
+
+
+class RuleInput:
+    """What a stateless rule sees: the calls table, per-call context and the mappings."""
+
+    def __init__(self, calls: pa.Table, mappings: pd.DataFrame, processes: pd.DataFrame):
+        self.calls = calls
+        self.mappings = mappings
+        self.processes = processes
+
+    def col(self, name: str) -> pa.ChunkedArray | None:
+        return self.calls.column(name) if name in self.calls.column_names else None
+
+    def is_event(self, name: str) -> np.ndarray:
+        ev = self.calls.column("event").cast(pa.string())
+        return np.asarray(pc.fill_null(pc.equal(ev, name), False))
+
+    def equals(self, column: str, value: object) -> np.ndarray:
+        c = self.col(column)
+        if c is None or pa.types.is_null(c.type):
+            return np.zeros(self.calls.num_rows, dtype=bool)
+        return np.asarray(pc.fill_null(pc.equal(c, value), False))
+
+
+def stateless_rule(rule_id: str) -> Callable[[RuleFn], RuleFn]:
+    def register(fn: RuleFn) -> RuleFn:
+        STATELESS_RULES[rule_id] = fn
+        return fn
+
+    return register
+
+
+def _rows(rule: str, mask: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"rule": rule, "call_index": np.flatnonzero(mask)})
+
+
+def _mapped_ok(inp: RuleInput) -> np.ndarray:
+    c = inp.col("mapped_va")
+    if c is None or pa.types.is_null(c.type):
+        return np.ones(inp.calls.num_rows, dtype=bool)
+    return np.asarray(pc.fill_null(pc.not_equal(c, 0), True))
+
+
+@stateless_rule("KMAP_BUGCHECK_ON_FAILURE")
+def kmap_bugcheck_on_failure(inp: RuleInput) -> pd.DataFrame:
+    kernel = inp.equals("access_mode", "KernelMode")
+    specify = inp.is_event("MmMapLockedPagesSpecifyCache") & inp.equals("bugcheck_on_failure", 1)
+    legacy = inp.is_event("MmMapLockedPages")
+    return _rows("KMAP_BUGCHECK_ON_FAILURE", kernel & (specify | legacy) & _mapped_ok(inp))
+
+
+@stateless_rule("KMAP_EXECUTABLE")
+def kmap_executable(inp: RuleInput) -> pd.DataFrame:
+    prio = inp.col("priority")
+    if prio is None or pa.types.is_null(prio.type):
+        return _rows("KMAP_EXECUTABLE", np.zeros(inp.calls.num_rows, dtype=bool))
+    no_exec = pc.not_equal(pc.bit_wise_and(prio.cast(pa.int64()), MDL_MAPPING_NO_EXECUTE), 0)
+    lacks = ~np.asarray(pc.fill_null(no_exec, True))
+    mask = inp.is_event("MmMapLockedPagesSpecifyCache") & inp.equals("access_mode", "KernelMode")
+    return _rows("KMAP_EXECUTABLE", mask & lacks & _mapped_ok(inp))
+
+
+@stateless_rule("USER_MAP_OUTSIDE_USER_RANGE")
+def user_map_outside_user_range(inp: RuleInput) -> pd.DataFrame:
+    m = inp.mappings
+    if m.empty:
+        return pd.DataFrame(columns=["rule", "call_index", "mapping_id"])
+    user = m[m["mode"] == "UserMode"]
+    wow = user["process_wow64"].fillna(0).astype(int).to_numpy() == 1
+    va = user["mapped_va"].astype("uint64").to_numpy()
+    limit = np.where(wow, USER_RANGE_END_WOW64, USER_RANGE_END_64).astype(np.uint64)
+    bad = user[va > limit]
+    return pd.DataFrame(
+        {"rule": "USER_MAP_OUTSIDE_USER_RANGE", "call_index": bad["map_call_index"].to_numpy(),
+         "mapping_id": bad["mapping_id"].to_numpy()}
+    )
