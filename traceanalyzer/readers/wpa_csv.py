@@ -1,0 +1,387 @@
+"""Reader for WPA "Export to CSV" / wpaexporter files.
+
+An export holds the visible columns of one WPA table view: a header row of column
+names with units in parentheses (``Time (s)``, ``Timestamp (ms)``, ``Size (B)``),
+processes as ``name (PID)``, numbers in the UI locale (``"16,384"``; German
+``"1,176567818"``). Two shapes are understood (docs/text_formats.md):
+
+- Generic Events tables (a ``Provider Name`` column): each row is an event named by
+  provider and task / event name; payload columns ``Field 1..N`` are mapped to
+  canonical columns by a field map (``ReadOptions.field_map`` or
+  ``ReadOptions.extra["field_map"]``). Unmapped events are kept as
+  ``Provider/Event`` rows and counted as ``unknown_events``.
+- Any other table (Disk Usage, CPU Usage, ...): every row is kept as an event named
+  ``WPA/<table>`` (the file stem, or ``extra["wpa_table"]``) with time, pid, tid and
+  cpu where the table has them and every other column kept under its own name.
+
+Options in ``ReadOptions.extra``: ``decimal`` (``"."`` or ``","``: overrides locale
+detection), ``time_column`` (name of the column to read time from), ``wpa_table``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceanalyzer.errors import TraceEmptyError, TraceFormatError
+from traceanalyzer.model.schema import COLUMNS, INTEGER_COLUMNS, KNOWN_EVENTS
+from traceanalyzer.model.stats import Stats
+from traceanalyzer.readers.base import ReadOptions, ReadResult
+from traceanalyzer.readers.registry import register_reader
+from traceanalyzer.readers.text_common import (
+    FieldMap,
+    assemble,
+    clean_strings,
+    decode_bytes,
+    field_map_from_options,
+    guess_decimal_separator,
+    normalize_header,
+    parse_locale_decimal,
+    parse_name_pid,
+    parse_scaled_decimal,
+    to_canonical,
+)
+
+#: unit text (lower case) -> decimal digits of nanoseconds per unit
+TIME_UNITS: dict[str, int] = {"s": 9, "sec": 9, "ms": 6, "µs": 3, "μs": 3, "us": 3, "ns": 0}
+#: Time column names in order of preference (normalized, unit removed).
+TIME_NAMES = ("time", "timestamp", "eventtime", "starttime", "inittime", "completetime", "endtime", "stoptime")
+_PROCESS = ("process",)
+_PROCESS_NAME = ("processname",)
+_PID = ("pid", "processid")
+_TID = ("threadid", "tid")
+_CPU = ("cpu",)
+_PROVIDER = ("providername", "provider")
+_TASK = ("taskname", "task")
+_EVENT_NAME = ("eventname",)
+_OPCODE = ("opcodename", "opcode")
+_WPA_NAMES = frozenset(
+    ("process", "processname", "threadid", "providername", "taskname", "opcodename", "field1", "cpu", "eventname")
+)
+_UNIT_RE = re.compile(r"^(?P<base>.*?)\s*\((?P<unit>[^()]*)\)\s*$")
+_NUMBER_LIKE = re.compile(r"^\s*[+-]?[0-9][0-9.,\s\u00a0\u202f']*$")
+
+
+def split_unit(name: str) -> tuple[str, str | None]:
+    """``"Complete Time (s)"`` -> (``"Complete Time"``, ``"s"``); no unit -> (name, None)."""
+    m = _UNIT_RE.match(name)
+    if m and not m.group("unit").strip().isdigit():
+        return m.group("base"), m.group("unit").strip()
+    return name, None
+
+
+@dataclass
+class _Columns:
+    """Header names and the role lookup on them."""
+
+    names: list[str]
+    keys: list[str] = field(init=False)
+    units: list[str | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        bases = [split_unit(n) for n in self.names]
+        self.keys = [normalize_header(b) for b, _ in bases]
+        self.units = [u for _, u in bases]
+
+    def find(self, aliases: tuple[str, ...]) -> int | None:
+        for alias in aliases:
+            if alias in self.keys:
+                return self.keys.index(alias)
+        return None
+
+
+class WpaCsvReader:
+    """The ``wpa_csv`` reader: a WPA table exported as CSV -> canonical table."""
+
+    name = "wpa_csv"
+    extensions = (".csv",)
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        """True for a CSV header of WPA column names (units in parentheses, WPA names).
+
+        Never claims a canonical CSV (header with ``time_ns`` and ``event``) or xperf text.
+        """
+        text, _ = decode_bytes(head)
+        first = text.splitlines()[0] if text else ""
+        if not first or first.lstrip().startswith("BeginHeader"):
+            return False
+        try:
+            names = [n.strip() for n in next(csv.reader([first]))]
+        except (csv.Error, StopIteration):
+            return False
+        if len(names) < 2 or ("time_ns" in names and "event" in names):
+            return False
+        cols = _Columns(names)
+        with_units = sum(1 for u in cols.units if u is not None)
+        wpa_names = sum(1 for k in cols.keys if k in _WPA_NAMES)
+        return with_units + wpa_names >= 2
+
+    def read(self, path: Path, options: ReadOptions) -> ReadResult:
+        """Read the export. Columns: canonical names (time_ns, event, pid, tid, cpu,
+        mapped payload columns) plus the table's other columns under their WPA names."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TraceFormatError(f"cannot open: {exc.strerror}", path) from None
+        if not data.strip():
+            raise TraceEmptyError("file is empty", path)
+        return _Read(path, data, options).run()
+
+
+class _Read:
+    def __init__(self, path: Path, data: bytes, options: ReadOptions) -> None:
+        self.path = path
+        self.options = options
+        self.strict = options.strict
+        self.stats = Stats()
+        self.metadata: dict[str, Any] = {"format": "wpa_csv"}
+        self.first_problem: tuple[int, str] | None = None
+        self.field_map: FieldMap = field_map_from_options(options.field_map, options.extra)
+        self.text, replaced = decode_bytes(data)
+        self.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
+
+    def count(self, name: str, value: int, severity: str = "warning", detail: str = "") -> None:
+        if value:
+            self.stats.add(name, int(value), severity, source=str(self.path), detail=detail)  # type: ignore[arg-type]
+
+    def problem(self, line: int, message: str) -> None:
+        if self.first_problem is None or line < self.first_problem[0]:
+            self.first_problem = (line, message)
+
+    # --- parsing ----------------------------------------------------------------
+
+    def run(self) -> ReadResult:
+        reader = csv.reader(self.text.splitlines())
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise TraceEmptyError("file is empty", self.path) from None
+        except csv.Error as exc:
+            raise TraceFormatError(f"line 1: bad CSV header: {exc}", self.path) from None
+        cols = _Columns([h.strip() for h in header])
+        width = len(cols.names)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        try:
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if len(row) != width:
+                    self.count("bad_rows", 1, detail=f"{len(row)} fields, header has {width}")
+                    self.problem(reader.line_num, f"{len(row)} fields, the header has {width}")
+                    continue
+                rows.append(row)
+                lines.append(reader.line_num)
+        except csv.Error as exc:
+            self.count("bad_rows", 1, detail="CSV syntax")
+            self.problem(reader.line_num, f"bad CSV: {exc}")
+        if not rows:
+            if self.first_problem is not None:
+                raise TraceFormatError(
+                    f"no readable rows (line {self.first_problem[0]}: {self.first_problem[1]})", self.path
+                )
+            raise TraceEmptyError("the export holds a header but no rows", self.path)
+        columns = [pa.array(list(c), pa.string()) for c in zip(*rows)]
+        numbers = np.array(lines, dtype=np.int64)
+        decimal = self.decimal(columns)
+        parts = self.convert(cols, columns, numbers, decimal)
+        if self.strict and self.first_problem is not None:
+            line, message = self.first_problem
+            raise TraceFormatError(f"line {line}: {message}", self.path)
+        table = assemble(parts, order_key="_line")
+        if table.num_rows == 0:
+            raise TraceFormatError("no readable rows (no row has a valid time)", self.path)
+        return ReadResult(table, self.metadata, self.stats)
+
+    def decimal(self, columns: list[pa.Array]) -> str:
+        """The decimal separator: extra['decimal'] or guessed from the data (documented)."""
+        forced = self.options.extra.get("decimal")
+        if forced is not None:
+            if forced not in (".", ","):
+                raise TraceFormatError(f"option decimal must be '.' or ',', got {forced!r}", self.path)
+            self.metadata.update(decimal_separator=forced, decimal_separator_source="option")
+            return forced
+        sample: list[str] = []
+        for col in columns:
+            values = col.to_pylist()[:5000]
+            sample.extend(v.strip() for v in values if v and _NUMBER_LIKE.match(v))
+        decimal, source = guess_decimal_separator(sample)
+        self.metadata.update(decimal_separator=decimal, decimal_separator_source=source)
+        return decimal
+
+    def time_column(self, cols: _Columns) -> int:
+        wanted = self.options.extra.get("time_column")
+        if wanted is not None:
+            if wanted in cols.names:
+                return cols.names.index(wanted)
+            raise TraceFormatError(f"time_column {wanted!r} is not a column ({', '.join(cols.names)})", self.path)
+        for key in TIME_NAMES:
+            if key in cols.keys:
+                idx = cols.keys.index(key)
+                unit = cols.units[idx]
+                if unit is None or unit.lower() in TIME_UNITS:
+                    return idx
+        raise TraceFormatError(
+            "no time column (expected one of Time, Timestamp, Start Time, Complete Time... "
+            f"with a unit s/ms/µs/ns; columns: {', '.join(cols.names)}); pass extra time_column=...",
+            self.path,
+        )
+
+    def convert(
+        self, cols: _Columns, columns: list[pa.Array], numbers: np.ndarray, decimal: str
+    ) -> list[dict[str, pa.Array]]:
+        t_idx = self.time_column(cols)
+        unit = (cols.units[t_idx] or "s").lower()
+        digits = TIME_UNITS.get(unit)
+        if digits is None:
+            raise TraceFormatError(f"time column {cols.names[t_idx]!r}: unknown unit {unit!r}", self.path)
+        self.metadata["time_column"] = cols.names[t_idx]
+        time_ns, bad = parse_scaled_decimal(columns[t_idx], decimal, digits)
+        if bad.any():
+            self.count("bad_rows", int(bad.sum()), detail=f"{cols.names[t_idx]} is not a number")
+            self.problem(int(numbers[bad].min()), f"{cols.names[t_idx]} is not a number")
+        keep = ~bad & pc.is_valid(time_ns).to_numpy(zero_copy_only=False)
+        if not keep.all():
+            mask = pa.array(keep)
+            columns = [c.filter(mask) for c in columns]
+            time_ns, numbers = time_ns.filter(mask), numbers[keep]
+        if len(numbers) == 0:
+            return []
+        used = {t_idx}
+        base: dict[str, pa.Array] = {"_line": pa.array(numbers), "time_ns": time_ns}
+        self.common_columns(cols, columns, numbers, used, base, decimal)
+        if cols.find(_PROVIDER) is not None:
+            return self.generic_events(cols, columns, numbers, used, base, decimal)
+        table = str(self.options.extra.get("wpa_table") or self.path.stem)
+        event = f"WPA/{table}"
+        self.count("unknown_events", len(numbers), "info", detail=event)
+        for idx, name in enumerate(cols.names):
+            if idx not in used:
+                base[name] = self.keep_column(columns[idx], decimal)
+        base["event"] = pa.array([event] * len(numbers), pa.string())
+        return [base]
+
+    def common_columns(
+        self, cols: _Columns, columns: list[pa.Array], numbers: np.ndarray, used: set[int],
+        out: dict[str, pa.Array], decimal: str,
+    ) -> None:
+        p_idx = cols.find(_PROCESS)
+        if p_idx is not None:
+            _names, pids, bad = parse_name_pid(columns[p_idx])
+            self.flag(bad, numbers, cols.names[p_idx])
+            out["pid"] = pids
+            out[cols.names[p_idx]] = clean_strings(columns[p_idx])
+            used.add(p_idx)
+        for col, aliases in (("pid", _PID), ("tid", _TID), ("cpu", _CPU)):
+            idx = cols.find(aliases)
+            if idx is None or (col == "pid" and "pid" in out):
+                continue
+            res = to_canonical(self.plain_integers(columns[idx], decimal), col)
+            self.flag(res.bad, numbers, cols.names[idx])
+            out[col] = res.array
+            used.add(idx)
+
+    def generic_events(
+        self, cols: _Columns, columns: list[pa.Array], numbers: np.ndarray, used: set[int],
+        base: dict[str, pa.Array], decimal: str,
+    ) -> list[dict[str, pa.Array]]:
+        def text(aliases: tuple[str, ...]) -> pa.Array | None:
+            idx = cols.find(aliases)
+            if idx is None:
+                return None
+            used.add(idx)
+            return clean_strings(columns[idx])
+
+        provider = text(_PROVIDER)
+        task = text(_TASK)
+        event_name = text(_EVENT_NAME)
+        opcode = text(_OPCODE)
+        n = len(numbers)
+        name = event_name if event_name is not None else task
+        if name is None:
+            name = pa.nulls(n, pa.string())
+        elif event_name is not None and task is not None:
+            name = pc.coalesce(event_name, task)
+        if opcode is None:
+            opcode = pa.nulls(n, pa.string())
+        keys = pc.binary_join_element_wise(
+            pc.fill_null(provider, ""), pc.fill_null(name, ""), pc.fill_null(opcode, ""), "\x1f"
+        )
+        enc = pc.dictionary_encode(keys)
+        codes = enc.indices.to_numpy(zero_copy_only=False)
+        parts = []
+        for code, key in enumerate(enc.dictionary.to_pylist()):
+            prov, ev, op = key.split("\x1f")
+            sel = np.flatnonzero(codes == code)
+            take = pa.array(sel)
+            part = {k: v.take(take) for k, v in base.items()}
+            sub = [c.take(take) for c in columns]
+            mapping = self.field_map.lookup(prov, ev, op)
+            if mapping is None:
+                event = f"{prov}/{ev}" if ev else prov
+                if event not in KNOWN_EVENTS:
+                    self.count("unknown_events", len(sel), "info", detail=event)
+            else:
+                event = mapping.canonical
+                self.map_fields(cols, sub, numbers[sel], used, mapping.fields, mapping.identity, part, decimal, event)
+            part["event"] = pa.array([event] * len(sel), pa.string())
+            parts.append(part)
+        return parts
+
+    def map_fields(
+        self, cols: _Columns, columns: list[pa.Array], numbers: np.ndarray, used: set[int],
+        fields: dict[str, str], identity: bool, out: dict[str, pa.Array], decimal: str, event: str,
+    ) -> None:
+        lowered = {normalize_header(k): v for k, v in fields.items()}
+        mapped = 0
+        for idx, name in enumerate(cols.names):
+            if idx in used:
+                continue
+            target = fields.get(name) or lowered.get(cols.keys[idx])
+            if target is None and identity and name in COLUMNS:
+                target = name
+            if target is None:
+                continue
+            arr = columns[idx]
+            if target in INTEGER_COLUMNS:
+                arr = self.plain_integers(arr, decimal)
+            res = to_canonical(arr, target)
+            self.flag(res.bad, numbers, f"{event}.{target}")
+            out[target] = res.array
+            mapped += 1
+        if fields and mapped == 0:
+            self.count("unmapped_fields", len(numbers), detail=f"{event}: no field of the map is a column")
+
+    def plain_integers(self, arr: pa.Array, decimal: str) -> pa.Array:
+        """Remove thousands separators from decimal integers (``"16,384"`` -> ``16384``)."""
+        thousands = "," if decimal == "." else "."
+        arr = clean_strings(arr)
+        looks = pc.fill_null(pc.match_substring_regex(arr, "^[+-]?[0-9][0-9.,\\s\u00a0\u202f']*$"), False)
+        stripped = pc.replace_substring_regex(arr, pattern="[\\s\u00a0\u202f'" + re.escape(thousands) + "]", replacement="")
+        return pc.if_else(looks, stripped, arr)
+
+    def keep_column(self, arr: pa.Array, decimal: str) -> pa.Array:
+        """An unknown column: numbers (int64/float64) if every value is one, else text."""
+        cleaned = clean_strings(arr)
+        if cleaned.null_count == len(cleaned):
+            return cleaned
+        values, bad, _integral = parse_locale_decimal(cleaned, decimal)
+        if bad.any():
+            return cleaned
+        return values
+
+    def flag(self, bad: np.ndarray, numbers: np.ndarray, what: str) -> None:
+        if bad.any():
+            self.count("bad_values", int(bad.sum()), detail=what)
+            self.problem(int(numbers[bad].min()), f"bad {what} value")
+
+
+register_reader(WpaCsvReader())

@@ -1,0 +1,512 @@
+"""Reader for ``xperf -i trace.etl -o trace.txt -a dumper`` text.
+
+Layout (see docs/text_formats.md)::
+
+    BeginHeader
+                    CSwitch,  TimeStamp, New Process Name ( PID),    New TID, ...
+    MdlTrace/IoAllocateMdl/win:Info,  TimeStamp, Process Name ( PID), ThreadID, CPU, ..., mdl, va, size
+    EndHeader
+    OS Version: 10.0.19045, Trace Size: 1024KB, Events Lost: 0, Buffers lost: 0, Trace Start: 133..., ...
+    FirstReliableEventTimeStamp,          0
+                    CSwitch,       1600,  app.exe (1234),  5678, ...
+
+Columns are mapped by the header's names for each event type (an event type may have
+several header lines, one per version: a row takes the one with its field count), never
+by position. The body is parsed in chunks with pyarrow.compute: rows are grouped by
+event type and field count and each column is converted as a whole array; only rows
+holding double quotes go through a per-line Python splitter.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceanalyzer.errors import TraceEmptyError, TraceFormatError
+from traceanalyzer.model.schema import COLUMNS, KNOWN_EVENTS
+from traceanalyzer.model.stats import Stats
+from traceanalyzer.readers.base import ReadOptions, ReadResult
+from traceanalyzer.readers.registry import register_reader
+from traceanalyzer.readers.text_common import (
+    FieldMap,
+    assemble,
+    clean_strings,
+    decode_bytes,
+    field_map_from_options,
+    normalize_header,
+    parse_name_pid,
+    parse_scaled_decimal,
+    split_fields,
+    to_canonical,
+)
+
+#: xperf kernel short names -> (canonical event, family of column rules).
+KERNEL_EVENTS: dict[str, tuple[str, str]] = {
+    "P-Start": ("ProcessStart", "process"),
+    "P-End": ("ProcessEnd", "process"),
+    "P-DCStart": ("ProcessRundown", "process"),
+    "T-Start": ("ThreadStart", "thread"),
+    "T-End": ("ThreadEnd", "thread"),
+    "T-DCStart": ("ThreadRundown", "thread"),
+    "I-Start": ("ImageLoad", "image"),
+    "I-DCStart": ("ImageLoad", "image"),
+    "I-End": ("ImageUnload", "image"),
+    "CSwitch": ("CSwitch", "cswitch"),
+}
+
+#: Header names (normalized: lower case, no blanks) for each canonical column.
+_PROCESS_PID = ("processname(pid)", "process(pid)")
+_TID = ("threadid", "tid")
+_CPU = ("cpu",)
+_NEW_PROCESS = ("newprocessname(pid)", "newprocess(pid)")
+_OLD_PROCESS = ("oldprocessname(pid)", "oldprocess(pid)")
+_PLAIN_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "process": {"tid": _TID, "cpu": _CPU, "parent_pid": ("parentpid",)},
+    "thread": {"tid": _TID, "cpu": _CPU},
+    "image": {
+        "tid": _TID,
+        "cpu": _CPU,
+        "base": ("baseaddr", "imagebase", "baseaddress"),
+        "image_size": ("imagesize",),
+        "image": ("filename", "imagename", "ntfilename"),
+    },
+    "cswitch": {
+        "cpu": _CPU,
+        "new_tid": ("newtid", "newthreadid"),
+        "old_tid": ("oldtid", "oldthreadid"),
+    },
+    "generic": {"tid": _TID, "cpu": _CPU},
+}
+_IMAGE_END = ("endaddr", "imageend", "endaddress")
+#: Header columns every generic (manifest / TraceLogging) event has; not payload.
+_GENERIC_STANDARD = frozenset(("timestamp", "processname(pid)", "threadid", "cpu"))
+
+#: Lines that carry trace facts rather than events.
+_META_ROWS = {
+    "FirstReliableEventTimeStamp": "first_reliable_event_time_ns",
+    "FirstReliableCSwitchEventTimeStamp": "first_reliable_cswitch_time_ns",
+}
+_CHUNK_BYTES = 16 << 20
+_FILETIME_EPOCH = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+@dataclass
+class _Header:
+    """One header line: event type name and its column names (position 0 = name)."""
+
+    columns: list[str]
+    keys: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = [normalize_header(c) for c in self.columns]
+
+    def find(self, aliases: tuple[str, ...]) -> int | None:
+        for alias in aliases:
+            if alias in self.keys:
+                return self.keys.index(alias)
+        return None
+
+
+@dataclass
+class _State:
+    """What one read accumulates."""
+
+    path: Path
+    strict: bool
+    field_map: FieldMap
+    headers: dict[str, list[_Header]] = field(default_factory=dict)
+    parts: list[dict[str, pa.Array]] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    first_problem: tuple[int, str] | None = None
+
+    def problem(self, line: int, message: str) -> None:
+        if self.first_problem is None or line < self.first_problem[0]:
+            self.first_problem = (line, message)
+
+    def count(self, name: str, value: int, severity: str = "warning", detail: str = "") -> None:
+        if value:
+            self.stats.add(name, int(value), severity, source=str(self.path), detail=detail)  # type: ignore[arg-type]
+
+
+class XperfTextReader:
+    """The ``xperf`` reader: xperf ``-a dumper`` text -> canonical table."""
+
+    name = "xperf"
+    extensions = (".txt", ".dump", ".xperf")
+
+    def sniff(self, head: bytes, path: Path) -> bool:
+        """True when the text starts with ``BeginHeader`` (after a BOM / blank lines)."""
+        text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+        return text.startswith(b"BeginHeader")
+
+    def read(self, path: Path, options: ReadOptions) -> ReadResult:
+        """Read the whole file; see the module docstring. Columns: canonical names.
+
+        Kernel events map to ProcessStart/End/Rundown, ThreadStart/End/Rundown,
+        ImageLoad/Unload and CSwitch; ``MdlTrace/<Call>/...`` (or events named by the
+        field map) to calls with their payload columns; other event types are kept
+        with their name plus time/pid/tid/cpu and counted as ``unknown_events``.
+        """
+        path = Path(path)
+        state = _State(path, options.strict, field_map_from_options(options.field_map, options.extra))
+        state.metadata["format"] = "xperf"
+        try:
+            fh = open(path, "rb")
+        except OSError as exc:
+            raise TraceFormatError(f"cannot open: {exc.strerror}", path) from None
+        with fh:
+            line_no = _read_header(fh, state)
+            total = path.stat().st_size
+            for chunk, first_line in _chunks(fh, line_no, state):
+                _parse_chunk(chunk, first_line, state)
+                if options.progress is not None:
+                    options.progress(fh.tell(), total)
+        if state.strict and state.first_problem is not None:
+            line, message = state.first_problem
+            raise TraceFormatError(f"line {line}: {message}", path)
+        table = assemble(state.parts, order_key="_line")
+        if table.num_rows == 0 and state.stats.total("bad_rows"):
+            raise TraceFormatError("no readable event rows (every row was malformed)", path)
+        state.metadata["header_event_types"] = len(state.headers)
+        return ReadResult(table, state.metadata, state.stats)
+
+
+# --- header ------------------------------------------------------------------------------
+
+
+def _read_header(fh: BinaryIO, state: _State) -> int:
+    """Parse BeginHeader..EndHeader and the info line; returns the last line number read."""
+    line_no = 0
+    seen_begin = False
+    while True:
+        raw = fh.readline()
+        if not raw:
+            if line_no == 0:
+                raise TraceEmptyError("file is empty (0 bytes)", state.path)
+            where = "no EndHeader line" if seen_begin else "no BeginHeader line"
+            raise TraceFormatError(f"not xperf dumper text: {where}", state.path)
+        line_no += 1
+        text, _ = decode_bytes(raw)
+        text = text.strip()
+        if not seen_begin:
+            if not text:
+                continue
+            if text.lstrip("\ufeff") != "BeginHeader":
+                raise TraceFormatError(
+                    f"line {line_no}: not xperf dumper text (expected 'BeginHeader', got {text[:40]!r})",
+                    state.path,
+                )
+            seen_begin = True
+            continue
+        if text == "EndHeader":
+            break
+        if not text:
+            continue
+        fields, _ = split_fields(text)
+        if len(fields) < 2:
+            state.count("bad_rows", 1, detail="malformed header line")
+            state.problem(line_no, f"malformed header line {text[:60]!r}")
+            continue
+        state.headers.setdefault(fields[0], []).append(_Header(fields))
+    # info lines between EndHeader and the first event row
+    while True:
+        pos = fh.tell()
+        raw = fh.readline()
+        if not raw:
+            return line_no
+        text, _ = decode_bytes(raw)
+        if text.strip() == "":
+            line_no += 1
+            continue
+        if text.lstrip().startswith("OS Version"):
+            line_no += 1
+            _parse_info_line(text.strip(), state)
+            continue
+        fh.seek(pos)
+        return line_no
+
+
+_INFO_KEYS = {
+    "os version": ("os_version", str),
+    "trace size": ("trace_size", str),
+    "events lost": ("lost_events", int),
+    "buffers lost": ("lost_buffers", int),
+    "trace start": ("trace_start_filetime", int),
+    "trace length": ("trace_length", str),
+    "pointersize": ("pointer_size", int),
+    "trace name": ("trace_name", str),
+}
+
+
+def _parse_info_line(text: str, state: _State) -> None:
+    """``OS Version: ..., Events Lost: N, Buffers lost: N, Trace Start: <FILETIME>, ...``."""
+    for item in text.split(","):
+        key, sep, value = item.partition(":")
+        if not sep:
+            continue
+        spec = _INFO_KEYS.get(key.strip().lower())
+        if spec is None:
+            continue
+        name, conv = spec
+        value = value.strip()
+        try:
+            state.metadata[name] = conv(value)
+        except ValueError:
+            state.count("bad_values", 1, detail=f"info line {key.strip()}")
+    for name in ("lost_events", "lost_buffers"):
+        if name in state.metadata:
+            value = state.metadata[name]
+            state.stats.add(name, value, "warning" if value else "info", source=str(state.path))
+    ft = state.metadata.get("trace_start_filetime")
+    if isinstance(ft, int) and ft > 0:
+        try:
+            start = _FILETIME_EPOCH + _dt.timedelta(microseconds=ft // 10)
+            state.metadata["start_time_utc"] = start.isoformat()
+        except OverflowError:
+            state.count("bad_values", 1, detail="info line Trace Start")
+
+
+# --- body -------------------------------------------------------------------------------
+
+
+def _chunks(fh: BinaryIO, line_no: int, state: _State):
+    """Yield (text, number of its first line) in blocks cut at line ends."""
+    rest = b""
+    next_line = line_no + 1
+    while True:
+        block = fh.read(_CHUNK_BYTES)
+        if not block:
+            break
+        block = rest + block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            rest = block
+            continue
+        rest = block[cut + 1 :]
+        text, replaced = decode_bytes(block[: cut + 1])
+        state.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
+        yield text, next_line
+        next_line += text.count("\n")
+    if rest:
+        text, replaced = decode_bytes(rest)
+        state.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
+        yield text, next_line
+
+
+def _parse_chunk(text: str, first_line: int, state: _State) -> None:
+    raw_lines = text.split("\n")
+    if raw_lines and raw_lines[-1] == "":
+        raw_lines.pop()
+    lines = pc.utf8_trim_whitespace(pa.array(raw_lines, pa.string()))
+    numbers = np.arange(first_line, first_line + len(raw_lines), dtype=np.int64)
+    keep = pc.not_equal(lines, "").to_numpy(zero_copy_only=False)
+    lines = lines.filter(pa.array(keep))
+    numbers = numbers[keep]
+    if len(lines) == 0:
+        return
+    is_error = pc.starts_with(lines, "Error").to_numpy(zero_copy_only=False)
+    if is_error.any():
+        state.count("decode_errors", int(is_error.sum()), detail="xperf 'Error:' lines")
+        state.problem(int(numbers[is_error][0]), "xperf reported an error: " + lines.filter(pa.array(is_error))[0].as_py()[:80])
+        lines = lines.filter(pa.array(~is_error))
+        numbers = numbers[~is_error]
+    names = pc.utf8_trim_whitespace(pc.list_element(pc.split_pattern(lines, ",", max_splits=1), 0))
+    encoded = pc.dictionary_encode(names)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    may_quote = '"' in text
+    for code, name in enumerate(encoded.dictionary.to_pylist()):
+        idx = np.flatnonzero(codes == code)
+        _parse_event_type(name, lines.take(pa.array(idx)), numbers[idx], state, may_quote)
+
+
+def _split_rows(
+    lines: pa.Array, numbers: np.ndarray, state: _State, may_quote: bool
+) -> tuple[pa.ListArray, np.ndarray]:
+    """Lines -> list<string> fields; quoted lines go through the per-line splitter."""
+    if not may_quote:
+        return pc.split_pattern(lines, ","), numbers
+    quoted = pc.match_substring(lines, '"').to_numpy(zero_copy_only=False)
+    if not quoted.any():
+        return pc.split_pattern(lines, ","), numbers
+    plain = pc.split_pattern(lines.filter(pa.array(~quoted)), ",")
+    rows: list[list[str]] = []
+    kept: list[int] = []
+    for number, line in zip(numbers[quoted], lines.filter(pa.array(quoted)).to_pylist()):
+        fields, balanced = split_fields(line)
+        if not balanced:
+            state.count("bad_rows", 1, detail="unbalanced quotes")
+            state.problem(int(number), "unbalanced double quotes")
+            continue
+        rows.append(fields)
+        kept.append(int(number))
+    slow = pa.array(rows, pa.list_(pa.string()))
+    merged = pa.concat_arrays([plain.cast(pa.list_(pa.string())), slow])
+    return merged, np.concatenate([numbers[~quoted], np.array(kept, dtype=np.int64)])
+
+
+def _parse_event_type(
+    name: str, lines: pa.Array, numbers: np.ndarray, state: _State, may_quote: bool
+) -> None:
+    if name in _META_ROWS:
+        fields = pc.split_pattern(lines, ",")
+        if pc.min(pc.list_value_length(fields)).as_py() >= 2:
+            ns, _bad = parse_scaled_decimal(pc.list_element(fields, 1), ".", 3)
+            if ns[0].is_valid:
+                state.metadata[_META_ROWS[name]] = ns[0].as_py()
+        return
+    if name == "Stack":
+        state.count("stack_rows", len(lines), "info", detail="xperf Stack rows (not events)")
+        return
+    rows, numbers = _split_rows(lines, numbers, state, may_quote)
+    if len(rows) == 0:
+        return
+    counts = pc.list_value_length(rows).to_numpy(zero_copy_only=False)
+    headers = state.headers.get(name, [])
+    for count in np.unique(counts):
+        sel = np.flatnonzero(counts == count)
+        sub = rows.take(pa.array(sel))
+        header = _pick_header(headers, int(count))
+        if header is None and headers:
+            state.count("bad_rows", len(sel), detail=f"{name}: fewer fields than its header")
+            state.problem(int(numbers[sel].min()), f"{name} row has {count} fields, its header needs more")
+            continue
+        if header is None:  # no header at all: name and time only
+            header = _Header([name, "TimeStamp"])
+            if count < 2:
+                state.count("bad_rows", len(sel), detail=f"{name}: no fields")
+                state.problem(int(numbers[sel].min()), f"{name!r} row has no TimeStamp field")
+                continue
+        elif count > len(header.columns):
+            state.count("extra_columns", len(sel), "info", detail=name)
+        _map_rows(name, header, sub, numbers[sel], state)
+
+
+def _pick_header(headers: list[_Header], count: int) -> _Header | None:
+    """The header line for a row of ``count`` fields: exact, else the longest shorter one."""
+    best = None
+    for header in headers:
+        n = len(header.columns)
+        if n == count:
+            return header
+        if n < count and (best is None or n > len(best.columns)):
+            best = header
+    return best
+
+
+def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarray, state: _State) -> None:
+    """Convert one (event type, header) group to canonical columns and store it."""
+
+    def column(index: int) -> pa.Array:
+        return pc.list_element(rows, index)
+
+    ts_index = header.find(("timestamp",))
+    if ts_index is None:
+        state.count("bad_rows", len(rows), detail=f"{name}: header without TimeStamp")
+        state.problem(int(numbers.min()), f"{name}: header has no TimeStamp column")
+        return
+    time_ns, bad_time = parse_scaled_decimal(column(ts_index), ".", 3)
+    keep = ~bad_time & pc.is_valid(time_ns).to_numpy(zero_copy_only=False)
+    if not keep.all():
+        state.count("bad_rows", int((~keep).sum()), detail=f"{name}: TimeStamp is not a number")
+        state.problem(int(numbers[~keep].min()), f"{name}: TimeStamp is not a number")
+        if not keep.any():
+            return
+        mask = pa.array(keep)
+        rows, time_ns, numbers = rows.filter(mask), time_ns.filter(mask), numbers[keep]
+
+    event, family, mapping_fields = _classify(name, state)
+    if event not in KNOWN_EVENTS:
+        state.count("unknown_events", len(numbers), "info", detail=event)
+    out: dict[str, pa.Array] = {"_line": pa.array(numbers), "time_ns": time_ns}
+
+    def put(col: str, arr: pa.Array, bad: np.ndarray) -> None:
+        if bad.any():
+            state.count("bad_values", int(bad.sum()), detail=f"{name}.{col}")
+            state.problem(int(numbers[bad].min()), f"{name}: bad {col} value")
+        out[col] = arr
+
+    rules = _PLAIN_COLUMNS.get(family, _PLAIN_COLUMNS["generic"])
+    pid_index = header.find(_PROCESS_PID)
+    if pid_index is not None and family != "cswitch":
+        names, pids, bad = parse_name_pid(column(pid_index))
+        put("pid", pids, bad)
+        if family == "process":
+            out["image"] = names
+    for col, aliases in rules.items():
+        idx = header.find(aliases)
+        if idx is not None:
+            res = to_canonical(column(idx), col)
+            put(col, res.array, res.bad)
+    if family == "image" and "image_size" not in out and "base" in out:
+        end_idx = header.find(_IMAGE_END)
+        if end_idx is not None:
+            end = to_canonical(column(end_idx), "base")
+            put("_end", end.array, end.bad)
+            out["image_size"] = _span(out.pop("_end"), out["base"])
+    if family == "cswitch":
+        for col, aliases in (("new_pid", _NEW_PROCESS), ("old_pid", _OLD_PROCESS)):
+            idx = header.find(aliases)
+            if idx is not None:
+                _names, pids, bad = parse_name_pid(column(idx))
+                put(col, pids, bad)
+    if mapping_fields is not None:
+        for idx, (title, key) in enumerate(zip(header.columns, header.keys)):
+            if idx == 0 or key in _GENERIC_STANDARD or key.startswith("etw:"):
+                continue
+            target = mapping_fields(title)
+            if target is None:
+                out[title] = clean_strings(column(idx))
+                continue
+            res = to_canonical(column(idx), target)
+            put(target, res.array, res.bad)
+    out["event"] = pa.array([event] * len(numbers), pa.string()) if len(numbers) else pa.array([], pa.string())
+    state.parts.append(out)
+
+
+def _span(end: pa.Array, base: pa.Array) -> pa.Array:
+    """EndAddr - BaseAddr as uint64 (null where either is null or end < base)."""
+    e = pc.fill_null(end, 0).to_numpy(zero_copy_only=False)
+    b = pc.fill_null(base, 0).to_numpy(zero_copy_only=False)
+    valid = pc.and_(pc.is_valid(end), pc.is_valid(base)).to_numpy(zero_copy_only=False) & (e >= b)
+    return pa.array(np.where(valid, e - b, 0).astype(np.uint64), pa.uint64(), mask=~valid)
+
+
+def _classify(name: str, state: _State) -> tuple[str, str, Callable[[str], str | None] | None]:
+    """(canonical or kept event name, column family, payload field mapper or None)."""
+    if name in KERNEL_EVENTS:
+        event, family = KERNEL_EVENTS[name]
+        return event, family, None
+    provider = event_name = opcode = None
+    parts = name.split("/")
+    if len(parts) >= 3:
+        provider, event_name, opcode = "/".join(parts[:-2]), parts[-2], parts[-1]
+    elif len(parts) == 2:
+        provider, event_name = parts
+    if provider is not None:
+        mapping = state.field_map.lookup(provider, event_name, opcode)
+        if mapping is not None:
+            fields = mapping.fields
+            lowered = {k.lower(): v for k, v in fields.items()}
+
+            def mapper(title: str) -> str | None:
+                target = fields.get(title) or lowered.get(title.lower())
+                if target is None and mapping.identity and title in COLUMNS:
+                    target = title
+                return target
+
+            return mapping.canonical, "generic", mapper
+        kept = f"{provider}/{event_name}"
+    else:
+        kept = name
+    return kept, "generic", None
+
+
+register_reader(XperfTextReader())
