@@ -1,0 +1,345 @@
+"""Write the canonical event table as a real ETL file (test traces, benchmarks).
+
+:func:`write_etl` turns events (``shared/spec/events.md`` columns) into what an ETW
+session writes: the logfile-header buffer, then per-CPU WMI buffers holding
+NT-kernel-logger records for Process/Thread/Image/CSwitch (:mod:`.etl_kernel`) and
+``MdlTrace`` TraceLogging events for the calls (:mod:`.etl_calls`). Same input, same
+bytes. Large inputs are processed in chunks and written buffer by buffer; CSwitch
+records (the bulk of a real kernel trace) are built with numpy.
+See ``docs/etl_writer.md`` for the mapping and its limits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceanalyzer.errors import TraceError
+from traceanalyzer.model.schema import (
+    CSWITCH_EVENTS,
+    IMAGE_EVENTS,
+    PROCESS_EVENTS,
+    THREAD_EVENTS,
+)
+from traceanalyzer.synth import etl_kernel
+from traceanalyzer.synth.etl_buffers import BufferWriter
+from traceanalyzer.synth.etl_calls import PROVIDER_GUID, PROVIDER_NAME, tracelogging_record
+from traceanalyzer.synth.etl_format import (
+    DEFAULT_START_TIME,
+    DEFAULT_UPTIME_S,
+    GROUP_HEADER,
+    SYSTEM_HEADER_SIZE,
+    logfile_header_payload,
+    system_header,
+    to_filetime,
+)
+
+#: Rows per chunk when a whole table is given.
+CHUNK_ROWS = 1 << 20
+
+_KIND_CSWITCH, _KIND_KERNEL, _KIND_CALL = 0, 1, 2
+_KERNEL_BUILDERS = {
+    **{e: etl_kernel.process_record for e in PROCESS_EVENTS},
+    **{e: etl_kernel.thread_record for e in THREAD_EVENTS},
+    **{e: etl_kernel.image_record for e in IMAGE_EVENTS},
+}
+
+TableLike = pa.Table | Any  # a pyarrow Table or a pandas DataFrame
+
+
+def _as_table(obj: Any) -> pa.Table:
+    if isinstance(obj, pa.Table):
+        return obj
+    if isinstance(obj, pa.RecordBatch):
+        return pa.Table.from_batches([obj])
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(obj, pd.DataFrame):
+        return pa.Table.from_pandas(obj, preserve_index=False)
+    raise TypeError(f"events must be a pyarrow Table or pandas DataFrame, not {type(obj).__name__}")
+
+
+def _int_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values as int64 with nulls as 0, validity mask) of an integer column."""
+    if name not in table.column_names:
+        n = table.num_rows
+        return np.zeros(n, np.int64), np.zeros(n, bool)
+    col = table.column(name)
+    if not pa.types.is_integer(col.type):
+        col = pc.cast(col, pa.int64())
+    valid = ~np.asarray(pc.is_null(col).to_numpy(zero_copy_only=False), dtype=bool)
+    values = np.asarray(pc.fill_null(col, 0).to_numpy(zero_copy_only=False)).astype(np.int64)
+    return values, valid
+
+
+class _EtlJob:
+    """State of one write: clock, per-CPU order checks, counters."""
+
+    def __init__(self, fh, *, pointer_size: int, cpus: int | None, start_time: datetime | int,
+                 perf_freq: int, buffer_size: int, unicode_strings: bool, hex_addresses: bool) -> None:
+        if pointer_size not in (4, 8):
+            raise ValueError(f"pointer_size must be 4 or 8, not {pointer_size}")
+        if perf_freq <= 0 or perf_freq > 1_000_000_000:
+            raise ValueError(f"perf_freq must be in 1..1e9 Hz, not {perf_freq}")
+        self.pointer_size = pointer_size
+        self.cpus = cpus
+        self.start_filetime = to_filetime(start_time)
+        self.perf_freq = perf_freq
+        self.start_qpc = DEFAULT_UPTIME_S * perf_freq
+        self.unicode_strings = unicode_strings
+        self.hex_addresses = hex_addresses
+        self.writer = BufferWriter(fh, buffer_size)
+        self.last_qpc: dict[int, int] = {}
+        self.max_cpu = -1
+        self.max_time_ns = 0
+        self.counts: Counter[str] = Counter()
+        self.time_rounded = 0
+        self.cpu_missing = 0
+        self.rows = 0
+
+    # --- time ---------------------------------------------------------------------
+    def ticks(self, time_ns: np.ndarray) -> np.ndarray:
+        """QPC ticks since trace start, rounded to the nearest tick (overflow-safe)."""
+        whole, frac = np.divmod(time_ns, 1_000_000_000)
+        return whole * self.perf_freq + (frac * self.perf_freq + 500_000_000) // 1_000_000_000
+
+    def count_rounded(self, time_ns: np.ndarray) -> None:
+        """Count rows whose time is not a whole number of ticks."""
+        frac = time_ns % 1_000_000_000
+        self.time_rounded += int(np.count_nonzero((frac * self.perf_freq) % 1_000_000_000))
+
+    # --- one chunk ------------------------------------------------------------------
+    def add_chunk(self, table: pa.Table, chunk_no: int) -> None:
+        if table.num_rows == 0:
+            return
+        for required in ("time_ns", "event"):
+            if required not in table.column_names:
+                raise ValueError(f"events lack the required column {required!r}")
+        time_ns, time_valid = _int_column(table, "time_ns")
+        if not time_valid.all():
+            raise ValueError(f"row {int(np.argmin(time_valid))} of chunk {chunk_no}: time_ns is null")
+        if (time_ns < 0).any():
+            raise ValueError(f"row {int(np.argmax(time_ns < 0))} of chunk {chunk_no}: negative time_ns")
+        cpu, cpu_valid = _int_column(table, "cpu")
+        self.cpu_missing += int(np.count_nonzero(~cpu_valid))
+        if (cpu < 0).any():
+            raise ValueError(f"chunk {chunk_no}: negative cpu")
+        events = pc.dictionary_encode(pc.cast(table.column("event"), pa.string())).combine_chunks()
+        names = events.dictionary.to_pylist()
+        codes = np.asarray(events.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+        if (codes < 0).any():
+            raise ValueError(f"row {int(np.argmax(codes < 0))} of chunk {chunk_no}: event is null")
+        kind_of_name = np.array(
+            [_KIND_CSWITCH if n in CSWITCH_EVENTS else _KIND_KERNEL if n in _KERNEL_BUILDERS
+             else _KIND_CALL for n in names] or [0], dtype=np.int8,
+        )
+        kinds = kind_of_name[codes]
+        # time order, then grouped by CPU (stable: ties keep input order)
+        order = np.lexsort((np.arange(len(time_ns)), time_ns, cpu))
+        qpc = (self.ticks(time_ns) + self.start_qpc).astype(np.uint64)
+        self.count_rounded(time_ns)
+        self.max_time_ns = max(self.max_time_ns, int(time_ns.max()))
+        self.rows += table.num_rows
+        for code, count in zip(*np.unique(codes, return_counts=True)):
+            self.counts[names[code]] += int(count)
+
+        # bytes of every non-CSwitch row, built one by one (rare rows)
+        other = np.flatnonzero(kinds != _KIND_CSWITCH)
+        blobs: dict[int, bytes] = {}
+        if len(other):
+            sub = table.take(pa.array(other)).to_pydict()
+            keys = list(sub)
+            for j, row_index in enumerate(other):
+                row = {k: sub[k][j] for k in keys}
+                blobs[int(row_index)] = self._one_record(names[codes[row_index]], int(kinds[row_index]),
+                                                         int(qpc[row_index]), row)
+        cswitch = np.flatnonzero(kinds == _KIND_CSWITCH)
+        records = None
+        if len(cswitch):
+            new_tid, new_ok = _int_column(table, "new_tid")
+            old_tid, old_ok = _int_column(table, "old_tid")
+            new_tid = np.where(new_ok, new_tid, etl_kernel.UNKNOWN_ID)
+            old_tid = np.where(old_ok, old_tid, etl_kernel.UNKNOWN_ID)
+            records = etl_kernel.cswitch_records(
+                self.pointer_size, qpc[cswitch], new_tid[cswitch], old_tid[cswitch], cpu[cswitch]
+            )
+        position = np.full(len(time_ns), -1, np.int64)  # row -> its CSwitch record index
+        position[cswitch] = np.arange(len(cswitch))
+        self._emit(order, cpu, qpc, kinds, blobs, records, position)
+
+    def _one_record(self, event: str, kind: int, qpc: int, row: dict) -> bytes:
+        try:
+            if kind == _KIND_KERNEL:
+                rec = _KERNEL_BUILDERS[event](event, self.pointer_size, qpc, row)
+            else:
+                rec = tracelogging_record(
+                    self.pointer_size, qpc, event, row,
+                    etl_kernel.UNKNOWN_ID if row.get("tid") is None else int(row["tid"]),
+                    etl_kernel.UNKNOWN_ID if row.get("pid") is None else int(row["pid"]),
+                    unicode_strings=self.unicode_strings, hex_addresses=self.hex_addresses,
+                )
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise ValueError(f"{event} at time_ns {row.get('time_ns')}: {exc}") from None
+        return rec + b"\0" * (-len(rec) % 8)
+
+    def _emit(self, order, cpu, qpc, kinds, blobs, records, position) -> None:
+        """Hand each CPU's records, in time order, to the buffer writer."""
+        cpu_sorted = cpu[order]
+        bounds = np.flatnonzero(np.diff(cpu_sorted)) + 1
+        for segment in np.split(order, bounds):
+            if not len(segment):
+                continue
+            c = int(cpu[segment[0]])
+            self._check_cpu(c, int(qpc[segment[0]]), int(qpc[segment[-1]]))
+            is_cs = kinds[segment] == _KIND_CSWITCH
+            sizes = np.where(is_cs, 0 if records is None else records.shape[1], 0).astype(np.int64)
+            pieces: list[bytes] = []
+            # runs of consecutive CSwitch rows are copied in one slice each
+            change = np.flatnonzero(np.diff(is_cs.astype(np.int8))) + 1
+            for run in np.split(np.arange(len(segment)), change):
+                rows = segment[run]
+                if is_cs[run[0]]:
+                    idx = position[rows]
+                    if idx[-1] - idx[0] == len(idx) - 1:
+                        pieces.append(records[idx[0]:idx[-1] + 1].tobytes())
+                    else:
+                        pieces.append(records[idx].tobytes())
+                else:
+                    for k, r in zip(run, rows):
+                        blob = blobs[int(r)]
+                        sizes[k] = len(blob)
+                        pieces.append(blob)
+            self.writer.add_run(c, b"".join(pieces), sizes, qpc[segment])
+        self.writer.flush_ready()
+
+    def _check_cpu(self, c: int, first_qpc: int, last_qpc: int) -> None:
+        if self.cpus is not None and c >= self.cpus:
+            raise ValueError(f"cpu {c} is not below cpus={self.cpus}")
+        if c > 0x7FF:
+            raise ValueError(f"cpu {c} exceeds the 11-bit ProcessorIndex")
+        if first_qpc < self.last_qpc.get(c, 0):
+            raise ValueError(
+                f"events of cpu {c} go back in time across chunks; give chunks in time order"
+            )
+        self.last_qpc[c] = last_qpc
+        self.max_cpu = max(self.max_cpu, c)
+
+    # --- header -------------------------------------------------------------------
+    def header_buffer(self, log_file_name: str, logger_name: str) -> bytes:
+        cpus = self.cpus if self.cpus is not None else max(self.max_cpu + 1, 1)
+        end_ticks = int(self.ticks(np.array([self.max_time_ns], np.int64))[0])
+        filetime_per_tick = 10_000_000 / self.perf_freq
+        payload = logfile_header_payload(
+            pointer_size=self.pointer_size,
+            buffer_size=self.writer.buffer_size,
+            cpus=cpus,
+            end_time=self.start_filetime + int(end_ticks * filetime_per_tick),
+            buffers_written=self.writer.buffers_written + 1,
+            boot_time=self.start_filetime - DEFAULT_UPTIME_S * 10_000_000,
+            perf_freq=self.perf_freq,
+            start_time=self.start_filetime,
+            logger_name=logger_name,
+            log_file_name=log_file_name,
+        )
+        size = SYSTEM_HEADER_SIZE + len(payload)
+        record = system_header(self.pointer_size, 2, size, GROUP_HEADER, 0, 0, 0, self.start_qpc) + payload
+        return self.writer.header_buffer(record)
+
+
+def _chunks(events: Any) -> Iterator[pa.Table]:
+    """Chunks in time order: a whole table is sorted by time and sliced; an iterable of
+    tables is taken as given (each chunk sorted; chunks must not go back in time)."""
+    if isinstance(events, (pa.Table, pa.RecordBatch)) or hasattr(events, "columns"):
+        table = _as_table(events)
+        if "time_ns" in table.column_names and table.num_rows:
+            table = table.take(pc.sort_indices(table, [("time_ns", "ascending")]))
+        for start in range(0, table.num_rows, CHUNK_ROWS):
+            yield table.slice(start, CHUNK_ROWS)
+        return
+    if isinstance(events, Iterable):
+        for chunk in events:
+            yield _as_table(chunk)
+        return
+    raise TypeError(f"events must be a table, a DataFrame or an iterable of them, not {type(events).__name__}")
+
+
+def write_etl(
+    events: Any,
+    path: str | Path,
+    *,
+    pointer_size: int = 8,
+    cpus: int | None = None,
+    start_time: datetime | int = DEFAULT_START_TIME,
+    perf_freq: int = 10_000_000,
+    buffer_size: int = 64 * 1024,
+    unicode_strings: bool = False,
+    hex_addresses: bool = True,
+    logger_name: str = "NT Kernel Logger",
+) -> dict[str, Any]:
+    """Write events as an ETL file, the way an ETW session (NT Kernel Logger plus the
+    ``MdlTrace`` TraceLogging provider) writes one.
+
+    events: the canonical table (pyarrow Table or pandas DataFrame; ``time_ns`` since
+        trace start, ``event`` names from events.md), or an iterable of such chunks in
+        time order (bounded memory for very large traces).
+    path: output file (overwritten).
+    pointer_size: 8 (64-bit layouts) or 4 (32-bit layouts; addresses must fit 32 bits).
+    cpus: NumberOfProcessors; default: highest ``cpu`` + 1. Rows without a cpu go to CPU 0.
+    start_time: trace start (datetime, naive = UTC, or FILETIME int); fixed by default so
+        output is reproducible.
+    perf_freq: QPC frequency; times are rounded to its ticks (10 MHz = 100 ns; pass
+        1_000_000_000 to keep every nanosecond).
+    buffer_size: bytes per buffer (multiple of 8, 1 KiB..16 MiB).
+    unicode_strings: write status/caller/image fields as UTF-16 instead of ANSI.
+    hex_addresses: addresses as HEXINT64/32 (what TraceLoggingPointer writes); False
+        writes UINT64/32 (for decoders without HEXINT support).
+    logger_name: session name stored in the logfile header.
+
+    Returns a summary dict: ``path``, ``events`` (rows written), ``events_by_name``,
+    ``buffers`` (including the header buffer), ``bytes``, ``cpus``, ``pointer_size``,
+    ``perf_freq``, ``start_filetime``, ``provider_guid`` (MdlTrace), ``time_rounded``
+    (rows whose time_ns is not a whole number of ticks), ``cpu_missing`` (rows written
+    to CPU 0 because cpu was null).
+    Raises :class:`traceanalyzer.errors.TraceError` naming the output file on bad input.
+    """
+    path = Path(path)
+    try:
+        with open(path, "wb") as fh:
+            job = _EtlJob(fh, pointer_size=pointer_size, cpus=cpus, start_time=start_time,
+                          perf_freq=perf_freq, buffer_size=buffer_size,
+                          unicode_strings=unicode_strings, hex_addresses=hex_addresses)
+            fh.write(b"\0" * buffer_size)  # placeholder for the header buffer
+            for n, chunk in enumerate(_chunks(events)):
+                job.add_chunk(chunk, n)
+            job.writer.finish()
+            header = job.header_buffer(f"C:\\Traces\\{path.name}", logger_name)
+            fh.seek(0)
+            fh.write(header)
+    except (ValueError, TypeError) as exc:
+        raise TraceError(f"cannot write ETL: {exc}", path) from None
+    buffers = job.writer.buffers_written + 1
+    return {
+        "path": str(path),
+        "events": job.rows,
+        "events_by_name": dict(sorted(job.counts.items())),
+        "records": job.writer.records,
+        "buffers": buffers,
+        "bytes": buffers * buffer_size,
+        "cpus": job.cpus if job.cpus is not None else max(job.max_cpu + 1, 1),
+        "pointer_size": pointer_size,
+        "perf_freq": perf_freq,
+        "start_filetime": job.start_filetime,
+        "provider": PROVIDER_NAME,
+        "provider_guid": str(PROVIDER_GUID),
+        "time_rounded": job.time_rounded,
+        "cpu_missing": job.cpu_missing,
+    }
