@@ -1,0 +1,56 @@
+"""``traceanalyzer hazards``: replay and list findings, most severe and costly first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import traceanalyzer as ta
+from traceanalyzer.cli.common import add_trace_arguments, load_trace
+from traceanalyzer.rules.catalogue import SEVERITIES, SEVERITY_RANK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "hazards",
+        help="replay every MDL and list the hazards and leaks found",
+        description="Replay every MDL lifecycle of the trace and list findings, most "
+        "severe and most costly (bytes x seconds held) first.",
+        epilog="Example: traceanalyzer hazards sample_traces/seed_unlock_from_worker.csv --json",
+    )
+    add_trace_arguments(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="the JSON summary of cli.md")
+    fmt.add_argument("--csv", action="store_true", help="the findings table as CSV")
+    p.add_argument("--min-severity", choices=SEVERITIES, default="info",
+                   help="hide findings below this severity (default: show all)")
+    p.add_argument("--engine", choices=("auto", "jit", "python"), default="auto",
+                   help="replay engine (default: compiled for large traces)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from traceanalyzer.render import get_renderer
+
+    analysis = ta.analyze(load_trace(args), engine=args.engine)
+    name = "json" if args.json else "csv" if args.csv else "text"
+    renderer = get_renderer(name)
+    out = renderer.render(analysis, min_severity=args.min_severity) \
+        if _accepts_min_severity(renderer) else renderer.render(analysis)
+    if isinstance(out, bytes):
+        sys.stdout.buffer.write(out)
+    else:
+        sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 0
+
+
+def _accepts_min_severity(renderer: object) -> bool:
+    import inspect
+
+    try:
+        return "min_severity" in inspect.signature(renderer.render).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+__all__ = ["register", "run", "SEVERITY_RANK"]

@@ -1,0 +1,53 @@
+"""``traceanalyzer info``: what is in the trace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from traceanalyzer.cli.common import add_trace_arguments, load_trace
+from traceanalyzer.info import trace_info
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="what is in the trace: time span, events, processes, threads, CPUs, data quality",
+        description="Show what a trace holds: time span, events by name, processes, "
+        "threads, CPUs and data-quality counters (lost, unknown, unattributed).",
+        epilog="Example: traceanalyzer info trace.etl --json",
+    )
+    add_trace_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    info = trace_info(load_trace(args))
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    lo, hi = info["time_span_ns"]
+    print(f"traces:     {', '.join(info['traces'])} ({', '.join(info['formats'])})")
+    if info.get("start_time_utc"):
+        print(f"started:    {info['start_time_utc']}")
+    print(f"time span:  {lo} .. {hi} ns ({info['duration_s']:.6f} s)")
+    print(f"events:     {info['events']}  (calls: {info['calls']})")
+    print(f"cpus:       {', '.join(map(str, info['cpus'])) or '-'}")
+    print(f"processes:  {len(info['processes'])}   threads: {info['threads']}")
+    print("\nevents by name:")
+    width = max((len(n) for n in info["events_by_name"]), default=10)
+    for name, count in info["events_by_name"].items():
+        print(f"  {name:<{width}}  {count:>10}")
+    print("\nprocesses:")
+    for p in info["processes"][:50]:
+        life = f"{p['start_ns'] if p['start_ns'] is not None else '(before)'} .. " \
+               f"{p['end_ns'] if p['end_ns'] is not None else '(after)'}"
+        print(f"  {p['pid']:>7}  {p['image'] or '?':<28} {life}")
+    if len(info["processes"]) > 50:
+        print(f"  ... and {len(info['processes']) - 50} more (--json lists all)")
+    print("\ndata quality:")
+    for name, value in info["quality"].items():
+        flag = "  <-- check" if value else ""
+        print(f"  {name:<20} {value:>10}{flag}")
+    return 0

@@ -1,0 +1,42 @@
+"""Options and helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import traceanalyzer as ta
+
+
+def add_trace_arguments(p: argparse.ArgumentParser) -> None:
+    """TRACE... plus the reading options every command that loads a trace accepts."""
+    p.add_argument("traces", nargs="+", metavar="TRACE",
+                   help="trace file(s): .etl, .csv, xperf .txt, WPA .csv, .parquet; several are merged by time")
+    p.add_argument("--format", help="force a reader (etl, csv, xperf, wpa_csv, parquet)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on a corrupt buffer or bad row instead of skipping and counting it")
+    p.add_argument("--field-map", metavar="FILE",
+                   help="mapping file for a driver that logs its own provider/event/field names")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def progress_for(args: argparse.Namespace, label: str):
+    """A progress callback for the library (None when quiet or not a terminal)."""
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        return None
+    try:
+        from traceanalyzer.progress import make_progress
+    except ImportError:
+        return None
+    return make_progress(label, quiet=False)
+
+
+def load_trace(args: argparse.Namespace) -> ta.Trace:
+    return ta.load(
+        [Path(p) for p in args.traces],
+        format=args.format,
+        strict=args.strict,
+        field_map=args.field_map,
+        progress=progress_for(args, "reading"),
+    )

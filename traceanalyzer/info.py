@@ -1,0 +1,54 @@
+"""``trace_info``: what is in a trace (for ``traceanalyzer info`` and notebooks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from traceanalyzer.context.attribution import attribute
+from traceanalyzer.model.trace import Trace
+
+
+def trace_info(trace: Trace) -> dict[str, Any]:
+    """A JSON-ready description of a trace.
+
+    Keys: traces, formats, start_time_utc, time_span_ns, duration_s, events,
+    events_by_name, calls, cpus, processes (list of pid, image, start_ns, end_ns),
+    threads (count), quality (data-quality counters: unknown_events, lost_events,
+    lost_buffers, corrupt_buffers, bad_rows, unresolved_context), stats (every counter).
+    """
+    lo, hi = trace.time_span_ns
+    procs = trace.processes
+    ctx = attribute(trace)
+    stats = trace.stats
+    quality = {
+        name: stats.total(name)
+        for name in ("unknown_events", "lost_events", "lost_buffers", "corrupt_buffers",
+                     "truncated_records", "bad_rows")
+    }
+    quality["unresolved_context"] = int(np.count_nonzero(ctx.unresolved))
+    return {
+        "traces": list(trace.paths),
+        "formats": trace.metadata.get("formats", []),
+        "start_time_utc": trace.metadata.get("start_time_utc"),
+        "time_span_ns": [lo, hi],
+        "duration_s": (hi - lo) / 1e9,
+        "events": trace.n_events,
+        "events_by_name": dict(sorted(trace.events_by_name.items(), key=lambda kv: -kv[1])),
+        "calls": trace.table("calls").num_rows,
+        "cpus": trace.cpus(),
+        "processes": [
+            {
+                "pid": int(r.pid),
+                "image": None if r.image is None or r.image != r.image else str(r.image),
+                "start_ns": None if r.start_ns is None or str(r.start_ns) == "<NA>" else int(r.start_ns),
+                "end_ns": None if r.end_ns is None or str(r.end_ns) == "<NA>" else int(r.end_ns),
+                "source": r.source,
+            }
+            for r in procs.astype(object).where(procs.notna(), None).itertuples()
+        ],
+        "threads": int(len(trace.threads)),
+        "quality": quality,
+        "stats": stats.to_frame().to_dict("records"),
+    }
