@@ -1,0 +1,215 @@
+"""The gate's core on hand-built summary dicts: digests, verdicts, tolerances, baseline file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gate_fakes import finding, fp, summary
+
+from traceanalyzer.errors import TraceError
+from traceanalyzer.gate.baseline import Baseline, dumps_baseline, load_baseline, save_baseline
+from traceanalyzer.gate.compare import Policy, compare_all, compare_summary
+from traceanalyzer.gate.digest import digest_summary, fingerprint_of
+
+
+def entry(s):
+    return digest_summary(s).to_entry()
+
+
+BASE = summary(
+    [
+        finding("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "drv.sys+0x1a2b", "app.exe", "high", time_ns=5_000_000),
+        finding("MDL_STRUCT_LEAK", "drv.sys+0x40", "app.exe", "low", time_ns=6_000_000),
+    ],
+    at_end=8192,
+    at_exit=8192,
+)
+
+
+def shifted(s, dt=123_456_789, dpid=1000, addr=0x10000):
+    """The same scenario recorded again: other times, pids, tids and addresses."""
+    out = json.loads(json.dumps(s))
+    for f in out["findings"]:
+        f["time_ns"] += dt
+        f["pid"] += dpid
+        f["tid"] += dpid
+        f["mdl"] = hex(int(f["mdl"], 16) + addr)
+        f["message"] = f["message"] + f" (pid {f['pid']})"
+    return out
+
+
+def test_same_scenario_shifted_in_time_addresses_and_pids_passes():
+    v = compare_summary("case.csv", shifted(BASE), entry(BASE))
+    assert v.status == "passed"
+    assert v.new_findings == [] and v.leak_regressions == [] and v.fixed == []
+
+
+def test_added_high_finding_fails_and_names_rule_caller_process_and_evidence():
+    worse = shifted(BASE)
+    worse["findings"].append(
+        finding("UNLOCK_WHILE_USER_MAPPED", "drv.sys+0x99", "game.exe", "critical", time_ns=4_200_000_000,
+                pid=4242, message="MmUnlockPages while mapped at 0x7ff0000 in game.exe")
+    )
+    v = compare_summary("case.csv", worse, entry(BASE))
+    assert v.status == "failed"
+    [nf] = v.blocking_findings
+    assert nf.is_new and nf.group.fingerprint == fp("UNLOCK_WHILE_USER_MAPPED", "drv.sys+0x99", "game.exe")
+    [reason] = v.reasons()
+    assert "new finding UNLOCK_WHILE_USER_MAPPED [critical] drv.sys+0x99 in game.exe" == reason
+    from traceanalyzer.gate.compare import describe_evidence
+
+    ev = describe_evidence(nf.group)
+    assert "at 4.200000 s" in ev and "pid 4242 (game.exe)" in ev
+    assert "MmUnlockPages while mapped at 0x7ff0000 in game.exe" in ev
+
+
+@pytest.mark.parametrize(("fail_on", "status"), [("high", "passed"), ("medium", "failed"), ("critical", "passed")])
+def test_fail_on_threshold(fail_on, status):
+    worse = summary(BASE["findings"] + [finding("KMAP_LEAK", "drv.sys+0x77", "System", "medium")], 8192, 8192)
+    v = compare_summary("c", worse, entry(BASE), Policy(fail_on=fail_on))
+    assert v.status == status
+    [nf] = v.new_findings  # reported either way
+    assert nf.group.rule == "KMAP_LEAK" and nf.blocking == (status == "failed")
+
+
+def test_more_occurrences_of_a_known_fingerprint_fail():
+    again = finding("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "drv.sys+0x1a2b", "app.exe", "high", time_ns=9_000_000)
+    v = compare_summary("c", summary(BASE["findings"] + [again], 8192, 8192), entry(BASE))
+    assert v.status == "failed"
+    [nf] = v.new_findings
+    assert (nf.baseline_count, nf.group.count, nf.added, nf.is_new) == (1, 2, 1, False)
+    assert v.reasons() == [
+        "1 more occurrence(s) (1 -> 2) of USER_MAPPING_NOT_UNMAPPED_AT_EXIT [high] drv.sys+0x1a2b in app.exe"
+    ]
+    # the evidence is the first occurrence (earliest time), not the added one
+    assert nf.group.first["time_ns"] == 5_000_000
+
+
+def test_fewer_findings_pass_and_are_listed_as_fixed():
+    better = summary(BASE["findings"][1:], 0, 0)
+    v = compare_summary("c", better, entry(BASE))
+    assert v.status == "passed"
+    assert [g.rule for g in v.fixed] == ["USER_MAPPING_NOT_UNMAPPED_AT_EXIT"]
+
+
+@pytest.mark.parametrize(
+    ("base", "now", "ok"),
+    [
+        (0, 16384, True),  # abs tolerance 16384 on an empty baseline
+        (0, 16385, False),
+        (1_000_000, 1_100_000, True),  # rel 10 % = 100000 > 16384
+        (1_000_000, 1_100_001, False),
+        (100_000, 116_384, True),  # here the abs tolerance is the larger one
+        (100_000, 116_385, False),
+        (500_000, 0, True),  # shrinking is fine
+    ],
+)
+def test_leak_tolerance_relative_and_absolute(base, now, ok):
+    for metric_kw in ("at_end", "at_exit"):
+        b = summary([], **{metric_kw: base})
+        c = summary([], **{metric_kw: now})
+        v = compare_summary("c", c, entry(b), Policy(leak_rel_tol=0.10, leak_abs_tol=16384))
+        assert (v.status == "passed") is ok, (metric_kw, base, now)
+        if not ok:
+            [r] = v.leak_regressions
+            assert r.metric == {"at_end": "bytes_at_end", "at_exit": "bytes_leaked_at_exit"}[metric_kw]
+            assert (r.baseline, r.current) == (base, now)
+            assert r.allowed == base + max(16384, int(0.10 * base))
+
+
+def test_leak_figure_absent_on_one_side_is_not_compared():
+    v = compare_summary("c", summary([], at_exit=None), entry(summary([], at_exit=10**9)))
+    assert v.status == "passed"
+    v = compare_summary("c", summary([], at_exit=10**9), entry(summary([], at_exit=None)))
+    assert v.status == "passed"
+
+
+def test_new_and_missing_traces_do_not_fail_and_errors_are_kept_apart():
+    baseline = Baseline({"a.csv": digest_summary(BASE), "gone.csv": digest_summary(BASE)})
+    current = {"a.csv": digest_summary(shifted(BASE)), "fresh.csv": digest_summary(BASE)}
+    res = compare_all(current, baseline, Policy(), errors={"broken.csv": "broken.csv: corrupt"})
+    status = {v.trace: v.status for v in res.verdicts}
+    assert status == {"a.csv": "passed", "broken.csv": "error", "fresh.csv": "new trace", "gone.csv": "missing trace"}
+    assert [v.trace for v in res.verdicts] == sorted(status)
+    assert res.exit_code == 0 and not res.failed
+    assert res.counts() == {"failed": 0, "error": 1, "new trace": 1, "missing trace": 1, "passed": 1}
+    fresh = res.by_trace()["fresh.csv"]
+    assert {nf.group.rule for nf in fresh.new_findings} == {"USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "MDL_STRUCT_LEAK"}
+    assert not any(nf.blocking for nf in fresh.new_findings)
+
+
+def test_exit_code_is_one_when_any_trace_failed():
+    baseline = Baseline({"a": digest_summary(BASE), "b": digest_summary(BASE)})
+    worse = summary(BASE["findings"], 8192, 8192 + 10**6)
+    res = compare_all({"a": digest_summary(BASE), "b": digest_summary(worse)}, baseline, Policy())
+    assert res.exit_code == 1 and [v.trace for v in res.verdicts if v.failed] == ["b"]
+
+
+def test_group_takes_most_severe_occurrence_and_counts_rows_with_count():
+    rows = [
+        finding("FREE_MDL_WHILE_LOCKED", "d.sys+0x1", "a.exe", "high", time_ns=20),
+        {**finding("FREE_MDL_WHILE_LOCKED", "d.sys+0x1", "a.exe", "critical", time_ns=10), "count": 3},
+    ]
+    [g] = digest_summary(summary(rows)).findings.values()
+    assert (g.severity, g.count, g.first["time_ns"]) == ("critical", 4, 10)
+
+
+def test_unknown_severity_blocks():
+    v = compare_summary("c", summary([finding("X_RULE", severity="weird")]), entry(summary([])))
+    assert v.status == "failed"
+
+
+def test_fingerprint_fallback_uses_rule_caller_process_only():
+    a = finding("DOUBLE_LOCK", "d.sys+0x5", "a.exe")
+    b = {**a, "pid": 9, "tid": 9, "time_ns": 99, "mdl": "0x1", "message": "other"}
+    c = {**a, "caller": "d.sys+0x6"}
+    for f in (a, b, c):
+        del f["fingerprint"]
+    assert fingerprint_of(a) == fingerprint_of(b) != fingerprint_of(c)
+
+
+def test_not_a_summary_is_rejected():
+    with pytest.raises(ValueError, match="not an analysis summary"):
+        digest_summary({"findings": "nope"})
+
+
+# --- the baseline file -------------------------------------------------------------
+
+
+def test_baseline_file_is_sorted_stable_and_free_of_run_specific_values(tmp_path):
+    p1, p2 = tmp_path / "b1.json", tmp_path / "b2.json"
+    save_baseline(Baseline({"z.csv": digest_summary(BASE), "a/b.csv": digest_summary(BASE)}), p1)
+    save_baseline(Baseline({"a/b.csv": digest_summary(shifted(BASE)), "z.csv": digest_summary(shifted(BASE))}), p2)
+    text = p1.read_text()
+    assert text == p2.read_text()  # re-recording the same scenario changes nothing
+    assert text.endswith("\n") and text.index('"a/b.csv"') < text.index('"z.csv"')
+    doc = json.loads(text)
+    assert json.dumps(doc, indent=2, sort_keys=True) + "\n" == text
+    for run_specific in ("time_ns", "pid", "tid", "mdl", "0xffff8", "message"):
+        assert run_specific not in text
+    back = load_baseline(p1)
+    assert dumps_baseline(back) == text
+    g = back.traces["z.csv"].findings[fp("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "drv.sys+0x1a2b", "app.exe")]
+    assert (g.rule, g.severity, g.caller, g.process, g.count) == (
+        "USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "high", "drv.sys+0x1a2b", "app.exe", 1)
+    assert back.traces["z.csv"].leaks == {"bytes_at_end": 8192, "bytes_leaked_at_exit": 8192}
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (None, "baseline not found; create it with --update-baseline"),
+        ("{not json", "not valid JSON"),
+        ('{"format": "other"}', "not a traceanalyzer baseline"),
+        ('{"format": "traceanalyzer-baseline", "version": 99, "traces": {}}', "version 99"),
+        ('{"format": "traceanalyzer-baseline", "version": 1, "traces": {"a": {"findings": {"x": 5}}}}', "malformed"),
+    ],
+)
+def test_bad_baseline_files_raise_trace_error_naming_the_file(tmp_path, content, match):
+    p = tmp_path / "baseline.json"
+    if content is not None:
+        p.write_text(content)
+    with pytest.raises(TraceError, match=match) as info:
+        load_baseline(p)
+    assert str(info.value).startswith(str(p))

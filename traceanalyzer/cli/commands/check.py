@@ -1,0 +1,209 @@
+"""``traceanalyzer check``: the CI regression gate (exit 0 pass, 1 regression)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from traceanalyzer.errors import TraceError
+from traceanalyzer.rules.catalogue import SEVERITIES
+
+DESCRIPTION = """\
+Compare the findings and leak figures of TRACE_OR_DIR... against a baseline file.
+
+Each trace is identified by its path relative to the folder given, so tonight's
+nightly/case42.etl matches case42.etl in the baseline. Findings are compared by
+fingerprint (rule + caller + process image) and count, never by address, pid or time.
+A trace fails when it has a new finding (or more occurrences of one) at or above
+--fail-on, or when bytes held at the end or leaked at process exits grow beyond the
+tolerance (max of --leak-abs-tol bytes and --leak-rel-tol x baseline).
+
+Verdicts: passed, FAILED, new trace (not in the baseline), missing trace (in the
+baseline, not found), ERROR (unreadable). Exit 0 if nothing failed, 1 if a trace
+failed, 2 for bad usage or an unreadable trace or baseline.
+
+Traces are analysed in parallel (--jobs, default: all CPUs) or on a Dask cluster
+(--scheduler); results are cached next to the baseline by file hash, so a re-run only
+analyses changed traces.
+"""
+
+EPILOG = """\
+examples:
+  traceanalyzer check nightly/ --baseline ci/mdl-baseline.json --update-baseline
+  traceanalyzer check nightly/ --baseline ci/mdl-baseline.json --junit junit.xml --sarif mdl.sarif
+  traceanalyzer check nightly/ --baseline ci/mdl-baseline.json --history ci/history \\
+      --trend USER_MAPPING_NOT_UNMAPPED_AT_EXIT --trend-png trend.png
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``check`` subcommand to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "check",
+        help="regression gate for CI: compare findings and leaks with a baseline",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("traces", nargs="*", metavar="TRACE_OR_DIR", help="trace files or folders of traces")
+    p.add_argument("--baseline", metavar="FILE", type=Path, help="baseline JSON file (required with traces)")
+    p.add_argument("--update-baseline", action="store_true", help="write tonight's results as the new baseline")
+    p.add_argument("--fail-on", choices=SEVERITIES, default="high",
+                   help="least severe severity of a new finding that fails the gate (default: high)")
+    p.add_argument("--leak-rel-tol", type=float, default=0.10, metavar="FRACTION",
+                   help="allowed relative growth of leaked bytes (default: 0.10)")
+    p.add_argument("--leak-abs-tol", type=int, default=16384, metavar="BYTES",
+                   help="allowed absolute growth of leaked bytes (default: 16384)")
+    p.add_argument("--junit", metavar="FILE", type=Path, help="write JUnit XML (one testcase per trace)")
+    p.add_argument("--sarif", metavar="FILE", type=Path, help="write a SARIF 2.1.0 log")
+    p.add_argument("--json", metavar="FILE", type=Path, help="write the verdicts as JSON ('-' for stdout)")
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="local worker processes (default: all CPUs)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing dask.distributed cluster")
+    p.add_argument("--pattern", metavar="GLOB", help="file names to take from folders (default: trace suffixes)")
+    p.add_argument("--no-cache", action="store_true", help="analyse every trace, ignore and keep no cache")
+    p.add_argument("--cache-dir", metavar="DIR", type=Path, help="result cache (default: BASELINE_STEM.cache/)")
+    p.add_argument("--history", metavar="DIR", type=Path, help="record this run's summary in DIR (for trends)")
+    p.add_argument("--trend", metavar="FINDING", help="plot a finding (rule ID or fingerprint) over the history")
+    p.add_argument("--trend-trace", metavar="TRACE", help="with --trend: only this trace ID")
+    p.add_argument("--trend-png", metavar="FILE", type=Path, help="where --trend writes (default: DIR/trend-FINDING.png)")
+    p.add_argument("-q", "--quiet", action="store_true", help="list only traces that did not simply pass")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list findings below --fail-on and fixed ones")
+    p.set_defaults(func=run)
+
+
+def _progress_bar(total_hint: int = 0) -> Any:
+    """A tqdm callback on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total_hint, unit="trace", file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _verdicts_json(outcome: Any) -> dict[str, Any]:
+    from traceanalyzer.gate.compare import describe_evidence
+
+    res = outcome.result
+    traces = {}
+    for v in res.verdicts:
+        traces[v.trace] = {
+            "status": v.status,
+            "path": v.path,
+            "cached": v.cached,
+            "error": v.error,
+            "new_findings": [
+                {**nf.group.to_entry(), "fingerprint": nf.group.fingerprint, "baseline_count": nf.baseline_count,
+                 "blocking": nf.blocking, "evidence": nf.group.first, "evidence_text": describe_evidence(nf.group)}
+                for nf in v.new_findings
+            ],
+            "leak_regressions": [vars(r) for r in v.leak_regressions],
+        }
+    return {"exit_code": res.exit_code, "fail_on": res.policy.fail_on, "counts": res.counts(), "traces": traces}
+
+
+def _plot_trend(args: argparse.Namespace) -> Path:
+    from traceanalyzer.gate.history import finding_trend, plot_finding_trend
+
+    trend = finding_trend(args.history, args.trend, trace=args.trend_trace)
+    title = f"{args.trend}" + (f" in {args.trend_trace}" if args.trend_trace else "")
+    fig = plot_finding_trend(trend, title=title)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.trend)
+    out = args.trend_png or (args.history / f"trend-{safe}.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the gate; returns the exit code (0 pass, 1 regression).
+
+    Raises :class:`TraceError` for bad input (missing baseline, unreadable trace, bad
+    option); the CLI front end turns it into exit 2 with one line.
+    """
+    if args.trend and not args.history:
+        raise TraceError("--trend needs --history DIR")
+    if not args.traces:
+        if args.trend:
+            print(f"trend plot written: {_plot_trend(args)}")
+            return 0
+        raise TraceError("no TRACE_OR_DIR given (see traceanalyzer check --help)")
+    if args.baseline is None:
+        raise TraceError("--baseline FILE is required")
+    if args.jobs is not None and args.jobs < 1:
+        raise TraceError("--jobs must be at least 1")
+
+    from traceanalyzer.gate.check import run_check
+    from traceanalyzer.gate.compare import Policy
+    from traceanalyzer.gate.runner import RunOptions
+    from traceanalyzer.gate.text import report_lines
+
+    try:
+        policy = Policy(args.fail_on, args.leak_rel_tol, args.leak_abs_tol)
+    except ValueError as exc:
+        raise TraceError(str(exc)) from None
+    opts = RunOptions(jobs=args.jobs, scheduler=args.scheduler, progress=_progress_bar())
+    outcome = run_check(
+        args.traces,
+        args.baseline,
+        policy,
+        update_baseline=args.update_baseline,
+        run_options=opts,
+        use_cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        pattern=args.pattern,
+    )
+    result = outcome.result
+    json_stdout = args.json is not None and str(args.json) == "-"
+
+    def say(line: str) -> None:  # with --json - stdout carries only the JSON document
+        print(line, file=sys.stderr if json_stdout else sys.stdout)
+
+    if json_stdout:
+        print(json.dumps(_verdicts_json(outcome), indent=2, default=str))
+    else:
+        for line in report_lines(result, verbose=args.verbose, quiet=args.quiet):
+            print(line)
+        say(f"analysed {len(outcome.results) - outcome.cached}, from cache {outcome.cached}, "
+              f"in {outcome.seconds:.1f} s")
+    if args.json is not None and not json_stdout:
+        from traceanalyzer.gate.baseline import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(_verdicts_json(outcome), indent=2, default=str) + "\n")
+    if args.junit:
+        from traceanalyzer.gate.junit import write_junit
+
+        write_junit(result, args.junit)
+    if args.sarif:
+        from traceanalyzer.gate.sarif import write_sarif
+
+        write_sarif(result, args.sarif, roots={t.trace_id: t.root for t in outcome.traces})
+    if args.history:
+        from traceanalyzer.gate.history import record_run
+
+        record_run(args.history, result)
+        if args.trend:
+            say(f"trend plot written: {_plot_trend(args)}")
+    if outcome.baseline_written:
+        note = f"; dropped {len(outcome.dropped)} missing trace(s)" if outcome.dropped else ""
+        say(f"baseline written: {args.baseline} ({len(outcome.traces) - len(result.errors)} trace(s){note})")
+    if result.errors:
+        first = result.errors[0]
+        more = f" (and {len(result.errors) - 1} more unreadable trace(s))" if len(result.errors) > 1 else ""
+        raise TraceError(f"{first.error}{more}")
+    if outcome.baseline_written:
+        return 0
+    if result.failed:
+        say(f"REGRESSION: {result.counts()['failed']} trace(s) failed the gate")
+    return result.exit_code

@@ -1,0 +1,109 @@
+"""The whole gate in one call: find traces, analyse (cached, parallel), compare, update.
+
+>>> outcome = run_check(["nightly/"], "ci/baseline.json")       # doctest: +SKIP
+>>> outcome.result.exit_code                                    # doctest: +SKIP
+0
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from traceanalyzer.errors import TraceError
+from traceanalyzer.gate.baseline import Baseline, load_baseline, save_baseline
+from traceanalyzer.gate.cache import ResultCache, default_cache_dir
+from traceanalyzer.gate.compare import GateResult, Policy, compare_all
+from traceanalyzer.gate.digest import TraceDigest, digest_summary
+from traceanalyzer.gate.discover import TraceFile, discover
+from traceanalyzer.gate.runner import RunOptions, TraceResult, run_traces
+
+
+@dataclass
+class CheckOutcome:
+    """What :func:`run_check` did.
+
+    result: the verdicts. traces / results: what was analysed and how.
+    baseline_written: True if ``update_baseline`` wrote the file.
+    dropped: baseline traces not seen tonight, left out of the updated baseline.
+    seconds: wall time of the whole check.
+    """
+
+    result: GateResult
+    baseline_path: Path
+    traces: list[TraceFile] = field(default_factory=list)
+    results: list[TraceResult] = field(default_factory=list)
+    baseline_written: bool = False
+    dropped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def cached(self) -> int:
+        """How many traces came from the cache."""
+        return sum(1 for r in self.results if r.cached)
+
+
+def run_check(
+    inputs: Sequence[str | Path],
+    baseline_path: str | Path,
+    policy: Policy | None = None,
+    *,
+    update_baseline: bool = False,
+    run_options: RunOptions | None = None,
+    use_cache: bool = True,
+    cache_dir: str | Path | None = None,
+    pattern: str | None = None,
+) -> CheckOutcome:
+    """Check the traces in ``inputs`` against the baseline file.
+
+    Without ``update_baseline`` a missing baseline is a :class:`TraceError`. With it, the
+    comparison is still made against the old file (if any) for the report, then the file
+    is replaced by tonight's digests (traces that could not be read keep their old
+    entries). The cache lives in ``cache_dir`` (default: ``<baseline stem>.cache/`` next
+    to the baseline) unless ``use_cache`` is False.
+    """
+    start = time.perf_counter()
+    policy = policy or Policy()
+    bpath = Path(baseline_path)
+    traces = discover(inputs, pattern=pattern, exclude=[bpath])
+    if update_baseline:
+        try:
+            baseline = load_baseline(bpath)
+        except TraceError:
+            baseline = Baseline()  # absent or unreadable: it is being replaced anyway
+    else:
+        baseline = load_baseline(bpath)
+
+    opts = run_options or RunOptions()
+    if use_cache and opts.cache is None:
+        opts.cache = ResultCache(cache_dir or default_cache_dir(bpath))
+    results = run_traces(traces, opts)
+
+    digests: dict[str, TraceDigest] = {}
+    errors: dict[str, str] = {}
+    for r in results:
+        tid = r.trace.trace_id
+        if r.error is not None:
+            errors[tid] = r.error
+            continue
+        try:
+            digests[tid] = digest_summary(r.summary or {})
+        except ValueError as exc:
+            errors[tid] = f"{r.trace.path}: {exc}"
+    result = compare_all(digests, baseline, policy, errors)
+    by_id = {r.trace.trace_id: r for r in results}
+    for v in result.verdicts:
+        r = by_id.get(v.trace)
+        if r is not None:
+            v.path, v.file_hash, v.seconds, v.cached = str(r.trace.path), r.file_hash, r.seconds, r.cached
+
+    outcome = CheckOutcome(result, bpath, traces, results)
+    if update_baseline:
+        kept = {tid: baseline.traces[tid] for tid in errors if tid in baseline.traces}
+        save_baseline(Baseline({**kept, **digests}), bpath)
+        outcome.baseline_written = True
+        outcome.dropped = sorted(set(baseline.traces) - set(digests) - set(kept))
+    outcome.seconds = time.perf_counter() - start
+    return outcome

@@ -1,0 +1,264 @@
+"""Compare tonight's digests with the baseline: one verdict per trace.
+
+Rules of the gate:
+
+* A fingerprint absent from the trace's baseline entry is a *new finding*; a
+  fingerprint whose count went up has *new occurrences*. Either fails the trace when its
+  severity is at or above ``Policy.fail_on``; below that it is reported, not failing.
+* A leak figure (``bytes_at_end``, ``bytes_leaked_at_exit``) fails the trace when it
+  exceeds ``baseline + max(leak_abs_tol, leak_rel_tol * baseline)``. Shrinking is fine.
+* A trace missing from the baseline is a ``new trace`` and a baseline trace not seen
+  tonight is a ``missing trace``; neither fails the gate. A trace that could not be
+  read is an ``error`` (the CLI exits 2 for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from traceanalyzer.gate.baseline import Baseline
+from traceanalyzer.gate.digest import (
+    LEAK_METRICS,
+    FindingGroup,
+    TraceDigest,
+    digest_summary,
+    severity_rank,
+)
+from traceanalyzer.rules.catalogue import SEVERITIES
+
+Status = Literal["passed", "failed", "new trace", "missing trace", "error"]
+STATUSES: tuple[str, ...] = ("failed", "error", "new trace", "missing trace", "passed")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What fails the gate.
+
+    fail_on: the least severe severity that fails (``critical`` ... ``info``).
+    leak_rel_tol: allowed relative growth of a leak figure (0.10 = 10 %).
+    leak_abs_tol: allowed absolute growth in bytes (covers page-offset jitter).
+    """
+
+    fail_on: str = "high"
+    leak_rel_tol: float = 0.10
+    leak_abs_tol: int = 16384
+
+    def __post_init__(self) -> None:
+        if self.fail_on not in SEVERITIES:
+            raise ValueError(f"fail_on must be one of {', '.join(SEVERITIES)}, not {self.fail_on!r}")
+        if self.leak_rel_tol < 0 or self.leak_abs_tol < 0:
+            raise ValueError("leak tolerances must not be negative")
+
+    def blocks(self, severity: str) -> bool:
+        """True if a new finding of this severity fails the gate."""
+        return severity_rank(severity) <= severity_rank(self.fail_on)
+
+    def leak_allowance(self, baseline_bytes: int) -> int:
+        """The largest leak figure that still passes, given the baseline's."""
+        return baseline_bytes + max(self.leak_abs_tol, int(self.leak_rel_tol * baseline_bytes))
+
+
+@dataclass
+class NewFinding:
+    """A fingerprint absent from the baseline (``baseline_count`` 0) or seen more often."""
+
+    group: FindingGroup
+    baseline_count: int
+    blocking: bool
+
+    @property
+    def added(self) -> int:
+        """Occurrences beyond the baseline's count."""
+        return self.group.count - self.baseline_count
+
+    @property
+    def is_new(self) -> bool:
+        """True for a fingerprint the baseline does not have at all."""
+        return self.baseline_count == 0
+
+
+@dataclass
+class LeakRegression:
+    """A leak figure above its tolerance."""
+
+    metric: str
+    baseline: int
+    current: int
+    allowed: int
+
+
+@dataclass
+class TraceVerdict:
+    """The gate's verdict on one trace (see the module docstring for the rules)."""
+
+    trace: str
+    status: Status
+    new_findings: list[NewFinding] = field(default_factory=list)
+    fixed: list[FindingGroup] = field(default_factory=list)
+    leak_regressions: list[LeakRegression] = field(default_factory=list)
+    current: TraceDigest | None = None
+    baseline: TraceDigest | None = None
+    error: str | None = None
+    path: str | None = None
+    file_hash: str | None = None
+    seconds: float = 0.0
+    cached: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """True if this trace fails the gate."""
+        return self.status == "failed"
+
+    @property
+    def blocking_findings(self) -> list[NewFinding]:
+        """New findings at or above the policy's ``fail_on``."""
+        return [n for n in self.new_findings if n.blocking]
+
+    def reasons(self) -> list[str]:
+        """One line per reason the trace failed (empty if it did not)."""
+        out = [describe_new_finding(n) for n in self.blocking_findings]
+        out += [
+            f"leak regression: {r.metric} {r.baseline} -> {r.current} bytes (allowed up to {r.allowed})"
+            for r in self.leak_regressions
+        ]
+        return out
+
+
+def describe_new_finding(n: NewFinding) -> str:
+    """``new finding RULE [sev] caller in process`` (or ``N more occurrences of ...``)."""
+    g = n.group
+    what = "new finding" if n.is_new else f"{n.added} more occurrence(s) ({n.baseline_count} -> {g.count}) of"
+    return f"{what} {g.rule} [{g.severity}] {g.caller or '?'} in {g.process or '?'}"
+
+
+def describe_evidence(group: FindingGroup) -> str:
+    """The first occurrence: time, process/pid, thread, MDL and message."""
+    e = group.first
+    parts = []
+    if e.get("time_ns") is not None:
+        parts.append(f"at {int(e['time_ns']) / 1e9:.6f} s")
+    proc = e.get("process") or group.process
+    if e.get("pid") is not None:
+        parts.append(f"pid {e['pid']} ({proc})" if proc else f"pid {e['pid']}")
+    elif proc:
+        parts.append(f"process {proc}")
+    if e.get("tid") is not None:
+        parts.append(f"tid {e['tid']}")
+    if e.get("mdl") is not None:
+        parts.append(f"mdl {e['mdl']}")
+    text = ", ".join(parts)
+    if e.get("message"):
+        text = f"{text}: {e['message']}" if text else str(e["message"])
+    return text
+
+
+def compare_digests(
+    trace: str, current: TraceDigest | None, baseline: TraceDigest | None, policy: Policy
+) -> TraceVerdict:
+    """The verdict for one trace from its digest and its baseline entry (either may be None)."""
+    if current is None and baseline is None:
+        raise ValueError(f"{trace}: neither a current result nor a baseline entry")
+    if current is None:
+        return TraceVerdict(trace, "missing trace", baseline=baseline)
+    if baseline is None:
+        news = [NewFinding(g, 0, False) for g in current.ordered()]
+        return TraceVerdict(trace, "new trace", new_findings=news, current=current)
+
+    news: list[NewFinding] = []
+    for g in current.ordered():
+        base = baseline.findings.get(g.fingerprint)
+        base_count = base.count if base is not None else 0
+        if g.count > base_count:
+            news.append(NewFinding(g, base_count, policy.blocks(g.severity)))
+    fixed = [
+        b for b in baseline.ordered()
+        if b.count > (current.findings[b.fingerprint].count if b.fingerprint in current.findings else 0)
+    ]
+    leaks: list[LeakRegression] = []
+    for metric in LEAK_METRICS:
+        now, before = current.leaks.get(metric), baseline.leaks.get(metric)
+        if now is None or before is None:
+            continue
+        allowed = policy.leak_allowance(before)
+        if now > allowed:
+            leaks.append(LeakRegression(metric, before, now, allowed))
+    failed = bool(leaks) or any(n.blocking for n in news)
+    return TraceVerdict(
+        trace,
+        "failed" if failed else "passed",
+        new_findings=news,
+        fixed=fixed,
+        leak_regressions=leaks,
+        current=current,
+        baseline=baseline,
+    )
+
+
+def compare_summary(
+    trace: str,
+    summary: Mapping[str, Any] | None,
+    baseline_entry: Mapping[str, Any] | None,
+    policy: Policy | None = None,
+) -> TraceVerdict:
+    """Compare one ``summary()`` dict with one baseline entry (``TraceDigest.to_entry`` form)."""
+    current = digest_summary(summary) if summary is not None else None
+    base = TraceDigest.from_entry(baseline_entry) if baseline_entry is not None else None
+    return compare_digests(trace, current, base, policy or Policy())
+
+
+@dataclass
+class GateResult:
+    """All verdicts of one run, sorted by trace ID."""
+
+    verdicts: list[TraceVerdict]
+    policy: Policy
+
+    @property
+    def failed(self) -> bool:
+        """True if any trace failed."""
+        return any(v.failed for v in self.verdicts)
+
+    @property
+    def errors(self) -> list[TraceVerdict]:
+        """Traces that could not be analysed."""
+        return [v for v in self.verdicts if v.status == "error"]
+
+    @property
+    def exit_code(self) -> int:
+        """1 if any trace failed, else 0 (errors are the CLI's exit 2)."""
+        return 1 if self.failed else 0
+
+    def counts(self) -> dict[str, int]:
+        """Number of traces per status (every status present, possibly 0)."""
+        out = dict.fromkeys(STATUSES, 0)
+        for v in self.verdicts:
+            out[v.status] += 1
+        return out
+
+    def by_trace(self) -> dict[str, TraceVerdict]:
+        """Verdicts keyed by trace ID."""
+        return {v.trace: v for v in self.verdicts}
+
+
+def compare_all(
+    current: Mapping[str, TraceDigest],
+    baseline: Baseline,
+    policy: Policy,
+    errors: Mapping[str, str] | None = None,
+) -> GateResult:
+    """Verdicts for every trace seen tonight or listed in the baseline.
+
+    ``errors`` maps trace IDs that could not be analysed to their error line; those get
+    status ``error`` (not ``missing trace``) even when the baseline lists them.
+    """
+    errors = errors or {}
+    verdicts = []
+    for trace in sorted(set(current) | set(baseline.traces) | set(errors)):
+        if trace in errors:
+            verdicts.append(
+                TraceVerdict(trace, "error", baseline=baseline.traces.get(trace), error=errors[trace])
+            )
+            continue
+        verdicts.append(compare_digests(trace, current.get(trace), baseline.traces.get(trace), policy))
+    return GateResult(verdicts, policy)

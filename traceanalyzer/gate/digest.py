@@ -1,0 +1,178 @@
+"""What the gate keeps of one trace: findings grouped by fingerprint, and leak figures.
+
+A ``summary()`` dict (the ``hazards --json`` shape of ``shared/spec/cli.md``) lists every
+finding with its addresses, pids and times. The gate compares only what is stable
+between runs of the same scenario: the fingerprint (rule + caller + process image), how
+often it occurred, and the leak totals. :class:`TraceDigest` is that stable part, plus
+the evidence of each group's first occurrence so a report can say *where* it happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from traceanalyzer.rules.catalogue import SEVERITIES, SEVERITY_RANK
+
+#: Leak figures compared by the gate (keys of ``summary["leaks"]``).
+LEAK_METRICS: tuple[str, ...] = ("bytes_at_end", "bytes_leaked_at_exit")
+
+#: Evidence keys copied from a finding's first occurrence.
+EVIDENCE_KEYS: tuple[str, ...] = ("time_ns", "pid", "process", "tid", "mdl", "bytes", "message")
+
+
+def severity_rank(severity: str) -> int:
+    """0 for critical ... 4 for info; an unknown severity ranks as critical (never hidden)."""
+    return SEVERITY_RANK.get(str(severity).lower(), 0)
+
+
+def fingerprint_of(finding: Mapping[str, Any]) -> str:
+    """The finding's ``fingerprint``, or one built from rule + caller + process image.
+
+    The fallback uses only the fields that the spec allows in a fingerprint, so two runs
+    of one scenario agree even when the analyzer did not provide one.
+    """
+    given = finding.get("fingerprint")
+    if given:
+        return str(given)
+    key = "|".join(str(finding.get(k) or "") for k in ("rule", "caller", "process")).lower()
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class FindingGroup:
+    """All occurrences of one fingerprint in one trace.
+
+    ``severity`` is the most severe occurrence's; ``bytes`` sums the occurrences' bytes;
+    ``first`` holds the evidence (``EVIDENCE_KEYS``) of the earliest occurrence, empty
+    when the group comes from a baseline file.
+    """
+
+    fingerprint: str
+    rule: str
+    severity: str
+    caller: str
+    process: str
+    count: int
+    bytes: int = 0
+    first: dict[str, Any] = field(default_factory=dict)
+
+    def to_entry(self) -> dict[str, Any]:
+        """The baseline form: only fields that are stable between runs."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "caller": self.caller,
+            "process": self.process,
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_entry(cls, fingerprint: str, entry: Mapping[str, Any]) -> "FindingGroup":
+        """Inverse of :meth:`to_entry`."""
+        return cls(
+            fingerprint=fingerprint,
+            rule=str(entry.get("rule", "")),
+            severity=str(entry.get("severity", "info")),
+            caller=str(entry.get("caller", "")),
+            process=str(entry.get("process", "")),
+            count=int(entry.get("count", 1)),
+            bytes=int(entry.get("bytes", 0) or 0),
+        )
+
+
+@dataclass
+class TraceDigest:
+    """The comparable part of one trace's analysis.
+
+    ``findings`` maps fingerprint -> :class:`FindingGroup`; ``leaks`` maps each of
+    ``LEAK_METRICS`` to bytes (None when the summary did not report it).
+    """
+
+    findings: dict[str, FindingGroup] = field(default_factory=dict)
+    leaks: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(LEAK_METRICS))
+
+    def to_entry(self) -> dict[str, Any]:
+        """The baseline-file form (JSON-serialisable, no addresses, pids or times)."""
+        return {
+            "findings": {fp: g.to_entry() for fp, g in sorted(self.findings.items())},
+            "leaks": {k: self.leaks.get(k) for k in LEAK_METRICS},
+        }
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any]) -> "TraceDigest":
+        """Inverse of :meth:`to_entry` (a baseline file's per-trace entry)."""
+        findings = {
+            str(fp): FindingGroup.from_entry(str(fp), g)
+            for fp, g in (entry.get("findings") or {}).items()
+        }
+        leaks_in = entry.get("leaks") or {}
+        return cls(findings, {k: _int_or_none(leaks_in.get(k)) for k in LEAK_METRICS})
+
+    def ordered(self) -> list[FindingGroup]:
+        """Groups most severe first, then by rule, caller and process."""
+        return sorted(
+            self.findings.values(),
+            key=lambda g: (severity_rank(g.severity), g.rule, g.caller, g.process, g.fingerprint),
+        )
+
+
+def digest_summary(summary: Mapping[str, Any]) -> TraceDigest:
+    """Group a summary's findings by fingerprint and take its leak figures.
+
+    A finding row may carry ``count`` (occurrences folded into one row); otherwise it
+    counts once. Raises ``ValueError`` if ``summary`` is not a summary dict.
+    """
+    if not isinstance(summary, Mapping) or not isinstance(summary.get("findings", []), list):
+        raise ValueError("not an analysis summary (expected a dict with a 'findings' list)")
+    groups: dict[str, FindingGroup] = {}
+    for f in summary.get("findings", []):
+        fp = fingerprint_of(f)
+        n = _int_or_none(f.get("count")) or 1
+        sev = str(f.get("severity") or "info").lower()
+        evidence = {k: f.get(k) for k in EVIDENCE_KEYS if f.get(k) is not None}
+        g = groups.get(fp)
+        if g is None:
+            groups[fp] = FindingGroup(
+                fingerprint=fp,
+                rule=str(f.get("rule") or ""),
+                severity=sev,
+                caller=str(f.get("caller") or ""),
+                process=str(f.get("process") or ""),
+                count=n,
+                bytes=_int_or_none(f.get("bytes")) or 0,
+                first=evidence,
+            )
+            continue
+        g.count += n
+        g.bytes += _int_or_none(f.get("bytes")) or 0
+        if severity_rank(sev) < severity_rank(g.severity):
+            g.severity = sev
+        t_new, t_old = _int_or_none(f.get("time_ns")), _int_or_none(g.first.get("time_ns"))
+        if t_new is not None and (t_old is None or t_new < t_old):
+            g.first = evidence
+    leaks_in = summary.get("leaks") or {}
+    leaks = {k: _int_or_none(leaks_in.get(k)) for k in LEAK_METRICS}
+    return TraceDigest(groups, leaks)
+
+
+__all__ = [
+    "EVIDENCE_KEYS",
+    "FindingGroup",
+    "LEAK_METRICS",
+    "SEVERITIES",
+    "TraceDigest",
+    "digest_summary",
+    "fingerprint_of",
+    "severity_rank",
+]
