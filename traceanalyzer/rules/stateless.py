@@ -60,7 +60,7 @@ def _mapped_ok(inp: RuleInput) -> np.ndarray:
     c = inp.col("mapped_va")
     if c is None or pa.types.is_null(c.type):
         return np.ones(inp.calls.num_rows, dtype=bool)
-    return np.asarray(pc.fill_null(pc.not_equal(c, 0), True))
+    return np.asarray(pc.fill_null(pc.not_equal(c, pa.scalar(0, c.type)), True))
 
 
 @stateless_rule("KMAP_BUGCHECK_ON_FAILURE")
