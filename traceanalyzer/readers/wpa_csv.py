@@ -357,8 +357,12 @@ class _Read:
             self.flag(res.bad, numbers, f"{event}.{target}")
             out[target] = res.array
             mapped += 1
-        if fields and mapped == 0:
-            self.count("unmapped_fields", len(numbers), detail=f"{event}: no field of the map is a column")
+        payload = [n for i, n in enumerate(cols.names) if i not in used and re.match(r"^Field \d+$", n)]
+        if mapped == 0 and payload:
+            self.count(
+                "unmapped_fields", len(numbers),
+                detail=f"{event}: payload columns {payload[0]}..{payload[-1]} need a field map",
+            )
 
     def plain_integers(self, arr: pa.Array, decimal: str) -> pa.Array:
         """Remove thousands separators from decimal integers (``"16,384"`` -> ``16384``)."""

@@ -173,8 +173,10 @@ class XperfTextReader:
             line, message = state.first_problem
             raise TraceFormatError(f"line {line}: {message}", path)
         table = assemble(state.parts, order_key="_line")
-        if table.num_rows == 0 and state.stats.total("bad_rows"):
-            raise TraceFormatError("no readable event rows (every row was malformed)", path)
+        if table.num_rows == 0:
+            if state.stats.total("bad_rows") or state.stats.total("decode_errors"):
+                raise TraceFormatError("no readable event rows (every row was malformed)", path)
+            raise TraceEmptyError("no event rows after the header", path)
         state.metadata["header_event_types"] = len(state.headers)
         return ReadResult(table, state.metadata, state.stats)
 
