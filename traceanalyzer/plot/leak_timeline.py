@@ -1,0 +1,320 @@
+"""Leak timeline: bytes locked and user-mapped per process over time.
+
+Two step-line panels (locked, user-mapped) share the time axis with a lane panel of
+process lifetimes. The processes with the largest impact (bytes x time held) are drawn
+individually; the rest are folded into one "others" series so the figure reads the
+same with 1 or 200 processes. Exits with memory still held are marked, and what is
+still held at trace end is written at the right edge of each line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from traceanalyzer.plot import frames, style
+
+KINDS: tuple[str, ...] = ("locked", "user_mapped")
+_MAX_EDGE_LABELS = 5
+_KIND_TITLES = {"locked": "Bytes locked (probed-and-locked MDLs)",
+                "user_mapped": "Bytes mapped into user space"}
+
+
+@dataclass
+class _Series:
+    """One drawn process (or the folded others) in the leak timeline."""
+
+    key: tuple
+    label: str
+    color: str
+    impact: float  # bytes x ns, both kinds
+    steps: dict[str, tuple[np.ndarray, np.ndarray]]  # kind -> (times, values)
+    span: tuple[float, float] | None  # lifetime (NaN = beyond the trace)
+    members: int = 1
+
+
+def rank_processes(leak_timeline: pd.DataFrame, t_end_ns: float | None = None) -> pd.DataFrame:
+    """Processes of a leak timeline ranked by impact, largest first.
+
+    Columns: ``pid``, ``process``, ``impact_byte_seconds`` (integral of locked +
+    user-mapped bytes over time, until ``t_end_ns`` or the last change),
+    ``peak_bytes`` (max over time of locked + user-mapped), ``bytes_at_end``
+    (locked + user-mapped still held at the end).
+    """
+    cols = ["pid", "process", "impact_byte_seconds", "peak_bytes", "bytes_at_end"]
+    lt = _normalise(leak_timeline)
+    if lt.empty:
+        return pd.DataFrame(columns=cols)
+    t_end = float(lt["time_ns"].max()) if t_end_ns is None else float(t_end_ns)
+    rows = []
+    for (pid, name), grp in lt.groupby(["pid", "process"], dropna=False, sort=False):
+        total = 0.0
+        at_end = 0.0
+        union = np.unique(grp["time_ns"].to_numpy())
+        summed = np.zeros(len(union))
+        for _kind, kg in grp.groupby("kind", sort=False):
+            t, v = _step_arrays(kg)
+            total += frames.step_integral(t, v, t_end)
+            at_end += float(v[-1]) if len(v) else 0.0
+            summed += _resample(t, v, union)
+        rows.append((pid, name, total / 1e9, float(summed.max()) if len(summed) else 0.0,
+                     at_end))
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["impact_byte_seconds", "bytes_at_end"], ascending=False,
+                           ignore_index=True)
+
+
+def plot_leak_timeline(
+    leak_timeline: pd.DataFrame,
+    processes: pd.DataFrame | None = None,
+    *,
+    time_span_ns: Sequence[float] | None = None,
+    top_n: int = 8,
+    title: str | None = None,
+    width: float = style.FIG_WIDTH,
+) -> Figure:
+    """Figure of bytes locked and user-mapped per process over time.
+
+    ``leak_timeline`` is ``Analysis.leak_timeline()`` (columns ``time_ns, pid, process,
+    kind ('locked' | 'user_mapped'), bytes``: the level from that time on).
+    ``processes`` is the Trace's process table (``pid``, name in ``process``/``image``,
+    ``start_ns``, ``end_ns``; optional) for lifetimes and exits. ``time_span_ns`` is the
+    trace's (start, end) so that the axis covers the whole trace. The ``top_n``
+    processes by impact are drawn; the others are summed into one grey series.
+    """
+    lt = _normalise(leak_timeline)
+    spans = frames.process_spans(processes)
+    t0, t1 = frames.time_span(time_span_ns, lt["time_ns"], spans["start_ns"], spans["end_ns"])
+    unit, per = style.time_unit(t1 - t0)
+
+    with matplotlib.rc_context(style.rc_params()):
+        series = _build_series(lt, spans, t1, top_n)
+        lanes = len(series)
+        life_h = 0.9 + 0.28 * max(lanes, 1)
+        fig = Figure(figsize=(width, 2.6 * 2 + life_h + 1.0), layout="constrained")
+        gs = fig.add_gridspec(3, 1, height_ratios=[2.6, 2.6, life_h])
+        ax_lock = fig.add_subplot(gs[0])
+        ax_map = fig.add_subplot(gs[1], sharex=ax_lock)
+        ax_life = fig.add_subplot(gs[2], sharex=ax_lock)
+        axes = {"locked": ax_lock, "user_mapped": ax_map}
+
+        if not series:
+            for ax in (ax_lock, ax_map):
+                ax.text(0.5, 0.5, "no locked or user-mapped MDL memory in this trace",
+                        transform=ax.transAxes, ha="center", va="center", color="0.4")
+        for kind, ax in axes.items():
+            _draw_kind(ax, kind, series, t0, t1, per)
+            ax.set_title(_KIND_TITLES[kind], loc="left")
+            ax.yaxis.set_major_formatter(style.byte_ticks_formatter())
+            ax.tick_params(labelbottom=False)
+        _draw_lifetimes(ax_life, series, t0, t1, per)
+        ax_life.set_xlabel(f"time since trace start ({unit})")
+        ax_life.set_xlim((0, (t1 - t0) / per * 1.0))
+        ax_lock.set_xlim(-(t1 - t0) / per * 0.01, (t1 - t0) / per * 1.01)
+
+        held_end = sum(s.steps[k][1][-1] for s in series for k in KINDS
+                       if len(s.steps[k][1]))
+        n_proc = sum(s.members for s in series)
+        fig.suptitle(
+            title or f"Leak timeline: {style.format_bytes(held_end)} still held at trace end"
+                     f" ({n_proc} process{'es' if n_proc != 1 else ''} with MDL memory)",
+            fontsize=style.BASE_FONT_SIZE + 3, fontweight="bold", x=0.01, ha="left")
+        handles = [Line2D([], [], color=s.color, lw=2, label=_legend_label(s)) for s in series]
+        handles += [Line2D([], [], ls="none", marker="X", color="black", markersize=8,
+                               label="process exit with memory still held")]
+        fig.legend(handles=handles, loc="outside right upper", title="process (pid)")
+    return fig
+
+
+def _legend_label(s: _Series) -> str:
+    held = sum(float(s.steps[k][1][-1]) for k in KINDS if len(s.steps[k][1]))
+    return f"{s.label}: {style.format_bytes(held)} at end" if held else s.label
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def _normalise(leak_timeline: pd.DataFrame | None) -> pd.DataFrame:
+    cols = ["time_ns", "pid", "process", "kind", "bytes"]
+    if leak_timeline is None or len(leak_timeline) == 0:
+        return pd.DataFrame({"time_ns": pd.Series(dtype="float64"),
+                             "pid": pd.Series(dtype="float64"),
+                             "process": pd.Series(dtype=object),
+                             "kind": pd.Series(dtype=object),
+                             "bytes": pd.Series(dtype="float64")})
+    lt = pd.DataFrame({
+        "time_ns": frames.numeric(leak_timeline["time_ns"]).to_numpy(),
+        "pid": frames.numeric(leak_timeline["pid"]).fillna(-1).to_numpy(),
+        "process": leak_timeline["process"].astype(object).where(
+            leak_timeline["process"].notna(), "").astype(str).to_numpy(),
+        "kind": leak_timeline["kind"].astype(str).to_numpy(),
+        "bytes": frames.numeric(leak_timeline["bytes"]).fillna(0).to_numpy(),
+    })
+    lt = lt[lt["kind"].isin(KINDS) & lt["time_ns"].notna()]
+    return lt.sort_values("time_ns", kind="stable", ignore_index=True)[cols]
+
+
+def _step_arrays(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Times and levels of a post-step function; the last row at equal times wins."""
+    g = group.drop_duplicates("time_ns", keep="last")
+    return g["time_ns"].to_numpy(dtype="float64"), g["bytes"].to_numpy(dtype="float64")
+
+
+def _resample(t: np.ndarray, v: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Values of the post-step function (t, v) at times ``at`` (0 before the first)."""
+    idx = np.searchsorted(t, at, side="right") - 1
+    return np.where(idx >= 0, v[np.clip(idx, 0, None)] if len(v) else 0.0, 0.0)
+
+
+def _build_series(lt: pd.DataFrame, spans: pd.DataFrame, t_end: float,
+                  top_n: int) -> list[_Series]:
+    ranked = rank_processes(lt, t_end)
+    if ranked.empty:
+        return []
+    top = ranked.iloc[: max(top_n, 1)] if len(ranked) > top_n + 1 else ranked
+    rest = ranked.iloc[len(top):]
+    out: list[_Series] = []
+    for i, r in enumerate(top.itertuples(index=False)):
+        grp = lt[(lt["pid"] == r.pid) & (lt["process"] == r.process)]
+        steps = {}
+        for kind in KINDS:
+            kg = grp[grp["kind"] == kind]
+            steps[kind] = _step_arrays(kg) if len(kg) else (np.array([]), np.array([]))
+        first = float(grp["time_ns"].min())
+        span = frames.span_for(spans, r.pid if r.pid >= 0 else None, r.process, first)
+        label = style.plot_text(style.process_label(r.pid if r.pid >= 0 else None, r.process))
+        out.append(_Series((r.pid, r.process), label, style.process_color(i),
+            r.impact_byte_seconds, steps, span))
+    if len(rest):
+        keys = set(zip(rest["pid"], rest["process"]))
+        mask = [k in keys for k in zip(lt["pid"], lt["process"])]
+        others = lt[mask]
+        steps = {}
+        for kind in KINDS:
+            kg = others[others["kind"] == kind]
+            steps[kind] = _sum_steps(kg)
+        out.append(_Series(("others",), f"others ({len(rest)} processes)", style.OTHERS_COLOR,
+                           float(rest["impact_byte_seconds"].sum()), steps, None, len(rest)))
+    return out
+
+
+def _sum_steps(kg: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of several processes' step functions of one kind."""
+    if kg.empty:
+        return np.array([]), np.array([])
+    union = np.unique(kg["time_ns"].to_numpy(dtype="float64"))
+    total = np.zeros(len(union))
+    for _key, g in kg.groupby(["pid", "process"], sort=False):
+        t, v = _step_arrays(g)
+        total += _resample(t, v, union)
+    return union, total
+
+
+# --- drawing -----------------------------------------------------------------------------
+
+
+def _draw_kind(ax, kind: str, series: list[_Series], t0: float, t1: float, per: float
+               ) -> None:
+    end_labels: list[tuple[float, str, str]] = []
+    ymax = 0.0
+    for s in series:
+        t, v = s.steps[kind]
+        if not len(t):
+            continue
+        x = np.concatenate([[t[0]], t, [t1]])
+        y = np.concatenate([[0.0], v, [v[-1]]])
+        xs = (x - t0) / per
+        ax.step(xs, y, where="post", color=s.color, lw=1.8,
+                zorder=3 if s.key != ("others",) else 2)
+        ax.fill_between(xs, y, step="post", color=s.color, alpha=0.12, lw=0)
+        ymax = max(ymax, float(np.max(y)))
+        if v[-1] > 0:
+            end_labels.append((float(v[-1]), style.format_bytes(v[-1]), s.color))
+        if s.span is not None and not np.isnan(s.span[1]) and s.span[1] <= t1:
+            held = frames.step_value_before(t, v, s.span[1])
+            if held > 0:
+                ax.plot([(s.span[1] - t0) / per], [held], marker="X", color=s.color,
+                        markeredgecolor="black", markersize=9, ls="none", zorder=5)
+    if ymax == 0:
+        ax.text(0.5, 0.5, "none", transform=ax.transAxes, ha="center", va="center",
+                color="0.5")
+        ax.set_yticks(style.byte_ticks(4096))
+        ax.set_ylim(0, 4096 * 1.25)
+        return
+    ax.set_yticks(style.byte_ticks(ymax))
+    ax.set_ylim(0, ymax * 1.25)
+    if len(end_labels) <= _MAX_EDGE_LABELS:
+        _label_right_edge(ax, end_labels, ymax * 1.25, (t1 - t0) / per)
+
+
+def _label_right_edge(ax, labels: list[tuple[float, str, str]], ytop: float, xend: float
+                      ) -> None:
+    """Write 'bytes at end' at the right edge, pushed apart so they do not overlap."""
+    if not labels:
+        return
+    labels.sort()
+    gap = ytop * 0.09
+    placed: list[float] = []
+    for y, _text, _c in labels:
+        pos = max(y, placed[-1] + gap) if placed else y
+        placed.append(pos)
+    over = placed[-1] - ytop * 0.97
+    if over > 0:
+        placed = [p - over for p in placed]
+    for (y, text, color), pos in zip(labels, placed):
+        ax.annotate(f"{text} at end", (xend, y), xytext=(xend * 1.012, pos),
+                    textcoords="data", va="center", ha="left", color=color,
+                    fontsize=style.BASE_FONT_SIZE - 1, fontweight="bold",
+                    annotation_clip=False,
+                    arrowprops=dict(arrowstyle="-", color=color, lw=0.6)
+                    if abs(pos - y) > gap * 0.3 else None)
+
+
+def _draw_lifetimes(ax, series: list[_Series], t0: float, t1: float, per: float) -> None:
+    ax.set_title("Process lifetimes (bar = alive in the trace, X = exited holding memory)",
+                 loc="left")
+    names = []
+    for lane, s in enumerate(series):
+        y = len(series) - 1 - lane
+        names.append((y, s.label))
+        if s.key == ("others",):
+            ax.text(0.0, y, f"  {s.members} more processes, summed above", va="center",
+                    color="0.4", fontsize=style.BASE_FONT_SIZE - 1)
+            continue
+        start, end = (s.span if s.span is not None else (np.nan, np.nan))
+        first = min((s.steps[k][0][0] for k in KINDS if len(s.steps[k][0])), default=t0)
+        known = s.span is not None
+        a = t0 if np.isnan(start) else max(start, t0)
+        b = t1 if np.isnan(end) else min(end, t1)
+        if not known:
+            a = first
+        ax.barh(y, (b - a) / per, left=(a - t0) / per, height=0.5, color=s.color,
+                alpha=0.35 if known else 0.15, edgecolor=s.color, lw=1)
+        if known and not np.isnan(end) and end <= t1:
+            held = sum(frames.step_value_before(*s.steps[k], end) for k in KINDS
+                       if len(s.steps[k][0]))
+            if held > 0:
+                ax.plot([(end - t0) / per], [y], marker="X", color=s.color,
+                        markeredgecolor="black", markersize=10, ls="none", zorder=5)
+                ax.annotate(f"exited holding {style.format_bytes(held)}",
+                            ((end - t0) / per, y), xytext=(7, 0), textcoords="offset points",
+                            va="center", fontsize=style.BASE_FONT_SIZE - 1)
+            else:
+                ax.plot([(end - t0) / per], [y], marker="|", color="black", markersize=10)
+    ax.set_yticks([y for y, _ in names], [n for _, n in names])
+    ax.set_ylim(-0.7, max(len(series), 1) - 0.3)
+    ax.grid(axis="y", visible=False)
+    for sp in ("left",):
+        ax.spines[sp].set_visible(False)
+
+
+def plot_leak_timeline_for(analysis, **kwargs) -> Figure:
+    """:func:`plot_leak_timeline` of an Analysis (``Analysis.plot_leak_timeline``)."""
+    kwargs.setdefault("time_span_ns", analysis.trace.time_span_ns)
+    return plot_leak_timeline(analysis.leak_timeline(), analysis.trace.processes, **kwargs)

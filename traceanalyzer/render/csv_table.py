@@ -1,0 +1,55 @@
+"""CSV renderer: the findings table, one row per finding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from traceanalyzer.plot.frames import address_to_int
+from traceanalyzer.render.base import filter_findings
+
+#: Columns written, in order (``evidence`` as space-separated seq numbers).
+CSV_COLUMNS: tuple[str, ...] = (
+    "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event",
+    "bytes", "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns",
+    "exposure_end_ns", "message", "advice", "fingerprint", "evidence", "lifetime_id",
+    "mapping_id", "count",
+)
+
+
+def findings_csv_frame(findings: pd.DataFrame) -> pd.DataFrame:
+    """The findings as written to CSV: the columns of :data:`CSV_COLUMNS` present in
+    ``findings``, ``mdl`` as ``0x`` hex text, ``evidence`` as space-separated seq."""
+    out = findings[[c for c in CSV_COLUMNS if c in findings.columns]].copy()
+    if "mdl" in out.columns:
+        out["mdl"] = [("" if (v := address_to_int(x)) is None else f"0x{v:x}")
+                      for x in out["mdl"]]
+    if "evidence" in out.columns:
+        out["evidence"] = [_seq_text(ev) for ev in out["evidence"]]
+    return out
+
+
+def _seq_text(evidence: Any) -> str:
+    """A list of seq numbers as ``'4 5 6'`` (empty for missing)."""
+    if evidence is None or isinstance(evidence, float):
+        return ""
+    if isinstance(evidence, str):
+        return evidence
+    return " ".join(str(int(s)) for s in evidence)
+
+
+class CsvRenderer:
+    """``csv``: the findings table (``hazards --csv``)."""
+
+    name = "csv"
+    extensions = (".csv",)
+    binary = False
+
+    def render(self, analysis: Any, min_severity: str | None = None, **_options: Any) -> str:
+        """``analysis.findings`` (at or above ``min_severity``) as CSV with a header row."""
+        findings = filter_findings(analysis.findings, min_severity)
+        return findings_csv_frame(findings).to_csv(index=False, lineterminator="\n")
+
+
+RENDERER = CsvRenderer()

@@ -1,0 +1,211 @@
+"""The self-contained HTML report: summary, figures, impact, findings, leaks, data quality.
+
+One file that opens offline: figures are PNG data URIs, CSS and JavaScript are inline,
+and a Content-Security-Policy forbids any network access. Every string from the trace
+is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from traceanalyzer.plot import style
+from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
+from traceanalyzer.plot.impact import impact_table, plot_impact_for
+from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
+from traceanalyzer.render.html_findings import esc, findings_section
+
+#: Figures of the report: name -> (title, caption).
+FIGURES: dict[str, tuple[str, str]] = {
+    "leak_timeline": (
+        "Leak timeline",
+        "Bytes locked and bytes mapped into user space per process over time. "
+        "X marks a process that exited while still holding memory; the value at the "
+        "right edge is what is still held when the trace ends (leaked until reboot for "
+        "user mappings torn down at exit)."),
+    "hazard_timeline": (
+        "Hazard timeline",
+        "One lane per process (System and unattributed calls at the bottom). Markers are "
+        "findings by severity; green bars are locked pages, blue bars user mappings; the "
+        "hatched red span is the exposure window, while user PTEs pointed at unlocked "
+        "pages."),
+    "impact": (
+        "Impact",
+        "Bytes x seconds held per call site and per rule, from the moment the hazard "
+        "starts to its resolution or the end of the trace: fix the longest bars first."),
+}
+
+_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
+
+
+def figure_pngs(analysis: Any) -> dict[str, bytes]:
+    """PNG bytes of the report's figures: ``leak_timeline``, ``hazard_timeline``,
+    ``impact`` (rendered with the Agg canvas)."""
+    makers = {"leak_timeline": plot_leak_timeline_for,
+              "hazard_timeline": plot_hazard_timeline_for,
+              "impact": plot_impact_for}
+    return {name: style.figure_png(make(analysis)) for name, make in makers.items()}
+
+
+def _asset(name: str) -> str:
+    return resources.files("traceanalyzer.render").joinpath("assets", name).read_text("utf-8")
+
+
+def html_report(analysis: Any, figures: dict[str, bytes] | None = None,
+                title: str | None = None, max_findings: int = 2000) -> str:
+    """The report page as one HTML string.
+
+    ``figures`` maps figure names (:data:`FIGURES`) to PNG bytes; they are rendered
+    from ``analysis`` when not given. At most ``max_findings`` findings get a table row
+    (summary.json has them all).
+    """
+    summary = analysis.summary()
+    findings = analysis.findings
+    figures = figure_pngs(analysis) if figures is None else figures
+    t0 = float((summary.get("time_span_ns") or [0, 0])[0] or 0)
+    traces = summary.get("traces") or []
+    title = title or "traceanalyzer report: " + ", ".join(Path(str(p)).name for p in traces)
+    from traceanalyzer import __version__
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title>",
+        f"<style>{_asset('report.css')}</style></head><body>",
+        f"<header><h1>{esc(title)}</h1><div class=\"meta\">"
+        + " · ".join(f"<code>{esc(p)}</code>" for p in traces)
+        + f" · {esc(_span_text(summary))} · traceanalyzer {esc(__version__)}</div></header>",
+        "<main>",
+        _summary_section(summary, findings),
+        _figures_section(figures),
+        _impact_section(findings),
+        findings_section(analysis, findings, t0, max_findings=max_findings),
+        _leaks_section(summary),
+        _stats_section(summary),
+        "</main>",
+        f"<script>{_asset('report.js')}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _span_text(summary: dict) -> str:
+    span = summary.get("time_span_ns") or [0, 0]
+    try:
+        return f"{(float(span[1]) - float(span[0])) / 1e9:.3f} s of trace"
+    except (TypeError, ValueError, IndexError):
+        return ""
+
+
+def _summary_section(summary: dict, findings: pd.DataFrame) -> str:
+    counts = findings["severity"].value_counts().to_dict() if len(findings) else {}
+    cards = []
+    for s in style.SEVERITIES:
+        n = int(counts.get(s, 0))
+        color = style.SEVERITY_COLORS[s] if n else "#9aa5b1"
+        cards.append(f'<div class="card"><div class="v" style="color:{color}">{n}</div>'
+                     f'<div class="k">{esc(s)}</div></div>')
+    leaks = summary.get("leaks") or {}
+    cards.append(f'<div class="card"><div class="v">'
+                 f'{esc(style.format_bytes(leaks.get("bytes_at_end", 0)))}</div>'
+                 '<div class="k">held at trace end</div></div>')
+    if "bytes_leaked_at_exit" in leaks:
+        cards.append(f'<div class="card"><div class="v">'
+                     f'{esc(style.format_bytes(leaks.get("bytes_leaked_at_exit")))}</div>'
+                     '<div class="k">left behind at process exit</div></div>')
+    total = float(pd.to_numeric(findings.get("impact_byte_seconds", pd.Series(dtype=float)),
+                                errors="coerce").fillna(0).sum()) if len(findings) else 0.0
+    cards.append(f'<div class="card"><div class="v">{esc(style.format_byte_seconds(total))}'
+                 '</div><div class="k">total impact</div></div>')
+    verdict = "No findings: no MDL misuse seen in this trace."
+    if len(findings):
+        top = findings.iloc[0]
+        verdict = (f'Top finding: <span class="sev sev-{esc(top["severity"])}">'
+                   f'{esc(top["severity"])}</span> <code>{esc(top["rule"])}</code>: '
+                   f'{esc(top.get("message"))}')
+    return (f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div>'
+            f'<p class="verdict">{verdict}</p></section>')
+
+
+def _figures_section(figures: dict[str, bytes]) -> str:
+    out = ['<section id="figures"><h2>Figures</h2>']
+    for name, (title, caption) in FIGURES.items():
+        png = figures.get(name)
+        if not png:
+            continue
+        data = base64.b64encode(png).decode("ascii")
+        out.append(f'<figure id="fig-{esc(name)}"><h3>{esc(title)}</h3>'
+                   f'<img src="data:image/png;base64,{data}" alt="{esc(title)}">'
+                   f"<figcaption>{esc(caption)}</figcaption></figure>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _impact_section(findings: pd.DataFrame) -> str:
+    out = ['<section id="impact"><h2>Impact: what to fix first</h2><div class="two">']
+    for by, label in (("caller", "Call site"), ("rule", "Rule")):
+        t = impact_table(findings, by).head(25)
+        rows = "".join(
+            f'<tr><td><code>{esc(r[by])}</code></td><td><span class="sev sev-'
+            f'{esc(r["worst_severity"])}">{esc(r["worst_severity"])}</span></td>'
+            f'<td class="num">{int(r["findings"])}</td>'
+            f'<td class="num">{esc(style.format_bytes(r["bytes"]))}</td>'
+            f'<td class="num">{esc(style.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
+            f'<td class="num">{100 * float(r["share"]):.1f}%</td></tr>'
+            for r in t.to_dict("records"))
+        out.append(f'<div><h3>Per {by}</h3><table class="impact"><thead><tr><th>{label}</th>'
+                   '<th>Worst</th><th class="num">Findings</th><th class="num">Bytes</th>'
+                   '<th class="num">Impact</th><th class="num">Share</th></tr></thead>'
+                   f'<tbody>{rows or "<tr><td colspan=6>none</td></tr>"}</tbody></table></div>')
+    out.append("</div></section>")
+    return "\n".join(out)
+
+
+def _leaks_section(summary: dict) -> str:
+    leaks = summary.get("leaks") or {}
+    rows = "".join(
+        f"<tr><td>{esc(style.process_label(p.get('pid'), p.get('process'), width=60))}</td>"
+        f"<td class=\"num\">{esc(style.format_bytes(p.get('bytes')))}</td></tr>"
+        for p in leaks.get("by_process") or [])
+    return ('<section id="leaks"><h2>Memory still held at trace end</h2>'
+            f'<p>{esc(style.format_bytes(leaks.get("bytes_at_end", 0)))} in total.</p>'
+            '<table><thead><tr><th>Process (pid)</th><th class="num">Bytes</th></tr></thead>'
+            f'<tbody>{rows or "<tr><td colspan=2>none</td></tr>"}</tbody></table></section>')
+
+
+def _stats_section(summary: dict) -> str:
+    stats = summary.get("stats") or {}
+    simple = "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td class=\"num\">{esc(v)}</td>"
+                     "</tr>" for k, v in stats.items() if not isinstance(v, dict))
+    by_name = stats.get("events_by_name") or {}
+    names = "".join(f"<tr><td><code>{esc(k)}</code></td><td class=\"num\">{esc(v)}</td></tr>"
+                    for k, v in sorted(by_name.items(), key=lambda kv: -int(kv[1] or 0)))
+    return ('<section id="stats"><h2>Data quality</h2><div class="two">'
+            f'<table><thead><tr><th>Counter</th><th class="num">Value</th></tr></thead>'
+            f'<tbody>{simple}</tbody></table>'
+            '<table><thead><tr><th>Event</th><th class="num">Count</th></tr></thead>'
+            f'<tbody>{names}</tbody></table></div></section>')
+
+
+class HtmlRenderer:
+    """``html``: the self-contained report page."""
+
+    name = "html"
+    extensions = (".html", ".htm")
+    binary = False
+
+    def render(self, analysis: Any, figures: dict[str, bytes] | None = None,
+               title: str | None = None, **_options: Any) -> str:
+        """The report as HTML text (see :func:`html_report`)."""
+        return html_report(analysis, figures=figures, title=title)
+
+
+RENDERER = HtmlRenderer()
