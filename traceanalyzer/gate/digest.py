@@ -40,6 +40,19 @@ def fingerprint_of(finding: Mapping[str, Any]) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def occurrences(finding: Mapping[str, Any]) -> int:
+    """How many occurrences a finding row stands for.
+
+    A hazard row may fold several occurrences into ``count``. Trace-quality rows
+    (``TRACE_*``, severity info) use ``count`` for a magnitude that varies with the
+    length of the recording (events lost, unknown events), so each such row counts once:
+    the gate notices a new kind of quality problem, not a few more events of a known one.
+    """
+    if str(finding.get("rule") or "").startswith("TRACE_"):
+        return 1
+    return _int_or_none(finding.get("count")) or 1
+
+
 def _int_or_none(value: Any) -> int | None:
     if value is None:
         return None
@@ -130,15 +143,14 @@ class TraceDigest:
 def digest_summary(summary: Mapping[str, Any]) -> TraceDigest:
     """Group a summary's findings by fingerprint and take its leak figures.
 
-    A finding row may carry ``count`` (occurrences folded into one row); otherwise it
-    counts once. Raises ``ValueError`` if ``summary`` is not a summary dict.
+    Occurrences are counted with :func:`occurrences`. Raises ``ValueError`` if ``summary`` is not a summary dict.
     """
     if not isinstance(summary, Mapping) or not isinstance(summary.get("findings", []), list):
         raise ValueError("not an analysis summary (expected a dict with a 'findings' list)")
     groups: dict[str, FindingGroup] = {}
     for f in summary.get("findings", []):
         fp = fingerprint_of(f)
-        n = _int_or_none(f.get("count")) or 1
+        n = occurrences(f)
         sev = str(f.get("severity") or "info").lower()
         evidence = {k: f.get(k) for k in EVIDENCE_KEYS if f.get(k) is not None}
         g = groups.get(fp)

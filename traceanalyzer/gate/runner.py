@@ -163,7 +163,7 @@ def _execute_dask(todo: list[TraceResult], opts: RunOptions) -> Iterator[tuple[T
             path = str(Path(r.trace.path).resolve())
             fut = client.submit(run_job, path, opts.fn, key=f"traceanalyzer-{stamp}-{i}", pure=False)
             futures[fut] = r
-        for fut in dask_completed(list(futures)):
+        for fut in dask_completed(list(futures), loop=client.loop):
             yield futures[fut], _outcome(fut, futures[fut])
     finally:
         client.close()

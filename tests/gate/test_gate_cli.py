@@ -1,0 +1,157 @@
+"""``traceanalyzer check`` through the real CLI front end (cli/main.py).
+
+The per-trace analysis is replaced by ``gate_fakes.fake_summarize`` (traces hold their
+summary as JSON) so these tests pin the command's behaviour, exit codes and files;
+test_gate_end_to_end.py runs the same command on real traces.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gate_fakes import fake_summarize, finding, summary, write_summary
+from junitparser import JUnitXml
+
+from traceanalyzer.cli.main import build_parser, main
+
+GOOD = [finding("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "drv.sys+0x1a2b", "app.exe", "high", time_ns=5_000_000)]
+BAD = finding("UNLOCK_WHILE_USER_MAPPED", "drv.sys+0x4343", "app.exe", "critical", time_ns=3_500_000_000,
+              pid=1234, message="MmUnlockPages on MDL 0xffff while mapped into app.exe")
+
+
+@pytest.fixture(autouse=True)
+def fake_analyzer(monkeypatch):
+    monkeypatch.setattr("traceanalyzer.gate.worker.summarize", fake_summarize)
+
+
+@pytest.fixture
+def nightly(tmp_path):
+    d = tmp_path / "nightly"
+    for i in range(3):
+        write_summary(d / f"case{i}.summary.json", summary(GOOD, at_end=8192, at_exit=8192))
+    return d
+
+
+def check(*argv):
+    return main(["check", *map(str, argv), "--pattern", "*.summary.json", "--jobs", "1"])
+
+
+def test_update_then_pass_then_regression_named_with_evidence(nightly, tmp_path, capsys):
+    base = tmp_path / "ci" / "baseline.json"
+    assert check(nightly, "--baseline", base, "--update-baseline") == 0
+    out = capsys.readouterr().out
+    assert f"baseline written: {base} (3 trace(s))" in out
+    assert sorted(json.loads(base.read_text())["traces"]) == [f"case{i}.summary.json" for i in range(3)]
+    assert (tmp_path / "ci" / "baseline.cache").is_dir()
+
+    assert check(nightly, "--baseline", base) == 0
+    out = capsys.readouterr().out
+    assert out.count("passed        case") == 3 and "REGRESSION" not in out
+    assert "analysed 0, from cache 3" in out
+
+    write_summary(nightly / "case1.summary.json", summary(GOOD + [BAD], at_end=8192, at_exit=8192))
+    junit, sarif = tmp_path / "j.xml", tmp_path / "s.sarif"
+    assert check(nightly, "--baseline", base, "--junit", junit, "--sarif", sarif) == 1
+    out = capsys.readouterr().out
+    assert "FAILED        case1.summary.json" in out
+    assert "new finding UNLOCK_WHILE_USER_MAPPED [critical] drv.sys+0x4343 in app.exe" in out
+    assert "at 3.500000 s, pid 1234 (app.exe)" in out and "MmUnlockPages on MDL 0xffff while mapped" in out
+    assert "REGRESSION: 1 trace(s) failed the gate" in out
+    assert "analysed 1, from cache 2" in out
+    [suite] = list(JUnitXml.fromfile(str(junit)))
+    assert (suite.tests, suite.failures) == (3, 1)
+    assert json.loads(sarif.read_text())["runs"][0]["properties"]["verdicts"]["case1.summary.json"] == "failed"
+
+
+def test_fail_on_and_leak_tolerance_options(nightly, tmp_path, capsys):
+    base = tmp_path / "b.json"
+    check(nightly, "--baseline", base, "--update-baseline")
+    write_summary(nightly / "case0.summary.json",
+                  summary(GOOD + [finding("KMAP_LEAK", "drv.sys+0x9", "System", "medium")], 8192, 8192 + 20000))
+    assert check(nightly, "--baseline", base) == 1  # leak grew by 20000 > 16384
+    assert "leak regression: bytes_leaked_at_exit 8192 -> 28192 bytes (allowed up to 24576)" in capsys.readouterr().out
+    assert check(nightly, "--baseline", base, "--leak-abs-tol", "30000") == 0
+    assert "new finding KMAP_LEAK" not in capsys.readouterr().out  # medium, below --fail-on high
+    assert check(nightly, "--baseline", base, "--leak-abs-tol", "30000", "--fail-on", "medium") == 1
+    assert "new finding KMAP_LEAK [medium]" in capsys.readouterr().out
+
+
+def test_missing_baseline_is_exit_2_with_one_line(nightly, tmp_path, capsys):
+    assert check(nightly, "--baseline", tmp_path / "none.json") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"traceanalyzer: {tmp_path / 'none.json'}: baseline not found; create it with --update-baseline"]
+
+
+def test_unreadable_trace_is_exit_2_but_reports_are_written(nightly, tmp_path, capsys):
+    base = tmp_path / "b.json"
+    check(nightly, "--baseline", base, "--update-baseline")
+    (nightly / "case2.summary.json").write_text("BAD")
+    junit = tmp_path / "j.xml"
+    assert check(nightly, "--baseline", base, "--junit", junit) == 2
+    captured = capsys.readouterr()
+    assert "ERROR         case2.summary.json" in captured.out
+    assert captured.err.strip() == f"traceanalyzer: {nightly / 'case2.summary.json'}: not a trace format traceanalyzer knows"
+    [suite] = list(JUnitXml.fromfile(str(junit)))
+    assert suite.errors == 1
+
+
+def test_new_and_missing_traces_pass_and_update_drops_missing(nightly, tmp_path, capsys):
+    base = tmp_path / "b.json"
+    check(nightly, "--baseline", base, "--update-baseline")
+    (nightly / "case0.summary.json").unlink()
+    write_summary(nightly / "extra" / "case9.summary.json", summary([BAD]))
+    assert check(nightly, "--baseline", base) == 0
+    out = capsys.readouterr().out
+    assert "missing trace case0.summary.json" in out and "new trace     extra/case9.summary.json" in out
+    assert check(nightly, "--baseline", base, "--update-baseline") == 0
+    assert "dropped 1 missing trace(s)" in capsys.readouterr().out
+    assert sorted(json.loads(base.read_text())["traces"]) == [
+        "case1.summary.json", "case2.summary.json", "extra/case9.summary.json"]
+
+
+def test_json_to_stdout_is_only_json(nightly, tmp_path, capsys):
+    base = tmp_path / "b.json"
+    check(nightly, "--baseline", base, "--update-baseline")
+    capsys.readouterr()
+    write_summary(nightly / "case1.summary.json", summary(GOOD + [BAD], 8192, 8192))
+    assert check(nightly, "--baseline", base, "--json", "-") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exit_code"] == 1 and doc["counts"]["failed"] == 1
+    [nf] = doc["traces"]["case1.summary.json"]["new_findings"]
+    assert nf["rule"] == "UNLOCK_WHILE_USER_MAPPED" and nf["blocking"] and nf["evidence"]["pid"] == 1234
+
+
+def test_history_and_trend_png(nightly, tmp_path, capsys):
+    base, hist = tmp_path / "b.json", tmp_path / "hist"
+    check(nightly, "--baseline", base, "--update-baseline", "--history", hist)
+    write_summary(nightly / "case1.summary.json", summary(GOOD * 3, 8192, 8192 * 3))
+    png = tmp_path / "trend.png"
+    assert check(nightly, "--baseline", base, "--history", hist,
+                 "--trend", "USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "--trend-png", png) == 1
+    assert f"trend plot written: {png}" in capsys.readouterr().out
+    assert png.read_bytes()[:4] == b"\x89PNG" and len(list(hist.glob("run-*.json"))) == 2
+    # plotting alone, from the history only
+    assert main(["check", "--history", str(hist), "--trend", "USER_MAPPING_NOT_UNMAPPED_AT_EXIT"]) == 0
+    assert (hist / "trend-USER_MAPPING_NOT_UNMAPPED_AT_EXIT.png").exists()
+    assert main(["check", "--trend", "X"]) == 2
+    assert "--trend needs --history DIR" in capsys.readouterr().err
+
+
+def test_bad_usage_is_exit_2(nightly, tmp_path, capsys):
+    assert main(["check", str(nightly)]) == 2
+    assert "--baseline FILE is required" in capsys.readouterr().err
+    assert main(["check", str(tmp_path / "nope"), "--baseline", str(tmp_path / "b.json")]) == 2
+    assert "no such trace file or folder" in capsys.readouterr().err
+    check(nightly, "--baseline", tmp_path / "b.json", "--update-baseline")
+    capsys.readouterr()
+    assert main(["check", str(nightly), "--baseline", str(tmp_path / "b.json"), "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_help_describes_the_gate_and_ends_with_an_example():
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    text = sub.choices["check"].format_help().rstrip().splitlines()
+    assert any("--update-baseline" in line for line in text) and any("--scheduler" in line for line in text)
+    assert text[-1].strip().startswith("--trend USER_MAPPING_NOT_UNMAPPED_AT_EXIT")
+    assert text[-2].strip().startswith("traceanalyzer check nightly/")

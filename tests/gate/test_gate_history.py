@@ -1,0 +1,82 @@
+"""History of runs: one file per run, trends of a finding, the matplotlib figure."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from gate_fakes import finding, fp, summary
+
+from traceanalyzer.errors import TraceError
+from traceanalyzer.gate.baseline import Baseline
+from traceanalyzer.gate.compare import Policy, compare_all
+from traceanalyzer.gate.digest import digest_summary
+from traceanalyzer.gate.history import finding_trend, load_history, plot_finding_trend, record_run
+
+LEAK = ("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "drv.sys+0x1a2b", "app.exe")
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
+
+
+def night(n_leaks: int, at_exit: int, other_at_end: int = 0):
+    rows = [finding(*LEAK[:1], caller=LEAK[1], process=LEAK[2], nbytes=8192, time_ns=i) for i in range(n_leaks)]
+    current = {
+        "a.csv": digest_summary(summary(rows, at_end=0, at_exit=at_exit)),
+        "b.csv": digest_summary(summary([finding("KMAP_LEAK", "d.sys+0x2", "System", "medium")], at_end=other_at_end)),
+    }
+    return compare_all(current, Baseline(), Policy())
+
+
+@pytest.fixture
+def history(tmp_path):
+    d = tmp_path / "hist"
+    for i, (n, leak) in enumerate([(1, 8192), (3, 24576), (0, 0)]):
+        record_run(d, night(n, leak, other_at_end=4096 * i), when=T0 + timedelta(days=i))
+    return d
+
+
+def test_one_file_per_run_and_long_tables(history):
+    files = sorted(p.name for p in history.iterdir())
+    assert files == ["run-20261120T020000000000Z.json", "run-20261121T020000000000Z.json",
+                     "run-20261122T020000000000Z.json"]
+    findings, leaks = load_history(history)
+    assert list(leaks["trace"]) == ["a.csv", "b.csv"] * 3
+    assert list(leaks.loc[leaks["trace"] == "a.csv", "bytes_leaked_at_exit"]) == [8192, 24576, 0]
+    sel = findings[findings["rule"] == LEAK[0]]
+    assert list(sel["count"]) == [1, 3] and list(sel["bytes"]) == [8192, 3 * 8192]
+    assert str(findings["time_utc"].dt.tz) == "UTC"
+
+
+def test_two_runs_in_the_same_instant_are_both_kept(tmp_path):
+    a = record_run(tmp_path, night(1, 0), when=T0)
+    b = record_run(tmp_path, night(2, 0), when=T0)
+    assert a != b and a.exists() and b.exists()
+
+
+@pytest.mark.parametrize("key", [LEAK[0], fp(*LEAK), fp(*LEAK)[:6]])
+def test_trend_by_rule_or_fingerprint_fills_absent_runs_with_zero(history, key):
+    t = finding_trend(history, key)
+    assert list(t.columns) == ["run", "time_utc", "count", "bytes", "leaked_bytes"]
+    assert list(t["count"]) == [1, 3, 0]
+    assert list(t["bytes"]) == [8192, 24576, 0]
+    assert list(t["leaked_bytes"]) == [8192, 24576, 0]  # only a.csv, where the finding lives
+
+
+def test_trend_restricted_to_a_trace_and_unknown_findings(history):
+    t = finding_trend(history, "KMAP_LEAK", trace="b.csv")
+    assert list(t["count"]) == [1, 1, 1] and list(t["leaked_bytes"]) == [0, 4096, 8192]
+    with pytest.raises(TraceError, match="no finding 'NOPE'"):
+        finding_trend(history, "NOPE")
+    with pytest.raises(TraceError, match="history folder not found"):
+        finding_trend(history / "missing", LEAK[0])
+
+
+def test_plot_has_count_and_bytes_panels_and_saves_png(history, tmp_path):
+    t = finding_trend(history, LEAK[0])
+    fig = plot_finding_trend(t, title=LEAK[0])
+    ax_count, ax_bytes = fig.axes
+    assert list(ax_count.lines[0].get_ydata()) == [1, 3, 0]
+    assert [list(line.get_ydata()) for line in ax_bytes.lines] == [[8192, 24576, 0], [8192, 24576, 0]]
+    assert ax_count.get_ylabel() == "occurrences" and ax_bytes.get_ylabel() == "bytes"
+    out = tmp_path / "trend.png"
+    fig.savefig(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
