@@ -326,6 +326,8 @@ def write_etl(
             fh.write(header)
     except (ValueError, TypeError) as exc:
         raise TraceError(f"cannot write ETL: {exc}", path) from None
+    except OSError as exc:
+        raise TraceError(f"cannot write ETL: {exc.strerror or exc}", path) from None
     buffers = job.writer.buffers_written + 1
     return {
         "path": str(path),

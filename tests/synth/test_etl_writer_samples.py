@@ -1,0 +1,76 @@
+"""make_sample_etls (the committed sample .etl files) and ``traceanalyzer synth``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etl_oracles import dissect_records
+from traceanalyzer.cli.main import main
+from traceanalyzer.synth.make_sample_etls import SAMPLE_DIR, make_sample_etls
+
+CSV = """time_ns,event,cpu,pid,tid,mdl,va,size,access_mode,operation,parent_pid,image,new_tid,old_tid,caller
+0,ProcessRundown,0,1234,,,,,,,500,app.exe,,,
+0,ThreadRundown,0,1234,5678,,,,,,,,,,
+1000,CSwitch,0,,,,,,,,,,5678,0,
+2000,IoAllocateMdl,0,1234,5678,0xffffc30a4b2f1000,0x7ff612340000,8192,,,,,,,mydriver.sys+0x1a2b
+3050,MmProbeAndLockPages,1,1234,5678,0xffffc30a4b2f1000,,,UserMode,2,,,,,mydriver.sys+0x1a40
+"""
+
+
+def test_every_sample_csv_has_an_etl_that_regenerates_byte_for_byte(tmp_path):
+    csvs = sorted(SAMPLE_DIR.glob("*.csv"))
+    missing = [c.name for c in csvs if not c.with_suffix(".etl").exists()]
+    assert not missing, f"run python -m traceanalyzer.synth.make_sample_etls (missing: {missing})"
+    make_sample_etls(SAMPLE_DIR, tmp_path)
+    for csv in csvs:
+        fresh = (tmp_path / (csv.stem + ".etl")).read_bytes()
+        assert fresh == csv.with_suffix(".etl").read_bytes(), f"{csv.stem}.etl is stale"
+
+
+def test_generator_reads_hex_csv_and_keeps_nanoseconds(tmp_path):
+    (tmp_path / "demo.csv").write_text(CSV)
+    (summary,) = make_sample_etls(tmp_path)
+    assert summary["perf_freq"] == 1_000_000_000  # 3050 ns is not a whole 100 ns tick
+    assert summary["time_rounded"] == 0
+    header, records = dissect_records(tmp_path / "demo.etl")
+    assert len(records) == 6
+    probe = next(r for r in records if r["header"] == "EventHeader" and r["cpu"] == 1)
+    assert (probe["tid"], probe["pid"]) == (5678, 1234)
+    assert (probe["filetime"] - header.start_time) * 100 == 3000  # dissect's 100 ns FILETIME
+    # mdl 0xffffc30a4b2f1000 (HEXINT64) right after the two extended items
+    ext = sum(x.size for x in probe["extensions"].values())
+    assert probe["payload"][ext:ext + 8] == (0xFFFFC30A4B2F1000).to_bytes(8, "little")
+
+
+def test_cli_synth_writes_the_same_file_as_the_library(tmp_path, capsys):
+    (tmp_path / "demo.csv").write_text(CSV)
+    (tmp_path / "lib").mkdir()
+    make_sample_etls(tmp_path, tmp_path / "lib")
+    # the output folder does not exist yet: one line, exit 2
+    assert main(["synth", str(tmp_path / "demo.csv"), "-o", str(tmp_path / "cli" / "demo.etl")]) == 2
+    (tmp_path / "cli").mkdir()
+    assert main(["synth", str(tmp_path / "demo.csv"), "-o", str(tmp_path / "cli" / "demo.etl")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "demo.etl").read_bytes() == (tmp_path / "lib" / "demo.etl").read_bytes()
+
+
+def test_cli_synth_cswitch_heavy(tmp_path, capsys):
+    out = tmp_path / "bench.etl"
+    assert main(["synth", "--cswitch-heavy", "2000", "--cpus", "2", "-o", str(out)]) == 0
+    _, records = dissect_records(out)
+    assert sum(r["symbol"] == "Thread/CSwitch" for r in records) == 2000 - 20
+    assert {r["cpu"] for r in records[1:]} == {0, 1}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["synth", "-o", "x.etl"], "scenario file"),
+    (["synth", "missing.csv", "-o", "x.etl"], "missing.csv"),
+    (["synth", "--cswitch-heavy", "10", "--start-time", "yesterday", "-o", "x.etl"], "--start-time"),
+])
+def test_cli_synth_bad_usage_is_one_line_exit_2(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

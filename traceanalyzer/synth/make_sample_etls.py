@@ -1,0 +1,60 @@
+"""Regenerate ``sample_traces/<name>.etl`` from every ``sample_traces/<name>.csv``.
+
+Run ``python -m traceanalyzer.synth.make_sample_etls [DIR]`` after changing a scenario
+CSV or the writer; a test regenerates the files into a temporary folder and compares
+them byte for byte with the committed ones. The clock is chosen per scenario so that
+no time is rounded: 10 MHz (Windows' usual QPC frequency) when every ``time_ns`` is a
+multiple of 100 ns, otherwise 1 GHz.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+
+from traceanalyzer.readers.registry import read_file
+from traceanalyzer.synth.etl_writer import write_etl
+
+#: The repository's sample folder (this file is traceanalyzer/synth/make_sample_etls.py).
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_traces"
+
+
+def exact_perf_freq(table: pa.Table) -> int:
+    """10 MHz if every time_ns is a whole number of 100 ns ticks, else 1 GHz."""
+    times = table.column("time_ns").to_numpy()
+    return 10_000_000 if (times % 100 == 0).all() else 1_000_000_000
+
+
+def scenario_table(csv_path: str | Path) -> pa.Table:
+    """A scenario CSV as the canonical table (hex and decimal integers parsed)."""
+    return read_file(csv_path, format="csv").table
+
+
+def make_sample_etl(csv_path: str | Path, out_path: str | Path) -> dict[str, Any]:
+    """Write the ETL form of one scenario CSV; returns :func:`write_etl`'s summary."""
+    table = scenario_table(csv_path)
+    return write_etl(table, out_path, perf_freq=exact_perf_freq(table))
+
+
+def make_sample_etls(directory: str | Path = SAMPLE_DIR, out_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Write ``<name>.etl`` next to (or into ``out_dir`` for) every ``<name>.csv`` in
+    ``directory``, in name order; returns the summaries."""
+    directory = Path(directory)
+    target = Path(out_dir) if out_dir is not None else directory
+    return [make_sample_etl(csv, target / (csv.stem + ".etl")) for csv in sorted(directory.glob("*.csv"))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: ``python -m traceanalyzer.synth.make_sample_etls [DIR]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    directory = Path(args[0]) if args else SAMPLE_DIR
+    for summary in make_sample_etls(directory):
+        print(f"wrote {summary['path']} ({summary['events']} events, {summary['buffers']} buffers)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
