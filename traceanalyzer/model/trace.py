@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from traceanalyzer.errors import MissingEventError, TraceError
 from traceanalyzer.model import instances
-from traceanalyzer.model.schema import COLUMNS, FAMILIES, KNOWN_EVENTS, OTHER_FAMILY
+from traceanalyzer.model.schema import COLUMNS, FAMILIES, KNOWN_EVENTS, OTHER_FAMILY, family_of
 from traceanalyzer.model.stats import Stats
 
 
@@ -80,36 +80,44 @@ class Trace:
         return cls(table, metadata, stats, paths)
 
     def _split(self, table: pa.Table) -> dict[str, pa.Table]:
-        order = pc.sort_indices(table, sort_keys=[("time_ns", "ascending")])
-        if not _is_identity(order):
-            table = table.take(order)
+        times = table.column("time_ns").to_numpy()
+        if times.size > 1 and not bool(np.all(times[1:] >= times[:-1])):
+            order = np.argsort(times, kind="stable")
+            table = table.take(pa.array(order))
+            times = times[order]
         table = table.append_column("seq", pa.array(np.arange(table.num_rows, dtype=np.int64)))
-        events = _event_strings(table)
         self._n_events = table.num_rows
-        times = table.column("time_ns")
-        self._span = (
-            (int(pc.min(times).as_py()), int(pc.max(times).as_py())) if table.num_rows else (0, 0)
+        self._span = (int(times[0]), int(times[-1])) if times.size else (0, 0)
+        # work on the dictionary codes of `event`, never on 10M strings
+        events = table.column("event")
+        if not pa.types.is_dictionary(events.type):
+            events = pc.dictionary_encode(events)
+        events = events.unify_dictionaries().combine_chunks() if isinstance(
+            events, pa.ChunkedArray) else events
+        names = events.dictionary.to_pylist()
+        codes = events.indices.to_numpy(zero_copy_only=False)
+        counts = np.bincount(codes, minlength=len(names))
+        self.events_by_name = {str(n): int(c) for n, c in zip(names, counts) if c}
+        table = table.set_column(table.column_names.index("event"), "event", events)
+        family_names = list(FAMILIES) + [OTHER_FAMILY]
+        fam_of_name = np.array(
+            [family_names.index(family_of(n)) for n in names] or [0], dtype=np.int8
         )
-        counts = pc.value_counts(events)
-        self.events_by_name = {
-            str(v["values"]): int(v["counts"]) for v in counts.to_pylist()
-        }
+        fam = fam_of_name[codes] if codes.size else np.zeros(0, dtype=np.int8)
         tables: dict[str, pa.Table] = {}
         present = set(table.column_names)
-        for family, (names, cols) in FAMILIES.items():
-            mask = pc.is_in(events, value_set=pa.array(names, pa.string()))
-            sub = table.filter(mask)
+        for k, family in enumerate(family_names):
+            sub = table.filter(pa.array(fam == k))
+            if family == OTHER_FAMILY:
+                rest = [c for c in sub.column_names if c not in ("seq", "time_ns", "event")]
+                tables[family] = sub.select(["seq", "time_ns", "event", *rest])
+                continue
+            cols = FAMILIES[family][1]
             keep = ["seq", "time_ns", "event"] + [c for c in cols if c in present]
             # extra (non-canonical) columns stay with the calls, where instrumentation puts them
             if family == "calls":
                 keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
-            sub = sub.select(keep)
-            sub = sub.set_column(2, "event", pc.dictionary_encode(_event_strings(sub)))
-            tables[family] = _with_missing_columns(sub, ["seq", "time_ns", "event", *cols])
-        unknown = pc.invert(pc.is_in(events, value_set=pa.array(sorted(KNOWN_EVENTS))))
-        other = table.filter(unknown)
-        rest = [c for c in other.column_names if c not in ("seq", "time_ns", "event")]
-        tables[OTHER_FAMILY] = other.select(["seq", "time_ns", "event", *rest])
+            tables[family] = _with_missing_columns(sub.select(keep), ["seq", "time_ns", "event", *cols])
         for name, count in self.events_by_name.items():
             if name not in KNOWN_EVENTS:
                 self.stats.add("unknown_events", count, "warning", detail=name)
@@ -243,11 +251,6 @@ class Trace:
             f"{self._n_events} events, {(hi - lo) / 1e9:.3f} s, "
             f"{self._tables['calls'].num_rows} calls>"
         )
-
-
-def _is_identity(order: pa.Array) -> bool:
-    arr = order.to_numpy()
-    return bool(arr.size == 0 or (arr[0] == 0 and np.all(np.diff(arr) == 1)))
 
 
 def _with_missing_columns(table: pa.Table, columns: list[str]) -> pa.Table:

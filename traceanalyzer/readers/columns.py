@@ -76,19 +76,22 @@ def _parse_int_buffers(offsets, data, out, valid):  # pragma: no cover - compile
 class ColumnParseError(ValueError):
     """A cell that is not a valid value; ``row`` is 0-based within the column."""
 
-    def __init__(self, column: str, row: int, text: str) -> None:
+    def __init__(self, column: str, row: int, text: str, expected: str = "a number") -> None:
         self.column, self.row, self.text = column, row, text
-        super().__init__(f"column {column!r}: {text!r} is not a number")
+        super().__init__(f"column {column!r}: {text!r} is not {expected}")
 
 
-def _as_large_string(arr: pa.Array) -> pa.Array:
+def _as_string(arr: pa.Array) -> tuple[pa.Array, type]:
+    """The array as (large_)string with the numpy dtype of its offsets."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    if not pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.large_string())
-    return arr
+    if pa.types.is_large_string(arr.type):
+        return arr, np.int64
+    if not pa.types.is_string(arr.type):
+        arr = arr.cast(pa.string())
+    return arr, np.int32
 
 
 def parse_int_column(name: str, values: pa.Array | pa.ChunkedArray, typ: pa.DataType) -> pa.Array:
@@ -97,15 +100,16 @@ def parse_int_column(name: str, values: pa.Array | pa.ChunkedArray, typ: pa.Data
     Raises ColumnParseError naming the first bad cell.
     """
     if pa.types.is_integer(values.type):
-        return values.cast(typ) if values.type != typ else values
+        return values.cast(typ, safe=False) if values.type != typ else values
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
     out_chunks = []
     base = 0
     for chunk in chunks:
-        arr = _as_large_string(chunk)
+        arr, off_type = _as_string(chunk)
         n = len(arr)
         bufs = arr.buffers()
-        offsets = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+        width = np.dtype(off_type).itemsize
+        offsets = np.frombuffer(bufs[1], dtype=off_type, count=n + 1, offset=arr.offset * width)
         data = (
             np.frombuffer(bufs[2], dtype=np.uint8)
             if bufs[2] is not None
@@ -135,7 +139,11 @@ def normalize_enum_column(name: str, values: pa.Array | pa.ChunkedArray) -> pa.A
     aliases = ENUM_ALIASES[name]
     if pa.types.is_integer(values.type):
         values = values.cast(pa.string())
-    encoded = pc.dictionary_encode(values)
+    if isinstance(values, pa.ChunkedArray) and pa.types.is_dictionary(values.type):
+        values = values.unify_dictionaries()
+        chunks = [normalize_enum_column(name, c) for c in values.chunks]
+        return pa.chunked_array(chunks, pa.string())
+    encoded = values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
     dictionary = encoded.dictionary.to_pylist()
@@ -148,7 +156,8 @@ def normalize_enum_column(name: str, values: pa.Array | pa.ChunkedArray) -> pa.A
         canon = aliases.get(key) or aliases.get(key.lower() if isinstance(key, str) else key)
         if canon is None:
             row = int(np.flatnonzero(np.asarray(encoded.indices.fill_null(-1)) == i)[0])
-            raise ColumnParseError(name, row, text)
+            names = sorted({v for v in aliases.values()})
+            raise ColumnParseError(name, row, text, f"one of {', '.join(names)}")
         mapped.append(canon)
     return pc.take(pa.array(mapped, type=pa.string()), encoded.indices)
 

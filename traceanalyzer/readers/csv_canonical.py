@@ -6,13 +6,14 @@ decimal or ``0x`` hex by :mod:`traceanalyzer.readers.columns`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
-from traceanalyzer.model.schema import COLUMNS, REQUIRED_COLUMNS
+from traceanalyzer.model.schema import ADDRESS_COLUMNS, COLUMNS, ENUM_ALIASES, REQUIRED_COLUMNS
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.columns import ColumnParseError, canonicalize_columns
@@ -34,6 +35,39 @@ class CanonicalCsvReader:
         names = _header_names(head)
         return "time_ns" in names and "event" in names
 
+    def _read_table(self, path: Path, names: list[str]) -> pa.Table:
+        """pyarrow's CSV reader with canonical types where it can parse them itself:
+        decimal integer columns natively (a column found to hold hex is re-read as
+        text and parsed by us), address columns as text (usually hex), enum columns
+        and ``event`` dictionary-encoded, unknown columns as text."""
+        types: dict[str, pa.DataType] = {}
+        for name in names:
+            typ = COLUMNS.get(name)
+            if name == "event" or name in ENUM_ALIASES:
+                types[name] = pa.dictionary(pa.int32(), pa.string())
+            elif typ is None or name in ADDRESS_COLUMNS or not pa.types.is_integer(typ):
+                types[name] = pa.string() if typ is None or pa.types.is_integer(typ) else typ
+            else:
+                types[name] = typ
+        for _attempt in range(len(names) + 1):
+            try:
+                return pacsv.read_csv(
+                    path,
+                    read_options=pacsv.ReadOptions(block_size=8 << 20),
+                    parse_options=pacsv.ParseOptions(newlines_in_values=False),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=types,
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=True,
+                    ),
+                )
+            except pa.ArrowInvalid as exc:
+                col = _failed_column(exc, names)
+                if col is None or types.get(col) == pa.string():
+                    raise TraceFormatError(f"malformed CSV: {_first_line(exc)}", path) from None
+                types[col] = pa.string()  # e.g. hex in a pid column: parse it ourselves
+        raise TraceFormatError("malformed CSV", path)
+
     def read(self, path: Path, options: ReadOptions) -> ReadResult:
         with open(path, "rb") as fh:
             head = fh.read(65536)
@@ -51,29 +85,7 @@ class CanonicalCsvReader:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise TraceFormatError(f"duplicate column(s) in header: {', '.join(dupes)}", path)
-        # integers arrive as text (hex or decimal) and are parsed by us; other canonical
-        # columns get their type; unknown columns are kept as strings.
-        types = {}
-        for name in names:
-            typ = COLUMNS.get(name)
-            if typ is None or pa.types.is_integer(typ) or name == "event":
-                types[name] = pa.string()
-            else:
-                types[name] = typ
-        types["event"] = pa.dictionary(pa.int32(), pa.string())
-        try:
-            table = pacsv.read_csv(
-                path,
-                read_options=pacsv.ReadOptions(block_size=8 << 20),
-                parse_options=pacsv.ParseOptions(newlines_in_values=False),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=types,
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
-        except pa.ArrowInvalid as exc:
-            raise TraceFormatError(f"malformed CSV: {_first_line(exc)}", path) from None
+        table = self._read_table(path, names)
         if table.num_rows == 0:
             raise TraceEmptyError("CSV has a header but no event rows", path)
         try:
@@ -91,6 +103,15 @@ class CanonicalCsvReader:
         stats = Stats()
         stats.add("rows", table.num_rows, source=str(path))
         return ReadResult(table, {"format": "csv"}, stats)
+
+
+def _failed_column(exc: Exception, names: list[str]) -> str | None:
+    """The column a pyarrow conversion error is about ('In CSV column #5: ...')."""
+    m = re.search(r"CSV column #(\d+)", str(exc))
+    if not m or "conversion error" not in str(exc):
+        return None
+    i = int(m.group(1))
+    return names[i] if i < len(names) else None
 
 
 def _first_line(exc: Exception) -> str:
