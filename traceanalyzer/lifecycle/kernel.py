@@ -22,9 +22,10 @@ from numba.typed import Dict
 
 from traceanalyzer.lifecycle.codes import (
     E_ALLOCPAGES, E_ALLOCPAGESEX, E_BUILDNP, E_EXFREE, E_FREEPAGES, E_IOALLOC, E_IOFREE,
-    E_LOCK, E_LOCKPROC, E_MAP, E_MAPSC, E_PARTIAL, E_PREPARE, E_PROCEND, E_UNLOCK, E_UNMAP,
+    E_IRPCOMPLETE, E_LOCK, E_LOCKPROC, E_MAP, E_MAPSC, E_PARTIAL, E_PREPARE, E_PROCEND,
+    E_RSV_ALLOC, E_RSV_FREE, E_RSV_MAP, E_RSV_UNMAP, E_UNLOCK, E_UNMAP,
     K_IOALLOC, K_NONPAGED, K_PAGES, K_PARTIAL, K_UNKNOWN, LS_LOCKED, LS_UNKNOWN,
-    LS_UNLOCKED, MODE_USER, R_EXIT, R_FREED, R_LIVE, R_PAGESFREED, R_UNLOCK, R_UNMAP,
+    LS_UNLOCKED, MODE_USER, R_EXIT, R_FREED, R_IRP, R_LIVE, R_PAGESFREED, R_UNLOCK, R_UNMAP,
     RULE_CODE, USER_SPACE_LIMIT,
 )
 
@@ -33,7 +34,16 @@ from traceanalyzer.lifecycle.codes import (
 S_MDL, S_KIND, S_ALLOC_EV, S_ALLOC_PROC, S_VA, S_SIZE, S_LOCKST, S_LOCK = 0, 1, 2, 3, 4, 5, 6, 7
 S_FREED, S_FREE_EV, S_SYSMAP, S_NUSER, S_FAILMAP, S_PAGESFREED, S_IRP, S_SRC = 8, 9, 10, 11, 12, 13, 14, 15
 S_REQ, S_FIRST_EV, S_END_EV, S_NMAPS, S_NLOCKS, S_REALLOC, S_UHEAD, S_XHEAD = 16, 17, 18, 19, 20, 21, 22, 23
-NS = 24
+# S_SRC: partial MDL -> slot of its source (-1 unknown); S_SRCLOCK: the source's state when
+# the partial was built (lock record id; SRC_STABLE: built/page-allocated/unknown-origin
+# source, valid until freed; SRC_INVALID: source was not usable, nothing to outlive).
+# S_IRPNEXT: next slot owned by the same irp (list head in the irp dict).
+S_SRCLOCK, S_IRPNEXT = 24, 25
+NS = 26
+SRC_STABLE, SRC_INVALID = -2, -3
+# reservations (MmAllocateMappingAddress), kernel-internal
+RV_VA, RV_TAG, RV_EV, RV_PROC, RV_SLOT, RV_MAP_EV, RV_FREED = 0, 1, 2, 3, 4, 5, 6
+NRV = 7
 # mappings
 M_SLOT, M_MODE, M_PROC, M_VA, M_CACHE, M_START_EV, M_END_EV, M_REASON = 0, 1, 2, 3, 4, 5, 6, 7
 M_EXPO_F, M_LIVEPOS, M_END_T, M_NEXT = 8, 9, 10, 11
@@ -78,6 +88,18 @@ ALLOC_PAGES_LEAK = R["ALLOC_PAGES_LEAK"]
 ALLOC_PAGES_WRONG_FREE = R["ALLOC_PAGES_WRONG_FREE"]
 FREE_PAGES_WRONG_MDL = R["FREE_PAGES_WRONG_MDL"]
 PARTIAL_UNMAP_ILLEGAL = R["PARTIAL_UNMAP_ILLEGAL"]
+ALLOC_PAGES_SHORT = R["ALLOC_PAGES_SHORT"]
+PARTIAL_SOURCE_NOT_LOCKED = R["PARTIAL_SOURCE_NOT_LOCKED"]
+PARTIAL_RANGE_INVALID = R["PARTIAL_RANGE_INVALID"]
+PARTIAL_OUTLIVES_SOURCE = R["PARTIAL_OUTLIVES_SOURCE"]
+PARTIAL_REUSE_WITHOUT_PREPARE = R["PARTIAL_REUSE_WITHOUT_PREPARE"]
+RESERVED_MAP_WHILE_MAPPED = R["RESERVED_MAP_WHILE_MAPPED"]
+RESERVED_UNMAP_NOT_MAPPED = R["RESERVED_UNMAP_NOT_MAPPED"]
+RESERVED_FREE_WHILE_MAPPED = R["RESERVED_FREE_WHILE_MAPPED"]
+RESERVED_TAG_MISMATCH = R["RESERVED_TAG_MISMATCH"]
+RESERVED_LEAK = R["RESERVED_LEAK"]
+DRIVER_FREES_IO_MANAGER_MDL = R["DRIVER_FREES_IO_MANAGER_MDL"]
+USER_MAP_OUTLIVES_IRP = R["USER_MAP_OUTLIVES_IRP"]
 
 
 def _is_user(x):
@@ -140,8 +162,82 @@ def _live_remove(live, n, pos_col, table, idx):
     return n - 1
 
 
-def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
-           proc_is_system, slot_of, sysva, n_slots, n_maps, n_locks):
+def _release_sysmap(S, M, sysva, s, i, ti, reason):
+    """End slot s's own system mapping (if any) at stream event i."""
+    sm = S[s, S_SYSMAP]
+    if sm >= 0:
+        M[sm, M_END_EV] = i
+        M[sm, M_END_T] = ti
+        M[sm, M_REASON] = reason
+        if M[sm, M_VA] in sysva:
+            del sysva[M[sm, M_VA]]
+        S[s, S_SYSMAP] = -1
+
+
+def _end_lock(L, F, live_lock, nl_live, lk, i, ti, reason):
+    """End lock record lk at stream event i; returns the new live-lock count."""
+    L[lk, L_END_EV] = i
+    L[lk, L_END_T] = ti
+    L[lk, L_REASON] = reason
+    if L[lk, L_EXIT_F] >= 0:
+        F[L[lk, L_EXIT_F], F_END] = ti
+    return _live_remove(live_lock, nl_live, L_LIVEPOS, L, lk)
+
+
+def _source_gone(S, s):
+    """1 if partial slot s was built from a source that has since been unlocked, freed,
+    reallocated or had its pages freed; else 0."""
+    src = S[s, S_SRC]
+    how = S[s, S_SRCLOCK]
+    if src < 0 or how == SRC_INVALID:
+        return 0
+    if S[src, S_FREED] == 1 or S[src, S_REALLOC] == 1:
+        return 1
+    if (S[src, S_KIND] & K_PAGES) and S[src, S_PAGESFREED] == 1:
+        return 1
+    if how >= 0 and S[src, S_LOCK] != how:
+        return 1
+    if how == SRC_STABLE and S[src, S_LOCKST] == LS_UNLOCKED and not (
+            S[src, S_KIND] & (K_NONPAGED | K_PAGES)):
+        return 1
+    return 0
+
+
+def _short_use(S, s, n_bytes):
+    """1 if slot s is a page-allocated MDL that got fewer bytes than requested and a call
+    now uses more than it describes (n_bytes, -1 unknown)."""
+    if s < 0 or not (S[s, S_KIND] & K_PAGES) or n_bytes < 0:
+        return 0
+    got = S[s, S_SIZE]
+    return 1 if (got >= 0 and S[s, S_REQ] > got and n_bytes > got) else 0
+
+
+def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx):
+    """MmMapLockedPagesWithReservedMapping / MmUnmapReservedMapping on reservation x
+    (MDL slot s, -1 if none) with pool tag tg (-1 unknown); mx: the address the map
+    returned (0 = failed). Returns the new finding count."""
+    if x == -1 or x not in rsv:
+        return nf
+    r = rsv[x]
+    if tg != -1 and RV[r, RV_TAG] != -1 and tg != RV[r, RV_TAG]:
+        return _add(F, nf, RESERVED_TAG_MISMATCH, i, s, -1, -1, p, ti, ti, ti, 0, RV[r, RV_EV], i)
+    if e == E_RSV_MAP:
+        if RV[r, RV_MAP_EV] >= 0:
+            return _add(F, nf, RESERVED_MAP_WHILE_MAPPED, i, s, -1, -1, p, ti, ti, ti, 0,
+                        RV[r, RV_MAP_EV], i)
+        if mx != 0:
+            RV[r, RV_MAP_EV] = i
+            RV[r, RV_SLOT] = s
+        return nf
+    if RV[r, RV_MAP_EV] < 0:
+        return _add(F, nf, RESERVED_UNMAP_NOT_MAPPED, i, s, -1, -1, p, ti, ti, ti, 0, RV[r, RV_EV], i)
+    RV[r, RV_MAP_EV] = -1
+    RV[r, RV_SLOT] = -1
+    return nf
+
+
+def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, src_mdl, tag,
+           proc_is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps, n_locks, n_rsv):
     """Run the state machine over the stream. See the module docstring."""
     n = ev.shape[0]
     S = np.full((n_slots + 1, NS), -1, dtype=np.int64)
@@ -150,6 +246,8 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
     F = np.full((max(16, n // 4), NF), -1, dtype=np.int64)
     live_user = np.empty(n_maps + 1, dtype=np.int64)
     live_lock = np.empty(n_locks + 1, dtype=np.int64)
+    RV = np.full((n_rsv + 1, NRV), -1, dtype=np.int64)
+    nrv = 0
     nu = 0
     nl_live = 0
     ns = 0
@@ -190,8 +288,73 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
                               ti, ti, -1, 0, L[lk, L_START_EV], i)
             continue
 
+        if e == E_RSV_ALLOC:
+            x = va[i]
+            if ok[i] == 0 or x == 0 or x == -1:
+                continue
+            r = nrv
+            nrv += 1
+            RV[r, RV_VA] = x
+            RV[r, RV_TAG] = tag[i]
+            RV[r, RV_EV] = i
+            RV[r, RV_PROC] = p
+            RV[r, RV_FREED] = 0
+            rsv[x] = r
+            continue
+
+        if e == E_RSV_FREE:
+            x = va[i]
+            if x == -1 or x not in rsv:
+                continue
+            r = rsv[x]
+            if tag[i] != -1 and RV[r, RV_TAG] != -1 and tag[i] != RV[r, RV_TAG]:
+                nf = _add(F, nf, RESERVED_TAG_MISMATCH, i, -1, -1, -1, p, ti, ti, ti, 0,
+                          RV[r, RV_EV], i)
+                continue
+            if RV[r, RV_MAP_EV] >= 0:
+                nf = _add(F, nf, RESERVED_FREE_WHILE_MAPPED, i, -1, -1, -1, p, ti, ti, ti, 0,
+                          RV[r, RV_MAP_EV], i)
+                continue
+            RV[r, RV_FREED] = 1
+            del rsv[x]
+            continue
+
+        if e == E_IRPCOMPLETE:
+            q = irp[i]
+            if q == -1 or q not in irp_head:
+                continue
+            s = irp_head[q]
+            del irp_head[q]
+            while s >= 0:
+                nxt = S[s, S_IRPNEXT]
+                S[s, S_IRPNEXT] = -1
+                if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
+                    s = nxt
+                    continue
+                m = S[s, S_UHEAD]
+                while m >= 0:
+                    nf = _add(F, nf, USER_MAP_OUTLIVES_IRP, i, s, m, -1, M[m, M_PROC], ti, ti, -1,
+                              1, M[m, M_START_EV], i)
+                    if M[m, M_EXPO_F] < 0:
+                        M[m, M_EXPO_F] = nf - 1
+                    m = M[m, M_NEXT]
+                _release_sysmap(S, M, sysva, s, i, ti, R_IRP)
+                lk = S[s, S_LOCK]
+                if S[s, S_LOCKST] == LS_LOCKED and lk >= 0:
+                    nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_IRP)
+                S[s, S_LOCKST] = LS_UNLOCKED
+                S[s, S_LOCK] = -1
+                S[s, S_FREED] = 1
+                S[s, S_FREE_EV] = i
+                S[s, S_END_EV] = i
+                s = nxt
+            continue
+
         a = mdl[i]
         if a == -1:
+            if e == E_RSV_MAP or e == E_RSV_UNMAP:
+                nf = _rsv_call(F, nf, RV, rsv, e, i, -1, p, ti, va[i], tag[i],
+                               0 if ok[i] == 0 else mva[i])
             continue
         s = slot_of[a] if a in slot_of else -1
 
@@ -216,6 +379,10 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             S[s, S_NUSER] = 0
             S[s, S_PAGESFREED] = 0
             S[s, S_IRP] = irp[i] if e == E_IOALLOC else -1
+            q = S[s, S_IRP]
+            if q != -1:
+                S[s, S_IRPNEXT] = irp_head[q] if q in irp_head else -1
+                irp_head[q] = s
             S[s, S_NMAPS] = 0
             S[s, S_NLOCKS] = 0
             S[s, S_REALLOC] = 0
@@ -228,8 +395,9 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             S[s, S_MDL] = a
             S[s, S_KIND] = K_UNKNOWN
             S[s, S_FIRST_EV] = i
-            S[s, S_VA] = va[i]
-            S[s, S_SIZE] = size[i]
+            if e != E_RSV_MAP and e != E_RSV_UNMAP:  # there va is the reservation
+                S[s, S_VA] = va[i]
+                S[s, S_SIZE] = size[i]
             S[s, S_LOCKST] = LS_UNKNOWN
             S[s, S_FREED] = 0
             S[s, S_NUSER] = 0
@@ -244,6 +412,8 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             continue
 
         kind = S[s, S_KIND]
+        if e != E_PARTIAL and _short_use(S, s, size[i]) == 1:
+            nf = _add(F, nf, ALLOC_PAGES_SHORT, i, s, -1, -1, p, ti, ti, ti, 0, S[s, S_ALLOC_EV], i)
 
         if e == E_LOCK or e == E_LOCKPROC:
             if ok[i] == 0:
@@ -284,6 +454,11 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             S[s, S_NLOCKS] += 1
             continue
 
+        if (e == E_UNLOCK or e == E_IOFREE) and S[s, S_IRP] != -1:
+            nf = _add(F, nf, DRIVER_FREES_IO_MANAGER_MDL, i, s, -1, -1, p, ti, ti, ti, 0,
+                      S[s, S_ALLOC_EV], i)
+            continue
+
         if e == E_UNLOCK:
             if kind & K_PAGES:
                 nf = _add(F, nf, UNLOCK_ALLOCATED_PAGES_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
@@ -301,27 +476,18 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
                     nf = _add(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, m, S[s, S_LOCK], M[m, M_PROC],
                               ti, ti, -1, 1, M[m, M_START_EV], i)
                 m = M[m, M_NEXT]
-            sm = S[s, S_SYSMAP]
-            if sm >= 0:
-                M[sm, M_END_EV] = i
-                M[sm, M_END_T] = ti
-                M[sm, M_REASON] = R_UNLOCK
-                if M[sm, M_VA] in sysva:
-                    del sysva[M[sm, M_VA]]
-                S[s, S_SYSMAP] = -1
+            _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
             lk = S[s, S_LOCK]
             if lk >= 0:
-                L[lk, L_END_EV] = i
-                L[lk, L_END_T] = ti
-                L[lk, L_REASON] = R_UNLOCK
-                if L[lk, L_EXIT_F] >= 0:
-                    F[L[lk, L_EXIT_F], F_END] = ti
-                nl_live = _live_remove(live_lock, nl_live, L_LIVEPOS, L, lk)
+                nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_UNLOCK)
             S[s, S_LOCKST] = LS_UNLOCKED
             S[s, S_LOCK] = -1
             continue
 
         if e == E_IOFREE or e == E_EXFREE or e == E_FREEPAGES:
+            if e == E_FREEPAGES and kind == K_UNKNOWN and S[s, S_LOCKST] == LS_UNKNOWN:
+                kind = K_UNKNOWN | K_PAGES  # allocated before the trace: now we know how
+                S[s, S_KIND] = kind
             if e == E_FREEPAGES and not (kind & K_PAGES):
                 nf = _add(F, nf, FREE_PAGES_WRONG_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
                 continue
@@ -345,12 +511,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             if sm >= 0 and not (e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED):
                 if e != E_FREEPAGES and not (kind & K_PARTIAL):
                     nf = _add(F, nf, KMAP_LEAK, i, s, sm, -1, p, ti, ti, -1, 0, M[sm, M_START_EV], i)
-                M[sm, M_END_EV] = i
-                M[sm, M_END_T] = ti
-                M[sm, M_REASON] = R_PAGESFREED if e == E_FREEPAGES else R_FREED
-                if M[sm, M_VA] in sysva:
-                    del sysva[M[sm, M_VA]]
-                S[s, S_SYSMAP] = -1
+                _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
             if e == E_FREEPAGES:
                 S[s, S_PAGESFREED] = 1
             else:
@@ -366,20 +527,73 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             continue
 
         if e == E_PARTIAL:
+            b = src_mdl[i]
+            s0 = slot_of[b] if (b != -1 and b in slot_of) else -1
+            pva = va[i]
+            psz = size[i]
+            how = SRC_STABLE
+            if s0 >= 0 and S[s0, S_FREED] == 1:
+                nf = _add(F, nf, MDL_USE_AFTER_FREE, i, s0, -1, -1, p, ti, ti, ti, 0,
+                          S[s0, S_FREE_EV], i)
+                how = SRC_INVALID
+            elif s0 >= 0:
+                k0 = S[s0, S_KIND]
+                if (k0 & K_PAGES) and S[s0, S_PAGESFREED] == 1:
+                    nf = _add(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, -1, -1, p, ti, ti, ti, 0,
+                              S[s0, S_ALLOC_EV], i)
+                    how = SRC_INVALID
+                elif S[s0, S_LOCKST] == LS_LOCKED:
+                    how = S[s0, S_LOCK]
+                elif S[s0, S_LOCKST] == LS_UNLOCKED and not (k0 & (K_NONPAGED | K_PAGES)):
+                    nf = _add(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, -1, -1, p, ti, ti, ti, 0,
+                              S[s0, S_ALLOC_EV], i)
+                    how = SRC_INVALID
+                # the range check: the source's va (0 for page-allocated MDLs) and size
+                base = 0 if (k0 & K_PAGES) else S[s0, S_VA]
+                ssz = S[s0, S_SIZE]
+                if pva != -1 and base != -1 and ssz >= 0:
+                    if psz == 0 or psz == -1:
+                        if pva >= base and pva < base + ssz:
+                            psz = base + ssz - pva
+                    if _short_use(S, s0, pva - base + psz) == 1 and pva >= base and \
+                            pva - base + psz <= S[s0, S_REQ]:
+                        nf = _add(F, nf, ALLOC_PAGES_SHORT, i, s0, -1, -1, p, ti, ti, ti, 0,
+                                  S[s0, S_ALLOC_EV], i)
+                        continue
+                    if pva < base or psz < 0 or pva + psz > base + ssz:
+                        nf = _add(F, nf, PARTIAL_RANGE_INVALID, i, s, -1, -1, p, ti, ti, ti, 0,
+                                  S[s0, S_ALLOC_EV], i)
+                        continue
+            if (kind & K_PARTIAL) and S[s, S_SYSMAP] >= 0:
+                sm = S[s, S_SYSMAP]
+                nf = _add(F, nf, PARTIAL_REUSE_WITHOUT_PREPARE, i, s, sm, -1, p, ti, ti, -1, 0,
+                          M[sm, M_START_EV], i)
+                # the old system PTEs are lost: the mapping stays live, owned by no MDL
+                S[s, S_SYSMAP] = -1
             S[s, S_KIND] = (kind & ~K_UNKNOWN) | K_PARTIAL
-            S[s, S_VA] = va[i]
-            S[s, S_SIZE] = size[i]
+            S[s, S_VA] = pva
+            S[s, S_SIZE] = psz
+            S[s, S_SRC] = s0
+            S[s, S_SRCLOCK] = how
             continue
 
         if e == E_PREPARE:
-            sm = S[s, S_SYSMAP]
-            if sm >= 0:
-                M[sm, M_END_EV] = i
-                M[sm, M_END_T] = ti
-                M[sm, M_REASON] = R_UNMAP
-                if M[sm, M_VA] in sysva:
-                    del sysva[M[sm, M_VA]]
-                S[s, S_SYSMAP] = -1
+            _release_sysmap(S, M, sysva, s, i, ti, R_UNMAP)
+            continue
+
+        if (kind & K_PARTIAL) and (e == E_MAPSC or e == E_MAP or e == E_RSV_MAP) and \
+                _source_gone(S, s) == 1:
+            s0 = S[s, S_SRC]
+            how = S[s, S_SRCLOCK]
+            rel = S[s0, S_END_EV]
+            if rel < 0 and how >= 0:
+                rel = L[how, L_END_EV]
+            nf = _add(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s, -1, -1, p, ti, ti, ti, 0, rel, i)
+            continue
+
+        if e == E_RSV_MAP or e == E_RSV_UNMAP:
+            nf = _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, va[i], tag[i],
+                           0 if ok[i] == 0 else mva[i])
             continue
 
         if e == E_MAPSC or e == E_MAP:
@@ -496,7 +710,12 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             continue
 
     # --- end of trace --------------------------------------------------------------
-    F = _grow(F, nf + 4 * ns + 8)
+    F = _grow(F, nf + 4 * ns + nrv + 8)
+    for r in range(nrv):
+        if RV[r, RV_FREED] == 0:
+            ev0 = RV[r, RV_EV]
+            nf = _add(F, nf, RESERVED_LEAK, ev0, -1, -1, -1, RV[r, RV_PROC], t[ev0], t[ev0], -1, 0,
+                      -1, ev0)
     for s in range(ns):
         kind = S[s, S_KIND]
         lk = S[s, S_LOCK]
@@ -504,6 +723,11 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             nf = _add(F, nf, LOCKED_MDL_NEVER_UNLOCKED, L[lk, L_START_EV], s, -1, lk,
                       L[lk, L_PROC], t[L[lk, L_START_EV]], t[L[lk, L_START_EV]], -1, 0, -1,
                       L[lk, L_START_EV])
+        if (kind & K_PAGES) and S[s, S_PAGESFREED] != 1 and S[s, S_REALLOC] != 1 and (
+                S[s, S_FREED] != 1 or ev[S[s, S_FREE_EV]] == E_EXFREE):
+            ev0 = S[s, S_ALLOC_EV] if S[s, S_ALLOC_EV] >= 0 else S[s, S_FIRST_EV]
+            nf = _add(F, nf, ALLOC_PAGES_LEAK, ev0, s, -1, -1, S[s, S_ALLOC_PROC], t[ev0], t[ev0],
+                      -1, 0, -1, ev0)
         if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
             continue
         sm = S[s, S_SYSMAP]
@@ -514,14 +738,11 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc,
             ev0 = S[s, S_ALLOC_EV]
             nf = _add(F, nf, MDL_STRUCT_LEAK, ev0, s, -1, -1, S[s, S_ALLOC_PROC], t[ev0], t[ev0],
                       -1, 0, -1, ev0)
-        if (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
-            ev0 = S[s, S_ALLOC_EV]
-            nf = _add(F, nf, ALLOC_PAGES_LEAK, ev0, s, -1, -1, S[s, S_ALLOC_PROC], t[ev0], t[ev0],
-                      -1, 0, -1, ev0)
     return S[:ns], M[:nm], L[:nl], F[:nf]
 
 
-_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove)
+_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove, _release_sysmap,
+                _end_lock, _source_gone, _short_use, _rsv_call)
 
 
 def _build_jit():
@@ -530,12 +751,17 @@ def _build_jit():
     import types
 
     g = dict(globals())
+
+    def rebind(f, qualname):
+        # the copy resolves its globals in g, so helpers call the compiled helpers too
+        copy = types.FunctionType(f.__code__, g, f.__name__, f.__defaults__, f.__closure__)
+        copy.__module__ = f.__module__
+        copy.__qualname__ = qualname
+        return njit(cache=True, nogil=True)(copy)
+
     for f in _JIT_HELPERS:
-        g[f.__name__] = njit(cache=True, nogil=True)(f)
-    copy = types.FunctionType(replay.__code__, g, "replay", replay.__defaults__, replay.__closure__)
-    copy.__module__ = replay.__module__
-    copy.__qualname__ = "replay_compiled"
-    return njit(cache=True, nogil=True)(copy)
+        g[f.__name__] = rebind(f, f.__name__ + "_compiled")
+    return rebind(replay, "replay_compiled")
 
 
 replay_py = replay
@@ -553,7 +779,9 @@ def replay_jit(*args):
 
 
 def new_dicts(jit: bool):
-    """The two address dicts the kernel needs (numba typed dicts when compiled)."""
+    """The four int64 -> int64 dicts the kernel needs (numba typed dicts when compiled):
+    slot_of (MDL address -> slot), sysva (system address -> mapping), rsv (reservation
+    address -> reservation), irp_head (irp -> first slot it owns)."""
     if jit:
-        return (Dict.empty(nbt.int64, nbt.int64), Dict.empty(nbt.int64, nbt.int64))
-    return {}, {}
+        return tuple(Dict.empty(nbt.int64, nbt.int64) for _ in range(4))
+    return {}, {}, {}, {}

@@ -17,7 +17,7 @@ from traceanalyzer.context.attribution import Context, process_index
 from traceanalyzer.lifecycle import kernel
 from traceanalyzer.lifecycle.codes import (
     E_ALLOCPAGES, E_ALLOCPAGESEX, E_IOALLOC, E_LOCK, E_LOCKPROC, E_MAP, E_MAPSC, E_PROCEND,
-    EVENT_CODE,
+    E_RSV_ALLOC, EVENT_CODE,
 )
 from traceanalyzer.model.schema import ACCESS_MODES, CACHE_TYPES, IDLE_PID, SYSTEM_PID
 from traceanalyzer.model.trace import Trace
@@ -141,6 +141,8 @@ def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayRes
         stream(_status_ok(calls), np.ones(m, dtype=np.int64)),
         stream(_u64(calls, "irp"), blank),
         stream(process_index(trace, seq, _i64(calls, "target_pid")), blank),
+        stream(_u64(calls, "source_mdl"), blank),
+        stream(_i64(calls, "tag"), blank),
     )
     pids = procs["pid"].to_numpy(dtype=np.int64)
     is_system = np.isin(pids, [SYSTEM_PID, IDLE_PID]).astype(np.int64)
@@ -149,10 +151,12 @@ def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayRes
     n_slots = n_alloc + (int(np.unique(valid_mdl).size) if valid_mdl.size else 0) + 1
     n_maps = int(np.isin(ev, [E_MAPSC, E_MAP]).sum()) + 1
     n_locks = int(np.isin(ev, [E_LOCK, E_LOCKPROC]).sum()) + 1
+    n_rsv = int((ev == E_RSV_ALLOC).sum()) + 1
     use_jit = engine == "jit" or (engine == "auto" and s_ev.size >= JIT_THRESHOLD)
-    slot_of, sysva = kernel.new_dicts(use_jit)
+    slot_of, sysva, rsv, irp_head = kernel.new_dicts(use_jit)
     run = kernel.replay_jit if use_jit else kernel.replay_py
-    S, M, L, F = run(*args, is_system, slot_of, sysva, n_slots, n_maps, n_locks)
+    S, M, L, F = run(*args, is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps, n_locks,
+                     n_rsv)
     return ReplayResult(
         call_index=call_index, seq=s_seq, time_ns=s_t, proc=s_proc,
         slots=S, mappings=M, locks=L, findings=F, engine="jit" if use_jit else "python",

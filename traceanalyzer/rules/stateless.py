@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.model.schema import (
-    MDL_MAPPING_NO_EXECUTE, USER_RANGE_END_64, USER_RANGE_END_WOW64,
+    MDL_MAPPING_NO_EXECUTE, USER_RANGE_END_64, USER_RANGE_END_WOW64, USER_SPACE_LIMIT,
 )
 
 RuleFn = Callable[["RuleInput"], pd.DataFrame]
@@ -96,3 +96,35 @@ def user_map_outside_user_range(inp: RuleInput) -> pd.DataFrame:
         {"rule": "USER_MAP_OUTSIDE_USER_RANGE", "call_index": bad["map_call_index"].to_numpy(),
          "mapping_id": bad["mapping_id"].to_numpy()}
     )
+
+
+#: IRQL levels (rules.md, IRQL_VIOLATION).
+APC_LEVEL, DISPATCH_LEVEL = 1, 2
+
+
+@stateless_rule("IRQL_VIOLATION")
+def irql_violation(inp: RuleInput) -> pd.DataFrame:
+    """A call above its documented IRQL: probe/lock > DISPATCH, user map/unmap > APC,
+    MmAllocatePagesForMdl(Ex) > DISPATCH, KeStackAttachProcess >= DISPATCH. Rows without
+    ``irql`` never fire."""
+    n = inp.calls.num_rows
+    col = inp.col("irql")
+    if col is None or pa.types.is_null(col.type):
+        return _rows("IRQL_VIOLATION", np.zeros(n, dtype=bool))
+    irql = np.asarray(pc.fill_null(col.cast(pa.int64()), -1))
+    user = inp.equals("access_mode", "UserMode")
+    mva = inp.col("mapped_va")
+    if mva is None or pa.types.is_null(mva.type):
+        user_va = np.zeros(n, dtype=bool)
+    else:
+        v = pc.cast(mva, pa.uint64())
+        user_va = np.asarray(pc.fill_null(
+            pc.and_(pc.greater(v, 0), pc.less(v, USER_SPACE_LIMIT)), False))
+    lock = inp.is_event("MmProbeAndLockPages") | inp.is_event("MmProbeAndLockProcessPages")
+    alloc = inp.is_event("MmAllocatePagesForMdl") | inp.is_event("MmAllocatePagesForMdlEx")
+    umap = (inp.is_event("MmMapLockedPagesSpecifyCache") | inp.is_event("MmMapLockedPages")) & user
+    uunmap = inp.is_event("MmUnmapLockedPages") & user_va
+    attach = inp.is_event("KeStackAttachProcess")
+    bad = (((lock | alloc) & (irql > DISPATCH_LEVEL)) | ((umap | uunmap) & (irql > APC_LEVEL))
+           | (attach & (irql >= DISPATCH_LEVEL)))
+    return _rows("IRQL_VIOLATION", bad)
