@@ -213,3 +213,13 @@ def test_bad_baseline_files_raise_trace_error_naming_the_file(tmp_path, content,
     with pytest.raises(TraceError, match=match) as info:
         load_baseline(p)
     assert str(info.value).startswith(str(p))
+
+
+def test_trace_quality_rows_count_once_whatever_their_event_count():
+    def unknown(n):
+        return {**finding("TRACE_UNKNOWN_EVENT", "", "", "info"), "count": n}
+
+    v = compare_summary("c", summary([unknown(5000)]), entry(summary([unknown(1000)])), Policy(fail_on="info"))
+    assert v.status == "passed"
+    v = compare_summary("c", summary([unknown(5), unknown(7)]), entry(summary([unknown(1000)])), Policy(fail_on="info"))
+    assert v.status == "failed"  # a second kind of unknown event is new
