@@ -112,7 +112,7 @@ def _constant_strings(text: str, present: np.ndarray) -> pa.Array:
 
 def cswitch_heavy_chunks(n_events: int, *, cpus: int = 4, processes: int = 16,
                          threads_per_process: int = 8, call_every: int = 100,
-                         spacing_ns: int = 1000, chunk_rows: int = 1 << 20) -> Iterator[pa.Table]:
+                         spacing_ns: int = 1000, chunk_rows: int = 1 << 18) -> Iterator[pa.Table]:
     """The events of :func:`write_cswitch_heavy_etl` as time-ordered Arrow chunks."""
     if n_events < 0 or cpus < 1 or processes < 1 or threads_per_process < 1:
         raise ValueError("n_events >= 0 and cpus, processes, threads_per_process >= 1 are required")
@@ -126,7 +126,7 @@ def cswitch_heavy_chunks(n_events: int, *, cpus: int = 4, processes: int = 16,
 def write_cswitch_heavy_etl(path: str | Path, n_events: int, *, cpus: int = 4,
                             processes: int = 16, threads_per_process: int = 8,
                             call_every: int = 100, spacing_ns: int = 1000,
-                            chunk_rows: int = 1 << 20, **write_options: Any) -> dict[str, Any]:
+                            chunk_rows: int = 1 << 18, **write_options: Any) -> dict[str, Any]:
     """Write a benchmark ETL of ``n_events`` events (plus the rundown) in bounded memory.
 
     Every ``call_every``-th event is an MDL call (0 = none), the rest are CSwitch

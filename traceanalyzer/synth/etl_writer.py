@@ -42,7 +42,7 @@ from traceanalyzer.synth.etl_format import (
 )
 
 #: Rows per chunk when a whole table is given.
-CHUNK_ROWS = 1 << 20
+CHUNK_ROWS = 1 << 18
 
 _KIND_CSWITCH, _KIND_KERNEL, _KIND_CALL = 0, 1, 2
 _KERNEL_BUILDERS = {
