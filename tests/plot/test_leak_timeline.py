@@ -1,0 +1,116 @@
+"""Leak timeline: ranking by impact, folding into 'others', exit marks, end labels."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
+from fake_analysis import S, seed_tables  # noqa: E402
+
+from traceanalyzer.plot.leak_timeline import plot_leak_timeline, rank_processes  # noqa: E402
+from traceanalyzer.plot.style import figure_png  # noqa: E402
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def _legend_labels(fig) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+
+
+def test_rank_processes_integrates_bytes_over_time() -> None:
+    t = seed_tables()
+    ranked = rank_processes(t["leak_timeline"], t_end_ns=8 * S)
+    assert list(ranked["process"]) == ["app.exe"]
+    row = ranked.iloc[0]
+    # locked 8 KiB for 1 s, user-mapped 8 KiB from 1.001 s to the end (8 s)
+    assert row["impact_byte_seconds"] == pytest.approx(8192 * 1.0 + 8192 * 6.999)
+    assert row["bytes_at_end"] == 8192
+    assert row["peak_bytes"] == 16384  # both held between 1.001 s and 2 s
+
+
+def test_rank_orders_by_impact_not_by_size() -> None:
+    lt = pd.DataFrame([
+        dict(time_ns=0, pid=1, process="big_short.exe", kind="locked", bytes=1 << 20),
+        dict(time_ns=1 * S // 10, pid=1, process="big_short.exe", kind="locked", bytes=0),
+        dict(time_ns=0, pid=2, process="small_long.exe", kind="user_mapped", bytes=1 << 16),
+    ])
+    ranked = rank_processes(lt, t_end_ns=10 * S)
+    # 1 MiB x 0.1 s = 104858 B.s < 64 KiB x 10 s = 655360 B.s
+    assert list(ranked["process"]) == ["small_long.exe", "big_short.exe"]
+
+
+def test_seed_figure_marks_exit_with_memory_held_and_bytes_at_end() -> None:
+    t = seed_tables()
+    fig = plot_leak_timeline(t["leak_timeline"], t["processes"], time_span_ns=t["time_span_ns"])
+    texts = _texts(fig)
+    assert "exited holding 8 KiB" in texts
+    assert "8 KiB at end" in texts
+    assert any("app.exe (1234): 8 KiB at end" == s for s in _legend_labels(fig))
+    assert "8 KiB still held at trace end" in fig._suptitle.get_text()
+    # the exit marker sits at the exit time (5 s) on the lifetime lane
+    life = fig.axes[2]
+    xs = [x for line in life.get_lines() if line.get_marker() == "X"
+          for x in line.get_xdata()]
+    assert xs == [pytest.approx(5.0)]
+    assert figure_png(fig)[:4] == b"\x89PNG"
+
+
+def test_a_process_that_released_everything_gets_no_exit_mark() -> None:
+    lt = pd.DataFrame([
+        dict(time_ns=1 * S, pid=7, process="tidy.exe", kind="locked", bytes=4096),
+        dict(time_ns=2 * S, pid=7, process="tidy.exe", kind="locked", bytes=0),
+    ])
+    procs = pd.DataFrame([dict(pid=7, image="C:\\apps\\tidy.exe", start_ns=0, end_ns=3 * S)])
+    fig = plot_leak_timeline(lt, procs, time_span_ns=(0, 4 * S))
+    assert not any("exited holding" in s for s in _texts(fig))
+    assert not any("at end" in s for s in _texts(fig))
+
+
+@pytest.mark.parametrize("extra", [0, 200])
+def test_readable_with_one_or_two_hundred_processes(extra: int) -> None:
+    t = seed_tables(extra_processes=extra)
+    fig = plot_leak_timeline(t["leak_timeline"], t["processes"], time_span_ns=t["time_span_ns"],
+                             top_n=8)
+    labels = [s for s in _legend_labels(fig) if not s.startswith("process exit")]
+    n_proc = 1 + extra
+    if extra:
+        assert len(labels) == 9  # 8 processes + others
+        assert labels[-1].startswith(f"others ({n_proc - 8} processes)")
+    else:
+        assert len(labels) == 1
+    # one step line per drawn series and kind at most, whatever the number of processes
+    for ax in fig.axes[:2]:
+        steps = [ln for ln in ax.get_lines() if ln.get_linestyle() not in ("None", "")]
+        assert len(steps) <= len(labels)
+    w, h = fig.get_size_inches()
+    assert h < 14  # fits a screen page also with 200 processes
+
+
+def test_others_series_is_the_sum_of_the_folded_processes() -> None:
+    rows = []
+    for i in range(5):
+        rows.append(dict(time_ns=i * S, pid=100 + i, process=f"p{i}.exe", kind="locked",
+                         bytes=4096 * (i + 1)))
+    lt = pd.DataFrame(rows)
+    fig = plot_leak_timeline(lt, None, time_span_ns=(0, 10 * S), top_n=2)
+    locked = fig.axes[0]
+    grey = [ln for ln in locked.get_lines() if ln.get_color() == "#9e9e9e"]
+    assert len(grey) == 1
+    y = np.asarray(grey[0].get_ydata())
+    # impacts (bytes x s to 10 s): p0 4 KiB x 10, p1 8 KiB x 9, p2 12 KiB x 8,
+    # p3 16 KiB x 7, p4 20 KiB x 6 -> p4, p3 drawn; p0..p2 folded, their levels add up
+    assert y[-1] == 4096 + 8192 + 12288
+    assert y.max() == 4096 + 8192 + 12288
+
+
+def test_empty_timeline_says_so() -> None:
+    fig = plot_leak_timeline(pd.DataFrame(columns=["time_ns", "pid", "process", "kind",
+                                                   "bytes"]), None)
+    assert any("no locked or user-mapped" in s for s in _texts(fig))
