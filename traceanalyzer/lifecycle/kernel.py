@@ -212,10 +212,13 @@ def _short_use(S, s, n_bytes):
     return 1 if (got >= 0 and S[s, S_REQ] > got and n_bytes > got) else 0
 
 
-def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx):
-    """MmMapLockedPagesWithReservedMapping / MmUnmapReservedMapping on reservation x
-    (MDL slot s, -1 if none) with pool tag tg (-1 unknown); mx: the address the map
-    returned (0 = failed). Returns the new finding count."""
+def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx, okay):
+    """MmMapLockedPagesWithReservedMapping / MmUnmapReservedMapping (MDL slot s, -1 if
+    none) with pool tag tg (-1 unknown). The reservation is named in x (va), else in mx
+    (mapped_va); when x names it, mx = 0 means the map failed. Returns the finding count."""
+    failed = okay == 0 or (x != -1 and mx == 0)
+    if x == -1:
+        x = mx
     if x == -1 or x not in rsv:
         return nf
     r = rsv[x]
@@ -225,7 +228,7 @@ def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx):
         if RV[r, RV_MAP_EV] >= 0:
             return _add(F, nf, RESERVED_MAP_WHILE_MAPPED, i, s, -1, -1, p, ti, ti, ti, 0,
                         RV[r, RV_MAP_EV], i)
-        if mx != 0:
+        if not failed:
             RV[r, RV_MAP_EV] = i
             RV[r, RV_SLOT] = s
         return nf
@@ -289,7 +292,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         if e == E_RSV_ALLOC:
-            x = va[i]
+            x = va[i] if va[i] != -1 else mva[i]
             if ok[i] == 0 or x == 0 or x == -1:
                 continue
             r = nrv
@@ -303,7 +306,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         if e == E_RSV_FREE:
-            x = va[i]
+            x = va[i] if va[i] != -1 else mva[i]
             if x == -1 or x not in rsv:
                 continue
             r = rsv[x]
@@ -353,8 +356,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
         a = mdl[i]
         if a == -1:
             if e == E_RSV_MAP or e == E_RSV_UNMAP:
-                nf = _rsv_call(F, nf, RV, rsv, e, i, -1, p, ti, va[i], tag[i],
-                               0 if ok[i] == 0 else mva[i])
+                nf = _rsv_call(F, nf, RV, rsv, e, i, -1, p, ti, va[i], tag[i], mva[i], ok[i])
             continue
         s = slot_of[a] if a in slot_of else -1
 
@@ -559,17 +561,15 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                             pva - base + psz <= S[s0, S_REQ]:
                         nf = _add(F, nf, ALLOC_PAGES_SHORT, i, s0, -1, -1, p, ti, ti, ti, 0,
                                   S[s0, S_ALLOC_EV], i)
-                        continue
                     if pva < base or psz < 0 or pva + psz > base + ssz:
                         nf = _add(F, nf, PARTIAL_RANGE_INVALID, i, s, -1, -1, p, ti, ti, ti, 0,
                                   S[s0, S_ALLOC_EV], i)
                         continue
             if (kind & K_PARTIAL) and S[s, S_SYSMAP] >= 0:
                 sm = S[s, S_SYSMAP]
+                # the old mapping stays the MDL's own (a later prepare/unmap/free ends it)
                 nf = _add(F, nf, PARTIAL_REUSE_WITHOUT_PREPARE, i, s, sm, -1, p, ti, ti, -1, 0,
                           M[sm, M_START_EV], i)
-                # the old system PTEs are lost: the mapping stays live, owned by no MDL
-                S[s, S_SYSMAP] = -1
             S[s, S_KIND] = (kind & ~K_UNKNOWN) | K_PARTIAL
             S[s, S_VA] = pva
             S[s, S_SIZE] = psz
@@ -592,8 +592,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         if e == E_RSV_MAP or e == E_RSV_UNMAP:
-            nf = _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, va[i], tag[i],
-                           0 if ok[i] == 0 else mva[i])
+            nf = _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, va[i], tag[i], mva[i], ok[i])
             continue
 
         if e == E_MAPSC or e == E_MAP:
@@ -723,8 +722,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             nf = _add(F, nf, LOCKED_MDL_NEVER_UNLOCKED, L[lk, L_START_EV], s, -1, lk,
                       L[lk, L_PROC], t[L[lk, L_START_EV]], t[L[lk, L_START_EV]], -1, 0, -1,
                       L[lk, L_START_EV])
-        if (kind & K_PAGES) and S[s, S_PAGESFREED] != 1 and S[s, S_REALLOC] != 1 and (
-                S[s, S_FREED] != 1 or ev[S[s, S_FREE_EV]] == E_EXFREE):
+        if (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
             ev0 = S[s, S_ALLOC_EV] if S[s, S_ALLOC_EV] >= 0 else S[s, S_FIRST_EV]
             nf = _add(F, nf, ALLOC_PAGES_LEAK, ev0, s, -1, -1, S[s, S_ALLOC_PROC], t[ev0], t[ev0],
                       -1, 0, -1, ev0)

@@ -119,7 +119,8 @@ def irql_violation(inp: RuleInput) -> pd.DataFrame:
     else:
         v = pc.cast(mva, pa.uint64())
         user_va = np.asarray(pc.fill_null(
-            pc.and_(pc.greater(v, 0), pc.less(v, USER_SPACE_LIMIT)), False))
+            pc.and_(pc.greater(v, pa.scalar(0, pa.uint64())),
+                    pc.less(v, pa.scalar(USER_SPACE_LIMIT, pa.uint64()))), False))
     lock = inp.is_event("MmProbeAndLockPages") | inp.is_event("MmProbeAndLockProcessPages")
     alloc = inp.is_event("MmAllocatePagesForMdl") | inp.is_event("MmAllocatePagesForMdlEx")
     umap = (inp.is_event("MmMapLockedPagesSpecifyCache") | inp.is_event("MmMapLockedPages")) & user
