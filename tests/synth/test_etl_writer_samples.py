@@ -8,7 +8,7 @@ import pytest
 
 from etl_oracles import dissect_records
 from traceanalyzer.cli.main import main
-from traceanalyzer.synth.make_sample_etls import SAMPLE_DIR, make_sample_etls
+from traceanalyzer.synth.make_sample_etls import SAMPLE_DIR, make_sample_etls, scenario_csvs
 
 CSV = """time_ns,event,cpu,pid,tid,mdl,va,size,access_mode,operation,parent_pid,image,new_tid,old_tid,caller
 0,ProcessRundown,0,1234,,,,,,,500,app.exe,,,
@@ -20,13 +20,15 @@ CSV = """time_ns,event,cpu,pid,tid,mdl,va,size,access_mode,operation,parent_pid,
 
 
 def test_every_sample_csv_has_an_etl_that_regenerates_byte_for_byte(tmp_path):
-    csvs = sorted(SAMPLE_DIR.glob("*.csv"))
+    csvs = scenario_csvs(SAMPLE_DIR)
     missing = [c.name for c in csvs if not c.with_suffix(".etl").exists()]
     assert not missing, f"run python -m traceanalyzer.synth.make_sample_etls (missing: {missing})"
-    make_sample_etls(SAMPLE_DIR, tmp_path)
-    for csv in csvs:
+    summaries = make_sample_etls(SAMPLE_DIR, tmp_path)
+    for csv, summary in zip(csvs, summaries):
         fresh = (tmp_path / (csv.stem + ".etl")).read_bytes()
         assert fresh == csv.with_suffix(".etl").read_bytes(), f"{csv.stem}.etl is stale"
+        _, records = dissect_records(csv.with_suffix(".etl"))
+        assert len(records) == summary["events"] + 1 == len(csv.read_text().splitlines())
 
 
 def test_generator_reads_hex_csv_and_keeps_nanoseconds(tmp_path):
@@ -49,9 +51,10 @@ def test_cli_synth_writes_the_same_file_as_the_library(tmp_path, capsys):
     (tmp_path / "lib").mkdir()
     make_sample_etls(tmp_path, tmp_path / "lib")
     # the output folder does not exist yet: one line, exit 2
-    assert main(["synth", str(tmp_path / "demo.csv"), "-o", str(tmp_path / "cli" / "demo.etl")]) == 2
+    argv = ["synth", str(tmp_path / "demo.csv"), "-o", str(tmp_path / "cli" / "demo.etl"), "--buffer-size", "8192"]
+    assert main(argv) == 2
     (tmp_path / "cli").mkdir()
-    assert main(["synth", str(tmp_path / "demo.csv"), "-o", str(tmp_path / "cli" / "demo.etl")]) == 0
+    assert main(argv) == 0
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "cli" / "demo.etl").read_bytes() == (tmp_path / "lib" / "demo.etl").read_bytes()
 
