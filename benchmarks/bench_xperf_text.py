@@ -1,6 +1,6 @@
 """Benchmark: xperf dumper text and WPA CSV ingest into the canonical table.
 
-    python benchmarks/bench_xperf_text.py [--events 1000000] [--keep DIR]
+    python benchmarks/bench_xperf_text.py [--events 1000000] [--keep DIR] [--wpa]
 
 Writes a CSwitch-heavy xperf text file (70 % CSwitch, 30 % MDL calls, plus process /
 thread rundown) with traceanalyzer.synth.xperf_writer, then times
@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from traceanalyzer.model.schema import COLUMNS
-from traceanalyzer.readers import read_file
+from traceanalyzer.readers import ReadOptions, read_file
 from traceanalyzer.synth.xperf_writer import write_xperf_text
 
 
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="folder to keep the generated file in")
+    parser.add_argument("--wpa", action="store_true", help="also time a WPA Generic Events CSV of --events rows")
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="xperf_bench_"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,14 +74,34 @@ def main(argv: list[str] | None = None) -> int:
         write_xperf_text(scenario(args.events), path)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = read_file(path, format="xperf")
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rows = result.table.num_rows
-    print(f"xperf text: {rows} events in {secs:.2f} s = {rows / secs:,.0f} events/s; "
+    print(f"xperf text: {rows} events in {secs:.2f} s (CPU {cpu:.2f} s) = {rows / secs:,.0f} events/s; "
           f"peak RSS {rss / 1024:.0f} MiB (before read {rss0 / 1024:.0f} MiB)")
+    if args.wpa:
+        wpa = folder / f"bench_{args.events}_generic_events.csv"
+        if not wpa.exists():
+            write_generic_events(args.events, wpa)
+        fmap = {"events": [{"provider": "MdlTrace", "event": "IoAllocateMdl", "fields": ["mdl", "va", "size", "caller"]}]}
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = read_file(wpa, format="wpa_csv", options=ReadOptions(extra={"field_map": fmap}))
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rows = result.table.num_rows
+        print(f"WPA Generic Events CSV: {rows} events in {secs:.2f} s (CPU {cpu:.2f} s) = {rows / secs:,.0f} events/s; "
+              f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
+
+
+def write_generic_events(n: int, path: Path) -> None:
+    """n Generic Events rows (IoAllocateMdl with Field 1..4), English number format."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("Provider Name,Task Name,Opcode Name,Process,Thread Id,Cpu,Time (s),Field 1,Field 2,Field 3,Field 4\n")
+        for i in range(n):
+            fh.write(f'MdlTrace,IoAllocateMdl,win:Info,app.exe (1234),5678,{i % 4},{i // 1000}.{(i % 1000) * 1000000:09d},'
+                     f'0x{0xFFFFC30A4B2F0000 + i * 0x100:016X},0x{0x7FF612340000 + i * 4096:016X},"8,192",drv.sys+0x1a2b\n')
 
 
 if __name__ == "__main__":

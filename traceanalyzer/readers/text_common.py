@@ -54,6 +54,10 @@ def decode_bytes(data: bytes) -> tuple[str, int]:
         return text, text.count("\ufffd")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    try:
+        return data.decode("utf-8"), 0
+    except UnicodeDecodeError:
+        pass
     text = data.decode("utf-8", errors="replace")
     replaced = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))
     return text, max(replaced, 0)

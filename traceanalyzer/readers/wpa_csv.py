@@ -21,6 +21,7 @@ detection), ``time_column`` (name of the column to read time from), ``wpa_table`
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.model.schema import COLUMNS, INTEGER_COLUMNS, KNOWN_EVENTS
@@ -50,7 +52,10 @@ from traceanalyzer.readers.text_common import (
 )
 
 #: unit text (lower case) -> decimal digits of nanoseconds per unit
-TIME_UNITS: dict[str, int] = {"s": 9, "sec": 9, "ms": 6, "µs": 3, "μs": 3, "us": 3, "ns": 0}
+TIME_UNITS: dict[str, int] = {
+    "s": 9, "sec": 9, "ms": 6, "µs": 3, "μs": 3, "us": 3, "ns": 0,
+    "\ufffds": 3,  # 'µs' from an ANSI (cp1252) export, its 0xB5 byte replaced on decoding
+}
 #: Time column names in order of preference (normalized, unit removed).
 TIME_NAMES = ("time", "timestamp", "eventtime", "starttime", "inittime", "completetime", "endtime", "stoptime")
 _PROCESS = ("process",)
@@ -159,38 +164,19 @@ class _Read:
     # --- parsing ----------------------------------------------------------------
 
     def run(self) -> ReadResult:
-        reader = csv.reader(self.text.splitlines())
+        first, _, _rest = self.text.partition("\n")
         try:
-            header = next(reader)
-        except StopIteration:
-            raise TraceEmptyError("file is empty", self.path) from None
-        except csv.Error as exc:
-            raise TraceFormatError(f"line 1: bad CSV header: {exc}", self.path) from None
+            header = next(csv.reader([first]))
+        except (csv.Error, StopIteration):
+            raise TraceFormatError("line 1: bad CSV header", self.path) from None
         cols = _Columns([h.strip() for h in header])
-        width = len(cols.names)
-        rows: list[list[str]] = []
-        lines: list[int] = []
-        try:
-            for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) != width:
-                    self.count("bad_rows", 1, detail=f"{len(row)} fields, header has {width}")
-                    self.problem(reader.line_num, f"{len(row)} fields, the header has {width}")
-                    continue
-                rows.append(row)
-                lines.append(reader.line_num)
-        except csv.Error as exc:
-            self.count("bad_rows", 1, detail="CSV syntax")
-            self.problem(reader.line_num, f"bad CSV: {exc}")
-        if not rows:
+        columns, numbers = self.parse_rows(cols)
+        if not len(numbers):
             if self.first_problem is not None:
                 raise TraceFormatError(
                     f"no readable rows (line {self.first_problem[0]}: {self.first_problem[1]})", self.path
                 )
             raise TraceEmptyError("the export holds a header but no rows", self.path)
-        columns = [pa.array(list(c), pa.string()) for c in zip(*rows)]
-        numbers = np.array(lines, dtype=np.int64)
         decimal = self.decimal(columns)
         parts = self.convert(cols, columns, numbers, decimal)
         if self.strict and self.first_problem is not None:
@@ -200,6 +186,56 @@ class _Read:
         if table.num_rows == 0:
             raise TraceFormatError("no readable rows (no row has a valid time)", self.path)
         return ReadResult(table, self.metadata, self.stats)
+
+    def parse_rows(self, cols: _Columns) -> tuple[list[pa.Array], np.ndarray]:
+        """All data rows as string columns (pyarrow.csv) and their line numbers.
+
+        Rows with another field count than the header are skipped and counted; blank
+        lines are dropped. Line numbers assume one line per row (no quoted newlines).
+        """
+        width = len(cols.names)
+        unique = [f"c{i}" for i in range(width)]
+        invalid: list[int] = []
+
+        def on_invalid(row: Any) -> str:
+            if row.text.strip():
+                invalid.append(row.number)
+                self.count("bad_rows", 1, detail=f"{row.actual_columns} fields, header has {width}")
+                self.problem(row.number, f"{row.actual_columns} fields, the header has {width}")
+            else:
+                invalid.append(row.number)
+            return "skip"
+
+        body = self.text.encode("utf-8")
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(body),
+                read_options=pacsv.ReadOptions(use_threads=False, column_names=unique, skip_rows=1,
+                                               block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in unique}, strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise TraceFormatError(f"not a readable CSV export: {exc}", self.path) from None
+        n = table.num_rows
+        lines = np.arange(2, 2 + n + len(invalid), dtype=np.int64)
+        if invalid:
+            lines = lines[~np.isin(lines, np.array(invalid, dtype=np.int64))][:n]
+        columns = [table.column(c).combine_chunks() for c in unique]
+        if width == 1:
+            blank = pc.equal(pc.utf8_trim_whitespace(columns[0]), "").to_numpy(zero_copy_only=False)
+        else:
+            blank = np.ones(n, dtype=bool)
+            for col in columns:
+                blank &= pc.equal(col, "").to_numpy(zero_copy_only=False)
+        if blank.any():
+            keep = pa.array(~blank)
+            columns = [c.filter(keep) for c in columns]
+            lines = lines[~blank]
+        return columns, lines
 
     def decimal(self, columns: list[pa.Array]) -> str:
         """The decimal separator: extra['decimal'] or guessed from the data (documented)."""
@@ -211,7 +247,7 @@ class _Read:
             return forced
         sample: list[str] = []
         for col in columns:
-            values = col.to_pylist()[:5000]
+            values = col.slice(0, 5000).to_pylist()
             sample.extend(v.strip() for v in values if v and _NUMBER_LIKE.match(v))
         decimal, source = guess_decimal_separator(sample)
         self.metadata.update(decimal_separator=decimal, decimal_separator_source=source)
@@ -317,13 +353,21 @@ class _Read:
         )
         enc = pc.dictionary_encode(keys)
         codes = enc.indices.to_numpy(zero_copy_only=False)
+        groups = enc.dictionary.to_pylist()
+        if len(groups) > 1:  # one take puts each event's rows together, then slices
+            order = pa.array(np.argsort(codes, kind="stable"))
+            base = {k: v.take(order) for k, v in base.items()}
+            columns = [c.take(order) for c in columns]
+            numbers = numbers[order.to_numpy()]
+            codes = codes[order.to_numpy()]
+        bounds = np.searchsorted(codes, np.arange(len(groups) + 1))
         parts = []
-        for code, key in enumerate(enc.dictionary.to_pylist()):
+        for code, key in enumerate(groups):
             prov, ev, op = key.split("\x1f")
-            sel = np.flatnonzero(codes == code)
-            take = pa.array(sel)
-            part = {k: v.take(take) for k, v in base.items()}
-            sub = [c.take(take) for c in columns]
+            lo, hi = int(bounds[code]), int(bounds[code + 1])
+            sel = np.arange(lo, hi)
+            part = {k: v.slice(lo, hi - lo) for k, v in base.items()}
+            sub = [c.slice(lo, hi - lo) for c in columns]
             mapping = self.field_map.lookup(prov, ev, op)
             if mapping is None:
                 event = f"{prov}/{ev}" if ev else prov
@@ -368,6 +412,10 @@ class _Read:
         """Remove thousands separators from decimal integers (``"16,384"`` -> ``16384``)."""
         thousands = "," if decimal == "." else "."
         arr = clean_strings(arr)
+        if not pc.any(pc.match_substring(arr, thousands)).as_py() and not pc.any(
+            pc.match_substring_regex(arr, "[\\s\u00a0\u202f']")
+        ).as_py():
+            return arr
         looks = pc.fill_null(pc.match_substring_regex(arr, "^[+-]?[0-9][0-9.,\\s\u00a0\u202f']*$"), False)
         stripped = pc.replace_substring_regex(arr, pattern="[\\s\u00a0\u202f'" + re.escape(thousands) + "]", replacement="")
         return pc.if_else(looks, stripped, arr)

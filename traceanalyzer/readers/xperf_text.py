@@ -324,9 +324,14 @@ def _parse_chunk(text: str, first_line: int, state: _State) -> None:
     encoded = pc.dictionary_encode(names)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     may_quote = '"' in text
+    # one take puts each event type's lines together (file order kept within a type)
+    order = np.argsort(codes, kind="stable")
+    lines = lines.take(pa.array(order))
+    numbers = numbers[order]
+    bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1))
     for code, name in enumerate(encoded.dictionary.to_pylist()):
-        idx = np.flatnonzero(codes == code)
-        _parse_event_type(name, lines.take(pa.array(idx)), numbers[idx], state, may_quote)
+        lo, hi = int(bounds[code]), int(bounds[code + 1])
+        _parse_event_type(name, lines.slice(lo, hi - lo), numbers[lo:hi], state, may_quote)
 
 
 def _split_rows(
@@ -372,9 +377,10 @@ def _parse_event_type(
         return
     counts = pc.list_value_length(rows).to_numpy(zero_copy_only=False)
     headers = state.headers.get(name, [])
+    single = bool((counts == counts[0]).all())
     for count in np.unique(counts):
-        sel = np.flatnonzero(counts == count)
-        sub = rows.take(pa.array(sel))
+        sel = np.arange(len(counts)) if single else np.flatnonzero(counts == count)
+        sub = rows if single else rows.take(pa.array(sel))
         header = _pick_header(headers, int(count))
         if header is None and headers:
             state.count("bad_rows", len(sel), detail=f"{name}: fewer fields than its header")
