@@ -1,0 +1,46 @@
+"""Progress callbacks: a bar on a terminal, silence elsewhere or when quiet."""
+
+from __future__ import annotations
+
+import io
+
+from traceanalyzer.progress import NullProgress, TqdmProgress, make_progress
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_silent_when_not_a_terminal_or_quiet() -> None:
+    pipe = io.StringIO()
+    for p in (make_progress("reading", stream=pipe), make_progress("x", quiet=True,
+                                                                    stream=_Tty())):
+        assert isinstance(p, NullProgress)
+        with p:
+            p(50, 100)
+            p(100, 100)
+    assert pipe.getvalue() == ""
+
+
+def test_bar_on_a_terminal_follows_absolute_updates() -> None:
+    tty = _Tty()
+    with make_progress("reading", stream=tty, unit="ev") as p:
+        assert isinstance(p, TqdmProgress)
+        p(10, 100)
+        p(60, 100)
+        assert p._bar.n == 60 and p._bar.total == 100
+        # a new pass (next file: other total) restarts the bar instead of overflowing it
+        p(5, 40)
+        assert p._bar.n == 5 and p._bar.total == 40
+        p(2, 40)  # going backwards is a new pass too
+        assert p._bar.n == 2
+    assert "reading" in tty.getvalue()
+
+
+def test_unknown_total_is_accepted() -> None:
+    tty = _Tty()
+    with make_progress("replay", stream=tty, force=True) as p:
+        p(1000, None)
+        p(2000, 0)
+        assert p._bar.n == 2000 and p._bar.total is None
