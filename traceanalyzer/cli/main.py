@@ -20,8 +20,16 @@ from traceanalyzer.errors import TraceError
 PREFERRED_ORDER = ("info", "hazards", "report", "check", "convert", "synth")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Keeps description/epilog line breaks (help ends with a literal example)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="traceanalyzer",
         description="Find MDL misuse by Windows kernel drivers in ETW traces "
         "(ETL, canonical CSV, xperf text, WPA CSV, Parquet).",
@@ -29,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"traceanalyzer {__version__}")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     from traceanalyzer.cli import commands
 
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]

@@ -1,0 +1,145 @@
+"""The CLI through the installed console script: exit codes, outputs, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("traceanalyzer")
+
+SEED = """time_ns,event,pid,tid,cpu,mdl,va,size,access_mode,mapped_va,image,cache_type,caller
+0,ProcessRundown,4,,,,,,,,System,,
+0,ProcessStart,1234,,0,,,,,,app.exe,,
+1,ThreadStart,1234,5678,0,,,,,,,,
+2,ThreadRundown,4,88,0,,,,,,,,
+1000000,IoAllocateMdl,1234,5678,0,0xffffc30a4b2f1000,0xffffb00012340000,8192,,,,,mydriver.sys+0x1a2b
+1100000,MmProbeAndLockPages,1234,5678,0,0xffffc30a4b2f1000,,,KernelMode,,,,mydriver.sys+0x1a40
+1200000,MmMapLockedPagesSpecifyCache,1234,5678,0,0xffffc30a4b2f1000,,,UserMode,0x1d2c3a40000,,MmCached,mydriver.sys+0x1a60
+5000000,MmUnlockPages,4,88,1,0xffffc30a4b2f1000,,,,,,,mydriver.sys+0x2b00
+5100000,IoFreeMdl,4,88,1,0xffffc30a4b2f1000,,,,,,,mydriver.sys+0x2b10
+9000000,ProcessEnd,1234,,0,,,,,,app.exe,,
+10000000,CSwitch,,,0,,,,,,,,
+"""
+
+
+def run(*args: str, check_rc: int | None = 0) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+@pytest.fixture()
+def seed(tmp_path: Path) -> Path:
+    p = tmp_path / "seed.csv"
+    p.write_text(SEED)
+    return p
+
+
+def test_console_script_is_installed():
+    assert SCRIPT.exists(), "pip install -e . must install the traceanalyzer script"
+
+
+def test_hazards_json_has_the_cli_md_shape(seed: Path):
+    out = json.loads(run("hazards", str(seed), "--json").stdout)
+    assert set(out) >= {"traces", "time_span_ns", "findings", "leaks", "stats"}
+    assert out["time_span_ns"] == [0, 10_000_000]
+    rules = [f["rule"] for f in out["findings"] if f["severity"] != "info"]
+    assert rules == ["UNLOCK_WHILE_USER_MAPPED", "USER_MAPPING_NOT_UNMAPPED_AT_EXIT",
+                     "USER_MAP_KERNEL_MEMORY"]
+    top = out["findings"][0]
+    for key in ("rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller",
+                "bytes", "impact_byte_seconds", "message", "fingerprint"):
+        assert key in top
+    assert (top["pid"], top["process"], top["tid"], top["mdl"], top["bytes"]) == (
+        1234, "app.exe", 88, "0xffffc30a4b2f1000", 8192)
+    # exposed from the unlock (5 ms) until the process exit tore the mapping down (9 ms)
+    assert top["exposure_window_ns"] == [5_000_000, 9_000_000]
+    assert top["impact_byte_seconds"] == pytest.approx(8192 * 0.004)
+    assert out["leaks"]["bytes_at_end"] == 8192
+    assert out["leaks"]["by_process"] == [{"pid": 1234, "process": "app.exe", "bytes": 8192}]
+    assert out["stats"]["events"] == 11 and out["stats"]["unresolved_context"] == 0
+
+
+def test_hazards_text_and_csv(seed: Path):
+    text = run("hazards", str(seed)).stdout
+    assert "UNLOCK_WHILE_USER_MAPPED" in text and "app.exe" in text
+    csv_out = run("hazards", str(seed), "--csv").stdout.splitlines()
+    assert csv_out[0].startswith("rule,severity")
+    assert len([line for line in csv_out[1:] if line.startswith(("UNLOCK", "USER_"))]) == 3
+
+
+def test_convert_to_parquet_and_back_gives_the_same_findings(seed: Path, tmp_path: Path):
+    pq = tmp_path / "seed.parquet"
+    assert "wrote" in run("convert", str(seed), "-o", str(pq)).stdout
+    a = json.loads(run("hazards", str(seed), "--json").stdout)
+    b = json.loads(run("hazards", str(pq), "--json").stdout)
+    strip = lambda d: [{k: v for k, v in f.items()} for f in d["findings"]]  # noqa: E731
+    assert strip(a) == strip(b)
+    assert a["stats"]["events_by_name"] == b["stats"]["events_by_name"]
+
+
+def test_info_json(seed: Path):
+    info = json.loads(run("info", str(seed), "--json").stdout)
+    assert info["events"] == 11 and info["calls"] == 5
+    assert info["cpus"] == [0, 1]
+    assert {p["image"] for p in info["processes"]} >= {"app.exe", "System"}
+    assert info["quality"]["unresolved_context"] == 0
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("", "file is empty"),
+        ("time,event\n1,IoFreeMdl\n", "lacks required column(s) time_ns"),
+        ("time_ns,event,pid\n1,IoFreeMdl,4\n2,IoFreeMdl,12x\n", "line 3: column 'pid': '12x' is not a number"),
+        ("time_ns,event,access_mode\n1,IoFreeMdl,Sideways\n", "'Sideways' is not one of KernelMode, UserMode"),
+        ("time_ns,event\n", "no event rows"),
+        ("\x00\x01garbage", "header lacks required column(s) time_ns, event"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path: Path, content: str, expected: str):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    proc = run("hazards", str(bad), check_rc=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert str(bad) in lines[0] and expected in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_format_is_named(tmp_path: Path):
+    odd = tmp_path / "trace.bin"
+    odd.write_bytes(b"\x00\x01garbage" * 10)
+    proc = run("info", str(odd), check_rc=2)
+    assert "not a trace format traceanalyzer knows" in proc.stderr
+
+
+def test_missing_file_and_debug_traceback(tmp_path: Path):
+    missing = tmp_path / "nope.etl"
+    proc = run("info", str(missing), check_rc=2)
+    assert proc.stderr.strip() == f"traceanalyzer: {missing}: no such file"
+    proc = run("--debug", "info", str(missing), check_rc=None)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_every_command_help_ends_with_an_example():
+    top = run("--help").stdout
+    commands = ["info", "hazards", "convert"]
+    for extra in ("report", "check", "synth"):
+        if f"    {extra} " in top:
+            commands.append(extra)
+    for cmd in commands:
+        last_paragraph = run(cmd, "--help").stdout.strip().split("\n\n")[-1]
+        assert last_paragraph.lstrip().startswith("Example"), cmd
+
+
+def test_module_entry_point(seed: Path):
+    proc = subprocess.run([sys.executable, "-m", "traceanalyzer", "hazards", str(seed), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["findings"][0]["rule"] == "UNLOCK_WHILE_USER_MAPPED"
