@@ -1195,6 +1195,8 @@ def readme(stories: list[Story]) -> str:
         "",
         "Regenerate (from the repository root): `python sample_traces/build.py`.",
         "The stories are written with `traceanalyzer.synth.scenario.Scenario`.",
+        "`<name>.etl` is the same scenario as an ETL file, written by",
+        "`python -m traceanalyzer.synth.make_sample_etls` (rerun it after changing a CSV).",
         "",
         "Column conventions used here (events.md leaves them open for reserved mappings):",
         "MmAllocateMappingAddress / MmMapLockedPagesWithReservedMapping /",
