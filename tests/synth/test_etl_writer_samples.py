@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from etl_oracles import dissect_records
+from etl_oracles import canonical_rows, dissect_records
 from traceanalyzer.cli.main import main
 from traceanalyzer.synth.make_sample_etls import SAMPLE_DIR, make_sample_etls, scenario_csvs
 
@@ -77,3 +77,60 @@ def test_cli_synth_bad_usage_is_one_line_exit_2(tmp_path, monkeypatch, capsys, a
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# columns each kernel event's records carry (docs/etl_writer.md); calls carry them all
+_KERNEL_COLUMNS = {
+    "ProcessStart": {"pid", "tid", "parent_pid", "image", "wow64"},
+    "ProcessEnd": {"pid", "tid", "parent_pid", "image", "wow64"},
+    "ProcessRundown": {"pid", "parent_pid", "image", "wow64"},  # PERFINFO header: no tid
+    "ThreadStart": {"pid", "tid"}, "ThreadEnd": {"pid", "tid"}, "ThreadRundown": {"pid", "tid"},
+    "CSwitch": {"new_tid", "old_tid"},  # new_pid/old_pid: not in the ETL format
+    "ImageLoad": {"pid", "tid", "image", "base", "image_size"},
+    "ImageUnload": {"pid", "tid", "image", "base", "image_size"},
+}
+# what the kernel payloads hold for a null: -1 ids read back as null, these as below
+_KERNEL_DEFAULTS = {"image": "", "wow64": 0, "base": 0, "image_size": 0}
+
+
+def _expected(row: dict) -> tuple[dict, set]:
+    """A CSV row as the ETL can give it back, and the (event, column) pairs it cannot."""
+    event = row["event"]
+    keep = _KERNEL_COLUMNS.get(event)
+    want = {"time_ns": row["time_ns"], "event": event, "cpu": row.get("cpu") or 0}
+    if keep is None:  # EVENT_HEADER ids are always there (-1 = null)
+        want.update(pid=row.get("pid"), tid=row.get("tid"))
+    dropped = set()
+    for column, value in row.items():
+        if column in want:
+            continue
+        if keep is None:
+            if value is not None:
+                want[column] = value
+        elif column in keep:
+            want[column] = _KERNEL_DEFAULTS.get(column) if value is None and column in _KERNEL_DEFAULTS else value
+        elif value is not None:
+            dropped.add((event, column))
+    for column in keep or ():
+        want.setdefault(column, _KERNEL_DEFAULTS.get(column))
+    return want, dropped
+
+
+@pytest.mark.parametrize("csv", scenario_csvs(SAMPLE_DIR), ids=lambda p: p.stem)
+def test_sample_etl_gives_back_the_csv_rows(csv):
+    from traceanalyzer.readers.registry import read_file
+
+    table = read_file(csv).table
+    rows = table.to_pylist()
+    expected, dropped = [], set()
+    for row in rows:
+        want, lost = _expected(row)
+        expected.append(want)
+        dropped |= lost
+    assert dropped <= {("CSwitch", "new_pid"), ("CSwitch", "old_pid")}, dropped
+    got = canonical_rows(csv.with_suffix(".etl"))
+
+    def key(r):
+        return (r["time_ns"], r["cpu"], r["event"], sorted((k, str(v)) for k, v in r.items()))
+
+    assert sorted(got, key=key) == sorted(expected, key=key)
