@@ -59,6 +59,7 @@ def test_process_events(seed):
     _, rows = seed
     rundown = rows_of(rows, "ProcessRundown")
     assert [(r["pid"], r["parent_pid"], r["image"]) for r in rundown] == [(4, 0, "System"), (1234, 700, "app.exe")]
+    assert [r["wow64"] for r in rundown] == [0, 0]  # Flags 0x00000000
     (start,) = rows_of(rows, "ProcessStart")
     assert (start["time_ns"], start["pid"], start["parent_pid"], start["image"]) == (3_000_000, 2345, 1234, "child.exe")
     (end,) = rows_of(rows, "ProcessEnd")
@@ -237,3 +238,12 @@ def test_sniff_does_not_claim_canonical_csv():
     reader = pick_reader(SEED)
     assert not reader.sniff(b"time_ns,event,pid\n0,ProcessStart,4\n", Path("x.csv"))
     assert reader.sniff(b"\xef\xbb\xbf\r\nBeginHeader\r\n", Path("x.txt"))
+
+
+def test_utf16_dump_with_bom(tmp_path):
+    text = "BeginHeader\r\nT-Start, TimeStamp, Process Name ( PID), ThreadID\r\nEndHeader\r\nT-Start, 5, a.exe (10), 11\r\n"
+    path = tmp_path / "u16.txt"
+    path.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    assert pick_reader(path).name == "xperf"
+    (row,) = read_file(path).table.to_pylist()
+    assert (row["event"], row["time_ns"], row["pid"], row["tid"]) == ("ThreadStart", 5000, 10, 11)

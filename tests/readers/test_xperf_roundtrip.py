@@ -57,7 +57,7 @@ def seed_table() -> pa.Table:
         dict(time_ns=1_004_000, event="MmAllocateMappingAddress", cpu=1, pid=1234, tid=5678, va=0xFFFF800000000000,
              size=4096, tag=0x6C644D4D, caller="mydriver.sys+0x1a80"),
         dict(time_ns=1_500_000, event="CSwitch", cpu=1, new_tid=8, old_tid=5678, new_pid=4, old_pid=1234),
-        dict(time_ns=2_000_000, event="ProcessStart", pid=2345, parent_pid=1234, image="child.exe"),
+        dict(time_ns=2_000_000, event="ProcessStart", pid=2345, parent_pid=1234, image="child.exe", wow64=1),
         dict(time_ns=2_000_000, event="ThreadStart", pid=2345, tid=2346),
         dict(time_ns=3_000_000, event="MmUnmapLockedPages", cpu=0, pid=1234, tid=5678, mdl=MDL, mapped_va=0x1F0000,
              caller="mydriver.sys+0x1b10"),
@@ -88,13 +88,16 @@ def carried(event: str) -> tuple[str, ...]:
     return ("pid", "tid", "cpu")
 
 
-def assert_same_rows(source: pa.Table, result: pa.Table) -> None:
+def assert_same_rows(source: pa.Table, result: pa.Table, wow64: bool = False) -> None:
+    """Same rows for the carried columns; with ``wow64`` also the process wow64 flag (null = 0)."""
     src = source.to_pylist()
     got = result.to_pylist()
     assert [(r["time_ns"], r["event"]) for r in got] == [(r["time_ns"], r["event"]) for r in src]
     for want, have in zip(src, got):
         for col in carried(want["event"]):
             assert have.get(col) == want.get(col), (want["event"], col)
+        if wow64 and want["event"].startswith("Process"):
+            assert (have.get("wow64") or 0) == (want.get("wow64") or 0), (want["event"], "wow64")
 
 
 @pytest.mark.parametrize(
@@ -110,7 +113,7 @@ def test_seed_scenario_round_trip(tmp_path, kwargs):
     source = seed_table()
     path = write_xperf_text(source, tmp_path / "seed.txt", lost_events=2, lost_buffers=1, **kwargs)
     result = read_file(path)
-    assert_same_rows(source, result.table)
+    assert_same_rows(source, result.table, wow64=kwargs.get("variant") != "win7")  # win7 has no Flags
     assert result.stats.total("lost_events") == 2 and result.stats.total("lost_buffers") == 1
     assert result.stats.total("bad_rows") == 0 and result.stats.total("bad_values") == 0
     assert result.metadata["start_time_utc"] == "2026-01-01T00:00:00+00:00"

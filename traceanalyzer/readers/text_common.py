@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceFormatError
-from traceanalyzer.model.schema import CALL_EVENTS, COLUMNS, ENUM_ALIASES, KNOWN_EVENTS
+from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES, KNOWN_EVENTS
 
 #: Cell texts that mean "no value" in xperf / WPA exports (compared lower-case).
 NULL_TOKENS: tuple[str, ...] = ("", "<none>", "n/a", "<null>", "<unknown>")
@@ -566,11 +566,6 @@ def field_map_from_options(field_map: Any, extra: Mapping[str, Any]) -> FieldMap
     """The FieldMap given by ``ReadOptions.field_map`` or ``ReadOptions.extra['field_map']``."""
     spec = field_map if field_map is not None else extra.get("field_map")
     return load_field_map(spec)
-
-
-def is_call_event(name: str) -> bool:
-    """True for canonical call event names."""
-    return name in CALL_EVENTS
 
 
 # --- assembling the table ------------------------------------------------------------------------

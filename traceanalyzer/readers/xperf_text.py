@@ -20,7 +20,7 @@ holding double quotes go through a per-line Python splitter.
 from __future__ import annotations
 
 import datetime as _dt
-import re
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -144,6 +144,8 @@ class XperfTextReader:
 
     def sniff(self, head: bytes, path: Path) -> bool:
         """True when the text starts with ``BeginHeader`` (after a BOM / blank lines)."""
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            head = decode_bytes(head[: len(head) // 2 * 2])[0].encode("utf-8")
         text = head.lstrip(b"\xef\xbb\xbf").lstrip()
         return text.startswith(b"BeginHeader")
 
@@ -159,12 +161,19 @@ class XperfTextReader:
         state = _State(path, options.strict, field_map_from_options(options.field_map, options.extra))
         state.metadata["format"] = "xperf"
         try:
-            fh = open(path, "rb")
+            fh: BinaryIO = open(path, "rb")
+            if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 text: transcode once
+                fh.close()
+                text, replaced = decode_bytes(path.read_bytes())
+                state.count("undecodable_bytes", replaced, detail="non-UTF-16 bytes replaced by U+FFFD")
+                fh = io.BytesIO(text.encode("utf-8"))
+            else:
+                fh.seek(0)
         except OSError as exc:
             raise TraceFormatError(f"cannot open: {exc.strerror}", path) from None
         with fh:
             line_no = _read_header(fh, state)
-            total = path.stat().st_size
+            total = max(path.stat().st_size, 1)
             for chunk, first_line in _chunks(fh, line_no, state):
                 _parse_chunk(chunk, first_line, state)
                 if options.progress is not None:
@@ -453,6 +462,11 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
         if idx is not None:
             res = to_canonical(column(idx), col)
             put(col, res.array, res.bad)
+    if family == "process":
+        flags_idx = header.find(("flags",))
+        if flags_idx is not None:  # process flags: 0x2 = WoW64 (32-bit process on 64-bit Windows)
+            flags = to_canonical(column(flags_idx), "image_size")
+            put("wow64", _wow64(flags.array), flags.bad)
     if family == "image" and "image_size" not in out and "base" in out:
         end_idx = header.find(_IMAGE_END)
         if end_idx is not None:
@@ -477,6 +491,12 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
             put(target, res.array, res.bad)
     out["event"] = pa.array([event] * len(numbers), pa.string()) if len(numbers) else pa.array([], pa.string())
     state.parts.append(out)
+
+
+def _wow64(flags: pa.Array) -> pa.Array:
+    """1 where the process flags have the WoW64 bit (0x2), 0 where not, null where unknown."""
+    bits = pc.bit_wise_and(flags, pa.scalar(2, pa.uint64()))
+    return pc.cast(pc.not_equal(bits, 0), pa.int8())
 
 
 def _span(end: pa.Array, base: pa.Array) -> pa.Array:

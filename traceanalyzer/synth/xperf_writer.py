@@ -7,9 +7,10 @@ so tests can check that the reader maps columns by name, not by position.
 
 What xperf text carries of the canonical table: time at microsecond resolution
 (``time_ns // 1000``), event, pid, tid, cpu (calls), every call column, CSwitch
-new/old tid/pid and cpu, process pid/parent_pid/image (base name), thread pid/tid,
-image pid/base/image_size/image. Rows of other events are written with a header of
-their own (TimeStamp, Process Name ( PID), ThreadID, CPU).
+new/old tid/pid and cpu, process pid/parent_pid/image (base name) and, with the
+win10 column set, wow64 (process Flags 0x2), thread pid/tid, image
+pid/base/image_size/image. Rows of other events are written with a header of their
+own (TimeStamp, Process Name ( PID), ThreadID, CPU).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ class _Writer:
             if event == "ProcessEnd":
                 values.append("0x00000000")
             if v == "win10":
-                values += ["0x000000049f5be000", "0x00000000"]
+                values += ["0x000000049f5be000", "0x00000002" if self.get("wow64", i) else "0x00000000"]
             values += ["S-1-5-18", '"C:\\Windows\\app.exe" --opt a,b', ]
             if v == "win10":
                 values += ["<none>", "<none>"]
