@@ -151,7 +151,7 @@ def plot_hazard_timeline(
 
     n = max(len(lanes), 1)
     with matplotlib.rc_context(style.rc_params()):
-        fig = Figure(figsize=(width, 1.6 + 1.0 * n), layout="constrained")
+        fig = style.new_figure(figsize=(width, 1.6 + 1.0 * n), layout="constrained")
         ax = fig.add_subplot()
         for i in range(len(lanes)):
             if i % 2:

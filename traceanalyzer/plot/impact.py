@@ -67,7 +67,7 @@ def plot_impact(findings: pd.DataFrame, *, top_n: int = 10, title: str | None = 
     by_rule = impact_table(findings, "rule")
     rows = max(min(top_n, max(len(by_caller), len(by_rule))), 1)
     with matplotlib.rc_context(style.rc_params()):
-        fig = Figure(figsize=(width, 1.6 + 0.42 * rows), layout="constrained")
+        fig = style.new_figure(figsize=(width, 1.6 + 0.42 * rows), layout="constrained")
         ax_c, ax_r = fig.subplots(1, 2)
         _bars(ax_c, by_caller, "caller", top_n, "Impact per call site (module+offset)")
         _bars(ax_r, by_rule, "rule", top_n, "Impact per rule")

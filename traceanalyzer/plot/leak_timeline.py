@@ -97,7 +97,7 @@ def plot_leak_timeline(
         series = _build_series(lt, spans, t1, top_n)
         lanes = len(series)
         life_h = 0.9 + 0.28 * max(lanes, 1)
-        fig = Figure(figsize=(width, 2.6 * 2 + life_h + 1.0), layout="constrained")
+        fig = style.new_figure(figsize=(width, 2.6 * 2 + life_h + 1.0), layout="constrained")
         gs = fig.add_gridspec(3, 1, height_ratios=[2.6, 2.6, life_h])
         ax_lock = fig.add_subplot(gs[0])
         ax_map = fig.add_subplot(gs[1], sharex=ax_lock)

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 #: Severities from most to least severe (rules.md).
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
@@ -235,6 +236,20 @@ def is_missing(value: Any) -> bool:
 def to_float_array(values: Any) -> np.ndarray:
     """Numeric numpy array from any Series/list (missing -> NaN); Arrow-backed safe."""
     return pd.to_numeric(pd.Series(values), errors="coerce").astype("float64").to_numpy()
+
+
+class TraceFigure(Figure):
+    """A matplotlib Figure that shows itself as a PNG in Jupyter without pyplot or
+    ``%matplotlib inline`` (IPython's registered Figure formatter wins if set)."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
+
+
+def new_figure(**kwargs: Any) -> TraceFigure:
+    """A new Figure (not managed by pyplot, so nothing leaks and no display is needed)
+    that displays itself in Jupyter; ``kwargs`` go to the Figure constructor."""
+    return TraceFigure(**kwargs)
 
 
 def figure_png(fig: Any, dpi: int = PNG_DPI) -> bytes:
