@@ -146,20 +146,27 @@ def clean_ioctl_lifecycle() -> Story:
     s.after(10 * US).map_kernel(app, m, sysva(2, 0x200))
     s.after(10 * US).unlock(app, m)
     s.after(10 * US).probe_and_lock(app, m, mode="UserMode", operation="IoReadAccess")
-    s.after(10 * US).map_kernel(app, m, sysva(3, 0x200))
+    s.after(10 * US).map_kernel(app, m, sysva(3, 0x200), cache="MmNonCached")
     s.after(10 * US).unmap(app, m, sysva(3, 0x200))
     s.after(10 * US).unlock(app, m)
     s.after(10 * US).free_mdl(app, m)
-    s.at(3 * MS).process_end(app)
+    # IOCTL 3: under PTE pressure the map fails; the driver checks and bails out
+    s.at(3 * MS).allocate_mdl(app, m, va=buf, size=size)
+    s.after(10 * US).probe_and_lock(app, m, mode="UserMode")
+    s.after(10 * US).map_kernel(app, m, 0)
+    s.after(10 * US).unlock(app, m)
+    s.after(10 * US).free_mdl(app, m)
+    s.at(4 * MS).process_end(app)
     return Story(
         "clean_ioctl_lifecycle",
-        "two correct IOCTLs on a user buffer: lock, kernel map (NX, no bugcheck), unlock "
-        "(releasing the system mapping) or explicit unmap, free; the second reuses the "
-        "MDL address",
+        "three correct IOCTLs on a user buffer (the MDL address reused each time): lock, "
+        "kernel map (NX, no bugcheck), unlock releasing the system mapping; relock and "
+        "remap with another cache type, explicit unmap; a failed map that is checked",
         "KMAP_SECOND_SYSTEM_MAPPING (remap after the unlock released the first), "
         "KUNMAP_NOT_MAPPED, MDL_USE_AFTER_FREE (address reused after IoAllocateMdl), "
         "FREE_MDL_WHILE_LOCKED, KMAP_LEAK, KMAP_EXECUTABLE, KMAP_BUGCHECK_ON_FAILURE, "
-        "LOCKED_PAGES_AT_PROCESS_EXIT",
+        "LOCKED_PAGES_AT_PROCESS_EXIT, DOUBLE_LOCK (relock), CACHE_TYPE_CONFLICT "
+        "(mappings not live together), MAP_FAILED_UNCHECKED (checked failure)",
         s,
     )
 
@@ -171,9 +178,9 @@ def clean_worker_attach_unmap() -> Story:
     s.system()
     worker = s.system_thread(tid=120)
     rec = s.process(pid=3100, image="recorder.exe", tid=3104)
-    mon = s.process(pid=3200, image="monitor.exe", tid=3204)
+    mon = s.process(pid=3200, image="monitor.exe", tid=3204, wow64=True)
     ma, ua, ua_map = mdl_at(5), 0x000001D2C3A40000, 0x000001D2C3C60000
-    mb, ub, ub_map = mdl_at(6), 0x0000020E91A00000, 0x0000020E91C40000
+    mb, ub, ub_map = mdl_at(6), 0x0000000031A00000, 0x0000000031C40000
     # each client's IOCTL only allocates the MDL and queues a work item
     s.at(1 * MS).allocate_mdl(rec, ma, va=ua, size=0x4000)
     s.at(1 * MS + 100 * US).allocate_mdl(mon, mb, va=ub, size=0x2000)
@@ -201,13 +208,14 @@ def clean_worker_attach_unmap() -> Story:
     s.at(8 * MS + 100 * US).process_end(mon)
     return Story(
         "clean_worker_attach_unmap",
-        "a System worker attaches (KeStackAttachProcess) to each client to lock and map "
-        "its buffer, and later undoes both mappings under a nested attach, each in its "
+        "a System worker attaches (KeStackAttachProcess) to each client (one 64-bit, one "
+        "WOW64 with 32-bit addresses) to lock and map its buffer, and later undoes both mappings under a nested attach, each in its "
         "own process, before unlocking",
         "LOCK_IN_WRONG_PROCESS, USER_MAP_IN_ARBITRARY_CONTEXT, USER_UNMAP_WRONG_PROCESS, "
         "UNLOCK_WHILE_USER_MAPPED, USER_MAPPING_NOT_UNMAPPED_AT_EXIT, "
         "USER_UNMAP_AFTER_OWNER_EXIT, USER_MAP_UNBALANCED, USER_MAP_KERNEL_MEMORY, "
-        "FREE_PAGES_WHILE_USER_MAPPED, ATTACH_UNBALANCED, DETACH_MISMATCH",
+        "FREE_PAGES_WHILE_USER_MAPPED, ATTACH_UNBALANCED, DETACH_MISMATCH, "
+        "USER_MAP_OUTSIDE_USER_RANGE",
         s,
     )
 
@@ -1158,6 +1166,52 @@ def t2_clean_families() -> Story:
 
 
 # ======================================================================================
+# where each rule must NOT fire: a scenario with the legal variant of its pattern
+# ======================================================================================
+
+_T2_LEGAL = "t2_clean_families"
+NEAR_MISS: dict[str, tuple[str, ...]] = {
+    "UNLOCK_WHILE_USER_MAPPED": ("clean_worker_attach_unmap",),
+    "USER_UNMAP_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only"),
+    "USER_UNMAP_AFTER_OWNER_EXIT": ("clean_worker_attach_unmap",),
+    "LOCKED_PAGES_AT_PROCESS_EXIT": ("clean_ioctl_lifecycle",),
+    "USER_MAPPING_NOT_UNMAPPED_AT_EXIT": ("clean_worker_attach_unmap",),
+    "FREE_PAGES_WHILE_USER_MAPPED": ("seed_unlock_from_worker", "clean_worker_attach_unmap"),
+    "USER_MAP_IN_ARBITRARY_CONTEXT": ("clean_worker_attach_unmap", "clean_cswitch_only"),
+    "USER_MAP_KERNEL_MEMORY": ("clean_worker_attach_unmap",),
+    "USER_MAP_OUTSIDE_USER_RANGE": ("clean_worker_attach_unmap",),
+    "CACHE_TYPE_CONFLICT": ("clean_ioctl_lifecycle",),
+    "UNLOCK_NOT_LOCKED": ("clean_trace_starts_mid_request", "clean_ioctl_lifecycle"),
+    "DOUBLE_LOCK": ("clean_ioctl_lifecycle",),
+    "FREE_MDL_WHILE_LOCKED": ("clean_ioctl_lifecycle", "nonpaged_buffer_freed_while_mapped"),
+    "LOCKED_MDL_NEVER_UNLOCKED": ("freed_while_locked_process_exit",),
+    "LOCK_IN_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only"),
+    "KMAP_UNLOCKED_MDL": ("clean_trace_starts_mid_request", _T2_LEGAL),
+    "KMAP_SECOND_SYSTEM_MAPPING": ("clean_ioctl_lifecycle",),
+    "KUNMAP_NOT_MAPPED": ("clean_ioctl_lifecycle",),
+    "KUNMAP_WRONG_VA_OR_MDL": ("clean_ioctl_lifecycle",),
+    "USER_MAP_UNBALANCED": ("clean_worker_attach_unmap", "pid_reuse_unmap_after_exit"),
+    "KMAP_LEAK": ("clean_ioctl_lifecycle", _T2_LEGAL),
+    "MDL_USE_AFTER_FREE": ("clean_ioctl_lifecycle",),
+    "MDL_STRUCT_LEAK": ("clean_trace_starts_mid_request", _T2_LEGAL),
+    "KMAP_BUGCHECK_ON_FAILURE": ("clean_ioctl_lifecycle",),
+    "KMAP_EXECUTABLE": ("clean_ioctl_lifecycle",),
+    "MAP_FAILED_UNCHECKED": ("clean_ioctl_lifecycle",),
+    "ATTACH_UNBALANCED": ("clean_worker_attach_unmap",),
+    "DETACH_MISMATCH": ("clean_worker_attach_unmap",),
+    **{rule: (_T2_LEGAL,) for rule in (
+        "UNLOCK_BUILT_OR_PARTIAL_MDL", "LOCK_BUILT_OR_PARTIAL_MDL", "KUNMAP_NONPAGED_MDL",
+        "UNLOCK_ALLOCATED_PAGES_MDL", "ALLOC_PAGES_LEAK", "ALLOC_PAGES_WRONG_FREE",
+        "FREE_PAGES_WRONG_MDL", "ALLOC_PAGES_SHORT", "PARTIAL_SOURCE_NOT_LOCKED",
+        "PARTIAL_RANGE_INVALID", "PARTIAL_OUTLIVES_SOURCE", "PARTIAL_REUSE_WITHOUT_PREPARE",
+        "PARTIAL_UNMAP_ILLEGAL", "RESERVED_MAP_WHILE_MAPPED", "RESERVED_UNMAP_NOT_MAPPED",
+        "RESERVED_FREE_WHILE_MAPPED", "RESERVED_TAG_MISMATCH", "RESERVED_LEAK",
+        "DRIVER_FREES_IO_MANAGER_MDL", "USER_MAP_OUTLIVES_IRP")},
+    "IRQL_VIOLATION": (_T2_LEGAL,),
+}
+
+
+# ======================================================================================
 # output
 # ======================================================================================
 
@@ -1213,6 +1267,20 @@ def readme(stories: list[Story]) -> str:
         fires = ", ".join(f"{r}" + (f" x{counts[r]}" if counts[r] > 1 else "") for r in fired)
         lines.append(f"| `{st.name}` | {len(st.scenario.rows)} | {st.shows} | "
                      f"{fires or '(clean)'} | {st.legal} |")
+    lines += [
+        "",
+        "## Where each rule must not fire",
+        "",
+        "A scenario holding the legal variant of the rule's pattern, in which the rule is",
+        "not expected (checked by the golden test).",
+        "",
+        "| rule | fires in | must not fire in |",
+        "|---|---|---|",
+    ]
+    for rule, legal in NEAR_MISS.items():
+        fires_in = sorted({st.name for st in stories for e in st.expected if e.rule == rule})
+        lines.append(f"| {rule} | {', '.join(f'`{n}`' for n in fires_in)} | "
+                     f"{', '.join(f'`{n}`' for n in legal)} |")
     lines.append("")
     return "\n".join(lines)
 
