@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import traceanalyzer as ta
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.readers import ReadOptions, pick_reader, read_file
 
@@ -66,8 +67,8 @@ def test_real_english_disk_usage_table():
     last = rows[-1]  # 1,System (4),33872,E:\$LogFile,Write,Normal,...,"4,096",29.866411895,0,0
     assert (last["time_ns"], last["pid"], last["Disk"], last["Size (B)"]) == (29_866_411_895, 4, 1, 4096)
     assert last["Path Name"] == "E:\\$LogFile"
-    # an unknown table: every row kept and counted, nothing bad
-    assert result.stats.by_detail("unknown_events") == {"WPA/Disk_Usage_Utilization_by_Disk": 600}
+    # an unknown table: every row kept (counted once, by the Trace), nothing bad
+    assert ta.load(DISK_EN).stats.by_detail("unknown_events") == {"WPA/Disk_Usage_Utilization_by_Disk": 600}
     assert result.stats.total("bad_rows") == 0 and result.stats.total("bad_values") == 0
     assert result.metadata["decimal_separator"] == "." and result.metadata["time_column"] == "Complete Time (s)"
 
@@ -117,8 +118,9 @@ def test_generic_events_mapped_to_calls(seed_rows):
 
 
 def test_generic_events_unknown_counted(seed_rows):
-    result, rows = seed_rows
-    assert result.stats.by_detail("unknown_events") == {"Microsoft-Windows-DxgKrnl/VSyncDPC": 1}
+    _, rows = seed_rows
+    trace = ta.load(SEED_EN, field_map=FIELD_MAP)
+    assert trace.stats.by_detail("unknown_events") == {"Microsoft-Windows-DxgKrnl/VSyncDPC": 1}
     assert rows[3]["pid"] == 4 and rows[3]["mdl"] is None
 
 
@@ -143,7 +145,7 @@ def test_without_field_map_payload_is_reported_unmapped():
         "IoAllocateMdl", "MmMapLockedPagesSpecifyCache", "MmProbeAndLockPages", "MmUnlockPages",
     ]
     assert "mdl" not in result.table.column_names
-    assert result.stats.by_detail("unknown_events") == {
+    assert ta.load(SEED_EN).stats.by_detail("unknown_events") == {
         "Microsoft-Windows-DxgKrnl/VSyncDPC": 1, "Microsoft-Windows-Kernel-Process/ProcessStop": 1,
     }
 

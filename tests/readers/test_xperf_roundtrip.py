@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import traceanalyzer as ta
 from traceanalyzer.model.schema import CALL_EVENTS, COLUMNS
 from traceanalyzer.readers import read_file
 from traceanalyzer.synth.xperf_writer import write_xperf_text
@@ -124,9 +125,9 @@ def test_unknown_event_round_trip(tmp_path):
         dict(time_ns=5000, event="SomethingElse", pid=3, tid=4, cpu=0),
         dict(time_ns=6000, event="IoFreeMdl", pid=3, tid=4, cpu=0, mdl=1),
     ])
-    result = read_file(write_xperf_text(source, tmp_path / "u.txt"))
-    assert_same_rows(source, result.table)
-    assert result.stats.by_detail("unknown_events") == {"SomethingElse": 1}
+    path = write_xperf_text(source, tmp_path / "u.txt")
+    assert_same_rows(source, read_file(path).table)
+    assert ta.load(path).stats.by_detail("unknown_events") == {"SomethingElse": 1}
 
 
 call_rows = st.lists(

@@ -9,7 +9,7 @@ processes as ``name (PID)``, numbers in the UI locale (``"16,384"``; German
   provider and task / event name; payload columns ``Field 1..N`` are mapped to
   canonical columns by a field map (``ReadOptions.field_map`` or
   ``ReadOptions.extra["field_map"]``). Unmapped events are kept as
-  ``Provider/Event`` rows and counted as ``unknown_events``.
+  ``Provider/Event`` rows (which the Trace counts as ``unknown_events``).
 - Any other table (Disk Usage, CPU Usage, ...): every row is kept as an event named
   ``WPA/<table>`` (the file stem, or ``extra["wpa_table"]``) with time, pid, tid and
   cpu where the table has them and every other column kept under its own name.
@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
-from traceanalyzer.model.schema import COLUMNS, INTEGER_COLUMNS, KNOWN_EVENTS
+from traceanalyzer.model.schema import COLUMNS, INTEGER_COLUMNS
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.registry import register_reader
@@ -297,8 +297,7 @@ class _Read:
         if cols.find(_PROVIDER) is not None:
             return self.generic_events(cols, columns, numbers, used, base, decimal)
         table = str(self.options.extra.get("wpa_table") or self.path.stem)
-        event = f"WPA/{table}"
-        self.count("unknown_events", len(numbers), "info", detail=event)
+        event = f"WPA/{table}"  # not canonical: the Trace counts these rows as unknown_events
         for idx, name in enumerate(cols.names):
             if idx not in used:
                 base[name] = self.keep_column(columns[idx], decimal)
@@ -369,10 +368,8 @@ class _Read:
             part = {k: v.slice(lo, hi - lo) for k, v in base.items()}
             sub = [c.slice(lo, hi - lo) for c in columns]
             mapping = self.field_map.lookup(prov, ev, op)
-            if mapping is None:
+            if mapping is None:  # kept under its name; the Trace counts it as unknown_events
                 event = f"{prov}/{ev}" if ev else prov
-                if event not in KNOWN_EVENTS:
-                    self.count("unknown_events", len(sel), "info", detail=event)
             else:
                 event = mapping.canonical
                 self.map_fields(cols, sub, numbers[sel], used, mapping.fields, mapping.identity, part, decimal, event)

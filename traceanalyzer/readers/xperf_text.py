@@ -155,7 +155,8 @@ class XperfTextReader:
         Kernel events map to ProcessStart/End/Rundown, ThreadStart/End/Rundown,
         ImageLoad/Unload and CSwitch; ``MdlTrace/<Call>/...`` (or events named by the
         field map) to calls with their payload columns; other event types are kept
-        with their name plus time/pid/tid/cpu and counted as ``unknown_events``.
+        with their name plus time/pid/tid/cpu (the Trace counts them as ``unknown_events``;
+        the reader does not, so they are not counted twice).
         """
         path = Path(path)
         state = _State(path, options.strict, field_map_from_options(options.field_map, options.extra))
@@ -439,9 +440,8 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
         mask = pa.array(keep)
         rows, time_ns, numbers = rows.filter(mask), time_ns.filter(mask), numbers[keep]
 
+    # rows of unknown events are kept under their name; Trace counts them as unknown_events
     event, family, mapping_fields = _classify(name, state)
-    if event not in KNOWN_EVENTS:
-        state.count("unknown_events", len(numbers), "info", detail=event)
     out: dict[str, pa.Array] = {"_line": pa.array(numbers), "time_ns": time_ns}
 
     def put(col: str, arr: pa.Array, bad: np.ndarray) -> None:
