@@ -103,10 +103,12 @@ def test_dask_local_cluster_gives_the_same_verdicts(tmp_path, baseline):
     distributed = pytest.importorskip("distributed")
     night2 = record(tmp_path / "night2", 2, worse={"case3.csv"})
     local = run_check([night2], baseline, run_options=RunOptions(jobs=1), use_cache=False)
+    out = tmp_path / "verdicts.json"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
                                   protocol="tcp://", dashboard_address=None, silence_logs=50) as cluster:
-        remote = run_check([night2], baseline, run_options=RunOptions(scheduler=cluster.scheduler_address),
-                           use_cache=False)
-    assert [(v.trace, v.status) for v in remote.result.verdicts] == [(v.trace, v.status) for v in local.result.verdicts]
-    assert [v.trace for v in remote.result.verdicts if v.failed] == ["case3.csv"]
-    assert remote.result.exit_code == 1
+        code = main(["check", str(night2), "--baseline", str(baseline), "--no-cache",
+                     "--scheduler", cluster.scheduler_address, "--json", str(out)])
+    remote = json.loads(out.read_text())
+    assert code == remote["exit_code"] == local.result.exit_code == 1
+    assert {t: v["status"] for t, v in remote["traces"].items()} == {v.trace: v.status for v in local.result.verdicts}
+    assert [t for t, v in remote["traces"].items() if v["status"] == "failed"] == ["case3.csv"]
