@@ -185,3 +185,11 @@ def test_csv_reads_back_through_the_canonical_reader(tmp_path):
         for key, value in want.items():
             assert row[key] == value, (key, want, row)
     assert table.schema.field("mdl").type == pa.uint64()
+
+
+def test_idle_thread_is_tid_0_of_the_idle_process():
+    s = Scenario()
+    idle = s.idle_thread(cpu=2)
+    assert (idle.pid, idle.tid, idle.cpu, idle.process.image) == (0, 0, 2, "Idle")
+    assert (s.rows[-1]["event"], s.rows[-1]["pid"], s.rows[-1]["tid"]) == ("ThreadRundown", 0, 0)
+    assert sum(1 for r in s.rows if r["event"] == "ProcessRundown") == 2  # Idle + System

@@ -218,6 +218,12 @@ class Scenario:
         """A System (pid 4) worker thread alive at trace start (ThreadRundown)."""
         return self._new_thread("ThreadRundown", self.system(), tid, cpu)
 
+    def idle_thread(self, cpu: int | None = None) -> Thread:
+        """An idle thread (tid 0 of the Idle process, pid 0), as the kernel rundown logs it."""
+        self.system()
+        assert self._idle is not None
+        return self._new_thread("ThreadRundown", self._idle, 0, cpu)
+
     def thread_end(self, thread: Thread) -> None:
         """End a thread (ThreadEnd)."""
         self.event("ThreadEnd", pid=thread.pid, tid=thread.tid)
