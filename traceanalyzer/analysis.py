@@ -7,7 +7,6 @@ them; ``summary()`` returns the ``hazards --json`` dict of ``shared/spec/cli.md`
 
 from __future__ import annotations
 
-import hashlib
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,41 +15,25 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from traceanalyzer.context.attribution import Context, attribute
+from traceanalyzer.context.attribution import Context, asof_index, attribute
 from traceanalyzer.lifecycle import kernel as K
-from traceanalyzer.lifecycle.codes import (
-    END_REASONS, EVENTS, KERNEL_RULES, KIND_NAMES, R_EXIT, R_LIVE,
-)
-from traceanalyzer.lifecycle.replay import Engine, ReplayResult, run_replay
+from traceanalyzer.lifecycle.codes import END_REASONS, KIND_NAMES
+from traceanalyzer.lifecycle.replay import Engine, ReplayResult, run_replay, u64_column
 from traceanalyzer.model.schema import CACHE_TYPES, PAGE_SIZE
 from traceanalyzer.model.trace import Trace
-from traceanalyzer.rules.catalogue import RULES, SEVERITY_RANK
-from traceanalyzer.rules.messages import fmt_addr, fmt_bytes, message_for
+from traceanalyzer.rules.assemble import (
+    FINDING_COLUMNS, FindingAssembler, _nullable, fingerprint, kernel_partials, pages_spanned,
+    partial_frame,
+)
 from traceanalyzer.rules.stateless import STATELESS_RULES, RuleInput
 
-FINDING_COLUMNS = [
-    "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event",
-    "bytes", "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns",
-    "exposure_end_ns", "message", "advice", "fingerprint", "evidence", "lifetime_id",
-    "mapping_id", "count",
-]
+__all__ = ["Analysis", "analyze", "fingerprint", "pages_spanned", "FINDING_COLUMNS"]
 
 
-def fingerprint(rule: str, caller: str | None, image: str | None) -> str:
-    """Stable finding identity across runs: rule + caller + process image (no addresses,
-    pids or times)."""
-    key = f"{rule}|{caller or ''}|{(image or '').lower()}"
-    return hashlib.sha1(key.encode()).hexdigest()[:16]
-
-
-def pages_spanned(va: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """ceil(((va mod 4096) + size) / 4096); 0 where size is unknown (-1). va unknown: 0 offset."""
-    off = np.where(va == -1, 0, va.astype(np.uint64) % PAGE_SIZE).astype(np.int64)
-    return np.where(size < 0, 0, (off + np.maximum(size, 0) + PAGE_SIZE - 1) // PAGE_SIZE)
-
-
-def _u64_or_none(x: int) -> int | None:
-    return None if x == -1 else int(np.int64(x).view(np.uint64))
+def _nullable_u64(a: np.ndarray) -> pd.arrays.IntegerArray:
+    """int64 bit patterns of addresses -> nullable UInt64 (-1 = null)."""
+    a = np.asarray(a, dtype=np.int64)
+    return pd.arrays.IntegerArray(a.view(np.uint64), a == -1)
 
 
 class Analysis:
@@ -69,39 +52,34 @@ class Analysis:
     # --- helpers -----------------------------------------------------------------------
 
     @cached_property
-    def _call_cols(self) -> dict[str, np.ndarray]:
-        calls = self._calls
+    def _assembler(self) -> FindingAssembler:
+        return FindingAssembler(self._calls, self.context, self.replay, self._procs,
+                                self.trace_end_ns)
 
-        def strings(name: str) -> np.ndarray:
-            if name not in calls.column_names:
-                return np.full(calls.num_rows, None, dtype=object)
-            return np.asarray(calls.column(name).cast(pa.string()).to_pylist(), dtype=object)
+    def _calls_at(self, column: str, idx: np.ndarray) -> np.ndarray:
+        """Values of a calls column at row indices (None where idx is -1)."""
+        return self._assembler.take_calls(column, np.asarray(idx, dtype=np.int64))
 
-        return {"caller": strings("caller"), "event": strings("event"),
-                "seq": calls.column("seq").to_numpy()}
+    def _proc_columns(self, proc: np.ndarray) -> tuple[pd.arrays.IntegerArray, pd.array]:
+        """(pid, image) of process instances (null where proc is -1)."""
+        a = self._assembler
+        proc = np.asarray(proc, dtype=np.int64)
+        pid = np.where(proc >= 0, a.pid_of_proc[np.maximum(proc, 0)], -1)
+        image = np.where(proc >= 0, a.image_of_proc[np.maximum(proc, 0)], None)
+        return _nullable(pid), pd.array(image, dtype="string")
 
-    @cached_property
-    def _slot_bytes(self) -> np.ndarray:
-        S = self.replay.slots
-        if S.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        return pages_spanned(S[:, K.S_VA], S[:, K.S_SIZE]) * PAGE_SIZE
+    def _tid_at(self, call_idx: np.ndarray) -> pd.arrays.IntegerArray:
+        call_idx = np.asarray(call_idx, dtype=np.int64)
+        return _nullable(np.where(call_idx >= 0, self.context.tid[np.maximum(call_idx, 0)], -1))
 
-    def _proc_fields(self, proc_ids: np.ndarray) -> tuple[list, list]:
-        pids = self._procs["pid"].to_numpy(dtype=np.float64, na_value=np.nan)
-        images = self._procs["image"].astype(object).where(self._procs["image"].notna(), None).to_numpy()
-        pid_out, img_out = [], []
-        for p in proc_ids:
-            if p < 0:
-                pid_out.append(None)
-                img_out.append(None)
-            else:
-                pid_out.append(int(pids[p]))
-                img_out.append(images[p])
-        return pid_out, img_out
+    def _time_at(self, stream_idx: np.ndarray) -> pd.arrays.IntegerArray:
+        stream_idx = np.asarray(stream_idx, dtype=np.int64)
+        t = np.where(stream_idx >= 0, self.replay.time_ns[np.maximum(stream_idx, 0)], 0)
+        return pd.arrays.IntegerArray(t.astype(np.int64), stream_idx < 0)
 
-    def _stream_call(self, stream_idx: int) -> int:
-        return int(self.replay.call_index[stream_idx]) if stream_idx >= 0 else -1
+    def _call_of(self, stream_idx: np.ndarray) -> np.ndarray:
+        stream_idx = np.asarray(stream_idx, dtype=np.int64)
+        return np.where(stream_idx >= 0, self.replay.call_index[np.maximum(stream_idx, 0)], -1)
 
     # --- findings ----------------------------------------------------------------------
 
@@ -119,204 +97,106 @@ class Analysis:
         seq of the events that led to it), lifetime_id, mapping_id, count (aggregated
         trace-quality rows: how many; else 1).
         """
-        rows = self._kernel_findings() + self._attach_findings() + self._stateless_findings()
-        rows += self._quality_findings()
-        df = pd.DataFrame(rows, columns=FINDING_COLUMNS)
-        if df.empty:
-            return _typed_findings(df)
-        df["_rank"] = df["severity"].map(SEVERITY_RANK)
-        df = df.sort_values(["_rank", "impact_byte_seconds", "time_ns"],
-                            ascending=[True, False, True], kind="stable")
-        return _typed_findings(df.drop(columns="_rank").reset_index(drop=True))
+        parts = [kernel_partials(self.replay), self._attach_partials(),
+                 self._stateless_partials(), self._quality_partials()]
+        parts = [p for p in parts if len(p)]
+        partials = pd.concat(parts, ignore_index=True) if parts else partial_frame(0)
+        return self._assembler.assemble(partials)
 
     def df_findings(self) -> pd.DataFrame:
         """Same as :attr:`findings`."""
         return self.findings
 
-    def _finding_row(self, rule: str, *, time_ns: int, proc: int, tid: int | None,
-                     slot: int, call_idx: int, caller: str | None, event: str | None,
-                     start: int, end: int | None, expo: bool, evidence: list[int],
-                     mapping_id: int = -1, severity: str | None = None, count: int = 1,
-                     **extra: Any) -> dict:
-        S = self.replay.slots
-        nbytes = int(self._slot_bytes[slot]) if slot >= 0 else 0
-        pid, image = self._proc_fields(np.array([proc]))
-        pid, image = pid[0], image[0]
-        end_ns = self.trace_end_ns if end is None or end < 0 else int(end)
-        impact = nbytes * max(0, end_ns - start) / 1e9
-        mdl = _u64_or_none(S[slot, K.S_MDL]) if slot >= 0 else None
-        r = RULES[rule]
-        sev = severity or r.severity
-        mapping_va = None
-        if mapping_id >= 0:
-            mapping_va = _u64_or_none(self.replay.mappings[mapping_id, K.M_VA])
-        fields = dict(
-            process=image or "?", pid=pid if pid is not None else "?", tid=tid if tid is not None else "?",
-            mdl=fmt_addr(mdl), bytes=fmt_bytes(nbytes), t_ms=f"{time_ns / 1e6:.3f} ms",
-            va=fmt_addr(mapping_va if mapping_va is not None else extra.get("va")),
-            event=event, caller_ctx=extra.get("caller_ctx", "?"), other=extra.get("other", "?"),
-            mdl_va=fmt_addr(_u64_or_none(S[slot, K.S_VA]) if slot >= 0 else None), count=count,
+    @cached_property
+    def _call_seq(self) -> np.ndarray:
+        return self._calls.column("seq").to_numpy()
+
+    @cached_property
+    def _call_time(self) -> np.ndarray:
+        return self._calls.column("time_ns").to_numpy()
+
+    def _attach_partials(self) -> pd.DataFrame:
+        af = self.context.attach_findings
+        if not af:
+            return partial_frame(0)
+        idx = np.array([f.call_index for f in af], dtype=np.int64)
+        t = np.array([f.end_time_ns if f.end_time_ns is not None else f.time_ns for f in af],
+                     dtype=np.int64)
+        return partial_frame(
+            len(af), rule=np.array([f.rule for f in af], dtype=object), time_ns=t,
+            proc=self.context.owner_proc_id[idx], call_idx=idx, start_ns=t, end_ns=t,
+            evidence=[[int(self._call_seq[i])] for i in idx],
         )
-        return {
-            "rule": rule, "severity": sev, "time_ns": int(time_ns), "pid": pid,
-            "process": image, "tid": tid, "mdl": mdl, "caller": caller, "event": event,
-            "bytes": nbytes, "impact_byte_seconds": impact, "start_ns": int(start),
-            "end_ns": end_ns, "exposure_start_ns": int(start) if expo else None,
-            "exposure_end_ns": end_ns if expo else None,
-            "message": message_for(rule, **fields), "advice": r.advice,
-            "fingerprint": fingerprint(rule, caller, image),
-            "evidence": sorted(set(int(e) for e in evidence if e is not None and e >= 0)),
-            "lifetime_id": slot if slot >= 0 else None,
-            "mapping_id": mapping_id if mapping_id >= 0 else None, "count": count,
-        }
 
-    def _ctx_text(self, call_idx: int) -> str:
-        if call_idx < 0:
-            return "?"
-        pid = int(self.context.pid[call_idx])
-        proc = int(self.context.proc_id[call_idx])
-        if pid < 0:
-            return "an unattributed context"
-        image = self._procs["image"].iloc[proc] if proc >= 0 else None
-        return f"{image if isinstance(image, str) else '?'} ({pid})"
-
-    def _kernel_findings(self) -> list[dict]:
-        R = self.replay
-        F = R.findings
-        rows = []
-        cc = self._call_cols
-        for f in F:
-            rule = KERNEL_RULES[f[K.F_RULE]]
-            tidev = int(f[K.F_TIDEV])
-            call_idx = self._stream_call(tidev)
-            rel_call = self._stream_call(int(f[K.F_REL])) if f[K.F_REL] >= 0 else -1
-            caller = cc["caller"][call_idx] if call_idx >= 0 else None
-            if caller is None and rel_call >= 0:
-                caller = cc["caller"][rel_call]
-            event = EVENTS[R.findings.dtype.type(0) + 0] if False else None
-            trig = int(f[K.F_EV])
-            event = cc["event"][self._stream_call(trig)] if self._stream_call(trig) >= 0 else (
-                "ProcessEnd" if trig >= 0 else None)
-            tid = int(self.context.tid[call_idx]) if call_idx >= 0 and self.context.tid[call_idx] >= 0 else None
-            slot = int(f[K.F_SLOT])
-            evidence = []
-            if slot >= 0:
-                a = int(R.slots[slot, K.S_ALLOC_EV])
-                if a >= 0:
-                    evidence.append(R.seq[a])
-            for e in (f[K.F_REL], f[K.F_EV], tidev):
-                if e >= 0:
-                    evidence.append(R.seq[int(e)])
-            lk = int(f[K.F_LOCK])
-            if lk >= 0:
-                evidence.append(R.seq[int(R.locks[lk, K.L_START_EV])])
-            other = "?"
-            if rule == "LOCK_IN_WRONG_PROCESS" and slot >= 0:
-                ap = int(R.slots[slot, K.S_ALLOC_PROC])
-                p, im = self._proc_fields(np.array([ap]))
-                other = f"{im[0] or '?'} ({p[0]})"
-            severity = "critical" if (rule == "FREE_MDL_WHILE_LOCKED" and f[K.F_SEV] == 1) else None
-            rows.append(self._finding_row(
-                rule, time_ns=int(f[K.F_TIME]), proc=int(f[K.F_PROC]), tid=tid, slot=slot,
-                call_idx=call_idx, caller=caller, event=event, start=int(f[K.F_START]),
-                end=int(f[K.F_END]), expo=bool(f[K.F_EXPO] == 1), evidence=evidence,
-                mapping_id=int(f[K.F_MAP]), severity=severity,
-                caller_ctx=self._ctx_text(call_idx), other=other,
-            ))
-        return rows
-
-    def _attach_findings(self) -> list[dict]:
-        rows = []
-        cc = self._call_cols
-        for af in self.context.attach_findings:
-            i = af.call_index
-            tid = int(self.context.tid[i]) if self.context.tid[i] >= 0 else None
-            time_ns = af.end_time_ns if af.end_time_ns is not None else af.time_ns
-            rows.append(self._finding_row(
-                af.rule, time_ns=time_ns, proc=int(self.context.owner_proc_id[i]), tid=tid,
-                slot=-1, call_idx=i, caller=cc["caller"][i], event=cc["event"][i],
-                start=time_ns, end=time_ns, expo=False, evidence=[int(cc["seq"][i])],
-            ))
-        return rows
-
-    def _stateless_findings(self) -> list[dict]:
+    def _stateless_partials(self) -> pd.DataFrame:
         inp = RuleInput(self._calls, self.mappings, self._procs)
-        rows = []
-        cc = self._call_cols
-        slot_of_call = self._slot_of_call
-        for rule_id, fn in STATELESS_RULES.items():
+        frames = []
+        for fn in STATELESS_RULES.values():
             hits = fn(inp)
-            for rec in hits.to_dict("records"):
-                i = int(rec["call_index"])
-                tid = int(self.context.tid[i]) if self.context.tid[i] >= 0 else None
-                t = int(self._calls.column("time_ns")[i].as_py())
-                m = rec.get("mapping_id")
-                m = int(m) if m is not None and not pd.isna(m) else -1
-                rows.append(self._finding_row(
-                    rule_id, time_ns=t, proc=int(self.context.proc_id[i]), tid=tid,
-                    slot=int(slot_of_call[i]), call_idx=i, caller=cc["caller"][i],
-                    event=cc["event"][i], start=t, end=t, expo=False,
-                    evidence=[int(cc["seq"][i])], mapping_id=m,
-                ))
-        return rows
+            if not len(hits):
+                continue
+            idx = hits["call_index"].to_numpy(dtype=np.int64)
+            m = (hits["mapping_id"].fillna(-1).to_numpy(dtype=np.int64)
+                 if "mapping_id" in hits else np.full(len(idx), -1, dtype=np.int64))
+            t = self._call_time[idx]
+            frames.append(partial_frame(
+                len(idx), rule=hits["rule"].to_numpy(dtype=object), time_ns=t,
+                proc=self.context.proc_id[idx], slot=self._slot_of_call[idx], call_idx=idx,
+                start_ns=t, end_ns=t, mapping_id=m,
+                evidence=[[int(s)] for s in self._call_seq[idx]],
+            ))
+        return pd.concat(frames, ignore_index=True) if frames else partial_frame(0)
 
     @cached_property
     def _slot_of_call(self) -> np.ndarray:
         """For each call row, the MDL lifetime it touched (-1 if none): the newest
         lifetime of that address that started at or before the call."""
         R = self.replay
-        out = np.full(self._calls.num_rows, -1, dtype=np.int64)
         S = R.slots
         if S.size == 0:
-            return out
-        from traceanalyzer.context.attribution import _asof
-        from traceanalyzer.lifecycle.replay import _u64
-        mdl = _u64(self._calls, "mdl")
-        seq = self._call_cols["seq"].astype(np.int64)
+            return np.full(self._calls.num_rows, -1, dtype=np.int64)
+        mdl = u64_column(self._calls, "mdl")
         first_seq = R.seq[S[:, K.S_FIRST_EV]]
-        return _asof(seq, mdl, first_seq, S[:, K.S_MDL])
+        return asof_index(self._call_seq.astype(np.int64), mdl, first_seq, S[:, K.S_MDL])
 
-    def _quality_findings(self) -> list[dict]:
-        rows = []
+    def _quality_partials(self) -> pd.DataFrame:
+        rows: list[dict[str, Any]] = []
         unresolved = self.context.unresolved
         if unresolved.any():
-            ev = pd.Series(self._call_cols["event"][unresolved])
-            for name, count in ev.value_counts().items():
-                first = int(np.flatnonzero(unresolved & (self._call_cols["event"] == name))[0])
-                t = int(self._calls.column("time_ns")[first].as_py())
-                rows.append(self._finding_row(
-                    "TRACE_CONTEXT_UNRESOLVED", time_ns=t, proc=-1, tid=None, slot=-1,
-                    call_idx=first, caller=None, event=name, start=t, end=t, expo=False,
-                    evidence=[int(self._call_cols["seq"][first])], count=int(count),
-                ))
+            events = np.asarray(self._calls.column("event").cast(pa.string()).to_pylist(),
+                                dtype=object)
+            idx = np.flatnonzero(unresolved)
+            names, first, counts = np.unique(events[idx], return_index=True, return_counts=True)
+            for name, f, c in zip(names, idx[first], counts):
+                t = int(self._call_time[f])
+                rows.append(dict(rule="TRACE_CONTEXT_UNRESOLVED", time_ns=t, call_idx=int(f),
+                                 start_ns=t, end_ns=t, event=name, count=int(c),
+                                 evidence=[int(self._call_seq[f])]))
+        t0, t1 = self.trace_start_ns, self.trace_end_ns
         for name, count in self.trace.stats.by_detail("unknown_events").items():
-            rows.append(self._finding_row(
-                "TRACE_UNKNOWN_EVENT", time_ns=self.trace_start_ns, proc=-1, tid=None,
-                slot=-1, call_idx=-1, caller=None, event=name or None,
-                start=self.trace_start_ns, end=self.trace_start_ns, expo=False, evidence=[],
-                count=int(count),
-            ))
+            rows.append(dict(rule="TRACE_UNKNOWN_EVENT", time_ns=t0, start_ns=t0, end_ns=t0,
+                             event=name or None, count=int(count)))
         lost = self.trace.stats.total("lost_events") + self.trace.stats.total("lost_buffers")
         if lost:
-            rows.append(self._finding_row(
-                "TRACE_EVENTS_LOST", time_ns=self.trace_start_ns, proc=-1, tid=None, slot=-1,
-                call_idx=-1, caller=None, event=None, start=self.trace_start_ns,
-                end=self.trace_start_ns, expo=False, evidence=[], count=int(lost),
-            ))
+            rows.append(dict(rule="TRACE_EVENTS_LOST", time_ns=t0, start_ns=t0, end_ns=t0,
+                             count=int(lost)))
         open_locks = self.locks[self.locks["end_reason"] == "live"]
         open_maps = self.mappings[self.mappings["end_reason"] == "live"]
         n_open = len(open_locks) + len(open_maps)
         if n_open:
-            nbytes = int(open_locks["bytes"].sum() + open_maps["bytes"].sum())
-            row = self._finding_row(
-                "TRACE_OPEN_AT_END", time_ns=self.trace_end_ns, proc=-1, tid=None, slot=-1,
-                call_idx=-1, caller=None, event=None, start=self.trace_end_ns,
-                end=self.trace_end_ns, expo=False, evidence=[], count=n_open,
-            )
-            row["bytes"] = nbytes
-            row["message"] = message_for("TRACE_OPEN_AT_END", count=n_open, bytes=fmt_bytes(nbytes))
-            rows.append(row)
-        return rows
+            rows.append(dict(rule="TRACE_OPEN_AT_END", time_ns=t1, start_ns=t1, end_ns=t1,
+                             count=n_open,
+                             bytes=int(open_locks["bytes"].sum() + open_maps["bytes"].sum())))
+        if not rows:
+            return partial_frame(0)
+        cols = {c: [r.get(c) for r in rows] for c in {k for r in rows for k in r}}
+        frame = partial_frame(len(rows))
+        for c, values in cols.items():
+            if c in ("rule", "event", "evidence"):
+                frame[c] = [v if v is not None else ([] if c == "evidence" else None) for v in values]
+            else:
+                frame[c] = [v if v is not None else -1 for v in values]
+        return frame
 
     # --- lifecycles, mappings, locks --------------------------------------------------
 
@@ -332,47 +212,37 @@ class Analysis:
         """
         R = self.replay
         S = R.slots
-        if S.size == 0:
-            return pd.DataFrame(columns=["lifetime_id", "mdl", "kind", "first_ns", "alloc_ns",
-                                         "alloc_pid", "alloc_process", "alloc_caller", "va",
-                                         "size", "pages", "bytes", "free_ns", "end_state",
-                                         "lock_count", "mapping_count", "finding_count"])
-        cc = self._call_cols
-        alloc_ev = S[:, K.S_ALLOC_EV]
-        alloc_call = np.where(alloc_ev >= 0, R.call_index[np.maximum(alloc_ev, 0)], -1)
-        pid, img = self._proc_fields(S[:, K.S_ALLOC_PROC])
-        kinds = [
-            "+".join(name for bit, name in KIND_NAMES.items() if k & bit) for k in S[:, K.S_KIND]
-        ]
-        free_ev = S[:, K.S_FREE_EV]
-        fcount = np.bincount(R.findings[:, K.F_SLOT][R.findings[:, K.F_SLOT] >= 0],
-                             minlength=len(S)) if len(R.findings) else np.zeros(len(S), int)
-        df = pd.DataFrame({
-            "lifetime_id": np.arange(len(S)),
-            "mdl": S[:, K.S_MDL].view(np.uint64),
-            "kind": kinds,
-            "first_ns": R.time_ns[S[:, K.S_FIRST_EV]],
-            "alloc_ns": pd.array(np.where(alloc_ev >= 0, R.time_ns[np.maximum(alloc_ev, 0)], 0),
-                                 dtype="Int64"),
-            "alloc_pid": pd.array(pid, dtype="Int64"),
-            "alloc_process": pd.array(img, dtype="string"),
-            "alloc_caller": pd.array([cc["caller"][c] if c >= 0 else None for c in alloc_call],
-                                     dtype="string"),
-            "va": pd.array([_u64_or_none(v) for v in S[:, K.S_VA]], dtype="UInt64"),
-            "size": pd.array([None if v < 0 else int(v) for v in S[:, K.S_SIZE]], dtype="Int64"),
-            "pages": self._slot_bytes // PAGE_SIZE,
-            "bytes": self._slot_bytes,
-            "free_ns": pd.array(np.where(free_ev >= 0, R.time_ns[np.maximum(free_ev, 0)], 0),
-                                dtype="Int64"),
-            "end_state": np.where(S[:, K.S_FREED] == 1, "freed",
-                                  np.where(S[:, K.S_REALLOC] == 1, "reallocated", "open")),
-            "lock_count": S[:, K.S_NLOCKS].clip(0),
-            "mapping_count": S[:, K.S_NMAPS].clip(0),
-            "finding_count": fcount,
+        n = len(S)
+        slot_bytes = self._assembler.slot_bytes
+        alloc_ev = S[:, K.S_ALLOC_EV] if n else np.zeros(0, dtype=np.int64)
+        free_ev = S[:, K.S_FREE_EV] if n else np.zeros(0, dtype=np.int64)
+        pid, img = self._proc_columns(S[:, K.S_ALLOC_PROC] if n else np.zeros(0, np.int64))
+        kind_codes = S[:, K.S_KIND] if n else np.zeros(0, dtype=np.int64)
+        kind_names = {k: "+".join(name for bit, name in KIND_NAMES.items() if k & bit)
+                      for k in np.unique(kind_codes)}
+        fslots = R.findings[:, K.F_SLOT] if len(R.findings) else np.zeros(0, dtype=np.int64)
+        return pd.DataFrame({
+            "lifetime_id": np.arange(n),
+            "mdl": (S[:, K.S_MDL] if n else np.zeros(0, np.int64)).view(np.uint64),
+            "kind": pd.array([kind_names[k] for k in kind_codes], dtype="string"),
+            "first_ns": R.time_ns[S[:, K.S_FIRST_EV]] if n else np.zeros(0, np.int64),
+            "alloc_ns": self._time_at(alloc_ev),
+            "alloc_pid": pid,
+            "alloc_process": img,
+            "alloc_caller": pd.array(self._calls_at("caller", self._call_of(alloc_ev)), dtype="string"),
+            "va": _nullable_u64(S[:, K.S_VA] if n else np.zeros(0, np.int64)),
+            "size": _nullable(S[:, K.S_SIZE] if n else np.zeros(0, np.int64)),
+            "pages": slot_bytes // PAGE_SIZE,
+            "bytes": slot_bytes,
+            "free_ns": self._time_at(free_ev),
+            "end_state": pd.array(
+                np.where(S[:, K.S_FREED] == 1, "freed",
+                         np.where(S[:, K.S_REALLOC] == 1, "reallocated", "open")) if n else [],
+                dtype="string"),
+            "lock_count": (S[:, K.S_NLOCKS].clip(0) if n else np.zeros(0, np.int64)),
+            "mapping_count": (S[:, K.S_NMAPS].clip(0) if n else np.zeros(0, np.int64)),
+            "finding_count": np.bincount(fslots[fslots >= 0], minlength=n)[:n],
         })
-        df.loc[alloc_ev < 0, "alloc_ns"] = pd.NA
-        df.loc[free_ev < 0, "free_ns"] = pd.NA
-        return df
 
     @cached_property
     def mappings(self) -> pd.DataFrame:
@@ -382,51 +252,43 @@ class Analysis:
         process, process_wow64, mapped_va, cache_type, bytes, start_ns, end_ns (null:
         live at trace end), end_reason ('unmap', 'unlock' (released by MmUnlockPages),
         'process_exit' (torn down with its process: the pages stay leaked), 'mdl_freed',
-        'pages_freed', 'live'), map_tid, map_caller, unmap_tid, unmap_caller,
-        map_call_index.
+        'pages_freed', 'irp_completed', 'live'), map_tid, map_caller, unmap_tid,
+        unmap_caller, map_call_index (row of the map call in ``trace.calls``).
         """
         R = self.replay
         M = R.mappings
-        cols = ["mapping_id", "lifetime_id", "mdl", "mode", "pid", "process", "process_wow64",
-                "mapped_va", "cache_type", "bytes", "start_ns", "end_ns", "end_reason",
-                "map_tid", "map_caller", "unmap_tid", "unmap_caller", "map_call_index"]
-        if M.size == 0:
-            return pd.DataFrame(columns=cols)
-        cc = self._call_cols
-        start_call = R.call_index[M[:, K.M_START_EV]]
-        end_ev = M[:, K.M_END_EV]
-        end_call = np.where(end_ev >= 0, R.call_index[np.maximum(end_ev, 0)], -1)
-        pid, img = self._proc_fields(M[:, K.M_PROC])
-        wow = self._procs["wow64"].to_numpy(dtype=np.float64, na_value=np.nan)
-        tids = self.context.tid
-
-        def tid_of(c: int) -> int | None:
-            return int(tids[c]) if c >= 0 and tids[c] >= 0 else None
-
-        df = pd.DataFrame({
-            "mapping_id": np.arange(len(M)),
-            "lifetime_id": M[:, K.M_SLOT],
-            "mdl": R.slots[M[:, K.M_SLOT], K.S_MDL].view(np.uint64),
-            "mode": np.where(M[:, K.M_MODE] == 1, "UserMode", "KernelMode"),
-            "pid": pd.array(pid, dtype="Int64"),
-            "process": pd.array(img, dtype="string"),
-            "process_wow64": pd.array([None if p < 0 or np.isnan(wow[p]) else int(wow[p])
-                                       for p in M[:, K.M_PROC]], dtype="Int64"),
+        n = len(M)
+        if n == 0:
+            M = np.zeros((0, K.NM), dtype=np.int64)
+        start_call = self._call_of(M[:, K.M_START_EV])
+        end_call = self._call_of(M[:, K.M_END_EV])
+        proc = M[:, K.M_PROC]
+        pid, img = self._proc_columns(proc)
+        wow = self._procs["wow64"].fillna(-1).to_numpy(dtype=np.int64)
+        cache = M[:, K.M_CACHE]
+        slots = M[:, K.M_SLOT]
+        return pd.DataFrame({
+            "mapping_id": np.arange(n),
+            "lifetime_id": slots,
+            "mdl": (R.slots[slots, K.S_MDL] if n else np.zeros(0, np.int64)).view(np.uint64),
+            "mode": pd.array(np.where(M[:, K.M_MODE] == 1, "UserMode", "KernelMode"), dtype="string"),
+            "pid": pid,
+            "process": img,
+            "process_wow64": _nullable(np.where(proc >= 0, wow[np.maximum(proc, 0)], -1)),
             "mapped_va": M[:, K.M_VA].view(np.uint64),
-            "cache_type": pd.array([CACHE_TYPES[c] if c >= 0 else None for c in M[:, K.M_CACHE]],
-                                   dtype="string"),
-            "bytes": self._slot_bytes[M[:, K.M_SLOT]],
-            "start_ns": R.time_ns[M[:, K.M_START_EV]],
-            "end_ns": pd.array([int(R.time_ns[e]) if e >= 0 else None for e in end_ev], dtype="Int64"),
-            "end_reason": [END_REASONS[r] for r in M[:, K.M_REASON]],
-            "map_tid": pd.array([tid_of(c) for c in start_call], dtype="Int64"),
-            "map_caller": pd.array([cc["caller"][c] for c in start_call], dtype="string"),
-            "unmap_tid": pd.array([tid_of(c) for c in end_call], dtype="Int64"),
-            "unmap_caller": pd.array([cc["caller"][c] if c >= 0 else None for c in end_call],
-                                     dtype="string"),
+            "cache_type": pd.array(np.where(cache >= 0, np.asarray(CACHE_TYPES, dtype=object)[
+                np.maximum(cache, 0)], None), dtype="string"),
+            "bytes": self._assembler.slot_bytes[slots] if n else np.zeros(0, np.int64),
+            "start_ns": R.time_ns[M[:, K.M_START_EV]] if n else np.zeros(0, np.int64),
+            "end_ns": self._time_at(M[:, K.M_END_EV]),
+            "end_reason": pd.array(np.asarray(END_REASONS, dtype=object)[M[:, K.M_REASON]]
+                                   if n else [], dtype="string"),
+            "map_tid": self._tid_at(start_call),
+            "map_caller": pd.array(self._calls_at("caller", start_call), dtype="string"),
+            "unmap_tid": self._tid_at(end_call),
+            "unmap_caller": pd.array(self._calls_at("caller", end_call), dtype="string"),
             "map_call_index": start_call,
         })
-        return df
 
     def df_mappings(self) -> pd.DataFrame:
         """Same as :attr:`mappings`."""
@@ -442,30 +304,31 @@ class Analysis:
 
         Columns: lock_id, lifetime_id, mdl, pid, process, user_va (bool: a user buffer,
         whose process hits bug check 0x76 if it exits first), bytes, start_ns, end_ns
-        (null: still locked at trace end), end_reason ('unlock' or 'live'), caller.
+        (null: still locked at trace end), end_reason ('unlock', 'irp_completed' or
+        'live'), caller.
         """
         R = self.replay
         L = R.locks
-        cols = ["lock_id", "lifetime_id", "mdl", "pid", "process", "user_va", "bytes",
-                "start_ns", "end_ns", "end_reason", "caller"]
-        if L.size == 0:
-            return pd.DataFrame(columns=cols)
-        cc = self._call_cols
-        pid, img = self._proc_fields(L[:, K.L_PROC])
-        start_call = R.call_index[L[:, K.L_START_EV]]
-        end_ev = L[:, K.L_END_EV]
+        n = len(L)
+        if n == 0:
+            L = np.zeros((0, K.NL), dtype=np.int64)
+        pid, img = self._proc_columns(L[:, K.L_PROC])
+        slots = L[:, K.L_SLOT]
+        reason = L[:, K.L_REASON]
         return pd.DataFrame({
-            "lock_id": np.arange(len(L)),
-            "lifetime_id": L[:, K.L_SLOT],
-            "mdl": R.slots[L[:, K.L_SLOT], K.S_MDL].view(np.uint64),
-            "pid": pd.array(pid, dtype="Int64"),
-            "process": pd.array(img, dtype="string"),
+            "lock_id": np.arange(n),
+            "lifetime_id": slots,
+            "mdl": (R.slots[slots, K.S_MDL] if n else np.zeros(0, np.int64)).view(np.uint64),
+            "pid": pid,
+            "process": img,
             "user_va": L[:, K.L_USER] == 1,
-            "bytes": self._slot_bytes[L[:, K.L_SLOT]],
-            "start_ns": R.time_ns[L[:, K.L_START_EV]],
-            "end_ns": pd.array([int(R.time_ns[e]) if e >= 0 else None for e in end_ev], dtype="Int64"),
-            "end_reason": [END_REASONS[r] if r >= 0 else "live" for r in L[:, K.L_REASON]],
-            "caller": pd.array([cc["caller"][c] for c in start_call], dtype="string"),
+            "bytes": self._assembler.slot_bytes[slots] if n else np.zeros(0, np.int64),
+            "start_ns": R.time_ns[L[:, K.L_START_EV]] if n else np.zeros(0, np.int64),
+            "end_ns": self._time_at(L[:, K.L_END_EV]),
+            "end_reason": pd.array(np.where(reason >= 0, np.asarray(END_REASONS, dtype=object)[
+                np.maximum(reason, 0)], "live"), dtype="string"),
+            "caller": pd.array(self._calls_at("caller", self._call_of(L[:, K.L_START_EV])),
+                               dtype="string"),
         })
 
     def df_locks(self) -> pd.DataFrame:
@@ -656,18 +519,6 @@ def _str(v: Any) -> str | None:
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return None
     return str(v)
-
-
-def _typed_findings(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
-    for c in ("time_ns", "pid", "tid", "bytes", "start_ns", "end_ns", "exposure_start_ns",
-              "exposure_end_ns", "lifetime_id", "mapping_id", "count"):
-        df[c] = pd.array(df[c].tolist(), dtype="Int64")
-    df["mdl"] = pd.array(df["mdl"].tolist(), dtype="UInt64")
-    df["impact_byte_seconds"] = df["impact_byte_seconds"].astype("float64")
-    for c in ("rule", "severity", "process", "caller", "event", "message", "advice", "fingerprint"):
-        df[c] = df[c].astype("string")
-    return df
 
 
 def analyze(trace: Trace, *, engine: Engine = "auto") -> Analysis:

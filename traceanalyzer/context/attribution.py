@@ -37,7 +37,7 @@ def _col(table: pa.Table, name: str, fill: int = -1) -> np.ndarray:
     return col.to_numpy().astype(np.int64, copy=False)
 
 
-def _asof(left_seq: np.ndarray, left_key: np.ndarray, right_seq: np.ndarray,
+def asof_index(left_seq: np.ndarray, left_key: np.ndarray, right_seq: np.ndarray,
           right_key: np.ndarray, strict: bool = False) -> np.ndarray:
     """For each left row, the index of the right row with the same key and the greatest
     seq <= left seq (< when strict); -1 if none. Keys equal to -1 never match."""
@@ -109,7 +109,7 @@ def process_index(trace: Trace, seq: np.ndarray, pid: np.ndarray) -> np.ndarray:
     """Process instance (``trace.processes.proc_id``) of each (seq, pid); -1 when pid is -1."""
     procs = trace.processes
     start = procs["start_seq"].fillna(-1).to_numpy(dtype=np.int64)
-    return _asof(seq, pid, start, procs["pid"].to_numpy(dtype=np.int64))
+    return asof_index(seq, pid, start, procs["pid"].to_numpy(dtype=np.int64))
 
 
 def attribute(trace: Trace) -> Context:
@@ -127,7 +127,7 @@ def attribute(trace: Trace) -> Context:
     cs_pid = np.full(n, -1, dtype=np.int64)
     need = tid == -1
     if need.any() and cs.num_rows:
-        idx = _asof(seq[need], cpu[need], _col(cs, "seq"), _col(cs, "cpu"), strict=True)
+        idx = asof_index(seq[need], cpu[need], _col(cs, "seq"), _col(cs, "cpu"), strict=True)
         hit = idx >= 0
         new_tid = _col(cs, "new_tid")
         new_pid = _col(cs, "new_pid")
@@ -143,7 +143,7 @@ def attribute(trace: Trace) -> Context:
     t_start = threads["start_seq"].fillna(-1).to_numpy(dtype=np.int64)
     t_end = threads["end_seq"].fillna(np.iinfo(np.int64).max).to_numpy(dtype=np.int64)
     t_pid = threads["pid"].fillna(-1).to_numpy(dtype=np.int64)
-    thread_id = _asof(seq, tid, t_start, threads["tid"].to_numpy(dtype=np.int64))
+    thread_id = asof_index(seq, tid, t_start, threads["tid"].to_numpy(dtype=np.int64))
     alive = thread_id >= 0
     alive[alive] = t_end[thread_id[alive]] >= seq[alive]
     thread_id = np.where(alive, thread_id, -1)
@@ -235,7 +235,7 @@ def _attach_states(
         findings.append(AttachFinding("ATTACH_UNBALANCED", first, int(times[first]), end_ns))
     if not change_seq:
         return np.full(n, -1, dtype=np.int64), findings
-    ch = _asof(seq, key, np.asarray(change_seq, dtype=np.int64),
+    ch = asof_index(seq, key, np.asarray(change_seq, dtype=np.int64),
                np.asarray(change_key, dtype=np.int64), strict=True)
     pids = np.asarray(change_pid, dtype=np.int64)
     out = np.full(n, -1, dtype=np.int64)

@@ -50,7 +50,7 @@ class ReplayResult:
     engine: str
 
 
-def _u64(table: pa.Table, name: str) -> np.ndarray:
+def u64_column(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:
         return np.full(table.num_rows, -1, dtype=np.int64)
     col = table.column(name)
@@ -129,19 +129,19 @@ def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayRes
     s_seq = stream(seq, pe_seq)
     s_t = stream(_i64(calls, "time_ns"), ended["end_ns"].to_numpy(dtype=np.int64))
     s_proc = stream(ctx.proc_id.astype(np.int64), ended["proc_id"].to_numpy(dtype=np.int64))
-    s_mdl = stream(_u64(calls, "mdl"), blank)
+    s_mdl = stream(u64_column(calls, "mdl"), blank)
     args = (
         s_ev, s_t, s_proc, s_mdl,
-        stream(_u64(calls, "va"), blank),
-        stream(_u64(calls, "size"), blank),
-        stream(_u64(calls, "requested_size"), blank),
+        stream(u64_column(calls, "va"), blank),
+        stream(u64_column(calls, "size"), blank),
+        stream(u64_column(calls, "requested_size"), blank),
         stream(_codes(calls, "access_mode", ACCESS_MODES), blank),
         stream(_codes(calls, "cache_type", CACHE_TYPES), blank),
-        stream(_u64(calls, "mapped_va"), blank),
+        stream(u64_column(calls, "mapped_va"), blank),
         stream(_status_ok(calls), np.ones(m, dtype=np.int64)),
-        stream(_u64(calls, "irp"), blank),
+        stream(u64_column(calls, "irp"), blank),
         stream(process_index(trace, seq, _i64(calls, "target_pid")), blank),
-        stream(_u64(calls, "source_mdl"), blank),
+        stream(u64_column(calls, "source_mdl"), blank),
         stream(_i64(calls, "tag"), blank),
     )
     pids = procs["pid"].to_numpy(dtype=np.int64)

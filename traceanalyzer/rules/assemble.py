@@ -1,0 +1,250 @@
+"""Findings as a table, assembled column-wise from the sources that produce them.
+
+Each source (the replay kernel, the attach walk, the stateless rules, trace quality)
+yields a *partial* frame that says which rule fired on which call / lifetime /
+mapping; :class:`FindingAssembler` fills in everything else with array operations:
+process and thread, caller, MDL, bytes, impact, severity, fingerprint, evidence and
+the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceanalyzer.context.attribution import Context
+from traceanalyzer.lifecycle import kernel as K
+from traceanalyzer.lifecycle.codes import KERNEL_RULES
+from traceanalyzer.lifecycle.replay import ReplayResult
+from traceanalyzer.model.schema import PAGE_SIZE
+from traceanalyzer.rules.catalogue import RULES, SEVERITY_RANK
+from traceanalyzer.rules.messages import fmt_addr, fmt_bytes, message_for
+
+#: Columns of a partial frame (``-1`` = absent for integers, None for objects).
+PARTIAL_COLUMNS = (
+    "rule", "time_ns", "proc", "slot", "call_idx", "rel_call", "event_call", "start_ns",
+    "end_ns", "expo", "mapping_id", "sev_up", "count", "bytes", "event", "evidence",
+)
+
+FINDING_COLUMNS = [
+    "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event",
+    "bytes", "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns",
+    "exposure_end_ns", "message", "advice", "fingerprint", "evidence", "lifetime_id",
+    "mapping_id", "count",
+]
+
+
+def fingerprint(rule: str, caller: str | None, image: str | None) -> str:
+    """Stable finding identity across runs: rule + caller + process image (never
+    addresses, pids or times)."""
+    key = f"{rule}|{caller or ''}|{(image or '').lower()}"
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def pages_spanned(va: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """ceil(((va mod 4096) + size) / 4096); 0 where size is unknown (-1)."""
+    off = np.where(va == -1, 0, va.astype(np.uint64) % PAGE_SIZE).astype(np.int64)
+    return np.where(size < 0, 0, (off + np.maximum(size, 0) + PAGE_SIZE - 1) // PAGE_SIZE)
+
+
+def partial_frame(n: int, **columns: object) -> pd.DataFrame:
+    """A partial frame of ``n`` rows; absent columns get their 'absent' value."""
+    data: dict[str, object] = {}
+    for c in PARTIAL_COLUMNS:
+        if c in columns:
+            data[c] = columns[c]
+        elif c in ("rule", "event"):
+            data[c] = np.full(n, None, dtype=object)
+        elif c == "evidence":
+            data[c] = [[] for _ in range(n)]
+        elif c == "count":
+            data[c] = np.ones(n, dtype=np.int64)
+        elif c in ("expo", "sev_up"):
+            data[c] = np.zeros(n, dtype=bool)
+        else:
+            data[c] = np.full(n, -1, dtype=np.int64)
+    return pd.DataFrame(data)
+
+
+def kernel_partials(replay: ReplayResult) -> pd.DataFrame:
+    """Partial findings from the replay kernel's finding records."""
+    F = replay.findings
+    n = len(F)
+    if n == 0:
+        return partial_frame(0)
+    ci = replay.call_index
+
+    def call_of(stream_idx: np.ndarray) -> np.ndarray:
+        return np.where(stream_idx >= 0, ci[np.maximum(stream_idx, 0)], -1)
+
+    def seq_of(stream_idx: np.ndarray) -> np.ndarray:
+        return np.where(stream_idx >= 0, replay.seq[np.maximum(stream_idx, 0)], -1)
+
+    slot = F[:, K.F_SLOT]
+    S = replay.slots
+    alloc_ev = np.where(slot >= 0, S[np.maximum(slot, 0), K.S_ALLOC_EV], -1) if len(S) else np.full(n, -1)
+    lock = F[:, K.F_LOCK]
+    lock_ev = np.where(lock >= 0, replay.locks[np.maximum(lock, 0), K.L_START_EV], -1) if len(replay.locks) else np.full(n, -1)
+    ev_seq = np.stack([seq_of(alloc_ev), seq_of(F[:, K.F_REL]), seq_of(F[:, K.F_EV]),
+                       seq_of(F[:, K.F_TIDEV]), seq_of(lock_ev)], axis=1)
+    evidence = [sorted({int(x) for x in row if x >= 0}) for row in ev_seq]
+    trig = F[:, K.F_EV]
+    event = np.where((trig >= 0) & (call_of(trig) < 0), "ProcessEnd", None).astype(object)
+    return partial_frame(
+        n,
+        rule=np.asarray(KERNEL_RULES, dtype=object)[F[:, K.F_RULE]],
+        time_ns=F[:, K.F_TIME], proc=F[:, K.F_PROC], slot=slot,
+        call_idx=call_of(F[:, K.F_TIDEV]), rel_call=call_of(F[:, K.F_REL]),
+        event_call=call_of(trig), start_ns=F[:, K.F_START], end_ns=F[:, K.F_END],
+        expo=F[:, K.F_EXPO] == 1, mapping_id=F[:, K.F_MAP], sev_up=F[:, K.F_SEV] == 1,
+        event=event, evidence=evidence,
+    )
+
+
+class FindingAssembler:
+    """Turns partial frames into the findings table (see ``Analysis.findings``)."""
+
+    def __init__(self, calls: pa.Table, ctx: Context, replay: ReplayResult,
+                 processes: pd.DataFrame, trace_end_ns: int) -> None:
+        self.calls = calls
+        self.ctx = ctx
+        self.replay = replay
+        self.trace_end_ns = trace_end_ns
+        self.pid_of_proc = processes["pid"].fillna(-1).to_numpy(dtype=np.int64)
+        self.image_of_proc = processes["image"].astype(object).where(
+            processes["image"].notna(), None).to_numpy()
+        S = replay.slots
+        self.slot_bytes = (pages_spanned(S[:, K.S_VA], S[:, K.S_SIZE]) * PAGE_SIZE
+                           if len(S) else np.zeros(0, dtype=np.int64))
+
+    # -- column helpers --------------------------------------------------------------
+
+    def take_calls(self, column: str, idx: np.ndarray) -> np.ndarray:
+        """Values of a calls column at row indices (None where idx is -1 or absent)."""
+        if column not in self.calls.column_names or idx.size == 0:
+            return np.full(idx.size, None, dtype=object)
+        col = self.calls.column(column)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(pa.string())
+        taken = pc.take(col, pa.array(np.maximum(idx, 0), mask=idx < 0))
+        return np.asarray(taken.to_pylist(), dtype=object)
+
+    def _proc_text(self, proc: np.ndarray) -> list[str]:
+        out = []
+        for p in proc:
+            if p < 0:
+                out.append("an unattributed context")
+            else:
+                out.append(f"{self.image_of_proc[p] or '?'} ({self.pid_of_proc[p]})")
+        return out
+
+    # -- assembly ---------------------------------------------------------------------
+
+    def assemble(self, partials: pd.DataFrame) -> pd.DataFrame:
+        p = partials.reset_index(drop=True)
+        n = len(p)
+        if n == 0:
+            return _typed(pd.DataFrame(columns=FINDING_COLUMNS))
+        R = self.replay
+        proc = p["proc"].to_numpy(dtype=np.int64)
+        slot = p["slot"].to_numpy(dtype=np.int64)
+        call_idx = p["call_idx"].to_numpy(dtype=np.int64)
+        rel_call = p["rel_call"].to_numpy(dtype=np.int64)
+        event_call = p["event_call"].to_numpy(dtype=np.int64)
+        mapping_id = p["mapping_id"].to_numpy(dtype=np.int64)
+        rules = p["rule"].to_numpy(dtype=object)
+
+        pid = np.where(proc >= 0, self.pid_of_proc[np.maximum(proc, 0)], -1)
+        image = np.where(proc >= 0, self.image_of_proc[np.maximum(proc, 0)], None)
+        tid = np.where(call_idx >= 0, self.ctx.tid[np.maximum(call_idx, 0)], -1)
+        caller = self.take_calls("caller", call_idx)
+        fallback = self.take_calls("caller", rel_call)
+        caller = np.where(pd.isna(caller), fallback, caller)
+        event = p["event"].to_numpy(dtype=object)
+        ev_from_call = self.take_calls("event", np.where(event_call >= 0, event_call, call_idx))
+        event = np.where(pd.isna(event), ev_from_call, event)
+        has_slot = slot >= 0
+        S = R.slots
+        mdl = np.where(has_slot, S[np.maximum(slot, 0), K.S_MDL], -1) if len(S) else np.full(n, -1)
+        slot_va = np.where(has_slot, S[np.maximum(slot, 0), K.S_VA], -1) if len(S) else np.full(n, -1)
+        nbytes = p["bytes"].to_numpy(dtype=np.int64)
+        if len(S):
+            nbytes = np.where(nbytes >= 0, nbytes,
+                              np.where(has_slot, self.slot_bytes[np.maximum(slot, 0)], 0))
+        else:
+            nbytes = np.maximum(nbytes, 0)
+        map_va = (np.where(mapping_id >= 0, R.mappings[np.maximum(mapping_id, 0), K.M_VA], -1)
+                  if len(R.mappings) else np.full(n, -1))
+        start = p["start_ns"].to_numpy(dtype=np.int64)
+        end = p["end_ns"].to_numpy(dtype=np.int64)
+        end = np.where(end < 0, self.trace_end_ns, end)
+        impact = nbytes * np.maximum(0, end - start) / 1e9
+        expo = p["expo"].to_numpy(dtype=bool)
+        severity = np.array([RULES[r].severity for r in rules], dtype=object)
+        severity = np.where(p["sev_up"].to_numpy(dtype=bool), "critical", severity)
+        ctx_proc = np.where(call_idx >= 0, self.ctx.proc_id[np.maximum(call_idx, 0)], -1)
+        ctx_pid = np.where(call_idx >= 0, self.ctx.pid[np.maximum(call_idx, 0)], -1)
+        ctx_text = [t if cp >= 0 or q < 0 else f"pid {cp}"
+                    for t, cp, q in zip(self._proc_text(ctx_proc), ctx_pid, ctx_proc)]
+        alloc_proc = (np.where(has_slot, S[np.maximum(slot, 0), K.S_ALLOC_PROC], -1)
+                      if len(S) else np.full(n, -1))
+        other_text = self._proc_text(alloc_proc)
+        counts = p["count"].to_numpy(dtype=np.int64)
+        fp_cache: dict[tuple, str] = {}
+        fingerprints, messages = [], []
+        time_ns = p["time_ns"].to_numpy(dtype=np.int64)
+        for i in range(n):
+            key = (rules[i], caller[i], image[i])
+            fp = fp_cache.get(key)
+            if fp is None:
+                fp = fp_cache[key] = fingerprint(*key)
+            fingerprints.append(fp)
+            messages.append(message_for(
+                rules[i], process=image[i] or "?", pid=pid[i] if pid[i] >= 0 else "?",
+                tid=tid[i] if tid[i] >= 0 else "?", mdl=fmt_addr(_u64(mdl[i])),
+                bytes=fmt_bytes(int(nbytes[i])), t_ms=f"{time_ns[i] / 1e6:.3f} ms",
+                va=fmt_addr(_u64(map_va[i])), event=event[i], caller_ctx=ctx_text[i],
+                other=other_text[i], mdl_va=fmt_addr(_u64(slot_va[i])), count=int(counts[i]),
+            ))
+        df = pd.DataFrame({
+            "rule": rules, "severity": severity, "time_ns": time_ns,
+            "pid": _nullable(pid), "process": image, "tid": _nullable(tid),
+            "mdl": pd.array([_u64(m) for m in mdl], dtype="UInt64"),
+            "caller": caller, "event": event, "bytes": nbytes,
+            "impact_byte_seconds": impact, "start_ns": start, "end_ns": end,
+            "exposure_start_ns": _nullable(np.where(expo, start, -1)),
+            "exposure_end_ns": _nullable(np.where(expo, end, -1)),
+            "message": messages, "advice": [RULES[r].advice for r in rules],
+            "fingerprint": fingerprints, "evidence": p["evidence"].tolist(),
+            "lifetime_id": _nullable(slot), "mapping_id": _nullable(mapping_id),
+            "count": counts,
+        })
+        df["_rank"] = df["severity"].map(SEVERITY_RANK)
+        df = df.sort_values(["_rank", "impact_byte_seconds", "time_ns"],
+                            ascending=[True, False, True], kind="stable")
+        return _typed(df.drop(columns="_rank").reset_index(drop=True))
+
+
+def _u64(x: int) -> int | None:
+    return None if x == -1 else int(np.int64(x).view(np.uint64))
+
+
+def _nullable(a: np.ndarray) -> pd.arrays.IntegerArray:
+    a = np.asarray(a, dtype=np.int64)
+    return pd.arrays.IntegerArray(a, a < 0)
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for c in ("time_ns", "pid", "tid", "bytes", "start_ns", "end_ns", "exposure_start_ns",
+              "exposure_end_ns", "lifetime_id", "mapping_id", "count"):
+        df[c] = df[c].astype("Int64")
+    df["mdl"] = df["mdl"].astype("UInt64")
+    df["impact_byte_seconds"] = df["impact_byte_seconds"].astype("float64")
+    for c in ("rule", "severity", "process", "caller", "event", "message", "advice", "fingerprint"):
+        df[c] = df[c].astype("string")
+    return df
