@@ -444,10 +444,13 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
     event, family, mapping_fields = _classify(name, state)
     out: dict[str, pa.Array] = {"_line": pa.array(numbers), "time_ns": time_ns}
 
-    def put(col: str, arr: pa.Array, bad: np.ndarray) -> None:
+    def flag(col: str, bad: np.ndarray) -> None:
         if bad.any():
             state.count("bad_values", int(bad.sum()), detail=f"{name}.{col}")
             state.problem(int(numbers[bad].min()), f"{name}: bad {col} value")
+
+    def put(col: str, arr: pa.Array, bad: np.ndarray) -> None:
+        flag(col, bad)
         out[col] = arr
 
     rules = _PLAIN_COLUMNS.get(family, _PLAIN_COLUMNS["generic"])
@@ -471,8 +474,8 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
         end_idx = header.find(_IMAGE_END)
         if end_idx is not None:
             end = to_canonical(column(end_idx), "base")
-            put("_end", end.array, end.bad)
-            out["image_size"] = _span(out.pop("_end"), out["base"])
+            flag("image_size", end.bad)
+            out["image_size"] = _span(end.array, out["base"])
     if family == "cswitch":
         for col, aliases in (("new_pid", _NEW_PROCESS), ("old_pid", _OLD_PROCESS)):
             idx = header.find(aliases)
