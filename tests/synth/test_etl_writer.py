@@ -243,3 +243,27 @@ def test_scenario_covers_every_kernel_and_call_kind():
     kinds = {r["event"] for r in scenario_rows()}
     assert {"ProcessStart", "ProcessEnd", "ProcessRundown", "ThreadStart", "ThreadEnd",
             "ThreadRundown", "CSwitch", "ImageLoad", "ImageUnload", "IoCompleteRequest"} <= kinds
+
+
+def test_bulk_calls_are_byte_identical_to_one_by_one(tmp_path, monkeypatch):
+    from traceanalyzer.synth import etl_writer
+
+    def both(name, write):
+        write(tmp_path / "bulk" / name)
+        monkeypatch.setattr(etl_writer, "BULK_CALLS", False)
+        write(tmp_path / "rows" / name)
+        monkeypatch.setattr(etl_writer, "BULK_CALLS", True)
+        return (tmp_path / "bulk" / name).read_bytes(), (tmp_path / "rows" / name).read_bytes()
+
+    (tmp_path / "bulk").mkdir()
+    (tmp_path / "rows").mkdir()
+    a, b = both("heavy.etl", lambda p: write_cswitch_heavy_etl(p, 3000, cpus=2, call_every=3, buffer_size=2048))
+    assert a == b
+    x86 = [dict(time_ns=100 * i, event=("IoAllocateMdl", "MmProbeAndLockPages")[i % 2], cpu=i % 2,
+                pid=500, tid=None if i % 3 else 504, mdl=0x8A001000 + 0x100 * (i // 2),
+                size=4096 if i % 2 == 0 else None, access_mode="KernelMode" if i % 2 else None,
+                operation="IoReadAccess" if i % 2 else None) for i in range(40)]
+    a, b = both("x86.etl", lambda p: write_etl(scenario_frame(x86), p, pointer_size=4, hex_addresses=False))
+    assert a == b
+    a, b = both("scenario.etl", lambda p: write_etl(scenario_frame(), p))
+    assert a == b

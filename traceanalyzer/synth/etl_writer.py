@@ -31,6 +31,7 @@ from traceanalyzer.model.schema import (
 from traceanalyzer.synth import etl_kernel
 from traceanalyzer.synth.etl_buffers import BufferWriter
 from traceanalyzer.synth.etl_calls import PROVIDER_GUID, PROVIDER_NAME, tracelogging_record
+from traceanalyzer.synth.etl_calls_bulk import bulk_records, field_columns
 from traceanalyzer.synth.etl_format import (
     DEFAULT_START_TIME,
     DEFAULT_UPTIME_S,
@@ -43,6 +44,8 @@ from traceanalyzer.synth.etl_format import (
 
 #: Rows per chunk when a whole table is given.
 CHUNK_ROWS = 1 << 18
+#: Build calls without string fields in bulk (False: one by one; same bytes, slower).
+BULK_CALLS = True
 
 _KIND_CSWITCH, _KIND_KERNEL, _KIND_CALL = 0, 1, 2
 _KERNEL_BUILDERS = {
@@ -152,8 +155,25 @@ class _EtlJob:
         for code, count in zip(*np.unique(codes, return_counts=True)):
             self.counts[names[code]] += int(count)
 
-        # bytes of every non-CSwitch row, built one by one (rare rows)
-        other = np.flatnonzero(kinds != _KIND_CSWITCH)
+        # fixed-layout records in bulk: CSwitch, and calls without string fields
+        groups: list[np.ndarray] = []
+        group_of = np.full(len(time_ns), -1, np.int32)   # row -> its bulk group
+        position = np.full(len(time_ns), -1, np.int64)   # row -> its index in that group
+        # bulk rows in output order, so that each CPU's rows of a group are consecutive
+        cswitch = order[kinds[order] == _KIND_CSWITCH]
+        if len(cswitch):
+            new_tid, new_ok = _int_column(table, "new_tid")
+            old_tid, old_ok = _int_column(table, "old_tid")
+            new_tid = np.where(new_ok, new_tid, etl_kernel.UNKNOWN_ID)
+            old_tid = np.where(old_ok, old_tid, etl_kernel.UNKNOWN_ID)
+            self._add_group(groups, group_of, position, cswitch, etl_kernel.cswitch_records(
+                self.pointer_size, qpc[cswitch], new_tid[cswitch], old_tid[cswitch], cpu[cswitch]))
+        calls = order[kinds[order] == _KIND_CALL]
+        if len(calls) and BULK_CALLS:
+            self._bulk_calls(table, calls, codes, names, qpc, groups, group_of, position)
+
+        # every other row is built one by one (rare rows, or rows with strings)
+        other = np.flatnonzero(group_of < 0)
         blobs: dict[int, bytes] = {}
         if len(other):
             sub = table.take(pa.array(other)).to_pydict()
@@ -162,19 +182,40 @@ class _EtlJob:
                 row = {k: sub[k][j] for k in keys}
                 blobs[int(row_index)] = self._one_record(names[codes[row_index]], int(kinds[row_index]),
                                                          int(qpc[row_index]), row)
-        cswitch = np.flatnonzero(kinds == _KIND_CSWITCH)
-        records = None
-        if len(cswitch):
-            new_tid, new_ok = _int_column(table, "new_tid")
-            old_tid, old_ok = _int_column(table, "old_tid")
-            new_tid = np.where(new_ok, new_tid, etl_kernel.UNKNOWN_ID)
-            old_tid = np.where(old_ok, old_tid, etl_kernel.UNKNOWN_ID)
-            records = etl_kernel.cswitch_records(
-                self.pointer_size, qpc[cswitch], new_tid[cswitch], old_tid[cswitch], cpu[cswitch]
-            )
-        position = np.full(len(time_ns), -1, np.int64)  # row -> its CSwitch record index
-        position[cswitch] = np.arange(len(cswitch))
-        self._emit(order, cpu, qpc, kinds, blobs, records, position)
+        self._emit(order, cpu, qpc, groups, group_of, position, blobs)
+
+    @staticmethod
+    def _add_group(groups, group_of, position, rows, records) -> None:
+        group_of[rows] = len(groups)
+        position[rows] = np.arange(len(rows))
+        groups.append(records)
+
+    def _bulk_calls(self, table, calls, codes, names, qpc, groups, group_of, position) -> None:
+        """Calls with the same event and the same non-null fields, none a string, in bulk."""
+        columns = field_columns(table)
+        if len(columns) > 31:
+            return
+        mask = np.zeros(len(calls), np.int64)
+        for bit, column in enumerate(columns):
+            present = ~np.asarray(pc.is_null(table.column(column)).to_numpy(zero_copy_only=False), bool)
+            mask |= present[calls].astype(np.int64) << bit
+        keys = codes[calls].astype(np.int64) << 32 | mask
+        tid, tid_ok = _int_column(table, "tid")
+        pid, pid_ok = _int_column(table, "pid")
+        tid = np.where(tid_ok, tid & 0xFFFFFFFF, etl_kernel.UNKNOWN_ID)
+        pid = np.where(pid_ok, pid & 0xFFFFFFFF, etl_kernel.UNKNOWN_ID)
+        unique, inverse = np.unique(keys, return_inverse=True)
+        for g, key in enumerate(unique):
+            rows = calls[inverse == g]
+            event = names[int(key) >> 32]
+            present = [c for bit, c in enumerate(columns) if (int(key) >> bit) & 1]
+            try:
+                records = bulk_records(table, rows, event, present, qpc[rows], tid[rows], pid[rows],
+                                       self.pointer_size, self.hex_addresses)
+            except ValueError as exc:
+                raise ValueError(f"{event}: {exc}") from None
+            if records is not None:
+                self._add_group(groups, group_of, position, rows, records)
 
     def _one_record(self, event: str, kind: int, qpc: int, row: dict) -> bytes:
         try:
@@ -191,33 +232,28 @@ class _EtlJob:
             raise ValueError(f"{event} at time_ns {row.get('time_ns')}: {exc}") from None
         return rec + b"\0" * (-len(rec) % 8)
 
-    def _emit(self, order, cpu, qpc, kinds, blobs, records, position) -> None:
+    def _emit(self, order, cpu, qpc, groups, group_of, position, blobs) -> None:
         """Hand each CPU's records, in time order, to the buffer writer."""
-        cpu_sorted = cpu[order]
-        bounds = np.flatnonzero(np.diff(cpu_sorted)) + 1
+        widths = np.array([g.shape[1] for g in groups] + [0], np.int64)  # [-1] -> 0
+        bounds = np.flatnonzero(np.diff(cpu[order])) + 1
         for segment in np.split(order, bounds):
             if not len(segment):
                 continue
             c = int(cpu[segment[0]])
             self._check_cpu(c, int(qpc[segment[0]]), int(qpc[segment[-1]]))
-            is_cs = kinds[segment] == _KIND_CSWITCH
-            sizes = np.where(is_cs, 0 if records is None else records.shape[1], 0).astype(np.int64)
+            g, p = group_of[segment], position[segment]
+            sizes = widths[g]
+            # runs of rows that are consecutive records of one bulk group: one slice each
+            breaks = np.flatnonzero((g[1:] != g[:-1]) | (g[1:] < 0) | (p[1:] != p[:-1] + 1)) + 1
             pieces: list[bytes] = []
-            # runs of consecutive CSwitch rows are copied in one slice each
-            change = np.flatnonzero(np.diff(is_cs.astype(np.int8))) + 1
-            for run in np.split(np.arange(len(segment)), change):
-                rows = segment[run]
-                if is_cs[run[0]]:
-                    idx = position[rows]
-                    if idx[-1] - idx[0] == len(idx) - 1:
-                        pieces.append(records[idx[0]:idx[-1] + 1].tobytes())
-                    else:
-                        pieces.append(records[idx].tobytes())
+            for start, stop in zip(np.r_[0, breaks], np.r_[breaks, len(segment)]):
+                group = int(g[start])
+                if group >= 0:
+                    pieces.append(groups[group][p[start]:p[stop - 1] + 1].tobytes())
                 else:
-                    for k, r in zip(run, rows):
-                        blob = blobs[int(r)]
-                        sizes[k] = len(blob)
-                        pieces.append(blob)
+                    blob = blobs[int(segment[start])]
+                    sizes[start] = len(blob)
+                    pieces.append(blob)
             self.writer.add_run(c, b"".join(pieces), sizes, qpc[segment])
         self.writer.flush_ready()
 
