@@ -278,10 +278,11 @@ def clean_trace_starts_mid_request() -> Story:
     s.after(10 * US).free_mdl(app, mx)
     s.at(2 * MS).unlock(app, my)
     s.after(10 * US).free_mdl(app, my)
+    s.at(4 * MS).process_end(app)
     return Story(
         "clean_trace_starts_mid_request",
         "the trace starts while backup.exe's requests hold MDLs locked before the trace "
-        "began: the driver maps, unlocks and frees them",
+        "began: the driver maps, unlocks and frees them; backup.exe exits",
         "KMAP_UNLOCKED_MDL and UNLOCK_NOT_LOCKED (lock state unknown), MDL_STRUCT_LEAK",
         s,
     )

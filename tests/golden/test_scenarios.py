@@ -202,4 +202,4 @@ def test_committed_scenarios_are_regenerated_by_build_py(build, tmp_path):
         assert committed.read_bytes() == fresh.read_bytes(), (
             f"{fresh.name} is stale: run python sample_traces/build.py")
     for st in stories:
-        assert 8 <= len(st.scenario.rows) <= 60, st.name
+        assert 10 <= len(st.scenario.rows) <= 60, st.name
