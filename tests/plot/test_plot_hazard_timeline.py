@@ -12,9 +12,11 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
-from fake_analysis import MDL, S, seed_tables  # noqa: E402
+from fake_analysis import MDL, S, fake_analysis, seed_tables  # noqa: E402
 
-from traceanalyzer.plot.hazard_timeline import hazard_lanes, plot_hazard_timeline  # noqa: E402
+from traceanalyzer.plot.hazard_timeline import (  # noqa: E402
+    hazard_lanes, plot_hazard_timeline, with_call_context,
+)
 from traceanalyzer.plot.style import SYSTEM_LANE  # noqa: E402
 
 
@@ -27,23 +29,49 @@ def _labels(fig) -> list[str]:
     return [t.get_text() for t in fig.axes[0].texts]
 
 
-def test_lanes_put_processes_first_and_system_last() -> None:
-    t = seed_tables()
-    lanes = hazard_lanes(t["findings"], t["mappings"])
+def test_call_context_comes_from_the_evidence_event() -> None:
+    a = fake_analysis()
+    f = with_call_context(a.findings, a.trace)
+    unlock = f[f["rule"] == "UNLOCK_WHILE_USER_MAPPED"].iloc[0]
+    # charged to app.exe (its mapping is exposed) but called by System's worker thread
+    assert (unlock["pid"], unlock["ctx_pid"], unlock["ctx_tid"]) == (1234, 4, 88)
+    assert unlock["ctx_process"] == "System"
+
+
+def test_lanes_put_processes_first_and_the_worker_context_last() -> None:
+    a = fake_analysis()
+    lanes = hazard_lanes(with_call_context(a.findings, a.trace), a.mappings)
     assert list(lanes["label"]) == ["app.exe (1234)", SYSTEM_LANE]
-    # the app's own finding is high, but a critical finding exposes its mapping
     assert lanes.iloc[0]["worst_severity"] == "critical"
-    assert lanes.iloc[1]["findings"] == 1
+    assert list(lanes["findings"]) == [2, 0]
+    assert list(lanes["causing_calls"]) == [0, 1]
+    # without the call context there is nothing on the System lane
+    assert list(hazard_lanes(a.findings, a.mappings)["label"]) == ["app.exe (1234)"]
+
+
+def test_worker_unlock_is_marked_in_system_lane_with_arrow_to_the_finding() -> None:
+    a = fake_analysis()
+    t = a.tables
+    fig = plot_hazard_timeline(with_call_context(a.findings, a.trace), a.mappings, a.locks,
+                               time_span_ns=t["time_span_ns"])
+    ax = fig.axes[0]
+    assert "MmUnlockPages by tid 88" in _labels(fig)
+    arrows = [c for c in ax.texts if c.get_text() == "" and c.arrow_patch is not None]
+    assert len(arrows) == 1
+    (x0, y0), (x1, y1) = arrows[0].xyann, arrows[0].xy
+    assert x0 == x1 == pytest.approx(2.0)  # at the unlock, 2 s
+    assert y0 < y1  # from the System lane (bottom) up to app.exe
+    ticks = [tl.get_text() for tl in ax.get_yticklabels()]
+    assert ticks[-1] == f"{SYSTEM_LANE}\n1 causing call"
 
 
 def test_many_processes_fold_into_others_lane() -> None:
     t = seed_tables(extra_processes=200)
     lanes = hazard_lanes(t["findings"], t["mappings"], max_lanes=6)
     assert len(lanes) == 6
-    assert lanes.iloc[0]["label"] == "app.exe (1234)"
-    assert lanes.iloc[-1]["label"] == SYSTEM_LANE
-    others = lanes.iloc[-2]
-    assert others["label"] == "others (197 processes)"
+    assert lanes.iloc[0]["label"] == "app.exe (1234)"  # the critical exposure ranks first
+    # 201 processes: 5 lanes of their own, the other 196 folded into the last lane
+    assert lanes.iloc[-1]["label"] == "others (196 processes)"
     assert lanes["findings"].sum() == len(t["findings"])
 
 
@@ -53,10 +81,10 @@ def test_seed_figure_shows_exposure_window_in_the_mapped_process_lane() -> None:
     ax = fig.axes[0]
     expo = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_hatch() == "///"]
     assert len(expo) == 1
-    # unlock at 2 s -> process exit at 5 s, drawn on the app.exe lane (top lane, y = 1)
+    # unlock at 2 s -> process exit at 5 s, drawn on the app.exe lane (the only one, y = 0)
     assert expo[0].get_x() == pytest.approx(2.0)
     assert expo[0].get_width() == pytest.approx(3.0)
-    assert expo[0].get_y() + expo[0].get_height() / 2 == pytest.approx(1.0)
+    assert expo[0].get_y() + expo[0].get_height() / 2 == pytest.approx(0.0)
     labels = _labels(fig)
     assert "UNLOCK_WHILE_USER_MAPPED" in labels
     assert "USER_MAPPING_NOT_UNMAPPED_AT_EXIT" in labels

@@ -2,7 +2,8 @@
 
 The numbers follow the seed scenario by hand (docs/architecture.md table shapes):
 app.exe (pid 1234) locks an 8 KiB user buffer at 1 s and maps it into itself; a worker
-thread (System, pid 4) unlocks it at 2 s while it is still mapped; app.exe exits at 5 s
+thread (System, pid 4, tid 88) unlocks it at 2 s while it is still mapped (the finding is
+charged to app.exe, whose mapping is exposed; the evidence event shows pid 4); app.exe exits at 5 s
 with the mapping live; the trace ends at 8 s.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pandas as pd
+import pyarrow as pa
 
 S = 1_000_000_000
 MDL = 0xFFFFC30A4B2F1000
@@ -26,8 +28,8 @@ def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> di
     """The seed scenario's tables; ``extra_processes`` adds small leakers."""
     app = hostile_name or "app.exe"
     findings = [
-        dict(rule="UNLOCK_WHILE_USER_MAPPED", severity="critical", time_ns=2 * S, pid=4,
-             process="System", tid=88, mdl=f"0x{MDL:x}", caller="mydriver.sys+0x1a2b",
+        dict(rule="UNLOCK_WHILE_USER_MAPPED", severity="critical", time_ns=2 * S, pid=1234,
+             process=app, tid=88, mdl=f"0x{MDL:x}", caller="mydriver.sys+0x1a2b",
              event="MmUnlockPages", bytes=8192, impact_byte_seconds=8192 * 3.0,
              start_ns=2 * S, end_ns=5 * S, exposure_start_ns=2 * S, exposure_end_ns=5 * S,
              message=f"MmUnlockPages while still mapped into {app} (1234)",
@@ -75,7 +77,9 @@ def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> di
             message=f"{name} lock issue", fingerprint=f"fp-{i}", mapping_id=None,
             mdl=f"0x{0xFFFFC30A00000000 + 0x1000 * i:x}",
             lifetime_id=100 + i))
-    events = pd.DataFrame([
+    filler = [dict(seq=i, time_ns=int(i * 0.1 * S), event="CSwitch", pid=None, tid=None,
+                   caller=None, mdl=None, va=None, size=None) for i in (0, 1, 2, 5)]
+    events = pd.DataFrame(filler + [
         dict(seq=3, time_ns=1 * S, event="MmProbeAndLockPages", pid=1234, tid=1300,
              caller="mydriver.sys+0x19f0", mdl=MDL, va=0x2A0000, size=8192),
         dict(seq=4, time_ns=int(1.001 * S), event="MmMapLockedPagesSpecifyCache", pid=1234,
@@ -84,7 +88,7 @@ def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> di
              caller="mydriver.sys+0x1a2b", mdl=MDL, va=None, size=None),
         dict(seq=7, time_ns=5 * S, event="ProcessEnd", pid=1234, tid=1300, caller=None,
              mdl=None, va=None, size=None),
-    ])
+    ]).sort_values("seq", ignore_index=True)
     return dict(
         findings=pd.DataFrame(findings, columns=FINDING_COLUMNS),
         mappings=pd.DataFrame(mappings),
@@ -110,8 +114,12 @@ class FakeAnalysis:
         self.locks = t["locks"]
         self.lifecycles = pd.DataFrame([dict(lifetime_id=1, mdl=f"0x{MDL:x}", kind="user",
                                              bytes=8192)])
-        self.trace = SimpleNamespace(events=t["events"], processes=t["processes"],
-                                     paths=["traces/seed.csv"], time_span_ns=t["time_span_ns"])
+        events = t["events"]
+        self.trace = SimpleNamespace(
+            events=events, processes=t["processes"], paths=["traces/seed.csv"],
+            time_span_ns=t["time_span_ns"],
+            # like Trace.events_table(): row position == seq
+            events_table=lambda: pa.Table.from_pandas(events, preserve_index=False))
 
     def leak_timeline(self) -> pd.DataFrame:
         return self.tables["leak_timeline"]

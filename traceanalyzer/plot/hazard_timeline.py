@@ -35,7 +35,9 @@ def hazard_lanes(findings: pd.DataFrame, mappings: pd.DataFrame | None = None,
     """The lanes of the hazard timeline, top to bottom.
 
     Columns: ``lane`` (0 = top), ``key`` (a tuple: ``(pid, process)``, ``('system',)``
-    or ``('others',)``), ``label``, ``findings`` (count), ``worst_severity``.
+    or ``('others',)``), ``label``, ``findings`` (count), ``causing_calls`` (calls that
+    ran here and caused a finding in another lane: needs ``ctx_pid``/``ctx_process``
+    columns in ``findings``, see :func:`with_call_context`), ``worst_severity``.
     Processes are ordered by worst severity (of their findings or of findings on their
     mappings), then impact, then number of findings; System and
     unattributed calls share the last lane; beyond ``max_lanes`` processes fold into
@@ -57,6 +59,13 @@ def hazard_lanes(findings: pd.DataFrame, mappings: pd.DataFrame | None = None,
         if not np.isnan(r.mapping_id):
             rank = style.severity_rank(r.severity)
             exposed[r.mapping_id] = min(exposed.get(r.mapping_id, 9), rank)
+    for r in f[f["ctx_pid"].notna() | f["ctx_process"].notna()].itertuples(index=False):
+        k = _key(r.ctx_pid, r.ctx_process)
+        if k == _key(r.pid, r.process):
+            continue
+        d = keys.setdefault(k, {"findings": 0, "worst": 9, "first": r.time_ns, "impact": 0.0})
+        d["worst"] = min(d["worst"], style.severity_rank(r.severity))
+        d["calls"] = d.get("calls", 0) + 1
     for r in m.itertuples(index=False):
         k = _key(r.pid, r.process) if r.mode == "UserMode" else SYSTEM_KEY
         d = keys.setdefault(k, {"findings": 0, "worst": 9, "first": r.start_ns, "impact": 0.0})
@@ -67,19 +76,20 @@ def hazard_lanes(findings: pd.DataFrame, mappings: pd.DataFrame | None = None,
     room = max_lanes - (1 if SYSTEM_KEY in keys else 0)
     shown, folded = (procs, []) if len(procs) <= room else (procs[: room - 1], procs[room - 1:])
     rows = [(k, style.plot_text(style.process_label(k[0], k[1])), keys[k]["findings"],
-             keys[k]["worst"])
+             keys[k].get("calls", 0), keys[k]["worst"])
             for k in shown]
     if folded:
         rows.append((OTHERS_KEY, f"others ({len(folded)} processes)",
                      sum(keys[k]["findings"] for k in folded),
+                     sum(keys[k].get("calls", 0) for k in folded),
                      min(keys[k]["worst"] for k in folded)))
     if SYSTEM_KEY in keys:
         rows.append((SYSTEM_KEY, style.SYSTEM_LANE, keys[SYSTEM_KEY]["findings"],
-                     keys[SYSTEM_KEY]["worst"]))
+                     keys[SYSTEM_KEY].get("calls", 0), keys[SYSTEM_KEY]["worst"]))
     sev = list(style.SEVERITIES) + ["none"] * 5
     return pd.DataFrame(
-        [(i, k, lbl, n, sev[w]) for i, (k, lbl, n, w) in enumerate(rows)],
-        columns=["lane", "key", "label", "findings", "worst_severity"])
+        [(i, k, lbl, n, c, sev[w]) for i, (k, lbl, n, c, w) in enumerate(rows)],
+        columns=["lane", "key", "label", "findings", "causing_calls", "worst_severity"])
 
 
 def plot_hazard_timeline(
@@ -102,7 +112,10 @@ def plot_hazard_timeline(
     drawn relative to its start and open mappings run to its end. Zoom with
     ``time_window_ns=(start, end)`` (absolute ns) or ``mdl=`` (an address as int or
     ``'0x...'``: only that MDL's findings, locks and mappings, framed). Findings of
-    severity ``info`` are left out unless ``include_info``.
+    severity ``info`` are left out unless ``include_info``. When ``findings`` has
+    ``ctx_pid``/``ctx_process``/``ctx_tid`` (:func:`with_call_context`), a call that ran
+    in another process than the finding's (an unlock from a System worker thread) gets a
+    hollow mark in that lane with an arrow to the finding.
     """
     f = _norm_findings(findings)
     m = _norm_mappings(mappings)
@@ -163,8 +176,10 @@ def plot_hazard_timeline(
         labels = []
         for r in lanes.itertuples(index=False):
             extra = f"\n+{hidden[r.lane]} unlabelled" if hidden.get(r.lane) else ""
-            labels.append(f"{r.label}\n{r.findings} finding{'s' if r.findings != 1 else ''}"
-                          f"{extra}")
+            count = f"{r.findings} finding{'s' if r.findings != 1 else ''}"
+            if r.causing_calls and not r.findings:
+                count = f"{r.causing_calls} causing call{'s' if r.causing_calls != 1 else ''}"
+            labels.append(f"{r.label}\n{count}{extra}")
         ax.set_yticks([_y(i, n) for i in range(len(lanes))], labels)
         for tick, r in zip(ax.get_yticklabels(), lanes.itertuples(index=False)):
             tick.set_color(style.severity_color(r.worst_severity)
@@ -234,6 +249,10 @@ def _norm_findings(findings: pd.DataFrame | None) -> pd.DataFrame:
         "exposure_end_ns": frames.numeric(_col(f, "exposure_end_ns")),
         "count": frames.numeric(_col(f, "count", 1)).fillna(1).astype(int),
         "impact": frames.numeric(_col(f, "impact_byte_seconds")),
+        "event": _col(f, "event", "").astype(object),
+        "ctx_pid": frames.numeric(_col(f, "ctx_pid")),
+        "ctx_process": _col(f, "ctx_process").astype(object),
+        "ctx_tid": frames.numeric(_col(f, "ctx_tid")),
     })
     return out[out["time_ns"].notna()].reset_index(drop=True)
 
@@ -317,11 +336,6 @@ def _draw_exposures(ax, f: pd.DataFrame, m: pd.DataFrame, lane_of, n: int, X, t1
         ax.text(X(b), y - 0.40, f"exposed {_dur(b - a)} ", ha="right", va="bottom",
                 color=_EXPOSURE_COLOR, fontsize=style.BASE_FONT_SIZE - 1, zorder=4,
                 clip_on=True)
-        src = lane_of(r.pid, r.process)
-        if src is not None and src != lane:  # the call came from another lane
-            ax.annotate("", (X(r.time_ns), y), (X(r.time_ns), _y(src, n)),
-                        arrowprops=dict(arrowstyle="->", color=_EXPOSURE_COLOR, lw=1.2,
-                                        ls="--", shrinkA=6, shrinkB=2), zorder=3)
 
 
 def _draw_findings(ax, f: pd.DataFrame, lane_of, n: int, X, span: float, width: float
@@ -331,18 +345,24 @@ def _draw_findings(ax, f: pd.DataFrame, lane_of, n: int, X, span: float, width: 
     per_char = span / (width * 0.62) * ((style.BASE_FONT_SIZE - 1) * 0.72 / 72)
     hidden: dict[int, int] = {}
     rows_end: dict[int, list[float]] = {}
-    order = f.assign(rank=f["severity"].map(style.severity_rank)).sort_values(
-        ["time_ns", "rank"])
+    order = _marks(f, lane_of)
     for r in order.itertuples(index=False):
-        lane = lane_of(r.pid, r.process)
-        if lane is None:
-            continue
+        lane = r.lane
         y = _y(lane, n)
         x = X(r.time_ns)
-        ax.plot([x], [y + 0.05], ls="none", marker=style.SEVERITY_MARKERS.get(r.severity, "o"),
-                color=style.severity_color(r.severity), markeredgecolor="black",
-                markeredgewidth=0.6, markersize=11, zorder=6)
-        text = style.plot_text(r.rule) + (f" ×{r.count}" if r.count > 1 else "")
+        marker = style.SEVERITY_MARKERS.get(r.severity, "o")
+        color = style.severity_color(r.severity)
+        if r.context:  # where the call ran: hollow marker, arrow to the finding
+            ax.plot([x], [y + 0.05], ls="none", marker=marker, markerfacecolor="white",
+                    markeredgecolor=color, markeredgewidth=1.6, markersize=10, zorder=6)
+            ax.annotate("", (x, _y(r.target_lane, n) + 0.05), (x, y + 0.05),
+                        arrowprops=dict(arrowstyle="->", color=color, lw=1.2, ls="--",
+                                        shrinkA=7, shrinkB=7), zorder=5)
+        else:
+            ax.plot([x], [y + 0.05], ls="none", marker=marker, color=color,
+                    markeredgecolor="black", markeredgewidth=0.6, markersize=11, zorder=6,
+                    clip_on=False)
+        text = r.text
         ends = rows_end.setdefault(lane, [-np.inf] * _LABEL_ROWS)
         row = next((i for i, e in enumerate(ends) if e < x), None)
         if row is None:
@@ -357,6 +377,33 @@ def _draw_findings(ax, f: pd.DataFrame, lane_of, n: int, X, span: float, width: 
     return hidden
 
 
+def _marks(f: pd.DataFrame, lane_of) -> pd.DataFrame:
+    """What to put on the lanes, in time order: every finding on its process lane and,
+    when the call that caused it ran in another lane (a worker thread in System), a
+    hollow 'called from' mark there.
+
+    Columns: time_ns, rank, lane, severity, text, context (bool), target_lane.
+    """
+    rows = []
+    for r in f.itertuples(index=False):
+        lane = lane_of(r.pid, r.process)
+        if lane is None:
+            continue
+        rank = style.severity_rank(r.severity)
+        rows.append((r.time_ns, rank, lane, r.severity, style.plot_text(r.rule)
+                     + (f" ×{r.count}" if r.count > 1 else ""), False, lane))
+        if np.isnan(r.ctx_pid) and (r.ctx_process is None or pd.isna(r.ctx_process)):
+            continue
+        ctx = lane_of(r.ctx_pid, r.ctx_process)
+        if ctx is None or ctx == lane:
+            continue
+        who = f"{r.event} by tid {int(r.ctx_tid)}" if not np.isnan(r.ctx_tid) else \
+            f"{r.event} from here"
+        rows.append((r.time_ns, rank, ctx, r.severity, style.plot_text(who), True, lane))
+    cols = ["time_ns", "rank", "lane", "severity", "text", "context", "target_lane"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["time_ns", "rank", "context"])
+
+
 def _dur(ns: float) -> str:
     unit, per = style.time_unit(ns)
     return f"{ns / per:.3g} {unit}"
@@ -367,6 +414,10 @@ def _legend_handles(f: pd.DataFrame) -> list:
     handles: list = [Line2D([], [], ls="none", marker=style.SEVERITY_MARKERS[s],
                             color=style.SEVERITY_COLORS[s], markeredgecolor="black",
                             markersize=9, label=f"{s} finding") for s in present]
+    if f["ctx_pid"].notna().any():
+        handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="white",
+                              markeredgecolor="0.2", markeredgewidth=1.6, markersize=9,
+                              label="the call that caused it,\nin the thread's process"))
     handles += [
         Line2D([], [], color=_LOCK_COLOR, lw=4, label="pages locked"),
         Line2D([], [], color=_USER_MAP_COLOR, lw=4, label="user mapping"),
@@ -379,6 +430,52 @@ def _legend_handles(f: pd.DataFrame) -> list:
 
 
 def plot_hazard_timeline_for(analysis, **kwargs) -> Figure:
-    """:func:`plot_hazard_timeline` of an Analysis (``Analysis.plot_hazard_timeline``)."""
+    """:func:`plot_hazard_timeline` of an Analysis (``Analysis.plot_hazard_timeline``),
+    with the process each finding's call ran in (see :func:`with_call_context`)."""
     kwargs.setdefault("time_span_ns", analysis.trace.time_span_ns)
-    return plot_hazard_timeline(analysis.findings, analysis.mappings, analysis.locks, **kwargs)
+    findings = with_call_context(analysis.findings, analysis.trace)
+    return plot_hazard_timeline(findings, analysis.mappings, analysis.locks, **kwargs)
+
+
+def with_call_context(findings: pd.DataFrame, trace) -> pd.DataFrame:
+    """``findings`` plus where the call behind each finding ran.
+
+    Added columns: ``ctx_pid`` (the calling thread's process: ``effective_pid`` of the
+    event when logged, else its ``pid``), ``ctx_process`` (its image name) and
+    ``ctx_tid``, taken from the evidence event with the finding's ``event`` name at the
+    finding's ``time_ns``; missing when there is no such event (exit findings).
+    """
+    out = findings.copy()
+    n = len(out)
+    ctx_pid, ctx_tid = [None] * n, [None] * n
+    seqs = sorted({int(s) for ev in out.get("evidence", []) if ev is not None
+                   and not isinstance(ev, float) for s in ev})
+    if seqs and hasattr(trace, "events_table"):
+        import pyarrow as pa
+
+        table = trace.events_table()
+        cols = [c for c in ("seq", "time_ns", "event", "pid", "tid", "effective_pid")
+                if c in table.column_names]
+        sub = table.select(cols).take(pa.array([s for s in seqs if s < table.num_rows],
+                                               type=pa.int64()))
+        ev = sub.to_pandas().set_index("seq")
+        for i, r in enumerate(out.itertuples(index=False)):
+            for s in (r.evidence if r.evidence is not None else []):
+                if int(s) not in ev.index:
+                    continue
+                e = ev.loc[int(s)]
+                if e["event"] == r.event and e["time_ns"] == r.time_ns:
+                    eff = e.get("effective_pid")
+                    ctx_pid[i] = eff if eff is not None and not pd.isna(eff) else e["pid"]
+                    ctx_tid[i] = e["tid"]
+                    break
+    names = frames.process_spans(getattr(trace, "processes", None))
+    out["ctx_pid"] = pd.array([None if p is None or pd.isna(p) else int(p) for p in ctx_pid],
+                              dtype="Int64")
+    out["ctx_tid"] = pd.array([None if t is None or pd.isna(t) else int(t) for t in ctx_tid],
+                              dtype="Int64")
+    first_name = names.drop_duplicates("pid").set_index("pid")["process"] if len(names) \
+        else pd.Series(dtype=object)
+    out["ctx_process"] = [None if pd.isna(p) else first_name.get(float(p))
+                          for p in out["ctx_pid"]]
+    return out
