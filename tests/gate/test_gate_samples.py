@@ -1,0 +1,53 @@
+"""The gate on the project's sample traces (sample_traces/, canonical CSV).
+
+Last night's folder is every sample trace; tonight the clean IOCTL test case's trace is
+replaced by one where a System worker unlocks a still-mapped MDL (the seed scenario), as
+a broken build would record it. Only that trace may fail, and the failing findings must
+be ones that scenario is documented to produce (its ``.expected.csv``, reasoned from
+rules.md independently of the analyzer).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from traceanalyzer.cli.main import main
+from traceanalyzer.gate.check import run_check
+from traceanalyzer.gate.compare import Policy
+from traceanalyzer.gate.runner import RunOptions
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
+CLEAN, BROKEN = "clean_ioctl_lifecycle", "seed_unlock_from_worker"
+
+
+SUFFIX = "csv"
+
+
+def test_a_broken_test_case_among_the_samples_fails_alone(tmp_path, capsys):
+    samples = sorted(p for p in SAMPLES.glob(f"*.{SUFFIX}") if not p.name.endswith(".expected.csv"))
+    assert len(samples) >= 10 and (SAMPLES / f"{CLEAN}.{SUFFIX}").exists()
+    night0, night1 = tmp_path / "night0", tmp_path / "night1"
+    for night in (night0, night1):
+        night.mkdir()
+        for p in samples:
+            shutil.copy(p, night / p.name)
+    shutil.copy(SAMPLES / f"{BROKEN}.{SUFFIX}", night1 / f"{CLEAN}.{SUFFIX}")
+    baseline = tmp_path / "baseline.json"
+
+    assert main(["check", str(night0), "--baseline", str(baseline), "--update-baseline", "--jobs", "2"]) == 0
+    assert main(["check", str(night0), "--baseline", str(baseline), "--jobs", "1"]) == 0
+    capsys.readouterr()
+
+    out = run_check([night1], baseline, Policy(), run_options=RunOptions(jobs=2))
+    status = {v.trace: v.status for v in out.result.verdicts}
+    assert status.pop(f"{CLEAN}.{SUFFIX}") == "failed"
+    assert set(status.values()) == {"passed"} and len(status) == len(samples) - 1
+    # content-addressed cache: the "broken" file has the bytes of a sample already analysed
+    assert out.cached == len(samples)
+
+    with open(SAMPLES / f"{BROKEN}.expected.csv", newline="") as fh:
+        documented = {row["rule"] for row in csv.DictReader(fh)}
+    failing = {nf.group.rule for nf in out.result.by_trace()[f"{CLEAN}.{SUFFIX}"].blocking_findings}
+    assert "UNLOCK_WHILE_USER_MAPPED" in failing and failing <= documented
