@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -82,7 +82,7 @@ def split_fields(line: str) -> tuple[list[str], bool]:
         ch = line[i]
         if ch == '"':
             if quoted and i + 1 < n and line[i + 1] == '"':
-                cur.append('"')
+                cur.append('""')  # kept doubled; _strip_quotes undoes it in a quoted cell
                 i += 2
                 continue
             quoted = not quoted
@@ -98,8 +98,11 @@ def split_fields(line: str) -> tuple[list[str], bool]:
 
 
 def _strip_quotes(text: str) -> str:
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"' and text.count('"') == 2:
-        return text[1:-1]
+    """A cell that is one quoted string loses its quotes (doubled quotes -> one); others stay."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        inner = text[1:-1]
+        if '"' not in inner.replace('""', ""):
+            return inner.replace('""', '"')
     return text
 
 
@@ -125,18 +128,6 @@ def clean_strings(arr: pa.Array) -> pa.Array:
 _NULL_SET = pa.array(
     sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())}), pa.string()
 )
-
-
-def by_dictionary(arr: pa.Array, parse: Callable[[pa.Array], tuple[pa.Array, np.ndarray]]) -> tuple[pa.Array, np.ndarray]:
-    """Apply an array parser to the distinct values only (for low-cardinality columns)."""
-    enc = pc.dictionary_encode(arr)
-    values, bad = parse(enc.dictionary)
-    indices = enc.indices
-    out = values.take(indices)
-    idx = pc.fill_null(indices, 0).to_numpy(zero_copy_only=False)
-    row_bad = bad[idx] if len(bad) else np.zeros(len(arr), dtype=bool)
-    row_bad &= pc.is_valid(indices).to_numpy(zero_copy_only=False)
-    return out, row_bad
 
 
 # --- name (PID) --------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""Cell parsing shared by the text readers (text_common): integers, name (PID), fields."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from traceanalyzer.readers.text_common import parse_int_column, parse_name_pid, split_fields, to_canonical
+
+
+def test_hex_and_decimal_integers_exact_to_64_bits():
+    cells = pa.array(["0xffffc30a4b2f1000", " 12 ", "0XFF", "18446744073709551615", "0x0", "+7"])
+    values, bad = parse_int_column(cells, pa.uint64())
+    assert values.to_pylist() == [0xFFFFC30A4B2F1000, 12, 255, 2**64 - 1, 0, 7]
+    assert not bad.any()
+
+
+def test_integer_nulls_and_rejects():
+    cells = pa.array(["<none>", "", None, "abc", "-1", "18446744073709551616", "0x1ffffffffffffffff", "true"])
+    values, bad = parse_int_column(cells, pa.uint64())
+    # null tokens are not bad; text, negative (unsigned column) and overflow are
+    assert values.to_pylist() == [None, None, None, None, None, None, None, 1]
+    assert bad.tolist() == [False, False, False, True, True, True, True, False]
+    signed, bad = parse_int_column(pa.array(["-1", "9223372036854775808", "0x7fffffffffffffff"]), pa.int64())
+    assert signed.to_pylist() == [-1, None, 2**63 - 1]
+    assert bad.tolist() == [False, True, False]
+    small, bad = parse_int_column(pa.array(["127", "128"]), pa.int8())
+    assert small.to_pylist() == [127, None] and bad.tolist() == [False, True]
+
+
+def test_name_pid_forms():
+    names, pids, bad = parse_name_pid(
+        pa.array(["System (   4)", '"dwm.exe" (900)', "a (b) (12)", "1234", "no pid here", "", "Idle (0)"])
+    )
+    assert names.to_pylist() == ["System", "dwm.exe", "a (b)", None, None, None, "Idle"]
+    assert pids.to_pylist() == [4, 900, 12, 1234, None, None, 0]
+    assert bad.tolist() == [False, False, False, False, True, False, False]
+
+
+def test_split_fields_quotes():
+    assert split_fields('a, "b,c" , d') == (["a", "b,c", "d"], True)
+    # xperf command line: quoted program then arguments with a comma outside the quotes
+    assert split_fields('P, "C:\\a.exe" --x a,b, <none>') == (["P", '"C:\\a.exe" --x a', "b", "<none>"], True)
+    assert split_fields('a, "open') == (["a", '"open'], False)
+    assert split_fields('a, "say ""hi"""') == (["a", 'say "hi"'], True)
+
+
+def test_enums_and_tags():
+    modes = to_canonical(pa.array(["KernelMode", "1", "0x1", "user", "2"]), "access_mode")
+    assert modes.array.to_pylist() == ["KernelMode", "UserMode", "UserMode", "UserMode", "2"]
+    assert modes.bad.tolist() == [False, False, False, False, True]
+    tags = to_canonical(pa.array(["MdlA", "0x41", "toolong"]), "tag")
+    assert tags.array.to_pylist() == [int.from_bytes(b"MdlA", "little"), 0x41, None]
+    assert tags.bad.tolist() == [False, False, True]
