@@ -180,6 +180,10 @@ class Analysis:
         if lost:
             rows.append(dict(rule="TRACE_EVENTS_LOST", time_ns=t0, start_ns=t0, end_ns=t0,
                              count=int(lost)))
+        disorder = self.trace.stats.total("time_disorder")
+        if disorder:
+            rows.append(dict(rule="TRACE_TIME_DISORDER", time_ns=t0, start_ns=t0, end_ns=t0,
+                             count=int(disorder)))
         open_locks = self.locks[self.locks["end_reason"] == "live"]
         open_maps = self.mappings[self.mappings["end_reason"] == "live"]
         n_open = len(open_locks) + len(open_maps)
