@@ -267,3 +267,16 @@ def test_bulk_calls_are_byte_identical_to_one_by_one(tmp_path, monkeypatch):
     assert a == b
     a, b = both("scenario.etl", lambda p: write_etl(scenario_frame(), p))
     assert a == b
+
+
+def test_loss_counters_go_into_the_logfile_header(tmp_path):
+    write_etl(scenario_frame(), tmp_path / "l.etl", events_lost=41, buffers_lost=2)
+    header, _ = dissect_records(tmp_path / "l.etl", limit=1)
+    assert (header.header.EventsLost, header.header.BufferLost) == (41, 2)
+
+
+def test_chunks_must_not_go_back_in_time_per_cpu(tmp_path):
+    frame = scenario_frame([dict(time_ns=t, event="CSwitch", cpu=0, new_tid=1, old_tid=2) for t in (500, 100)])
+    with pytest.raises(TraceError, match="back in time"):
+        write_etl([frame.iloc[:1], frame.iloc[1:]], tmp_path / "t.etl")
+    write_etl([frame.iloc[1:], frame.iloc[:1]], tmp_path / "t.etl")  # in order: fine

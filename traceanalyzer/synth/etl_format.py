@@ -132,7 +132,7 @@ def _time_zone_utc() -> bytes:
 def logfile_header_payload(
     *, pointer_size: int, buffer_size: int, cpus: int, end_time: int, buffers_written: int,
     boot_time: int, perf_freq: int, start_time: int, logger_name: str, log_file_name: str,
-    build: int = 19045, cpu_mhz: int = 3000,
+    build: int = 19045, cpu_mhz: int = 3000, events_lost: int = 0, buffers_lost: int = 0,
 ) -> bytes:
     """``TRACE_LOGFILE_HEADER`` (0x118 bytes on 64-bit, 0x110 on 32-bit) + the two names."""
     ptr = "Q" if pointer_size == 8 else "I"
@@ -149,12 +149,12 @@ def logfile_header_payload(
         buffers_written,
         1,                   # StartBuffers
         pointer_size,
-        0,                   # EventsLost
+        events_lost,
         cpu_mhz,
         10,                  # LoggerName field: HAL timer source on 6.1+ (as real files)
         7,                   # LogFileName field: likewise
     )
-    tail = struct.pack("<QQQII", boot_time, perf_freq, start_time, CLOCK_TYPE_QPC, 0)
+    tail = struct.pack("<QQQII", boot_time, perf_freq, start_time, CLOCK_TYPE_QPC, buffers_lost)
     # TIME_ZONE_INFORMATION is 0xAC bytes; the next member (BootTime) is 8-aligned.
     payload = head + _time_zone_utc() + b"\0" * 4 + tail
     assert len(payload) == (0x118 if pointer_size == 8 else 0x110)

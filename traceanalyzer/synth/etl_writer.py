@@ -270,7 +270,8 @@ class _EtlJob:
         self.max_cpu = max(self.max_cpu, c)
 
     # --- header -------------------------------------------------------------------
-    def header_buffer(self, log_file_name: str, logger_name: str) -> bytes:
+    def header_buffer(self, log_file_name: str, logger_name: str, events_lost: int = 0,
+                      buffers_lost: int = 0) -> bytes:
         cpus = self.cpus if self.cpus is not None else max(self.max_cpu + 1, 1)
         end_ticks = int(self.ticks(np.array([self.max_time_ns], np.int64))[0])
         filetime_per_tick = 10_000_000 / self.perf_freq
@@ -285,6 +286,8 @@ class _EtlJob:
             start_time=self.start_filetime,
             logger_name=logger_name,
             log_file_name=log_file_name,
+            events_lost=events_lost,
+            buffers_lost=buffers_lost,
         )
         size = SYSTEM_HEADER_SIZE + len(payload)
         record = system_header(self.pointer_size, 2, size, GROUP_HEADER, 0, 0, 0, self.start_qpc) + payload
@@ -320,6 +323,8 @@ def write_etl(
     unicode_strings: bool = False,
     hex_addresses: bool = True,
     logger_name: str = "NT Kernel Logger",
+    events_lost: int = 0,
+    buffers_lost: int = 0,
 ) -> dict[str, Any]:
     """Write events as an ETL file, the way an ETW session (NT Kernel Logger plus the
     ``MdlTrace`` TraceLogging provider) writes one.
@@ -339,6 +344,8 @@ def write_etl(
     hex_addresses: addresses as HEXINT64/32 (what TraceLoggingPointer writes); False
         writes UINT64/32 (for decoders without HEXINT support).
     logger_name: session name stored in the logfile header.
+    events_lost, buffers_lost: the session's loss counters stored in the logfile header
+        (EventsLost, BuffersLost), to test readers' lost-event accounting.
 
     Returns a summary dict: ``path``, ``events`` (rows written), ``events_by_name``,
     ``buffers`` (including the header buffer), ``bytes``, ``cpus``, ``pointer_size``,
@@ -357,7 +364,7 @@ def write_etl(
             for n, chunk in enumerate(_chunks(events)):
                 job.add_chunk(chunk, n)
             job.writer.finish()
-            header = job.header_buffer(f"C:\\Traces\\{path.name}", logger_name)
+            header = job.header_buffer(f"C:\\Traces\\{path.name}", logger_name, events_lost, buffers_lost)
             fh.seek(0)
             fh.write(header)
     except (ValueError, TypeError) as exc:
