@@ -120,7 +120,7 @@ def test_info_findings_are_counted_not_drawn_by_default() -> None:
     f = pd.concat([t["findings"], info], ignore_index=True)
     fig = plot_hazard_timeline(f, t["mappings"], t["locks"], time_span_ns=t["time_span_ns"])
     assert "TRACE_CONTEXT_UNRESOLVED" not in _labels(fig)
-    assert "1 info findings not drawn" in fig._suptitle.get_text()
+    assert "1 info finding not drawn" in fig._suptitle.get_text()
     fig = plot_hazard_timeline(f, t["mappings"], t["locks"], time_span_ns=t["time_span_ns"],
                                include_info=True)
     assert "TRACE_CONTEXT_UNRESOLVED" in _labels(fig)

@@ -197,12 +197,14 @@ def plot_hazard_timeline(
         head = title or "Hazard timeline"
         sub = f"{int(f['count'].sum())} findings" + (f" ({', '.join(parts)})" if parts else "")
         if hidden_info:
-            sub += f"; {hidden_info} info findings not drawn"
+            sub += f"; {hidden_info} info finding{'s' if hidden_info != 1 else ''} not drawn"
         if zoom_note:
             sub += f"; zoom: {zoom_note}"
         fig.suptitle(f"{head}: {sub}", fontsize=style.BASE_FONT_SIZE + 3, fontweight="bold",
                      x=0.01, ha="left")
-        fig.legend(handles=_legend_handles(f), loc="outside right upper")
+        handles = _legend_handles(f, m, lk, _marks(f, lane_of))
+        if handles:
+            fig.legend(handles=handles, loc="outside right upper")
     return fig
 
 
@@ -409,24 +411,30 @@ def _dur(ns: float) -> str:
     return f"{ns / per:.3g} {unit}"
 
 
-def _legend_handles(f: pd.DataFrame) -> list:
-    present = [s for s in style.SEVERITIES if (f["severity"] == s).any()] or ["critical"]
+def _legend_handles(f: pd.DataFrame, m: pd.DataFrame, lk: pd.DataFrame,
+                    marks: pd.DataFrame) -> list:
+    """Legend entries for what the figure actually shows."""
+    present = [s for s in style.SEVERITIES if (f["severity"] == s).any()]
     handles: list = [Line2D([], [], ls="none", marker=style.SEVERITY_MARKERS[s],
                             color=style.SEVERITY_COLORS[s], markeredgecolor="black",
                             markersize=9, label=f"{s} finding") for s in present]
-    if f["ctx_pid"].notna().any():
+    if len(marks) and marks["context"].any():
         handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="white",
                               markeredgecolor="0.2", markeredgewidth=1.6, markersize=9,
                               label="the call that caused it,\nin the thread's process"))
-    handles += [
-        Line2D([], [], color=_LOCK_COLOR, lw=4, label="pages locked"),
-        Line2D([], [], color=_USER_MAP_COLOR, lw=4, label="user mapping"),
-        Line2D([], [], color=_KERNEL_MAP_COLOR, lw=4, label="system mapping"),
-        Line2D([], [], color="0.3", ls="none", marker=">", label="still live at trace end"),
-        Patch(facecolor=_EXPOSURE_COLOR, alpha=0.25, hatch="///", edgecolor=_EXPOSURE_COLOR,
-              label="exposure: user PTEs on\nunlocked pages"),
+    user = (m["mode"] == "UserMode") if len(m) else pd.Series(dtype=bool)
+    optional = [
+        (len(lk) > 0, Line2D([], [], color=_LOCK_COLOR, lw=4, label="pages locked")),
+        (bool(user.any()), Line2D([], [], color=_USER_MAP_COLOR, lw=4, label="user mapping")),
+        (bool((~user).any()), Line2D([], [], color=_KERNEL_MAP_COLOR, lw=4,
+                                     label="system mapping")),
+        (bool(m["end_ns"].isna().any() or lk["end_ns"].isna().any()),
+         Line2D([], [], color="0.3", ls="none", marker=">", label="still live at trace end")),
+        (bool(f["exposure_start_ns"].notna().any()),
+         Patch(facecolor=_EXPOSURE_COLOR, alpha=0.25, hatch="///", edgecolor=_EXPOSURE_COLOR,
+               label="exposure: user PTEs on\nunlocked pages")),
     ]
-    return handles
+    return handles + [h for shown, h in optional if shown]
 
 
 def plot_hazard_timeline_for(analysis, **kwargs) -> Figure:

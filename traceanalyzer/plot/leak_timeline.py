@@ -126,10 +126,20 @@ def plot_leak_timeline(
                      f" ({n_proc} process{'es' if n_proc != 1 else ''} with MDL memory)",
             fontsize=style.BASE_FONT_SIZE + 3, fontweight="bold", x=0.01, ha="left")
         handles = [Line2D([], [], color=s.color, lw=2, label=_legend_label(s)) for s in series]
-        handles += [Line2D([], [], ls="none", marker="X", color="black", markersize=8,
+        if any(_held_at_exit(s, t1) for s in series):
+            handles += [Line2D([], [], ls="none", marker="X", color="black", markersize=8,
                                label="process exit with memory still held")]
         fig.legend(handles=handles, loc="outside right upper", title="process (pid)")
     return fig
+
+
+def _held_at_exit(s: _Series, t_end: float) -> float:
+    """Bytes (both kinds) the process still held when it exited within the trace (0 if
+    it did not exit, or exited clean)."""
+    if s.span is None or np.isnan(s.span[1]) or s.span[1] > t_end:
+        return 0.0
+    return sum(frames.step_value_before(*s.steps[k], s.span[1]) for k in KINDS
+               if len(s.steps[k][0]))
 
 
 def _legend_label(s: _Series) -> str:
@@ -297,8 +307,7 @@ def _draw_lifetimes(ax, series: list[_Series], t0: float, t1: float, per: float)
         ax.barh(y, (b - a) / per, left=(a - t0) / per, height=0.5, color=s.color,
                 alpha=0.35 if known else 0.15, edgecolor=s.color, lw=1)
         if known and not np.isnan(end) and end <= t1:
-            held = sum(frames.step_value_before(*s.steps[k], end) for k in KINDS
-                       if len(s.steps[k][0]))
+            held = _held_at_exit(s, t1)
             if held > 0:
                 ax.plot([(end - t0) / per], [y], marker="X", color=s.color,
                         markeredgecolor="black", markersize=10, ls="none", zorder=5)
