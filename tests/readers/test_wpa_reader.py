@@ -205,3 +205,9 @@ def test_sniff_leaves_canonical_csv_and_xperf_alone(tmp_path):
     assert not reader.sniff(b"time_ns,event,pid,Process\n0,ProcessStart,4,a (4)\n", Path("c.csv"))
     assert not reader.sniff(b"BeginHeader\nCSwitch, TimeStamp\n", Path("x.csv"))
     assert not reader.sniff(b"a,b,c\n1,2,3\n", Path("x.csv"))
+
+
+def test_unknown_table_column_named_like_a_canonical_one(tmp_path):
+    path = write(tmp_path, "Process,Time (s),event,mdl\nA.exe (10),1.5,Read,zzz\n")
+    (row,) = read_file(path, format="wpa_csv").table.to_pylist()
+    assert (row["event"], row["wpa:event"], row["wpa:mdl"], row["time_ns"]) == ("WPA/t", "Read", "zzz", 1_500_000_000)

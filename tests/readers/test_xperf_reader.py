@@ -249,3 +249,16 @@ def test_utf16_dump_with_bom(tmp_path):
     assert pick_reader(path).name == "xperf"
     (row,) = read_file(path).table.to_pylist()
     assert (row["event"], row["time_ns"], row["pid"], row["tid"]) == ("ThreadStart", 5000, 10, 11)
+
+
+def test_unmapped_payload_never_lands_in_a_canonical_column(tmp_path):
+    # the map names only Mdl; the payload also has a field literally called 'size' (text)
+    fmap = {"events": [{"provider": "MyDrv", "event": "Alloc", "canonical": "IoAllocateMdl", "fields": {"Mdl": "mdl"}}]}
+    path = tmp_path / "t.txt"
+    path.write_text(
+        "BeginHeader\nMyDrv/Alloc/win:Info, TimeStamp, Process Name ( PID), ThreadID, CPU, Mdl, size\nEndHeader\n"
+        "MyDrv/Alloc/win:Info, 3, a.exe (1), 2, 0, 0x10, big\n"
+    )
+    (row,) = read_file(path, options=ReadOptions(extra={"field_map": fmap})).table.to_pylist()
+    assert (row["event"], row["mdl"], row["field:size"]) == ("IoAllocateMdl", 16, "big")
+    assert row.get("size") is None

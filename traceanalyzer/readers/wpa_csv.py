@@ -299,8 +299,8 @@ class _Read:
         table = str(self.options.extra.get("wpa_table") or self.path.stem)
         event = f"WPA/{table}"  # not canonical: the Trace counts these rows as unknown_events
         for idx, name in enumerate(cols.names):
-            if idx not in used:
-                base[name] = self.keep_column(columns[idx], decimal)
+            if idx not in used:  # kept under the WPA name, never under a canonical one
+                base[name if name not in COLUMNS else f"wpa:{name}"] = self.keep_column(columns[idx], decimal)
         base["event"] = pa.array([event] * len(numbers), pa.string())
         return [base]
 

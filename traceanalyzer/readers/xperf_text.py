@@ -487,8 +487,8 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
             if idx == 0 or key in _GENERIC_STANDARD or key.startswith("etw:"):
                 continue
             target = mapping_fields(title)
-            if target is None:
-                out[title] = clean_strings(column(idx))
+            if target is None:  # unmapped payload: kept as text, never under a canonical name
+                out[title if title not in COLUMNS else f"field:{title}"] = clean_strings(column(idx))
                 continue
             res = to_canonical(column(idx), target)
             put(target, res.array, res.bad)
