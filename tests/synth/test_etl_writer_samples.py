@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from etl_oracles import canonical_rows, dissect_records
@@ -134,3 +132,22 @@ def test_sample_etl_gives_back_the_csv_rows(csv):
         return (r["time_ns"], r["cpu"], r["event"], sorted((k, str(v)) for k, v in r.items()))
 
     assert sorted(got, key=key) == sorted(expected, key=key)
+
+
+def test_two_sessions_split_by_provider_give_the_same_rows(tmp_path):
+    from etl_oracles import scenario_frame
+    from traceanalyzer.synth.etl_kernel import KERNEL_HOOKS
+    from traceanalyzer.synth.etl_writer import write_etl
+
+    df = scenario_frame()
+    kernel = df.event.isin(list(KERNEL_HOOKS)) | (df.event == "CSwitch")
+    write_etl(df, tmp_path / "one.etl")
+    write_etl(df[kernel], tmp_path / "kernel.etl")
+    write_etl(df[~kernel], tmp_path / "driver.etl", logger_name="MdlTraceSession")
+
+    def key(r):
+        return sorted((k, str(v)) for k, v in r.items())
+
+    merged = canonical_rows(tmp_path / "kernel.etl") + canonical_rows(tmp_path / "driver.etl")
+    assert sorted(merged, key=key) == sorted(canonical_rows(tmp_path / "one.etl"), key=key)
+    assert {r["event"] for r in canonical_rows(tmp_path / "driver.etl")} & set(KERNEL_HOOKS) == set()

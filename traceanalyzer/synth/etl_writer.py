@@ -54,7 +54,6 @@ _KERNEL_BUILDERS = {
     **{e: etl_kernel.image_record for e in IMAGE_EVENTS},
 }
 
-TableLike = pa.Table | Any  # a pyarrow Table or a pandas DataFrame
 
 
 def _as_table(obj: Any) -> pa.Table:
