@@ -59,7 +59,6 @@ TIME_UNITS: dict[str, int] = {
 #: Time column names in order of preference (normalized, unit removed).
 TIME_NAMES = ("time", "timestamp", "eventtime", "starttime", "inittime", "completetime", "endtime", "stoptime")
 _PROCESS = ("process",)
-_PROCESS_NAME = ("processname",)
 _PID = ("pid", "processid")
 _TID = ("threadid", "tid")
 _CPU = ("cpu",)
