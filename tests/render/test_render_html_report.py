@@ -89,6 +89,8 @@ def test_each_finding_has_explanation_evidence_and_advice() -> None:
     first = bodies[0]
     assert "<code>MmUnlockPages</code>" in first and "<code>0xffffc30a4b2f1000</code>" in first
     assert "Exposure window" in first and "(3.000000 s)" in first
+    # integer columns with nulls are shown as integers, not floats
+    assert "<td>1300</td>" in first and "1300.0" not in first
 
 
 def test_rule_and_severity_filters_list_what_is_present() -> None:

@@ -96,9 +96,9 @@ def plot_leak_timeline(
     with matplotlib.rc_context(style.rc_params()):
         series = _build_series(lt, spans, t1, top_n)
         lanes = len(series)
-        life_h = 0.9 + 0.28 * max(lanes, 1)
-        fig = style.new_figure(figsize=(width, 2.6 * 2 + life_h + 1.0), layout="constrained")
-        gs = fig.add_gridspec(3, 1, height_ratios=[2.6, 2.6, life_h])
+        life_h = 0.8 + 0.26 * max(lanes, 1)
+        fig = style.new_figure(figsize=(width, 2.1 * 2 + life_h + 0.9), layout="constrained")
+        gs = fig.add_gridspec(3, 1, height_ratios=[2.1, 2.1, life_h])
         ax_lock = fig.add_subplot(gs[0])
         ax_map = fig.add_subplot(gs[1], sharex=ax_lock)
         ax_life = fig.add_subplot(gs[2], sharex=ax_lock)

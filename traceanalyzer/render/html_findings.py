@@ -198,4 +198,6 @@ def _evidence_cell(col: str, v: Any, t0: float) -> str:
         return f"<code>{esc(style.format_address(v))}</code>"
     if col in ("caller", "event"):
         return f"<code>{esc(v)}</code>"
+    if isinstance(v, float) and v.is_integer():  # integer columns with nulls come as float
+        return esc(int(v))
     return esc(v)
