@@ -12,23 +12,16 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
-SAMPLE = ROOT / "sample_traces" / "seed_unlock_from_worker.csv"
-FALLBACK = ROOT / "tests" / "render" / "data" / "seed_unlock_min.csv"
 
 
 @pytest.fixture(scope="module")
 def executed() -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    env_before = os.environ.get("TRACEANALYZER_SAMPLE")
-    if not SAMPLE.exists():  # until sample_traces/ has the seed scenario
-        os.environ["TRACEANALYZER_SAMPLE"] = str(FALLBACK)
-    try:
-        client = NotebookClient(nb, timeout=180, kernel_name="python3",
-                                resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-        client.execute()
-    finally:
-        if env_before is None:
-            os.environ.pop("TRACEANALYZER_SAMPLE", None)
+    # the notebook reads ../sample_traces/seed_unlock_from_worker.csv unless told otherwise
+    env = {k: v for k, v in os.environ.items() if k != "TRACEANALYZER_SAMPLE"}
+    client = NotebookClient(nb, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client.execute(env=env)
     return nb
 
 

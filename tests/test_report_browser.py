@@ -27,13 +27,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def seed_trace_path() -> Path:
-    """The seed scenario: sample_traces/ once it is there, else the small hand-written
-    copy of it in tests/render/data (same story: a worker thread unlocks an MDL that is
-    still mapped into the app, which then exits with the mapping live)."""
-    sample = ROOT / "sample_traces" / "seed_unlock_from_worker.csv"
-    return sample if sample.exists() else ROOT / "tests/render/data/seed_unlock_min.csv"
+SEED = ROOT / "sample_traces" / "seed_unlock_from_worker.csv"
 
 # Run chromium with its DevTools pipe on fds 3 (commands in) and 4 (replies out).
 _EXEC_WITH_PIPE = (
@@ -147,7 +141,7 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from traceanalyzer.cli.main import main
 
     out = tmp_path_factory.mktemp("report")
-    assert main(["report", str(seed_trace_path()), "-o", str(out), "--quiet"]) == 0
+    assert main(["report", str(SEED), "-o", str(out), "--quiet"]) == 0
     return out
 
 
