@@ -155,3 +155,12 @@ def test_help_describes_the_gate_and_ends_with_an_example():
     assert any("--update-baseline" in line for line in text) and any("--scheduler" in line for line in text)
     assert text[-1].strip().startswith("--trend USER_MAPPING_NOT_UNMAPPED_AT_EXIT")
     assert text[-2].strip().startswith("traceanalyzer check nightly/")
+
+
+def test_skip_leaves_files_out_of_folders(nightly, tmp_path, capsys):
+    (nightly / "case0.expected.summary.json").write_text("BAD: not a trace")
+    base = tmp_path / "b.json"
+    assert check(nightly, "--baseline", base, "--update-baseline", "--skip", "*.expected.*") == 0
+    assert sorted(json.loads(base.read_text())["traces"]) == [f"case{i}.summary.json" for i in range(3)]
+    assert check(nightly, "--baseline", base) == 2  # without --skip the non-trace is read, and fails
+    assert "case0.expected.summary.json: not a trace format" in capsys.readouterr().err

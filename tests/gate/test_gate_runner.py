@@ -53,6 +53,7 @@ def test_trace_ids_are_paths_relative_to_the_folder_given(tmp_path):
     assert found[0].path == tmp_path / "nightly/case42.etl" and found[0].root == tmp_path / "nightly"
     # the same folder elsewhere gives the same IDs
     assert [t.trace_id for t in discover([tmp_path / "nightly"], pattern="*.etl")] == ["case42.etl"]
+    assert [t.trace_id for t in discover([tmp_path / "nightly"], skip=["*.etl", "x*"])] == ["sub/b.csv"]
 
 
 def test_discover_errors_name_the_problem(tmp_path):

@@ -55,6 +55,7 @@ def run_check(
     use_cache: bool = True,
     cache_dir: str | Path | None = None,
     pattern: str | None = None,
+    skip: Sequence[str] = (),
 ) -> CheckOutcome:
     """Check the traces in ``inputs`` against the baseline file.
 
@@ -62,12 +63,13 @@ def run_check(
     comparison is still made against the old file (if any) for the report, then the file
     is replaced by tonight's digests (traces that could not be read keep their old
     entries). The cache lives in ``cache_dir`` (default: ``<baseline stem>.cache/`` next
-    to the baseline) unless ``use_cache`` is False.
+    to the baseline) unless ``use_cache`` is False. ``pattern`` / ``skip`` choose files
+    inside folders (see :func:`discover`).
     """
     start = time.perf_counter()
     policy = policy or Policy()
     bpath = Path(baseline_path)
-    traces = discover(inputs, pattern=pattern, exclude=[bpath])
+    traces = discover(inputs, pattern=pattern, exclude=[bpath], skip=skip)
     if update_baseline:
         try:
             baseline = load_baseline(bpath)

@@ -42,8 +42,8 @@ def trace_suffixes() -> tuple[str, ...]:
     return tuple(sorted(suffixes))
 
 
-def _wanted(name: str, pattern: str | None, suffixes: Sequence[str]) -> bool:
-    if name.startswith("."):
+def _wanted(name: str, pattern: str | None, suffixes: Sequence[str], skip: Sequence[str] = ()) -> bool:
+    if name.startswith(".") or any(fnmatch.fnmatch(name, g) for g in skip):
         return False
     if pattern is not None:
         return fnmatch.fnmatch(name, pattern)
@@ -62,6 +62,7 @@ def discover(
     inputs: Sequence[str | Path],
     pattern: str | None = None,
     exclude: Iterable[str | Path] = (),
+    skip: Sequence[str] = (),
 ) -> list[TraceFile]:
     """The trace files named by ``inputs`` (files or folders, searched recursively).
 
@@ -69,16 +70,17 @@ def discover(
         default every file with a trace suffix (:func:`trace_suffixes`). Hidden files and
         folders, and ``*.cache`` folders (result caches), are skipped.
     exclude: paths never taken (the baseline file itself, for instance).
+    skip: globs on file names never taken from folders (e.g. ``*.expected.csv``).
 
     Raises :class:`TraceError` for an input that does not exist, for two traces with
     the same ID, and when nothing at all is found. The list is sorted by ID.
     """
     suffixes = trace_suffixes() if pattern is None else ()
-    skip = {Path(p).resolve() for p in exclude}
+    excluded = {Path(p).resolve() for p in exclude}
     found: dict[str, TraceFile] = {}
 
     def add(tf: TraceFile) -> None:
-        if tf.path.resolve() in skip:
+        if tf.path.resolve() in excluded:
             return
         other = found.get(tf.trace_id)
         if other is not None and other.path.resolve() != tf.path.resolve():
@@ -93,7 +95,7 @@ def discover(
         p = Path(item)
         if p.is_dir():
             for f in _walk(p):
-                if _wanted(f.name, pattern, suffixes):
+                if _wanted(f.name, pattern, suffixes, skip):
                     add(TraceFile(f.relative_to(p).as_posix(), f, p))
         elif p.is_file():
             add(TraceFile(p.name, p, p.parent))

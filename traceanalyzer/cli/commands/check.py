@@ -63,6 +63,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="local worker processes (default: all CPUs)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing dask.distributed cluster")
     p.add_argument("--pattern", metavar="GLOB", help="file names to take from folders (default: trace suffixes)")
+    p.add_argument("--skip", metavar="GLOB", action="append", default=[],
+                   help="file names never taken from folders (repeatable), e.g. '*.expected.csv'")
     p.add_argument("--no-cache", action="store_true", help="analyse every trace, ignore and keep no cache")
     p.add_argument("--cache-dir", metavar="DIR", type=Path, help="result cache (default: BASELINE_STEM.cache/)")
     p.add_argument("--history", metavar="DIR", type=Path, help="record this run's summary in DIR (for trends)")
@@ -163,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         cache_dir=args.cache_dir,
         pattern=args.pattern,
+        skip=args.skip,
     )
     result = outcome.result
     json_stdout = args.json is not None and str(args.json) == "-"
