@@ -137,14 +137,6 @@ def step_value_before(times: np.ndarray, values: np.ndarray, t: float) -> float:
     return float(values[idx]) if idx >= 0 else 0.0
 
 
-def step_integral(times: np.ndarray, values: np.ndarray, t_end: float) -> float:
-    """Integral of a post-step function from its first time to ``t_end`` (unit x ns)."""
-    if len(times) == 0:
-        return 0.0
-    t = np.append(times, max(t_end, float(times[-1])))
-    return float(np.sum(values * np.diff(t)))
-
-
 def time_span(span: Sequence[float] | None, *columns: pd.Series) -> tuple[float, float]:
     """(t0, t1) in ns: ``span`` when given, else min/max over the given columns."""
     if span is not None and len(span) == 2 and not any(pd.isna(v) for v in span):

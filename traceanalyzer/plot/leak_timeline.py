@@ -52,20 +52,23 @@ def rank_processes(leak_timeline: pd.DataFrame, t_end_ns: float | None = None) -
     if lt.empty:
         return pd.DataFrame(columns=cols)
     t_end = float(lt["time_ns"].max()) if t_end_ns is None else float(t_end_ns)
-    rows = []
-    for (pid, name), grp in lt.groupby(["pid", "process"], dropna=False, sort=False):
-        total = 0.0
-        at_end = 0.0
-        union = np.unique(grp["time_ns"].to_numpy())
-        summed = np.zeros(len(union))
-        for _kind, kg in grp.groupby("kind", sort=False):
-            t, v = _step_arrays(kg)
-            total += frames.step_integral(t, v, t_end)
-            at_end += float(v[-1]) if len(v) else 0.0
-            summed += _resample(t, v, union)
-        rows.append((pid, name, total / 1e9, float(summed.max()) if len(summed) else 0.0,
-                     at_end))
-    out = pd.DataFrame(rows, columns=cols)
+    d = _with_deltas(lt)
+    nxt = d.groupby(["pid", "process", "kind"], sort=False)["time_ns"].shift(-1)
+    d["area"] = d["bytes"] * (nxt.fillna(max(t_end, float(d["time_ns"].max()))) - d["time_ns"])
+    last = d.groupby(["pid", "process", "kind"], sort=False)["bytes"].last()
+    # total level of a process (both kinds) after each change: cumulative deltas in time order
+    d = d.sort_values(["pid", "process", "time_ns"], kind="stable")
+    d["level"] = d.groupby(["pid", "process"], sort=False)["delta"].cumsum()
+    # changes at the same instant count once: the level after the last of them
+    inst = d.groupby(["pid", "process", "time_ns"], sort=False)["level"].last()
+    g = d.groupby(["pid", "process"], sort=False)
+    out = pd.DataFrame({
+        "impact_byte_seconds": g["area"].sum() / 1e9,
+        "peak_bytes": inst.groupby(level=[0, 1], sort=False).max(),
+        "bytes_at_end": last.groupby(level=[0, 1], sort=False).sum(),
+    }).reset_index()[cols]
+    out = out.astype({"impact_byte_seconds": "float64", "peak_bytes": "float64",
+                      "bytes_at_end": "float64"})
     return out.sort_values(["impact_byte_seconds", "bytes_at_end"], ascending=False,
                            ignore_index=True)
 
@@ -176,12 +179,6 @@ def _step_arrays(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return g["time_ns"].to_numpy(dtype="float64"), g["bytes"].to_numpy(dtype="float64")
 
 
-def _resample(t: np.ndarray, v: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Values of the post-step function (t, v) at times ``at`` (0 before the first)."""
-    idx = np.searchsorted(t, at, side="right") - 1
-    return np.where(idx >= 0, v[np.clip(idx, 0, None)] if len(v) else 0.0, 0.0)
-
-
 def _build_series(lt: pd.DataFrame, spans: pd.DataFrame, t_end: float,
                   top_n: int) -> list[_Series]:
     ranked = rank_processes(lt, t_end)
@@ -190,8 +187,9 @@ def _build_series(lt: pd.DataFrame, spans: pd.DataFrame, t_end: float,
     top = ranked.iloc[: max(top_n, 1)] if len(ranked) > top_n + 1 else ranked
     rest = ranked.iloc[len(top):]
     out: list[_Series] = []
+    groups = {k: g for k, g in lt.groupby(["pid", "process"], sort=False)}
     for i, r in enumerate(top.itertuples(index=False)):
-        grp = lt[(lt["pid"] == r.pid) & (lt["process"] == r.process)]
+        grp = groups[(r.pid, r.process)]
         steps = {}
         for kind in KINDS:
             kg = grp[grp["kind"] == kind]
@@ -202,9 +200,8 @@ def _build_series(lt: pd.DataFrame, spans: pd.DataFrame, t_end: float,
         out.append(_Series((r.pid, r.process), label, style.process_color(i),
             r.impact_byte_seconds, steps, span))
     if len(rest):
-        keys = set(zip(rest["pid"], rest["process"]))
-        mask = [k in keys for k in zip(lt["pid"], lt["process"])]
-        others = lt[mask]
+        keys = pd.MultiIndex.from_frame(rest[["pid", "process"]])
+        others = lt[pd.MultiIndex.from_frame(lt[["pid", "process"]]).isin(keys)]
         steps = {}
         for kind in KINDS:
             kg = others[others["kind"] == kind]
@@ -214,16 +211,23 @@ def _build_series(lt: pd.DataFrame, spans: pd.DataFrame, t_end: float,
     return out
 
 
+def _with_deltas(lt: pd.DataFrame) -> pd.DataFrame:
+    """The timeline with one row per (process, kind, time) (last level wins) and
+    ``delta``: the change of level at that row."""
+    d = lt.drop_duplicates(["pid", "process", "kind", "time_ns"], keep="last")
+    d = d.sort_values(["pid", "process", "kind", "time_ns"], kind="stable").copy()
+    prev = d.groupby(["pid", "process", "kind"], sort=False)["bytes"].shift(1).fillna(0.0)
+    d["delta"] = d["bytes"] - prev
+    return d.reset_index(drop=True)
+
+
 def _sum_steps(kg: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Sum of several processes' step functions of one kind."""
+    """Sum of several processes' step functions of one kind: (times, levels)."""
     if kg.empty:
         return np.array([]), np.array([])
-    union = np.unique(kg["time_ns"].to_numpy(dtype="float64"))
-    total = np.zeros(len(union))
-    for _key, g in kg.groupby(["pid", "process"], sort=False):
-        t, v = _step_arrays(g)
-        total += _resample(t, v, union)
-    return union, total
+    d = _with_deltas(kg)
+    by_time = d.groupby("time_ns", sort=True)["delta"].sum().cumsum()
+    return by_time.index.to_numpy(dtype="float64"), by_time.to_numpy(dtype="float64")
 
 
 # --- drawing -----------------------------------------------------------------------------
