@@ -164,3 +164,14 @@ def test_skip_leaves_files_out_of_folders(nightly, tmp_path, capsys):
     assert sorted(json.loads(base.read_text())["traces"]) == [f"case{i}.summary.json" for i in range(3)]
     assert check(nightly, "--baseline", base) == 2  # without --skip the non-trace is read, and fails
     assert "case0.expected.summary.json: not a trace format" in capsys.readouterr().err
+
+
+def test_ignore_option_checks_rule_ids(nightly, tmp_path, capsys):
+    base = tmp_path / "b.json"
+    check(nightly, "--baseline", base, "--update-baseline")
+    write_summary(nightly / "case1.summary.json", summary(GOOD + [BAD], 8192, 8192))
+    assert check(nightly, "--baseline", base, "--ignore", "UNLOCK_WHILE_USER_MAPPED", "-v") == 0
+    assert "(--ignore'd rule, not failing)" in capsys.readouterr().out
+    assert check(nightly, "--baseline", base, "--ignore", "UNLOCK_WHILE_USER_MAPPD") == 2
+    err = capsys.readouterr().err
+    assert "--ignore: unknown rule 'UNLOCK_WHILE_USER_MAPPD'" in err and "UNLOCK_WHILE_USER_MAPPED" in err

@@ -223,3 +223,12 @@ def test_trace_quality_rows_count_once_whatever_their_event_count():
     assert v.status == "passed"
     v = compare_summary("c", summary([unknown(5), unknown(7)]), entry(summary([unknown(1000)])), Policy(fail_on="info"))
     assert v.status == "failed"  # a second kind of unknown event is new
+
+
+def test_ignored_rules_are_reported_but_do_not_fail():
+    worse = summary(BASE["findings"] + [finding("LOCKED_MDL_NEVER_UNLOCKED", "d.sys+0x8", "System", "high")], 8192, 8192)
+    v = compare_summary("c", worse, entry(BASE), Policy(ignore=frozenset({"LOCKED_MDL_NEVER_UNLOCKED"})))
+    assert v.status == "passed"
+    [nf] = v.new_findings
+    assert nf.ignored and not nf.blocking
+    assert compare_summary("c", worse, entry(BASE)).status == "failed"

@@ -38,11 +38,14 @@ class Policy:
     fail_on: the least severe severity that fails (``critical`` ... ``info``).
     leak_rel_tol: allowed relative growth of a leak figure (0.10 = 10 %).
     leak_abs_tol: allowed absolute growth in bytes (covers page-offset jitter).
+    ignore: rule IDs whose new findings are reported but never fail (e.g. a rule that
+        depends on where the recording was stopped).
     """
 
     fail_on: str = "high"
     leak_rel_tol: float = 0.10
     leak_abs_tol: int = 16384
+    ignore: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.fail_on not in SEVERITIES:
@@ -50,9 +53,9 @@ class Policy:
         if self.leak_rel_tol < 0 or self.leak_abs_tol < 0:
             raise ValueError("leak tolerances must not be negative")
 
-    def blocks(self, severity: str) -> bool:
-        """True if a new finding of this severity fails the gate."""
-        return severity_rank(severity) <= severity_rank(self.fail_on)
+    def blocks(self, severity: str, rule: str = "") -> bool:
+        """True if a new finding of this severity (and rule) fails the gate."""
+        return rule not in self.ignore and severity_rank(severity) <= severity_rank(self.fail_on)
 
     def leak_allowance(self, baseline_bytes: int) -> int:
         """The largest leak figure that still passes, given the baseline's."""
@@ -66,6 +69,7 @@ class NewFinding:
     group: FindingGroup
     baseline_count: int
     blocking: bool
+    ignored: bool = False
 
     @property
     def added(self) -> int:
@@ -170,7 +174,7 @@ def compare_digests(
         base = baseline.findings.get(g.fingerprint)
         base_count = base.count if base is not None else 0
         if g.count > base_count:
-            news.append(NewFinding(g, base_count, policy.blocks(g.severity)))
+            news.append(NewFinding(g, base_count, policy.blocks(g.severity, g.rule), g.rule in policy.ignore))
     fixed = [
         b for b in baseline.ordered()
         if b.count > (current.findings[b.fingerprint].count if b.fingerprint in current.findings else 0)

@@ -38,7 +38,8 @@ def verdict_lines(v: TraceVerdict, verbose: bool = False) -> list[str]:
         return out
     out.append(head)
     for nf in v.new_findings:
-        tag = "" if nf.blocking else "  (below --fail-on, not failing)"
+        tag = "" if nf.blocking else (
+            "  (--ignore'd rule, not failing)" if nf.ignored else "  (below --fail-on, not failing)")
         if nf.blocking or verbose or v.failed:
             out.append(f"    {describe_new_finding(nf)}{tag}")
             out.append(f"        {describe_evidence(nf.group)}")

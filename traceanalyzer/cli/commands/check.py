@@ -53,6 +53,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--update-baseline", action="store_true", help="write tonight's results as the new baseline")
     p.add_argument("--fail-on", choices=SEVERITIES, default="high",
                    help="least severe severity of a new finding that fails the gate (default: high)")
+    p.add_argument("--ignore", metavar="RULE", action="append", default=[],
+                   help="rule ID whose new findings never fail the gate (repeatable; still reported)")
     p.add_argument("--leak-rel-tol", type=float, default=0.10, metavar="FRACTION",
                    help="allowed relative growth of leaked bytes (default: 0.10)")
     p.add_argument("--leak-abs-tol", type=int, default=16384, metavar="BYTES",
@@ -151,8 +153,15 @@ def run(args: argparse.Namespace) -> int:
     from traceanalyzer.gate.runner import RunOptions
     from traceanalyzer.gate.text import report_lines
 
+    from traceanalyzer.rules.catalogue import rule as catalogue_rule
+
+    for rid in args.ignore:
+        try:
+            catalogue_rule(rid)
+        except KeyError as exc:
+            raise TraceError(f"--ignore: {exc.args[0]}") from None
     try:
-        policy = Policy(args.fail_on, args.leak_rel_tol, args.leak_abs_tol)
+        policy = Policy(args.fail_on, args.leak_rel_tol, args.leak_abs_tol, frozenset(args.ignore))
     except ValueError as exc:
         raise TraceError(str(exc)) from None
     opts = RunOptions(jobs=args.jobs, scheduler=args.scheduler, progress=_progress_bar())
