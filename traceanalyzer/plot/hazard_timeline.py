@@ -179,6 +179,8 @@ def plot_hazard_timeline(
             count = f"{r.findings} finding{'s' if r.findings != 1 else ''}"
             if r.causing_calls and not r.findings:
                 count = f"{r.causing_calls} causing call{'s' if r.causing_calls != 1 else ''}"
+            elif not r.findings:
+                count = "mappings only"
             labels.append(f"{r.label}\n{count}{extra}")
         ax.set_yticks([_y(i, n) for i in range(len(lanes))], labels)
         for tick, r in zip(ax.get_yticklabels(), lanes.itertuples(index=False)):
