@@ -641,3 +641,41 @@ def test_irql_absent_never_fires(tmp_path):
     s = Scenario()
     pages(s, None)
     assert hits(analyze(s, tmp_path), "IRQL_VIOLATION") == []
+
+
+def test_partial_outlives_irp_owned_source(tmp_path):
+    s = Scenario()
+    app = irp_story_source(s)
+    part = mdl_at(13)
+    s.at(8 * MS).map_kernel(app, part, sysva(8))
+    a = analyze(s, tmp_path)
+    assert hits(a, "PARTIAL_OUTLIVES_SOURCE") == [(8 * MS, APP_PID, part, 0x1000)]
+
+
+def irp_story_source(s: Scenario) -> Thread:
+    """An IRP-owned locked MDL with a partial MDL built from it; the IRP completes at 7 ms."""
+    s.system()
+    app = s.process(pid=APP_PID, image="app.exe", tid=APP_PID + 4)
+    m, part = mdl_at(12), mdl_at(13)
+    s.at(1 * MS).allocate_mdl(app, m, va=APP_BUF, size=0x4000, irp=IRP)
+    s.at(2 * MS).probe_and_lock(app, m)
+    s.at(3 * MS).allocate_mdl(app, part, va=APP_BUF + 0x1000, size=0x1000)
+    s.at(4 * MS).call("IoBuildPartialMdl", app, mdl=part, source_mdl=m, va=APP_BUF + 0x1000,
+                      size=0x1000)
+    s.at(7 * MS).complete_request(app, IRP)
+    return app
+
+
+@pytest.mark.parametrize("engine", ["python", "jit"])
+def test_many_findings_grow_the_record_table(engine):
+    """More findings than the kernel's first record table holds (it grows on demand)."""
+    from tests.core.util import analyze_rows
+
+    m = mdl_at(20)
+    rows = [{"time_ns": 0, "event": "ProcessRundown", "pid": 4, "image": "System"},
+            {"time_ns": 1, "event": "IoAllocateMdl", "pid": 4, "mdl": m, "va": kbuf(5),
+             "size": 0x1000},
+            {"time_ns": 2, "event": "MmBuildMdlForNonPagedPool", "pid": 4, "mdl": m}]
+    rows += [{"time_ns": 10 + k, "event": "MmUnlockPages", "pid": 4, "mdl": m} for k in range(3000)]
+    a = analyze_rows(rows, engine=engine)
+    assert len(hits(a, "UNLOCK_BUILT_OR_PARTIAL_MDL")) == 3000

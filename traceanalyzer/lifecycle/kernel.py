@@ -246,7 +246,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
     S = np.full((n_slots + 1, NS), -1, dtype=np.int64)
     M = np.full((n_maps + 1, NM), -1, dtype=np.int64)
     L = np.full((n_locks + 1, NL), -1, dtype=np.int64)
-    F = np.full((max(16, n // 4), NF), -1, dtype=np.int64)
+    F = np.full((max(1024, n // 64), NF), -1, dtype=np.int64)  # grows on demand
     live_user = np.empty(n_maps + 1, dtype=np.int64)
     live_lock = np.empty(n_locks + 1, dtype=np.int64)
     RV = np.full((n_rsv + 1, NRV), -1, dtype=np.int64)
