@@ -439,7 +439,7 @@ def _legend_handles(f: pd.DataFrame, m: pd.DataFrame, lk: pd.DataFrame,
     return handles + [h for shown, h in optional if shown]
 
 
-def plot_hazard_timeline_for(analysis, **kwargs) -> Figure:
+def plot_hazard_timeline_for(analysis: Any, **kwargs: Any) -> Figure:
     """:func:`plot_hazard_timeline` of an Analysis (``Analysis.plot_hazard_timeline``),
     with the process each finding's call ran in (see :func:`with_call_context`)."""
     kwargs.setdefault("time_span_ns", analysis.trace.time_span_ns)
@@ -447,7 +447,7 @@ def plot_hazard_timeline_for(analysis, **kwargs) -> Figure:
     return plot_hazard_timeline(findings, analysis.mappings, analysis.locks, **kwargs)
 
 
-def with_call_context(findings: pd.DataFrame, trace) -> pd.DataFrame:
+def with_call_context(findings: pd.DataFrame, trace: Any) -> pd.DataFrame:
     """``findings`` plus where the call behind each finding ran.
 
     Added columns: ``ctx_pid`` (the calling thread's process: ``effective_pid`` of the

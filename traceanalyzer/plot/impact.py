@@ -6,6 +6,8 @@ findings hold the most memory for the longest, as two tables and a bar chart.
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -113,6 +115,6 @@ def _bars(ax, table: pd.DataFrame, by: str, top_n: int, title: str) -> None:
                 ha="right", va="top", color="0.4", fontsize=style.BASE_FONT_SIZE - 1)
 
 
-def plot_impact_for(analysis, **kwargs) -> Figure:
+def plot_impact_for(analysis: Any, **kwargs: Any) -> Figure:
     """:func:`plot_impact` of an Analysis (``Analysis.plot_impact``)."""
     return plot_impact(analysis.findings, **kwargs)

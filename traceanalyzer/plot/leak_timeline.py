@@ -10,7 +10,7 @@ still held at trace end is written at the right edge of each line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
 import numpy as np
@@ -327,7 +327,7 @@ def _draw_lifetimes(ax, series: list[_Series], t0: float, t1: float, per: float)
         ax.spines[sp].set_visible(False)
 
 
-def plot_leak_timeline_for(analysis, **kwargs) -> Figure:
+def plot_leak_timeline_for(analysis: Any, **kwargs: Any) -> Figure:
     """:func:`plot_leak_timeline` of an Analysis (``Analysis.plot_leak_timeline``)."""
     kwargs.setdefault("time_span_ns", analysis.trace.time_span_ns)
     return plot_leak_timeline(analysis.leak_timeline(), analysis.trace.processes, **kwargs)
