@@ -1,0 +1,126 @@
+"""The buffer layer: memory-map the file, check every WMI buffer header, decompress.
+
+Produces *segments*: byte ranges holding the records of one buffer, either inside the
+memory-mapped file (uncompressed buffers, no copy) or inside one array of decompressed
+bytes (buffers with BufferFlag 0x40, LZXpress plain LZ77 as ETW's relogger writes them,
+decompressed with ``dissect.util.compression.lzxpress``). Damaged buffers are counted
+(``corrupt_buffers``) and skipped in lenient mode, or raise in strict mode.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from dissect.util.compression import lzxpress
+
+from traceanalyzer.errors import TraceEmptyError, TraceFormatError
+from traceanalyzer.readers.etl import layout as L
+
+
+@dataclass
+class Segments:
+    """Record ranges of the buffers: ``start``/``end`` index ``arena`` (0 file, 1 decompressed)."""
+
+    start: list[int] = field(default_factory=list)
+    end: list[int] = field(default_factory=list)
+    cpu: list[int] = field(default_factory=list)
+    arena: list[int] = field(default_factory=list)
+    file_offset: list[int] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)   # one message per damaged buffer
+    truncated_tail: int = 0                              # bytes after the last whole buffer
+
+
+def open_map(path: Path) -> tuple[mmap.mmap | None, np.ndarray]:
+    """Memory-map ``path`` read-only; (map, uint8 view). Raises TraceEmptyError on 0 bytes."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            if size == 0:
+                raise TraceEmptyError("file is empty (0 bytes)", path)
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise TraceFormatError(f"cannot read: {exc.strerror or exc}", path) from None
+    return mm, np.frombuffer(mm, dtype=np.uint8)
+
+
+def plausible_first_buffer(head: bytes) -> bool:
+    """True if ``head`` starts with a WMI buffer holding the logfile header record."""
+    if len(head) < L.BUFFER_HEADER_SIZE + 8:
+        return False
+    size, = struct.unpack_from("<I", head, L.OFF_BUFFER_SIZE)
+    filled, flags = struct.unpack_from("<IH", head, L.OFF_FILLED)
+    if not (L.BUFFER_HEADER_SIZE < size <= L.MAX_BUFFER_SIZE and L.BUFFER_HEADER_SIZE < filled <= size):
+        return False
+    if flags & L.BUFFER_FLAG_COMPRESSED:
+        return True
+    marker, _size, hook = struct.unpack_from("<IHH", head, L.BUFFER_HEADER_SIZE)
+    return marker >> 24 == 0xC0 and (marker >> 16) & 0xFF in (L.SYSTEM32, L.SYSTEM64) and hook == 0
+
+
+def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict: bool) -> tuple[Segments, np.ndarray]:
+    """Walk the buffer headers of the whole file; (segments, decompressed arena)."""
+    total = view.shape[0]
+    seg = Segments()
+    decompressed: list[bytes] = []
+    dec_len = 0
+    off = 0
+    raw = memoryview(view)
+    while off < total:
+        if total - off < L.BUFFER_HEADER_SIZE:
+            seg.truncated_tail = total - off
+            _damage(path, seg, off, f"{total - off} bytes after the last buffer (truncated file)", strict)
+            break
+        size, = struct.unpack_from("<I", raw, off + L.OFF_BUFFER_SIZE)
+        cpu, = struct.unpack_from("<H", raw, off + L.OFF_PROCESSOR)
+        filled, flags = struct.unpack_from("<IH", raw, off + L.OFF_FILLED)
+        compressed = bool(flags & L.BUFFER_FLAG_COMPRESSED)
+        size_ok = L.BUFFER_HEADER_SIZE <= size <= L.MAX_BUFFER_SIZE
+        # compressed buffers: BufferSize = bytes stored, filled = length once decompressed
+        filled_ok = L.BUFFER_HEADER_SIZE <= filled <= (L.MAX_BUFFER_SIZE if compressed else size)
+        if not size_ok or not filled_ok:
+            _damage(path, seg, off, f"bad buffer header (BufferSize {size}, filled {filled})", strict)
+            step = nominal_size if nominal_size else 0
+            if not step:
+                break
+            off += step
+            continue
+        end = off + (size if compressed else filled)
+        if end > total:
+            _damage(path, seg, off, f"buffer cut short: {end - off} bytes expected, {total - off} present", strict)
+            end = total
+        if compressed:
+            try:
+                data = lzxpress.decompress(bytes(raw[off + L.BUFFER_HEADER_SIZE:end]))
+                data = data[:filled - L.BUFFER_HEADER_SIZE]
+            except Exception as exc:  # dissect raises IndexError/ValueError on bad input
+                _damage(path, seg, off, f"compressed buffer does not decompress ({type(exc).__name__})", strict)
+                data = b""
+            if data:
+                seg.start.append(dec_len)
+                seg.end.append(dec_len + len(data))
+                seg.arena.append(1)
+                decompressed.append(data)
+                dec_len += len(data)
+            else:
+                off += size
+                continue
+        else:
+            seg.start.append(off + L.BUFFER_HEADER_SIZE)
+            seg.end.append(end)
+            seg.arena.append(0)
+        seg.cpu.append(cpu & 0x7FF)
+        seg.file_offset.append(off)
+        off += size
+    arena = np.frombuffer(b"".join(decompressed), dtype=np.uint8) if decompressed else np.zeros(0, np.uint8)
+    return seg, arena
+
+
+def _damage(path: Path, seg: Segments, offset: int, what: str, strict: bool) -> None:
+    message = f"buffer at offset 0x{offset:x}: {what}"
+    if strict:
+        raise TraceFormatError(message, path)
+    seg.corrupt.append(message)

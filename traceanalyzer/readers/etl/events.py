@@ -1,0 +1,171 @@
+"""The Python path for rare records: Process, Image, classic (GUID) and provider events.
+
+Kernel Process/Image records and their classic-header twins (full EVENT_TRACE_HEADER
+with the Process/Thread/Image class GUID) become canonical rows; EVENT_HEADER events of
+a mapped provider (``MdlTrace`` or the mapping file) become call rows; everything else is
+counted per provider/event in ``unknown_events`` (and kept as ``<Provider>/<Event>`` rows
+with ``ReadOptions.extra["keep_unknown"]``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from traceanalyzer.model.stats import Stats
+from traceanalyzer.readers.etl import kernel
+from traceanalyzer.readers.etl import layout as L
+from traceanalyzer.readers.etl.columns import rows_table
+from traceanalyzer.readers.etl.mapping import FieldMap, ProviderMap, column_value
+from traceanalyzer.readers.etl.tracelogging import (
+    Schema,
+    TlDecodeError,
+    decode_payload,
+    parse_provider_name,
+    parse_schema,
+)
+
+_PTR64 = frozenset({L.SYSTEM64, L.COMPACT64, L.PERFINFO64, L.EVENT64, L.FULL64, L.INSTANCE64})
+_CLASS_OF_GUID = {L.PROCESS_GUID: L.K_PROCESS, L.THREAD_GUID: L.K_THREAD, L.IMAGE_GUID: L.K_IMAGE}
+_FIELDS = ("pos", "size", "hsize", "htype", "kind", "hook", "version", "tid", "pid", "ts", "a", "b", "c", "h", "cpu")
+
+
+class _EventClass:
+    """What one (provider, schema) pair decodes to; cached by the walk's hash."""
+
+    __slots__ = ("label", "schema", "pmap", "provider")
+
+    def __init__(self, label: str, schema: Schema | None, pmap: ProviderMap | None, provider: str) -> None:
+        self.label, self.schema, self.pmap, self.provider = label, schema, pmap, provider
+
+
+class RareDecoder:
+    """Accumulates rows of the rare records of all chunks."""
+
+    def __init__(self, src: str, stats: Stats, field_map: FieldMap, time_base: Any, keep_unknown: bool) -> None:
+        self.src, self.stats, self.field_map, self.time = src, stats, field_map, time_base
+        self.keep_unknown = keep_unknown
+        self.rows: list[dict[str, Any]] = []
+        self.classes: dict[int, _EventClass] = {}
+
+    # --- entry point -------------------------------------------------------------------
+    def decode(self, data: np.ndarray, rec: dict[str, np.ndarray], idx: np.ndarray) -> None:
+        """Decode records ``idx`` of a walk chunk (``rec`` as :func:`walk.walk` returns)."""
+        if not len(idx):
+            return
+        cols = [rec[k][idx].tolist() for k in _FIELDS]
+        for pos, size, hsize, htype, kind, hook, version, tid, pid, ts, a, b, c, h, cpu in zip(*cols):
+            try:
+                if kind == L.K_EVENT:
+                    self._event(data, pos, size, tid, pid, ts, a, b, c, h, cpu, htype)
+                    continue
+                payload = bytes(data[pos + hsize:pos + size])
+                ptr = 8 if htype in _PTR64 else 4
+                if kind == L.K_CLASSIC:
+                    guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28])) if htype in (L.FULL32, L.FULL64) else None
+                    kind = _CLASS_OF_GUID.get(guid, -1)
+                    if kind == -1:
+                        self._unknown(f"{guid or 'instance'}/{hook}", ts, cpu, pid, tid)
+                        continue
+                    group = {L.K_PROCESS: L.GROUP_PROCESS, L.K_THREAD: L.GROUP_THREAD, L.K_IMAGE: L.GROUP_IMAGE}[kind]
+                    opcode = hook
+                else:
+                    group, opcode = hook >> 8, hook & 0xFF
+                self._kernel(kind, group, opcode, version, ptr, payload, ts, cpu, pid, tid)
+            except (kernel.PayloadError, TlDecodeError, ValueError, IndexError, UnicodeError) as exc:
+                self.stats.add("truncated_records", 1, "warning", self.src,
+                               f"record at 0x{pos:x} does not decode: {exc}")
+
+    # --- kernel ------------------------------------------------------------------------
+    def _kernel(self, kind: int, group: int, opcode: int, version: int, ptr: int, payload: bytes,
+                ts: int, cpu: int, hpid: int, htid: int) -> None:
+        if kind == L.K_PROCESS:
+            name, label = kernel.PROCESS_EVENTS.get(opcode, None), "Process"
+        elif kind == L.K_THREAD:
+            name, label = kernel.THREAD_EVENTS.get(opcode, None), "Thread"
+        else:
+            name, label = kernel.IMAGE_EVENTS.get(opcode, None), "Image"
+        if name is None:
+            stat = kernel.NOT_A_ROW.get(opcode)
+            if stat is None:
+                self.stats.add("unknown_events", 1, "info", self.src, f"Kernel-{label}/{opcode}")
+            else:
+                self.stats.add(stat, 1, "info", self.src, f"{label}/{opcode}")
+            return
+        row: dict[str, Any] = {"time_ns": self.time.one(ts), "event": name, "cpu": cpu}
+        if kind == L.K_PROCESS:
+            row.update(kernel.process_fields(payload, version, ptr))
+            # the header thread belongs to the subject only when logged in its context
+            row["tid"] = htid if (htid >= 0 and hpid == row["pid"]) else None
+        elif kind == L.K_THREAD:
+            row.update(kernel.thread_fields(payload, version))
+        else:
+            row.update(kernel.image_fields(payload, version, ptr))
+            if row["pid"] is None and hpid >= 0:
+                row["pid"] = hpid
+            row["tid"] = htid if htid >= 0 else None
+        self.rows.append(row)
+
+    # --- provider events -------------------------------------------------------------------
+    def _event(self, data: np.ndarray, pos: int, size: int, tid: int, pid: int, ts: int,
+               a: int, b: int, c: int, h: int, cpu: int, htype: int) -> None:
+        if a < 0:
+            raise ValueError("extended data items overrun the record")
+        cls = self.classes.get(h)
+        if cls is None:
+            cls = self._classify(data, pos, b, c)
+            self.classes[h] = cls
+        if cls.pmap is None or cls.schema is None:
+            self._unknown(cls.label, ts, cpu, pid, tid)
+            return
+        values = decode_payload(cls.schema, bytes(data[a:pos + size]), 8 if htype == L.EVENT64 else 4)
+        event = cls.pmap.event(cls.schema.name)
+        row: dict[str, Any] = {"time_ns": self.time.one(ts), "event": event, "cpu": cpu,
+                               "pid": pid if pid >= 0 else None, "tid": tid if tid >= 0 else None}
+        for fname, value in values.items():
+            col = cls.pmap.column(event, fname)
+            if col is None:
+                self.stats.add("unmapped_fields", 1, "info", self.src, f"{cls.provider}/{cls.schema.name}/{fname}")
+                continue
+            row[col] = column_value(col, value)
+        self.rows.append(row)
+
+    def _classify(self, data: np.ndarray, pos: int, b: int, c: int) -> _EventClass:
+        guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28]))
+        traits = bytes(data[c >> 16:(c >> 16) + (c & 0xFFFF)]) if c else b""
+        name = parse_provider_name(traits) if traits else None
+        provider = name or str(guid)
+        schema = None
+        if b:
+            try:
+                schema = parse_schema(bytes(data[b >> 16:(b >> 16) + (b & 0xFFFF)]))
+            except TlDecodeError as exc:
+                self.stats.add("bad_schemas", 1, "warning", self.src, f"{provider}: {exc}")
+        if schema is not None:
+            label = f"{provider}/{schema.name}"
+        else:
+            event_id = int.from_bytes(bytes(data[pos + 0x28:pos + 0x2A]), "little")
+            label = f"{provider}/{event_id}"
+        return _EventClass(label, schema, self.field_map.lookup(name, guid), provider)
+
+    def _unknown(self, label: str, ts: int, cpu: int, pid: int, tid: int) -> None:
+        self.stats.add("unknown_events", 1, "info", self.src, label)
+        if self.keep_unknown:
+            self.rows.append({"time_ns": self.time.one(ts), "event": label, "cpu": cpu,
+                              "pid": pid if pid >= 0 else None, "tid": tid if tid >= 0 else None})
+
+    # --- output ------------------------------------------------------------------------
+    def columns(self) -> dict[str, pa.Array] | None:
+        """The accumulated rows as canonical columns (None when there are none)."""
+        if not self.rows:
+            return None
+        names: list[str] = []
+        for row in self.rows:
+            for k in row:
+                if k not in names:
+                    names.append(k)
+        cols = {k: [row.get(k) for row in self.rows] for k in names}
+        return rows_table(cols)

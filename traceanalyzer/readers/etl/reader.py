@@ -1,0 +1,236 @@
+"""Read one ETL file into the canonical event table.
+
+Pipeline: memory-map -> check/decompress buffers (:mod:`.buffers`) -> logfile header
+(:mod:`.logfile`) -> compiled record walk in chunks (:mod:`.walk`) -> bulk columns for
+CSwitch/Thread records, a Python path for the rare ones (Process, Image, provider
+events: :mod:`.kernel`, :mod:`.events`) -> one Arrow table. Rows are in file order within
+two blocks (bulk records, then the rare ones); the model sorts by ``time_ns`` (stable).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from traceanalyzer.errors import TraceError, TraceFormatError
+from traceanalyzer.model.stats import Stats
+from traceanalyzer.readers.base import ReadOptions, ReadResult
+from traceanalyzer.readers.etl import layout as L
+from traceanalyzer.readers.etl.buffers import open_map, plausible_first_buffer, scan_buffers
+from traceanalyzer.readers.etl.columns import assemble, dict_column, int_column
+from traceanalyzer.readers.etl.events import RareDecoder
+from traceanalyzer.readers.etl.logfile import LogfileHeader, parse_logfile_header
+from traceanalyzer.readers.etl.mapping import load_field_map
+from traceanalyzer.readers.etl.walk import count_records, walk
+
+#: Records per walk chunk (bounds the temporary arrays: ~90 bytes per record).
+CHUNK_RECORDS = 1 << 20
+_BULK_NAMES = ["CSwitch", "ThreadStart", "ThreadEnd", "ThreadRundown"]
+_RARE_KINDS = (L.K_PROCESS, L.K_IMAGE, L.K_EVENT, L.K_CLASSIC)
+
+
+class TimeBase:
+    """Raw clock values -> ns since the logfile-header record (trace start)."""
+
+    def __init__(self, origin: int, ticks_per_second: int) -> None:
+        self.origin = origin
+        self.freq = ticks_per_second
+        self.mult = 1_000_000_000 // ticks_per_second if 1_000_000_000 % ticks_per_second == 0 else 0
+
+    def to_ns(self, ts: np.ndarray) -> np.ndarray:
+        delta = ts - np.int64(self.origin)
+        if self.mult:
+            return delta * np.int64(self.mult)
+        return np.round(delta.astype(np.float64) * (1e9 / self.freq)).astype(np.int64)
+
+    def one(self, ts: int) -> int:
+        delta = ts - self.origin
+        return delta * self.mult if self.mult else round(delta * 1e9 / self.freq)
+
+
+def read_etl(path: Path, options: ReadOptions) -> ReadResult:
+    """Read ``path``; see docs/etl.md for the mapping, the stats and the error rules."""
+    mm, view = open_map(path)
+    try:
+        return _read(path, view, options)
+    except TraceError:
+        raise
+    except (ValueError, IndexError, OverflowError, KeyError, TypeError) as exc:  # last resort
+        raise TraceFormatError(f"cannot decode ({type(exc).__name__}: {exc})", path) from None
+    finally:
+        del view
+        if mm is not None:
+            try:
+                mm.close()
+            except BufferError:  # an Arrow column still points into the map; GC closes it
+                pass
+
+
+def _read(path: Path, view: np.ndarray, options: ReadOptions) -> ReadResult:
+    stats = Stats()
+    src = str(path)
+    if not plausible_first_buffer(bytes(view[:L.BUFFER_HEADER_SIZE + 16])):
+        raise TraceFormatError("not an ETL file (no WMI buffer with a logfile header at offset 0)", path)
+    nominal = int(view[:4].view("<u4")[0])
+    segs, dec = scan_buffers(path, view, nominal, options.strict)
+    for message in segs.corrupt:
+        stats.add("corrupt_buffers", 1, "warning", src, message)
+    arenas = (view, dec)
+    starts = np.asarray(segs.start, np.int64)
+    ends = np.asarray(segs.end, np.int64)
+    cpus = np.asarray(segs.cpu, np.int32)
+    arena_of = np.asarray(segs.arena, np.int8)
+    if not len(starts):
+        raise TraceFormatError("no readable buffer", path)
+    counts = np.zeros(len(starts), np.int64)
+    bad = np.zeros(len(starts), np.uint8)
+    for k in (0, 1):
+        sel = np.nonzero(arena_of == k)[0]
+        if len(sel):
+            c = np.zeros(len(sel), np.int64)
+            b = np.zeros(len(sel), np.uint8)
+            count_records(arenas[k], starts[sel], ends[sel], c, b)
+            counts[sel] = c
+            bad[sel] = b
+    for i in np.nonzero(bad)[0]:
+        msg = f"buffer at offset 0x{segs.file_offset[i]:x}: record at the end does not fit (truncated or corrupt)"
+        if options.strict:
+            raise TraceFormatError(msg, path)
+        stats.add("truncated_records", 1, "warning", src, msg)
+
+    header = _logfile_header(arenas[int(arena_of[0])], int(starts[0]), int(ends[0]))
+    if header is None:
+        if options.strict:
+            raise TraceFormatError("the first buffer does not start with a logfile header", path)
+        stats.add("missing_logfile_header", 1, "warning", src)
+    time_base = TimeBase(header.header_ts if header else 0, header.ticks_per_second() if header else 10_000_000)
+    decoder = RareDecoder(src, stats, load_field_map(options.field_map), time_base,
+                          keep_unknown=bool(options.extra.get("keep_unknown", False)))
+
+    chunks: list[dict[str, pa.Array]] = []
+    kind_counts = np.zeros(16, np.int64)
+    other_hooks: dict[int, int] = {}
+    total = int(counts.sum())
+    done = 0
+    for k in (0, 1):
+        sel = np.nonzero((arena_of == k) & (counts > 0))[0]
+        for group in _chunks(sel, counts):
+            rec = walk(arenas[k], starts[group], ends[group], group.astype(np.int32), counts[group])
+            rec["cpu"] = cpus[rec["seg"]]
+            kind_counts += np.bincount(rec["kind"], minlength=16)[:16]
+            bulk = _bulk_chunk(rec, time_base, stats, src)
+            if bulk is not None:
+                chunks.append(bulk)
+            other = rec["kind"] == L.K_KERNEL_OTHER
+            if other.any():
+                hooks, n = np.unique(rec["hook"][other], return_counts=True)
+                for hk, cnt in zip(hooks.tolist(), n.tolist()):
+                    other_hooks[hk] = other_hooks.get(hk, 0) + cnt
+            rare = np.nonzero(np.isin(rec["kind"], _RARE_KINDS))[0]
+            decoder.decode(arenas[k], rec, rare)
+            done += len(rec["pos"])
+            if options.progress is not None:
+                options.progress(done, total)
+    rare_cols = decoder.columns()
+    if rare_cols is not None:
+        chunks.append(rare_cols)
+    table = assemble(chunks)
+
+    for hook, cnt in sorted(other_hooks.items()):
+        group, opcode = hook >> 8, hook & 0xFF
+        stats.add("unknown_events", cnt, "info", src, f"Kernel-{L.GROUP_NAMES.get(group, hex(group))}/{opcode}")
+    if kind_counts[L.K_WPP]:
+        stats.add("wpp_events", int(kind_counts[L.K_WPP]), "info", src, "WPP (TRACE_MESSAGE) records need TMF files; counted, not decoded")
+    if kind_counts[L.K_OTHER]:
+        stats.add("unknown_events", int(kind_counts[L.K_OTHER]), "info", src, "timed/error/wnode header records")
+    if header is not None:
+        if header.events_lost:
+            stats.add("lost_events", header.events_lost, "warning", src)
+        if header.buffers_lost:
+            stats.add("lost_buffers", header.buffers_lost, "warning", src)
+    stats.add("events", table.num_rows, "info", src)
+    metadata = _metadata(header, total, len(starts), int(kind_counts[L.K_SKIP]))
+    return ReadResult(table=table, metadata=metadata, stats=stats)
+
+
+def _chunks(sel: np.ndarray, counts: np.ndarray):
+    """Split segment indexes into runs of about CHUNK_RECORDS records."""
+    if not len(sel):
+        return
+    cum = np.cumsum(counts[sel])
+    cut = np.searchsorted(cum, np.arange(CHUNK_RECORDS, int(cum[-1]) + CHUNK_RECORDS, CHUNK_RECORDS), side="right")
+    start = 0
+    for stop in list(cut) + [len(sel)]:
+        stop = max(int(stop), start + 1) if start < len(sel) else start
+        if stop > start:
+            yield sel[start:stop]
+        start = stop
+
+
+def _logfile_header(data: np.ndarray, start: int, end: int) -> LogfileHeader | None:
+    if end - start < 0x20:
+        return None
+    head = bytes(data[start:start + 0x20])
+    marker = int.from_bytes(head[:4], "little")
+    htype = (marker >> 16) & 0xFF
+    if marker >> 24 != 0xC0 or htype not in (L.SYSTEM32, L.SYSTEM64) or head[6:8] != b"\0\0":
+        return None
+    size = int.from_bytes(head[4:6], "little")
+    ts = int.from_bytes(head[16:24], "little", signed=True)
+    payload = bytes(data[start + 0x20:min(start + size, end)])
+    return parse_logfile_header(payload, 8 if htype == L.SYSTEM64 else 4, ts)
+
+
+def _bulk_chunk(rec: dict[str, np.ndarray], time_base: TimeBase, stats: Stats, src: str) -> dict[str, pa.Array] | None:
+    kind = rec["kind"]
+    opcode = rec["hook"] & 0xFF
+    is_cs = kind == L.K_CSWITCH
+    is_th = kind == L.K_THREAD
+    th_end = is_th & (opcode == 4)
+    if th_end.any():
+        stats.add("rundown_end_events", int(th_end.sum()), "info", src, "Thread/DCEnd")
+    is_th &= ~th_end
+    keep = is_cs | is_th
+    if not keep.any():
+        return None
+    if not keep.all():
+        idx = np.nonzero(keep)[0]
+        take = {k: rec[k][idx] for k in ("ts", "cpu", "a", "b", "hook")}
+        is_cs, is_th = is_cs[idx], is_th[idx]
+    else:
+        take = rec
+    code = np.where(is_cs, 0, (take["hook"] & 0xFF).astype(np.int32))
+    a, b = take["a"], take["b"]
+    return {
+        "time_ns": int_column(time_base.to_ns(take["ts"]), None, pa.int64()),
+        "event": dict_column(code, _BULK_NAMES),
+        "cpu": int_column(take["cpu"], None, pa.int32()),
+        "pid": int_column(a, is_th & (a >= 0), pa.int64()),
+        "tid": int_column(b, is_th & (b >= 0), pa.int64()),
+        "new_tid": int_column(a, is_cs & (a >= 0), pa.int64()),
+        "old_tid": int_column(b, is_cs & (b >= 0), pa.int64()),
+    }
+
+
+def _metadata(header: LogfileHeader | None, records: int, buffers: int, header_records: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {"format": "etl", "records": records, "buffers": buffers,
+                            "header_records": header_records}
+    if header is not None:
+        meta.update({
+            "start_time_utc": header.start_time_utc(),
+            "start_time_filetime": header.start_time,
+            "pointer_size": header.pointer_size,
+            "cpus": header.cpus,
+            "os_version": header.os_version,
+            "os_build": header.os_build,
+            "clock_type": {1: "QPC", 2: "SystemTime", 3: "CPUCycle"}.get(header.clock_type, str(header.clock_type)),
+            "ticks_per_second": header.ticks_per_second(),
+            "buffer_size": header.buffer_size,
+            "logger_name": header.logger_name,
+            "events_lost": header.events_lost,
+            "buffers_lost": header.buffers_lost,
+        })
+    return meta

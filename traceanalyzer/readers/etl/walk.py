@@ -1,0 +1,268 @@
+"""Compiled walk over the records of many WMI buffers (numba).
+
+The walk never creates a Python object per record: :func:`count_records` sizes the
+output, :func:`fill_records` writes one row per record into preallocated numpy arrays.
+Fixed layouts (CSwitch, Thread) are decoded here; the rest is classified so the Python
+side can decode the rare records (Process, Image, provider events) by index.
+
+Segments are byte ranges ``[start, end)`` of the records of one buffer inside ``data``
+(the memory-mapped file, or a decompressed copy of a compressed buffer).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from traceanalyzer.readers.etl import layout as L
+
+_K_SKIP, _K_CSWITCH, _K_THREAD, _K_PROCESS = L.K_SKIP, L.K_CSWITCH, L.K_THREAD, L.K_PROCESS
+_K_IMAGE, _K_EVENT, _K_CLASSIC = L.K_IMAGE, L.K_EVENT, L.K_CLASSIC
+_K_KERNEL_OTHER, _K_WPP, _K_OTHER = L.K_KERNEL_OTHER, L.K_WPP, L.K_OTHER
+
+#: Output columns of :func:`fill_records` and their dtypes.
+RECORD_DTYPES: dict[str, np.dtype] = {
+    "pos": np.dtype(np.int64),      # absolute offset of the record in ``data``
+    "size": np.dtype(np.int32),     # record size (unaligned)
+    "htype": np.dtype(np.uint8),    # header type
+    "hsize": np.dtype(np.uint8),    # header size (payload starts at pos + hsize)
+    "kind": np.dtype(np.uint8),     # layout.K_* class
+    "hook": np.dtype(np.uint16),    # kernel: group << 8 | opcode; provider events: opcode
+    "version": np.dtype(np.uint16),
+    "seg": np.dtype(np.int32),      # segment (buffer) index
+    "tid": np.dtype(np.int64),      # -1 = not in the header
+    "pid": np.dtype(np.int64),
+    "ts": np.dtype(np.int64),       # raw clock value (QPC / FILETIME / cycles)
+    "a": np.dtype(np.int64),        # CSwitch NewThreadId / Thread ProcessId / event: user-data offset
+    "b": np.dtype(np.int64),        # CSwitch OldThreadId / Thread ThreadId / event: schema off<<16|len
+    "c": np.dtype(np.int64),        # event: traits offset<<16|len
+    "h": np.dtype(np.uint64),       # event: hash of provider GUID + TraceLogging schema
+}
+
+
+@nb.njit(cache=True, inline="always")
+def _u16(d, p):
+    return np.int64(d[p]) | (np.int64(d[p + 1]) << 8)
+
+
+@nb.njit(cache=True, inline="always")
+def _u32(d, p):
+    return np.int64(d[p]) | (np.int64(d[p + 1]) << 8) | (np.int64(d[p + 2]) << 16) | (np.int64(d[p + 3]) << 24)
+
+
+@nb.njit(cache=True, inline="always")
+def _i64(d, p):
+    lo = np.uint64(_u32(d, p))
+    hi = np.uint64(_u32(d, p + 4))
+    return np.int64(lo | (hi << np.uint64(32)))
+
+
+@nb.njit(cache=True, inline="always")
+def _id(v):
+    return np.int64(-1) if v == 0xFFFFFFFF else v
+
+
+@nb.njit(cache=True)
+def _header(d, p, end):
+    """(header type, header size, record size, ok) of the record at ``p``; size 0 = end."""
+    if p + 4 > end:
+        return 0, 0, 0, True
+    m = _u32(d, p)
+    if m == 0xFFFFFFFF:
+        return 0, 0, 0, True
+    flags = m >> 24
+    htype = (m >> 16) & 0xFF
+    if (flags & 0xC0) == 0xC0:
+        if htype == 0x01 or htype == 0x02:
+            hsize = 0x20
+        elif htype == 0x03 or htype == 0x04:
+            hsize = 0x18
+        elif htype == 0x10 or htype == 0x11:
+            hsize = 0x10
+        elif htype == 0x12 or htype == 0x13:
+            hsize = 0x50
+        elif htype == 0x0A or htype == 0x14:
+            hsize = 0x30
+        elif htype == 0x0B or htype == 0x15:
+            hsize = 0x38
+        elif htype == 0x0D:
+            hsize = 0x50
+        elif htype == 0x0C or htype == 0x0E:
+            hsize = 0x08
+        else:
+            return htype, 0, 0, False
+    elif (flags & 0xD0) == 0x90:
+        htype = 0x0F
+        hsize = 0x08
+    else:
+        return htype, 0, 0, False
+    if htype <= 0x04 or htype == 0x10 or htype == 0x11:
+        if p + 8 > end:
+            return htype, hsize, 0, False
+        size = _u16(d, p + 4)
+    else:
+        size = m & 0xFFFF
+    if size < hsize or p + size > end:
+        return htype, hsize, size, False
+    return htype, hsize, size, True
+
+
+@nb.njit(cache=True)
+def count_records(data, starts, ends, counts, bad):
+    """Records per segment into ``counts``; ``bad[i]`` = 1 when segment i ends in a broken record."""
+    for i in range(starts.shape[0]):
+        p = starts[i]
+        end = ends[i]
+        n = 0
+        while True:
+            htype, hsize, size, ok = _header(data, p, end)
+            if not ok:
+                bad[i] = 1
+                break
+            if size == 0:
+                break
+            n += 1
+            p += (size + 7) & ~7
+        counts[i] = n
+
+
+@nb.njit(cache=True)
+def _fnv(h, d, p, n):
+    for k in range(n):
+        h = (h ^ np.uint64(d[p + k])) * np.uint64(1099511628211)
+    return h
+
+
+@nb.njit(cache=True)
+def _event_extras(d, p, size, flags):
+    """EVENT_HEADER: (user-data offset, schema off<<16|len, traits off<<16|len)."""
+    q = p + 0x50
+    end = p + size
+    schema = np.int64(0)
+    traits = np.int64(0)
+    if flags & 0x0001:  # EVENT_HEADER_FLAG_EXTENDED_INFO
+        while q + 8 <= end:
+            item = _u16(d, q)
+            ext = _u16(d, q + 2)
+            more = _u16(d, q + 4)
+            dsize = _u16(d, q + 6)
+            if item < 8 or q + item > end or dsize > item - 8:
+                return np.int64(-1), np.int64(0), np.int64(0)
+            if ext == 0x0B:
+                schema = ((q + 8) << 16) | dsize
+            elif ext == 0x0C:
+                traits = ((q + 8) << 16) | dsize
+            q += item
+            if not (more & 1):
+                break
+    return q, schema, traits
+
+
+@nb.njit(cache=True)
+def fill_records(data, starts, ends, seg_ids, out_pos, out_size, out_htype, out_hsize, out_kind,
+                 out_hook, out_version, out_seg, out_tid, out_pid, out_ts, out_a, out_b, out_c, out_h):
+    """One row per record of the segments (sized by :func:`count_records`); returns rows written."""
+    j = 0
+    n_out = out_pos.shape[0]
+    for i in range(starts.shape[0]):
+        p = starts[i]
+        end = ends[i]
+        while j < n_out:
+            htype, hsize, size, ok = _header(data, p, end)
+            if not ok or size == 0:
+                break
+            kind = _K_OTHER
+            hook = 0
+            version = 0
+            tid = np.int64(-1)
+            pid = np.int64(-1)
+            ts = np.int64(0)
+            a = np.int64(0)
+            b = np.int64(0)
+            c = np.int64(0)
+            h = np.uint64(0)
+            if htype <= 0x04 or htype == 0x10 or htype == 0x11:
+                version = _u16(data, p)
+                opcode = data[p + 6]
+                group = data[p + 7]
+                hook = (np.int64(group) << 8) | opcode
+                if htype == 0x10 or htype == 0x11:
+                    ts = _i64(data, p + 8)
+                else:
+                    tid = _id(_u32(data, p + 8))
+                    pid = _id(_u32(data, p + 12))
+                    ts = _i64(data, p + 16)
+                q = p + hsize
+                psize = size - hsize
+                if group == 0x05 and opcode == 36 and psize >= 8:
+                    kind = _K_CSWITCH
+                    a = _id(_u32(data, q))
+                    b = _id(_u32(data, q + 4))
+                elif group == 0x05 and opcode >= 1 and opcode <= 4 and psize >= 8:
+                    kind = _K_THREAD
+                    if version == 0:
+                        b = _id(_u32(data, q))
+                        a = _id(_u32(data, q + 4))
+                    else:
+                        a = _id(_u32(data, q))
+                        b = _id(_u32(data, q + 4))
+                elif group == 0x03 and (opcode <= 4 or opcode == 39):
+                    kind = _K_PROCESS
+                elif (group == 0x03 and opcode == 10) or (group == 0x14 and opcode <= 4 and opcode >= 2) or (group == 0x14 and opcode == 10):
+                    kind = _K_IMAGE
+                elif group == 0x00:
+                    kind = _K_SKIP
+                else:
+                    kind = _K_KERNEL_OTHER
+            elif htype == 0x12 or htype == 0x13:
+                kind = _K_EVENT
+                tid = _id(_u32(data, p + 8))
+                pid = _id(_u32(data, p + 12))
+                ts = _i64(data, p + 16)
+                hook = data[p + 0x2D]
+                version = data[p + 0x2A]
+                a, b, c = _event_extras(data, p, size, _u16(data, p + 4))
+                h = _fnv(np.uint64(14695981039346656037), data, p + 0x18, 16)
+                h = _fnv(h, data, p + 0x28, 4)  # Id, Version (manifest events differ by these)
+                if b != 0:
+                    h = _fnv(h, data, b >> 16, b & 0xFFFF)
+                if c != 0:
+                    h = _fnv(h, data, c >> 16, c & 0xFFFF)
+            elif htype == 0x0A or htype == 0x14 or htype == 0x0B or htype == 0x15:
+                kind = _K_CLASSIC
+                hook = data[p + 4]
+                version = _u16(data, p + 6)
+                tid = _id(_u32(data, p + 8))
+                pid = _id(_u32(data, p + 12))
+                ts = _i64(data, p + 16)
+            elif htype == 0x0F:
+                kind = _K_WPP
+            out_pos[j] = p
+            out_size[j] = size
+            out_htype[j] = htype
+            out_hsize[j] = hsize
+            out_kind[j] = kind
+            out_hook[j] = hook
+            out_version[j] = version
+            out_seg[j] = seg_ids[i]
+            out_tid[j] = tid
+            out_pid[j] = pid
+            out_ts[j] = ts
+            out_a[j] = a
+            out_b[j] = b
+            out_c[j] = c
+            out_h[j] = h
+            j += 1
+            p += (size + 7) & ~7
+    return j
+
+
+def walk(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, seg_ids: np.ndarray,
+         counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Records of the given segments (their counts from :func:`count_records`) as arrays."""
+    n = int(counts.sum())
+    out = {name: np.empty(n, dtype) for name, dtype in RECORD_DTYPES.items()}
+    written = fill_records(data, starts, ends, seg_ids, *(out[k] for k in RECORD_DTYPES))
+    if written != n:  # cannot happen: both passes read the same bytes
+        out = {k: v[:written] for k, v in out.items()}
+    return out
