@@ -261,31 +261,31 @@ def _norm_findings(findings: pd.DataFrame | None) -> pd.DataFrame:
     return out[out["time_ns"].notna()].reset_index(drop=True)
 
 
-def _norm_mappings(mappings: pd.DataFrame | None) -> pd.DataFrame:
-    m = mappings if mappings is not None else pd.DataFrame()
+def _norm_spans(df: pd.DataFrame | None, extra: dict[str, pd.Series] | None = None
+               ) -> pd.DataFrame:
+    """Lock or mapping rows: lifetime_id, mdl_int, pid, process, start_ns, end_ns (float,
+    NaN = still live) plus ``extra`` columns; rows without a start are dropped."""
+    d = df if df is not None else pd.DataFrame()
     return pd.DataFrame({
-        "mapping_id": frames.numeric(_col(m, "mapping_id")),
-        "lifetime_id": frames.numeric(_col(m, "lifetime_id")),
-        "mdl_int": frames.address_series(_col(m, "mdl")),
-        "mode": _col(m, "mode", "UserMode").astype(object).fillna("").astype(str),
-        "pid": frames.numeric(_col(m, "pid")),
-        "process": _col(m, "process", "").astype(object),
-        "start_ns": frames.numeric(_col(m, "start_ns")),
-        "end_ns": frames.numeric(_col(m, "end_ns")),
+        "lifetime_id": frames.numeric(_col(d, "lifetime_id")),
+        "mdl_int": frames.address_series(_col(d, "mdl")),
+        "pid": frames.numeric(_col(d, "pid")),
+        "process": _col(d, "process", "").astype(object),
+        "start_ns": frames.numeric(_col(d, "start_ns")),
+        "end_ns": frames.numeric(_col(d, "end_ns")),
+        **(extra or {}),
     }).dropna(subset=["start_ns"]).reset_index(drop=True)
+
+
+def _norm_mappings(mappings: pd.DataFrame | None) -> pd.DataFrame:
+    return _norm_spans(mappings, {
+        "mapping_id": frames.numeric(_col(mappings, "mapping_id")),
+        "mode": _col(mappings, "mode", "UserMode").astype(object).fillna("").astype(str),
+    })
 
 
 def _norm_locks(locks: pd.DataFrame | None) -> pd.DataFrame:
-    lk = locks if locks is not None else pd.DataFrame()
-    return pd.DataFrame({
-        "lifetime_id": frames.numeric(_col(lk, "lifetime_id")),
-        "mdl_int": frames.address_series(_col(lk, "mdl")),
-        "pid": frames.numeric(_col(lk, "pid")),
-        "process": _col(lk, "process", "").astype(object),
-        "user_va": _col(lk, "user_va"),
-        "start_ns": frames.numeric(_col(lk, "start_ns")),
-        "end_ns": frames.numeric(_col(lk, "end_ns")),
-    }).dropna(subset=["start_ns"]).reset_index(drop=True)
+    return _norm_spans(locks)
 
 
 # --- drawing -----------------------------------------------------------------------------
