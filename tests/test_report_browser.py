@@ -193,6 +193,10 @@ def test_page_loads_without_errors_and_images_decode(page) -> None:
                   " i.naturalHeight])")
     assert len(sizes) == 3 and all(w > 400 and h > 150 for w, h in sizes), sizes
     assert _problems(cdp.events) == []
+    # nothing but the page itself and its embedded data: URIs was requested
+    urls = [ev["params"]["request"]["url"] for ev in cdp.events
+            if ev.get("method") == "Network.requestWillBeSent"]
+    assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
     text = _eval(cdp, session, "document.body.innerText")
     assert "UNLOCK_WHILE_USER_MAPPED" in text
     assert "Leak timeline" in text and "Hazard timeline" in text
