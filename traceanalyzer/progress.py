@@ -54,7 +54,7 @@ class TqdmProgress:
 
     def __init__(self, label: str, stream: IO[str], unit: str = "B",
                  unit_scale: bool = True, **tqdm_options: Any) -> None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         self._bar = tqdm(total=None, desc=label, unit=unit, unit_scale=unit_scale,
                          unit_divisor=1024 if unit == "B" else 1000, file=stream,
