@@ -116,6 +116,16 @@ def partial_life(draw, index: int):
         size = draw(st.integers(1, total - off))
         ops.append({"event": "IoBuildPartialMdl", "source_mdl": src["mdl"], "va": base + off,
                     "size": size, **part})
+        if draw(st.booleans()):  # a partial of this partial, used and freed
+            sub = {**who, "mdl": mdl_of(index, 2 + k)}
+            sub_off = draw(st.integers(0, size - 1))
+            sub_va = base + off + sub_off
+            sub_size = draw(st.integers(1, size - sub_off))
+            ops += [{"event": "IoAllocateMdl", "va": sub_va, "size": sub_size, **sub},
+                    {"event": "IoBuildPartialMdl", "source_mdl": part["mdl"], "va": sub_va,
+                     "size": sub_size, **sub},
+                    kmap(draw, sub, sysva_of(index, 8 + k)),
+                    {"event": "IoFreeMdl", **sub}]
         mapped = draw(st.booleans())
         if mapped:
             ops.append(kmap(draw, part, sysva_of(index, k)))

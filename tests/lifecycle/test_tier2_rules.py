@@ -679,3 +679,31 @@ def test_many_findings_grow_the_record_table(engine):
     rows += [{"time_ns": 10 + k, "event": "MmUnlockPages", "pid": 4, "mdl": m} for k in range(3000)]
     a = analyze_rows(rows, engine=engine)
     assert len(hits(a, "UNLOCK_BUILT_OR_PARTIAL_MDL")) == 3000
+
+
+@pytest.mark.parametrize("unlock_first", [False, True])
+def test_partial_of_a_partial_lives_on_the_first_source(tmp_path, unlock_first):
+    s = Scenario()
+    w = worker(s)
+    src, p1, p2 = mdl_at(1), mdl_at(2), mdl_at(3)
+    s.at(1 * MS).allocate_mdl(w, src, va=kbuf(1), size=0x8000)
+    s.at(2 * MS).probe_and_lock(w, src, mode="KernelMode")
+    s.at(3 * MS).allocate_mdl(w, p1, va=kbuf(1), size=0x4000)
+    s.at(4 * MS).call("IoBuildPartialMdl", w, mdl=p1, source_mdl=src, va=kbuf(1), size=0x4000)
+    s.at(5 * MS).allocate_mdl(w, p2, va=kbuf(1) + 0x1000, size=0x1000)
+    s.at(6 * MS).call("IoBuildPartialMdl", w, mdl=p2, source_mdl=p1, va=kbuf(1) + 0x1000,
+                      size=0x1000)
+    if unlock_first:
+        s.at(7 * MS).unlock(w, src)
+    s.at(8 * MS).map_kernel(w, p2, sysva(1))
+    s.at(9 * MS).free_mdl(w, p2)
+    s.at(10 * MS).free_mdl(w, p1)
+    if not unlock_first:
+        s.at(11 * MS).unlock(w, src)
+    s.at(12 * MS).free_mdl(w, src)
+    a = analyze(s, tmp_path)
+    if unlock_first:
+        assert hits(a, "PARTIAL_OUTLIVES_SOURCE") == [(8 * MS, 4, p2, 0x1000)]
+        assert serious(a) == ["PARTIAL_OUTLIVES_SOURCE"]
+    else:
+        assert serious(a) == []

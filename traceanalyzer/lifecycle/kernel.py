@@ -534,13 +534,23 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             pva = va[i]
             psz = size[i]
             how = SRC_STABLE
+            root = s0
             if s0 >= 0 and S[s0, S_FREED] == 1:
                 nf = _add(F, nf, MDL_USE_AFTER_FREE, i, s0, -1, -1, p, ti, ti, ti, 0,
                           S[s0, S_FREE_EV], i)
                 how = SRC_INVALID
             elif s0 >= 0:
                 k0 = S[s0, S_KIND]
-                if (k0 & K_PAGES) and S[s0, S_PAGESFREED] == 1:
+                if (k0 & K_PARTIAL) and S[s0, S_LOCKST] != LS_LOCKED:
+                    # a partial of a partial: valid while the first one's source is
+                    if _source_gone(S, s0) == 1:
+                        nf = _add(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s0, -1, -1, p, ti, ti, ti,
+                                  0, -1, i)
+                        how = SRC_INVALID
+                    else:
+                        root = S[s0, S_SRC]
+                        how = S[s0, S_SRCLOCK]
+                elif (k0 & K_PAGES) and S[s0, S_PAGESFREED] == 1:
                     nf = _add(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, -1, -1, p, ti, ti, ti, 0,
                               S[s0, S_ALLOC_EV], i)
                     how = SRC_INVALID
@@ -573,7 +583,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_KIND] = (kind & ~K_UNKNOWN) | K_PARTIAL
             S[s, S_VA] = pva
             S[s, S_SIZE] = psz
-            S[s, S_SRC] = s0
+            S[s, S_SRC] = root
             S[s, S_SRCLOCK] = how
             continue
 
