@@ -11,6 +11,13 @@ are negative.
 
 Outputs are 2-D int64 record tables (columns named below): slots (one per MDL
 lifetime), mappings, locks, findings. ``replay.py`` turns them into DataFrames.
+Reservations (MmAllocateMappingAddress ranges) are kept in a kernel-internal table: they
+only surface as RESERVED_* findings.
+
+Implicit releases applied here: MmUnlockPages, MmFreePagesFromMdl and IoFreeMdl (of a
+partial MDL) end the MDL's own system mapping; IoCompleteRequest of an irp unlocks and
+frees every MDL allocated with that irp (slots chained through S_IRPNEXT from the
+``irp_head`` dict), reporting each live user mapping as USER_MAP_OUTLIVES_IRP.
 """
 
 from __future__ import annotations
