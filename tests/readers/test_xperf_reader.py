@@ -262,3 +262,29 @@ def test_unmapped_payload_never_lands_in_a_canonical_column(tmp_path):
     (row,) = read_file(path, options=ReadOptions(extra={"field_map": fmap})).table.to_pylist()
     assert (row["event"], row["mdl"], row["field:size"]) == ("IoAllocateMdl", 16, "big")
     assert row.get("size") is None
+
+
+def test_etl_mapping_file_form_is_accepted(tmp_path):
+    # the ETL reader's {"providers": [...]} form, so one --field-map file serves every reader
+    fmap = tmp_path / "etl_map.json"
+    fmap.write_text(
+        '{"providers": [{"provider": "Contoso.MdlTracer", "events": {"AllocMdl": "IoAllocateMdl"},'
+        ' "fields": {"Mdl": "mdl", "Length": "size"}, "event_fields": {"AllocMdl": {"Buf": "va"}}}]}'
+    )
+    path = tmp_path / "t.txt"
+    path.write_text(
+        "BeginHeader\n"
+        "Contoso.MdlTracer/AllocMdl/win:Info, TimeStamp, Process Name ( PID), ThreadID, CPU, Mdl, Length, Buf, caller\n"
+        "Contoso.MdlTracer/IoFreeMdl/win:Info, TimeStamp, Process Name ( PID), ThreadID, CPU, Mdl\n"
+        "Contoso.MdlTracer/Hello/win:Info, TimeStamp, Process Name ( PID), ThreadID, CPU, Mdl\n"
+        "EndHeader\n"
+        "Contoso.MdlTracer/AllocMdl/win:Info, 1, a.exe (1), 2, 0, 0x10, 4096, 0x7000, d.sys+0x1\n"
+        "Contoso.MdlTracer/IoFreeMdl/win:Info, 2, a.exe (1), 2, 0, 0x10\n"
+        "Contoso.MdlTracer/Hello/win:Info, 3, a.exe (1), 2, 0, 0x10\n"
+    )
+    alloc, free, hello = read_file(path, options=ReadOptions(field_map=fmap)).table.to_pylist()
+    assert (alloc["event"], alloc["mdl"], alloc["size"], alloc["va"], alloc["caller"]) == (
+        "IoAllocateMdl", 16, 4096, 0x7000, "d.sys+0x1",
+    )
+    assert (free["event"], free["mdl"]) == ("IoFreeMdl", 16)  # unlisted but canonical: own name
+    assert hello["event"] == "Contoso.MdlTracer/Hello" and hello.get("mdl") is None

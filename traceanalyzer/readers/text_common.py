@@ -548,9 +548,37 @@ def load_field_map(spec: str | Path | Mapping[str, Any] | FieldMap | None) -> Fi
             raise TraceFormatError(f"field map is not valid JSON: {exc}", source) from None
     else:
         data = spec
+    if isinstance(data, Mapping) and isinstance(data.get("providers"), list):
+        return FieldMap([_parse_entry(e, source) for e in _provider_form(data["providers"], source)])
     if not isinstance(data, Mapping) or not isinstance(data.get("events"), list):
         raise TraceFormatError("field map must be a JSON object with an 'events' list", source)
     return FieldMap([_parse_entry(e, source) for e in data["events"]])
+
+
+def _provider_form(providers: list[Any], source: str) -> list[dict[str, Any]]:
+    """The ETL reader's mapping-file form as ``events`` entries (one file serves all readers).
+
+    ``{"providers": [{"provider": P, "events": {src: canonical}, "fields": {src: col},
+    "event_fields": {src_event: {src: col}}}]}``: listed events get their canonical
+    name; other events of P keep their name (mapped only when it is canonical); fields
+    not in the maps keep their name when it is a canonical column.
+    """
+    out: list[dict[str, Any]] = []
+    for entry in providers:
+        if not isinstance(entry, Mapping) or "provider" not in entry:
+            raise TraceFormatError(f"mapping file: provider entry without 'provider': {entry!r}", source)
+        provider = str(entry["provider"]).strip()
+        fields = dict(entry.get("fields", {}))
+        per_event = {str(k): dict(v) for k, v in dict(entry.get("event_fields", {})).items()}
+        for event, canonical in dict(entry.get("events", {})).items():
+            out.append({"provider": provider, "event": event, "canonical": canonical,
+                        "fields": {**fields, **per_event.get(str(event), {})}, "identity": True})
+        for event, extra in per_event.items():
+            if event not in dict(entry.get("events", {})):
+                out.append({"provider": provider, "event": event, "canonical": "*",
+                            "fields": {**fields, **extra}, "identity": True})
+        out.append({"provider": provider, "event": "*", "canonical": "*", "fields": fields, "identity": True})
+    return out
 
 
 def field_map_from_options(field_map: Any, extra: Mapping[str, Any]) -> FieldMap:
