@@ -1,4 +1,5 @@
-"""The gate on the project's sample traces (sample_traces/, canonical CSV).
+"""The gate on the project's sample traces (sample_traces/: canonical CSV, and the same
+scenarios as real ETL files).
 
 Last night's folder is every sample trace; tonight the clean IOCTL test case's trace is
 replaced by one where a System worker unlocks a still-mapped MDL (the seed scenario), as
@@ -13,6 +14,8 @@ import csv
 import shutil
 from pathlib import Path
 
+import pytest
+
 from traceanalyzer.cli.main import main
 from traceanalyzer.gate.check import run_check
 from traceanalyzer.gate.compare import Policy
@@ -22,18 +25,16 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 CLEAN, BROKEN = "clean_ioctl_lifecycle", "seed_unlock_from_worker"
 
 
-SUFFIX = "csv"
-
-
-def test_a_broken_test_case_among_the_samples_fails_alone(tmp_path, capsys):
-    samples = sorted(p for p in SAMPLES.glob(f"*.{SUFFIX}") if not p.name.endswith(".expected.csv"))
-    assert len(samples) >= 10 and (SAMPLES / f"{CLEAN}.{SUFFIX}").exists()
+@pytest.mark.parametrize("suffix", ["csv", "etl"])
+def test_a_broken_test_case_among_the_samples_fails_alone(tmp_path, capsys, suffix):
+    samples = sorted(p for p in SAMPLES.glob(f"*.{suffix}") if not p.name.endswith(".expected.csv"))
+    assert len(samples) >= 10 and (SAMPLES / f"{CLEAN}.{suffix}").exists()
     night0, night1 = tmp_path / "night0", tmp_path / "night1"
     for night in (night0, night1):
         night.mkdir()
         for p in samples:
             shutil.copy(p, night / p.name)
-    shutil.copy(SAMPLES / f"{BROKEN}.{SUFFIX}", night1 / f"{CLEAN}.{SUFFIX}")
+    shutil.copy(SAMPLES / f"{BROKEN}.{suffix}", night1 / f"{CLEAN}.{suffix}")
     baseline = tmp_path / "baseline.json"
 
     assert main(["check", str(night0), "--baseline", str(baseline), "--update-baseline", "--jobs", "2"]) == 0
@@ -42,12 +43,12 @@ def test_a_broken_test_case_among_the_samples_fails_alone(tmp_path, capsys):
 
     out = run_check([night1], baseline, Policy(), run_options=RunOptions(jobs=2))
     status = {v.trace: v.status for v in out.result.verdicts}
-    assert status.pop(f"{CLEAN}.{SUFFIX}") == "failed"
+    assert status.pop(f"{CLEAN}.{suffix}") == "failed"
     assert set(status.values()) == {"passed"} and len(status) == len(samples) - 1
     # content-addressed cache: the "broken" file has the bytes of a sample already analysed
     assert out.cached == len(samples)
 
     with open(SAMPLES / f"{BROKEN}.expected.csv", newline="") as fh:
         documented = {row["rule"] for row in csv.DictReader(fh)}
-    failing = {nf.group.rule for nf in out.result.by_trace()[f"{CLEAN}.{SUFFIX}"].blocking_findings}
+    failing = {nf.group.rule for nf in out.result.by_trace()[f"{CLEAN}.{suffix}"].blocking_findings}
     assert "UNLOCK_WHILE_USER_MAPPED" in failing and failing <= documented
