@@ -95,7 +95,9 @@ class Analysis:
         FREE_PAGES_WHILE_USER_MAPPED: while user PTEs pointed at released pages),
         message, advice, fingerprint (rule + caller + process image), evidence (list of
         seq of the events that led to it), lifetime_id, mapping_id, count (aggregated
-        trace-quality rows: how many; else 1).
+        trace-quality rows: how many; else 1), call_pid / call_process (the effective
+        process the triggering call ran in, from context attribution: e.g. System for an
+        unlock from a worker thread, while ``pid`` is the process whose memory it hurts).
         """
         parts = [kernel_partials(self.replay), self._attach_partials(),
                  self._stateless_partials(), self._quality_partials()]

@@ -450,12 +450,19 @@ def plot_hazard_timeline_for(analysis: Any, **kwargs: Any) -> Figure:
 def with_call_context(findings: pd.DataFrame, trace: Any) -> pd.DataFrame:
     """``findings`` plus where the call behind each finding ran.
 
-    Added columns: ``ctx_pid`` (the calling thread's process: ``effective_pid`` of the
-    event when logged, else its ``pid``), ``ctx_process`` (its image name) and
+    Added columns: ``ctx_pid`` (the calling thread's process: the analysis's
+    ``call_pid`` when present, else ``effective_pid`` of the event when logged, else its
+    ``pid``), ``ctx_process`` (its image name) and
     ``ctx_tid``, taken from the evidence event with the finding's ``event`` name at the
     finding's ``time_ns``; missing when there is no such event (exit findings).
     """
     out = findings.copy()
+    if "call_pid" in out.columns and "tid" in out.columns:
+        # the analysis attributed each call already (attach stacks, CSwitch, effective_pid)
+        out["ctx_pid"] = out["call_pid"].astype("Int64")
+        out["ctx_tid"] = out["tid"].astype("Int64")
+        out["ctx_process"] = out["call_process"].astype(object).where(out["call_process"].notna(), None)
+        return out
     n = len(out)
     ctx_pid, ctx_tid = [None] * n, [None] * n
     seqs = sorted({int(s) for ev in out.get("evidence", []) if ev is not None

@@ -34,7 +34,7 @@ FINDING_COLUMNS = [
     "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event",
     "bytes", "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns",
     "exposure_end_ns", "message", "advice", "fingerprint", "evidence", "lifetime_id",
-    "mapping_id", "count",
+    "mapping_id", "count", "call_pid", "call_process",
 ]
 
 
@@ -222,6 +222,8 @@ class FindingAssembler:
             "fingerprint": fingerprints, "evidence": p["evidence"].tolist(),
             "lifetime_id": _nullable(slot), "mapping_id": _nullable(mapping_id),
             "count": counts,
+            "call_pid": _nullable(ctx_pid),
+            "call_process": np.where(ctx_proc >= 0, self.image_of_proc[np.maximum(ctx_proc, 0)], None),
         })
         df["_rank"] = df["severity"].map(SEVERITY_RANK)
         df = df.sort_values(["_rank", "impact_byte_seconds", "time_ns"],
@@ -245,6 +247,8 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         df[c] = df[c].astype("Int64")
     df["mdl"] = df["mdl"].astype("UInt64")
     df["impact_byte_seconds"] = df["impact_byte_seconds"].astype("float64")
-    for c in ("rule", "severity", "process", "caller", "event", "message", "advice", "fingerprint"):
+    df["call_pid"] = df["call_pid"].astype("Int64")
+    for c in ("rule", "severity", "process", "caller", "event", "message", "advice", "fingerprint",
+              "call_process"):
         df[c] = df[c].astype("string")
     return df
