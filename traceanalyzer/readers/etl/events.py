@@ -18,10 +18,10 @@ import pyarrow as pa
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.etl import kernel
 from traceanalyzer.readers.etl import layout as L
+from traceanalyzer.readers.etl.bulk_events import BULK_MIN_EVENTS, EventClass as _EventClass, bulk_events
 from traceanalyzer.readers.etl.columns import rows_table
-from traceanalyzer.readers.etl.mapping import FieldMap, ProviderMap, column_value
+from traceanalyzer.readers.etl.mapping import FieldMap, column_value
 from traceanalyzer.readers.etl.tracelogging import (
-    Schema,
     TlDecodeError,
     decode_payload,
     parse_provider_name,
@@ -33,15 +33,6 @@ _CLASS_OF_GUID = {L.PROCESS_GUID: L.K_PROCESS, L.THREAD_GUID: L.K_THREAD, L.IMAG
 _FIELDS = ("pos", "size", "hsize", "htype", "kind", "hook", "version", "tid", "pid", "ts", "a", "b", "c", "h", "cpu")
 
 
-class _EventClass:
-    """What one (provider, schema) pair decodes to; cached by the walk's hash."""
-
-    __slots__ = ("label", "schema", "pmap", "provider")
-
-    def __init__(self, label: str, schema: Schema | None, pmap: ProviderMap | None, provider: str) -> None:
-        self.label, self.schema, self.pmap, self.provider = label, schema, pmap, provider
-
-
 class RareDecoder:
     """Accumulates rows of the rare records of all chunks."""
 
@@ -49,6 +40,7 @@ class RareDecoder:
         self.src, self.stats, self.field_map, self.time = src, stats, field_map, time_base
         self.keep_unknown = keep_unknown
         self.rows: list[dict[str, Any]] = []
+        self.chunks: list[dict[str, pa.Array]] = []
         self.classes: dict[int, _EventClass] = {}
 
     # --- entry point -------------------------------------------------------------------
@@ -56,6 +48,21 @@ class RareDecoder:
         """Decode records ``idx`` of a walk chunk (``rec`` as :func:`walk.walk` returns)."""
         if not len(idx):
             return
+        events = idx[rec["kind"][idx] == L.K_EVENT]
+        slow = [idx[rec["kind"][idx] != L.K_EVENT]]
+        if len(events):
+            hashes, inverse = np.unique(rec["h"][events], return_inverse=True)
+            for g, h in enumerate(hashes.tolist()):
+                members = events[inverse == g]
+                first = int(members[0])
+                cls = self.classes.get(h)
+                if cls is None and rec["a"][first] >= 0:
+                    cls = self._classify(data, int(rec["pos"][first]), int(rec["b"][first]), int(rec["c"][first]))
+                    self.classes[h] = cls
+                if cls is not None and len(members) >= BULK_MIN_EVENTS:
+                    members = bulk_events(data, rec, members, cls, self.time, self.chunks)
+                slow.append(members)
+        idx = np.sort(np.concatenate(slow))
         cols = [rec[k][idx].tolist() for k in _FIELDS]
         for pos, size, hsize, htype, kind, hook, version, tid, pid, ts, a, b, c, h, cpu in zip(*cols):
             try:
@@ -158,14 +165,14 @@ class RareDecoder:
                               "pid": pid if pid >= 0 else None, "tid": tid if tid >= 0 else None})
 
     # --- output ------------------------------------------------------------------------
-    def columns(self) -> dict[str, pa.Array] | None:
-        """The accumulated rows as canonical columns (None when there are none)."""
+    def columns(self) -> list[dict[str, pa.Array]]:
+        """The decoded rows as chunks of canonical columns (bulk event groups, then the rest)."""
         if not self.rows:
-            return None
+            return list(self.chunks)
         names: list[str] = []
         for row in self.rows:
             for k in row:
                 if k not in names:
                     names.append(k)
         cols = {k: [row.get(k) for row in self.rows] for k in names}
-        return rows_table(cols)
+        return [*self.chunks, rows_table(cols)]

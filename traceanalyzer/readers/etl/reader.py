@@ -9,6 +9,7 @@ two blocks (bulk records, then the rare ones); the model sorts by ``time_ns`` (s
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def read_etl(path: Path, options: ReadOptions) -> ReadResult:
     """Read ``path``; see docs/etl.md for the mapping, the stats and the error rules."""
     mm, view = open_map(path)
     try:
-        return _read(path, view, options)
+        return _read(path, view, options, _Releaser(mm))
     except TraceError:
         raise
     except (ValueError, IndexError, OverflowError, KeyError, TypeError) as exc:  # last resort
@@ -69,7 +70,24 @@ def read_etl(path: Path, options: ReadOptions) -> ReadResult:
                 pass
 
 
-def _read(path: Path, view: np.ndarray, options: ReadOptions) -> ReadResult:
+class _Releaser:
+    """Drops pages of the mapped file already walked from our resident set (page cache keeps them)."""
+
+    def __init__(self, mm: Any) -> None:
+        self.mm = mm
+        self.ok = hasattr(mmap, "MADV_DONTNEED")
+
+    def __call__(self, lo: int, hi: int) -> None:
+        if not self.ok or hi <= lo:
+            return
+        lo -= lo % mmap.PAGESIZE
+        try:
+            self.mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        except (OSError, ValueError):
+            self.ok = False
+
+
+def _read(path: Path, view: np.ndarray, options: ReadOptions, release: _Releaser) -> ReadResult:
     stats = Stats()
     src = str(path)
     if not plausible_first_buffer(bytes(view[:L.BUFFER_HEADER_SIZE + 16])):
@@ -86,14 +104,22 @@ def _read(path: Path, view: np.ndarray, options: ReadOptions) -> ReadResult:
     if not len(starts):
         raise TraceFormatError("no readable buffer", path)
     counts = np.zeros(len(starts), np.int64)
+    bulk_counts = np.zeros(len(starts), np.int64)
     bad = np.zeros(len(starts), np.uint8)
     for k in (0, 1):
         sel = np.nonzero(arena_of == k)[0]
         if len(sel):
             c = np.zeros(len(sel), np.int64)
+            nb_ = np.zeros(len(sel), np.int64)
             b = np.zeros(len(sel), np.uint8)
-            count_records(arenas[k], starts[sel], ends[sel], c, b)
+            for lo in range(0, len(sel), 1024):
+                part = slice(lo, lo + 1024)
+                ps = sel[part]
+                count_records(arenas[k], starts[ps], ends[ps], c[part], nb_[part], b[part])
+                if k == 0:
+                    release(int(starts[ps].min()), int(ends[ps].max()))
             counts[sel] = c
+            bulk_counts[sel] = nb_
             bad[sel] = b
     for i in np.nonzero(bad)[0]:
         msg = f"buffer at offset 0x{segs.file_offset[i]:x}: record at the end does not fit (truncated or corrupt)"
@@ -117,13 +143,16 @@ def _read(path: Path, view: np.ndarray, options: ReadOptions) -> ReadResult:
     done = 0
     for k in (0, 1):
         sel = np.nonzero((arena_of == k) & (counts > 0))[0]
-        for group in _chunks(sel, counts):
-            rec = walk(arenas[k], starts[group], ends[group], group.astype(np.int32), counts[group])
+        for group in _chunks(sel, counts):  # noqa: B007
+            brec, rec = walk(arenas[k], starts[group], ends[group], group.astype(np.int32), cpus[group],
+                             counts[group], bulk_counts[group], time_base)
             rec["cpu"] = cpus[rec["seg"]]
             kind_counts += np.bincount(rec["kind"], minlength=16)[:16]
-            bulk = _bulk_chunk(rec, time_base, stats, src)
-            if bulk is not None:
-                chunks.append(bulk)
+            if len(brec["ts"]):
+                chunks.append(_bulk_chunk(brec))
+            th_end = (rec["kind"] == L.K_THREAD) & ((rec["hook"] & 0xFF) == 4)
+            if th_end.any():
+                stats.add("rundown_end_events", int(th_end.sum()), "info", src, "Thread/4")
             other = rec["kind"] == L.K_KERNEL_OTHER
             if other.any():
                 hooks, n = np.unique(rec["hook"][other], return_counts=True)
@@ -131,12 +160,12 @@ def _read(path: Path, view: np.ndarray, options: ReadOptions) -> ReadResult:
                     other_hooks[hk] = other_hooks.get(hk, 0) + cnt
             rare = np.nonzero(np.isin(rec["kind"], _RARE_KINDS))[0]
             decoder.decode(arenas[k], rec, rare)
-            done += len(rec["pos"])
+            if k == 0:
+                release(int(starts[group].min()), int(ends[group].max()))
+            done += len(rec["pos"]) + len(brec["ts"])
             if options.progress is not None:
                 options.progress(done, total)
-    rare_cols = decoder.columns()
-    if rare_cols is not None:
-        chunks.append(rare_cols)
+    chunks.extend(decoder.columns())
     table = assemble(chunks)
 
     for hook, cnt in sorted(other_hooks.items()):
@@ -184,34 +213,19 @@ def _logfile_header(data: np.ndarray, start: int, end: int) -> LogfileHeader | N
     return parse_logfile_header(payload, 8 if htype == L.SYSTEM64 else 4, ts)
 
 
-def _bulk_chunk(rec: dict[str, np.ndarray], time_base: TimeBase, stats: Stats, src: str) -> dict[str, pa.Array] | None:
-    kind = rec["kind"]
-    opcode = rec["hook"] & 0xFF
-    is_cs = kind == L.K_CSWITCH
-    is_th = kind == L.K_THREAD
-    th_end = is_th & (opcode == 4)
-    if th_end.any():
-        stats.add("rundown_end_events", int(th_end.sum()), "info", src, "Thread/DCEnd")
-    is_th &= ~th_end
-    keep = is_cs | is_th
-    if not keep.any():
-        return None
-    if not keep.all():
-        idx = np.nonzero(keep)[0]
-        take = {k: rec[k][idx] for k in ("ts", "cpu", "a", "b", "hook")}
-        is_cs, is_th = is_cs[idx], is_th[idx]
-    else:
-        take = rec
-    code = np.where(is_cs, 0, (take["hook"] & 0xFF).astype(np.int32))
-    a, b = take["a"], take["b"]
+def _bulk_chunk(b: dict[str, np.ndarray]) -> dict[str, pa.Array]:
+    """CSwitch / Thread rows: pid and new_tid share one buffer, tid and old_tid another."""
+    is_cs = b["code"] == 0
+    is_th = ~is_cs
+    a, bb = b["a"], b["b"]
     return {
-        "time_ns": int_column(time_base.to_ns(take["ts"]), None, pa.int64()),
-        "event": dict_column(code, _BULK_NAMES),
-        "cpu": int_column(take["cpu"], None, pa.int32()),
+        "time_ns": int_column(b["ts"], None, pa.int64()),
+        "event": dict_column(b["code"], _BULK_NAMES),
+        "cpu": int_column(b["cpu"], None, pa.int32()),
         "pid": int_column(a, is_th & (a >= 0), pa.int64()),
-        "tid": int_column(b, is_th & (b >= 0), pa.int64()),
+        "tid": int_column(bb, is_th & (bb >= 0), pa.int64()),
         "new_tid": int_column(a, is_cs & (a >= 0), pa.int64()),
-        "old_tid": int_column(b, is_cs & (b >= 0), pa.int64()),
+        "old_tid": int_column(bb, is_cs & (bb >= 0), pa.int64()),
     }
 
 

@@ -11,6 +11,8 @@ Segments are byte ranges ``[start, end)`` of the records of one buffer inside ``
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numba as nb
 import numpy as np
 
@@ -19,6 +21,14 @@ from traceanalyzer.readers.etl import layout as L
 _K_SKIP, _K_CSWITCH, _K_THREAD, _K_PROCESS = L.K_SKIP, L.K_CSWITCH, L.K_THREAD, L.K_PROCESS
 _K_IMAGE, _K_EVENT, _K_CLASSIC = L.K_IMAGE, L.K_EVENT, L.K_CLASSIC
 _K_KERNEL_OTHER, _K_WPP, _K_OTHER = L.K_KERNEL_OTHER, L.K_WPP, L.K_OTHER
+
+class TimeBaseLike(Protocol):
+    """Clock origin (raw ticks), integer ns per tick (0 if not whole) and ticks per second."""
+
+    origin: int
+    mult: int
+    freq: int
+
 
 #: Output columns of :func:`fill_records` and their dtypes.
 RECORD_DTYPES: dict[str, np.dtype] = {
@@ -107,13 +117,28 @@ def _header(d, p, end):
     return htype, hsize, size, True
 
 
+@nb.njit(cache=True, inline="always")
+def _bulk_code(data, p, htype, hsize, size):
+    """0 CSwitch, 1-3 Thread Start/End/DCStart (fixed layouts decoded in bulk), else -1."""
+    if htype > 0x04 or data[p + 7] != 0x05 or size - hsize < 8:
+        return -1
+    opcode = data[p + 6]
+    if opcode == 36:
+        return 0
+    if opcode >= 1 and opcode <= 3:
+        return opcode
+    return -1
+
+
 @nb.njit(cache=True)
-def count_records(data, starts, ends, counts, bad):
-    """Records per segment into ``counts``; ``bad[i]`` = 1 when segment i ends in a broken record."""
+def count_records(data, starts, ends, counts, bulk, bad):
+    """Records per segment into ``counts`` (of which ``bulk`` CSwitch/Thread);
+    ``bad[i]`` = 1 when segment i ends in a broken record."""
     for i in range(starts.shape[0]):
         p = starts[i]
         end = ends[i]
         n = 0
+        nb_ = 0
         while True:
             htype, hsize, size, ok = _header(data, p, end)
             if not ok:
@@ -122,8 +147,11 @@ def count_records(data, starts, ends, counts, bad):
             if size == 0:
                 break
             n += 1
+            if _bulk_code(data, p, htype, hsize, size) >= 0:
+                nb_ += 1
             p += (size + 7) & ~7
         counts[i] = n
+        bulk[i] = nb_
 
 
 @nb.njit(cache=True)
@@ -159,17 +187,43 @@ def _event_extras(d, p, size, flags):
 
 
 @nb.njit(cache=True)
-def fill_records(data, starts, ends, seg_ids, out_pos, out_size, out_htype, out_hsize, out_kind,
+def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, b_ts, b_cpu, b_code, b_a, b_b,
+                 out_pos, out_size, out_htype, out_hsize, out_kind,
                  out_hook, out_version, out_seg, out_tid, out_pid, out_ts, out_a, out_b, out_c, out_h):
-    """One row per record of the segments (sized by :func:`count_records`); returns rows written."""
+    """Bulk records (CSwitch, Thread 1-3) into ``b_*``, one row per other record into ``out_*``
+    (both sized by :func:`count_records`); returns (bulk rows, other rows) written.
+    Bulk times are converted here: ``(ts - origin) * mult`` ns, or ``* scale`` when mult is 0."""
     j = 0
+    k = 0
     n_out = out_pos.shape[0]
+    n_bulk = b_ts.shape[0]
     for i in range(starts.shape[0]):
         p = starts[i]
         end = ends[i]
-        while j < n_out:
+        cpu = seg_cpu[i]
+        while True:
             htype, hsize, size, ok = _header(data, p, end)
             if not ok or size == 0:
+                break
+            code = _bulk_code(data, p, htype, hsize, size)
+            if code >= 0:
+                if k >= n_bulk:
+                    break
+                q = p + hsize
+                delta = _i64(data, p + 16) - origin
+                b_ts[k] = delta * mult if mult else np.int64(np.round(delta * scale))
+                b_cpu[k] = cpu
+                b_code[k] = code
+                if code > 0 and _u16(data, p) == 0:  # Thread v0: TThreadId first
+                    b_a[k] = _id(_u32(data, q + 4))
+                    b_b[k] = _id(_u32(data, q))
+                else:
+                    b_a[k] = _id(_u32(data, q))
+                    b_b[k] = _id(_u32(data, q + 4))
+                k += 1
+                p += (size + 7) & ~7
+                continue
+            if j >= n_out:
                 break
             kind = _K_OTHER
             hook = 0
@@ -198,14 +252,8 @@ def fill_records(data, starts, ends, seg_ids, out_pos, out_size, out_htype, out_
                     kind = _K_CSWITCH
                     a = _id(_u32(data, q))
                     b = _id(_u32(data, q + 4))
-                elif group == 0x05 and opcode >= 1 and opcode <= 4 and psize >= 8:
-                    kind = _K_THREAD
-                    if version == 0:
-                        b = _id(_u32(data, q))
-                        a = _id(_u32(data, q + 4))
-                    else:
-                        a = _id(_u32(data, q))
-                        b = _id(_u32(data, q + 4))
+                elif group == 0x05 and opcode >= 1 and opcode <= 4:
+                    kind = _K_THREAD  # DCEnd (4), or too short for bulk
                 elif group == 0x03 and (opcode <= 4 or opcode == 39):
                     kind = _K_PROCESS
                 elif (group == 0x03 and opcode == 10) or (group == 0x14 and opcode <= 4 and opcode >= 2) or (group == 0x14 and opcode == 10):
@@ -254,15 +302,28 @@ def fill_records(data, starts, ends, seg_ids, out_pos, out_size, out_htype, out_
             out_h[j] = h
             j += 1
             p += (size + 7) & ~7
-    return j
+    return k, j
+
+
+#: Bulk output: time_ns, cpu, code (0 CSwitch, 1-3 Thread opcode), a/b =
+#: NewThreadId/OldThreadId (CSwitch) or ProcessId/ThreadId (Thread); -1 = none.
+BULK_DTYPES: dict[str, np.dtype] = {
+    "ts": np.dtype(np.int64), "cpu": np.dtype(np.int32), "code": np.dtype(np.int32),
+    "a": np.dtype(np.int64), "b": np.dtype(np.int64),
+}
 
 
 def walk(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, seg_ids: np.ndarray,
-         counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Records of the given segments (their counts from :func:`count_records`) as arrays."""
-    n = int(counts.sum())
+         seg_cpu: np.ndarray, counts: np.ndarray, bulk: np.ndarray, time_base: "TimeBaseLike") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(bulk rows, other records) of the given segments, sized from :func:`count_records`."""
+    nb_ = int(bulk.sum())
+    n = int(counts.sum()) - nb_
+    b = {name: np.empty(nb_, dtype) for name, dtype in BULK_DTYPES.items()}
     out = {name: np.empty(n, dtype) for name, dtype in RECORD_DTYPES.items()}
-    written = fill_records(data, starts, ends, seg_ids, *(out[k] for k in RECORD_DTYPES))
-    if written != n:  # cannot happen: both passes read the same bytes
+    kb, written = fill_records(data, starts, ends, seg_ids, seg_cpu, np.int64(time_base.origin),
+                               np.int64(time_base.mult), float(1e9 / time_base.freq), *(b[k] for k in BULK_DTYPES),
+                               *(out[k] for k in RECORD_DTYPES))
+    if written != n or kb != nb_:  # cannot happen: both passes read the same bytes
         out = {k: v[:written] for k, v in out.items()}
-    return out
+        b = {k: v[:kb] for k, v in b.items()}
+    return b, out
