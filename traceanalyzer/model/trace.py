@@ -68,13 +68,7 @@ class Trace:
         if not tables:
             raise TraceError("no trace files given")
         prepared = []
-        stats = stats or Stats()
-        paths = [str(p) for p in paths]
-        sources = paths + [""] * (len(tables) - len(paths))
-        for source, t in zip(sources, tables):
-            disorder = count_time_disorder(t)
-            if disorder:
-                stats.add("time_disorder", disorder, "warning", source=source)
+        for t in tables:
             if "event" in t.column_names and pa.types.is_dictionary(t.schema.field("event").type):
                 t = t.set_column(t.column_names.index("event"), "event", _event_strings(t))
             prepared.append(t)
@@ -257,25 +251,6 @@ class Trace:
             f"{self._n_events} events, {(hi - lo) / 1e9:.3f} s, "
             f"{self._tables['calls'].num_rows} calls>"
         )
-
-
-def count_time_disorder(table: pa.Table) -> int:
-    """Rows whose time is earlier than the previous row of the same CPU, in file order.
-
-    Within one CPU a trace is written in time order (per-CPU buffers), so any step back
-    there is real disorder (clock trouble, a bad merge), not buffering.
-    """
-    if table.num_rows < 2 or "time_ns" not in table.column_names:
-        return 0
-    t = table.column("time_ns").to_numpy()
-    if "cpu" in table.column_names:
-        cpu = pc.fill_null(table.column("cpu").cast(pa.int64()), -1).to_numpy()
-        order = np.argsort(cpu, kind="stable")
-        t, cpu = t[order], cpu[order]
-        same = cpu[1:] == cpu[:-1]
-    else:
-        same = np.ones(t.size - 1, dtype=bool)
-    return int(np.count_nonzero(same & (t[1:] < t[:-1])))
 
 
 def _with_missing_columns(table: pa.Table, columns: list[str]) -> pa.Table:

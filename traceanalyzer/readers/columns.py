@@ -187,3 +187,23 @@ def canonicalize_columns(table: pa.Table) -> pa.Table:
         else:
             cols.append(col.cast(typ) if col.type != typ else col)
     return pa.table(cols, names=table.column_names)
+
+
+def count_time_disorder(table: pa.Table) -> int:
+    """Rows whose time is earlier than the previous row of the same CPU, in file order
+    (for readers whose rows come in file order; readers count ``time_disorder``).
+
+    Within one CPU a trace is written in time order (per-CPU buffers), so any step back
+    there is real disorder (clock trouble, a bad merge), not buffering.
+    """
+    if table.num_rows < 2 or "time_ns" not in table.column_names:
+        return 0
+    t = table.column("time_ns").to_numpy()
+    if "cpu" in table.column_names:
+        cpu = pc.fill_null(table.column("cpu").cast(pa.int64()), -1).to_numpy()
+        order = np.argsort(cpu, kind="stable")
+        t, cpu = t[order], cpu[order]
+        same = cpu[1:] == cpu[:-1]
+    else:
+        same = np.ones(t.size - 1, dtype=bool)
+    return int(np.count_nonzero(same & (t[1:] < t[:-1])))

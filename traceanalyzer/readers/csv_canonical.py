@@ -16,7 +16,9 @@ from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.model.schema import ADDRESS_COLUMNS, COLUMNS, ENUM_ALIASES, REQUIRED_COLUMNS
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
-from traceanalyzer.readers.columns import ColumnParseError, canonicalize_columns
+from traceanalyzer.readers.columns import (
+    ColumnParseError, canonicalize_columns, count_time_disorder,
+)
 from traceanalyzer.readers.registry import register_reader
 
 
@@ -102,6 +104,9 @@ class CanonicalCsvReader:
             raise TraceFormatError(f"line {row + 2}: event is empty", path)
         stats = Stats()
         stats.add("rows", table.num_rows, source=str(path))
+        disorder = count_time_disorder(table)
+        if disorder:
+            stats.add("time_disorder", disorder, "warning", source=str(path))
         return ReadResult(table, {"format": "csv"}, stats)
 
 
