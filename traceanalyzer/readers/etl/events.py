@@ -33,6 +33,17 @@ _CLASS_OF_GUID = {L.PROCESS_GUID: L.K_PROCESS, L.THREAD_GUID: L.K_THREAD, L.IMAG
 _FIELDS = ("pos", "size", "hsize", "htype", "kind", "hook", "version", "tid", "pid", "ts", "a", "b", "c", "h", "cpu")
 
 
+def _classic_pointer_size(kind: int, payload: bytes, version: int, ptr: int) -> int:
+    """The header's pointer size unless only the other one fits the payload exactly."""
+    if kind == L.K_THREAD:
+        return ptr
+    name = "image" if kind == L.K_IMAGE else "process"
+    other = 12 - ptr
+    if not kernel.layout_fits(name, payload, version, ptr) and kernel.layout_fits(name, payload, version, other):
+        return other
+    return ptr
+
+
 class RareDecoder:
     """Accumulates rows of the rare records of all chunks."""
 
@@ -79,6 +90,7 @@ class RareDecoder:
                         continue
                     group = {L.K_PROCESS: L.GROUP_PROCESS, L.K_THREAD: L.GROUP_THREAD, L.K_IMAGE: L.GROUP_IMAGE}[kind]
                     opcode = hook
+                    ptr = _classic_pointer_size(kind, payload, version, ptr)
                 else:
                     group, opcode = hook >> 8, hook & 0xFF
                 self._kernel(kind, group, opcode, version, ptr, payload, ts, cpu, pid, tid)

@@ -36,9 +36,14 @@ def _u32(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _skip_sid(buf: bytes, pos: int, ptr: int) -> int:
-    """Skip a kernel TOKEN_USER + SID (TraceEvent's SkipSID rule)."""
+    """Skip a kernel TOKEN_USER + SID (TraceEvent's SkipSID rule: a NULL pointer means no
+    SID follows), except that a SID right after a NULL TOKEN_USER (revision 1, at most 15
+    sub-authorities; as user-mode MOF producers write it) is skipped too."""
     first, _ = _u32(buf, pos)
     if first == 0:
+        sid = pos + 2 * ptr
+        if sid + 8 <= len(buf) and buf[sid] == 1 and buf[sid + 1] <= 15 and buf[sid + 2:sid + 7] == b"\0" * 5:
+            return sid + 8 + 4 * buf[sid + 1]
         return pos + ptr
     pos += 2 * ptr
     if pos + 8 > len(buf):
@@ -53,10 +58,40 @@ def _ansi(buf: bytes, pos: int) -> str:
 
 
 def _wide(buf: bytes, pos: int) -> str:
+    return _wide_end(buf, pos)[0]
+
+
+def _wide_end(buf: bytes, pos: int) -> tuple[str, int]:
     i = pos
     while i + 1 < len(buf) and buf[i:i + 2] != b"\0\0":
         i += 2
-    return buf[pos:i].decode("utf-16-le", "replace")
+    return buf[pos:i].decode("utf-16-le", "replace"), i + 2
+
+
+def layout_fits(kind: str, payload: bytes, version: int, ptr: int) -> bool:
+    """True if the payload decodes with pointer size ``ptr`` and its strings end exactly at
+    the payload end (used to pick the layout of classic events whose producer's pointer
+    size differs from the header's)."""
+    try:
+        if kind == "image":
+            name, end = _wide_end(payload, _image_name_at(payload, version, ptr))
+            return end == len(payload) and name.isprintable()
+        end = _process_end(payload, version, ptr)
+        return end == len(payload)
+    except PayloadError:
+        return False
+
+
+def _process_end(payload: bytes, version: int, ptr: int) -> int:
+    pos = ptr * 2 if version == 0 else ptr + 16 + (ptr if version >= 3 else 0) + (4 if version >= 4 else 0)
+    pos = _skip_sid(payload, pos, ptr)
+    end = payload.find(b"\0", pos)
+    if end < 0:
+        raise PayloadError("no image name")
+    pos = end + 1
+    for _ in range({0: 0, 1: 0, 2: 1, 3: 1}.get(version, 3)):
+        pos = _wide_end(payload, pos)[1]
+    return pos
 
 
 def _id(v: int) -> int | None:
@@ -97,13 +132,21 @@ def thread_fields(payload: bytes, version: int) -> dict[str, Any]:
 def image_fields(payload: bytes, version: int, ptr: int) -> dict[str, Any]:
     """base, image_size, pid (v1+), image of an Image payload."""
     base, pos = _ptr(payload, 0, ptr)
+    name_at = _image_name_at(payload, version, ptr)
     if version == 0:
         size, pos = _u32(payload, pos)
-        return {"base": base, "image_size": size, "pid": None, "image": _wide(payload, pos)}
+        return {"base": base, "image_size": size, "pid": None, "image": _wide(payload, name_at)}
     size, pos = _ptr(payload, pos, ptr)
     pid, pos = _u32(payload, pos)
-    if version >= 2:
-        pos += 12 + ptr + 16  # checksum, TimeDateStamp, signature/reserved, DefaultBase, Reserved1-4
-    if pos > len(payload):
+    if name_at > len(payload):
         raise PayloadError("payload too short")
-    return {"base": base, "image_size": size, "pid": _id(pid), "image": _wide(payload, pos)}
+    return {"base": base, "image_size": size, "pid": _id(pid), "image": _wide(payload, name_at)}
+
+
+def _image_name_at(payload: bytes, version: int, ptr: int) -> int:
+    """Offset of FileName: after ImageBase, ImageSize (v0: a ULONG), ProcessId (v1+),
+    checksum ... Reserved4 (v2+)."""
+    if version == 0:
+        return ptr + 4
+    # v2+: checksum, TimeDateStamp, signature/reserved, DefaultBase, Reserved1-4
+    return 2 * ptr + 4 + (12 + ptr + 16 if version >= 2 else 0)

@@ -27,6 +27,8 @@ IN_FILETIME, IN_SYSTEMTIME, IN_SID, IN_HEXINT32, IN_HEXINT64 = range(17, 22)
 IN_COUNTEDSTRING, IN_COUNTEDANSISTRING, IN_STRUCT, IN_COUNTEDBINARY = range(22, 26)
 
 _TYPE_MASK, _CCOUNT, _VCOUNT, _CUSTOM, _CHAIN = 0x1F, 0x20, 0x40, 0x60, 0x80
+#: out-types that change how an integer reads (TlgOut_t): a character, a boolean
+OUT_STRING, OUT_BOOLEAN = 2, 3
 
 #: fixed-size in-types -> struct format
 FIXED: dict[int, str] = {
@@ -77,7 +79,7 @@ class Schema:
         """``struct`` format of the payload when every field is a fixed-size scalar."""
         fmt = []
         for f in self.fields:
-            if f.count or f.members or f.in_type not in FIXED:
+            if f.count or f.members or f.in_type not in FIXED or f.out_type & 0x7F == OUT_STRING:
                 return None
             fmt.append(FIXED[f.in_type])
         return "<" + "".join(fmt)
@@ -222,8 +224,11 @@ def _scalar(r: _Reader, f: Field) -> Any:
         v = struct.unpack("<" + fmt, r.take(struct.calcsize(fmt)))[0]
         if t == IN_FILETIME:
             return _filetime(v)
-        if t == IN_BOOL32:
+        out = f.out_type & 0x7F
+        if t == IN_BOOL32 or out == OUT_BOOLEAN:
             return bool(v)
+        if out == OUT_STRING and t in (IN_INT8, IN_UINT8, IN_INT16, IN_UINT16):
+            return chr(v & 0xFFFF)
         return v
     if t == IN_UNICODESTRING:
         return r.zstring(2)
@@ -265,7 +270,8 @@ def _value(r: _Reader, f: Field) -> Any:
 def decode_payload(schema: Schema, payload: bytes, pointer_size: int = 8) -> dict[str, Any]:
     """Field name -> value for one event (raises :class:`TlDecodeError` when it does not fit).
 
-    Values: ints, floats, bool (BOOL32), str (strings, SID as ``S-1-...``), bytes (binary,
+    Values: ints, floats, bool (BOOL32, out-type BOOLEAN), str (strings, chars: 8/16-bit ints
+    with out-type STRING, SID as ``S-1-...``), bytes (binary,
     custom), uuid.UUID, datetime (FILETIME / SYSTEMTIME, UTC), lists (arrays), dicts (structs).
     """
     r = _Reader(payload, pointer_size)
