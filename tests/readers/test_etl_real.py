@@ -1,0 +1,111 @@
+"""Every real ETL file in shared/real_traces opens, with dissect.etl's record counts.
+
+dissect.etl (test-only) walks the same buffers independently; its record count includes
+the logfile header and extension records, as ``metadata["records"]`` does.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from traceanalyzer.model.schema import COLUMNS
+from traceanalyzer.readers import pick_reader, read_file
+from traceanalyzer.readers.base import ReadOptions
+from traceanalyzer.readers.etl import read_etl
+
+REAL_TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "real_traces"
+ETL_FILES = sorted(p.relative_to(REAL_TRACES) for p in REAL_TRACES.rglob("*.etl")) if REAL_TRACES.is_dir() else []
+
+
+def test_the_real_traces_are_there(real_traces: Path) -> None:
+    assert len(ETL_FILES) >= 24  # SOURCES.md lists 24 plain .etl files
+
+
+@pytest.mark.parametrize("name", ETL_FILES, ids=str)
+def test_real_file_opens_with_dissect_record_count(real_traces: Path, name: Path, oracles) -> None:
+    path = real_traces / name
+    assert pick_reader(path).name == "etl"
+    result = read_file(path)
+    assert result.metadata["records"] == oracles.dissect_record_count(path)
+    assert result.stats.total("corrupt_buffers") == 0
+    assert result.stats.total("truncated_records") == 0
+    for column in result.table.column_names:
+        typ = result.table.schema.field(column).type
+        expected = COLUMNS[column]
+        assert typ == expected or (column == "event" and pa.types.is_dictionary(typ)), column
+
+
+def test_logfile_header_facts_match_dissect(real_traces: Path, oracles) -> None:
+    path = real_traces / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl"
+    meta = read_etl(path, ReadOptions()).metadata
+    header = oracles.dissect_logfile(path)
+    assert meta["cpus"] == 2 and meta["pointer_size"] == 8 and meta["os_build"] == 18362  # SOURCES.md
+    assert meta["ticks_per_second"] == header.perf_freq
+    assert meta["start_time_filetime"] == header.start_time
+    assert meta["start_time_utc"].startswith("2020-02-28")
+
+
+@pytest.mark.parametrize("name", [
+    "airbus-cert__etl-parser/AMSITrace.etl",
+    "jtmoon79__super-speedy-syslog-searcher/WindowsUpdate.20251008.140245.443.8.etl",
+])
+def test_lost_events_come_from_the_logfile_header(real_traces: Path, name: str, oracles) -> None:
+    path = real_traces / name
+    expected = oracles.dissect_logfile(path).header.EventsLost
+    assert expected > 0  # both sessions lost events
+    assert read_etl(path, ReadOptions()).stats.total("lost_events") == expected
+
+
+def test_kernel_event_counts_of_the_shutdown_trace(real_traces: Path) -> None:
+    """SOURCES.md (dissect symbols): Process DCStart 94 / End 60 / DCEnd 37 / Defunct 5,
+    Thread DCStart 1175 / End 1032 / DCEnd 501 / Start 350, Image UnLoad 4791,
+    Process-group ImageLoad(10) 72; DCEnd and Defunct are counted, not rows."""
+    result = read_etl(real_traces / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl", ReadOptions())
+    counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
+    assert counts["ProcessRundown"] == 94 and counts["ProcessEnd"] == 60
+    assert counts["ThreadRundown"] == 1175 and counts["ThreadEnd"] == 1032 and counts["ThreadStart"] == 350
+    assert counts["ImageUnload"] == 4791
+    ends = result.stats.by_detail("rundown_end_events")
+    assert ends["Process/4"] == 37 and ends["Thread/4"] == 501
+    assert result.stats.by_detail("process_defunct_events") == {"Process/39": 5}
+    # Image DCStart (6745 as etl-parser decodes them) and the 72 hook-0x030A loads
+    assert counts["ImageLoad"] == 6745 + 72
+
+
+def test_compressed_relogged_files_decompress(real_traces: Path) -> None:
+    result = read_etl(real_traces / "microsoft__perfview" / "net.4.5.2.x64.etl", ReadOptions())
+    assert result.metadata["records"] == 179_474  # SOURCES.md
+    counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
+    assert counts["ProcessRundown"] == 32 and counts["ThreadRundown"] == 670
+    assert result.stats.by_detail("unknown_events")["Kernel-PerfInfo/46"] == 79_528  # SampleProf
+
+
+def test_gzipped_etl_after_gunzip(real_traces: Path, tmp_path: Path, oracles) -> None:
+    src = real_traces / "jtmoon79__super-speedy-syslog-searcher" / "CldFlt0-2025-12-21-121418.etlgz"
+    path = tmp_path / "CldFlt0.etl"
+    path.write_bytes(gzip.decompress(src.read_bytes()))
+    result = read_file(path)
+    assert result.metadata["records"] == oracles.dissect_record_count(path)
+    assert result.stats.total("wpp_events") == 13  # SOURCES.md: 13 WPP records
+
+
+@pytest.mark.slow
+def test_tracelogging_tester_7z(real_traces: Path, tmp_path: Path, oracles) -> None:
+    import py7zr
+
+    with py7zr.SevenZipFile(real_traces / "Siemens-Healthineers__ETWAnalyzer" / "TraceLoggingTester.7z") as archive:
+        archive.extractall(tmp_path)
+    path = next(tmp_path.rglob("*.etl"))
+    result = read_file(path)
+    assert result.metadata["records"] == oracles.dissect_record_count(path) == 172_716
+    assert result.metadata["cpus"] == 20
+    unknown = result.stats.by_detail("unknown_events")
+    tl = {k: v for k, v in unknown.items() if k.startswith("CSharpTraceLoggingEventSource/")}
+    assert sum(tl.values()) == 70 and set(tl.values()) == {10}  # 7 events x 10 (SOURCES.md)
+    counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
+    assert counts["ThreadStart"] == 23 and counts["ThreadEnd"] == 8
+    assert counts["ProcessStart"] == 1 and counts["ProcessEnd"] == 1
