@@ -1,0 +1,78 @@
+"""Kernel Process/Thread/Image events of ShutdownPerfDiagLogger.etl against etl-parser.
+
+etl-parser 1.0.1 is the reference decoder for the kernel classes it handles. Its
+logfile-header struct is mis-sized (docs/etl.md), so expected times use its raw QPC
+timestamps with dissect.etl's clock (PerfFreq and the header record's timestamp).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from traceanalyzer.readers.base import ReadOptions
+from traceanalyzer.readers.etl import read_etl
+
+_PROCESS = {1: "ProcessStart", 2: "ProcessEnd", 3: "ProcessRundown"}
+_THREAD = {1: "ThreadStart", 2: "ThreadEnd", 3: "ThreadRundown"}
+
+
+@pytest.fixture(scope="module")
+def shutdown(real_traces: Path, oracles):
+    path = real_traces / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl"
+    ours = read_etl(path, ReadOptions()).table.to_pandas()
+    ours["event"] = ours["event"].astype(str)
+    header = oracles.dissect_logfile(path)
+    origin, freq = header.system_header.time_delta, header.perf_freq
+    return ours, oracles.etlparser_kernel_records(path), (lambda ts: (ts - origin) * 1_000_000_000 // freq)
+
+
+def _ours(frame, events, cols):
+    sub = frame[frame["event"].isin(events)]
+    return Counter(tuple(None if v != v else (int(v) if not isinstance(v, str) else v) for v in row)
+                   for row in sub[cols].itertuples(index=False))
+
+
+def test_process_events_match_etlparser(shutdown) -> None:
+    ours, ref, to_ns = shutdown
+    expected = Counter(
+        (_PROCESS[r["etype"]], r["fields"]["ProcessId"], r["fields"]["ParentId"], r["image"], to_ns(r["ts"]))
+        for r in ref if r.get("mof", "").startswith("Process_V") and r["etype"] in _PROCESS
+    )
+    assert sum(expected.values()) == 154  # 94 rundown + 60 end
+    got = _ours(ours, list(_PROCESS.values()), ["event", "pid", "parent_pid", "image", "time_ns"])
+    assert got == expected
+
+
+def test_thread_events_match_etlparser(shutdown) -> None:
+    ours, ref, to_ns = shutdown
+    expected = Counter(
+        (_THREAD[r["etype"]], r["fields"]["ProcessId"], r["fields"]["ThreadId"], to_ns(r["ts"]))
+        for r in ref if r.get("mof") == "Thread_TypeGroup1" and r["etype"] in _THREAD
+    )
+    assert sum(expected.values()) == 1175 + 1032 + 350
+    got = _ours(ours, list(_THREAD.values()), ["event", "pid", "tid", "time_ns"])
+    assert got == expected
+
+
+def test_image_events_match_etlparser(shutdown) -> None:
+    ours, ref, to_ns = shutdown
+    names = {10: "ImageLoad", 3: "ImageLoad", 2: "ImageUnload"}
+    expected = Counter(
+        (names[r["etype"]], r["fields"]["ProcessId"], r["fields"]["ImageBase"], r["fields"]["ImageSize"],
+         r["image"], to_ns(r["ts"]))
+        for r in ref if r.get("mof") == "ImageLoad" and r["etype"] in names
+    )
+    got = _ours(ours, ["ImageLoad", "ImageUnload"], ["event", "pid", "base", "image_size", "image", "time_ns"])
+    assert got == expected
+
+
+def test_header_cpu_and_rows_of_a_process_end(shutdown) -> None:
+    """A ProcessEnd is logged in the exiting process: its header ids are the subject's."""
+    ours, ref, _ = shutdown
+    ends = [r for r in ref if r.get("mof", "").startswith("Process_V") and r["etype"] == 2]
+    mine = ours[ours["event"] == "ProcessEnd"]
+    assert sorted(mine["pid"].astype(int)) == sorted(r["fields"]["ProcessId"] for r in ends)
+    assert set(mine["cpu"].astype(int)) <= {0, 1}  # a 2-CPU trace
