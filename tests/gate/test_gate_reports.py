@@ -144,3 +144,14 @@ def test_sarif_lists_rule_ids_missing_from_the_catalogue(result):
     validate(doc)
     rules = doc["runs"][0]["tool"]["driver"]["rules"]
     assert {r["id"] for r in rules} == {"USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "UNLOCK_WHILE_USER_MAPPED", "KMAP_EXECUTABLE"}
+
+
+def test_junit_survives_control_characters_from_a_corrupt_trace(tmp_path):
+    weird = finding("DOUBLE_LOCK", "drv\x00.sys+0x1", "a\x07pp.exe", "high", message="bad \x1b[31m bytes\x0c")
+    res = compare_all({"c\x01.csv": digest_summary(summary([weird]))},
+                      Baseline({"c\x01.csv": digest_summary(summary([]))}), Policy())
+    out = tmp_path / "j.xml"
+    write_junit(res, out)
+    [case] = list(next(iter(JUnitXml.fromfile(str(out)))))
+    assert case.name == "c\ufffd.csv"
+    assert "drv\ufffd.sys+0x1 in a\ufffdpp.exe" in case.result[0].message

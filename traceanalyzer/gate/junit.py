@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,17 @@ from traceanalyzer.gate.compare import (
 from traceanalyzer.gate.text import verdict_lines
 
 CLASSNAME = "traceanalyzer.check"
+#: Characters XML 1.0 does not allow (a corrupt trace's strings may carry them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(root: ET.Element) -> None:
+    """Replace characters XML 1.0 cannot carry with U+FFFD, in every text and attribute."""
+    for el in root.iter():
+        if el.text:
+            el.text = _NOT_XML.sub("\ufffd", el.text)
+        for k, val in el.attrib.items():
+            el.attrib[k] = _NOT_XML.sub("\ufffd", val)
 
 
 def _testcase(v: TraceVerdict) -> ET.Element:
@@ -75,6 +87,7 @@ def junit_tree(result: GateResult, suite: str = "traceanalyzer check") -> ET.Ele
     ET.SubElement(props, "property", name="leak_abs_tol", value=str(result.policy.leak_abs_tol))
     for v in result.verdicts:
         ts.append(_testcase(v))
+    _xml_safe(root)
     ET.indent(root)
     return ET.ElementTree(root)
 

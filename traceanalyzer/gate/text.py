@@ -58,7 +58,7 @@ def report_lines(result: GateResult, verbose: bool = False, quiet: bool = False)
     """The whole report; ``quiet`` leaves out passed traces, ``verbose`` adds details."""
     lines: list[str] = []
     for v in result.verdicts:
-        if quiet and v.status == "passed" and not v.new_findings:
+        if quiet and v.status == "passed":
             continue
         lines += verdict_lines(v, verbose)
     c = result.counts()
