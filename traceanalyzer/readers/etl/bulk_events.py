@@ -79,7 +79,7 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
         "tid": int_column(tid, tid >= 0, pa.int64()),
     }
     for i, f in enumerate(cls.schema.fields):
-        col = cls.pmap.column(event, f.name)
+        col = cls.pmap.column(cls.schema.name, f.name)
         if col is not None:
             chunk[col] = _convert(col, values[f"f{i}"])
     out.append(chunk)

@@ -145,7 +145,7 @@ class RareDecoder:
         row: dict[str, Any] = {"time_ns": self.time.one(ts), "event": event, "cpu": cpu,
                                "pid": pid if pid >= 0 else None, "tid": tid if tid >= 0 else None}
         for fname, value in values.items():
-            col = cls.pmap.column(event, fname)
+            col = cls.pmap.column(cls.schema.name, fname)
             if col is None:
                 self.stats.add("unmapped_fields", 1, "info", self.src, f"{cls.provider}/{cls.schema.name}/{fname}")
                 continue

@@ -41,9 +41,12 @@ class ProviderMap:
     event_fields: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def event(self, name: str) -> str:
+        """The canonical event name of the provider's event ``name``."""
         return self.events.get(name, name)
 
     def column(self, event: str, field_name: str) -> str | None:
+        """The column of field ``field_name`` of the provider's event ``event`` (its own
+        name, before mapping); None when it is no canonical payload column."""
         col = self.event_fields.get(event, {}).get(field_name) or self.fields.get(field_name) or field_name
         return col if col in COLUMNS and col not in HEADER_COLUMNS else None
 
