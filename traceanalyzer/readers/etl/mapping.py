@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from traceanalyzer.errors import TraceFormatError
 from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES
 from traceanalyzer.readers.etl.tracelogging import provider_guid
@@ -98,7 +100,8 @@ def load_field_map(path: str | Path | None) -> FieldMap:
 
 
 def column_value(column: str, value: Any) -> Any:
-    """A decoded field value converted to the column's type (None when it does not fit)."""
+    """A decoded field value converted to the column's type (None when it does not fit;
+    a negative number in an unsigned column is read as its two's complement)."""
     if value is None:
         return None
     aliases = ENUM_ALIASES.get(column)
@@ -112,10 +115,13 @@ def column_value(column: str, value: Any) -> Any:
     if column == "tag" and isinstance(value, str):
         return int.from_bytes(value.encode("latin-1", "replace")[:4].ljust(4, b" "), "little")
     if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value), 0)
-    except ValueError:
-        return None
+        value = int(value)
+    if not isinstance(value, int):
+        try:
+            value = int(str(value), 0)
+        except ValueError:
+            return None
+    bits = typ.bit_width
+    if pa.types.is_unsigned_integer(typ):
+        return value & ((1 << bits) - 1) if -(1 << (bits - 1)) <= value < (1 << bits) else None
+    return value if -(1 << (bits - 1)) <= value < (1 << (bits - 1)) else None
