@@ -193,3 +193,22 @@ def test_registry_picks_etl_by_content(tmp_path: Path) -> None:
     csv_as_etl = tmp_path / "trace.etl"
     csv_as_etl.write_text("time_ns,event\n0,CSwitch\n")
     assert pick_reader(csv_as_etl).name != "etl"
+
+
+@pytest.mark.parametrize("clock, mhz, expect", [
+    (1, 3000, lambda t: t),                 # QPC at PerfFreq = 1 GHz: ticks are ns
+    (2, 3000, lambda t: t * 100),           # system time: 100 ns ticks whatever PerfFreq says
+    (3, 3000, lambda t: round(t / 3)),      # CPU cycles at CpuSpeedInMHz = 3000
+])
+def test_clock_types_of_the_logfile_header(tmp_path: Path, clock: int, mhz: int, expect) -> None:
+    rows = [dict(time_ns=t, event="CSwitch", cpu=0, new_tid=1, old_tid=2) for t in (0, 1, 5, 1000, 123_456_789)]
+    path = tmp_path / "clock.etl"
+    write_etl(_table(rows), path, perf_freq=1_000_000_000)
+    data = bytearray(path.read_bytes())
+    payload = 0x48 + 0x20  # buffer header, then the logfile-header record's SYSTEM header
+    data[payload + 0x34:payload + 0x38] = mhz.to_bytes(4, "little")     # CpuSpeedInMHz
+    data[payload + 0x110:payload + 0x114] = clock.to_bytes(4, "little")  # ReservedFlags
+    path.write_bytes(bytes(data))
+    result = read_etl(path, ReadOptions())
+    assert sorted(result.table.column("time_ns").to_pylist()) == [expect(r["time_ns"]) for r in rows]
+    assert result.metadata["clock_type"] == {1: "QPC", 2: "SystemTime", 3: "CPUCycle"}[clock]
