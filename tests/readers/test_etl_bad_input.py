@@ -146,8 +146,10 @@ FUZZ_EXAMPLES = int(os.environ.get("ETL_FUZZ_EXAMPLES", "120"))
     edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.binary(min_size=1, max_size=8)), max_size=12),
     cut=st.one_of(st.none(), st.floats(0, 1)),
     strict=st.booleans(),
+    fallback=st.booleans(),
 )
-def test_fuzz_only_trace_errors_escape(tmp_path: Path, real_traces: Path, seed: str, edits, cut, strict: bool) -> None:
+def test_fuzz_only_trace_errors_escape(tmp_path: Path, real_traces: Path, seed: str, edits, cut, strict: bool,
+                                       fallback: bool) -> None:
     data = bytearray(_seed(seed, real_traces))
     for where, blob in edits:
         at = int(where * len(data))
@@ -157,7 +159,7 @@ def test_fuzz_only_trace_errors_escape(tmp_path: Path, real_traces: Path, seed: 
     path = tmp_path / "fuzz.etl"
     path.write_bytes(bytes(data))
     try:
-        result = read_etl(path, ReadOptions(strict=strict))
+        result = read_etl(path, ReadOptions(strict=strict, extra={"etlparser_fallback": fallback}))
     except TraceError as exc:
         assert str(exc).startswith(str(path))
         return

@@ -76,3 +76,18 @@ def test_header_cpu_and_rows_of_a_process_end(shutdown) -> None:
     mine = ours[ours["event"] == "ProcessEnd"]
     assert sorted(mine["pid"].astype(int)) == sorted(r["fields"]["ProcessId"] for r in ends)
     assert set(mine["cpu"].astype(int)) <= {0, 1}  # a 2-CPU trace
+
+
+def test_etlparser_fallback_for_kernel_classes_we_do_not_decode(real_traces: Path) -> None:
+    """Process opcode 11 (Terminate) is not ours; etl-parser decodes it on request. Each of
+    the 60 terminated processes also has a ProcessEnd (decoded by us) with the same pid."""
+    path = real_traces / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl"
+    plain = read_etl(path, ReadOptions())
+    assert plain.stats.by_detail("unknown_events")["Kernel-Process/11"] == 60
+    with_fallback = read_etl(path, ReadOptions(extra={"etlparser_fallback": True})).table.to_pandas()
+    with_fallback["event"] = with_fallback["event"].astype(str)
+    terminated = with_fallback[with_fallback["event"] == "Kernel-Process_Terminate_TypeGroup1/Write"]
+    ended = with_fallback[with_fallback["event"] == "ProcessEnd"]
+    assert len(terminated) == 60
+    assert sorted(terminated["etlparser.ProcessId"].astype(int)) == sorted(ended["pid"].astype(int))
+    assert plain.table.num_rows == len(with_fallback) - 62  # + Terminate 60, KernelBase 1, HypercallPage 1

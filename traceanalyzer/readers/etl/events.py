@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from traceanalyzer.model.stats import Stats
-from traceanalyzer.readers.etl import kernel
+from traceanalyzer.readers.etl import fallback, kernel
 from traceanalyzer.readers.etl import layout as L
 from traceanalyzer.readers.etl.bulk_events import BULK_MIN_EVENTS, EventClass as _EventClass, bulk_events
 from traceanalyzer.readers.etl.columns import rows_table
@@ -47,9 +47,11 @@ def _classic_pointer_size(kind: int, payload: bytes, version: int, ptr: int) -> 
 class RareDecoder:
     """Accumulates rows of the rare records of all chunks."""
 
-    def __init__(self, src: str, stats: Stats, field_map: FieldMap, time_base: Any, keep_unknown: bool) -> None:
+    def __init__(self, src: str, stats: Stats, field_map: FieldMap, time_base: Any, keep_unknown: bool,
+                 etlparser_fallback: bool = False) -> None:
         self.src, self.stats, self.field_map, self.time = src, stats, field_map, time_base
         self.keep_unknown = keep_unknown
+        self.etlparser_fallback = etlparser_fallback
         self.rows: list[dict[str, Any]] = []
         self.chunks: list[dict[str, pa.Array]] = []
         self.classes: dict[int, _EventClass] = {}
@@ -82,6 +84,9 @@ class RareDecoder:
                     continue
                 payload = bytes(data[pos + hsize:pos + size])
                 ptr = 8 if htype in _PTR64 else 4
+                if kind == L.K_KERNEL_OTHER:  # only with etlparser_fallback (counted by the reader)
+                    self._fallback(hook, version, payload, ts, cpu, pid, tid)
+                    continue
                 if kind == L.K_CLASSIC:
                     guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28])) if htype in (L.FULL32, L.FULL64) else None
                     kind = _CLASS_OF_GUID.get(guid, -1)
@@ -126,6 +131,16 @@ class RareDecoder:
             if row["pid"] is None and hpid >= 0:
                 row["pid"] = hpid
             row["tid"] = htid if htid >= 0 else None
+        self.rows.append(row)
+
+    def _fallback(self, hook: int, version: int, payload: bytes, ts: int, cpu: int, pid: int, tid: int) -> None:
+        decoded = fallback.decode_kernel(hook >> 8, version, hook & 0xFF, payload)
+        if decoded is None:
+            return
+        name, fields = decoded
+        row: dict[str, Any] = {"time_ns": self.time.one(ts), "event": name, "cpu": cpu,
+                               "pid": pid if pid >= 0 else None, "tid": tid if tid >= 0 else None}
+        row.update({f"etlparser.{k}": v for k, v in fields.items()})
         self.rows.append(row)
 
     # --- provider events -------------------------------------------------------------------

@@ -134,7 +134,9 @@ def _read(path: Path, view: np.ndarray, options: ReadOptions, release: _Releaser
         stats.add("missing_logfile_header", 1, "warning", src)
     time_base = TimeBase(header.header_ts if header else 0, header.ticks_per_second() if header else 10_000_000)
     decoder = RareDecoder(src, stats, load_field_map(options.field_map), time_base,
-                          keep_unknown=bool(options.extra.get("keep_unknown", False)))
+                          keep_unknown=bool(options.extra.get("keep_unknown", False)),
+                          etlparser_fallback=bool(options.extra.get("etlparser_fallback", False)))
+    rare_kinds = _RARE_KINDS + ((L.K_KERNEL_OTHER,) if decoder.etlparser_fallback else ())
 
     chunks: list[dict[str, pa.Array]] = []
     kind_counts = np.zeros(16, np.int64)
@@ -158,7 +160,7 @@ def _read(path: Path, view: np.ndarray, options: ReadOptions, release: _Releaser
                 hooks, n = np.unique(rec["hook"][other], return_counts=True)
                 for hk, cnt in zip(hooks.tolist(), n.tolist()):
                     other_hooks[hk] = other_hooks.get(hk, 0) + cnt
-            rare = np.nonzero(np.isin(rec["kind"], _RARE_KINDS))[0]
+            rare = np.nonzero(np.isin(rec["kind"], rare_kinds))[0]
             decoder.decode(arenas[k], rec, rare)
             if k == 0:
                 release(int(starts[group].min()), int(ends[group].max()))
