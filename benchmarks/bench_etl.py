@@ -1,14 +1,15 @@
 """Benchmark: ETL ingest into the canonical table, next to etl-parser and dissect.etl.
 
     python benchmarks/bench_etl.py [--events 10000000] [--sample 20000] [--file big.etl]
-                                   [--keep DIR] [--no-load]
+                                   [--keep DIR] [--no-load] [--batches-only]
 
 Writes a CSwitch-heavy ETL (99 % CSwitch, 1 % MDL calls, process/thread rundown) with
 ``traceanalyzer.synth.etl_bench.write_cswitch_heavy_etl`` (or reuses ``--file``), then
 runs each measurement in a fresh child process (so peak RSS is that decoder's own):
 
-* ours: ``read_etl`` -> ReadResult (the canonical Arrow table), and ``ta.load`` (the
-  Trace model: time sort and family tables) on the big file;
+* ours: ``read_etl`` -> ReadResult (the canonical Arrow table), ``EtlBatches`` (the same
+  rows as a stream of ~1M-row tables, bounded memory) and ``ta.load`` (the Trace model:
+  time sort and family tables) on the big file;
 * etl-parser 1.0.1 and dissect.etl 3.14 (walk and decode each record) on a sample file
   written by the same generator with ``--sample`` events (they are 100-1000x slower),
   and ours on that same sample.
@@ -37,6 +38,12 @@ def _child(kind: str, path: str) -> None:
 
         t0 = time.perf_counter()
         n = read_etl(Path(path), ReadOptions()).table.num_rows
+    elif kind == "batches":
+        from traceanalyzer.readers.base import ReadOptions
+        from traceanalyzer.readers.etl import EtlBatches
+
+        t0 = time.perf_counter()
+        n = sum(batch.num_rows for batch in EtlBatches(Path(path), ReadOptions()))
     elif kind == "load":
         import traceanalyzer as ta
 
@@ -104,6 +111,8 @@ def main() -> None:
     ap.add_argument("--file", type=Path, help="reuse this big ETL instead of writing one")
     ap.add_argument("--keep", type=Path, help="write the files here (kept)")
     ap.add_argument("--no-load", action="store_true", help="skip the ta.load (Trace model) run")
+    ap.add_argument("--batches-only", action="store_true",
+                    help="only stream the big file with EtlBatches (bounded memory; e.g. 50M events)")
     ap.add_argument("--child", nargs=2, metavar=("DECODER", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -124,11 +133,17 @@ def main() -> None:
     sample = folder / f"cswitch_{args.sample}.etl"
     write_cswitch_heavy_etl(sample, args.sample)
 
-    runs = [("ours (read_etl)", "ours", big), ("ours (read_etl)", "ours", big)]
+    if args.batches_only:
+        runs = [("ours (EtlBatches stream)", "batches", big)]
+        args.no_load = True
+    else:
+        runs = [("ours (read_etl)", "ours", big), ("ours (read_etl)", "ours", big),
+                ("ours (EtlBatches stream)", "batches", big)]
     if not args.no_load:
         runs.append(("ours (ta.load -> Trace)", "load", big))
-    runs += [("ours (read_etl)", "ours", sample), ("etl-parser 1.0.1", "etlparser", sample),
-             ("dissect.etl 3.14", "dissect", sample)]
+    if not args.batches_only:
+        runs += [("ours (read_etl)", "ours", sample), ("etl-parser 1.0.1", "etlparser", sample),
+                 ("dissect.etl 3.14", "dissect", sample)]
     print(f"{'decoder':26} {'file':24} {'events':>12} {'seconds':>9} {'events/s':>12} {'peak RSS MB':>12}")
     for label, kind, path in runs:
         r = _run(kind, path)

@@ -212,3 +212,23 @@ def test_clock_types_of_the_logfile_header(tmp_path: Path, clock: int, mhz: int,
     result = read_etl(path, ReadOptions())
     assert sorted(result.table.column("time_ns").to_pylist()) == [expect(r["time_ns"]) for r in rows]
     assert result.metadata["clock_type"] == {1: "QPC", 2: "SystemTime", 3: "CPUCycle"}[clock]
+
+
+def test_batches_give_the_same_rows_and_stats_as_read_etl(tmp_path: Path, monkeypatch) -> None:
+    from traceanalyzer.readers.etl import EtlBatches
+    from traceanalyzer.readers.etl import reader as etl_reader
+
+    rows = [dict(time_ns=i * 10, event="CSwitch", cpu=i % 4, new_tid=i % 9, old_tid=i % 7) for i in range(3000)]
+    rows += [dict(time_ns=i * 10 + 5, event="IoFreeMdl", cpu=i % 4, pid=4, tid=8, mdl=ADDR + i) for i in range(0, 3000, 50)]
+    rows += [dict(time_ns=20_000, event="ProcessStart", cpu=1, pid=99, parent_pid=4, image="x.exe", wow64=0)]
+    path = tmp_path / "b.etl"
+    write_etl(_table(rows), path, buffer_size=2048, perf_freq=1_000_000_000)
+    monkeypatch.setattr(etl_reader, "CHUNK_RECORDS", 500)  # many batches
+    whole = read_etl(path, ReadOptions())
+    batches = EtlBatches(path, ReadOptions())
+    tables = list(batches)
+    assert len(tables) > 3
+    assert all(t.schema.names[:len(COLUMNS)] == list(COLUMNS) for t in tables)
+    assert _records(pa.concat_tables(tables)) == _records(whole.table) == sorted(rows, key=lambda r: (r["time_ns"], r["event"]))
+    assert batches.metadata == whole.metadata
+    assert {k: e.value for k, e in batches.stats.entries.items()} == {k: e.value for k, e in whole.stats.entries.items()}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.etl.buffers import plausible_first_buffer
-from traceanalyzer.readers.etl.reader import read_etl
+from traceanalyzer.readers.etl.reader import EtlBatches, read_etl
 from traceanalyzer.readers.registry import register_reader
 
 
@@ -31,4 +31,4 @@ class EtlReader:
 
 register_reader(EtlReader())
 
-__all__ = ["EtlReader", "read_etl"]
+__all__ = ["EtlBatches", "EtlReader", "read_etl"]

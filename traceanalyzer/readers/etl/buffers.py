@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from dissect.util.compression import lzxpress
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.readers.etl import layout as L
+
+
+_RELEASE_EVERY = 64 << 20
 
 
 @dataclass
@@ -61,9 +65,14 @@ def plausible_first_buffer(head: bytes) -> bool:
     return marker >> 24 == 0xC0 and (marker >> 16) & 0xFF in (L.SYSTEM32, L.SYSTEM64) and hook == 0
 
 
-def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict: bool) -> tuple[Segments, np.ndarray]:
-    """Walk the buffer headers of the whole file; (segments, decompressed arena)."""
+def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict: bool,
+                 release: Callable[[int, int], None] | None = None) -> tuple[Segments, np.ndarray]:
+    """Walk the buffer headers of the whole file; (segments, decompressed arena).
+
+    ``release(lo, hi)`` is called for every ~64 MB of file scanned: reading one header per
+    buffer maps the pages around it (fault-around), which would add the file to our RSS."""
     total = view.shape[0]
+    released = 0
     seg = Segments()
     decompressed: list[bytes] = []
     dec_len = 0
@@ -115,6 +124,9 @@ def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict:
         seg.cpu.append(cpu & 0x7FF)
         seg.file_offset.append(off)
         off += size
+        if release is not None and off - released >= _RELEASE_EVERY:
+            release(released, off)
+            released = off
     arena = np.frombuffer(b"".join(decompressed), dtype=np.uint8) if decompressed else np.zeros(0, np.uint8)
     return seg, arena
 

@@ -45,9 +45,10 @@ def rows_table(cols: dict[str, list[Any]]) -> dict[str, pa.Array]:
     return out
 
 
-def assemble(chunks: list[dict[str, pa.Array]]) -> pa.Table:
-    """One table from chunks with different column sets (missing columns lazily null)."""
-    names: list[str] = ["time_ns", "event"]
+def assemble(chunks: list[dict[str, pa.Array]], columns: list[str] | None = None) -> pa.Table:
+    """One table from chunks with different column sets (missing columns lazily null);
+    ``columns``: columns every output has (default: those of any chunk)."""
+    names: list[str] = ["time_ns", "event", *(c for c in (columns or []) if c not in ("time_ns", "event"))]
     for chunk in chunks:
         names += [c for c in chunk if c not in names]
     order = [c for c in COLUMNS if c in names] + [c for c in names if c not in COLUMNS]

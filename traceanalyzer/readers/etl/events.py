@@ -193,13 +193,15 @@ class RareDecoder:
 
     # --- output ------------------------------------------------------------------------
     def columns(self) -> list[dict[str, pa.Array]]:
-        """The decoded rows as chunks of canonical columns (bulk event groups, then the rest)."""
-        if not self.rows:
-            return list(self.chunks)
+        """The rows decoded since the last call, as chunks of canonical columns (bulk event
+        groups, then the rest); the decoder starts empty again."""
+        chunks, rows = self.chunks, self.rows
+        self.chunks, self.rows = [], []
+        if not rows:
+            return chunks
         names: list[str] = []
-        for row in self.rows:
+        for row in rows:
             for k in row:
                 if k not in names:
                     names.append(k)
-        cols = {k: [row.get(k) for row in self.rows] for k in names}
-        return [*self.chunks, rows_table(cols)]
+        return [*chunks, rows_table({k: [row.get(k) for row in rows] for k in names})]

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import mmap
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from traceanalyzer.errors import TraceError, TraceFormatError
+from traceanalyzer.model.schema import COLUMNS
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.etl import layout as L
@@ -54,20 +56,51 @@ class TimeBase:
 
 def read_etl(path: Path, options: ReadOptions) -> ReadResult:
     """Read ``path``; see docs/etl.md for the mapping, the stats and the error rules."""
-    mm, view = open_map(path)
-    try:
-        return _read(path, view, options, _Releaser(mm))
-    except TraceError:
-        raise
-    except (ValueError, IndexError, OverflowError, KeyError, TypeError) as exc:  # last resort
-        raise TraceFormatError(f"cannot decode ({type(exc).__name__}: {exc})", path) from None
-    finally:
-        del view
-        if mm is not None:
-            try:
-                mm.close()
-            except BufferError:  # an Arrow column still points into the map; GC closes it
-                pass
+    batches = EtlBatches(path, options)
+    chunks = [chunk for group in batches._groups() for chunk in group]
+    table = assemble(chunks)
+    batches.stats.add("events", table.num_rows, "info", str(path))
+    return ReadResult(table=table, metadata=batches.metadata, stats=batches.stats)
+
+
+class EtlBatches:
+    """``path`` as a stream of tables, one per walk chunk (~1M records), in bounded memory.
+
+    Iterating yields ``pa.Table`` batches whose columns are every canonical column (absent
+    values null; ``event`` dictionary-encoded) plus any extra column of that batch;
+    ``metadata`` and ``stats`` are complete once iteration has finished. Rows are not
+    time-sorted (see docs/etl.md). :func:`read_etl` is this, gathered into one table.
+    """
+
+    def __init__(self, path: Path, options: ReadOptions) -> None:
+        self.path, self.options = Path(path), options
+        self.stats = Stats()
+        self.metadata: dict[str, Any] = {}
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        rows = 0
+        for group in self._groups():
+            if group:
+                table = assemble(group, columns=list(COLUMNS))
+                rows += table.num_rows
+                yield table
+        self.stats.add("events", rows, "info", str(self.path))
+
+    def _groups(self) -> Iterator[list[dict[str, pa.Array]]]:
+        mm, view = open_map(self.path)
+        try:
+            yield from _EtlWalk(self.path, view, self.options, _Releaser(mm), self.stats, self.metadata).groups()
+        except TraceError:
+            raise
+        except (ValueError, IndexError, OverflowError, KeyError, TypeError) as exc:  # last resort
+            raise TraceFormatError(f"cannot decode ({type(exc).__name__}: {exc})", self.path) from None
+        finally:
+            del view
+            if mm is not None:
+                try:
+                    mm.close()
+                except BufferError:  # an Arrow column still points into the map; GC closes it
+                    pass
 
 
 class _Releaser:
@@ -87,104 +120,110 @@ class _Releaser:
             self.ok = False
 
 
-def _read(path: Path, view: np.ndarray, options: ReadOptions, release: _Releaser) -> ReadResult:
-    stats = Stats()
-    src = str(path)
-    if not plausible_first_buffer(bytes(view[:L.BUFFER_HEADER_SIZE + 16])):
-        raise TraceFormatError("not an ETL file (no WMI buffer with a logfile header at offset 0)", path)
-    nominal = int(view[:4].view("<u4")[0])
-    segs, dec = scan_buffers(path, view, nominal, options.strict)
-    for message in segs.corrupt:
-        stats.add("corrupt_buffers", 1, "warning", src, message)
-    arenas = (view, dec)
-    starts = np.asarray(segs.start, np.int64)
-    ends = np.asarray(segs.end, np.int64)
-    cpus = np.asarray(segs.cpu, np.int32)
-    arena_of = np.asarray(segs.arena, np.int8)
-    if not len(starts):
-        raise TraceFormatError("no readable buffer", path)
-    counts = np.zeros(len(starts), np.int64)
-    bulk_counts = np.zeros(len(starts), np.int64)
-    bad = np.zeros(len(starts), np.uint8)
-    for k in (0, 1):
-        sel = np.nonzero(arena_of == k)[0]
-        if len(sel):
-            c = np.zeros(len(sel), np.int64)
-            nb_ = np.zeros(len(sel), np.int64)
-            b = np.zeros(len(sel), np.uint8)
+class _EtlWalk:
+    """One pass over a mapped file: buffers, counts, logfile header, then chunk by chunk."""
+
+    def __init__(self, path: Path, view: np.ndarray, options: ReadOptions, release: _Releaser,
+                 stats: Stats, metadata: dict[str, Any]) -> None:
+        self.path, self.options, self.release, self.stats, self.metadata = path, options, release, stats, metadata
+        self.src = str(path)
+        if not plausible_first_buffer(bytes(view[:L.BUFFER_HEADER_SIZE + 16])):
+            raise TraceFormatError("not an ETL file (no WMI buffer with a logfile header at offset 0)", path)
+        segs, dec = scan_buffers(path, view, int(view[:4].view("<u4")[0]), options.strict, release)
+        for message in segs.corrupt:
+            stats.add("corrupt_buffers", 1, "warning", self.src, message)
+        if not segs.start:
+            raise TraceFormatError("no readable buffer", path)
+        self.segs = segs
+        self.arenas = (view, dec)
+        self.starts = np.asarray(segs.start, np.int64)
+        self.ends = np.asarray(segs.end, np.int64)
+        self.cpus = np.asarray(segs.cpu, np.int32)
+        self.arena_of = np.asarray(segs.arena, np.int8)
+
+    def _count(self) -> tuple[np.ndarray, np.ndarray]:
+        """Records and bulk (CSwitch/Thread) records per buffer; damaged ends counted."""
+        n = len(self.starts)
+        counts, bulk, bad = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.uint8)
+        for k in (0, 1):
+            sel = np.nonzero(self.arena_of == k)[0]
+            c, b, x = np.zeros(len(sel), np.int64), np.zeros(len(sel), np.int64), np.zeros(len(sel), np.uint8)
             for lo in range(0, len(sel), 1024):
                 part = slice(lo, lo + 1024)
                 ps = sel[part]
-                count_records(arenas[k], starts[ps], ends[ps], c[part], nb_[part], b[part])
+                count_records(self.arenas[k], self.starts[ps], self.ends[ps], c[part], b[part], x[part])
                 if k == 0:
-                    release(int(starts[ps].min()), int(ends[ps].max()))
-            counts[sel] = c
-            bulk_counts[sel] = nb_
-            bad[sel] = b
-    for i in np.nonzero(bad)[0]:
-        msg = f"buffer at offset 0x{segs.file_offset[i]:x}: record at the end does not fit (truncated or corrupt)"
-        if options.strict:
-            raise TraceFormatError(msg, path)
-        stats.add("truncated_records", 1, "warning", src, msg)
+                    self.release(int(self.starts[ps].min()), int(self.ends[ps].max()))
+            counts[sel], bulk[sel], bad[sel] = c, b, x
+        for i in np.nonzero(bad)[0]:
+            msg = f"buffer at offset 0x{self.segs.file_offset[i]:x}: record at the end does not fit (truncated or corrupt)"
+            if self.options.strict:
+                raise TraceFormatError(msg, self.path)
+            self.stats.add("truncated_records", 1, "warning", self.src, msg)
+        return counts, bulk
 
-    header = _logfile_header(arenas[int(arena_of[0])], int(starts[0]), int(ends[0]))
-    if header is None:
-        if options.strict:
-            raise TraceFormatError("the first buffer does not start with a logfile header", path)
-        stats.add("missing_logfile_header", 1, "warning", src)
-    time_base = TimeBase(header.header_ts if header else 0, header.ticks_per_second() if header else 10_000_000)
-    decoder = RareDecoder(src, stats, load_field_map(options.field_map), time_base,
-                          keep_unknown=bool(options.extra.get("keep_unknown", False)),
-                          etlparser_fallback=bool(options.extra.get("etlparser_fallback", False)))
-    rare_kinds = _RARE_KINDS + ((L.K_KERNEL_OTHER,) if decoder.etlparser_fallback else ())
+    def groups(self) -> Iterator[list[dict[str, pa.Array]]]:
+        """Column chunks, one list per walk chunk; stats and metadata filled at the end."""
+        counts, bulk_counts = self._count()
+        header = _logfile_header(self.arenas[int(self.arena_of[0])], int(self.starts[0]), int(self.ends[0]))
+        if header is None:
+            if self.options.strict:
+                raise TraceFormatError("the first buffer does not start with a logfile header", self.path)
+            self.stats.add("missing_logfile_header", 1, "warning", self.src)
+        time_base = TimeBase(header.header_ts if header else 0, header.ticks_per_second() if header else 10_000_000)
+        extra = self.options.extra
+        decoder = RareDecoder(self.src, self.stats, load_field_map(self.options.field_map), time_base,
+                              keep_unknown=bool(extra.get("keep_unknown", False)),
+                              etlparser_fallback=bool(extra.get("etlparser_fallback", False)))
+        rare_kinds = _RARE_KINDS + ((L.K_KERNEL_OTHER,) if decoder.etlparser_fallback else ())
+        kind_counts = np.zeros(16, np.int64)
+        other_hooks: dict[int, int] = {}
+        total, done = int(counts.sum()), 0
+        for k in (0, 1):
+            data = self.arenas[k]
+            for group in _chunks(np.nonzero((self.arena_of == k) & (counts > 0))[0], counts):
+                brec, rec = walk(data, self.starts[group], self.ends[group], group.astype(np.int32),
+                                 self.cpus[group], counts[group], bulk_counts[group], time_base)
+                rec["cpu"] = self.cpus[rec["seg"]]
+                kind_counts += np.bincount(rec["kind"], minlength=16)[:16]
+                self._count_skipped(rec, other_hooks)
+                decoder.decode(data, rec, np.nonzero(np.isin(rec["kind"], rare_kinds))[0])
+                if k == 0:
+                    self.release(int(self.starts[group].min()), int(self.ends[group].max()))
+                out = [_bulk_chunk(brec)] if len(brec["ts"]) else []
+                yield out + decoder.columns()
+                done += len(rec["pos"]) + len(brec["ts"])
+                if self.options.progress is not None:
+                    self.options.progress(done, total)
+        self._finish(header, kind_counts, other_hooks, total)
 
-    chunks: list[dict[str, pa.Array]] = []
-    kind_counts = np.zeros(16, np.int64)
-    other_hooks: dict[int, int] = {}
-    total = int(counts.sum())
-    done = 0
-    for k in (0, 1):
-        sel = np.nonzero((arena_of == k) & (counts > 0))[0]
-        for group in _chunks(sel, counts):  # noqa: B007
-            brec, rec = walk(arenas[k], starts[group], ends[group], group.astype(np.int32), cpus[group],
-                             counts[group], bulk_counts[group], time_base)
-            rec["cpu"] = cpus[rec["seg"]]
-            kind_counts += np.bincount(rec["kind"], minlength=16)[:16]
-            if len(brec["ts"]):
-                chunks.append(_bulk_chunk(brec))
-            th_end = (rec["kind"] == L.K_THREAD) & ((rec["hook"] & 0xFF) == 4)
-            if th_end.any():
-                stats.add("rundown_end_events", int(th_end.sum()), "info", src, "Thread/4")
-            other = rec["kind"] == L.K_KERNEL_OTHER
-            if other.any():
-                hooks, n = np.unique(rec["hook"][other], return_counts=True)
-                for hk, cnt in zip(hooks.tolist(), n.tolist()):
-                    other_hooks[hk] = other_hooks.get(hk, 0) + cnt
-            rare = np.nonzero(np.isin(rec["kind"], rare_kinds))[0]
-            decoder.decode(arenas[k], rec, rare)
-            if k == 0:
-                release(int(starts[group].min()), int(ends[group].max()))
-            done += len(rec["pos"]) + len(brec["ts"])
-            if options.progress is not None:
-                options.progress(done, total)
-    chunks.extend(decoder.columns())
-    table = assemble(chunks)
+    def _count_skipped(self, rec: dict[str, np.ndarray], other_hooks: dict[int, int]) -> None:
+        th_end = (rec["kind"] == L.K_THREAD) & ((rec["hook"] & 0xFF) == 4)
+        if th_end.any():
+            self.stats.add("rundown_end_events", int(th_end.sum()), "info", self.src, "Thread/4")
+        other = rec["kind"] == L.K_KERNEL_OTHER
+        if other.any():
+            hooks, n = np.unique(rec["hook"][other], return_counts=True)
+            for hk, cnt in zip(hooks.tolist(), n.tolist()):
+                other_hooks[hk] = other_hooks.get(hk, 0) + cnt
 
-    for hook, cnt in sorted(other_hooks.items()):
-        group, opcode = hook >> 8, hook & 0xFF
-        stats.add("unknown_events", cnt, "info", src, f"Kernel-{L.GROUP_NAMES.get(group, hex(group))}/{opcode}")
-    if kind_counts[L.K_WPP]:
-        stats.add("wpp_events", int(kind_counts[L.K_WPP]), "info", src, "WPP (TRACE_MESSAGE) records need TMF files; counted, not decoded")
-    if kind_counts[L.K_OTHER]:
-        stats.add("unknown_events", int(kind_counts[L.K_OTHER]), "info", src, "timed/error/wnode header records")
-    if header is not None:
-        if header.events_lost:
-            stats.add("lost_events", header.events_lost, "warning", src)
-        if header.buffers_lost:
-            stats.add("lost_buffers", header.buffers_lost, "warning", src)
-    stats.add("events", table.num_rows, "info", src)
-    metadata = _metadata(header, total, len(starts), int(kind_counts[L.K_SKIP]))
-    return ReadResult(table=table, metadata=metadata, stats=stats)
+    def _finish(self, header: LogfileHeader | None, kind_counts: np.ndarray, other_hooks: dict[int, int],
+                total: int) -> None:
+        stats, src = self.stats, self.src
+        for hook, cnt in sorted(other_hooks.items()):
+            group, opcode = hook >> 8, hook & 0xFF
+            stats.add("unknown_events", cnt, "info", src, f"Kernel-{L.GROUP_NAMES.get(group, hex(group))}/{opcode}")
+        if kind_counts[L.K_WPP]:
+            stats.add("wpp_events", int(kind_counts[L.K_WPP]), "info", src,
+                      "WPP (TRACE_MESSAGE) records need TMF files; counted, not decoded")
+        if kind_counts[L.K_OTHER]:
+            stats.add("unknown_events", int(kind_counts[L.K_OTHER]), "info", src, "timed/error/wnode header records")
+        if header is not None:
+            if header.events_lost:
+                stats.add("lost_events", header.events_lost, "warning", src)
+            if header.buffers_lost:
+                stats.add("lost_buffers", header.buffers_lost, "warning", src)
+        self.metadata.update(_metadata(header, total, len(self.starts), int(kind_counts[L.K_SKIP])))
 
 
 def _chunks(sel: np.ndarray, counts: np.ndarray):
