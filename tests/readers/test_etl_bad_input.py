@@ -164,3 +164,19 @@ def test_fuzz_only_trace_errors_escape(tmp_path: Path, real_traces: Path, seed: 
         assert str(exc).startswith(str(path))
         return
     assert result.table.num_rows >= 0 and "time_ns" in result.table.column_names
+
+
+def test_short_cswitch_payload_is_counted_not_dropped(tmp_path: Path, good: bytes) -> None:
+    """A CSwitch whose size field leaves under 8 payload bytes: counted as truncated."""
+    data = bytearray(good)
+    k = 2
+    at = k * BUF + 0x48
+    assert data[at + 6] == 36 and data[at + 7] == 0x05  # buffer k starts with a CSwitch
+    data[at + 4:at + 6] = (0x18 + 4).to_bytes(2, "little")  # COMPACT header + 4 bytes
+    # the walk goes on 32 bytes later, inside the old payload: that rest of the buffer
+    # does not parse either, and is counted too (strict mode names whichever comes first)
+    result = _read(tmp_path, bytes(data))
+    assert result.stats.by_detail("truncated_records")[f"Thread record at 0x{at:x}: payload too short"] == 1
+    assert result.stats.total("truncated_records") >= 1
+    with pytest.raises(TraceFormatError, match="payload shorter than 8 bytes|does not fit"):
+        _read(tmp_path, bytes(data), strict=True)

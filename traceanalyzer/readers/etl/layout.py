@@ -30,12 +30,6 @@ PERFINFO32, PERFINFO64 = 0x10, 0x11
 EVENT32, EVENT64 = 0x12, 0x13
 FULL64, INSTANCE64 = 0x14, 0x15
 
-HEADER_NAMES: Final[dict[int, str]] = {
-    SYSTEM32: "system32", SYSTEM64: "system64", COMPACT32: "compact32", COMPACT64: "compact64",
-    FULL32: "full32", INSTANCE32: "instance32", TIMED: "timed", ERROR: "error", WNODE: "wnode",
-    MESSAGE: "wpp", PERFINFO32: "perfinfo32", PERFINFO64: "perfinfo64", EVENT32: "event32",
-    EVENT64: "event64", FULL64: "full64", INSTANCE64: "instance64",
-}
 
 # record classes assigned by the walk (walk.py)
 K_SKIP: Final[int] = 0        # logfile header / trace-header extension records

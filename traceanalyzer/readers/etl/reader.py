@@ -3,8 +3,9 @@
 Pipeline: memory-map -> check/decompress buffers (:mod:`.buffers`) -> logfile header
 (:mod:`.logfile`) -> compiled record walk in chunks (:mod:`.walk`) -> bulk columns for
 CSwitch/Thread records, a Python path for the rare ones (Process, Image, provider
-events: :mod:`.kernel`, :mod:`.events`) -> one Arrow table. Rows are in file order within
-two blocks (bulk records, then the rare ones); the model sorts by ``time_ns`` (stable).
+events: :mod:`.kernel`, :mod:`.events`) -> Arrow column chunks, gathered into one table
+(:func:`read_etl`) or streamed (:class:`EtlBatches`). Rows are in file order per walk
+chunk (bulk records, then the rare ones); the model sorts by ``time_ns`` (stable).
 """
 
 from __future__ import annotations
@@ -198,9 +199,15 @@ class _EtlWalk:
         self._finish(header, kind_counts, other_hooks, total)
 
     def _count_skipped(self, rec: dict[str, np.ndarray], other_hooks: dict[int, int]) -> None:
-        th_end = (rec["kind"] == L.K_THREAD) & ((rec["hook"] & 0xFF) == 4)
+        thread = rec["kind"] == L.K_THREAD
+        th_end = thread & ((rec["hook"] & 0xFF) == 4)
         if th_end.any():
             self.stats.add("rundown_end_events", int(th_end.sum()), "info", self.src, "Thread/4")
+        short = (thread & ~th_end) | (rec["kind"] == L.K_CSWITCH)  # payload under 8 bytes
+        for pos in rec["pos"][short].tolist():
+            if self.options.strict:
+                raise TraceFormatError(f"Thread record at 0x{pos:x}: payload shorter than 8 bytes", self.path)
+            self.stats.add("truncated_records", 1, "warning", self.src, f"Thread record at 0x{pos:x}: payload too short")
         other = rec["kind"] == L.K_KERNEL_OTHER
         if other.any():
             hooks, n = np.unique(rec["hook"][other], return_counts=True)

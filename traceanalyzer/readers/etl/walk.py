@@ -119,8 +119,9 @@ def _header(d, p, end):
 
 @nb.njit(cache=True, inline="always")
 def _bulk_code(data, p, htype, hsize, size):
-    """0 CSwitch, 1-3 Thread Start/End/DCStart (fixed layouts decoded in bulk), else -1."""
-    if htype > 0x04 or data[p + 7] != 0x05 or size - hsize < 8:
+    """0 CSwitch, 1-3 Thread Start/End/DCStart (fixed layouts decoded in bulk), else -1.
+    Kernel headers only (SYSTEM, COMPACT, PERFINFO)."""
+    if (htype > 0x04 and htype != 0x10 and htype != 0x11) or data[p + 7] != 0x05 or size - hsize < 8:
         return -1
     opcode = data[p + 6]
     if opcode == 36:
@@ -210,7 +211,7 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, b_ts
                 if k >= n_bulk:
                     break
                 q = p + hsize
-                delta = _i64(data, p + 16) - origin
+                delta = _i64(data, p + (8 if htype >= 0x10 else 16)) - origin
                 b_ts[k] = delta * mult if mult else np.int64(np.round(delta * scale))
                 b_cpu[k] = cpu
                 b_code[k] = code
@@ -246,14 +247,10 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, b_ts
                     tid = _id(_u32(data, p + 8))
                     pid = _id(_u32(data, p + 12))
                     ts = _i64(data, p + 16)
-                q = p + hsize
-                psize = size - hsize
-                if group == 0x05 and opcode == 36 and psize >= 8:
-                    kind = _K_CSWITCH
-                    a = _id(_u32(data, q))
-                    b = _id(_u32(data, q + 4))
+                if group == 0x05 and opcode == 36:
+                    kind = _K_CSWITCH  # only when too short for bulk: counted as truncated
                 elif group == 0x05 and opcode >= 1 and opcode <= 4:
-                    kind = _K_THREAD  # DCEnd (4), or too short for bulk
+                    kind = _K_THREAD  # DCEnd (4), or Start/End/DCStart too short for bulk
                 elif group == 0x03 and (opcode <= 4 or opcode == 39):
                     kind = _K_PROCESS
                 elif (group == 0x03 and opcode == 10) or (group == 0x14 and opcode <= 4 and opcode >= 2) or (group == 0x14 and opcode == 10):
