@@ -232,3 +232,18 @@ def test_batches_give_the_same_rows_and_stats_as_read_etl(tmp_path: Path, monkey
     assert _records(pa.concat_tables(tables)) == _records(whole.table) == sorted(rows, key=lambda r: (r["time_ns"], r["event"]))
     assert batches.metadata == whole.metadata
     assert {k: e.value for k, e in batches.stats.entries.items()} == {k: e.value for k, e in whole.stats.entries.items()}
+
+
+def test_sample_traces_etl_and_csv_give_identical_findings() -> None:
+    import traceanalyzer as ta
+    from traceanalyzer.analysis import analyze
+
+    pairs = sorted(SAMPLES.glob("*.etl"))
+    assert len(pairs) >= 20
+    some = 0
+    for etl in pairs:
+        ours = analyze(ta.load(etl)).findings.reset_index(drop=True)
+        ref = analyze(ta.load(etl.with_suffix(".csv"))).findings.reset_index(drop=True)
+        pd.testing.assert_frame_equal(ours, ref, check_dtype=False, obj=etl.name)
+        some += len(ref)
+    assert some > 0  # the samples do have findings
