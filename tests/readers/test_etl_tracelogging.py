@@ -8,6 +8,7 @@ a struct's out-type byte is its member count), written out byte by byte in each 
 from __future__ import annotations
 
 import struct
+from collections import Counter
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -166,3 +167,49 @@ def test_short_payload_and_bad_schema_raise_decode_errors() -> None:
         parse_schema(b"\x09\x00\x00Ename")  # no terminating NUL
     with pytest.raises(TlDecodeError):
         parse_schema(_schema("E", _field("s", 0x80 | 24, 3), _field("a", 4)))  # 3 members declared, 1 present
+
+
+def test_unknown_provider_events_counted_and_kept_on_request(real_traces: Path) -> None:
+    from traceanalyzer.readers.base import ReadOptions
+    from traceanalyzer.readers.etl import read_etl
+
+    path = real_traces / "jtmoon79__super-speedy-syslog-searcher" / "WindowsUpdate.20251008.140245.443.8.etl"
+    names = Counter(f"{e.provider}/{e.event}" for e in provider_events(path))
+    plain = read_etl(path, ReadOptions())
+    assert plain.table.num_rows == 0 and plain.stats.by_detail("unknown_events") == dict(names)
+    kept = read_etl(path, ReadOptions(extra={"keep_unknown": True}))
+    assert Counter(kept.table.column("event").to_pylist()) == names
+    assert sum(names.values()) == 80  # SOURCES.md
+
+
+def test_mapping_file_by_guid_reads_a_real_provider(real_traces: Path, tmp_path: Path) -> None:
+    """lxcore's BreakPoint events, mapped by provider GUID: Line -> irql would not fit
+    (2659 > 127: null), LxPid -> target_pid (-1 -> null), Function -> caller."""
+    import json
+
+    from traceanalyzer.readers.base import ReadOptions
+    from traceanalyzer.readers.etl import read_etl
+
+    mapping = tmp_path / "lx.json"
+    mapping.write_text(json.dumps({"providers": [{
+        "provider": "{0cd1c309-0878-4515-83db-749843b3f5c9}", "events": {"BreakPoint": "IoCompleteRequest"},
+        "fields": {"Function": "caller", "LxPid": "effective_pid", "Line": "irql"}}]}))
+    path = real_traces / "airbus-cert__etl-parser" / "lxcore_kernel.etl"
+    result = read_etl(path, ReadOptions(field_map=mapping))
+    rows = result.table.to_pylist()
+    ref = list(provider_events(path))
+    assert [r["event"] for r in rows] == ["IoCompleteRequest"] * len(ref) == ["IoCompleteRequest"] * 2
+    assert [r["caller"] for r in rows] == [e.fields["Function"] for e in ref]
+    assert all(r["irql"] is None for r in rows)           # Line 2659 / 10528 do not fit int8
+    assert [r["effective_pid"] for r in rows] == [e.fields["LxPid"] for e in ref]  # -1 fits int64
+    assert result.stats.by_detail("unmapped_fields")["Microsoft.Windows.Subsystem.LxCore/BreakPoint/Message"] == 2
+
+
+def test_progress_reports_every_record(tmp_path: Path, real_traces: Path) -> None:
+    from traceanalyzer.readers.base import ReadOptions
+    from traceanalyzer.readers.etl import read_etl
+
+    seen: list[tuple[int, int]] = []
+    path = real_traces / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl"
+    result = read_etl(path, ReadOptions(progress=lambda done, total: seen.append((done, total))))
+    assert seen and seen[-1] == (result.metadata["records"], result.metadata["records"])
