@@ -17,7 +17,7 @@ import numpy as np
 from traceanalyzer.errors import TraceFormatError
 from traceanalyzer.readers.etl import layout as L
 from traceanalyzer.readers.etl.buffers import open_map, plausible_first_buffer, scan_buffers
-from traceanalyzer.readers.etl.tracelogging import decode_payload, parse_provider_name, parse_schema
+from traceanalyzer.readers.etl.tracelogging import TlDecodeError, decode_payload, parse_provider_name, parse_schema
 from traceanalyzer.readers.etl.walk import count_records, walk
 
 
@@ -41,7 +41,8 @@ class _TB:
 
 
 def provider_events(path: str | Path) -> Iterator[ProviderEvent]:
-    """The EVENT_HEADER events of ``path`` in file order (fields None when not TraceLogging)."""
+    """The EVENT_HEADER events of ``path`` in file order (fields None when not TraceLogging
+    or when the event does not decode). Raises TraceFormatError for a non-ETL file."""
     path = Path(path)
     mm, view = open_map(path)
     try:
@@ -76,9 +77,12 @@ def _event(data: np.ndarray, rec: dict[str, np.ndarray], i: int, cpus: np.ndarra
     provider = parse_provider_name(bytes(data[c >> 16:(c >> 16) + (c & 0xFFFF)])) if c else None
     name = fields = None
     if b and a >= 0:
-        schema = parse_schema(bytes(data[b >> 16:(b >> 16) + (b & 0xFFFF)]))
-        name = schema.name
-        fields = decode_payload(schema, bytes(data[a:pos + size]), 8 if rec["htype"][i] == L.EVENT64 else 4)
+        try:
+            schema = parse_schema(bytes(data[b >> 16:(b >> 16) + (b & 0xFFFF)]))
+            name = schema.name
+            fields = decode_payload(schema, bytes(data[a:pos + size]), 8 if rec["htype"][i] == L.EVENT64 else 4)
+        except TlDecodeError:  # a damaged event: name (if any) without fields
+            fields = None
     return ProviderEvent(guid, provider, name, int.from_bytes(bytes(data[pos + 0x28:pos + 0x2A]), "little"),
                          fields, int(rec["pid"][i]), int(rec["tid"][i]), int(cpus[rec["seg"][i]]),
                          int(rec["ts"][i]))
