@@ -180,3 +180,18 @@ def test_short_cswitch_payload_is_counted_not_dropped(tmp_path: Path, good: byte
     assert result.stats.total("truncated_records") >= 1
     with pytest.raises(TraceFormatError, match="payload shorter than 8 bytes|does not fit"):
         _read(tmp_path, bytes(data), strict=True)
+
+
+def test_buffers_of_one_cpu_out_of_order_count_time_disorder(tmp_path: Path, good: bytes) -> None:
+    """Swapping two buffers of the same CPU keeps every row but steps back in time once
+    (at the later buffer's start) and again after it - counted, not fixed."""
+    assert _read(tmp_path, good, "clean.etl").stats.total("time_disorder") == 0
+    cpu_of = [int.from_bytes(good[i * BUF + 0x28:i * BUF + 0x2A], "little") for i in range(len(good) // BUF)]
+    first = next(i for i in range(1, len(cpu_of)) if cpu_of[i] == 0)
+    second = next(i for i in range(first + 1, len(cpu_of)) if cpu_of[i] == 0)
+    data = bytearray(good)
+    a, b = good[first * BUF:(first + 1) * BUF], good[second * BUF:(second + 1) * BUF]
+    data[first * BUF:(first + 1) * BUF], data[second * BUF:(second + 1) * BUF] = b, a
+    result = _read(tmp_path, bytes(data))
+    assert result.stats.total("time_disorder") >= 1
+    assert _rows(result) == _rows(_read(tmp_path, good, "clean.etl"))

@@ -28,7 +28,7 @@ from traceanalyzer.readers.etl.columns import assemble, dict_column, int_column
 from traceanalyzer.readers.etl.events import RareDecoder
 from traceanalyzer.readers.etl.logfile import LogfileHeader, parse_logfile_header
 from traceanalyzer.readers.etl.mapping import load_field_map
-from traceanalyzer.readers.etl.walk import count_records, walk
+from traceanalyzer.readers.etl.walk import OrderCheck, count_records, walk
 
 #: Records per walk chunk (bounds the temporary arrays: ~90 bytes per record).
 CHUNK_RECORDS = 1 << 20
@@ -180,11 +180,12 @@ class _EtlWalk:
         kind_counts = np.zeros(16, np.int64)
         other_hooks: dict[int, int] = {}
         total, done = int(counts.sum()), 0
+        order = OrderCheck()
         for k in (0, 1):
             data = self.arenas[k]
             for group in _chunks(np.nonzero((self.arena_of == k) & (counts > 0))[0], counts):
                 brec, rec = walk(data, self.starts[group], self.ends[group], group.astype(np.int32),
-                                 self.cpus[group], counts[group], bulk_counts[group], time_base)
+                                 self.cpus[group], counts[group], bulk_counts[group], time_base, order)
                 rec["cpu"] = self.cpus[rec["seg"]]
                 kind_counts += np.bincount(rec["kind"], minlength=16)[:16]
                 self._count_skipped(rec, other_hooks)
@@ -196,6 +197,9 @@ class _EtlWalk:
                 done += len(rec["pos"]) + len(brec["ts"])
                 if self.options.progress is not None:
                     self.options.progress(done, total)
+        if order.disorder[0]:
+            self.stats.add("time_disorder", int(order.disorder[0]), "warning", self.src,
+                           "records earlier than the previous record of the same CPU, in file order")
         self._finish(header, kind_counts, other_hooks, total)
 
     def _count_skipped(self, rec: dict[str, np.ndarray], other_hooks: dict[int, int]) -> None:

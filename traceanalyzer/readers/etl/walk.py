@@ -188,12 +188,15 @@ def _event_extras(d, p, size, flags):
 
 
 @nb.njit(cache=True)
-def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, b_ts, b_cpu, b_code, b_a, b_b,
+def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, last_ts, disorder,
+                 b_ts, b_cpu, b_code, b_a, b_b,
                  out_pos, out_size, out_htype, out_hsize, out_kind,
                  out_hook, out_version, out_seg, out_tid, out_pid, out_ts, out_a, out_b, out_c, out_h):
     """Bulk records (CSwitch, Thread 1-3) into ``b_*``, one row per other record into ``out_*``
     (both sized by :func:`count_records`); returns (bulk rows, other rows) written.
-    Bulk times are converted here: ``(ts - origin) * mult`` ns, or ``* scale`` when mult is 0."""
+    Bulk times are converted here: ``(ts - origin) * mult`` ns, or ``* scale`` when mult is 0.
+    ``last_ts[cpu]`` (raw clock, kept across calls) and ``disorder[0]`` count records whose
+    time is earlier than the previous timed record of the same CPU in file order."""
     j = 0
     k = 0
     n_out = out_pos.shape[0]
@@ -211,7 +214,11 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, b_ts
                 if k >= n_bulk:
                     break
                 q = p + hsize
-                delta = _i64(data, p + (8 if htype >= 0x10 else 16)) - origin
+                raw = _i64(data, p + (8 if htype >= 0x10 else 16))
+                if raw < last_ts[cpu]:
+                    disorder[0] += 1
+                last_ts[cpu] = raw
+                delta = raw - origin
                 b_ts[k] = delta * mult if mult else np.int64(np.round(delta * scale))
                 b_cpu[k] = cpu
                 b_code[k] = code
@@ -282,6 +289,10 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, b_ts
                 ts = _i64(data, p + 16)
             elif htype == 0x0F:
                 kind = _K_WPP
+            if kind != _K_WPP and kind != _K_OTHER:
+                if ts < last_ts[cpu]:
+                    disorder[0] += 1
+                last_ts[cpu] = ts
             out_pos[j] = p
             out_size[j] = size
             out_htype[j] = htype
@@ -302,6 +313,14 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, b_ts
     return k, j
 
 
+class OrderCheck:
+    """Per-CPU last timestamp and the count of steps back in time, across walk chunks."""
+
+    def __init__(self) -> None:
+        self.last_ts = np.full(0x800, np.iinfo(np.int64).min, np.int64)  # ProcessorIndex is 11 bits
+        self.disorder = np.zeros(1, np.int64)
+
+
 #: Bulk output: time_ns, cpu, code (0 CSwitch, 1-3 Thread opcode), a/b =
 #: NewThreadId/OldThreadId (CSwitch) or ProcessId/ThreadId (Thread); -1 = none.
 BULK_DTYPES: dict[str, np.dtype] = {
@@ -311,14 +330,17 @@ BULK_DTYPES: dict[str, np.dtype] = {
 
 
 def walk(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, seg_ids: np.ndarray,
-         seg_cpu: np.ndarray, counts: np.ndarray, bulk: np.ndarray, time_base: "TimeBaseLike") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+         seg_cpu: np.ndarray, counts: np.ndarray, bulk: np.ndarray, time_base: "TimeBaseLike",
+         order: "OrderCheck | None" = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(bulk rows, other records) of the given segments, sized from :func:`count_records`."""
     nb_ = int(bulk.sum())
     n = int(counts.sum()) - nb_
     b = {name: np.empty(nb_, dtype) for name, dtype in BULK_DTYPES.items()}
     out = {name: np.empty(n, dtype) for name, dtype in RECORD_DTYPES.items()}
+    order = order or OrderCheck()
     kb, written = fill_records(data, starts, ends, seg_ids, seg_cpu, np.int64(time_base.origin),
-                               np.int64(time_base.mult), float(1e9 / time_base.freq), *(b[k] for k in BULK_DTYPES),
+                               np.int64(time_base.mult), float(1e9 / time_base.freq), order.last_ts,
+                               order.disorder, *(b[k] for k in BULK_DTYPES),
                                *(out[k] for k in RECORD_DTYPES))
     if written != n or kb != nb_:  # cannot happen: both passes read the same bytes
         out = {k: v[:written] for k, v in out.items()}
