@@ -247,7 +247,8 @@ def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx, okay):
 
 
 def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, src_mdl, tag,
-           proc_is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps, n_locks, n_rsv):
+           mdl_id, src_id, proc_is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps,
+           n_locks, n_rsv):
     """Run the state machine over the stream. See the module docstring."""
     n = ev.shape[0]
     S = np.full((n_slots + 1, NS), -1, dtype=np.int64)
@@ -365,7 +366,8 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             if e == E_RSV_MAP or e == E_RSV_UNMAP:
                 nf = _rsv_call(F, nf, RV, rsv, e, i, -1, p, ti, va[i], tag[i], mva[i], ok[i])
             continue
-        s = slot_of[a] if a in slot_of else -1
+        mid = mdl_id[i]
+        s = slot_of[mid]
 
         if e == E_IOALLOC or e == E_ALLOCPAGES or e == E_ALLOCPAGESEX:
             if ok[i] == 0:
@@ -395,7 +397,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_NMAPS] = 0
             S[s, S_NLOCKS] = 0
             S[s, S_REALLOC] = 0
-            slot_of[a] = s
+            slot_of[mid] = s
             continue
 
         if s < 0:
@@ -414,7 +416,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_NMAPS] = 0
             S[s, S_NLOCKS] = 0
             S[s, S_REALLOC] = 0
-            slot_of[a] = s
+            slot_of[mid] = s
         elif S[s, S_FREED] == 1:
             nf = _add(F, nf, MDL_USE_AFTER_FREE, i, s, -1, -1, p, ti, ti, ti, 0,
                       S[s, S_FREE_EV], i)
@@ -536,8 +538,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         if e == E_PARTIAL:
-            b = src_mdl[i]
-            s0 = slot_of[b] if (b != -1 and b in slot_of) else -1
+            s0 = slot_of[src_id[i]] if src_id[i] >= 0 else -1
             pva = va[i]
             psz = size[i]
             how = SRC_STABLE
@@ -794,9 +795,10 @@ def replay_jit(*args):
 
 
 def new_dicts(jit: bool):
-    """The four int64 -> int64 dicts the kernel needs (numba typed dicts when compiled):
-    slot_of (MDL address -> slot), sysva (system address -> mapping), rsv (reservation
-    address -> reservation), irp_head (irp -> first slot it owns)."""
+    """The three int64 -> int64 dicts the kernel needs (numba typed dicts when compiled):
+    sysva (system address -> mapping), rsv (reservation address -> reservation),
+    irp_head (irp -> first slot it owns). MDL addresses need no dict: the stream gives
+    each a dense id (``mdl_id``/``src_id``) and ``slot_of`` is an array over those ids."""
     if jit:
-        return tuple(Dict.empty(nbt.int64, nbt.int64) for _ in range(4))
-    return {}, {}, {}, {}
+        return tuple(Dict.empty(nbt.int64, nbt.int64) for _ in range(3))
+    return {}, {}, {}

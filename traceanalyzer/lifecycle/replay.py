@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -76,7 +77,17 @@ def _codes(table: pa.Table, name: str, names: tuple[str, ...]) -> np.ndarray:
     col = table.column(name)
     if pa.types.is_null(col.type):
         return np.full(table.num_rows, -1, dtype=np.int64)
-    idx = pc.index_in(col.cast(pa.string()), value_set=pa.array(names, pa.string()))
+    value_set = pa.array(names, pa.string())
+    if pa.types.is_dictionary(col.type):  # map the dictionary, then take by the indices
+        col = col.unify_dictionaries() if isinstance(col, pa.ChunkedArray) else col
+        chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+        if not chunks:
+            return np.zeros(0, dtype=np.int64)
+        lut = pc.fill_null(pc.index_in(chunks[0].dictionary.cast(pa.string()), value_set), -1)
+        lut = np.append(lut.to_numpy().astype(np.int64), -1)  # last slot: null index
+        parts = [lut[pc.fill_null(c.indices.cast(pa.int64()), -1).to_numpy()] for c in chunks]
+        return np.concatenate(parts)
+    idx = pc.index_in(col.cast(pa.string()), value_set=value_set)
     return pc.fill_null(idx, -1).to_numpy().astype(np.int64, copy=False)
 
 
@@ -108,6 +119,32 @@ def _status_ok(table: pa.Table) -> np.ndarray:
     return 1 - bad.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def _merge_order(call_seq: np.ndarray, end_seq: np.ndarray) -> np.ndarray:
+    """Positions that merge the sorted calls and the sorted process ends by seq: an
+    index array into ``concatenate([calls, ends])``, built by insertion (no sort)."""
+    n, m = call_seq.size, end_seq.size
+    at = np.searchsorted(call_seq, end_seq)
+    return np.insert(np.arange(n, dtype=np.int64), at, n + np.arange(m, dtype=np.int64))
+
+
+def _dense_ids(*address_arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """One dense id space over several address arrays (-1 stays -1)."""
+    both = np.concatenate(address_arrays)
+    ids = np.full(both.size, -1, dtype=np.int64)
+    valid = both != -1
+    if valid.any():
+        codes, uniques = pd.factorize(both[valid])
+        ids[valid] = codes
+        count = len(uniques)
+    else:
+        count = 0
+    out, start = [], 0
+    for arr in address_arrays:
+        out.append(ids[start:start + arr.size])
+        start += arr.size
+    return out, count
+
+
 def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayResult:
     """Replay every MDL of ``trace`` (calls attributed by ``ctx``)."""
     calls = trace.table("calls")
@@ -115,14 +152,17 @@ def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayRes
     ev = _codes(calls, "event", tuple(EVENT_CODE))
     seq = _i64(calls, "seq")
     procs = trace.processes
-    ended = procs[procs["end_seq"].notna()]
+    ended = procs[procs["end_seq"].notna()].sort_values("end_seq", kind="stable")
     pe_seq = ended["end_seq"].to_numpy(dtype=np.int64)
-    order = np.argsort(np.concatenate([seq, pe_seq]), kind="stable")
+    order = _merge_order(seq, pe_seq)
+    m = pe_seq.size
+    identity = m == 0
 
     def stream(call_values: np.ndarray, end_values: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.concatenate([call_values, end_values])[order])
+        if identity:
+            return np.ascontiguousarray(call_values, dtype=np.int64)
+        return np.concatenate([call_values, end_values])[order]
 
-    m = pe_seq.size
     blank = np.full(m, -1, dtype=np.int64)
     call_index = stream(np.arange(n, dtype=np.int64), blank)
     s_ev = stream(ev, np.full(m, E_PROCEND, dtype=np.int64))
@@ -130,6 +170,8 @@ def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayRes
     s_t = stream(_i64(calls, "time_ns"), ended["end_ns"].to_numpy(dtype=np.int64))
     s_proc = stream(ctx.proc_id.astype(np.int64), ended["proc_id"].to_numpy(dtype=np.int64))
     s_mdl = stream(u64_column(calls, "mdl"), blank)
+    s_src = stream(u64_column(calls, "source_mdl"), blank)
+    (mdl_id, src_id), n_addresses = _dense_ids(s_mdl, s_src)
     args = (
         s_ev, s_t, s_proc, s_mdl,
         stream(u64_column(calls, "va"), blank),
@@ -141,19 +183,21 @@ def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayRes
         stream(_status_ok(calls), np.ones(m, dtype=np.int64)),
         stream(u64_column(calls, "irp"), blank),
         stream(process_index(trace, seq, _i64(calls, "target_pid")), blank),
-        stream(u64_column(calls, "source_mdl"), blank),
+        s_src,
         stream(_i64(calls, "tag"), blank),
+        mdl_id, src_id,
     )
     pids = procs["pid"].to_numpy(dtype=np.int64)
     is_system = np.isin(pids, [SYSTEM_PID, IDLE_PID]).astype(np.int64)
-    n_alloc = int(np.isin(ev, [E_IOALLOC, E_ALLOCPAGES, E_ALLOCPAGESEX]).sum())
-    valid_mdl = s_mdl[s_mdl != -1]
-    n_slots = n_alloc + (int(np.unique(valid_mdl).size) if valid_mdl.size else 0) + 1
-    n_maps = int(np.isin(ev, [E_MAPSC, E_MAP]).sum()) + 1
-    n_locks = int(np.isin(ev, [E_LOCK, E_LOCKPROC]).sum()) + 1
-    n_rsv = int((ev == E_RSV_ALLOC).sum()) + 1
+    counts = np.bincount(ev[ev >= 0], minlength=len(EVENT_CODE)) if n else np.zeros(len(EVENT_CODE), int)
+    n_alloc = int(counts[[E_IOALLOC, E_ALLOCPAGES, E_ALLOCPAGESEX]].sum())
+    n_slots = n_alloc + n_addresses + 1
+    n_maps = int(counts[[E_MAPSC, E_MAP]].sum()) + 1
+    n_locks = int(counts[[E_LOCK, E_LOCKPROC]].sum()) + 1
+    n_rsv = int(counts[E_RSV_ALLOC]) + 1
     use_jit = engine == "jit" or (engine == "auto" and s_ev.size >= JIT_THRESHOLD)
-    slot_of, sysva, rsv, irp_head = kernel.new_dicts(use_jit)
+    sysva, rsv, irp_head = kernel.new_dicts(use_jit)
+    slot_of = np.full(max(n_addresses, 1), -1, dtype=np.int64)
     run = kernel.replay_jit if use_jit else kernel.replay_py
     S, M, L, F = run(*args, is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps, n_locks,
                      n_rsv)
