@@ -81,13 +81,18 @@ class Trace:
 
     def _split(self, table: pa.Table) -> dict[str, pa.Table]:
         times = table.column("time_ns").to_numpy()
-        if times.size > 1 and not bool(np.all(times[1:] >= times[:-1])):
+        # seq = rank in time order (ties keep file order). The wide table is not
+        # permuted: each (narrow) family table is sorted by seq after the split.
+        in_order = times.size < 2 or bool(np.all(times[1:] >= times[:-1]))
+        if in_order:
+            seq = np.arange(times.size, dtype=np.int64)
+        else:
             order = np.argsort(times, kind="stable")
-            table = table.take(pa.array(order))
-            times = times[order]
-        table = table.append_column("seq", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+            seq = np.empty(times.size, dtype=np.int64)
+            seq[order] = np.arange(times.size, dtype=np.int64)
+        table = table.append_column("seq", pa.array(seq))
         self._n_events = table.num_rows
-        self._span = (int(times[0]), int(times[-1])) if times.size else (0, 0)
+        self._span = (int(times.min()), int(times.max())) if times.size else (0, 0)
         # work on the dictionary codes of `event`, never on 10M strings
         events = table.column("event")
         if not pa.types.is_dictionary(events.type):
@@ -107,17 +112,26 @@ class Trace:
         tables: dict[str, pa.Table] = {}
         present = set(table.column_names)
         for k, family in enumerate(family_names):
-            sub = table.filter(pa.array(fam == k))
+            mask = fam == k
             if family == OTHER_FAMILY:
-                rest = [c for c in sub.column_names if c not in ("seq", "time_ns", "event")]
-                tables[family] = sub.select(["seq", "time_ns", "event", *rest])
-                continue
-            cols = FAMILIES[family][1]
-            keep = ["seq", "time_ns", "event"] + [c for c in cols if c in present]
-            # extra (non-canonical) columns stay with the calls, where instrumentation puts them
-            if family == "calls":
-                keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
-            tables[family] = _with_missing_columns(sub.select(keep), ["seq", "time_ns", "event", *cols])
+                rest = [c for c in table.column_names if c not in ("seq", "time_ns", "event")]
+                keep, cols = ["seq", "time_ns", "event", *rest], ()
+            else:
+                cols = FAMILIES[family][1]
+                keep = ["seq", "time_ns", "event"] + [c for c in cols if c in present]
+                # extra (non-canonical) columns stay with the calls, where instrumentation puts them
+                if family == "calls":
+                    keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
+            # select the family's columns first: filtering and sorting a narrow table is cheap
+            sub = table.select(keep)
+            if not mask.all():
+                sub = sub.filter(pa.array(mask))
+            if not in_order and sub.num_rows > 1:
+                sub_seq = sub.column("seq").to_numpy()
+                if not bool(np.all(sub_seq[1:] > sub_seq[:-1])):
+                    sub = sub.take(pa.array(np.argsort(sub_seq, kind="stable")))
+            tables[family] = (sub if family == OTHER_FAMILY else
+                              _with_missing_columns(sub, ["seq", "time_ns", "event", *cols]))
         for name, count in self.events_by_name.items():
             if name not in KNOWN_EVENTS:
                 self.stats.add("unknown_events", count, "warning", detail=name)
