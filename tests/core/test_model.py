@@ -81,3 +81,14 @@ def test_several_files_merge_by_time(tmp_path: Path):
     assert t.events["event"].tolist() == ["ProcessStart", "IoAllocateMdl", "ProcessEnd"]
     f = ta.analyze(t).findings
     assert f.loc[f["rule"] == "MDL_STRUCT_LEAK", "process"].tolist() == ["app.exe"]
+
+
+def test_pool_tags_as_text_or_number(tmp_path: Path):
+    p = tmp_path / "tags.csv"
+    p.write_text("time_ns,event,va,tag\n1,MmAllocateMappingAddress,0xffff900000000000,MdlR\n"
+                 "2,MmFreeMappingAddress,0xffff900000000000,0x526c644d\n")
+    # 'MdlR' as the kernel sees it: first character in the lowest byte
+    assert ta.load(p).calls["tag"].tolist() == [0x526C644D, 0x526C644D]
+    p.write_text("time_ns,event,tag\n1,MmFreeMappingAddress,TooLong\n")
+    with pytest.raises(ta.TraceFormatError, match="line 2: column 'tag'"):
+        ta.load(p)

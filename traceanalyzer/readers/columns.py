@@ -162,6 +162,19 @@ def normalize_enum_column(name: str, values: pa.Array | pa.ChunkedArray) -> pa.A
     return pc.take(pa.array(mapped, type=pa.string()), encoded.indices)
 
 
+def _parse_tags(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Pool tags: numbers, or up to 4 ASCII characters (first one lowest, as the kernel
+    sees the ULONG)."""
+    from traceanalyzer.readers.text_common import parse_pool_tags
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    values, bad = parse_pool_tags(arr.cast(pa.string()))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ColumnParseError("tag", row, arr[row].as_py(), "a number or a 4-character pool tag")
+    return values
+
+
 def canonicalize_columns(table: pa.Table) -> pa.Table:
     """Cast every canonical column of ``table`` to its canonical type.
 
@@ -182,6 +195,8 @@ def canonicalize_columns(table: pa.Table) -> pa.Table:
         elif pa.types.is_integer(typ):
             if pa.types.is_null(col.type):
                 cols.append(pa.nulls(len(col), typ))
+            elif name == "tag" and not pa.types.is_integer(col.type):
+                cols.append(_parse_tags(col))
             else:
                 cols.append(parse_int_column(name, col, typ))
         else:
