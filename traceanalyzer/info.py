@@ -16,7 +16,8 @@ def trace_info(trace: Trace) -> dict[str, Any]:
     Keys: traces, formats, start_time_utc, time_span_ns, duration_s, events,
     events_by_name, calls, cpus, processes (list of pid, image, start_ns, end_ns),
     threads (count), quality (data-quality counters: unknown_events, lost_events,
-    lost_buffers, corrupt_buffers, bad_rows, unresolved_context), stats (every counter).
+    lost_buffers, corrupt_buffers, bad_rows, unresolved_context), unknown_by_event (count
+    of events not understood, by provider/event), stats (every counter).
     """
     lo, hi = trace.time_span_ns
     procs = trace.processes
@@ -50,5 +51,7 @@ def trace_info(trace: Trace) -> dict[str, Any]:
         ],
         "threads": int(len(trace.threads)),
         "quality": quality,
+        "unknown_by_event": dict(sorted(stats.by_detail("unknown_events").items(),
+                                        key=lambda kv: -kv[1])),
         "stats": stats.to_frame().to_dict("records"),
     }

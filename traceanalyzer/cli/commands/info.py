@@ -50,4 +50,11 @@ def run(args: argparse.Namespace) -> int:
     for name, value in info["quality"].items():
         flag = "  <-- check" if value else ""
         print(f"  {name:<20} {value:>10}{flag}")
+    unknown = info["unknown_by_event"]
+    if unknown:
+        print("\nnot understood (counted, not analysed):")
+        for name, count in list(unknown.items())[:20]:
+            print(f"  {name or '?':<50} {count:>10}")
+        if len(unknown) > 20:
+            print(f"  ... and {len(unknown) - 20} more (--json lists all)")
     return 0
