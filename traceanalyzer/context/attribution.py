@@ -122,7 +122,7 @@ def attribute(trace: Trace) -> Context:
     cpu = _col(calls, "cpu")
 
     # 1. thread: the row's tid, else the last CSwitch on that cpu
-    cs = trace.table("cswitch")
+    cs = trace.table("cswitch", all_columns=False)
     tid = row_tid.copy()
     cs_pid = np.full(n, -1, dtype=np.int64)
     need = tid == -1

@@ -53,6 +53,7 @@ class Trace:
         self.metadata.setdefault("traces", self.paths)
         self.stats = stats or Stats()
         self._tables = self._split(table)
+        self._full_tables: dict[str, pa.Table] = {}
 
     # --- construction -------------------------------------------------------------
 
@@ -130,8 +131,7 @@ class Trace:
                 sub_seq = sub.column("seq").to_numpy()
                 if not bool(np.all(sub_seq[1:] > sub_seq[:-1])):
                     sub = sub.take(pa.array(np.argsort(sub_seq, kind="stable")))
-            tables[family] = (sub if family == OTHER_FAMILY else
-                              _with_missing_columns(sub, ["seq", "time_ns", "event", *cols]))
+            tables[family] = sub
         for name, count in self.events_by_name.items():
             if name not in KNOWN_EVENTS:
                 self.stats.add("unknown_events", count, "warning", detail=name)
@@ -139,12 +139,24 @@ class Trace:
 
     # --- tables ---------------------------------------------------------------------
 
-    def table(self, family: str) -> pa.Table:
-        """The Arrow table of one family: calls, cswitch, processes, threads, images, other."""
+    def table(self, family: str, *, all_columns: bool = True) -> pa.Table:
+        """The Arrow table of one family: calls, cswitch, processes, threads, images, other.
+
+        With ``all_columns`` (default) every column of the family is present, as nulls
+        when the source lacked it; without, only the columns the source had (cheaper
+        for 10M-row families: no null buffers are made).
+        """
         try:
-            return self._tables[family]
+            t = self._tables[family]
         except KeyError:
             raise KeyError(f"no family {family!r}; families: {', '.join(self._tables)}") from None
+        if all_columns and family in FAMILIES:
+            full = self._full_tables.get(family)
+            if full is None:
+                full = _with_missing_columns(t, ["seq", "time_ns", "event", *FAMILIES[family][1]])
+                self._full_tables[family] = full
+            t = full
+        return t
 
     @property
     def calls(self) -> pd.DataFrame:
@@ -155,12 +167,12 @@ class Trace:
         mapped_va, priority, bugcheck_on_failure, irp, tag, target_pid, effective_pid,
         irql, status, caller, return_address) and any extra columns of the source.
         """
-        return _to_pandas(self._tables["calls"])
+        return _to_pandas(self.table("calls"))
 
     @property
     def cswitch(self) -> pd.DataFrame:
         """Context switches. Columns: seq, time_ns, event, cpu, new_tid, old_tid, new_pid, old_pid."""
-        return _to_pandas(self._tables["cswitch"])
+        return _to_pandas(self.table("cswitch"))
 
     @cached_property
     def processes(self) -> pd.DataFrame:
