@@ -145,8 +145,37 @@ def _dense_ids(*address_arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
     return out, count
 
 
+@dataclass
+class PreparedReplay:
+    """The kernel's inputs, built but not yet run (benchmarks time ``run`` alone)."""
+
+    args: tuple
+    call_index: np.ndarray
+    seq: np.ndarray
+    time_ns: np.ndarray
+    proc: np.ndarray
+    use_jit: bool
+
+    def run(self) -> ReplayResult:
+        """Run the state machine (fresh dicts/arrays each time, so it can be repeated)."""
+        args = list(self.args)
+        args[-8] = np.full_like(args[-8], -1)  # slot_of
+        args[-7:-4] = kernel.new_dicts(self.use_jit)
+        kern = kernel.replay_jit if self.use_jit else kernel.replay_py
+        S, M, L, F = kern(*args)
+        return ReplayResult(
+            call_index=self.call_index, seq=self.seq, time_ns=self.time_ns, proc=self.proc,
+            slots=S, mappings=M, locks=L, findings=F, engine="jit" if self.use_jit else "python",
+        )
+
+
 def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayResult:
     """Replay every MDL of ``trace`` (calls attributed by ``ctx``)."""
+    return prepare_replay(trace, ctx, engine).run()
+
+
+def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> PreparedReplay:
+    """Build the kernel's input arrays for ``trace`` (see :func:`run_replay`)."""
     calls = trace.table("calls")
     n = calls.num_rows
     ev = _codes(calls, "event", tuple(EVENT_CODE))
@@ -196,12 +225,7 @@ def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayRes
     n_locks = int(counts[[E_LOCK, E_LOCKPROC]].sum()) + 1
     n_rsv = int(counts[E_RSV_ALLOC]) + 1
     use_jit = engine == "jit" or (engine == "auto" and s_ev.size >= JIT_THRESHOLD)
-    sysva, rsv, irp_head = kernel.new_dicts(use_jit)
     slot_of = np.full(max(n_addresses, 1), -1, dtype=np.int64)
-    run = kernel.replay_jit if use_jit else kernel.replay_py
-    S, M, L, F = run(*args, is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps, n_locks,
-                     n_rsv)
-    return ReplayResult(
-        call_index=call_index, seq=s_seq, time_ns=s_t, proc=s_proc,
-        slots=S, mappings=M, locks=L, findings=F, engine="jit" if use_jit else "python",
-    )
+    full_args = (*args, is_system, slot_of, *kernel.new_dicts(use_jit), n_slots, n_maps,
+                 n_locks, n_rsv)
+    return PreparedReplay(full_args, call_index, s_seq, s_t, s_proc, use_jit)
