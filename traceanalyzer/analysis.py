@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -39,10 +39,16 @@ def _nullable_u64(a: np.ndarray) -> pd.arrays.IntegerArray:
 class Analysis:
     """The result of replaying a trace. Build with :func:`traceanalyzer.analyze`."""
 
-    def __init__(self, trace: Trace, engine: Engine = "auto") -> None:
+    def __init__(self, trace: Trace, engine: Engine = "auto",
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.trace = trace
+        n_calls = trace.table("calls").num_rows
+        if progress:
+            progress(0, n_calls)
         self.context: Context = attribute(trace)
         self.replay: ReplayResult = run_replay(trace, self.context, engine)
+        if progress:
+            progress(n_calls, n_calls)
         self._calls = trace.table("calls")
         self._procs = trace.processes
         lo, hi = trace.time_span_ns
@@ -527,9 +533,11 @@ def _str(v: Any) -> str | None:
     return str(v)
 
 
-def analyze(trace: Trace, *, engine: Engine = "auto") -> Analysis:
+def analyze(trace: Trace, *, engine: Engine = "auto",
+            progress: Callable[[int, int], None] | None = None) -> Analysis:
     """Replay ``trace`` and return its :class:`Analysis`.
 
     engine: 'auto' (compiled replay for large traces), 'jit' or 'python'.
+    progress: callable(done_calls, total_calls), told when the replay starts and ends.
     """
-    return Analysis(trace, engine)
+    return Analysis(trace, engine, progress)

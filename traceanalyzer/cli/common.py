@@ -21,15 +21,13 @@ def add_trace_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
-def progress_for(args: argparse.Namespace, label: str):
+def progress_for(args: argparse.Namespace, label: str, unit: str = "B"):
     """A progress callback for the library (None when quiet or not a terminal)."""
     if getattr(args, "quiet", False) or not sys.stderr.isatty():
         return None
-    try:
-        from traceanalyzer.progress import make_progress
-    except ImportError:
-        return None
-    return make_progress(label, quiet=False)
+    from traceanalyzer.progress import make_progress
+
+    return make_progress(label, quiet=False, unit=unit)
 
 
 def load_trace(args: argparse.Namespace) -> ta.Trace:
@@ -40,3 +38,13 @@ def load_trace(args: argparse.Namespace) -> ta.Trace:
         field_map=args.field_map,
         progress=progress_for(args, "reading"),
     )
+
+
+def analyze_trace(args: argparse.Namespace, trace: ta.Trace) -> ta.Analysis:
+    """``ta.analyze`` with the command's engine and a replay progress bar on a terminal."""
+    progress = progress_for(args, "replaying", unit="calls")
+    try:
+        return ta.analyze(trace, engine=getattr(args, "engine", "auto"), progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import traceanalyzer as ta
-from traceanalyzer.cli.common import add_trace_arguments, load_trace
+from traceanalyzer.cli.common import add_trace_arguments, analyze_trace, load_trace
 from traceanalyzer.rules.catalogue import SEVERITIES, SEVERITY_RANK
 
 
@@ -32,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from traceanalyzer.render import get_renderer
 
-    analysis = ta.analyze(load_trace(args), engine=args.engine)
+    analysis = analyze_trace(args, load_trace(args))
     name = "json" if args.json else "csv" if args.csv else "text"
     renderer = get_renderer(name)
     out = renderer.render(analysis, min_severity=args.min_severity) \

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import traceanalyzer as ta
-from traceanalyzer.cli.common import add_trace_arguments, load_trace
+from traceanalyzer.cli.common import add_trace_arguments, analyze_trace, load_trace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     """Load, analyse, write the report files and print where they are."""
     from traceanalyzer.render.report_files import write_report
 
-    analysis = ta.analyze(load_trace(args), engine=args.engine)
+    analysis = analyze_trace(args, load_trace(args))
     paths = write_report(analysis, args.output, title=args.title, top_n=max(args.top, 1))
     n = len(analysis.findings)
     print(f"report: {paths['html']}  ({n} finding{'s' if n != 1 else ''})")
