@@ -1319,7 +1319,7 @@ def readme(stories: list[Story]) -> str:
         "Regenerate (from the repository root): `python sample_traces/build.py`.",
         "The stories are written with `traceanalyzer.synth.scenario.Scenario`.",
         "`<name>.etl` is the same scenario as an ETL file, written by",
-        "`python -m traceanalyzer.synth.make_sample_etls` (rerun it after changing a CSV).",
+        "`python sample_traces/build.py`, which writes the CSVs and then the ETL files.",
         "",
         "Column conventions used here (events.md leaves them open for reserved mappings):",
         "MmAllocateMappingAddress / MmMapLockedPagesWithReservedMapping /",
@@ -1367,5 +1367,10 @@ def main(out_dir: Path = HERE) -> list[Story]:
 
 
 if __name__ == "__main__":
-    built = main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
+    from traceanalyzer.synth.make_sample_etls import make_sample_etls
+
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    built = main(target)
     print(f"wrote {len(built)} scenarios")
+    for summary in make_sample_etls(target):  # the same scenarios as real ETL files
+        print(f"wrote {summary['path']} ({summary['events']} events, {summary['buffers']} buffers)")

@@ -20,7 +20,7 @@ CSV = """time_ns,event,cpu,pid,tid,mdl,va,size,access_mode,operation,parent_pid,
 def test_every_sample_csv_has_an_etl_that_regenerates_byte_for_byte(tmp_path):
     csvs = scenario_csvs(SAMPLE_DIR)
     missing = [c.name for c in csvs if not c.with_suffix(".etl").exists()]
-    assert not missing, f"run python -m traceanalyzer.synth.make_sample_etls (missing: {missing})"
+    assert not missing, f"run python sample_traces/build.py (missing: {missing})"
     summaries = make_sample_etls(SAMPLE_DIR, tmp_path)
     for csv, summary in zip(csvs, summaries):
         fresh = (tmp_path / (csv.stem + ".etl")).read_bytes()

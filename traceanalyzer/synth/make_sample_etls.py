@@ -9,9 +9,8 @@ multiple of 100 ns, otherwise 1 GHz; buffers are 8 KiB.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -51,16 +50,3 @@ def make_sample_etls(directory: str | Path = SAMPLE_DIR, out_dir: str | Path | N
     ``<name>.csv`` in ``directory``, in name order; returns the summaries."""
     target = Path(out_dir) if out_dir is not None else Path(directory)
     return [make_sample_etl(csv, target / (csv.stem + ".etl")) for csv in scenario_csvs(directory)]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: ``python -m traceanalyzer.synth.make_sample_etls [DIR]``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    directory = Path(args[0]) if args else SAMPLE_DIR
-    for summary in make_sample_etls(directory):
-        print(f"wrote {summary['path']} ({summary['events']} events, {summary['buffers']} buffers)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
