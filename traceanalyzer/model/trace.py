@@ -68,30 +68,21 @@ class Trace:
         """Merge several canonical tables (one per file) into one trace, by time."""
         if not tables:
             raise TraceError("no trace files given")
+        if len(tables) == 1:  # keep a dictionary-encoded `event` as it is: _split wants codes
+            return cls(tables[0], metadata, stats, paths)
         prepared = []
-        for t in tables:
+        for t in tables:  # dictionaries differ between files: concatenate plain strings
             if "event" in t.column_names and pa.types.is_dictionary(t.schema.field("event").type):
                 t = t.set_column(t.column_names.index("event"), "event", _event_strings(t))
             prepared.append(t)
-        table = (
-            prepared[0]
-            if len(prepared) == 1
-            else pa.concat_tables(prepared, promote_options="permissive")
-        )
-        return cls(table, metadata, stats, paths)
+        return cls(pa.concat_tables(prepared, promote_options="permissive"), metadata, stats, paths)
 
     def _split(self, table: pa.Table) -> dict[str, pa.Table]:
         times = table.column("time_ns").to_numpy()
-        # seq = rank in time order (ties keep file order). The wide table is not
-        # permuted: each (narrow) family table is sorted by seq after the split.
+        # seq = rank in time order (ties keep file order). The wide table is never
+        # permuted: each family gathers its own (narrow) columns once, in time order.
         in_order = times.size < 2 or bool(np.all(times[1:] >= times[:-1]))
-        if in_order:
-            seq = np.arange(times.size, dtype=np.int64)
-        else:
-            order = np.argsort(times, kind="stable")
-            seq = np.empty(times.size, dtype=np.int64)
-            seq[order] = np.arange(times.size, dtype=np.int64)
-        table = table.append_column("seq", pa.array(seq))
+        order = None if in_order else np.argsort(times, kind="stable")
         self._n_events = table.num_rows
         self._span = (int(times.min()), int(times.max())) if times.size else (0, 0)
         # work on the dictionary codes of `event`, never on 10M strings
@@ -110,28 +101,26 @@ class Trace:
             [family_names.index(family_of(n)) for n in names] or [0], dtype=np.int8
         )
         fam = fam_of_name[codes] if codes.size else np.zeros(0, dtype=np.int8)
+        fam_in_time = fam if order is None else fam[order]
         tables: dict[str, pa.Table] = {}
         present = set(table.column_names)
         for k, family in enumerate(family_names):
-            mask = fam == k
             if family == OTHER_FAMILY:
-                rest = [c for c in table.column_names if c not in ("seq", "time_ns", "event")]
-                keep, cols = ["seq", "time_ns", "event", *rest], ()
+                keep = ["time_ns", "event"] + [c for c in table.column_names if c not in ("seq", "time_ns", "event")]
             else:
                 cols = FAMILIES[family][1]
-                keep = ["seq", "time_ns", "event"] + [c for c in cols if c in present]
+                keep = ["time_ns", "event"] + [c for c in cols if c in present]
                 # extra (non-canonical) columns stay with the calls, where instrumentation puts them
                 if family == "calls":
                     keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
-            # select the family's columns first: filtering and sorting a narrow table is cheap
+            # select the family's columns first: gathering a narrow table is cheap
             sub = table.select(keep)
-            if not mask.all():
-                sub = sub.filter(pa.array(mask))
-            if not in_order and sub.num_rows > 1:
-                sub_seq = sub.column("seq").to_numpy()
-                if not bool(np.all(sub_seq[1:] > sub_seq[:-1])):
-                    sub = sub.take(pa.array(np.argsort(sub_seq, kind="stable")))
-            tables[family] = sub
+            seq = np.flatnonzero(fam_in_time == k)
+            if order is not None:
+                sub = sub.take(pa.array(order[seq]))
+            elif seq.size != table.num_rows:  # take, not filter: an empty filter drops the dictionary
+                sub = sub.take(pa.array(seq))
+            tables[family] = sub.add_column(0, "seq", pa.array(seq.astype(np.int64, copy=False)))
         for name, count in self.events_by_name.items():
             if name not in KNOWN_EVENTS:
                 self.stats.add("unknown_events", count, "warning", detail=name)
