@@ -4,8 +4,10 @@ Written in the subset of Python that numba compiles (``replay_jit``); the very s
 function runs as plain Python (``replay_py``) for small traces, where compiling would
 cost more than it saves, and in tests that compare the two.
 
-Inputs are int64 arrays over the replay stream (calls + IoCompleteRequest + process
-ends, in time order); absent values are -1. Addresses are the uint64 bit patterns as
+Inputs are int64 arrays; absent values are -1. ``ev``, ``t`` and ``proc`` run over the
+replay stream (calls + IoCompleteRequest + process ends, in time order); the other
+per-call columns run over the calls only, and ``cidx`` maps a stream position to its
+call row (-1 for a process end), which saves merging a dozen columns with the ends. Addresses are the uint64 bit patterns as
 int64, so user addresses are exactly ``0 < x < USER_SPACE_LIMIT`` and kernel addresses
 are negative.
 
@@ -247,7 +249,7 @@ def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx, okay):
 
 
 def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, src_mdl, tag,
-           mdl_id, src_id, proc_is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps,
+           mdl_id, src_id, cidx, proc_is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps,
            n_locks, n_rsv):
     """Run the state machine over the stream. See the module docstring."""
     n = ev.shape[0]
@@ -298,15 +300,16 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                     nf = _add(F, nf, LOCKED_PAGES_AT_PROCESS_EXIT, i, L[lk, L_SLOT], -1, lk, p,
                               ti, ti, -1, 0, L[lk, L_START_EV], i)
             continue
+        row = cidx[i]  # the call's row: per-call columns are not merged with process ends
 
         if e == E_RSV_ALLOC:
-            x = va[i] if va[i] != -1 else mva[i]
-            if ok[i] == 0 or x == 0 or x == -1:
+            x = va[row] if va[row] != -1 else mva[row]
+            if ok[row] == 0 or x == 0 or x == -1:
                 continue
             r = nrv
             nrv += 1
             RV[r, RV_VA] = x
-            RV[r, RV_TAG] = tag[i]
+            RV[r, RV_TAG] = tag[row]
             RV[r, RV_EV] = i
             RV[r, RV_PROC] = p
             RV[r, RV_FREED] = 0
@@ -314,11 +317,11 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         if e == E_RSV_FREE:
-            x = va[i] if va[i] != -1 else mva[i]
+            x = va[row] if va[row] != -1 else mva[row]
             if x == -1 or x not in rsv:
                 continue
             r = rsv[x]
-            if tag[i] != -1 and RV[r, RV_TAG] != -1 and tag[i] != RV[r, RV_TAG]:
+            if tag[row] != -1 and RV[r, RV_TAG] != -1 and tag[row] != RV[r, RV_TAG]:
                 nf = _add(F, nf, RESERVED_TAG_MISMATCH, i, -1, -1, -1, p, ti, ti, ti, 0,
                           RV[r, RV_EV], i)
                 continue
@@ -331,7 +334,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         if e == E_IRPCOMPLETE:
-            q = irp[i]
+            q = irp[row]
             if q == -1 or q not in irp_head:
                 continue
             s = irp_head[q]
@@ -361,16 +364,16 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                 s = nxt
             continue
 
-        a = mdl[i]
+        a = mdl[row]
         if a == -1:
             if e == E_RSV_MAP or e == E_RSV_UNMAP:
-                nf = _rsv_call(F, nf, RV, rsv, e, i, -1, p, ti, va[i], tag[i], mva[i], ok[i])
+                nf = _rsv_call(F, nf, RV, rsv, e, i, -1, p, ti, va[row], tag[row], mva[row], ok[row])
             continue
-        mid = mdl_id[i]
+        mid = mdl_id[row]
         s = slot_of[mid]
 
         if e == E_IOALLOC or e == E_ALLOCPAGES or e == E_ALLOCPAGESEX:
-            if ok[i] == 0:
+            if ok[row] == 0:
                 continue
             if s >= 0 and S[s, S_FREED] != 1:
                 S[s, S_REALLOC] = 1
@@ -382,14 +385,14 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_ALLOC_EV] = i
             S[s, S_FIRST_EV] = i
             S[s, S_ALLOC_PROC] = p
-            S[s, S_VA] = va[i] if e == E_IOALLOC else -1
-            S[s, S_SIZE] = size[i]
-            S[s, S_REQ] = req[i]
+            S[s, S_VA] = va[row] if e == E_IOALLOC else -1
+            S[s, S_SIZE] = size[row]
+            S[s, S_REQ] = req[row]
             S[s, S_LOCKST] = LS_UNLOCKED
             S[s, S_FREED] = 0
             S[s, S_NUSER] = 0
             S[s, S_PAGESFREED] = 0
-            S[s, S_IRP] = irp[i] if e == E_IOALLOC else -1
+            S[s, S_IRP] = irp[row] if e == E_IOALLOC else -1
             q = S[s, S_IRP]
             if q != -1:
                 S[s, S_IRPNEXT] = irp_head[q] if q in irp_head else -1
@@ -407,8 +410,8 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_KIND] = K_UNKNOWN
             S[s, S_FIRST_EV] = i
             if e != E_RSV_MAP and e != E_RSV_UNMAP:  # there va is the reservation
-                S[s, S_VA] = va[i]
-                S[s, S_SIZE] = size[i]
+                S[s, S_VA] = va[row]
+                S[s, S_SIZE] = size[row]
             S[s, S_LOCKST] = LS_UNKNOWN
             S[s, S_FREED] = 0
             S[s, S_NUSER] = 0
@@ -423,11 +426,11 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         kind = S[s, S_KIND]
-        if e != E_PARTIAL and _short_use(S, s, size[i]) == 1:
+        if e != E_PARTIAL and _short_use(S, s, size[row]) == 1:
             nf = _add(F, nf, ALLOC_PAGES_SHORT, i, s, -1, -1, p, ti, ti, ti, 0, S[s, S_ALLOC_EV], i)
 
         if e == E_LOCK or e == E_LOCKPROC:
-            if ok[i] == 0:
+            if ok[row] == 0:
                 continue
             if kind & (K_NONPAGED | K_PARTIAL):
                 nf = _add(F, nf, LOCK_BUILT_OR_PARTIAL_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
@@ -437,15 +440,15 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                           L[S[s, S_LOCK], L_START_EV], i)
                 continue
             lproc = p
-            if e == E_LOCKPROC and tproc[i] != -1:
-                lproc = tproc[i]
+            if e == E_LOCKPROC and tproc[row] != -1:
+                lproc = tproc[row]
             vs = S[s, S_VA]
-            if vs == -1 and va[i] != -1:
-                vs = va[i]
+            if vs == -1 and va[row] != -1:
+                vs = va[row]
                 S[s, S_VA] = vs
-            if S[s, S_SIZE] == -1 and size[i] != -1:
-                S[s, S_SIZE] = size[i]
-            user = 1 if (_is_user(vs) or (vs == -1 and mode[i] == MODE_USER)) else 0
+            if S[s, S_SIZE] == -1 and size[row] != -1:
+                S[s, S_SIZE] = size[row]
+            user = 1 if (_is_user(vs) or (vs == -1 and mode[row] == MODE_USER)) else 0
             if user == 1 and S[s, S_ALLOC_PROC] != -1 and lproc != -1 and lproc != S[s, S_ALLOC_PROC]:
                 nf = _add(F, nf, LOCK_IN_WRONG_PROCESS, i, s, -1, nl, lproc, ti, ti, ti, 0,
                           S[s, S_ALLOC_EV], i)
@@ -534,13 +537,13 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
         if e == E_BUILDNP:
             S[s, S_KIND] = kind | K_NONPAGED
             if S[s, S_VA] == -1:
-                S[s, S_VA] = va[i]
+                S[s, S_VA] = va[row]
             continue
 
         if e == E_PARTIAL:
-            s0 = slot_of[src_id[i]] if src_id[i] >= 0 else -1
-            pva = va[i]
-            psz = size[i]
+            s0 = slot_of[src_id[row]] if src_id[row] >= 0 else -1
+            pva = va[row]
+            psz = size[row]
             how = SRC_STABLE
             root = s0
             if s0 >= 0 and S[s0, S_FREED] == 1:
@@ -610,18 +613,18 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         if e == E_RSV_MAP or e == E_RSV_UNMAP:
-            nf = _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, va[i], tag[i], mva[i], ok[i])
+            nf = _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, va[row], tag[row], mva[row], ok[row])
             continue
 
         if e == E_MAPSC or e == E_MAP:
-            x = mva[i]
-            if x == 0 or ok[i] == 0:
+            x = mva[row]
+            if x == 0 or ok[row] == 0:
                 S[s, S_FAILMAP] = i
                 continue
             if S[s, S_LOCKST] == LS_UNLOCKED and not (kind & (K_NONPAGED | K_PAGES | K_PARTIAL)):
                 nf = _add(F, nf, KMAP_UNLOCKED_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
                 continue
-            md = mode[i]
+            md = mode[row]
             if md == MODE_USER:
                 if p == -1 or proc_is_system[p] == 1:
                     nf = _add(F, nf, USER_MAP_IN_ARBITRARY_CONTEXT, i, s, nm, -1, p, ti, ti, ti, 0, -1, i)
@@ -631,7 +634,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                 rel = M[S[s, S_SYSMAP], M_START_EV] if S[s, S_SYSMAP] >= 0 else -1
                 nf = _add(F, nf, KMAP_SECOND_SYSTEM_MAPPING, i, s, -1, -1, p, ti, ti, ti, 0, rel, i)
                 continue
-            c = cache[i]
+            c = cache[row]
             if c != -1:
                 conflict = -1
                 sm = S[s, S_SYSMAP]
@@ -669,7 +672,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             continue
 
         if e == E_UNMAP:
-            x = mva[i]
+            x = mva[row]
             if x == 0:
                 if S[s, S_FAILMAP] >= 0:
                     nf = _add(F, nf, MAP_FAILED_UNCHECKED, i, s, -1, -1, p, ti, ti, ti, 0,

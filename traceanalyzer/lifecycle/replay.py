@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -57,7 +56,9 @@ def u64_column(table: pa.Table, name: str) -> np.ndarray:
     col = table.column(name)
     if pa.types.is_null(col.type):
         return np.full(table.num_rows, -1, dtype=np.int64)
-    col = pc.fill_null(col.cast(pa.uint64()), pa.scalar(_U64_NULL, pa.uint64()))
+    col = col.cast(pa.uint64())
+    if col.null_count:
+        col = pc.fill_null(col, pa.scalar(_U64_NULL, pa.uint64()))
     return col.to_numpy().astype(np.uint64, copy=False).view(np.int64)
 
 
@@ -67,7 +68,8 @@ def _i64(table: pa.Table, name: str) -> np.ndarray:
     col = table.column(name)
     if pa.types.is_null(col.type):
         return np.full(table.num_rows, -1, dtype=np.int64)
-    return pc.fill_null(col.cast(pa.int64()), -1).to_numpy().astype(np.int64, copy=False)
+    col = col.cast(pa.int64())
+    return (pc.fill_null(col, -1) if col.null_count else col).to_numpy().astype(np.int64, copy=False)
 
 
 def _codes(table: pa.Table, name: str, names: tuple[str, ...]) -> np.ndarray:
@@ -119,23 +121,29 @@ def _status_ok(table: pa.Table) -> np.ndarray:
     return 1 - bad.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _merge_order(call_seq: np.ndarray, end_seq: np.ndarray) -> np.ndarray:
-    """Positions that merge the sorted calls and the sorted process ends by seq: an
-    index array into ``concatenate([calls, ends])``, built by insertion (no sort)."""
+def _merge_positions(call_seq: np.ndarray, end_seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the sorted calls and the sorted process ends go in the stream merged by seq
+    (no sort: a process end goes before the first call after it)."""
     n, m = call_seq.size, end_seq.size
     at = np.searchsorted(call_seq, end_seq)
-    return np.insert(np.arange(n, dtype=np.int64), at, n + np.arange(m, dtype=np.int64))
+    end_pos = at + np.arange(m, dtype=np.int64)
+    is_end = np.zeros(n + m, dtype=bool)
+    is_end[end_pos] = True
+    return np.flatnonzero(~is_end), end_pos
 
 
 def _dense_ids(*address_arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
     """One dense id space over several address arrays (-1 stays -1)."""
-    both = np.concatenate(address_arrays)
+    if len(address_arrays) == 2 and not (address_arrays[1] != -1).any():  # no source MDLs
+        ids, count = _dense_ids(address_arrays[0])
+        return [ids[0], np.full(address_arrays[1].size, -1, dtype=np.int64)], count
+    both = np.concatenate(address_arrays) if len(address_arrays) > 1 else address_arrays[0]
     ids = np.full(both.size, -1, dtype=np.int64)
     valid = both != -1
     if valid.any():
-        codes, uniques = pd.factorize(both[valid])
-        ids[valid] = codes
-        count = len(uniques)
+        encoded = pc.dictionary_encode(pa.array(both[valid]))  # Arrow's hash: ~2x pd.factorize
+        ids[valid] = encoded.indices.to_numpy()
+        count = len(encoded.dictionary)
     else:
         count = 0
     out, start = [], 0
@@ -183,14 +191,16 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
     procs = trace.processes
     ended = procs[procs["end_seq"].notna()].sort_values("end_seq", kind="stable")
     pe_seq = ended["end_seq"].to_numpy(dtype=np.int64)
-    order = _merge_order(seq, pe_seq)
+    call_pos, end_pos = _merge_positions(seq, pe_seq)
     m = pe_seq.size
-    identity = m == 0
 
     def stream(call_values: np.ndarray, end_values: np.ndarray) -> np.ndarray:
-        if identity:
+        if m == 0:
             return np.ascontiguousarray(call_values, dtype=np.int64)
-        return np.concatenate([call_values, end_values])[order]
+        out = np.empty(n + m, dtype=np.int64)  # a scatter: cheaper than concatenate + gather
+        out[call_pos] = call_values
+        out[end_pos] = end_values
+        return out
 
     blank = np.full(m, -1, dtype=np.int64)
     call_index = stream(np.arange(n, dtype=np.int64), blank)
@@ -198,23 +208,27 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
     s_seq = stream(seq, pe_seq)
     s_t = stream(_i64(calls, "time_ns"), ended["end_ns"].to_numpy(dtype=np.int64))
     s_proc = stream(ctx.proc_id.astype(np.int64), ended["proc_id"].to_numpy(dtype=np.int64))
-    s_mdl = stream(u64_column(calls, "mdl"), blank)
-    s_src = stream(u64_column(calls, "source_mdl"), blank)
-    (mdl_id, src_id), n_addresses = _dense_ids(s_mdl, s_src)
+    mdl = u64_column(calls, "mdl")
+    src = u64_column(calls, "source_mdl")
+    (mdl_id, src_id), n_addresses = _dense_ids(mdl, src)
+
+    def per_call(values: np.ndarray) -> np.ndarray:  # indexed through call_index by the kernel
+        return np.ascontiguousarray(values, dtype=np.int64)
+
     args = (
-        s_ev, s_t, s_proc, s_mdl,
-        stream(u64_column(calls, "va"), blank),
-        stream(u64_column(calls, "size"), blank),
-        stream(u64_column(calls, "requested_size"), blank),
-        stream(_codes(calls, "access_mode", ACCESS_MODES), blank),
-        stream(_codes(calls, "cache_type", CACHE_TYPES), blank),
-        stream(u64_column(calls, "mapped_va"), blank),
-        stream(_status_ok(calls), np.ones(m, dtype=np.int64)),
-        stream(u64_column(calls, "irp"), blank),
-        stream(process_index(trace, seq, _i64(calls, "target_pid")), blank),
-        s_src,
-        stream(_i64(calls, "tag"), blank),
-        mdl_id, src_id,
+        s_ev, s_t, s_proc, per_call(mdl),
+        per_call(u64_column(calls, "va")),
+        per_call(u64_column(calls, "size")),
+        per_call(u64_column(calls, "requested_size")),
+        per_call(_codes(calls, "access_mode", ACCESS_MODES)),
+        per_call(_codes(calls, "cache_type", CACHE_TYPES)),
+        per_call(u64_column(calls, "mapped_va")),
+        per_call(_status_ok(calls)),
+        per_call(u64_column(calls, "irp")),
+        per_call(process_index(trace, seq, _i64(calls, "target_pid"))),
+        per_call(src),
+        per_call(_i64(calls, "tag")),
+        per_call(mdl_id), per_call(src_id), call_index,
     )
     pids = procs["pid"].to_numpy(dtype=np.int64)
     is_system = np.isin(pids, [SYSTEM_PID, IDLE_PID]).astype(np.int64)
