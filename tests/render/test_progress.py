@@ -44,3 +44,26 @@ def test_unknown_total_is_accepted() -> None:
         p(1000, None)
         p(2000, 0)
         assert p._bar.n == 2000 and p._bar.total is None
+
+
+def test_csv_read_reports_bytes_up_to_the_file_size(tmp_path) -> None:
+    import gzip
+    from pathlib import Path
+
+    import traceanalyzer as ta
+
+    rows = "".join(f"{i * 10},CSwitch,{i % 2},{100 + i},{200 + i}\n" for i in range(50_000))
+    text = "time_ns,event,cpu,new_tid,old_tid\n" + rows
+    plain = tmp_path / "t.csv"
+    plain.write_text(text)
+    packed = tmp_path / "t.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    for path in (plain, packed):
+        seen: list[tuple[int, int]] = []
+        trace = ta.load(path, progress=lambda done, total: seen.append((done, total)))
+        assert trace.n_events == 50_000
+        size = Path(path).stat().st_size
+        assert seen and seen[-1] == (size, size)
+        assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))  # never goes backwards
+        without = ta.load(path)
+        assert without.table("cswitch").equals(trace.table("cswitch"))

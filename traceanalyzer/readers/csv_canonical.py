@@ -6,8 +6,10 @@ decimal or ``0x`` hex by :mod:`traceanalyzer.readers.columns`.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -19,7 +21,7 @@ from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.columns import (
     ColumnParseError, canonicalize_columns, count_time_disorder,
 )
-from traceanalyzer.readers.registry import register_reader
+from traceanalyzer.readers.registry import read_head, register_reader
 
 
 def _header_names(head: bytes) -> list[str]:
@@ -37,7 +39,8 @@ class CanonicalCsvReader:
         names = _header_names(head)
         return "time_ns" in names and "event" in names
 
-    def _read_table(self, path: Path, names: list[str]) -> pa.Table:
+    def _read_table(self, path: Path, names: list[str],
+                    progress: Callable[[int, int], None] | None = None) -> pa.Table:
         """pyarrow's CSV reader with canonical types where it can parse them itself:
         decimal integer columns natively (a column found to hold hex is re-read as
         text and parsed by us), address columns as text (usually hex), enum columns
@@ -54,7 +57,7 @@ class CanonicalCsvReader:
         for _attempt in range(len(names) + 1):
             try:
                 return pacsv.read_csv(
-                    path,
+                    _source(path, progress),
                     read_options=pacsv.ReadOptions(block_size=8 << 20),
                     parse_options=pacsv.ParseOptions(newlines_in_values=False),
                     convert_options=pacsv.ConvertOptions(
@@ -71,8 +74,7 @@ class CanonicalCsvReader:
         raise TraceFormatError("malformed CSV", path)
 
     def read(self, path: Path, options: ReadOptions) -> ReadResult:
-        with open(path, "rb") as fh:
-            head = fh.read(65536)
+        head = read_head(path, 65536)
         if not head.strip():
             raise TraceEmptyError("file is empty", path)
         names = _header_names(head)
@@ -87,7 +89,7 @@ class CanonicalCsvReader:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise TraceFormatError(f"duplicate column(s) in header: {', '.join(dupes)}", path)
-        table = self._read_table(path, names)
+        table = self._read_table(path, names, options.progress)
         if table.num_rows == 0:
             raise TraceEmptyError("CSV has a header but no event rows", path)
         try:
@@ -124,3 +126,37 @@ def _first_line(exc: Exception) -> str:
 
 
 register_reader(CanonicalCsvReader())
+
+
+class _CountingFile(io.RawIOBase):
+    """A binary file that reports the bytes read so far to a progress callback."""
+
+    def __init__(self, path: Path, progress: Callable[[int, int], None]) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self._total = path.stat().st_size
+        self._done = 0
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._fh.readinto(buffer)
+        self._done += n or 0
+        self._progress(self._done, self._total)
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _source(path: Path, progress: Callable[[int, int], None] | None) -> Any:
+    """What pyarrow reads: the path itself, or (with a progress callback) a counting
+    stream over the raw bytes, decompressed here for ``.gz``."""
+    if progress is None:
+        return path
+    stream = pa.PythonFile(_CountingFile(path, progress), mode="r")
+    if path.name.endswith(".gz"):
+        return pa.CompressedInputStream(stream, "gzip")
+    return stream

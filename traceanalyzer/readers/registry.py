@@ -49,7 +49,11 @@ def pick_reader(path: str | Path, format: str | None = None) -> Reader:
         raise TraceError(f"cannot open: {exc.strerror}", path) from None
     if not head:
         raise TraceEmptyError("file is empty (0 bytes)", path)
-    for reader in _READERS.values():
+    candidates = list(_READERS.values())
+    if head[:2] == b"\x1f\x8b":  # gzip: sniff the text inside, among readers that take .gz
+        head = read_head(path, 4096)
+        candidates = [r for r in candidates if any(e.endswith(".gz") for e in r.extensions)]
+    for reader in candidates:
         try:
             if reader.sniff(head, path):
                 return reader
@@ -64,6 +68,20 @@ def pick_reader(path: str | Path, format: str | None = None) -> Reader:
         "WPA CSV export or Parquet); pass format=... to choose a reader",
         path,
     )
+
+
+def read_head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a file's content (decompressed if it is gzip)."""
+    with open(path, "rb") as fh:
+        head = fh.read(size)
+    if head[:2] != b"\x1f\x8b":
+        return head
+    import zlib
+
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, size)
+    except zlib.error as exc:
+        raise TraceError(f"corrupt gzip data: {exc}", path) from None
 
 
 def read_file(
