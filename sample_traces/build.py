@@ -1079,8 +1079,8 @@ def t2_reserved_mapping_misuse() -> Story:
             Expect("RESERVED_MAP_WHILE_MAPPED", 2 * MS + 30 * US, 4, m1, 0x4000),
             Expect("RESERVED_UNMAP_NOT_MAPPED", 2 * MS + 50 * US, 4, m1, 0x4000),
             Expect("RESERVED_TAG_MISMATCH", 3 * MS + 20 * US, 4, m2, 0x2000),
-            Expect("RESERVED_FREE_WHILE_MAPPED", 5 * MS, 4, None, 0),
-            Expect("RESERVED_LEAK", 1 * MS, 4, None, 0),
+            Expect("RESERVED_FREE_WHILE_MAPPED", 5 * MS, 4, None, 0x10000),  # the reservation
+            Expect("RESERVED_LEAK", 1 * MS, 4, None, 0x10000),
         ],
     )
 

@@ -467,10 +467,10 @@ def test_reserved_free_while_mapped_then_leak(tmp_path):
     s = Scenario()
     reserved(s, [("map", TAG), ("free", TAG), ("unmap", TAG)], free=False)
     a = analyze(s, tmp_path)
-    # no MDL is passed to MmFreeMappingAddress: mdl empty, bytes 0
-    assert hits(a, "RESERVED_FREE_WHILE_MAPPED") == [(5 * MS, 4, None, 0)]
+    # no MDL is passed to MmFreeMappingAddress: mdl empty, bytes = the 64 KiB reservation
+    assert hits(a, "RESERVED_FREE_WHILE_MAPPED") == [(5 * MS, 4, None, 0x10000)]
     # the failed free released nothing: the range leaks (time of the reservation)
-    assert hits(a, "RESERVED_LEAK") == [(1 * MS, 4, None, 0)]
+    assert hits(a, "RESERVED_LEAK") == [(1 * MS, 4, None, 0x10000)]
     assert serious(a) == ["RESERVED_FREE_WHILE_MAPPED", "RESERVED_LEAK"]
 
 
@@ -478,7 +478,7 @@ def test_reserved_free_with_wrong_tag(tmp_path):
     s = Scenario()
     reserved(s, [("free", OTHER_TAG)])
     a = analyze(s, tmp_path)
-    assert hits(a, "RESERVED_TAG_MISMATCH") == [(4 * MS, 4, None, 0)]
+    assert hits(a, "RESERVED_TAG_MISMATCH") == [(4 * MS, 4, None, 0x10000)]
     assert hits(a, "RESERVED_LEAK") == []  # the right free came later
 
 
@@ -486,7 +486,7 @@ def test_reserved_leak(tmp_path):
     s = Scenario()
     reserved(s, [("map", TAG), ("unmap", TAG)], free=False)
     a = analyze(s, tmp_path)
-    assert hits(a, "RESERVED_LEAK") == [(1 * MS, 4, None, 0)]
+    assert hits(a, "RESERVED_LEAK") == [(1 * MS, 4, None, 0x10000)]
     assert serious(a) == ["RESERVED_LEAK"]
 
 

@@ -142,6 +142,33 @@ class FindingAssembler:
                 out.append(f"{self.image_of_proc[p] or '?'} ({self.pid_of_proc[p]})")
         return out
 
+    def reservation_bytes(self, rules: np.ndarray, call_idx: np.ndarray, nbytes: np.ndarray,
+                          has_slot: np.ndarray) -> np.ndarray:
+        """RESERVED_* findings without an MDL: the size of the reservation they are about
+        (its MmAllocateMappingAddress NumberOfBytes, in whole pages), found by address."""
+        want = np.flatnonzero(~has_slot & (nbytes == 0) & np.array(
+            [str(r).startswith("RESERVED_") for r in rules], dtype=bool))
+        if not want.size or "size" not in self.calls.column_names:
+            return nbytes
+        is_alloc = pc.equal(self.calls.column("event").cast(pa.string()), "MmAllocateMappingAddress")
+        rows = np.flatnonzero(pc.fill_null(is_alloc, False).to_numpy(zero_copy_only=False))
+
+        def address(idx: np.ndarray) -> np.ndarray:
+            va, mapped = self.take_calls("va", idx), self.take_calls("mapped_va", idx)
+            return np.where(pd.isna(va), mapped, va)
+
+        allocs: dict[int, list[tuple[int, int]]] = {}  # address -> [(call row, size)], in order
+        for row, addr, size in zip(rows, address(rows), self.take_calls("size", rows)):
+            if addr is not None and size is not None:
+                allocs.setdefault(int(addr), []).append((int(row), int(size)))
+        out = nbytes.copy()
+        for k, addr in zip(want, address(call_idx[want])):
+            c = int(call_idx[k])
+            earlier = [sz for row, sz in allocs.get(int(addr), []) if row <= c] if addr is not None else []
+            if c >= 0 and earlier:
+                out[k] = -(-earlier[-1] // PAGE_SIZE) * PAGE_SIZE
+        return out
+
     # -- assembly ---------------------------------------------------------------------
 
     def assemble(self, partials: pd.DataFrame) -> pd.DataFrame:
@@ -177,6 +204,7 @@ class FindingAssembler:
                               np.where(has_slot, self.slot_bytes[np.maximum(slot, 0)], 0))
         else:
             nbytes = np.maximum(nbytes, 0)
+        nbytes = self.reservation_bytes(rules, call_idx, nbytes, has_slot)
         map_va = (np.where(mapping_id >= 0, R.mappings[np.maximum(mapping_id, 0), K.M_VA], -1)
                   if len(R.mappings) else np.full(n, -1))
         start = p["start_ns"].to_numpy(dtype=np.int64)
