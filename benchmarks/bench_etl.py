@@ -35,25 +35,25 @@ from pathlib import Path
 
 
 def _child(kind: str, path: str) -> None:
-    t0 = time.perf_counter()
+    t0, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     if kind == "ours":
         from traceanalyzer.readers.base import ReadOptions
         from traceanalyzer.readers.etl import read_etl
 
-        t0 = time.perf_counter()
+        t0, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         n = read_etl(Path(path), ReadOptions()).table.num_rows
     elif kind == "batches":
         from traceanalyzer.readers.base import ReadOptions
         from traceanalyzer.readers.etl import EtlBatches
 
-        t0 = time.perf_counter()
+        t0, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         n = sum(batch.num_rows for batch in EtlBatches(Path(path), ReadOptions()))
     elif kind in ("load", "load-repeat"):
         import traceanalyzer as ta
 
         if kind == "load-repeat":  # once untimed: later allocations reuse memory already touched
             ta.load(path)
-        t0 = time.perf_counter()
+        t0, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         n = ta.load(path).n_events
     elif kind == "etlparser":
         from etl.etl import IEtlFileObserver, build_from_stream
@@ -99,8 +99,9 @@ def _child(kind: str, path: str) -> None:
     else:
         raise SystemExit(f"unknown decoder {kind}")
     seconds = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"events": n, "seconds": seconds, "rss_mb": rss}))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"events": n, "seconds": seconds, "rss_mb": ru.ru_maxrss / 1024,
+                      "user_s": ru.ru_utime - ru0.ru_utime, "sys_s": ru.ru_stime - ru0.ru_stime}))
 
 
 def _run(kind: str, path: Path) -> dict:
@@ -150,11 +151,12 @@ def main() -> None:
     if not args.batches_only:
         runs += [("ours (read_etl)", "ours", sample), ("etl-parser 1.0.1", "etlparser", sample),
                  ("dissect.etl 3.14", "dissect", sample)]
-    print(f"{'decoder':26} {'file':24} {'events':>12} {'seconds':>9} {'events/s':>12} {'peak RSS MB':>12}")
+    print(f"{'decoder':26} {'file':24} {'events':>12} {'seconds':>9} {'events/s':>12} {'peak RSS MB':>12}"
+          f" {'user s':>7} {'sys s':>6}")
     for label, kind, path in runs:
         r = _run(kind, path)
         print(f"{label:26} {path.name:24} {r['events']:>12,} {r['seconds']:>9.2f} "
-              f"{r['events'] / r['seconds']:>12,.0f} {r['rss_mb']:>12.0f}")
+              f"{r['events'] / r['seconds']:>12,.0f} {r['rss_mb']:>12.0f} {r['user_s']:>7.2f} {r['sys_s']:>6.2f}")
     if tmp is not None:
         tmp.cleanup()
 
