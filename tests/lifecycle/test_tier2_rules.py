@@ -707,3 +707,33 @@ def test_partial_of_a_partial_lives_on_the_first_source(tmp_path, unlock_first):
         assert serious(a) == ["PARTIAL_OUTLIVES_SOURCE"]
     else:
         assert serious(a) == []
+
+
+@pytest.mark.parametrize("source", ["pages", "nonpaged"])
+def test_user_map_of_a_partial_of_kernel_memory(tmp_path, source):
+    """A partial MDL describes its source's pages: mapping a partial of page-allocated
+    or nonpaged-pool memory into user space exposes kernel memory like the source would."""
+    s = Scenario()
+    app = s.process(1234, "app.exe", tid=10)
+    src, part = mdl_at(5), mdl_at(6)
+    if source == "pages":  # offsets, not addresses: va 0 on the source, 0x1000 on the partial
+        s.at(1 * MS).call("MmAllocatePagesForMdl", app, mdl=src, requested_size=0x4000, size=0x4000)
+        base = 0
+    else:
+        base = kbuf(7)
+        s.at(1 * MS).allocate_mdl(app, src, va=base, size=0x4000)
+        s.at(1 * MS + 10 * US).call("MmBuildMdlForNonPagedPool", app, mdl=src)
+    s.at(2 * MS).allocate_mdl(app, part, va=base + 0x1000, size=0x1000)
+    s.at(3 * MS).call("IoBuildPartialMdl", app, mdl=part, source_mdl=src, va=base + 0x1000,
+                      size=0x1000)
+    s.at(4 * MS).map_user(app, part, 0x1D2C3A40000)
+    s.at(5 * MS).unmap(app, part, 0x1D2C3A40000)
+    s.at(6 * MS).free_mdl(app, part)
+    if source == "pages":
+        s.at(7 * MS).call("MmFreePagesFromMdl", app, mdl=src)
+        s.at(8 * MS).call("ExFreePoolMdl", app, mdl=src)
+    else:
+        s.at(7 * MS).free_mdl(app, src)
+    a = analyze(s, tmp_path)
+    assert hits(a, "USER_MAP_KERNEL_MEMORY") == [(4 * MS, 1234, part, 0x1000)]
+    assert serious(a) == ["USER_MAP_KERNEL_MEMORY"]  # and nothing else: the lifecycle is legal

@@ -628,7 +628,11 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             if md == MODE_USER:
                 if p == -1 or proc_is_system[p] == 1:
                     nf = _add(F, nf, USER_MAP_IN_ARBITRARY_CONTEXT, i, s, nm, -1, p, ti, ti, ti, 0, -1, i)
-                if (kind & (K_NONPAGED | K_PAGES)) or _is_kernel(S[s, S_VA]):
+                kmem = (kind & (K_NONPAGED | K_PAGES)) != 0 or _is_kernel(S[s, S_VA])
+                src0 = S[s, S_SRC] if (kind & K_PARTIAL) else -1
+                if not kmem and src0 >= 0 and (S[src0, S_KIND] & (K_NONPAGED | K_PAGES)):
+                    kmem = True  # a partial MDL describes its source's (kernel) pages
+                if kmem:
                     nf = _add(F, nf, USER_MAP_KERNEL_MEMORY, i, s, nm, -1, p, ti, ti, ti, 0, -1, i)
             elif S[s, S_SYSMAP] >= 0 or (kind & K_NONPAGED):
                 rel = M[S[s, S_SYSMAP], M_START_EV] if S[s, S_SYSMAP] >= 0 else -1
