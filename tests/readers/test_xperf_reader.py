@@ -47,8 +47,8 @@ def test_picked_by_content(seed):
 def test_row_count_and_file_order(seed):
     _, rows = seed
     # 27 lines after the FirstReliable line; Stack, Error:, the truncated CSwitch and the
-    # TimeStamp "abc" row are not events -> 23 kept.
-    assert len(rows) == 27 - 4
+    # TimeStamp "abc" row are not events, P-DCEnd is counted, not a row -> 22 kept.
+    assert len(rows) == 27 - 5
     times = [r["time_ns"] for r in rows]
     assert times == sorted(times)
     assert [r["event"] for r in rows[:6]] == [
@@ -126,8 +126,10 @@ def test_unknown_events_kept_and_counted_once(seed):
         "UnknownEvent/Classic": 1,
         "ThirdParty/Thing": 1,
         "Microsoft-Windows-Kernel-Process/ProcessStop": 1,
-        "P-DCEnd": 1,
     }
+    # the stop-time rundown is known, and not an end of anything: counted, not a row
+    assert result.stats.by_detail("rundown_end_events") == {"P-DCEnd": 1}
+    assert rows_of(rows, "P-DCEnd") == []
     (sample,) = rows_of(rows, "SampledProfile")
     assert (sample["time_ns"], sample["pid"], sample["tid"], sample["cpu"]) == (1_500_000, 1234, 5678, 1)
     (headerless,) = rows_of(rows, "ThirdParty/Thing")

@@ -61,6 +61,11 @@ KERNEL_EVENTS: dict[str, tuple[str, str]] = {
     "CSwitch": ("CSwitch", "cswitch"),
 }
 
+#: Rundowns written when the session stops: every process/thread/image still alive then.
+#: Not an end of anything, so not a row; counted as ``rundown_end_events`` like the ETL
+#: reader does with the same records.
+RUNDOWN_END_EVENTS = ("P-DCEnd", "T-DCEnd", "I-DCEnd")
+
 #: Header names (normalized: lower case, no blanks) for each canonical column.
 _PROCESS_PID = ("processname(pid)", "process(pid)")
 _TID = ("threadid", "tid")
@@ -425,6 +430,9 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
     def column(index: int) -> pa.Array:
         return pc.list_element(rows, index)
 
+    if name in RUNDOWN_END_EVENTS:
+        state.count("rundown_end_events", len(rows), "info", detail=name)
+        return
     ts_index = header.find(("timestamp",))
     if ts_index is None:
         state.count("bad_rows", len(rows), detail=f"{name}: header without TimeStamp")
