@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
@@ -296,8 +297,19 @@ def _y(lane: int, n: int) -> float:
 
 
 def _draw_spans(ax, df: pd.DataFrame, lane_of, n: int, X, t1: float, what: str) -> None:
-    """Bars for lock or mapping lifetimes, packed into sub-rows under the lane centre."""
+    """Bars for lock or mapping lifetimes, packed into sub-rows under the lane centre.
+
+    Drawn as one LineCollection per colour and one marker line per (colour, marker):
+    thousands of spans stay a handful of artists."""
     busy: dict[int, list[float]] = {}
+    bars: dict[str, list] = {}
+    ticks: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+
+    def tick(color: str, marker: str, x: float, y: float) -> None:
+        xs, ys = ticks.setdefault((color, marker), ([], []))
+        xs.append(x)
+        ys.append(y)
+
     for r in df.sort_values("start_ns").itertuples(index=False):
         user = what == "lock" or r.mode == "UserMode"
         lane = lane_of(r.pid, r.process, user)
@@ -314,13 +326,15 @@ def _draw_spans(ax, df: pd.DataFrame, lane_of, n: int, X, t1: float, what: str) 
         y = _y(lane, n) + base - 0.07 * min(sub, 2)
         color = _LOCK_COLOR if what == "lock" else (
             _USER_MAP_COLOR if user else _KERNEL_MAP_COLOR)
-        ax.plot([X(r.start_ns), X(end)], [y, y], color=color, lw=4, solid_capstyle="butt",
-                zorder=2, alpha=0.85)
-        ax.plot([X(r.start_ns)], [y], marker="|", color=color, markersize=9, zorder=2)
-        if np.isnan(r.end_ns):  # still live at trace end
-            ax.plot([X(end)], [y], marker=">", color=color, markersize=6, zorder=2)
-        else:
-            ax.plot([X(end)], [y], marker="|", color=color, markersize=9, zorder=2)
+        bars.setdefault(color, []).append([(X(r.start_ns), y), (X(end), y)])
+        tick(color, "|", X(r.start_ns), y)
+        tick(color, ">" if np.isnan(r.end_ns) else "|", X(end), y)  # ">": live at trace end
+    for color, segments in bars.items():
+        ax.add_collection(LineCollection(segments, colors=color, linewidths=4, capstyle="butt",
+                                         zorder=2, alpha=0.85))
+    for (color, marker), (xs, ys) in ticks.items():
+        ax.plot(xs, ys, ls="none", marker=marker, color=color,
+                markersize=9 if marker == "|" else 6, zorder=2)
 
 
 def _draw_exposures(ax, f: pd.DataFrame, m: pd.DataFrame, lane_of, n: int, X, t1: float
@@ -350,22 +364,21 @@ def _draw_findings(ax, f: pd.DataFrame, lane_of, n: int, X, span: float, width: 
     hidden: dict[int, int] = {}
     rows_end: dict[int, list[float]] = {}
     order = _marks(f, lane_of)
+    # markers are gathered per (kind, marker, colour) and drawn as one line each
+    points: dict[tuple[bool, str, str], tuple[list[float], list[float]]] = {}
     for r in order.itertuples(index=False):
         lane = r.lane
         y = _y(lane, n)
         x = X(r.time_ns)
         marker = style.SEVERITY_MARKERS.get(r.severity, "o")
         color = style.severity_color(r.severity)
+        xs, ys = points.setdefault((bool(r.context), marker, color), ([], []))
+        xs.append(x)
+        ys.append(y + 0.05)
         if r.context:  # where the call ran: hollow marker, arrow to the finding
-            ax.plot([x], [y + 0.05], ls="none", marker=marker, markerfacecolor="white",
-                    markeredgecolor=color, markeredgewidth=1.6, markersize=10, zorder=6)
             ax.annotate("", (x, _y(r.target_lane, n) + 0.05), (x, y + 0.05),
                         arrowprops=dict(arrowstyle="->", color=color, lw=1.2, ls="--",
                                         shrinkA=7, shrinkB=7), zorder=5)
-        else:
-            ax.plot([x], [y + 0.05], ls="none", marker=marker, color=color,
-                    markeredgecolor="black", markeredgewidth=0.6, markersize=11, zorder=6,
-                    clip_on=False)
         text = r.text
         ends = rows_end.setdefault(lane, [-np.inf] * _LABEL_ROWS)
         row = next((i for i, e in enumerate(ends) if e < x), None)
@@ -378,6 +391,13 @@ def _draw_findings(ax, f: pd.DataFrame, lane_of, n: int, X, span: float, width: 
                     ha="left", color="black", zorder=7,
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
                     arrowprops=dict(arrowstyle="-", color="0.5", lw=0.5) if row else None)
+    for (context, marker, color), (xs, ys) in points.items():
+        if context:
+            ax.plot(xs, ys, ls="none", marker=marker, markerfacecolor="white",
+                    markeredgecolor=color, markeredgewidth=1.6, markersize=10, zorder=6)
+        else:
+            ax.plot(xs, ys, ls="none", marker=marker, color=color, markeredgecolor="black",
+                    markeredgewidth=0.6, markersize=11, zorder=6, clip_on=False)
     return hidden
 
 
