@@ -37,3 +37,10 @@ def test_process_label_shortens_in_the_middle() -> None:
     label = style.process_label(1234, "averyveryverylongprocessname_that_goes_on.exe", 20)
     assert label.endswith(".exe (1234)") and "…" in label
     assert style.process_label(None, None) == "pid ?"
+
+
+@pytest.mark.parametrize("x, text", [(32.768, "33 B·s"), (0.4, "0 B·s"), (8192 * 2.5, "20 KiB·s"),
+                                     (None, "-")])
+def test_format_byte_seconds_rounds(x, text) -> None:
+    # impact is bytes x seconds: 8 KiB exposed for 4 ms is 32.768 B·s, shown as 33
+    assert style.format_byte_seconds(x) == text

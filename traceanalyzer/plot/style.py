@@ -82,7 +82,7 @@ def format_bytes(n: float | int | None) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             if unit == "B":
-                return f"{sign}{int(n)} B"
+                return f"{sign}{round(n)} B"  # round: impact (B·s) is fractional
             text = f"{n:.1f}".rstrip("0").rstrip(".")
             return f"{sign}{text} {unit}"
         n /= 1024
