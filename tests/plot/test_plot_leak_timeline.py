@@ -114,3 +114,22 @@ def test_empty_timeline_says_so() -> None:
     fig = plot_leak_timeline(pd.DataFrame(columns=["time_ns", "pid", "process", "kind",
                                                    "bytes"]), None)
     assert any("no locked or user-mapped" in s for s in _texts(fig))
+
+
+def test_decimated_steps_keep_every_pixel_columns_extremes() -> None:
+    import numpy as np
+
+    from traceanalyzer.plot.leak_timeline import decimate_steps
+
+    rng = np.random.default_rng(7)
+    t = np.sort(rng.uniform(0, 1e9, 200_000))
+    v = np.cumsum(rng.choice([-4096.0, 4096.0], t.size)) + 1e6
+    td, vd = decimate_steps(t, v, 0, 1e9, bins=1000)
+    assert td.size <= 4 * 1000 and np.all(np.diff(td) >= 0)
+    assert set(zip(td, vd)) <= set(zip(t, v))  # only original steps, none invented
+    col, cold = (t // 1e6).astype(int), (td // 1e6).astype(int)
+    for c in rng.choice(1000, 50, replace=False):  # per column: same lowest and highest level
+        assert v[col == c].max() == vd[cold == c].max() and v[col == c].min() == vd[cold == c].min()
+    assert (td[0], vd[0], td[-1], vd[-1]) == (t[0], v[0], t[-1], v[-1])
+    short = t[:100], v[:100]
+    assert decimate_steps(*short, 0, 1e9, bins=1000)[0] is short[0]  # short series untouched

@@ -44,3 +44,4 @@ def test_process_label_shortens_in_the_middle() -> None:
 def test_format_byte_seconds_rounds(x, text) -> None:
     # impact is bytes x seconds: 8 KiB exposed for 4 ms is 32.768 B·s, shown as 33
     assert style.format_byte_seconds(x) == text
+

@@ -230,6 +230,21 @@ def _sum_steps(kg: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return by_time.index.to_numpy(dtype="float64"), by_time.to_numpy(dtype="float64")
 
 
+def decimate_steps(t: np.ndarray, v: np.ndarray, lo: float, hi: float, bins: int = 4000
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A step function (sorted times ``t``, levels ``v``) thinned to what ``bins`` pixel
+    columns can show: per column its first and last step and its lowest and highest
+    level, in time order (min/max decimation). Short series come back unchanged."""
+    if t.size <= 4 * bins or hi <= lo:
+        return t, v
+    col = np.clip(((t - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    ends = np.r_[starts[1:], t.size] - 1
+    by_level = np.lexsort((v, col))  # within each column (t is sorted): lowest .. highest
+    keep = np.unique(np.concatenate([starts, ends, by_level[starts], by_level[ends]]))
+    return t[keep], v[keep]
+
+
 # --- drawing -----------------------------------------------------------------------------
 
 
@@ -241,8 +256,9 @@ def _draw_kind(ax, kind: str, series: list[_Series], t0: float, t1: float, per: 
         t, v = s.steps[kind]
         if not len(t):
             continue
-        x = np.concatenate([[t[0]], t, [t1]])
-        y = np.concatenate([[0.0], v, [v[-1]]])
+        td, vd = decimate_steps(t, v, t0, t1)
+        x = np.concatenate([[td[0]], td, [t1]])
+        y = np.concatenate([[0.0], vd, [vd[-1]]])
         xs = (x - t0) / per
         ax.step(xs, y, where="post", color=s.color, lw=1.8,
                 zorder=3 if s.key != ("others",) else 2)
