@@ -7,9 +7,9 @@ cost more than it saves, and in tests that compare the two.
 Inputs are int64 arrays; absent values are -1. ``ev``, ``t`` and ``proc`` run over the
 replay stream (calls + IoCompleteRequest + process ends, in time order); the other
 per-call columns run over the calls only, and ``cidx`` maps a stream position to its
-call row (-1 for a process end), which saves merging a dozen columns with the ends. Addresses are the uint64 bit patterns as
-int64, so user addresses are exactly ``0 < x < USER_SPACE_LIMIT`` and kernel addresses
-are negative.
+call row (-1 for a process end), which saves merging a dozen columns with the ends.
+Addresses are the uint64 bit patterns as int64, so user addresses are exactly
+``0 < x < USER_SPACE_LIMIT`` and kernel addresses are negative.
 
 Outputs are 2-D int64 record tables (columns named below): slots (one per MDL
 lifetime), mappings, locks, findings. ``replay.py`` turns them into DataFrames.

@@ -133,23 +133,22 @@ def _merge_positions(call_seq: np.ndarray, end_seq: np.ndarray) -> tuple[np.ndar
 
 
 def _dense_ids(*address_arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
-    """One dense id space over several address arrays (-1 stays -1)."""
-    if len(address_arrays) == 2 and not (address_arrays[1] != -1).any():  # no source MDLs
-        ids, count = _dense_ids(address_arrays[0])
-        return [ids[0], np.full(address_arrays[1].size, -1, dtype=np.int64)], count
-    both = np.concatenate(address_arrays) if len(address_arrays) > 1 else address_arrays[0]
-    ids = np.full(both.size, -1, dtype=np.int64)
-    valid = both != -1
-    if valid.any():
-        encoded = pc.dictionary_encode(pa.array(both[valid]))  # Arrow's hash: ~2x pd.factorize
-        ids[valid] = encoded.indices.to_numpy()
-        count = len(encoded.dictionary)
+    """One dense id space over several address arrays (-1 stays -1); only the valid
+    addresses are hashed (Arrow's dictionary_encode: ~2x pd.factorize)."""
+    valid = [arr != -1 for arr in address_arrays]
+    values = np.concatenate([arr[ok] for arr, ok in zip(address_arrays, valid)])
+    if values.size:
+        encoded = pc.dictionary_encode(pa.array(values))
+        codes, count = encoded.indices.to_numpy(), len(encoded.dictionary)
     else:
-        count = 0
+        codes, count = np.zeros(0, dtype=np.int64), 0
     out, start = [], 0
-    for arr in address_arrays:
-        out.append(ids[start:start + arr.size])
-        start += arr.size
+    for arr, ok in zip(address_arrays, valid):
+        ids = np.full(arr.size, -1, dtype=np.int64)
+        k = int(ok.sum())
+        ids[ok] = codes[start:start + k]
+        start += k
+        out.append(ids)
     return out, count
 
 

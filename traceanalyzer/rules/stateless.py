@@ -7,6 +7,7 @@ The analysis fills in the rest of the finding from the call.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -34,21 +35,19 @@ class RuleInput:
         return self.calls.column(name) if name in self.calls.column_names else None
 
     def is_event(self, name: str) -> np.ndarray:
-        codes, names = self._event_codes()
+        codes, names = self._event_codes
         code = names.get(name)
         return codes == code if code is not None else np.zeros(codes.size, dtype=bool)
 
+    @cached_property
     def _event_codes(self) -> tuple[np.ndarray, dict[str, int]]:
         """``event`` as dictionary codes (-1 for null), computed once: rules ask often."""
-        if not hasattr(self, "_codes"):
-            ev = self.calls.column("event")
-            if not pa.types.is_dictionary(ev.type):
-                ev = pc.dictionary_encode(ev)
-            ev = ev.unify_dictionaries().combine_chunks() if isinstance(ev, pa.ChunkedArray) else ev
-            names = {str(n): i for i, n in enumerate(ev.dictionary.to_pylist())}
-            codes = pc.fill_null(ev.indices.cast(pa.int64()), -1).to_numpy()
-            self._codes = (codes, names)
-        return self._codes
+        ev = self.calls.column("event")
+        if not pa.types.is_dictionary(ev.type):
+            ev = pc.dictionary_encode(ev)
+        ev = ev.unify_dictionaries().combine_chunks() if isinstance(ev, pa.ChunkedArray) else ev
+        names = {str(n): i for i, n in enumerate(ev.dictionary.to_pylist())}
+        return pc.fill_null(ev.indices.cast(pa.int64()), -1).to_numpy(), names
 
     def equals(self, column: str, value: object) -> np.ndarray:
         c = self.col(column)
