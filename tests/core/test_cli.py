@@ -91,6 +91,18 @@ def test_info_json(seed: Path):
     assert info["quality"]["unresolved_context"] == 0
 
 
+def test_info_text_shows_times_in_seconds_like_hazards(seed: Path):
+    out = run("info", str(seed)).stdout
+    info = json.loads(run("info", str(seed), "--json").stdout)
+    lo, hi = info["time_span_ns"]
+    assert f"time span:  {lo / 1e9:.6f} .. {hi / 1e9:.6f} s" in out
+    app = next(p for p in info["processes"] if p["image"] == "app.exe")
+    start = f"{app['start_ns'] / 1e9:.6f}" if app["start_ns"] is not None else "(before)"
+    end = f"{app['end_ns'] / 1e9:.6f}" if app["end_ns"] is not None else "(after)"
+    line = next(line for line in out.splitlines() if "app.exe" in line)
+    assert line.split()[-3:] == [start, "..", end]
+
+
 @pytest.mark.parametrize(
     "content, expected",
     [

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"traces:     {', '.join(info['traces'])} ({', '.join(info['formats'])})")
     if info.get("start_time_utc"):
         print(f"started:    {info['start_time_utc']}")
-    print(f"time span:  {lo} .. {hi} ns ({info['duration_s']:.6f} s)")
+    print(f"time span:  {_s(lo)} .. {_s(hi)} s ({info['duration_s']:.6f} s)")
     print(f"events:     {info['events']}  (calls: {info['calls']})")
     print(f"cpus:       {', '.join(map(str, info['cpus'])) or '-'}")
     print(f"processes:  {len(info['processes'])}   threads: {info['threads']}")
@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     width = max((len(n) for n in info["events_by_name"]), default=10)
     for name, count in info["events_by_name"].items():
         print(f"  {name:<{width}}  {count:>10}")
-    print("\nprocesses:")
+    print("\nprocesses (alive from .. to, seconds):")
     for p in info["processes"][:50]:
-        life = f"{p['start_ns'] if p['start_ns'] is not None else '(before)'} .. " \
-               f"{p['end_ns'] if p['end_ns'] is not None else '(after)'}"
+        life = f"{_s(p['start_ns']) if p['start_ns'] is not None else '(before)'} .. " \
+               f"{_s(p['end_ns']) if p['end_ns'] is not None else '(after)'}"
         print(f"  {p['pid']:>7}  {p['image'] or '?':<28} {life}")
     if len(info["processes"]) > 50:
         print(f"  ... and {len(info['processes']) - 50} more (--json lists all)")
@@ -58,3 +58,8 @@ def run(args: argparse.Namespace) -> int:
         if len(unknown) > 20:
             print(f"  ... and {len(unknown) - 20} more (--json lists all)")
     return 0
+
+
+def _s(ns: int) -> str:
+    """Trace time in seconds, as the hazards table prints it."""
+    return f"{ns / 1e9:.6f}"
