@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from traceanalyzer.errors import MissingEventError, TraceError
 from traceanalyzer.model import instances
+from traceanalyzer.model.encoding import as_dictionary, dictionary_codes
 from traceanalyzer.model.schema import COLUMNS, FAMILIES, KNOWN_EVENTS, OTHER_FAMILY, family_of
 from traceanalyzer.model.stats import Stats
 
@@ -86,13 +87,8 @@ class Trace:
         self._n_events = table.num_rows
         self._span = (int(times.min()), int(times.max())) if times.size else (0, 0)
         # work on the dictionary codes of `event`, never on 10M strings
-        events = table.column("event")
-        if not pa.types.is_dictionary(events.type):
-            events = pc.dictionary_encode(events)
-        events = events.unify_dictionaries().combine_chunks() if isinstance(
-            events, pa.ChunkedArray) else events
-        names = events.dictionary.to_pylist()
-        codes = events.indices.to_numpy(zero_copy_only=False)
+        events = as_dictionary(table.column("event"))
+        codes, names = dictionary_codes(events)
         counts = np.bincount(codes, minlength=len(names))
         self.events_by_name = {str(n): int(c) for n, c in zip(names, counts) if c}
         table = table.set_column(table.column_names.index("event"), "event", events)
@@ -115,13 +111,14 @@ class Trace:
                     keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
             # select the family's columns first: gathering a narrow table is cheap
             sub = table.select(keep)
-            seq = np.flatnonzero(fam_in_time == k)
+            mask = fam_in_time == k
+            seq = np.flatnonzero(mask)
             if order is not None:
                 sub = sub.take(pa.array(order[seq]))
             elif seq.size == 0:  # (an empty filter would drop the event dictionary)
                 sub = sub.slice(0, 0)
             elif seq.size != table.num_rows:  # in order: a filter, cheaper than a take
-                sub = sub.filter(pa.array(fam == k))
+                sub = sub.filter(pa.array(mask))
                 if family != "cswitch":  # read column by column later: one chunk each.
                     sub = sub.combine_chunks()  # (CSwitch columns are read once, by context)
             tables[family] = sub.add_column(0, "seq", pa.array(seq.astype(np.int64, copy=False)))

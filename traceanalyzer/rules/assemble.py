@@ -20,6 +20,7 @@ from traceanalyzer.context.attribution import Context
 from traceanalyzer.lifecycle import kernel as K
 from traceanalyzer.lifecycle.codes import KERNEL_RULES
 from traceanalyzer.lifecycle.replay import ReplayResult
+from traceanalyzer.model.encoding import dictionary_codes
 from traceanalyzer.model.schema import PAGE_SIZE
 from traceanalyzer.rules.catalogue import RULES, SEVERITY_RANK
 from traceanalyzer.rules.messages import fmt_addr, fmt_bytes, message_for
@@ -150,8 +151,9 @@ class FindingAssembler:
             [str(r).startswith("RESERVED_") for r in rules], dtype=bool))
         if not want.size or "size" not in self.calls.column_names:
             return nbytes
-        is_alloc = pc.equal(self.calls.column("event").cast(pa.string()), "MmAllocateMappingAddress")
-        rows = np.flatnonzero(pc.fill_null(is_alloc, False).to_numpy(zero_copy_only=False))
+        codes, names = dictionary_codes(self.calls.column("event"))
+        alloc = "MmAllocateMappingAddress"
+        rows = np.flatnonzero(codes == names.index(alloc)) if alloc in names else np.zeros(0, int)
 
         def address(idx: np.ndarray) -> np.ndarray:
             va, mapped = self.take_calls("va", idx), self.take_calls("mapped_va", idx)

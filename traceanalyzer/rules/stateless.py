@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceanalyzer.model.encoding import dictionary_codes
 from traceanalyzer.model.schema import (
     MDL_MAPPING_NO_EXECUTE, USER_RANGE_END_64, USER_RANGE_END_WOW64, USER_SPACE_LIMIT,
 )
@@ -42,12 +43,8 @@ class RuleInput:
     @cached_property
     def _event_codes(self) -> tuple[np.ndarray, dict[str, int]]:
         """``event`` as dictionary codes (-1 for null), computed once: rules ask often."""
-        ev = self.calls.column("event")
-        if not pa.types.is_dictionary(ev.type):
-            ev = pc.dictionary_encode(ev)
-        ev = ev.unify_dictionaries().combine_chunks() if isinstance(ev, pa.ChunkedArray) else ev
-        names = {str(n): i for i, n in enumerate(ev.dictionary.to_pylist())}
-        return pc.fill_null(ev.indices.cast(pa.int64()), -1).to_numpy(), names
+        codes, names = dictionary_codes(self.calls.column("event"))
+        return codes, {str(n): i for i, n in enumerate(names)}
 
     def equals(self, column: str, value: object) -> np.ndarray:
         c = self.col(column)
