@@ -1,8 +1,5 @@
-"""Fixtures for the ETL reader tests: the real traces folder and the two oracles.
-
-The real traces live next to the repository (``../shared/real_traces`` from the repo
-root, as CI lays it out); dissect.etl and etl-parser are test-only dependencies.
-"""
+"""Fixtures for the ETL reader tests: the two oracles (dissect.etl and etl-parser are
+test-only dependencies). The ``real_traces`` fixture comes from ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -10,17 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REAL_TRACES = REPO_ROOT.parent / "shared" / "real_traces"
-
-
-@pytest.fixture(scope="session")
-def real_traces() -> Path:
-    """``../shared/real_traces`` relative to the repository root (fails loudly if absent)."""
-    assert REAL_TRACES.is_dir(), f"real traces expected at {REAL_TRACES} (shared/ next to the repo)"
-    return REAL_TRACES
-
 
 def dissect_record_count(path: Path) -> int:
     """Records dissect.etl walks in the file (logfile header and extension records included)."""

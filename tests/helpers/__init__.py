@@ -1,0 +1,2 @@
+"""Helpers shared by the test suite (importable as ``helpers.*``: pytest puts ``tests/``
+on ``sys.path``, see ``pythonpath`` in pyproject.toml)."""
