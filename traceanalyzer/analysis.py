@@ -26,6 +26,9 @@ from traceanalyzer.rules.assemble import (
     partial_frame,
 )
 from traceanalyzer.rules.stateless import STATELESS_RULES, RuleInput
+from traceanalyzer.vocabulary import (
+    SEVERITIES, format_address, int_or_none, is_missing, str_or_none,
+)
 
 __all__ = ["Analysis", "analyze", "fingerprint", "pages_spanned", "FINDING_COLUMNS"]
 
@@ -442,19 +445,19 @@ class Analysis:
         out_findings = []
         for rec in f.to_dict("records"):
             out_findings.append({
-                "rule": rec["rule"], "severity": rec["severity"], "time_ns": _int(rec["time_ns"]),
-                "pid": _int(rec["pid"]), "process": _str(rec["process"]), "tid": _int(rec["tid"]),
-                "mdl": None if _int(rec["mdl"]) is None else f"0x{_int(rec['mdl']):x}",
-                "caller": _str(rec["caller"]), "event": _str(rec["event"]),
-                "bytes": _int(rec["bytes"]),
+                "rule": rec["rule"], "severity": rec["severity"], "time_ns": int_or_none(rec["time_ns"]),
+                "pid": int_or_none(rec["pid"]), "process": str_or_none(rec["process"]), "tid": int_or_none(rec["tid"]),
+                "mdl": None if is_missing(rec["mdl"]) else format_address(rec["mdl"]),
+                "caller": str_or_none(rec["caller"]), "event": str_or_none(rec["event"]),
+                "bytes": int_or_none(rec["bytes"]),
                 "impact_byte_seconds": round(float(rec["impact_byte_seconds"]), 6),
-                "start_ns": _int(rec["start_ns"]), "end_ns": _int(rec["end_ns"]),
+                "start_ns": int_or_none(rec["start_ns"]), "end_ns": int_or_none(rec["end_ns"]),
                 "exposure_window_ns": (
-                    [_int(rec["exposure_start_ns"]), _int(rec["exposure_end_ns"])]
-                    if _int(rec["exposure_start_ns"]) is not None else None),
+                    [int_or_none(rec["exposure_start_ns"]), int_or_none(rec["exposure_end_ns"])]
+                    if int_or_none(rec["exposure_start_ns"]) is not None else None),
                 "message": rec["message"], "advice": rec["advice"],
                 "fingerprint": rec["fingerprint"], "evidence_seq": list(rec["evidence"]),
-                "count": _int(rec["count"]),
+                "count": int_or_none(rec["count"]),
             })
         stats = self.trace.stats
         return {
@@ -514,24 +517,9 @@ class Analysis:
     def __repr__(self) -> str:
         f = self.findings
         by = f["severity"].value_counts().to_dict() if len(f) else {}
-        parts = ", ".join(f"{by[s]} {s}" for s in ("critical", "high", "medium", "low", "info") if s in by)
+        parts = ", ".join(f"{by[s]} {s}" for s in SEVERITIES if s in by)
         names = ", ".join(Path(p).name for p in self.trace.paths)
         return f"<Analysis {names}: {len(f)} findings ({parts or 'none'})>"
-
-
-def _int(v: Any) -> int | None:
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def _str(v: Any) -> str | None:
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-        return None
-    return str(v)
 
 
 def analyze(trace: Trace, *, engine: Engine = "auto",

@@ -8,6 +8,7 @@ import numpy as np
 
 from traceanalyzer.context.attribution import attribute
 from traceanalyzer.model.trace import Trace
+from traceanalyzer.vocabulary import int_or_none, str_or_none
 
 
 def trace_info(trace: Trace) -> dict[str, Any]:
@@ -42,9 +43,9 @@ def trace_info(trace: Trace) -> dict[str, Any]:
         "processes": [
             {
                 "pid": int(r.pid),
-                "image": None if r.image is None or r.image != r.image else str(r.image),
-                "start_ns": None if r.start_ns is None or str(r.start_ns) == "<NA>" else int(r.start_ns),
-                "end_ns": None if r.end_ns is None or str(r.end_ns) == "<NA>" else int(r.end_ns),
+                "image": str_or_none(r.image),
+                "start_ns": int_or_none(r.start_ns),
+                "end_ns": int_or_none(r.end_ns),
                 "source": r.source,
             }
             for r in procs.astype(object).where(procs.notna(), None).itertuples()

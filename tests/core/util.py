@@ -37,7 +37,7 @@ def analyze_rows(rows: list[dict], engine: str = "python") -> ta.Analysis:
 
 def rules_of(analysis: ta.Analysis, min_rank: str = "low") -> list[str]:
     """Rule IDs of findings at or above a severity, sorted."""
-    from traceanalyzer.rules.catalogue import SEVERITY_RANK
+    from traceanalyzer.vocabulary import SEVERITY_RANK
 
     f = analysis.findings
     keep = f["severity"].map(SEVERITY_RANK) <= SEVERITY_RANK[min_rank]

@@ -23,9 +23,8 @@ from traceanalyzer.gate.digest import (
     FindingGroup,
     TraceDigest,
     digest_summary,
-    severity_rank,
 )
-from traceanalyzer.rules.catalogue import SEVERITIES
+from traceanalyzer.vocabulary import SEVERITIES, severity_rank
 
 Status = Literal["passed", "failed", "new trace", "missing trace", "error"]
 STATUSES: tuple[str, ...] = ("failed", "error", "new trace", "missing trace", "passed")

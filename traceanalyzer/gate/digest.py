@@ -13,18 +13,13 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from traceanalyzer.rules.catalogue import SEVERITIES, SEVERITY_RANK
+from traceanalyzer.vocabulary import SEVERITIES, int_or_none, severity_rank
 
 #: Leak figures compared by the gate (keys of ``summary["leaks"]``).
 LEAK_METRICS: tuple[str, ...] = ("bytes_at_end", "bytes_leaked_at_exit")
 
 #: Evidence keys copied from a finding's first occurrence.
 EVIDENCE_KEYS: tuple[str, ...] = ("time_ns", "pid", "process", "tid", "mdl", "bytes", "message")
-
-
-def severity_rank(severity: str) -> int:
-    """0 for critical ... 4 for info; an unknown severity ranks as critical (never hidden)."""
-    return SEVERITY_RANK.get(str(severity).lower(), 0)
 
 
 def fingerprint_of(finding: Mapping[str, Any]) -> str:
@@ -50,16 +45,7 @@ def occurrences(finding: Mapping[str, Any]) -> int:
     """
     if str(finding.get("rule") or "").startswith("TRACE_"):
         return 1
-    return _int_or_none(finding.get("count")) or 1
-
-
-def _int_or_none(value: Any) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return int_or_none(finding.get("count")) or 1
 
 
 @dataclass
@@ -130,7 +116,7 @@ class TraceDigest:
             for fp, g in (entry.get("findings") or {}).items()
         }
         leaks_in = entry.get("leaks") or {}
-        return cls(findings, {k: _int_or_none(leaks_in.get(k)) for k in LEAK_METRICS})
+        return cls(findings, {k: int_or_none(leaks_in.get(k)) for k in LEAK_METRICS})
 
     def ordered(self) -> list[FindingGroup]:
         """Groups most severe first, then by rule, caller and process."""
@@ -162,19 +148,19 @@ def digest_summary(summary: Mapping[str, Any]) -> TraceDigest:
                 caller=str(f.get("caller") or ""),
                 process=str(f.get("process") or ""),
                 count=n,
-                bytes=_int_or_none(f.get("bytes")) or 0,
+                bytes=int_or_none(f.get("bytes")) or 0,
                 first=evidence,
             )
             continue
         g.count += n
-        g.bytes += _int_or_none(f.get("bytes")) or 0
+        g.bytes += int_or_none(f.get("bytes")) or 0
         if severity_rank(sev) < severity_rank(g.severity):
             g.severity = sev
-        t_new, t_old = _int_or_none(f.get("time_ns")), _int_or_none(g.first.get("time_ns"))
+        t_new, t_old = int_or_none(f.get("time_ns")), int_or_none(g.first.get("time_ns"))
         if t_new is not None and (t_old is None or t_new < t_old):
             g.first = evidence
     leaks_in = summary.get("leaks") or {}
-    leaks = {k: _int_or_none(leaks_in.get(k)) for k in LEAK_METRICS}
+    leaks = {k: int_or_none(leaks_in.get(k)) for k in LEAK_METRICS}
     return TraceDigest(groups, leaks)
 
 
@@ -182,9 +168,7 @@ __all__ = [
     "EVIDENCE_KEYS",
     "FindingGroup",
     "LEAK_METRICS",
-    "SEVERITIES",
     "TraceDigest",
     "digest_summary",
     "fingerprint_of",
-    "severity_rank",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from traceanalyzer.model.schema import IDLE_PID, SYSTEM_PID
+from traceanalyzer.vocabulary import address_to_int
 
 _NAME_COLS = ("process", "image", "name", "process_name")
 _START_COLS = ("start_ns", "start_time_ns", "start")
@@ -31,29 +32,6 @@ def numeric(series: Any) -> pd.Series:
     """A float64 Series (missing -> NaN) from any column, Arrow-backed or not."""
     s = series if isinstance(series, pd.Series) else pd.Series(series)
     return pd.to_numeric(s, errors="coerce").astype("float64")
-
-
-def address_to_int(value: Any) -> int | None:
-    """An address given as int, numpy int or ``'0x...'`` text -> int (None if missing)."""
-    if value is None:
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            return int(text, 16) if text.lower().startswith("0x") else int(text)
-        except ValueError:
-            return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def address_series(series: pd.Series) -> pd.Series:

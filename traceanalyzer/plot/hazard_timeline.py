@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from traceanalyzer.plot import frames, style
+from traceanalyzer import vocabulary as vocab
 
 SYSTEM_KEY: tuple = ("system",)
 OTHERS_KEY: tuple = ("others",)
@@ -51,21 +52,21 @@ def hazard_lanes(findings: pd.DataFrame, mappings: pd.DataFrame | None = None,
         d = keys.setdefault(k, {"findings": 0, "worst": 9, "first": r.time_ns, "impact": 0.0})
         d["findings"] += int(r.count)
         d["impact"] += 0.0 if np.isnan(r.impact) else float(r.impact)
-        d["worst"] = min(d["worst"], style.severity_rank(r.severity))
+        d["worst"] = min(d["worst"], vocab.severity_rank(r.severity))
         d["first"] = min(d["first"], r.time_ns)
     m = _norm_mappings(mappings)
     # A process whose mapping a finding exposes ranks like the finding itself.
     exposed: dict[float, int] = {}
     for r in f.itertuples(index=False):
         if not np.isnan(r.mapping_id):
-            rank = style.severity_rank(r.severity)
+            rank = vocab.severity_rank(r.severity)
             exposed[r.mapping_id] = min(exposed.get(r.mapping_id, 9), rank)
     for r in f[f["ctx_pid"].notna() | f["ctx_process"].notna()].itertuples(index=False):
         k = _key(r.ctx_pid, r.ctx_process)
         if k == _key(r.pid, r.process):
             continue
         d = keys.setdefault(k, {"findings": 0, "worst": 9, "first": r.time_ns, "impact": 0.0})
-        d["worst"] = min(d["worst"], style.severity_rank(r.severity))
+        d["worst"] = min(d["worst"], vocab.severity_rank(r.severity))
         d["calls"] = d.get("calls", 0) + 1
     for r in m.itertuples(index=False):
         k = _key(r.pid, r.process) if r.mode == "UserMode" else SYSTEM_KEY
@@ -76,7 +77,7 @@ def hazard_lanes(findings: pd.DataFrame, mappings: pd.DataFrame | None = None,
                               keys[k]["first"]))
     room = max_lanes - (1 if SYSTEM_KEY in keys else 0)
     shown, folded = (procs, []) if len(procs) <= room else (procs[: room - 1], procs[room - 1:])
-    rows = [(k, style.plot_text(style.process_label(k[0], k[1])), keys[k]["findings"],
+    rows = [(k, style.plot_text(vocab.process_label(k[0], k[1])), keys[k]["findings"],
              keys[k].get("calls", 0), keys[k]["worst"])
             for k in shown]
     if folded:
@@ -87,7 +88,7 @@ def hazard_lanes(findings: pd.DataFrame, mappings: pd.DataFrame | None = None,
     if SYSTEM_KEY in keys:
         rows.append((SYSTEM_KEY, style.SYSTEM_LANE, keys[SYSTEM_KEY]["findings"],
                      keys[SYSTEM_KEY].get("calls", 0), keys[SYSTEM_KEY]["worst"]))
-    sev = list(style.SEVERITIES) + ["none"] * 5
+    sev = list(vocab.SEVERITIES) + ["none"] * 5
     return pd.DataFrame(
         [(i, k, lbl, n, c, sev[w]) for i, (k, lbl, n, c, w) in enumerate(rows)],
         columns=["lane", "key", "label", "findings", "causing_calls", "worst_severity"])
@@ -130,11 +131,11 @@ def plot_hazard_timeline(
     # Mappings and locks are drawn when a finding involves them (or the MDL is zoomed).
     zoom_note = ""
     if mdl is not None:
-        want = frames.address_to_int(mdl)
+        want = vocab.address_to_int(mdl)
         f = f[f["mdl_int"] == want]
         m = m[m["mdl_int"] == want]
         lk = lk[lk["mdl_int"] == want]
-        zoom_note = f"MDL {style.format_address(want)}"
+        zoom_note = f"MDL {vocab.format_address(want)}"
     else:
         life = set(f["lifetime_id"].dropna()) | set()
         maps = set(f["mapping_id"].dropna())
@@ -147,7 +148,7 @@ def plot_hazard_timeline(
         m = m[(m["start_ns"] <= x_hi) & (m["end_ns"].fillna(np.inf) >= x_lo)]
         lk = lk[(lk["start_ns"] <= x_hi) & (lk["end_ns"].fillna(np.inf) >= x_lo)]
         zoom_note = (zoom_note + ", " if zoom_note else "") + (
-            f"{style.format_time_ns(x_lo, t0)} to {style.format_time_ns(x_hi, t0)}")
+            f"{vocab.format_time_ns(x_lo, t0)} to {vocab.format_time_ns(x_hi, t0)}")
     elif mdl is not None:
         pts = pd.concat([f["time_ns"], m["start_ns"], m["end_ns"], lk["start_ns"],
                          lk["end_ns"], f["exposure_end_ns"]]).dropna()
@@ -158,7 +159,7 @@ def plot_hazard_timeline(
 
     lanes = hazard_lanes(f, m, max_lanes)
     lane_of = _lane_lookup(lanes)
-    unit, per = style.time_unit(x_hi - x_lo)
+    unit, per = vocab.time_unit(x_hi - x_lo)
 
     def X(t: float) -> float:  # noqa: N802 - short local transform
         return (t - t0) / per
@@ -185,8 +186,8 @@ def plot_hazard_timeline(
             labels.append(f"{r.label}\n{count}{extra}")
         ax.set_yticks([_y(i, n) for i in range(len(lanes))], labels)
         for tick, r in zip(ax.get_yticklabels(), lanes.itertuples(index=False)):
-            tick.set_color(style.severity_color(r.worst_severity)
-                           if r.worst_severity in style.SEVERITY_COLORS else "black")
+            tick.set_color(vocab.severity_color(r.worst_severity)
+                           if r.worst_severity in vocab.SEVERITY_COLORS else "black")
         ax.set_ylim(-0.5, n - 0.5)
         span = X(x_hi) - X(x_lo)
         ax.set_xlim(X(x_lo) - span * 0.01, X(x_hi) + span * 0.01)
@@ -196,7 +197,7 @@ def plot_hazard_timeline(
             ax.text(0.5, 0.5, "no findings", transform=ax.transAxes, ha="center",
                     va="center", color="0.4", fontsize=style.BASE_FONT_SIZE + 2)
         counts = f.groupby("severity")["count"].sum()
-        parts = [f"{int(counts[s])} {s}" for s in style.SEVERITIES if s in counts.index]
+        parts = [f"{int(counts[s])} {s}" for s in vocab.SEVERITIES if s in counts.index]
         head = title or "Hazard timeline"
         sub = f"{int(f['count'].sum())} findings" + (f" ({', '.join(parts)})" if parts else "")
         if hidden_info:
@@ -371,7 +372,7 @@ def _draw_findings(ax, f: pd.DataFrame, lane_of, n: int, X, span: float, width: 
         y = _y(lane, n)
         x = X(r.time_ns)
         marker = style.SEVERITY_MARKERS.get(r.severity, "o")
-        color = style.severity_color(r.severity)
+        color = vocab.severity_color(r.severity)
         xs, ys = points.setdefault((bool(r.context), marker, color), ([], []))
         xs.append(x)
         ys.append(y + 0.05)
@@ -413,7 +414,7 @@ def _marks(f: pd.DataFrame, lane_of) -> pd.DataFrame:
         lane = lane_of(r.pid, r.process)
         if lane is None:
             continue
-        rank = style.severity_rank(r.severity)
+        rank = vocab.severity_rank(r.severity)
         rows.append((r.time_ns, rank, lane, r.severity, style.plot_text(r.rule)
                      + (f" ×{r.count}" if r.count > 1 else ""), False, lane))
         if np.isnan(r.ctx_pid) and (r.ctx_process is None or pd.isna(r.ctx_process)):
@@ -429,16 +430,16 @@ def _marks(f: pd.DataFrame, lane_of) -> pd.DataFrame:
 
 
 def _dur(ns: float) -> str:
-    unit, per = style.time_unit(ns)
+    unit, per = vocab.time_unit(ns)
     return f"{ns / per:.3g} {unit}"
 
 
 def _legend_handles(f: pd.DataFrame, m: pd.DataFrame, lk: pd.DataFrame,
                     marks: pd.DataFrame) -> list:
     """Legend entries for what the figure actually shows."""
-    present = [s for s in style.SEVERITIES if (f["severity"] == s).any()]
+    present = [s for s in vocab.SEVERITIES if (f["severity"] == s).any()]
     handles: list = [Line2D([], [], ls="none", marker=style.SEVERITY_MARKERS[s],
-                            color=style.SEVERITY_COLORS[s], markeredgecolor="black",
+                            color=vocab.SEVERITY_COLORS[s], markeredgecolor="black",
                             markersize=9, label=f"{s} finding") for s in present]
     if len(marks) and marks["context"].any():
         handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="white",

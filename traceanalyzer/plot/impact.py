@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from traceanalyzer.plot import frames, style
+from traceanalyzer import vocabulary as vocab
 
 IMPACT_COLUMNS: tuple[str, ...] = ("findings", "bytes", "impact_byte_seconds",
                                    "worst_severity", "share")
@@ -42,15 +43,14 @@ def impact_table(findings: pd.DataFrame, by: str = "caller") -> pd.DataFrame:
         if "count" in findings.columns else np.ones(len(findings)),
         "bytes": frames.numeric(findings["bytes"]).fillna(0).to_numpy(),
         "impact": frames.numeric(findings["impact_byte_seconds"]).fillna(0).to_numpy(),
-        "rank": findings["severity"].map(style.severity_rank).to_numpy(),
+        "rank": findings["severity"].map(vocab.severity_rank).to_numpy(),
     })
     g = df.groupby(by, sort=False).agg(findings=("count", "sum"), bytes=("bytes", "sum"),
                                        impact_byte_seconds=("impact", "sum"),
                                        rank=("rank", "min"))
     total = float(g["impact_byte_seconds"].sum())
     g["share"] = g["impact_byte_seconds"] / total if total > 0 else 0.0
-    sev = list(style.SEVERITIES) + ["unknown"]
-    g["worst_severity"] = [sev[min(int(r), len(sev) - 1)] for r in g["rank"]]
+    g["worst_severity"] = [vocab.SEVERITIES[int(r)] for r in g["rank"]]
     g = g.sort_values(["rank", "impact_byte_seconds"], ascending=[True, False])
     g["findings"] = g["findings"].astype(int)
     g["bytes"] = g["bytes"].astype("int64")
@@ -74,13 +74,13 @@ def plot_impact(findings: pd.DataFrame, *, top_n: int = 10, title: str | None = 
         _bars(ax_c, by_caller, "caller", top_n, "Impact per call site (module+offset)")
         _bars(ax_r, by_rule, "rule", top_n, "Impact per rule")
         total = float(by_rule["impact_byte_seconds"].sum()) if len(by_rule) else 0.0
-        fig.suptitle(title or f"Impact: {style.format_byte_seconds(total)} held in total"
+        fig.suptitle(title or f"Impact: {vocab.format_byte_seconds(total)} held in total"
                      " (bytes x seconds from hazard to resolution or trace end)",
                      fontsize=style.BASE_FONT_SIZE + 3, fontweight="bold", x=0.01, ha="left")
-        present = [s for s in style.SEVERITIES
+        present = [s for s in vocab.SEVERITIES
                    if s in set(by_rule["worst_severity"]) | set(by_caller["worst_severity"])]
         if present:
-            fig.legend(handles=[Patch(color=style.SEVERITY_COLORS[s], label=s)
+            fig.legend(handles=[Patch(color=vocab.SEVERITY_COLORS[s], label=s)
                                 for s in present], loc="outside lower center",
                        ncols=len(present), title="worst severity")
     return fig
@@ -97,13 +97,13 @@ def _bars(ax, table: pd.DataFrame, by: str, top_n: int, title: str) -> None:
     t = t.iloc[::-1]  # largest at the top
     y = np.arange(len(t))
     vals = t["impact_byte_seconds"].to_numpy(dtype="float64")
-    ax.barh(y, vals, color=[style.severity_color(s) for s in t["worst_severity"]],
+    ax.barh(y, vals, color=[vocab.severity_color(s) for s in t["worst_severity"]],
             edgecolor="black", lw=0.4, height=0.65)
-    labels = [style.plot_text(style.shorten(str(v), 34)) for v in t[by]]
+    labels = [style.plot_text(vocab.shorten(str(v), 34)) for v in t[by]]
     ax.set_yticks(y, labels, fontfamily="monospace")
     vmax = float(vals.max()) if len(vals) else 0.0
     for yi, v, n in zip(y, vals, t["findings"]):
-        text = f"{style.format_byte_seconds(v)}  ({n} finding{'s' if n != 1 else ''})"
+        text = f"{vocab.format_byte_seconds(v)}  ({n} finding{'s' if n != 1 else ''})"
         ax.text(v + vmax * 0.01, yi, text, va="center", fontsize=style.BASE_FONT_SIZE - 1)
     ax.set_xlim(0, vmax * 1.55 if vmax > 0 else 1)
     ax.xaxis.set_major_formatter(style.byte_ticks_formatter())

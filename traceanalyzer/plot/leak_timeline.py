@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from traceanalyzer.plot import frames, style
+from traceanalyzer import vocabulary as vocab
 
 KINDS: tuple[str, ...] = ("locked", "user_mapped")
 _MAX_EDGE_LABELS = 5
@@ -94,7 +95,7 @@ def plot_leak_timeline(
     lt = _normalise(leak_timeline)
     spans = frames.process_spans(processes)
     t0, t1 = frames.time_span(time_span_ns, lt["time_ns"], spans["start_ns"], spans["end_ns"])
-    unit, per = style.time_unit(t1 - t0)
+    unit, per = vocab.time_unit(t1 - t0)
 
     with matplotlib.rc_context(style.rc_params()):
         series = _build_series(lt, spans, t1, top_n)
@@ -125,7 +126,7 @@ def plot_leak_timeline(
                        if len(s.steps[k][1]))
         n_proc = sum(s.members for s in series)
         fig.suptitle(
-            title or f"Leak timeline: {style.format_bytes(held_end)} still held at trace end"
+            title or f"Leak timeline: {vocab.format_bytes(held_end)} still held at trace end"
                      f" ({n_proc} process{'es' if n_proc != 1 else ''} with MDL memory)",
             fontsize=style.BASE_FONT_SIZE + 3, fontweight="bold", x=0.01, ha="left")
         handles = [Line2D([], [], color=s.color, lw=2, label=_legend_label(s)) for s in series]
@@ -147,7 +148,7 @@ def _held_at_exit(s: _Series, t_end: float) -> float:
 
 def _legend_label(s: _Series) -> str:
     held = sum(float(s.steps[k][1][-1]) for k in KINDS if len(s.steps[k][1]))
-    return f"{s.label}: {style.format_bytes(held)} at end" if held else s.label
+    return f"{s.label}: {vocab.format_bytes(held)} at end" if held else s.label
 
 
 # --- data --------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ def _build_series(lt: pd.DataFrame, spans: pd.DataFrame, t_end: float,
             steps[kind] = _step_arrays(kg) if len(kg) else (np.array([]), np.array([]))
         first = float(grp["time_ns"].min())
         span = frames.span_for(spans, r.pid if r.pid >= 0 else None, r.process, first)
-        label = style.plot_text(style.process_label(r.pid if r.pid >= 0 else None, r.process))
+        label = style.plot_text(vocab.process_label(r.pid if r.pid >= 0 else None, r.process))
         out.append(_Series((r.pid, r.process), label, style.process_color(i),
             r.impact_byte_seconds, steps, span))
     if len(rest):
@@ -265,7 +266,7 @@ def _draw_kind(ax, kind: str, series: list[_Series], t0: float, t1: float, per: 
         ax.fill_between(xs, y, step="post", color=s.color, alpha=0.12, lw=0)
         ymax = max(ymax, float(np.max(y)))
         if v[-1] > 0:
-            end_labels.append((float(v[-1]), style.format_bytes(v[-1]), s.color))
+            end_labels.append((float(v[-1]), vocab.format_bytes(v[-1]), s.color))
         if s.span is not None and not np.isnan(s.span[1]) and s.span[1] <= t1:
             held = frames.step_value_before(t, v, s.span[1])
             if held > 0:
@@ -331,7 +332,7 @@ def _draw_lifetimes(ax, series: list[_Series], t0: float, t1: float, per: float)
             if held > 0:
                 ax.plot([(end - t0) / per], [y], marker="X", color=s.color,
                         markeredgecolor="black", markersize=10, ls="none", zorder=5)
-                ax.annotate(f"exited holding {style.format_bytes(held)}",
+                ax.annotate(f"exited holding {vocab.format_bytes(held)}",
                             ((end - t0) / per, y), xytext=(7, 0), textcoords="offset points",
                             va="center", fontsize=style.BASE_FONT_SIZE - 1)
             else:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.vocabulary import at_least
 
 
 @runtime_checkable
@@ -68,19 +69,6 @@ def get_renderer(name_or_path: str | Path) -> Renderer:
             f"(or a file name ending in "
             f"{', '.join(sorted({e for r in _REGISTRY.values() for e in r.extensions}))})")
     return best[1]
-
-
-SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
-
-
-def at_least(severity: Any, min_severity: str | None) -> bool:
-    """True when ``severity`` is ``min_severity`` or more severe (None: everything)."""
-    if not min_severity or min_severity not in SEVERITY_ORDER:
-        return True
-    try:
-        return SEVERITY_ORDER.index(str(severity)) <= SEVERITY_ORDER.index(min_severity)
-    except ValueError:
-        return True
 
 
 def filter_findings(findings: Any, min_severity: str | None) -> Any:

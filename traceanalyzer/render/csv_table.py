@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from traceanalyzer.plot.frames import address_to_int
 from traceanalyzer.render.base import filter_findings
+from traceanalyzer import vocabulary as vocab
 
 #: Columns written, in order (``evidence`` as space-separated seq numbers).
 CSV_COLUMNS: tuple[str, ...] = (
@@ -23,7 +23,7 @@ def findings_csv_frame(findings: pd.DataFrame) -> pd.DataFrame:
     ``findings``, ``mdl`` as ``0x`` hex text, ``evidence`` as space-separated seq."""
     out = findings[[c for c in CSV_COLUMNS if c in findings.columns]].copy()
     if "mdl" in out.columns:
-        out["mdl"] = [("" if (v := address_to_int(x)) is None else f"0x{v:x}")
+        out["mdl"] = [("" if (v := vocab.address_to_int(x)) is None else f"0x{v:x}")
                       for x in out["mdl"]]
     if "evidence" in out.columns:
         out["evidence"] = [_seq_text(ev) for ev in out["evidence"]]

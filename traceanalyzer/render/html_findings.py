@@ -11,8 +11,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from traceanalyzer.plot import style
-from traceanalyzer.plot.frames import address_to_int
+from traceanalyzer import vocabulary as vocab
 
 #: Evidence columns shown, in order, when the events have them.
 EVIDENCE_COLUMNS: tuple[str, ...] = (
@@ -24,7 +23,7 @@ _ADDRESS_COLS = {"mdl", "va", "mapped_va", "source_mdl", "irp", "base"}
 
 def esc(value: Any) -> str:
     """HTML-escaped text of any value (None/NA -> '')."""
-    return "" if style.is_missing(value) else html.escape(str(value), quote=True)
+    return "" if vocab.is_missing(value) else html.escape(str(value), quote=True)
 
 
 def rule_info(rule_id: str) -> Any:
@@ -73,7 +72,7 @@ def findings_section(analysis: Any, findings: pd.DataFrame, t0: float,
     by_seq = {int(s): i for i, s in enumerate(events["seq"])} if len(events) else {}
 
     rules = sorted(set(shown["rule"].astype(str))) if len(shown) else []
-    sevs = [s for s in style.SEVERITIES if len(shown) and (shown["severity"] == s).any()]
+    sevs = [s for s in vocab.SEVERITIES if len(shown) and (shown["severity"] == s).any()]
     out = ['<section id="findings-section"><h2>Findings</h2>',
            '<p class="muted">Most severe and most costly first. Click a column to sort, '
            'a row to see why it matters, the evidence events and what to do.</p>',
@@ -108,22 +107,22 @@ def _finding_body(rank: int, rec: dict, t0: float, events: pd.DataFrame,
     sev = str(rec.get("severity") or "info")
     t = rec.get("time_ns")
     t_s = "" if t is None or pd.isna(t) else f"{(float(t) - t0) / 1e9:.6f}"
-    mdl = address_to_int(rec.get("mdl"))
+    mdl = vocab.address_to_int(rec.get("mdl"))
     mdl_s = "" if mdl is None else f"0x{mdl:x}"
     impact = rec.get("impact_byte_seconds")
     cells = [
         f'<td class="num">{rank}</td>',
-        f'<td data-v="{style.severity_rank(sev)}"><span class="sev sev-{esc(sev)}">{esc(sev)}'
+        f'<td data-v="{vocab.severity_rank(sev)}"><span class="sev sev-{esc(sev)}">{esc(sev)}'
         '</span></td>',
         f'<td><code>{esc(rec.get("rule"))}</code></td>',
         f'<td class="num" data-v="{esc(t_s)}">{esc(t_s)}</td>',
-        f'<td>{esc(style.process_label(rec.get("pid"), rec.get("process"), width=40))}</td>',
+        f'<td>{esc(vocab.process_label(rec.get("pid"), rec.get("process"), width=40))}</td>',
         f'<td class="num">{esc(rec.get("tid"))}</td>',
         f'<td><code>{esc(mdl_s)}</code></td>',
         f'<td><code>{esc(rec.get("caller"))}</code></td>',
         f'<td class="num" data-v="{esc(rec.get("bytes"))}">'
-        f'{esc(style.format_bytes(rec.get("bytes")))}</td>',
-        f'<td class="num" data-v="{esc(impact)}">{esc(style.format_byte_seconds(impact))}</td>',
+        f'{esc(vocab.format_bytes(rec.get("bytes")))}</td>',
+        f'<td class="num" data-v="{esc(impact)}">{esc(vocab.format_byte_seconds(impact))}</td>',
     ]
     detail = _detail(rec, t0, events, by_seq, max_evidence)
     return (f'<tbody class="finding" data-severity="{esc(sev)}" data-rule="{esc(rec.get("rule"))}">'
@@ -143,14 +142,14 @@ def _detail(rec: dict, t0: float, events: pd.DataFrame, by_seq: dict[int, int],
     if es is not None and not pd.isna(es):
         dur = (float(ee) - float(es)) / 1e9 if ee is not None and not pd.isna(ee) else None
         items.append(("Exposure window", esc(
-            f"user PTEs pointed at released pages from {style.format_time_ns(es, t0)} to "
-            f"{style.format_time_ns(ee, t0)}" + (f" ({dur:.6f} s)" if dur is not None else ""))))
+            f"user PTEs pointed at released pages from {vocab.format_time_ns(es, t0)} to "
+            f"{vocab.format_time_ns(ee, t0)}" + (f" ({dur:.6f} s)" if dur is not None else ""))))
     s, e = rec.get("start_ns"), rec.get("end_ns")
     if s is not None and not pd.isna(s):
         items.append(("Held", esc(
-            f"{style.format_bytes(rec.get('bytes'))} from {style.format_time_ns(s, t0)} to "
-            f"{style.format_time_ns(e, t0)}: "
-            f"{style.format_byte_seconds(rec.get('impact_byte_seconds'))}")))
+            f"{vocab.format_bytes(rec.get('bytes'))} from {vocab.format_time_ns(s, t0)} to "
+            f"{vocab.format_time_ns(e, t0)}: "
+            f"{vocab.format_byte_seconds(rec.get('impact_byte_seconds'))}")))
     ids = [f"{k} {esc(rec.get(k))}" for k in ("lifetime_id", "mapping_id", "count")
            if rec.get(k) is not None and not pd.isna(rec.get(k))]
     items.append(("Identity", f'fingerprint <code>{esc(rec.get("fingerprint"))}</code>'
@@ -174,7 +173,7 @@ def _evidence_table(evidence: Any, t0: float, events: pd.DataFrame, by_seq: dict
         return '<p class="muted">No evidence events recorded.</p>'
     rows = [events.iloc[by_seq[s]] for s in seqs[:max_evidence] if s in by_seq]
     cols = [c for c in EVIDENCE_COLUMNS if c in events.columns
-            and any(not style.is_missing(r[c]) for r in rows)]
+            and any(not vocab.is_missing(r[c]) for r in rows)]
     head = "".join(f"<th>{esc('time (s)' if c == 'time_ns' else c)}</th>" for c in cols)
     body = []
     for r in rows:
@@ -190,12 +189,12 @@ def _evidence_table(evidence: Any, t0: float, events: pd.DataFrame, by_seq: dict
 
 
 def _evidence_cell(col: str, v: Any, t0: float) -> str:
-    if style.is_missing(v):
+    if vocab.is_missing(v):
         return ""
     if col == "time_ns":
         return esc(f"{(float(v) - t0) / 1e9:.6f}")
     if col in _ADDRESS_COLS:
-        return f"<code>{esc(style.format_address(v))}</code>"
+        return f"<code>{esc(vocab.format_address(v))}</code>"
     if col in ("caller", "event"):
         return f"<code>{esc(v)}</code>"
     if isinstance(v, float) and v.is_integer():  # integer columns with nulls come as float

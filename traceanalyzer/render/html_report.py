@@ -19,6 +19,7 @@ from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
 from traceanalyzer.plot.impact import impact_table, plot_impact_for
 from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
 from traceanalyzer.render.html_findings import esc, findings_section
+from traceanalyzer import vocabulary as vocab
 
 #: Figures of the report: name -> (title, caption).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -108,22 +109,22 @@ def _span_text(summary: dict) -> str:
 def _summary_section(summary: dict, findings: pd.DataFrame) -> str:
     counts = findings["severity"].value_counts().to_dict() if len(findings) else {}
     cards = []
-    for s in style.SEVERITIES:
+    for s in vocab.SEVERITIES:
         n = int(counts.get(s, 0))
-        color = style.SEVERITY_COLORS[s] if n else "#9aa5b1"
+        color = vocab.SEVERITY_COLORS[s] if n else "#9aa5b1"
         cards.append(f'<div class="card"><div class="v" style="color:{color}">{n}</div>'
                      f'<div class="k">{esc(s)}</div></div>')
     leaks = summary.get("leaks") or {}
     cards.append(f'<div class="card"><div class="v">'
-                 f'{esc(style.format_bytes(leaks.get("bytes_at_end", 0)))}</div>'
+                 f'{esc(vocab.format_bytes(leaks.get("bytes_at_end", 0)))}</div>'
                  '<div class="k">held at trace end</div></div>')
     if "bytes_leaked_at_exit" in leaks:
         cards.append(f'<div class="card"><div class="v">'
-                     f'{esc(style.format_bytes(leaks.get("bytes_leaked_at_exit")))}</div>'
+                     f'{esc(vocab.format_bytes(leaks.get("bytes_leaked_at_exit")))}</div>'
                      '<div class="k">left behind at process exit</div></div>')
     total = float(pd.to_numeric(findings.get("impact_byte_seconds", pd.Series(dtype=float)),
                                 errors="coerce").fillna(0).sum()) if len(findings) else 0.0
-    cards.append(f'<div class="card"><div class="v">{esc(style.format_byte_seconds(total))}'
+    cards.append(f'<div class="card"><div class="v">{esc(vocab.format_byte_seconds(total))}'
                  '</div><div class="k">total impact</div></div>')
     verdict = "No findings: no MDL misuse seen in this trace."
     if len(findings):
@@ -157,8 +158,8 @@ def _impact_section(findings: pd.DataFrame) -> str:
             f'<tr><td><code>{esc(r[by])}</code></td><td><span class="sev sev-'
             f'{esc(r["worst_severity"])}">{esc(r["worst_severity"])}</span></td>'
             f'<td class="num">{int(r["findings"])}</td>'
-            f'<td class="num">{esc(style.format_bytes(r["bytes"]))}</td>'
-            f'<td class="num">{esc(style.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
+            f'<td class="num">{esc(vocab.format_bytes(r["bytes"]))}</td>'
+            f'<td class="num">{esc(vocab.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
             f'<td class="num">{100 * float(r["share"]):.1f}%</td></tr>'
             for r in t.to_dict("records"))
         out.append(f'<div><h3>Per {by}</h3><table class="impact"><thead><tr><th>{label}</th>'
@@ -172,11 +173,11 @@ def _impact_section(findings: pd.DataFrame) -> str:
 def _leaks_section(summary: dict) -> str:
     leaks = summary.get("leaks") or {}
     rows = "".join(
-        f"<tr><td>{esc(style.process_label(p.get('pid'), p.get('process'), width=60))}</td>"
-        f"<td class=\"num\">{esc(style.format_bytes(p.get('bytes')))}</td></tr>"
+        f"<tr><td>{esc(vocab.process_label(p.get('pid'), p.get('process'), width=60))}</td>"
+        f"<td class=\"num\">{esc(vocab.format_bytes(p.get('bytes')))}</td></tr>"
         for p in leaks.get("by_process") or [])
     return ('<section id="leaks"><h2>Memory still held at trace end</h2>'
-            f'<p>{esc(style.format_bytes(leaks.get("bytes_at_end", 0)))} in total.</p>'
+            f'<p>{esc(vocab.format_bytes(leaks.get("bytes_at_end", 0)))} in total.</p>'
             '<table><thead><tr><th>Process (pid)</th><th class="num">Bytes</th></tr></thead>'
             f'<tbody>{rows or "<tr><td colspan=2>none</td></tr>"}</tbody></table></section>')
 

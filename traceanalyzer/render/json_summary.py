@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from traceanalyzer.render.base import at_least
+from traceanalyzer.vocabulary import at_least
 
 
 def _default(value: Any) -> Any:

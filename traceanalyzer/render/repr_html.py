@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from traceanalyzer.plot import style
 from traceanalyzer.render.html_findings import esc
+from traceanalyzer import vocabulary as vocab
 
 _STYLE = ("font-family:system-ui,sans-serif;font-size:13px;border-collapse:collapse;"
           "margin:4px 0")
@@ -52,22 +52,22 @@ def analysis_repr_html(analysis: Any, top: int = 5) -> str:
     f = analysis.findings
     counts = f["severity"].value_counts().to_dict() if len(f) else {}
     badges = " ".join(
-        f'<span style="background:{style.SEVERITY_COLORS[s]};color:#fff;border-radius:8px;'
+        f'<span style="background:{vocab.SEVERITY_COLORS[s]};color:#fff;border-radius:8px;'
         f'padding:0 6px">{int(counts[s])} {esc(s)}</span>'
-        for s in style.SEVERITIES if s in counts) or "no findings"
+        for s in vocab.SEVERITIES if s in counts) or "no findings"
     leaks = analysis.summary().get("leaks", {}) if hasattr(analysis, "summary") else {}
     rows = [("trace", _names(getattr(analysis.trace, "paths", []))),
             ("findings", badges),
-            ("held at trace end", esc(style.format_bytes(leaks.get("bytes_at_end", 0))))]
+            ("held at trace end", esc(vocab.format_bytes(leaks.get("bytes_at_end", 0))))]
     head = "".join(f'<th style="{_CELL}">{h}</th>' for h in
                    ("severity", "rule", "process (pid)", "caller", "bytes", "impact"))
     body = "".join(
-        f'<tr><td style="{_CELL};color:{style.severity_color(r["severity"])}">'
+        f'<tr><td style="{_CELL};color:{vocab.severity_color(r["severity"])}">'
         f'{esc(r["severity"])}</td><td style="{_CELL}"><code>{esc(r["rule"])}</code></td>'
-        f'<td style="{_CELL}">{esc(style.process_label(r["pid"], r["process"], 40))}</td>'
+        f'<td style="{_CELL}">{esc(vocab.process_label(r["pid"], r["process"], 40))}</td>'
         f'<td style="{_CELL}"><code>{esc(r["caller"])}</code></td>'
-        f'<td style="{_CELL}">{esc(style.format_bytes(r["bytes"]))}</td>'
-        f'<td style="{_CELL}">{esc(style.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
+        f'<td style="{_CELL}">{esc(vocab.format_bytes(r["bytes"]))}</td>'
+        f'<td style="{_CELL}">{esc(vocab.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
         "</tr>" for r in f.head(top).to_dict("records"))
     more = f"<div>… and {len(f) - top} more in <code>.findings</code></div>" \
         if len(f) > top else ""

@@ -13,16 +13,15 @@ from typing import Any
 
 import pandas as pd
 
-from traceanalyzer.plot import style
-from traceanalyzer.plot.frames import address_to_int
 from traceanalyzer.render.base import filter_findings
+from traceanalyzer import vocabulary as vocab
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def terminal_safe(value: Any) -> str:
     """``str(value)`` with control characters escaped (``'\\x1b'``); None/NA -> ``'-'``."""
-    if style.is_missing(value):
+    if vocab.is_missing(value):
         return "-"
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
 
@@ -35,16 +34,16 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
     lines: list[str] = []
     n = len(findings)
     sev_counts = findings["severity"].value_counts().to_dict() if n else {}
-    parts = [f"{sev_counts[s]} {s}" for s in style.SEVERITIES if s in sev_counts]
+    parts = [f"{sev_counts[s]} {s}" for s in vocab.SEVERITIES if s in sev_counts]
     lines.append(f"{n} finding{'s' if n != 1 else ''}" + (f": {', '.join(parts)}" if parts
                                                             else ""))
     if summary:
         leaks = summary.get("leaks") or {}
         lines.append(f"memory still held at trace end: "
-                     f"{style.format_bytes(leaks.get('bytes_at_end', 0))}")
+                     f"{vocab.format_bytes(leaks.get('bytes_at_end', 0))}")
         for p in (leaks.get("by_process") or [])[:5]:
-            lines.append(f"  {terminal_safe(style.process_label(p.get('pid'), p.get('process')))}"
-                         f": {style.format_bytes(p.get('bytes'))}")
+            lines.append(f"  {terminal_safe(vocab.process_label(p.get('pid'), p.get('process')))}"
+                         f": {vocab.format_bytes(p.get('bytes'))}")
     if n:
         t0 = float(summary["time_span_ns"][0]) if summary and summary.get("time_span_ns") \
             else 0.0
@@ -55,10 +54,10 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
             rows.append((
                 terminal_safe(r.severity), terminal_safe(r.rule),
                 "-" if t is None or pd.isna(t) else f"{(float(t) - t0) / 1e9:.6f}",
-                terminal_safe(style.process_label(r.pid, r.process, width=24)),
-                terminal_safe(style.shorten(str(r.caller), 28) if not pd.isna(r.caller)
+                terminal_safe(vocab.process_label(r.pid, r.process, width=24)),
+                terminal_safe(vocab.shorten(str(r.caller), 28) if not pd.isna(r.caller)
                               else None),
-                style.format_bytes(r.bytes), style.format_byte_seconds(r.impact_byte_seconds),
+                vocab.format_bytes(r.bytes), vocab.format_byte_seconds(r.impact_byte_seconds),
             ))
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
         lines.append("")
@@ -72,7 +71,7 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
         lines.append("")
         lines.append(textwrap.fill(f"top finding: {terminal_safe(first.get('message'))}",
                                    width=width, subsequent_indent="  "))
-        mdl = address_to_int(first.get("mdl"))
+        mdl = vocab.address_to_int(first.get("mdl"))
         if mdl is not None:
             lines.append(f"  mdl {mdl:#x}")
         if first.get("advice") is not None and not pd.isna(first.get("advice")):

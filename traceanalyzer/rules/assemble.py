@@ -22,8 +22,9 @@ from traceanalyzer.lifecycle.codes import KERNEL_RULES
 from traceanalyzer.lifecycle.replay import ReplayResult
 from traceanalyzer.model.encoding import dictionary_codes
 from traceanalyzer.model.schema import PAGE_SIZE
-from traceanalyzer.rules.catalogue import RULES, SEVERITY_RANK
-from traceanalyzer.rules.messages import fmt_addr, fmt_bytes, message_for
+from traceanalyzer.rules.catalogue import RULES
+from traceanalyzer.rules.messages import message_for
+from traceanalyzer.vocabulary import SEVERITY_RANK, describe_bytes, format_address, format_ms
 
 #: Columns of a partial frame (``-1`` = absent for integers, None for objects).
 PARTIAL_COLUMNS = (
@@ -235,10 +236,11 @@ class FindingAssembler:
             fingerprints.append(fp)
             messages.append(message_for(
                 rules[i], process=image[i] or "?", pid=pid[i] if pid[i] >= 0 else "?",
-                tid=tid[i] if tid[i] >= 0 else "?", mdl=fmt_addr(_u64(mdl[i])),
-                bytes=fmt_bytes(int(nbytes[i])), t_ms=f"{time_ns[i] / 1e6:.3f} ms",
-                va=fmt_addr(_u64(map_va[i])), event=event[i], caller_ctx=ctx_text[i],
-                other=other_text[i], mdl_va=fmt_addr(_u64(slot_va[i])), count=int(counts[i]),
+                tid=tid[i] if tid[i] >= 0 else "?", mdl=format_address(_u64(mdl[i]), "?"),
+                bytes=describe_bytes(int(nbytes[i])), t_ms=format_ms(time_ns[i]),
+                va=format_address(_u64(map_va[i]), "?"), event=event[i], caller_ctx=ctx_text[i],
+                other=other_text[i], mdl_va=format_address(_u64(slot_va[i]), "?"),
+                count=int(counts[i]),
             ))
         df = pd.DataFrame({
             "rule": rules, "severity": severity, "time_ns": time_ns,

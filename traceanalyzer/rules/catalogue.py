@@ -9,9 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-SEVERITIES: Final[tuple[str, ...]] = ("critical", "high", "medium", "low", "info")
-SEVERITY_RANK: Final[dict[str, int]] = {s: i for i, s in enumerate(SEVERITIES)}
-
 
 @dataclass(frozen=True)
 class Rule:

@@ -46,20 +46,6 @@ TEMPLATES: dict[str, str] = {
 }
 
 
-def fmt_bytes(n: int | None) -> str:
-    if n is None or n < 0:
-        return "an unknown number of bytes"
-    if n >= 1 << 20:
-        return f"{n / (1 << 20):.1f} MiB"
-    if n >= 1 << 10:
-        return f"{n / (1 << 10):.0f} KiB"
-    return f"{n} bytes"
-
-
-def fmt_addr(a: int | None) -> str:
-    return "?" if a is None or a < 0 else f"0x{a:x}"
-
-
 def message_for(rule: str, **fields: object) -> str:
     """Message for a finding: the event-specific sentence, then the consequence."""
     template = TEMPLATES.get(rule, "{rule} at {t_ms}.")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from traceanalyzer.errors import TraceError
-from traceanalyzer.rules.catalogue import SEVERITIES
+from traceanalyzer.vocabulary import SEVERITIES
 
 DESCRIPTION = """\
 Compare the findings and leak figures of TRACE_OR_DIR... against a baseline file.

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from traceanalyzer.cli.common import add_trace_arguments, analyze_trace, load_trace
-from traceanalyzer.rules.catalogue import SEVERITIES, SEVERITY_RANK
+from traceanalyzer.vocabulary import SEVERITIES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,4 +52,4 @@ def _accepts_min_severity(renderer: object) -> bool:
         return False
 
 
-__all__ = ["register", "run", "SEVERITY_RANK"]
+__all__ = ["register", "run"]
