@@ -111,3 +111,17 @@ def test_tracelogging_tester_7z(real_traces: Path, tmp_path: Path, oracles) -> N
     counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
     assert counts["ThreadStart"] == 23 and counts["ThreadEnd"] == 8
     assert counts["ProcessStart"] == 1 and counts["ProcessEnd"] == 1
+
+
+@pytest.mark.parametrize("name", ETL_FILES, ids=str)
+def test_analysis_reports_what_a_real_trace_could_not_decode(real_traces: Path, name: Path) -> None:
+    """These files hold no MDL calls: the findings are the trace-quality ones, and every
+    unknown event is counted in TRACE_UNKNOWN_EVENT (no crash on a trace without calls)."""
+    import traceanalyzer as ta
+
+    trace = ta.load(real_traces / name)
+    findings = ta.analyze(trace).findings
+    assert set(findings["severity"]) <= {"info"}
+    unknown = findings[findings["rule"] == "TRACE_UNKNOWN_EVENT"]
+    assert int(unknown["count"].sum()) == trace.stats.total("unknown_events")
+    assert unknown["pid"].isna().all()

@@ -188,9 +188,9 @@ class FindingAssembler:
         mapping_id = p["mapping_id"].to_numpy(dtype=np.int64)
         rules = p["rule"].to_numpy(dtype=object)
 
-        pid = np.where(proc >= 0, self.pid_of_proc[np.maximum(proc, 0)], -1)
-        image = np.where(proc >= 0, self.image_of_proc[np.maximum(proc, 0)], None)
-        tid = np.where(call_idx >= 0, self.ctx.tid[np.maximum(call_idx, 0)], -1)
+        pid = _gather(self.pid_of_proc, proc, -1)
+        image = _gather(self.image_of_proc, proc, None)
+        tid = _gather(self.ctx.tid, call_idx, -1)
         caller = self.take_calls("caller", call_idx)
         fallback = self.take_calls("caller", rel_call)
         caller = np.where(pd.isna(caller), fallback, caller)
@@ -217,8 +217,8 @@ class FindingAssembler:
         expo = p["expo"].to_numpy(dtype=bool)
         severity = np.array([RULES[r].severity for r in rules], dtype=object)
         severity = np.where(p["sev_up"].to_numpy(dtype=bool), "critical", severity)
-        ctx_proc = np.where(call_idx >= 0, self.ctx.proc_id[np.maximum(call_idx, 0)], -1)
-        ctx_pid = np.where(call_idx >= 0, self.ctx.pid[np.maximum(call_idx, 0)], -1)
+        ctx_proc = _gather(self.ctx.proc_id, call_idx, -1)
+        ctx_pid = _gather(self.ctx.pid, call_idx, -1)
         ctx_text = [t if cp >= 0 or q < 0 else f"pid {cp}"
                     for t, cp, q in zip(self._proc_text(ctx_proc), ctx_pid, ctx_proc)]
         alloc_proc = (np.where(has_slot, S[np.maximum(slot, 0), K.S_ALLOC_PROC], -1)
@@ -255,12 +255,20 @@ class FindingAssembler:
             "lifetime_id": _nullable(slot), "mapping_id": _nullable(mapping_id),
             "count": counts,
             "call_pid": _nullable(ctx_pid),
-            "call_process": np.where(ctx_proc >= 0, self.image_of_proc[np.maximum(ctx_proc, 0)], None),
+            "call_process": _gather(self.image_of_proc, ctx_proc, None),
         })
         df["_rank"] = df["severity"].map(SEVERITY_RANK)
         df = df.sort_values(["_rank", "impact_byte_seconds", "time_ns"],
                             ascending=[True, False, True], kind="stable")
         return _typed(df.drop(columns="_rank").reset_index(drop=True))
+
+
+def _gather(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
+    """``values[idx]`` where ``idx >= 0``, else ``fill`` (also when ``values`` is empty:
+    a trace-quality finding on a trace with no calls or processes has only -1 indices)."""
+    if len(values) == 0:
+        return np.full(idx.size, fill, dtype=object if fill is None else np.int64)
+    return np.where(idx >= 0, values[np.maximum(idx, 0)], fill)
 
 
 def _u64(x: int) -> int | None:
