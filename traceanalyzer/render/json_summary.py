@@ -1,9 +1,15 @@
-"""JSON renderer: ``analysis.summary()`` (the ``hazards --json`` shape of cli.md)."""
+"""JSON renderer: ``analysis.summary()`` (the ``hazards --json`` shape of docs/cli.md).
+
+The shape is described by the JSON Schema ``summary.schema.json`` shipped next to this
+module (:func:`summary_schema`).
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -28,6 +34,21 @@ def _default(value: Any) -> Any:
     except ImportError:  # pragma: no cover - pandas is a dependency
         pass
     return str(value)
+
+
+#: File name of the JSON Schema of the summary, a package resource of traceanalyzer.render.
+SCHEMA_RESOURCE = "summary.schema.json"
+
+
+@cache
+def _schema_text() -> str:
+    return resources.files("traceanalyzer.render").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+
+
+def summary_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the ``hazards --json`` / ``summary.json``
+    document, as a fresh dict."""
+    return json.loads(_schema_text())
 
 
 def summary_json(summary: dict[str, Any], indent: int | None = 2) -> str:
