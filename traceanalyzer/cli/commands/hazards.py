@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_trace_arguments(p)
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="the JSON summary of cli.md")
+    fmt.add_argument("--json", action="store_true",
+                     help="the JSON summary (docs/cli.md; its JSON Schema is "
+                     "traceanalyzer/render/summary.schema.json)")
     fmt.add_argument("--csv", action="store_true", help="the findings table as CSV")
     p.add_argument("--min-severity", choices=SEVERITIES, default="info",
                    help="hide findings below this severity (default: show all)")

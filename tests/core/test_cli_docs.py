@@ -1,0 +1,116 @@
+"""docs/cli.md documents every command and every option of every command (argparse is
+the source), the JSON summary keys of the schema, and ``--help`` ends with an example."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from traceanalyzer.cli.main import build_parser
+from traceanalyzer.render.json_summary import summary_schema
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def _sections() -> dict[str, str]:
+    """Command name -> its section of cli.md (``## `traceanalyzer NAME ...` ``)."""
+    text = DOC.read_text(encoding="utf-8")
+    parts = re.split(r"^## ", text, flags=re.M)
+    out = {}
+    for part in parts[1:]:
+        m = re.match(r"`traceanalyzer (\w+)", part)
+        if m:
+            out[m.group(1)] = part
+    return out
+
+
+def _documented(section: str, name: str) -> bool:
+    """``name`` appears as code in the section (alone or starting a code span)."""
+    return re.search(r"`" + re.escape(name) + r"(?=[` ,=\[])", section) is not None
+
+
+def _shared_section() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    return text.split("## Trace inputs", 1)[1].split("\n## ", 1)[0]
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    names = []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if action.option_strings:
+            names.extend(action.option_strings)
+        else:
+            names.append(action.metavar or action.dest)
+    return names
+
+
+def test_every_command_has_a_section_and_every_section_a_command() -> None:
+    assert set(_sections()) == set(_commands())
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_every_option_of_the_command_is_documented(command: str) -> None:
+    section = _sections().get(command, "")
+    uses_trace_inputs = "Also the trace input options above." in section
+    missing = [opt for opt in _options(_commands()[command])
+               if not _documented(section, opt)
+               and not (uses_trace_inputs and _documented(_shared_section(), opt))]
+    assert not missing, f"docs/cli.md, section of {command!r}, lacks {missing}"
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_a_command_that_takes_trace_inputs_says_so(command: str) -> None:
+    opts = _options(_commands()[command])
+    section = _sections()[command]
+    takes_traces = "--field-map" in opts
+    assert takes_traces == ("Also the trace input options above." in section)
+
+
+def test_global_options_are_documented() -> None:
+    head = DOC.read_text(encoding="utf-8").split("\n## ", 1)[0]
+    missing = [o for o in _options(build_parser()) if o != "COMMAND" and not _documented(head, o)]
+    assert not missing
+
+
+def test_every_choice_is_documented() -> None:
+    for command, parser in _commands().items():
+        section = _sections()[command]
+        for action in parser._actions:
+            for choice in action.choices or ():
+                assert str(choice) in section, (command, action.dest, choice)
+
+
+def test_every_summary_key_of_the_schema_is_in_the_json_table() -> None:
+    text = _sections()["hazards"]
+    schema = summary_schema()
+    keys = list(schema["properties"])
+    keys += [f"findings[].{k}" for k in schema["$defs"]["finding"]["properties"]]
+    keys += [f"leaks.{k}" for k in schema["$defs"]["leaks"]["properties"]]
+    keys += [f"stats.{k}" for k in schema["$defs"]["stats"]["properties"]]
+    missing = []
+    for key in keys:
+        parent, _, leaf = key.rpartition(".")
+        if f"`{key}`" in text or f"`{key}[]`" in text or f"`{key}." in text:
+            continue
+        # a row may list siblings: `findings[].pid`, `.process`
+        if parent and re.search(rf"`{re.escape(parent)}\.\w+`[^|]*`\.{re.escape(leaf)}`", text):
+            continue
+        missing.append(key)
+    assert not missing, f"docs/cli.md JSON table lacks {missing}"
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_help_ends_with_an_example(command: str) -> None:
+    epilog = (_commands()[command].epilog or "").strip()
+    assert re.search(r"(?m)^\s*(Example: )?traceanalyzer " + command + r"\b", epilog), epilog
