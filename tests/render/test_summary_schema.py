@@ -17,7 +17,8 @@ import traceanalyzer as ta
 from traceanalyzer.cli.main import main
 from traceanalyzer.render import render
 from traceanalyzer.render.json_summary import summary_schema
-from traceanalyzer.rules.catalogue import RULES, SEVERITIES
+from traceanalyzer.rules.catalogue import RULES
+from traceanalyzer.vocabulary import SEVERITIES
 
 from helpers.real_traces import real_trace_files
 
