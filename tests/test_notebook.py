@@ -40,6 +40,7 @@ def test_notebook_shows_findings_and_figures(executed) -> None:
     html = " ".join(o["data"]["text/html"] for o in _outputs(executed, "text/html"))
     assert "UNLOCK_WHILE_USER_MAPPED" in html
     assert "<strong>Trace</strong>" in html and "<strong>Analysis</strong>" in html
+    assert "first_event" in html and "0xffffc30a4b2f1000" in html  # the SQL query's result
     # leak timeline, hazard timeline, impact, zoomed hazard timeline
     assert len(_outputs(executed, "image/png")) == 4
     text = " ".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"

@@ -11,11 +11,12 @@ from traceanalyzer.errors import (
     MissingEventError, TraceEmptyError, TraceError, TraceFormatError, UnknownFormatError,
 )
 from traceanalyzer.model.trace import Trace
+from traceanalyzer.query import QueryError, sql
 from traceanalyzer.session import load
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Analysis", "MissingEventError", "Trace", "TraceEmptyError", "TraceError",
-    "TraceFormatError", "UnknownFormatError", "analyze", "load",
+    "Analysis", "MissingEventError", "QueryError", "Trace", "TraceEmptyError", "TraceError",
+    "TraceFormatError", "UnknownFormatError", "analyze", "load", "sql",
 ]

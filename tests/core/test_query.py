@@ -1,0 +1,139 @@
+"""ta.sql and ``traceanalyzer query``: SQL over the trace and analysis tables."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import traceanalyzer as ta
+from traceanalyzer.synth.scenario import Scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "sample_traces"
+SCRIPT = Path(sys.executable).with_name("traceanalyzer")
+S = 1_000_000_000
+MDL_A, MDL_B = 0xFFFFC30A4B2F1000, 0xFFFFC30A4B2F3000
+
+
+def _locks_scenario() -> Scenario:
+    """app.exe locks 8 KiB from 0.5 s to 2.5 s; db.exe 4 KiB from 1 s to the end (3 s)."""
+    s = Scenario()
+    app = s.process(pid=1234, image="app.exe", tid=5678)
+    db = s.process(pid=2222, image="db.exe", tid=2223)
+    s.at(S // 2).allocate_mdl(app, mdl=MDL_A, va=0x10000, size=8192)
+    s.probe_and_lock(app, mdl=MDL_A)
+    s.at(S).allocate_mdl(db, mdl=MDL_B, va=0x20000, size=4096)
+    s.probe_and_lock(db, mdl=MDL_B)
+    s.at(5 * S // 2).unlock(app, mdl=MDL_A)
+    s.free_mdl(app, mdl=MDL_A)
+    s.at(3 * S).cswitch(0, app)
+    return s
+
+
+@pytest.fixture(scope="module")
+def locks_trace(tmp_path_factory) -> Path:
+    return _locks_scenario().to_csv(tmp_path_factory.mktemp("q") / "locks.csv")
+
+
+@pytest.fixture(scope="module")
+def seed() -> ta.Analysis:
+    return ta.analyze(ta.load(SAMPLES / "seed_unlock_from_worker.csv"))
+
+
+def _doc_queries() -> list[str]:
+    text = (ROOT / "docs" / "sql.md").read_text(encoding="utf-8")
+    return re.findall(r"```sql\n(.*?)```", text, flags=re.S)
+
+
+def test_findings_query_agrees_with_the_dataframe(seed: ta.Analysis):
+    got = ta.sql(seed, "select rule, count(*) as n from findings group by rule order by rule")
+    want = seed.findings.groupby("rule").size().sort_index()
+    assert got["rule"].tolist() == want.index.tolist()
+    assert got["n"].tolist() == want.tolist()
+
+
+def test_addresses_stay_unsigned_64_bit(seed: ta.Analysis):
+    got = ta.sql(seed, "select distinct mdl, printf('0x%x', mdl) as hex from findings "
+                       "where mdl is not null")
+    assert got["hex"].tolist() == ["0xffffc30a4b2f1000"]
+    assert int(got["mdl"].iloc[0]) == 0xFFFFC30A4B2F1000
+
+
+def test_arrow_output_and_trace_tables_scanned_in_place(seed: ta.Analysis):
+    out = ta.sql(seed.trace, "select event, count(*) as n from calls group by event "
+                             "order by event", output="arrow")
+    assert isinstance(out, pa.Table)
+    calls = seed.trace.calls
+    want = calls["event"].astype(str).value_counts().sort_index()
+    assert out.column("event").to_pylist() == want.index.tolist()
+    assert out.column("n").to_pylist() == want.tolist()
+
+
+def test_join_of_trace_and_analysis_tables(seed: ta.Analysis):
+    got = ta.sql(seed, "select f.rule, c.event from findings f join calls c "
+                       "on c.seq = f.evidence[1] order by f.rule")
+    assert len(got) == len(seed.findings[seed.findings["evidence"].map(len) > 0])
+    assert set(got["event"]) == {"IoAllocateMdl"}
+
+
+def test_a_trace_cannot_answer_an_analysis_table(seed: ta.Analysis):
+    with pytest.raises(ta.QueryError, match="ta.analyze"):
+        ta.sql(seed.trace, "select * from findings")
+
+
+@pytest.mark.parametrize("query, message", [
+    ("select * from nosuchtable", "nosuchtable"),
+    ("selec 1", "syntax error"),
+    ("select nosuchcolumn from calls", "nosuchcolumn"),
+])
+def test_bad_queries_are_one_line_query_errors(seed: ta.Analysis, query: str, message: str):
+    with pytest.raises(ta.QueryError, match=message) as err:
+        ta.sql(seed, query)
+    assert "\n" not in str(err.value)
+
+
+def test_bytes_locked_per_process_per_second(locks_trace: Path):
+    a = ta.analyze(ta.load(locks_trace))
+    query = next(q for q in _doc_queries() if "avg_bytes_locked" in q)
+    got = ta.sql(a, query)
+    rows = {(int(r.second), r.process): float(r.avg_bytes_locked) for r in got.itertuples()}
+    # trace runs 0 .. 3 s; app.exe holds 8 KiB over [0.5, 2.5), db.exe 4 KiB over [1, 3]
+    assert rows == pytest.approx({
+        (0, "app.exe"): 4096.0, (1, "app.exe"): 8192.0, (2, "app.exe"): 4096.0,
+        (1, "db.exe"): 4096.0, (2, "db.exe"): 4096.0,
+    }, rel=1e-5)  # (the scenario's calls are 1 us apart)
+
+
+@pytest.mark.parametrize("query", _doc_queries())
+def test_documented_queries_run(seed: ta.Analysis, locks_trace: Path, query: str):
+    for analysis in (seed, ta.analyze(ta.load(locks_trace))):
+        out = ta.sql(analysis, query)
+        assert isinstance(out, pd.DataFrame) and len(out.columns) >= 2
+
+
+def _cli(*args: str, rc: int = 0) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == rc, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+def test_cli_query_prints_json_csv_and_table(locks_trace: Path):
+    q = "select process, sum(bytes) as bytes from locks group by process order by process"
+    rows = json.loads(_cli("query", str(locks_trace), q, "--json").stdout)
+    assert rows == [{"process": "app.exe", "bytes": 8192}, {"process": "db.exe", "bytes": 4096}]
+    csv = _cli("query", str(locks_trace), q, "--csv").stdout
+    assert csv.splitlines() == ["process,bytes", "app.exe,8192", "db.exe,4096"]
+    table = _cli("query", str(locks_trace), "select seq from calls", "--max-rows", "2").stdout
+    assert "... 4 more rows" in table
+
+
+def test_cli_query_errors_are_exit_2_one_line(locks_trace: Path):
+    err = _cli("query", str(locks_trace), "select * from nosuch", rc=2).stderr
+    assert err.count("\n") == 1 and "nosuch" in err

@@ -1,0 +1,163 @@
+"""SQL over a trace's and an analysis's tables, with DuckDB.
+
+>>> import traceanalyzer as ta
+>>> a = ta.analyze(ta.load("sample_traces/seed_unlock_from_worker.csv"))  # doctest: +SKIP
+>>> ta.sql(a, "select rule, count(*) from findings group by rule")       # doctest: +SKIP
+
+The tables are handed to DuckDB as they are: the trace's Arrow tables are scanned in
+place (zero-copy), the analysis's DataFrames likewise through DuckDB's pandas scan. Only
+the tables a query names are built (naming ``findings`` runs the rules; ``calls`` alone
+does not). ``docs/sql.md`` lists the tables and example queries.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Union
+
+import pandas as pd
+import pyarrow as pa
+
+from traceanalyzer.analysis import Analysis
+from traceanalyzer.errors import TraceError
+from traceanalyzer.model.trace import Trace
+
+__all__ = ["QueryError", "needs_analysis", "sql", "table_names", "TRACE_TABLES", "ANALYSIS_TABLES"]
+
+Source = Union[Trace, Analysis]
+Table = Union[pa.Table, pd.DataFrame]
+
+
+class QueryError(TraceError):
+    """The SQL text is not valid, or names a table or column that does not exist."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"SQL query: {message}")
+
+
+def _trace_span(trace: Trace) -> pd.DataFrame:
+    lo, hi = trace.time_span_ns
+    return pd.DataFrame({"start_ns": [lo], "end_ns": [hi]})
+
+
+#: Tables of a Trace: name -> how to get it (Arrow tables are scanned without a copy).
+TRACE_TABLES: dict[str, Callable[[Trace], Table]] = {
+    "calls": lambda t: t.table("calls"),
+    "cswitch": lambda t: t.table("cswitch"),
+    "images": lambda t: t.table("images"),
+    "other": lambda t: t.table("other"),
+    "processes": lambda t: t.processes,
+    "threads": lambda t: t.threads,
+    "events": lambda t: t.events_table(),
+    "trace_span": _trace_span,
+}
+
+#: Tables an Analysis adds to its trace's.
+ANALYSIS_TABLES: dict[str, Callable[[Analysis], Table]] = {
+    "findings": lambda a: a.findings,
+    "lifecycles": lambda a: a.lifecycles,
+    "mappings": lambda a: a.mappings,
+    "locks": lambda a: a.locks,
+    "leak_timeline": lambda a: a.leak_timeline(),
+}
+
+
+def table_names(source: Source) -> list[str]:
+    """The table names a query over ``source`` can use."""
+    names = list(TRACE_TABLES)
+    if isinstance(source, Analysis):
+        names += list(ANALYSIS_TABLES)
+    return sorted(names)
+
+
+def _named_tables(query: str) -> set[str]:
+    """The (unqualified) table names ``query`` refers to."""
+    import duckdb
+
+    try:
+        return {w.split(".")[-1] for w in duckdb.get_table_names(query)}
+    except duckdb.Error as exc:
+        raise QueryError(_one_line(exc)) from None
+
+
+def needs_analysis(query: str) -> bool:
+    """True when ``query`` names a table only an :class:`Analysis` has (findings, ...)."""
+    return bool(_named_tables(query) & set(ANALYSIS_TABLES))
+
+
+def _table(source: Source, name: str) -> Table:
+    if isinstance(source, Analysis):
+        if name in ANALYSIS_TABLES:
+            return ANALYSIS_TABLES[name](source)
+        return TRACE_TABLES[name](source.trace)
+    return TRACE_TABLES[name](source)
+
+
+def sql(source: Source, query: str, *,
+        output: Literal["pandas", "arrow"] = "pandas") -> pd.DataFrame | pa.Table:
+    """Run one SQL query (DuckDB dialect) over the tables of ``source``.
+
+    source: a :class:`Trace` (tables calls, cswitch, images, other, processes, threads,
+    events, trace_span) or an :class:`Analysis` (those plus findings,
+    lifecycles, mappings, locks, leak_timeline). Times are ``*_ns`` integers in trace
+    time; addresses are unsigned 64-bit integers (``printf('0x%x', mdl)`` shows hex).
+    output: 'pandas' (a DataFrame) or 'arrow' (a ``pyarrow.Table``).
+
+    Raises :class:`QueryError` (one line) for invalid SQL or an unknown table/column.
+    """
+    import duckdb
+
+    if output not in ("pandas", "arrow"):
+        raise ValueError(f"output must be 'pandas' or 'arrow', not {output!r}")
+    available = set(table_names(source))
+    wanted = _named_tables(query)
+    if isinstance(source, Trace) and wanted & set(ANALYSIS_TABLES):
+        raise QueryError("this query names an analysis table "
+                         f"({', '.join(sorted(set(ANALYSIS_TABLES) & wanted))}): "
+                         "pass ta.analyze(trace) instead of the trace")
+    con = duckdb.connect()
+    try:
+        for name in sorted(wanted):
+            if name in available:
+                con.register(name, _table(source, name))
+        try:
+            rel = con.sql(query)
+            if rel is None:
+                raise QueryError("the statement returns no rows (use a SELECT query)")
+            table = _narrow_hugeints(rel.to_arrow_table())
+        except duckdb.CatalogException as exc:
+            raise QueryError(f"{_one_line(exc)} (tables: {', '.join(sorted(available))})") \
+                from None
+        except duckdb.Error as exc:
+            raise QueryError(_one_line(exc)) from None
+    finally:
+        con.close()
+    return table.to_pandas(types_mapper=_nullable_ints) if output == "pandas" else table
+
+
+def _narrow_hugeints(table: pa.Table) -> pa.Table:
+    """DuckDB's sum() of integers is a 128-bit integer, decimal128(38, 0) in Arrow: back
+    to int64 when every value fits (it does for byte counts), else left as it is."""
+    for i, field in enumerate(table.schema):
+        t = field.type
+        if pa.types.is_decimal(t) and t.scale == 0:
+            try:
+                table = table.set_column(i, field.name, table.column(i).cast(pa.int64()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+    return table
+
+
+_PANDAS_INTS = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+                pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
+                pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+                pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
+
+
+def _nullable_ints(t: pa.DataType) -> object:
+    """Integer columns stay integers (nullable) in pandas, as the analysis tables are."""
+    return _PANDAS_INTS.get(t)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:400]
