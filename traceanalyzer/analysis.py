@@ -18,7 +18,7 @@ import pyarrow as pa
 from traceanalyzer.context.attribution import Context, asof_index, attribute
 from traceanalyzer.lifecycle import kernel as K
 from traceanalyzer.lifecycle.codes import END_REASONS, KIND_NAMES
-from traceanalyzer.lifecycle.replay import Engine, ReplayResult, run_replay, u64_column
+from traceanalyzer.lifecycle.replay import Engine, ReplayResult, prepare_replay, u64_column
 from traceanalyzer.model.schema import CACHE_TYPES, PAGE_SIZE
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.rules.assemble import (
@@ -46,12 +46,14 @@ class Analysis:
                  progress: Callable[[int, int], None] | None = None) -> None:
         self.trace = trace
         n_calls = trace.table("calls").num_rows
-        if progress:
-            progress(0, n_calls)
+        report = progress or (lambda done, total: None)
+        report(0, n_calls)
         self.context: Context = attribute(trace)
-        self.replay: ReplayResult = run_replay(trace, self.context, engine)
-        if progress:
-            progress(n_calls, n_calls)
+        report(n_calls // 3, n_calls)
+        prepared = prepare_replay(trace, self.context, engine)
+        report(2 * n_calls // 3, n_calls)
+        self.replay: ReplayResult = prepared.run()
+        report(n_calls, n_calls)
         self._calls = trace.table("calls")
         self._procs = trace.processes
         lo, hi = trace.time_span_ns
@@ -527,6 +529,7 @@ def analyze(trace: Trace, *, engine: Engine = "auto",
     """Replay ``trace`` and return its :class:`Analysis`.
 
     engine: 'auto' (compiled replay for large traces), 'jit' or 'python'.
-    progress: callable(done_calls, total_calls), told when the replay starts and ends.
+    progress: callable(done, total_calls), told at the start and after each stage
+    (context attribution, replay input, replay) with the share of the calls done.
     """
     return Analysis(trace, engine, progress)

@@ -12,17 +12,7 @@ bar on stderr when it is a terminal, a silent no-op otherwise or with ``quiet=Tr
 from __future__ import annotations
 
 import sys
-from typing import IO, Any, Callable, Protocol
-
-ProgressCallback = Callable[[int, "int | None"], None]
-
-
-class Progress(Protocol):
-    """A progress callback that can be closed (and used as a context manager)."""
-
-    def __call__(self, done: int, total: int | None = None) -> None: ...
-
-    def close(self) -> None: ...
+from typing import IO, Any
 
 
 class NullProgress:

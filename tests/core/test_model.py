@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import traceanalyzer as ta
-from traceanalyzer.readers.parquet import write_parquet
+from traceanalyzer.model.parquet_writer import write_parquet
 
 CSV = """time_ns,event,cpu,pid,tid,mdl,va,size,new_tid,old_tid,image,vendor_note
 0,ProcessRundown,0,4,,,,,,,System,

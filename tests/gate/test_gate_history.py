@@ -11,7 +11,8 @@ from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.baseline import Baseline
 from traceanalyzer.gate.compare import Policy, compare_all
 from traceanalyzer.gate.digest import digest_summary
-from traceanalyzer.gate.history import finding_trend, load_history, plot_finding_trend, record_run
+from traceanalyzer.gate.history import finding_trend, load_history, record_run
+from traceanalyzer.plot.trend import plot_finding_trend
 
 LEAK = ("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "drv.sys+0x1a2b", "app.exe")
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)

@@ -17,7 +17,7 @@ import pytest
 import traceanalyzer as ta
 from traceanalyzer.render import render
 from traceanalyzer.render.html_report import html_report
-from traceanalyzer.render.repr_html import trace_repr_html
+from traceanalyzer.model.html_repr import trace_repr_html
 
 SEED = Path(__file__).resolve().parents[2] / "sample_traces" / "seed_unlock_from_worker.csv"
 

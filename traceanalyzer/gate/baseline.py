@@ -23,13 +23,12 @@ byte-identical file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.gate.digest import TraceDigest
 
 BASELINE_FORMAT = "traceanalyzer-baseline"
@@ -89,20 +88,6 @@ def load_baseline(path: str | Path) -> Baseline:
     except json.JSONDecodeError as exc:
         raise TraceError(f"baseline is not valid JSON (line {exc.lineno}: {exc.msg})", p) from None
     return Baseline.from_dict(doc, p)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (no torn files)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_baseline(baseline: Baseline, path: str | Path) -> None:

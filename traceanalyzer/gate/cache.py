@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from traceanalyzer.gate.baseline import write_text_atomic
+from traceanalyzer.fileio import write_text_atomic
 
 #: Package folders whose code cannot change a summary (left out of the analyzer key).
 _NOT_IN_KEY = {"gate", "cli", "render", "plot", "synth", "__pycache__"}

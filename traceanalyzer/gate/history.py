@@ -3,7 +3,7 @@
 ``record_run`` writes ``run-<UTC time>.json`` with every trace's verdict, finding groups
 (count and bytes per fingerprint) and leak figures. ``load_history`` reads them back as
 long tables; ``finding_trend`` follows one finding (fingerprint, fingerprint prefix or
-rule ID) over the runs, and ``plot_finding_trend`` draws its count and leaked bytes.
+rule ID) over the runs; ``traceanalyzer.plot.trend.plot_finding_trend`` draws it.
 """
 
 from __future__ import annotations
@@ -11,17 +11,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from traceanalyzer.errors import TraceError
-from traceanalyzer.gate.baseline import write_text_atomic
+from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.gate.compare import GateResult
 from traceanalyzer.gate.digest import LEAK_METRICS
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 HISTORY_FORMAT = "traceanalyzer-history"
 FINDING_COLUMNS = ["run", "time_utc", "trace", "fingerprint", "rule", "severity", "caller", "process", "count", "bytes"]
@@ -139,32 +136,3 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
     for c in ("count", "bytes", "leaked_bytes"):
         out[c] = out[c].astype("int64")
     return out[TREND_COLUMNS].reset_index(drop=True)
-
-
-def plot_finding_trend(trend: pd.DataFrame, title: str = "") -> "Figure":
-    """Two panels over runs: the finding's count, and bytes (finding's and leaked total).
-
-    ``trend`` is :func:`finding_trend`'s table. Returns a matplotlib ``Figure`` (not
-    attached to pyplot; ``fig.savefig("trend.png")`` writes it).
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    ax_count, ax_bytes = fig.subplots(2, 1, sharex=True)
-    x = list(range(len(trend)))
-    ax_count.plot(x, trend["count"], marker="o", drawstyle="steps-mid", color="tab:red")
-    ax_count.set_ylabel("occurrences")
-    ax_count.set_ylim(bottom=0)
-    ax_count.grid(alpha=0.3)
-    ax_bytes.plot(x, trend["bytes"], marker="o", label="finding bytes", color="tab:orange")
-    ax_bytes.plot(x, trend["leaked_bytes"], marker="s", label="leaked bytes (at end + at exit)", color="tab:blue")
-    ax_bytes.set_ylabel("bytes")
-    ax_bytes.set_ylim(bottom=0)
-    ax_bytes.grid(alpha=0.3)
-    ax_bytes.legend(loc="upper left", fontsize="small")
-    labels = [pd.Timestamp(t).strftime("%Y-%m-%d\n%H:%M") if pd.notna(t) else r for t, r in zip(trend["time_utc"], trend["run"])]
-    ax_bytes.set_xticks(x, labels, fontsize="small")
-    ax_bytes.set_xlabel("run (UTC)")
-    if title:
-        fig.suptitle(title)
-    return fig

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from traceanalyzer.gate.baseline import write_text_atomic
+from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.gate.compare import (
     GateResult,
     TraceVerdict,

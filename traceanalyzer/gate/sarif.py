@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from traceanalyzer.gate.baseline import write_text_atomic
+from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.gate.compare import GateResult, TraceVerdict, describe_evidence
 from traceanalyzer.gate.digest import FindingGroup
 

@@ -189,11 +189,6 @@ SYSTEM_PID: Final[int] = 4
 IDLE_PID: Final[int] = 0
 
 
-def arrow_schema(columns: list[str] | tuple[str, ...]) -> pa.Schema:
-    """Arrow schema for the given canonical column names (unknown names: string)."""
-    return pa.schema([(c, COLUMNS.get(c, pa.string())) for c in columns])
-
-
 def family_of(event: str) -> str:
     """Name of the family table an event name belongs to (``other`` when unknown)."""
     for family, (events, _cols) in FAMILIES.items():

@@ -254,10 +254,8 @@ class Trace:
         return sorted(pids)
 
     def _repr_html_(self) -> str:
-        try:
-            from traceanalyzer.render.repr_html import trace_repr_html
-        except ImportError:
-            return f"<pre>{self!r}</pre>"
+        from traceanalyzer.model.html_repr import trace_repr_html
+
         return trace_repr_html(self)
 
     def __repr__(self) -> str:

@@ -53,18 +53,3 @@ class ParquetReader:
 
 
 register_reader(ParquetReader())
-
-
-def write_parquet(trace: "Trace", path: str | Path) -> None:
-    """Write ``trace``'s canonical event table (and its metadata and counters) to Parquet.
-
-    Reading the file back gives the same family tables.
-    """
-    from traceanalyzer.model.trace import Trace  # noqa: F401  (type only)
-
-    table = trace.events_table().drop_columns(["seq"])
-    meta = dict(trace.metadata)
-    meta.pop("traces", None)
-    meta["stats"] = [vars(e) for e in trace.stats.entries.values() if e.name != "unknown_events"]
-    table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, default=str).encode()})
-    pq.write_table(table, Path(path), compression="zstd")

@@ -104,9 +104,4 @@ def _load_builtin() -> None:
     import importlib
 
     for module in ("parquet", "csv_canonical", "etl", "xperf_text", "wpa_csv"):
-        try:
-            importlib.import_module(f"traceanalyzer.readers.{module}")
-        except ModuleNotFoundError as exc:
-            # a reader that is not written yet; anything else missing is a real error
-            if exc.name != f"traceanalyzer.readers.{module}":
-                raise
+        importlib.import_module(f"traceanalyzer.readers.{module}")

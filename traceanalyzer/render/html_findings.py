@@ -6,12 +6,12 @@ Every value that comes from the trace goes through :func:`esc`.
 
 from __future__ import annotations
 
-import html
 from typing import Any, Iterable
 
 import pandas as pd
 
 from traceanalyzer import vocabulary as vocab
+from traceanalyzer.model.html_repr import esc
 
 #: Evidence columns shown, in order, when the events have them.
 EVIDENCE_COLUMNS: tuple[str, ...] = (
@@ -19,11 +19,6 @@ EVIDENCE_COLUMNS: tuple[str, ...] = (
     "access_mode", "operation", "cache_type", "mapped_va", "target_pid", "irql", "image",
 )
 _ADDRESS_COLS = {"mdl", "va", "mapped_va", "source_mdl", "irp", "base"}
-
-
-def esc(value: Any) -> str:
-    """HTML-escaped text of any value (None/NA -> '')."""
-    return "" if vocab.is_missing(value) else html.escape(str(value), quote=True)
 
 
 def rule_info(rule_id: str) -> Any:

@@ -18,7 +18,8 @@ from traceanalyzer.plot import style
 from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
 from traceanalyzer.plot.impact import impact_table, plot_impact_for
 from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
-from traceanalyzer.render.html_findings import esc, findings_section
+from traceanalyzer.model.html_repr import esc
+from traceanalyzer.render.html_findings import findings_section
 from traceanalyzer import vocabulary as vocab
 
 #: Figures of the report: name -> (title, caption).

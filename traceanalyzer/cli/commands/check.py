@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,58 +77,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _progress_bar(total_hint: int = 0) -> Any:
-    """A tqdm callback on stderr when it is a terminal, else None."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total_hint, unit="trace", file=sys.stderr, leave=False)
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-
-    return update
-
-
-def _verdicts_json(outcome: Any) -> dict[str, Any]:
-    from traceanalyzer.gate.compare import describe_evidence
-
-    res = outcome.result
-    traces = {}
-    for v in res.verdicts:
-        traces[v.trace] = {
-            "status": v.status,
-            "path": v.path,
-            "cached": v.cached,
-            "error": v.error,
-            "new_findings": [
-                {**nf.group.to_entry(), "fingerprint": nf.group.fingerprint, "baseline_count": nf.baseline_count,
-                 "blocking": nf.blocking, "evidence": nf.group.first, "evidence_text": describe_evidence(nf.group)}
-                for nf in v.new_findings
-            ],
-            "leak_regressions": [vars(r) for r in v.leak_regressions],
-        }
-    return {"exit_code": res.exit_code, "fail_on": res.policy.fail_on, "counts": res.counts(), "traces": traces}
-
-
-def _plot_trend(args: argparse.Namespace) -> Path:
-    from traceanalyzer.gate.history import finding_trend, plot_finding_trend
-
-    trend = finding_trend(args.history, args.trend, trace=args.trend_trace)
-    title = f"{args.trend}" + (f" in {args.trend_trace}" if args.trend_trace else "")
-    fig = plot_finding_trend(trend, title=title)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.trend)
-    out = args.trend_png or (args.history / f"trend-{safe}.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the gate; returns the exit code (0 pass, 1 regression).
 
@@ -140,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         raise TraceError("--trend needs --history DIR")
     if not args.traces:
         if args.trend:
-            print(f"trend plot written: {_plot_trend(args)}")
+            from traceanalyzer.gate.outputs import write_trend_png
+
+            print(f"trend plot written: "
+                  f"{write_trend_png(args.history, args.trend, args.trend_trace, args.trend_png)}")
             return 0
         raise TraceError("no TRACE_OR_DIR given (see traceanalyzer check --help)")
     if args.baseline is None:
@@ -150,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
     from traceanalyzer.gate.check import run_check
     from traceanalyzer.gate.compare import Policy
+    from traceanalyzer.gate.outputs import verdicts_json_text, write_outputs, write_trend_png
     from traceanalyzer.gate.runner import RunOptions
     from traceanalyzer.gate.text import report_lines
-
+    from traceanalyzer.progress import make_progress
     from traceanalyzer.rules.catalogue import rule as catalogue_rule
 
     for rid in args.ignore:
@@ -164,18 +115,19 @@ def run(args: argparse.Namespace) -> int:
         policy = Policy(args.fail_on, args.leak_rel_tol, args.leak_abs_tol, frozenset(args.ignore))
     except ValueError as exc:
         raise TraceError(str(exc)) from None
-    opts = RunOptions(jobs=args.jobs, scheduler=args.scheduler, progress=_progress_bar())
-    outcome = run_check(
-        args.traces,
-        args.baseline,
-        policy,
-        update_baseline=args.update_baseline,
-        run_options=opts,
-        use_cache=not args.no_cache,
-        cache_dir=args.cache_dir,
-        pattern=args.pattern,
-        skip=args.skip,
-    )
+    with make_progress("checking", unit="trace") as progress:
+        opts = RunOptions(jobs=args.jobs, scheduler=args.scheduler, progress=progress)
+        outcome = run_check(
+            args.traces,
+            args.baseline,
+            policy,
+            update_baseline=args.update_baseline,
+            run_options=opts,
+            use_cache=not args.no_cache,
+            cache_dir=args.cache_dir,
+            pattern=args.pattern,
+            skip=args.skip,
+        )
     result = outcome.result
     json_stdout = args.json is not None and str(args.json) == "-"
 
@@ -183,30 +135,16 @@ def run(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr if json_stdout else sys.stdout)
 
     if json_stdout:
-        print(json.dumps(_verdicts_json(outcome), indent=2, default=str))
+        print(verdicts_json_text(outcome))
     else:
         for line in report_lines(result, verbose=args.verbose, quiet=args.quiet):
             print(line)
         say(f"analysed {len(outcome.results) - outcome.cached}, from cache {outcome.cached}, "
-              f"in {outcome.seconds:.1f} s")
-    if args.json is not None and not json_stdout:
-        from traceanalyzer.gate.baseline import write_text_atomic
-
-        write_text_atomic(args.json, json.dumps(_verdicts_json(outcome), indent=2, default=str) + "\n")
-    if args.junit:
-        from traceanalyzer.gate.junit import write_junit
-
-        write_junit(result, args.junit)
-    if args.sarif:
-        from traceanalyzer.gate.sarif import write_sarif
-
-        write_sarif(result, args.sarif, roots={t.trace_id: t.root for t in outcome.traces})
-    if args.history:
-        from traceanalyzer.gate.history import record_run
-
-        record_run(args.history, result)
-        if args.trend:
-            say(f"trend plot written: {_plot_trend(args)}")
+            f"in {outcome.seconds:.1f} s")
+    write_outputs(outcome, json_path=None if json_stdout else args.json, junit=args.junit,
+                  sarif=args.sarif, history=args.history)
+    if args.history and args.trend:
+        say(f"trend plot written: {write_trend_png(args.history, args.trend, args.trend_trace, args.trend_png)}")
     if outcome.baseline_written:
         note = f"; dropped {len(outcome.dropped)} missing trace(s)" if outcome.dropped else ""
         say(f"baseline written: {args.baseline} ({len(outcome.traces) - len(result.errors)} trace(s){note})")

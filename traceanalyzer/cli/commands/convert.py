@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from traceanalyzer.cli.common import add_trace_arguments, load_trace
-from traceanalyzer.readers.parquet import write_parquet
+from traceanalyzer.model.parquet_writer import write_parquet
 
 
 def register(sub: argparse._SubParsersAction) -> None:
