@@ -42,10 +42,19 @@ CALLS = set(CALL_EVENTS) | set(IO_EVENTS)
 EXPECTED_IN_TYPE = {
     "mdl": 21, "source_mdl": 21, "va": 21, "mapped_va": 21, "irp": 21, "return_address": 21,
     "size": 10, "requested_size": 10, "access_mode": 4, "operation": 4, "cache_type": 4,
-    "priority": 8, "tag": 8, "target_pid": 8, "effective_pid": 8, "bugcheck_on_failure": 7,
-    "irql": 4, "status": 2, "caller": 2,
+    "priority": 8, "tag": 8, "target_pid": 8, "effective_pid": 8, "bugcheck_on_failure": 8,
+    "irql": 4, "status": 20, "caller": 2,  # status: HEXINT32 when a number (mdltrace_schema.json)
 }
 ENUM_NUMBERS = {"UserMode": 1, "KernelMode": 0, "IoWriteAccess": 1, "MmCached": 1, "MmNonCached": 0}
+
+
+def _logged(column, value):
+    """A row value as the oracle decodes it: enum names as numbers, a status as HEXINT32."""
+    if column == "status":
+        return int(value, 0)
+    return ENUM_NUMBERS.get(value, value)
+
+
 MDLTRACE_GUID = uuid.UUID("187eb5e9-857d-525c-36cb-625f55a6cdee")  # name hash, see test_etl_writer
 
 
@@ -79,7 +88,7 @@ def _parse_schema(blob: bytes) -> tuple[str, list[tuple[str, int]]]:
 
 
 def _decode_user_data(data: bytes, fields: list[tuple[str, int]]) -> dict:
-    fmt = {4: "<B", 7: "<i", 8: "<I", 10: "<Q", 21: "<Q"}
+    fmt = {4: "<B", 7: "<i", 8: "<I", 10: "<Q", 20: "<I", 21: "<Q"}
     values, pos = {}, 0
     for name, in_type in fields:
         if in_type == 2:
@@ -157,7 +166,7 @@ def test_dissect_tracelogging_records_match_rows(written):
         assert all(EXPECTED_IN_TYPE[n] == t for n, t in fields)
         ext_bytes = traits.size + schema.size
         values = _decode_user_data(rec["payload"][ext_bytes:], fields)
-        expected = {c: ENUM_NUMBERS.get(row[c], row[c]) for c in payload_columns}
+        expected = {c: _logged(c, row[c]) for c in payload_columns}
         assert values == expected
 
 
@@ -192,7 +201,7 @@ def test_etlparser_decodes_what_it_can(written):
                 assert rec["error"] == "TlUnhandledTag"  # HEXINT64, see docs
             else:
                 assert rec["name"] == event
-                assert rec["fields"] == {c: ENUM_NUMBERS.get(v, v) for c, v in row.items()
+                assert rec["fields"] == {c: _logged(c, v) for c, v in row.items()
                                          if c not in ("time_ns", "event", "cpu", "pid", "tid")}
 
 
@@ -205,7 +214,7 @@ def test_etlparser_decodes_all_calls_with_plain_integer_addresses(tmp_path):
     for row, rec in zip(calls, decoded):  # one CPU stream per CPU; compare as sets below
         assert "error" not in rec
     got = sorted((r["name"], sorted(r["fields"].items())) for r in decoded)
-    want = sorted((row["event"], sorted((c, ENUM_NUMBERS.get(v, v)) for c, v in row.items()
+    want = sorted((row["event"], sorted((c, _logged(c, v)) for c, v in row.items()
                                         if c not in ("time_ns", "event", "cpu", "pid", "tid")))
                   for row in calls)
     assert got == want

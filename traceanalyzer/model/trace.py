@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from traceanalyzer.errors import MissingEventError, TraceError
 from traceanalyzer.model import instances
+from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.encoding import as_dictionary, dictionary_codes
 from traceanalyzer.model.schema import COLUMNS, FAMILIES, KNOWN_EVENTS, OTHER_FAMILY, family_of
 from traceanalyzer.model.stats import Stats
@@ -122,6 +123,7 @@ class Trace:
                 if family != "cswitch":  # read column by column later: one chunk each.
                     sub = sub.combine_chunks()  # (CSwitch columns are read once, by context)
             tables[family] = sub.add_column(0, "seq", pa.array(seq.astype(np.int64, copy=False)))
+        tables["calls"] = resolve_callers(tables["calls"], tables["images"], self.stats)
         for name, count in self.events_by_name.items():
             if name not in KNOWN_EVENTS:
                 self.stats.add("unknown_events", count, "warning", detail=name)

@@ -4,12 +4,17 @@ One event per call row: EVENT_HEADER (provider = name hash of ``MdlTrace``, even
 channel 11, level 4, keyword 0), two extended data items (provider traits, then the
 event schema) and the user data. The event name is the canonical event name; the fields
 are the row's non-null canonical columns (except time_ns, event, cpu, pid, tid, which
-the header and the buffer carry), named as the columns, in ``schema.COLUMNS`` order.
+the header and the buffer carry), named as the columns.
 
-In-types (``FIELD_IN_TYPES``): addresses HEXINT64 (HEXINT32 in 32-bit traces, what
-TraceLoggingPointer gives), byte counts UINT64, ids/flags UINT32, access_mode /
-operation / cache_type UINT8 (the events.md numbers), bugcheck_on_failure INT32,
-irql / wow64 UINT8, status / caller / image ANSI strings (UTF-16 on request).
+Field order and in-types are those of ``capture/mdltrace.h``, from the one schema file
+``model/mdltrace_schema.json``: first the event's schema fields (its own, then irql,
+effective_pid, return_address) that the row has, then any other non-null column in
+``schema.COLUMNS`` order (what the header never logs, e.g. a scenario's ``caller``
+string). In-types (``FIELD_IN_TYPES``): addresses HEXINT64 (HEXINT32 in 32-bit traces,
+what TraceLoggingPointer gives), byte counts UINT64, ids/flags UINT32, access_mode /
+operation / cache_type / irql UINT8 (the events.md numbers), bugcheck_on_failure UINT32,
+status HEXINT32 when it is a number (an ANSI string otherwise, e.g. ``exception``),
+wow64 UINT8, caller / image ANSI strings (UTF-16 on request).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import struct
 from functools import lru_cache
 from typing import Final
 
+from traceanalyzer.model.mdltrace import mdltrace_schema
 from traceanalyzer.model.schema import (
     ACCESS_MODES,
     CACHE_TYPES,
@@ -48,13 +54,13 @@ FIELD_IN_TYPES: Final[dict[str, int | str]] = {
     "cache_type": tl.IN_UINT8,
     "mapped_va": _ADDRESS,
     "priority": tl.IN_UINT32,
-    "bugcheck_on_failure": tl.IN_INT32,
+    "bugcheck_on_failure": tl.IN_UINT32,
     "irp": _ADDRESS,
     "tag": tl.IN_UINT32,
     "target_pid": tl.IN_UINT32,
     "effective_pid": tl.IN_UINT32,
     "irql": tl.IN_UINT8,
-    "status": _STRING,
+    "status": tl.IN_HEXINT32,
     "caller": _STRING,
     "new_tid": tl.IN_UINT32,
     "old_tid": tl.IN_UINT32,
@@ -68,6 +74,8 @@ FIELD_IN_TYPES: Final[dict[str, int | str]] = {
     "return_address": _ADDRESS,
 }
 assert set(FIELD_IN_TYPES) == set(COLUMNS) - HEADER_COLUMNS
+assert all(FIELD_IN_TYPES[c] == (_ADDRESS if t.name == "pointer" else t.in_type)
+           for c, t in ((c, mdltrace_schema().field_type(c)) for c in mdltrace_schema().field_types))
 
 #: Payload columns in the order fields are written.
 FIELD_ORDER: Final[tuple[str, ...]] = tuple(c for c in COLUMNS if c in FIELD_IN_TYPES)
@@ -98,6 +106,23 @@ def in_type_of(column: str, pointer_size: int, unicode_strings: bool = False,
     if kind == _STRING:
         return tl.IN_UNICODESTRING if unicode_strings else tl.IN_ANSISTRING
     return int(kind)
+
+
+def ordered_fields(event: str, present: list[str] | tuple[str, ...]) -> list[str]:
+    """The ``present`` payload columns in writing order: the event's schema fields first
+    (header order), then the others in ``schema.COLUMNS`` order."""
+    first = [c for c in mdltrace_schema().event_fields(event) if c in present]
+    return first + [c for c in FIELD_ORDER if c in present and c not in first]
+
+
+def status_number(value: object) -> int | None:
+    """An NTSTATUS given as a number or ``0x`` text; None for other text (``exception``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value & 0xFFFFFFFF
+    try:
+        return int(str(value).strip(), 0) & 0xFFFFFFFF
+    except ValueError:
+        return None
 
 
 def enum_number(column: str, value: object) -> int:
@@ -141,11 +166,15 @@ def tracelogging_record(pointer_size: int, qpc: int, event: str, row: dict, tid:
     """One MdlTrace TraceLogging event record (EVENT_HEADER + extended items + user data)."""
     fields: list[tuple[str, int]] = []
     data = bytearray()
-    for column in FIELD_ORDER:
-        value = row.get(column)
-        if value is None:
-            continue
+    for column in ordered_fields(event, [c for c in FIELD_ORDER if row.get(c) is not None]):
+        value = row[column]
         in_type = in_type_of(column, pointer_size, unicode_strings, hex_addresses)
+        if column == "status":
+            number = status_number(value)
+            if number is None:
+                in_type = tl.IN_UNICODESTRING if unicode_strings else tl.IN_ANSISTRING
+            else:
+                value = number
         fields.append((column, in_type))
         data += tl.encode_value(in_type, field_value(column, in_type, value))
     ext = _extended_items(event, tuple(fields))

@@ -1,10 +1,11 @@
 """MdlTrace TraceLogging records in bulk, for calls whose fields are all numbers.
 
 Rows of one event with the same set of non-null fields and no string field have one
-fixed record layout; this builds all of them at once with a numpy structured array,
-byte for byte what :func:`etl_calls.tracelogging_record` builds one row at a time
-(a test compares the two). Rows with string fields (status, caller, image) take the
-per-row path.
+fixed record layout (field order and in-types from ``model/mdltrace_schema.json``);
+this builds all of them at once with a numpy structured array, byte for byte what
+:func:`etl_calls.tracelogging_record` builds one row at a time (a test compares the
+two). Rows with string fields (caller, image, a status given as text such as
+``exception``) take the per-row path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from traceanalyzer.synth.etl_calls import (
     enum_number,
     field_value,
     in_type_of,
+    ordered_fields,
+    status_number,
 )
 from traceanalyzer.synth.etl_format import EVENT_HEADER_SIZE, HEADER_TYPE, MARKER_FLAGS
 
@@ -45,6 +48,11 @@ def field_columns(table: pa.Table) -> list[str]:
 def _values(table: pa.Table, column: str, rows: np.ndarray, in_type: int) -> np.ndarray:
     """Field values of ``rows`` (all non-null) as numbers, checked like field_value."""
     col = pc.take(table.column(column), pa.array(rows))
+    if column == "status" and not pa.types.is_integer(col.type):
+        numbers = [status_number(v) for v in col.to_pylist()]
+        if any(v is None for v in numbers):
+            raise _NotNumeric
+        return np.array(numbers, dtype=np.dtype(tl.NUMPY_DTYPES[in_type]))
     if column in _ENUM_VALUES:
         encoded = pc.dictionary_encode(pc.cast(col, pa.string())).combine_chunks()
         lookup = np.array([enum_number(column, v) for v in encoded.dictionary.to_pylist()] or [0])
@@ -65,12 +73,16 @@ def _values(table: pa.Table, column: str, rows: np.ndarray, in_type: int) -> np.
     return values.astype(dtype)
 
 
+class _NotNumeric(Exception):
+    """A status that is text (``exception``): the rows take the per-row path."""
+
+
 def bulk_records(table: pa.Table, rows: np.ndarray, event: str, columns: list[str],
                  qpc: np.ndarray, tid: np.ndarray, pid: np.ndarray, pointer_size: int,
                  hex_addresses: bool) -> np.ndarray | None:
     """Records of ``rows`` (same event, exactly ``columns`` non-null) as an (n, size)
     uint8 array, each padded to 8 bytes; None when a field is a string."""
-    fields = [(c, in_type_of(c, pointer_size, False, hex_addresses)) for c in columns]
+    fields = [(c, in_type_of(c, pointer_size, False, hex_addresses)) for c in ordered_fields(event, columns)]
     if any(t in _STRING_TYPES for _, t in fields):
         return None
     ext = _extended_items(event, tuple(fields))
@@ -94,6 +106,9 @@ def bulk_records(table: pa.Table, rows: np.ndarray, event: str, columns: list[st
     out["channel"] = tl.TRACELOGGING_CHANNEL
     out["level"] = EVENT_LEVEL
     out["ext"] = np.void(ext)
-    for i, (column, in_type) in enumerate(fields):
-        out[f"f{i}"] = _values(table, column, rows, in_type)
+    try:
+        for i, (column, in_type) in enumerate(fields):
+            out[f"f{i}"] = _values(table, column, rows, in_type)
+    except _NotNumeric:
+        return None
     return out.view(np.uint8).reshape(len(rows), out.dtype.itemsize)
