@@ -8,6 +8,7 @@ import numpy as np
 
 from traceanalyzer.context.attribution import attribute
 from traceanalyzer.model.trace import Trace
+from traceanalyzer.recording import recording_check
 from traceanalyzer.vocabulary import int_or_none, str_or_none
 
 
@@ -18,7 +19,8 @@ def trace_info(trace: Trace) -> dict[str, Any]:
     events_by_name, calls, cpus, processes (list of pid, image, start_ns, end_ns),
     threads (count), quality (data-quality counters: unknown_events, lost_events,
     lost_buffers, corrupt_buffers, bad_rows, unresolved_context), unknown_by_event (count
-    of events not understood, by provider/event), stats (every counter).
+    of events not understood, by provider/event), stats (every counter), recording
+    (whether everything the analysis needs was recorded: complete, checks, missing).
     """
     lo, hi = trace.time_span_ns
     procs = trace.processes
@@ -55,4 +57,5 @@ def trace_info(trace: Trace) -> dict[str, Any]:
         "unknown_by_event": dict(sorted(stats.by_detail("unknown_events").items(),
                                         key=lambda kv: -kv[1])),
         "stats": stats.to_frame().to_dict("records"),
+        "recording": recording_check(trace),
     }

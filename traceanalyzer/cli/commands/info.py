@@ -12,9 +12,12 @@ from traceanalyzer.info import trace_info
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "info",
-        help="what is in the trace: time span, events, processes, threads, CPUs, data quality",
+        help="what is in the trace: time span, events, processes, threads, CPUs, data quality, "
+        "and whether everything the analysis needs was recorded",
         description="Show what a trace holds: time span, events by name, processes, "
-        "threads, CPUs and data-quality counters (lost, unknown, unattributed).",
+        "threads, CPUs and data-quality counters (lost, unknown, unattributed), and whether "
+        "everything the analysis needs was recorded (MDL calls, process, thread, context-switch "
+        "and image events, no loss) with what to record when something is missing.",
         epilog="Example: traceanalyzer info trace.etl --json",
     )
     add_trace_arguments(p)
@@ -57,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name or '?':<50} {count:>10}")
         if len(unknown) > 20:
             print(f"  ... and {len(unknown) - 20} more (--json lists all)")
+    recording = info["recording"]
+    print("\nrecording: " + ("complete (everything the analysis needs was recorded)" if recording["complete"]
+                             else "missing " + ", ".join(recording["missing"])))
+    for check in recording["checks"]:
+        print(f"  {'ok     ' if check['ok'] else 'MISSING'}  {check['name']:<17} {check['detail']}")
+        if not check["ok"]:
+            print(f"           -> {check['remedy']}")
     return 0
 
 

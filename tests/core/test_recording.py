@@ -1,0 +1,42 @@
+"""traceanalyzer info says whether everything the analysis needs was recorded."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+import traceanalyzer as ta
+from traceanalyzer.cli.main import main
+from traceanalyzer.model.trace import Trace
+from traceanalyzer.recording import recording_check
+from traceanalyzer.synth.make_sample_etls import SAMPLE_DIR
+
+
+def test_a_complete_sample_is_complete():
+    check = recording_check(ta.load(SAMPLE_DIR / "seed_unlock_from_worker.etl"))
+    assert check["complete"] and check["missing"] == []
+
+
+def test_calls_alone_name_what_is_missing(tmp_path, capsys):
+    calls = pa.table({"time_ns": [1, 2], "event": ["IoAllocateMdl", "IoFreeMdl"],
+                      "cpu": [0, 0], "mdl": pa.array([16, 16], pa.uint64()),
+                      "return_address": pa.array([0xFFFFF80012341A2B] * 2, pa.uint64())})
+    check = recording_check(Trace(calls))
+    assert check["missing"] == ["process events", "thread events", "context switches", "image loads"]
+    path = tmp_path / "calls.csv"
+    path.write_text("time_ns,event,cpu,mdl,return_address\n1,IoAllocateMdl,0,0x10,0xfffff80012341a2b\n")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "recording: missing process events, thread events, context switches, image loads" in out
+    assert "record the kernel CSwitch keyword" in out
+
+
+def test_no_calls_is_missing_calls():
+    table = pa.table({"time_ns": [0], "event": ["ProcessRundown"], "pid": [4]})
+    assert recording_check(Trace(table))["missing"][0] == "MDL calls"
+
+
+def test_cswitch_not_needed_when_calls_carry_their_thread():
+    table = pa.table({"time_ns": [0, 1, 2], "event": ["ProcessRundown", "ThreadRundown", "IoFreeMdl"],
+                      "pid": [4, 4, 4], "tid": [None, 8, 8], "mdl": pa.array([None, None, 16], pa.uint64())})
+    check = {c["name"]: c for c in recording_check(Trace(table))["checks"]}
+    assert check["context switches"]["ok"] and "not needed" in check["context switches"]["detail"]
