@@ -11,6 +11,7 @@ from traceanalyzer.readers.registry import read_file
 from traceanalyzer.synth.etl_bench import write_cswitch_heavy_etl
 from traceanalyzer.synth.etl_format import DEFAULT_START_TIME
 from traceanalyzer.synth.etl_writer import write_etl
+from traceanalyzer.synth.header_rows import header_rows
 from traceanalyzer.synth.make_sample_etls import exact_perf_freq
 
 
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unicode-strings", action="store_true", help="UTF-16 instead of ANSI string fields")
     p.add_argument("--plain-addresses", action="store_true",
                    help="addresses as UINT64 instead of HEXINT64 (for decoders without HEXINT)")
+    p.add_argument("--header-schema", action="store_true",
+                   help="calls exactly as capture/mdltrace.h logs them: each caller written as its "
+                   "return address, the module loaded by an ImageLoad at the trace start (no string fields)")
     p.add_argument("--cswitch-heavy", type=int, metavar="N",
                    help="instead of a scenario: N benchmark events (CSwitch plus 1%% MDL calls)")
     p.set_defaults(func=run)
@@ -69,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.scenario:
             raise TraceError("a scenario file (or --cswitch-heavy N) is required", out)
         table = read_file(args.scenario).table
+        if args.header_schema:
+            table = header_rows(table)
         summary = write_etl(table, out, cpus=args.cpus,
                             perf_freq=args.perf_freq or exact_perf_freq(table), **options)
     notes = []
