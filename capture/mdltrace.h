@@ -60,6 +60,10 @@ NTKERNELAPI PVOID NTAPI MmAllocateMappingAddressEx(SIZE_T NumberOfBytes, ULONG P
 #else
 #define MDLTRACEP_NOINLINE __attribute__((noinline))
 #endif
+#if defined(_MSC_VER)
+#include <intrin.h>
+#pragma intrinsic(_ReturnAddress)
+#endif
 #if defined(_MSC_VER) || defined(_WIN32)
 #define MDLTRACEP_RETURN_ADDRESS() ((const void*)_ReturnAddress())
 #else
