@@ -69,9 +69,14 @@ NTKERNELAPI PVOID NTAPI MmAllocateMappingAddressEx(SIZE_T NumberOfBytes, ULONG P
 #else
 #define MDLTRACEP_RETURN_ADDRESS() ((const void*)__builtin_return_address(0))
 #endif
-/* Structured exception handling; a compiler without it (a host test build) defines
- * MDLTRACE_NO_SEH and the filters are never run. */
-#ifndef MDLTRACE_NO_SEH
+/* Structured exception handling. A build without it defines MDLTRACE_NO_SEH (the
+ * filters are never run) or brings its own MDLTRACE_TRY / MDLTRACE_EXCEPT(filter) /
+ * MDLTRACE_EXCEPTION_CODE() (the host test's setjmp emulation). */
+#if defined(MDLTRACE_TRY)
+#define MDLTRACEP_TRY MDLTRACE_TRY
+#define MDLTRACEP_EXCEPT(filter) MDLTRACE_EXCEPT(filter)
+#define MDLTRACEP_EXCEPTION_CODE() ((UINT32)MDLTRACE_EXCEPTION_CODE())
+#elif !defined(MDLTRACE_NO_SEH)
 #define MDLTRACEP_TRY __try
 #define MDLTRACEP_EXCEPT(filter) __except (filter)
 #define MDLTRACEP_EXCEPTION_CODE() ((UINT32)GetExceptionCode())

@@ -114,6 +114,44 @@ void MdlTraceTestWrite(TraceLoggingHProvider provider, const char* event, ...)
     now_ns += 1000;
 }
 
+/* ---- SEH emulation (seh_emulation.h) ---- */
+static fk_frame* fk_top;
+
+fk_frame* fk_push(fk_frame* frame)
+{
+    frame->outer = fk_top;
+    frame->live = 1;
+    fk_top = frame;
+    return frame;
+}
+
+void fk_pop(fk_frame* frame)
+{
+    if (frame->live) {
+        fk_top = frame->outer;
+        frame->live = 0;
+    }
+}
+
+int fk_filtered(fk_frame* frame, int filter_result)
+{
+    fk_pop(frame);
+    if (filter_result == EXCEPTION_CONTINUE_SEARCH) {
+        fk_raise(frame->code);
+    }
+    return 1;
+}
+
+void fk_raise(unsigned long code)
+{
+    if (fk_top == NULL) {
+        fprintf(stderr, "unhandled exception 0x%lx\n", code);
+        abort();
+    }
+    fk_top->code = code;
+    longjmp(fk_top->env, 1);
+}
+
 /* ---- the kernel routines (doubles) ---- */
 KIRQL KeGetCurrentIrql(void) { return cur_irql; }
 PEPROCESS PsGetCurrentProcess(void) { return attached ? attached : cur_process; }
@@ -131,7 +169,12 @@ PMDL IoAllocateMdl(PVOID va, ULONG length, BOOLEAN secondary, BOOLEAN quota, PIR
 VOID IoFreeMdl(PMDL mdl) { free(mdl); }
 VOID IoBuildPartialMdl(PMDL s, PMDL t, PVOID va, ULONG n) { (void)s; t->StartVa = va; t->ByteCount = n; }
 VOID MmBuildMdlForNonPagedPool(PMDL mdl) { mdl->MdlFlags |= MDL_SOURCE_IS_NONPAGED_POOL; }
-VOID MmProbeAndLockPages(PMDL mdl, KPROCESSOR_MODE m, LOCK_OPERATION o) { (void)mdl; (void)m; (void)o; }
+/* a user buffer at FK_BAD_USER_VA is not accessible: the probe raises */
+VOID MmProbeAndLockPages(PMDL mdl, KPROCESSOR_MODE m, LOCK_OPERATION o)
+{
+    (void)o;
+    if (m == UserMode && (uintptr_t)mdl->StartVa == FK_BAD_USER_VA) fk_raise(0xC0000005UL);
+}
 VOID MmProbeAndLockProcessPages(PMDL mdl, PEPROCESS p, KPROCESSOR_MODE m, LOCK_OPERATION o) { (void)mdl; (void)p; (void)m; (void)o; }
 VOID MmProbeAndLockSelectedPages(PMDL mdl, PFILE_SEGMENT_ELEMENT s, KPROCESSOR_MODE m, LOCK_OPERATION o) { (void)mdl; (void)s; (void)m; (void)o; }
 VOID MmUnlockPages(PMDL mdl) { mdl->MdlFlags &= ~MDL_MAPPED_TO_SYSTEM_VA; }

@@ -33,6 +33,24 @@ VOID DrvWorkerTeardown(void)
     shared_mdl = NULL;
 }
 
+/* METHOD_NEITHER-style probe of a user buffer under the driver's own __try (emulated on
+ * the host): the wrapper logs the exception and lets it reach this handler. */
+NTSTATUS DrvProbeUserBuffer(PVOID user_buffer, ULONG length)
+{
+    volatile NTSTATUS status = STATUS_SUCCESS;
+    PMDL mdl = IoAllocateMdl(user_buffer, length, FALSE, FALSE, NULL);
+    MDLTRACE_TRY {
+        MmProbeAndLockPages(mdl, UserMode, IoWriteAccess); /* SITE:probe */
+    } MDLTRACE_EXCEPT(EXCEPTION_EXECUTE_HANDLER) {
+        status = (NTSTATUS)MDLTRACE_EXCEPTION_CODE();
+    }
+    if (status == STATUS_SUCCESS) {
+        MmUnlockPages(mdl);
+    }
+    IoFreeMdl(mdl);
+    return status;
+}
+
 /* Every wrapper once (the test compares each event's fields with the schema). */
 VOID DrvEveryRoutine(PKPROCESS app, PIRP irp)
 {

@@ -3,6 +3,7 @@
 #define MDLTRACE_FAKE_KERNEL_H
 #define FK_KERNEL_BASE 0xFFFFF80012340000ULL
 #define FK_IMAGE_SIZE 0x01000000ULL
+#define FK_BAD_USER_VA 0x0000000000010000ULL   /* MmProbeAndLockPages raises on it */
 PKPROCESS fk_process(unsigned pid);
 void fk_open(const char* path, int quiet);
 void fk_close(void);

@@ -2,6 +2,7 @@
 /* Host end-to-end test: plays the seed scenario through the instrumented driver.c.
  *   harness scenario OUT.txt   -> the events (E/K lines, see doubles.c)
  *   harness routines OUT.txt   -> every wrapper once
+ *   harness raise OUT.txt      -> a probe that raises (the driver's handler prints the code)
  *   harness bench N            -> ns per call, direct and through the wrapper (events
  *                                 formatted by the stand-in but not written) */
 #include <stdio.h>
@@ -15,6 +16,7 @@ NTSTATUS DrvEntry(void);
 PVOID DrvIoctlMapIntoApp(PVOID kernel_buffer, ULONG length);
 VOID DrvWorkerTeardown(void);
 VOID DrvEveryRoutine(PKPROCESS app, PIRP irp);
+NTSTATUS DrvProbeUserBuffer(PVOID user_buffer, ULONG length);
 VOID DrvBenchWrapped(PMDL mdl, long n);
 VOID DrvBenchDirect(PMDL mdl, long n);
 
@@ -68,6 +70,18 @@ int main(int argc, char** argv)
         fk_close();
         return 0;
     }
+    if (argc == 3 && strcmp(argv[1], "raise") == 0) {
+        NTSTATUS bad, good;
+        fk_open(argv[2], 0);
+        boot(&system, &app);
+        fk_at(1000000);
+        fk_run(1, app, 5678);
+        bad = DrvProbeUserBuffer((PVOID)(ULONG_PTR)FK_BAD_USER_VA, 4096);
+        good = DrvProbeUserBuffer((PVOID)(ULONG_PTR)0x000001D2C3A50000ULL, 4096);
+        fk_close();
+        printf("bad=0x%lx good=0x%lx\n", (unsigned long)bad, (unsigned long)good);
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "bench") == 0) {
         long n = atol(argv[2]);
         MDL mdl;
@@ -88,6 +102,6 @@ int main(int argc, char** argv)
                wrapped / n * 1e9, (wrapped - direct) / n * 1e9, fk_events);
         return 0;
     }
-    fprintf(stderr, "usage: harness scenario|routines OUT.txt | harness bench N\n");
+    fprintf(stderr, "usage: harness scenario|routines|raise OUT.txt | harness bench N\n");
     return 2;
 }

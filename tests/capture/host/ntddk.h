@@ -4,6 +4,7 @@
 #define MDLTRACE_HOST_NTDDK_H
 #include <stddef.h>
 #include <stdint.h>
+#include "seh_emulation.h"
 
 #define _NTIFS_INCLUDED_ 1
 #define NTKERNELAPI
