@@ -99,3 +99,35 @@ def test_schema_in_types_are_the_writers():
         ftype = SCHEMA.types[kind]
         assert in_type_of(column, 8) == ftype.in_type_for(8), column
         assert in_type_of(column, 4) == ftype.in_type_for(4), column
+
+
+def test_the_reader_still_reads_the_older_layout(tmp_path, monkeypatch):
+    """Before the schema file, synth wrote fields in COLUMNS order, status as an ANSI
+    string and bugcheck_on_failure as INT32: such files read to the same rows."""
+    from traceanalyzer.synth import etl_calls, etl_writer
+    from traceanalyzer.synth import tracelogging as tl
+
+    rows = _rows(8)
+    new = read_file(_write(tmp_path / "new.etl", rows)).table
+    old_types = {"status": tl.IN_ANSISTRING, "bugcheck_on_failure": tl.IN_INT32}
+    real_in_type_of = etl_calls.in_type_of
+    monkeypatch.setattr(etl_writer, "BULK_CALLS", False)
+    monkeypatch.setattr(etl_calls, "in_type_of", lambda c, *a, **k: old_types.get(c) or real_in_type_of(c, *a, **k))
+    monkeypatch.setattr(etl_calls, "ordered_fields", lambda event, present: [c for c in etl_calls.FIELD_ORDER if c in present])
+    monkeypatch.setattr(etl_calls, "status_number", lambda value: None)
+    old_path = _write(tmp_path / "old.etl", rows)
+    first = next(ev for ev in provider_events(old_path) if ev.event == "MmProbeAndLockPages")
+    assert list(first.fields) == ["mdl", "access_mode", "operation", "effective_pid", "irql", "status",
+                                  "return_address"]
+    assert isinstance(first.fields["status"], str)
+    old = read_file(old_path).table
+
+    def by_time(table):
+        return sorted(table.to_pylist(), key=lambda r: r["time_ns"])
+
+    assert by_time(old) == by_time(new)
+
+
+def _write(path, rows):
+    write_etl(_table(rows), path)
+    return path
