@@ -1048,6 +1048,9 @@ def t2_reserved_mapping_misuse() -> Story:
         s.at(t).call(name, w, mapped_va=rsv, **kw)
 
     rsv_call(1 * MS, "MmAllocateMappingAddress", size=0x10000, tag=tag)
+    rsv2 = rsv + 0x100000  # a second range, never freed
+    s.at(1 * MS + 10 * US).call("MmAllocateMappingAddress", w, mapped_va=rsv2, size=0x8000,
+                                tag=tag)
     s.at(2 * MS).allocate_mdl(w, m1, va=kbuf(14), size=0x4000)
     s.at(2 * MS + 10 * US).probe_and_lock(w, m1, mode="KernelMode")
     rsv_call(2 * MS + 20 * US, "MmMapLockedPagesWithReservedMapping", tag=tag, mdl=m1,
@@ -1071,8 +1074,9 @@ def t2_reserved_mapping_misuse() -> Story:
     return Story(
         "t2_reserved_mapping_misuse",
         "a 64 KiB MmAllocateMappingAddress range ('MdlR'): mapped twice, unmapped twice, "
-        "mapped with tag 'MdlX', and freed at unload while still mapped (the free fails, "
-        "so the range is never released)",
+        "mapped with tag 'MdlX', and freed at unload while still mapped (illegal, but the "
+        "free takes effect: the unmap after it names nothing); a second range is never "
+        "freed",
         "the map/unmap pairs with the right tag",
         s,
         [
@@ -1080,7 +1084,7 @@ def t2_reserved_mapping_misuse() -> Story:
             Expect("RESERVED_UNMAP_NOT_MAPPED", 2 * MS + 50 * US, 4, m1, 0x4000),
             Expect("RESERVED_TAG_MISMATCH", 3 * MS + 20 * US, 4, m2, 0x2000),
             Expect("RESERVED_FREE_WHILE_MAPPED", 5 * MS, 4, None, 0x10000),  # the reservation
-            Expect("RESERVED_LEAK", 1 * MS, 4, None, 0x10000),
+            Expect("RESERVED_LEAK", 1 * MS + 10 * US, 4, None, 0x8000),
         ],
     )
 
@@ -1234,6 +1238,112 @@ def t2_clean_families() -> Story:
 
 
 # ======================================================================================
+# the independent tester's cases (issue 11) and their siblings
+# ======================================================================================
+
+
+@story
+def null_irp_driver_owned_mdls() -> Story:
+    """IoAllocateMdl(..., Irp=NULL) logged as irp=0: the driver owns the MDL."""
+    s = Scenario()
+    app = s.process(pid=100, image="a.exe", tid=101, parent_pid=4)
+    m1, m2 = 0xFFFFC30A60046000, 0xFFFFC30A60047000
+    s.at(1 * MS).allocate_mdl(app, m1, va=0x1F000000000, size=4096, irp=0)
+    s.at(2 * MS).probe_and_lock(app, m1, mode="UserMode", operation="IoWriteAccess")
+    s.at(3 * MS).unlock(app, m1)
+    s.at(4 * MS).free_mdl(app, m1)
+    s.at(5 * MS).allocate_mdl(app, m2, va=0xFFFFC30A4B2F1000, size=4096, irp=0)
+    s.at(6 * MS).call("IoBuildPartialMdl", app, mdl=m2, source_mdl=0, va=0xFFFFC30A4B2F1000,
+                      size=4096)
+    # an IoAllocateMdl that failed returns NULL (mdl=0): no MDL exists, nothing leaks
+    s.at(7 * MS).allocate_mdl(app, 0, va=0x1F000010000, size=4096, irp=0)
+    # a kernel buffer locked and unlocked by the driver that owns the MDL (irp=0)
+    s.at(8 * MS).allocate_mdl(app, m1, va=0xFFFFC30A4B2F3000, size=4096, irp=0)
+    s.at(8 * MS + 10 * US).probe_and_lock(app, m1, mode="KernelMode")
+    s.at(8 * MS + 20 * US).unlock(app, m1)
+    s.at(8 * MS + 30 * US).free_mdl(app, m1)
+    return Story(
+        "null_irp_driver_owned_mdls",
+        "a driver allocates its MDLs with Irp=NULL, logged as irp=0 (a TraceLogging pointer "
+        "has no null); it frees the first and forgets the second; a partial build logs "
+        "source_mdl=0 (NULL); an IoAllocateMdl that failed logs mdl=0",
+        "DRIVER_FREES_IO_MANAGER_MDL: no IRP owns these MDLs; MDL_STRUCT_LEAK is not hidden",
+        s,
+        [Expect("MDL_STRUCT_LEAK", 5 * MS, 100, m2, 4096)],
+    )
+
+
+@story
+def t2_irp_owned_mdl_freed_by_driver() -> Story:
+    """The driver unlocks and frees an MDL its IRP owns: both calls take effect."""
+    s = Scenario()
+    w = s.system_thread(tid=8)
+    m, irp = 0xFFFFC30A40000100, 0xFFFFC30A55550000
+    s.at(10 * US).allocate_mdl(w, m, va=0xFFFFD28F10000000, size=8192, irp=irp, irql=0)
+    s.at(20 * US).probe_and_lock(w, m, mode="KernelMode", operation="IoReadAccess", irql=0)
+    s.at(30 * US).unlock(w, m, irql=0)
+    s.at(40 * US).free_mdl(w, m, irql=0)
+    s.at(50 * US).complete_request(w, irp)
+    # the legal variant: the next IRP's MDL is left to the I/O manager
+    m2, irp2 = 0xFFFFC30A40000200, 0xFFFFC30A55551000
+    s.at(60 * US).allocate_mdl(w, m2, va=0xFFFFD28F10004000, size=4096, irp=irp2, irql=0)
+    s.at(70 * US).probe_and_lock(w, m2, mode="KernelMode", operation="IoReadAccess", irql=0)
+    s.at(80 * US).complete_request(w, irp2)
+    return Story(
+        "t2_irp_owned_mdl_freed_by_driver",
+        "a System thread unlocks and frees an MDL allocated with an IRP before the IRP "
+        "completes: illegal, but MmUnlockPages does unlock and IoFreeMdl does free",
+        "LOCKED_MDL_NEVER_UNLOCKED and MDL_STRUCT_LEAK: nothing is held after the free; the "
+        "completion releases nothing twice",
+        s,
+        [
+            Expect("DRIVER_FREES_IO_MANAGER_MDL", 30 * US, 4, m, 8192),
+            Expect("DRIVER_FREES_IO_MANAGER_MDL", 40 * US, 4, m, 8192),
+        ],
+    )
+
+
+@story
+def unlock_twice_while_user_mapped() -> Story:
+    """Two exposure windows of one user mapping; an unlock of an unlocked MDL; a UserMode
+    map of an unlocked MDL from a worker."""
+    s = Scenario()
+    s.system()
+    worker = s.system_thread(tid=96)
+    app = s.process(pid=2600, image="viewer.exe", tid=2604)
+    m, m2, buf, umap = mdl_at(60), mdl_at(61), APP_BUF, 0x000001D2C7400000
+    s.at(1 * MS).allocate_mdl(app, m, va=buf, size=0x2000)
+    s.at(1 * MS + 10 * US).probe_and_lock(app, m)
+    s.at(1 * MS + 20 * US).map_user(app, m, umap)
+    s.at(2 * MS).unlock(app, m)            # window 1 opens
+    s.at(3 * MS).probe_and_lock(app, m)    # ... and closes
+    s.at(4 * MS).unlock(app, m)            # window 2 opens
+    s.at(5 * MS).unlock(app, m)            # not locked: UNLOCK_NOT_LOCKED only
+    s.at(6 * MS).unmap(app, m, umap)
+    s.at(6 * MS + 10 * US).free_mdl(app, m)
+    # an unlocked MDL mapped UserMode from a worker: the map fails, no mapping exists
+    s.at(7 * MS).allocate_mdl(app, m2, va=buf + 0x10000, size=0x1000)
+    s.at(7 * MS + 10 * US).map_user(worker, m2, umap + 0x100000)
+    s.at(7 * MS + 20 * US).free_mdl(app, m2)
+    b = pages_bytes(buf, 0x2000)
+    return Story(
+        "unlock_twice_while_user_mapped",
+        "viewer.exe's buffer stays mapped into it while the driver unlocks, re-locks and "
+        "unlocks it again (two exposure windows), then unlocks it a third time; a System "
+        "worker maps an MDL that was never locked into user space",
+        "USER_MAP_IN_ARBITRARY_CONTEXT, FREE_PAGES_WHILE_USER_MAPPED, "
+        "USER_MAPPING_NOT_UNMAPPED_AT_EXIT: the map of an unlocked MDL creates no mapping",
+        s,
+        [
+            Expect("UNLOCK_WHILE_USER_MAPPED", 2 * MS, 2600, m, b),
+            Expect("UNLOCK_WHILE_USER_MAPPED", 4 * MS, 2600, m, b),
+            Expect("UNLOCK_NOT_LOCKED", 5 * MS, 2600, m, b),
+            Expect("KMAP_UNLOCKED_MDL", 7 * MS + 10 * US, 4, m2, 4096),
+        ],
+    )
+
+
+# ======================================================================================
 # where each rule must NOT fire: a scenario with the legal variant of its pattern
 # ======================================================================================
 
@@ -1246,14 +1356,16 @@ NEAR_MISS: dict[str, tuple[str, ...]] = {
     "LOCKED_PAGES_AT_PROCESS_EXIT": ("clean_ioctl_lifecycle",),
     "USER_MAPPING_NOT_UNMAPPED_AT_EXIT": ("clean_worker_attach_unmap",),
     "FREE_PAGES_WHILE_USER_MAPPED": ("seed_unlock_from_worker", "clean_worker_attach_unmap"),
-    "USER_MAP_IN_ARBITRARY_CONTEXT": ("clean_worker_attach_unmap", "clean_cswitch_only"),
+    "USER_MAP_IN_ARBITRARY_CONTEXT": ("clean_worker_attach_unmap", "clean_cswitch_only",
+                                      "unlock_twice_while_user_mapped"),
     "USER_MAP_KERNEL_MEMORY": ("clean_worker_attach_unmap",),
     "USER_MAP_OUTSIDE_USER_RANGE": ("clean_worker_attach_unmap",),
     "CACHE_TYPE_CONFLICT": ("clean_ioctl_lifecycle",),
     "UNLOCK_NOT_LOCKED": ("clean_trace_starts_mid_request", "clean_ioctl_lifecycle"),
     "DOUBLE_LOCK": ("clean_ioctl_lifecycle",),
     "FREE_MDL_WHILE_LOCKED": ("clean_ioctl_lifecycle", "nonpaged_buffer_freed_while_mapped"),
-    "LOCKED_MDL_NEVER_UNLOCKED": ("freed_while_locked_process_exit",),
+    "LOCKED_MDL_NEVER_UNLOCKED": ("freed_while_locked_process_exit",
+                                  "t2_irp_owned_mdl_freed_by_driver"),
     "LOCK_IN_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only"),
     "KMAP_UNLOCKED_MDL": ("clean_trace_starts_mid_request", _T2_LEGAL),
     "KMAP_SECOND_SYSTEM_MAPPING": ("clean_ioctl_lifecycle",),

@@ -20,6 +20,11 @@ Implicit releases applied here: MmUnlockPages, MmFreePagesFromMdl and IoFreeMdl 
 partial MDL) end the MDL's own system mapping; IoCompleteRequest of an irp unlocks and
 frees every MDL allocated with that irp (slots chained through S_IRPNEXT from the
 ``irp_head`` dict), reporting each live user mapping as USER_MAP_OUTLIVES_IRP.
+
+An illegal call that the routine carries out takes effect after its finding (a driver's
+MmUnlockPages / IoFreeMdl of an IRP-owned MDL, IoFreeMdl under a live user mapping,
+MmFreeMappingAddress of a mapped reservation); a call on something that does not exist
+(an MDL not locked, a mapping not live, an address never returned) changes nothing.
 """
 
 from __future__ import annotations
@@ -322,13 +327,13 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                 continue
             r = rsv[x]
             if tag[row] != -1 and RV[r, RV_TAG] != -1 and tag[row] != RV[r, RV_TAG]:
+                # no reservation has this address and tag: the call changes nothing
                 nf = _add(F, nf, RESERVED_TAG_MISMATCH, i, -1, -1, -1, p, ti, ti, ti, 0,
                           RV[r, RV_EV], i)
                 continue
-            if RV[r, RV_MAP_EV] >= 0:
+            if RV[r, RV_MAP_EV] >= 0:  # illegal, but the free takes effect (no RESERVED_LEAK)
                 nf = _add(F, nf, RESERVED_FREE_WHILE_MAPPED, i, -1, -1, -1, p, ti, ti, ti, 0,
                           RV[r, RV_MAP_EV], i)
-                continue
             RV[r, RV_FREED] = 1
             del rsv[x]
             continue
@@ -463,15 +468,23 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             live_lock[nl_live] = lk
             L[lk, L_LIVEPOS] = nl_live
             nl_live += 1
+            # the pages are locked again: an open unlock-exposure window of a live user
+            # mapping closes here (a later unlock opens a new one)
+            m = S[s, S_UHEAD]
+            while m >= 0:
+                fx = M[m, M_EXPO_F]
+                if fx >= 0 and F[fx, F_RULE] == UNLOCK_WHILE_USER_MAPPED and F[fx, F_END] == -1:
+                    F[fx, F_END] = ti
+                m = M[m, M_NEXT]
             S[s, S_LOCKST] = LS_LOCKED
             S[s, S_LOCK] = lk
             S[s, S_NLOCKS] += 1
             continue
 
         if (e == E_UNLOCK or e == E_IOFREE) and S[s, S_IRP] != -1:
+            # illegal, but the routine does it: the unlock / free below takes effect
             nf = _add(F, nf, DRIVER_FREES_IO_MANAGER_MDL, i, s, -1, -1, p, ti, ti, ti, 0,
                       S[s, S_ALLOC_EV], i)
-            continue
 
         if e == E_UNLOCK:
             if kind & K_PAGES:
@@ -483,9 +496,11 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             if S[s, S_LOCKST] == LS_UNLOCKED:
                 nf = _add(F, nf, UNLOCK_NOT_LOCKED, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
                 continue
+            # every unlock of a locked MDL under a live user mapping opens an exposure
+            # window (a re-lock closes it: see E_LOCK)
             m = S[s, S_UHEAD]
             while m >= 0:
-                if M[m, M_EXPO_F] < 0:
+                if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
                     M[m, M_EXPO_F] = nf
                     nf = _add(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, m, S[s, S_LOCK], M[m, M_PROC],
                               ti, ti, -1, 1, M[m, M_START_EV], i)
@@ -516,7 +531,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                     F[nf - 1, F_SEV] = 1
             m = S[s, S_UHEAD]
             while m >= 0:
-                if M[m, M_EXPO_F] < 0:
+                if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
                     M[m, M_EXPO_F] = nf
                     nf = _add(F, nf, FREE_PAGES_WHILE_USER_MAPPED, i, s, m, -1, M[m, M_PROC],
                               ti, ti, -1, 1, M[m, M_START_EV], i)

@@ -59,6 +59,17 @@ ADDRESS_COLUMNS: Final[frozenset[str]] = frozenset(
     name for name, typ in COLUMNS.items() if typ == pa.uint64()
 )
 
+#: Pointer-valued columns where 0 is a NULL pointer (a TraceLogging pointer has no null):
+#: the model stores them as null. ``mdl`` 0 is a NULL MDL (an allocator that failed, or a
+#: call on a NULL pointer). ``mapped_va`` is not here: 0 there means the map call failed.
+NULL_POINTER_COLUMNS: Final[tuple[str, ...]] = (
+    "mdl", "source_mdl", "va", "irp", "base", "return_address",
+)
+#: Events whose 0 in a NULL_POINTER_COLUMNS column is a real address: IoBuildPartialMdl's
+#: VirtualAddress is an address inside the source MDL, and an MmAllocatePagesForMdl(Ex)
+#: MDL's virtual range starts at 0.
+ZERO_IS_ADDRESS: Final[dict[str, tuple[str, ...]]] = {"va": ("IoBuildPartialMdl",)}
+
 #: Integer columns (hex ``0x`` or decimal in text).
 INTEGER_COLUMNS: Final[frozenset[str]] = frozenset(
     name for name, typ in COLUMNS.items() if pa.types.is_integer(typ)

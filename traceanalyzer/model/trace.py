@@ -20,7 +20,10 @@ from traceanalyzer.errors import MissingEventError, TraceError
 from traceanalyzer.model import instances
 from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.encoding import as_dictionary, dictionary_codes
-from traceanalyzer.model.schema import COLUMNS, FAMILIES, KNOWN_EVENTS, OTHER_FAMILY, family_of
+from traceanalyzer.model.schema import (
+    COLUMNS, FAMILIES, KNOWN_EVENTS, NULL_POINTER_COLUMNS, OTHER_FAMILY, ZERO_IS_ADDRESS,
+    family_of,
+)
 from traceanalyzer.model.stats import Stats
 
 
@@ -122,6 +125,7 @@ class Trace:
                 sub = sub.filter(pa.array(mask))
                 if family != "cswitch":  # read column by column later: one chunk each.
                     sub = sub.combine_chunks()  # (CSwitch columns are read once, by context)
+            sub = _null_zero_pointers(sub)
             tables[family] = sub.add_column(0, "seq", pa.array(seq.astype(np.int64, copy=False)))
         tables["calls"] = resolve_callers(tables["calls"], tables["images"], self.stats)
         for name, count in self.events_by_name.items():
@@ -267,6 +271,27 @@ class Trace:
             f"{self._n_events} events, {(hi - lo) / 1e9:.3f} s, "
             f"{self._tables['calls'].num_rows} calls>"
         )
+
+
+def _null_zero_pointers(table: pa.Table) -> pa.Table:
+    """0 in a pointer-valued column (``schema.NULL_POINTER_COLUMNS``) is a NULL pointer:
+    store it as null, so no rule mistakes ``irp=0`` for an IRP or ``mdl=0`` for an MDL
+    (except where 0 is an address: ``schema.ZERO_IS_ADDRESS``)."""
+    for name in NULL_POINTER_COLUMNS:
+        if name not in table.column_names:
+            continue
+        col = table.column(name)
+        if not pa.types.is_integer(col.type) or col.null_count == len(col):
+            continue
+        is_zero = pc.equal(col, pa.scalar(0, col.type))
+        if not pc.any(is_zero).as_py():
+            continue
+        if name in ZERO_IS_ADDRESS:
+            keep = pc.is_in(_event_strings(table), pa.array(ZERO_IS_ADDRESS[name], pa.string()))
+            is_zero = pc.and_(is_zero, pc.invert(keep))
+        nulled = pc.if_else(is_zero, pa.scalar(None, col.type), col)
+        table = table.set_column(table.column_names.index(name), name, nulled)
+    return table
 
 
 def _with_missing_columns(table: pa.Table, columns: list[str]) -> pa.Table:
