@@ -7,7 +7,7 @@ import pyarrow as pa
 import traceanalyzer as ta
 from traceanalyzer.model.schema import COLUMNS
 from traceanalyzer.model.trace import Trace
-from traceanalyzer.readers.columns import canonicalize_columns
+from traceanalyzer.readers.convert import canonicalize_columns
 
 
 def trace_from_rows(rows: list[dict]) -> Trace:
@@ -27,7 +27,7 @@ def trace_from_rows(rows: list[dict]) -> Trace:
             cols[n] = pa.array(values, pa.int64()).cast(typ)
         else:
             cols[n] = pa.array(values, pa.string())
-    table = canonicalize_columns(pa.table(cols))
+    table, _bad = canonicalize_columns(pa.table(cols))
     return Trace.from_tables([table], paths=["<memory>"])
 
 

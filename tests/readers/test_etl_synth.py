@@ -172,6 +172,13 @@ def test_driver_names_through_a_mapping_file(tmp_path: Path, monkeypatch) -> Non
     }]}))
     mapped = read_etl(path, ReadOptions(field_map=mapping))
     assert _records(mapped.table) == rows
+    # the text readers' "events" form is the same map to the ETL reader (one FieldMap)
+    events_form = {"events": [
+        {"provider": "Contoso.MdlTracer", "event": "AllocMdl", "canonical": "IoAllocateMdl",
+         "fields": {"MdlAddress": "mdl", "Buffer": "va", "Length": "size"}},
+        {"provider": "Contoso.MdlTracer", "event": "*", "canonical": "*", "fields": {"MdlAddress": "mdl"}},
+    ]}
+    assert _records(read_etl(path, ReadOptions(extra={"field_map": events_form})).table) == rows
 
 
 def test_bad_mapping_file_names_the_file(tmp_path: Path) -> None:

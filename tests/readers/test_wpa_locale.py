@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from traceanalyzer.readers.convert import parse_locale_decimal, parse_scaled_decimal
 from traceanalyzer.readers.text_common import (
     decimal_votes,
     guess_decimal_separator,
-    parse_locale_decimal,
-    parse_scaled_decimal,
 )
 
 

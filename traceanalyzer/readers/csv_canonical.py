@@ -1,7 +1,7 @@
 """The canonical CSV of events.md: a header row of canonical column names, any order.
 
-Read with pyarrow's multithreaded CSV reader; integer columns are parsed from
-decimal or ``0x`` hex by :mod:`traceanalyzer.readers.columns`.
+Read with pyarrow's multithreaded CSV reader; columns pyarrow cannot type itself (hex
+integers, enums, pool tags) are converted by :mod:`traceanalyzer.readers.convert`.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.model.schema import ADDRESS_COLUMNS, COLUMNS, ENUM_ALIASES, REQUIRED_COLUMNS
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
-from traceanalyzer.readers.columns import (
-    ColumnParseError, canonicalize_columns, count_time_disorder,
-)
+from traceanalyzer.readers.convert import canonicalize_columns, raise_first_bad
 from traceanalyzer.readers.registry import read_head, register_reader
 
 
@@ -92,12 +92,9 @@ class CanonicalCsvReader:
         table = self._read_table(path, names, options.progress)
         if table.num_rows == 0:
             raise TraceEmptyError("CSV has a header but no event rows", path)
-        try:
-            table = canonicalize_columns(table)
-        except ColumnParseError as exc:
-            raise TraceFormatError(
-                f"line {exc.row + 2}: {exc}", path
-            ) from None
+        raw = table
+        table, bad = canonicalize_columns(raw)
+        raise_first_bad(bad, raw, path, "line", 2)
         if table.column("time_ns").null_count:
             row = table.column("time_ns").is_null().index(True).as_py()
             raise TraceFormatError(f"line {row + 2}: time_ns is empty", path)
@@ -123,6 +120,28 @@ def _failed_column(exc: Exception, names: list[str]) -> str | None:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def count_time_disorder(table: pa.Table) -> int:
+    """Rows whose time is earlier than the previous row of the same CPU, in file order
+    (for readers whose rows come in file order; readers count ``time_disorder``).
+
+    Within one CPU a trace is written in time order (per-CPU buffers), so any step back
+    there is real disorder (clock trouble, a bad merge), not buffering.
+    """
+    if table.num_rows < 2 or "time_ns" not in table.column_names:
+        return 0
+    t = table.column("time_ns").to_numpy()
+    if bool(np.all(t[1:] >= t[:-1])):
+        return 0  # in order overall, so in order within every CPU
+    if "cpu" in table.column_names:
+        cpu = pc.fill_null(table.column("cpu").cast(pa.int64()), -1).to_numpy()
+        order = np.argsort(cpu, kind="stable")
+        t, cpu = t[order], cpu[order]
+        same = cpu[1:] == cpu[:-1]
+    else:
+        same = np.ones(t.size - 1, dtype=bool)
+    return int(np.count_nonzero(same & (t[1:] < t[:-1])))
 
 
 register_reader(CanonicalCsvReader())

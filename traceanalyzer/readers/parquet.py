@@ -12,7 +12,7 @@ from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.model.schema import REQUIRED_COLUMNS
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
-from traceanalyzer.readers.columns import ColumnParseError, canonicalize_columns
+from traceanalyzer.readers.convert import canonicalize_columns, raise_first_bad
 from traceanalyzer.readers.registry import register_reader
 
 #: Key in the Parquet schema metadata that holds the trace metadata (JSON).
@@ -41,10 +41,9 @@ class ParquetReader:
         if raw:
             meta = json.loads(raw)
         table = table.replace_schema_metadata(None)
-        try:
-            table = canonicalize_columns(table)
-        except ColumnParseError as exc:
-            raise TraceFormatError(f"row {exc.row}: {exc}", path) from None
+        raw = table
+        table, bad = canonicalize_columns(raw)
+        raise_first_bad(bad, raw, path, "row", 0)
         stats = Stats()
         for entry in meta.pop("stats", []):
             stats.add(**entry)

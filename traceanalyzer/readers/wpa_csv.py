@@ -34,21 +34,22 @@ import pyarrow.csv as pacsv
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.model.schema import COLUMNS, INTEGER_COLUMNS
-from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.registry import register_reader
-from traceanalyzer.readers.text_common import (
-    FieldMap,
-    assemble,
+from traceanalyzer.readers.convert import (
+    Problems,
     clean_strings,
-    decode_bytes,
-    field_map_from_options,
-    guess_decimal_separator,
-    normalize_header,
     parse_locale_decimal,
-    parse_name_pid,
     parse_scaled_decimal,
     to_canonical,
+)
+from traceanalyzer.readers.field_map import EventMapping, FieldMap, field_map_from_options
+from traceanalyzer.readers.text_common import (
+    assemble,
+    decode_bytes,
+    guess_decimal_separator,
+    normalize_header,
+    parse_name_pid,
 )
 
 #: unit text (lower case) -> decimal digits of nanoseconds per unit
@@ -144,21 +145,11 @@ class _Read:
     def __init__(self, path: Path, data: bytes, options: ReadOptions) -> None:
         self.path = path
         self.options = options
-        self.strict = options.strict
-        self.stats = Stats()
+        self.report = Problems(path, options.strict)
         self.metadata: dict[str, Any] = {"format": "wpa_csv"}
-        self.first_problem: tuple[int, str] | None = None
         self.field_map: FieldMap = field_map_from_options(options.field_map, options.extra)
         self.text, replaced = decode_bytes(data)
-        self.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
-
-    def count(self, name: str, value: int, severity: str = "warning", detail: str = "") -> None:
-        if value:
-            self.stats.add(name, int(value), severity, source=str(self.path), detail=detail)  # type: ignore[arg-type]
-
-    def problem(self, line: int, message: str) -> None:
-        if self.first_problem is None or line < self.first_problem[0]:
-            self.first_problem = (line, message)
+        self.report.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
 
     # --- parsing ----------------------------------------------------------------
 
@@ -171,20 +162,18 @@ class _Read:
         cols = _Columns([h.strip() for h in header])
         columns, numbers = self.parse_rows(cols)
         if not len(numbers):
-            if self.first_problem is not None:
+            if self.report.first is not None:
                 raise TraceFormatError(
-                    f"no readable rows (line {self.first_problem[0]}: {self.first_problem[1]})", self.path
+                    f"no readable rows (line {self.report.first[0]}: {self.report.first[1]})", self.path
                 )
             raise TraceEmptyError("the export holds a header but no rows", self.path)
         decimal = self.decimal(columns)
         parts = self.convert(cols, columns, numbers, decimal)
-        if self.strict and self.first_problem is not None:
-            line, message = self.first_problem
-            raise TraceFormatError(f"line {line}: {message}", self.path)
+        self.report.raise_if_strict()
         table = assemble(parts, order_key="_line")
         if table.num_rows == 0:
             raise TraceFormatError("no readable rows (no row has a valid time)", self.path)
-        return ReadResult(table, self.metadata, self.stats)
+        return ReadResult(table, self.metadata, self.report.stats)
 
     def parse_rows(self, cols: _Columns) -> tuple[list[pa.Array], np.ndarray]:
         """All data rows as string columns (pyarrow.csv) and their line numbers.
@@ -199,8 +188,8 @@ class _Read:
         def on_invalid(row: Any) -> str:
             if row.text.strip():
                 invalid.append(row.number)
-                self.count("bad_rows", 1, detail=f"{row.actual_columns} fields, header has {width}")
-                self.problem(row.number, f"{row.actual_columns} fields, the header has {width}")
+                self.report.count("bad_rows", 1, detail=f"{row.actual_columns} fields, header has {width}")
+                self.report.problem(row.number, f"{row.actual_columns} fields, the header has {width}")
             else:
                 invalid.append(row.number)
             return "skip"
@@ -281,8 +270,8 @@ class _Read:
         self.metadata["time_column"] = cols.names[t_idx]
         time_ns, bad = parse_scaled_decimal(columns[t_idx], decimal, digits)
         if bad.any():
-            self.count("bad_rows", int(bad.sum()), detail=f"{cols.names[t_idx]} is not a number")
-            self.problem(int(numbers[bad].min()), f"{cols.names[t_idx]} is not a number")
+            self.report.count("bad_rows", int(bad.sum()), detail=f"{cols.names[t_idx]} is not a number")
+            self.report.problem(int(numbers[bad].min()), f"{cols.names[t_idx]} is not a number")
         keep = ~bad & pc.is_valid(time_ns).to_numpy(zero_copy_only=False)
         if not keep.all():
             mask = pa.array(keep)
@@ -310,7 +299,7 @@ class _Read:
         p_idx = cols.find(_PROCESS)
         if p_idx is not None:
             _names, pids, bad = parse_name_pid(columns[p_idx])
-            self.flag(bad, numbers, cols.names[p_idx])
+            self.report.flag(bad, numbers, cols.names[p_idx])
             out["pid"] = pids
             out[cols.names[p_idx]] = clean_strings(columns[p_idx])
             used.add(p_idx)
@@ -319,7 +308,7 @@ class _Read:
             if idx is None or (col == "pid" and "pid" in out):
                 continue
             res = to_canonical(self.plain_integers(columns[idx], decimal), col)
-            self.flag(res.bad, numbers, cols.names[idx])
+            self.report.flag(res.bad, numbers, cols.names[idx])
             out[col] = res.array
             used.add(idx)
 
@@ -371,35 +360,33 @@ class _Read:
                 event = f"{prov}/{ev}" if ev else prov
             else:
                 event = mapping.canonical
-                self.map_fields(cols, sub, numbers[sel], used, mapping.fields, mapping.identity, part, decimal, event)
+                self.map_fields(cols, sub, numbers[sel], used, mapping, part, decimal)
             part["event"] = pa.array([event] * len(sel), pa.string())
             parts.append(part)
         return parts
 
     def map_fields(
         self, cols: _Columns, columns: list[pa.Array], numbers: np.ndarray, used: set[int],
-        fields: dict[str, str], identity: bool, out: dict[str, pa.Array], decimal: str, event: str,
+        mapping: EventMapping, out: dict[str, pa.Array], decimal: str,
     ) -> None:
-        lowered = {normalize_header(k): v for k, v in fields.items()}
+        event = mapping.canonical
         mapped = 0
         for idx, name in enumerate(cols.names):
             if idx in used:
                 continue
-            target = fields.get(name) or lowered.get(cols.keys[idx])
-            if target is None and identity and name in COLUMNS:
-                target = name
+            target = mapping.column(name)
             if target is None:
                 continue
             arr = columns[idx]
             if target in INTEGER_COLUMNS:
                 arr = self.plain_integers(arr, decimal)
             res = to_canonical(arr, target)
-            self.flag(res.bad, numbers, f"{event}.{target}")
+            self.report.flag(res.bad, numbers, f"{event}.{target}")
             out[target] = res.array
             mapped += 1
         payload = [n for i, n in enumerate(cols.names) if i not in used and re.match(r"^Field \d+$", n)]
         if mapped == 0 and payload:
-            self.count(
+            self.report.count(
                 "unmapped_fields", len(numbers),
                 detail=f"{event}: payload columns {payload[0]}..{payload[-1]} need a field map",
             )
@@ -425,11 +412,6 @@ class _Read:
         if bad.any():
             return cleaned
         return values
-
-    def flag(self, bad: np.ndarray, numbers: np.ndarray, what: str) -> None:
-        if bad.any():
-            self.count("bad_values", int(bad.sum()), detail=what)
-            self.problem(int(numbers[bad].min()), f"bad {what} value")
 
 
 register_reader(WpaCsvReader())

@@ -31,20 +31,16 @@ import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.model.schema import COLUMNS, KNOWN_EVENTS
-from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.registry import register_reader
+from traceanalyzer.readers.convert import Problems, clean_strings, parse_scaled_decimal, to_canonical
+from traceanalyzer.readers.field_map import FieldMap, field_map_from_options
 from traceanalyzer.readers.text_common import (
-    FieldMap,
     assemble,
-    clean_strings,
     decode_bytes,
-    field_map_from_options,
     normalize_header,
     parse_name_pid,
-    parse_scaled_decimal,
     split_fields,
-    to_canonical,
 )
 
 #: xperf kernel short names -> (canonical event, family of column rules).
@@ -124,21 +120,11 @@ class _State:
     """What one read accumulates."""
 
     path: Path
-    strict: bool
+    report: Problems
     field_map: FieldMap
     headers: dict[str, list[_Header]] = field(default_factory=dict)
     parts: list[dict[str, pa.Array]] = field(default_factory=list)
-    stats: Stats = field(default_factory=Stats)
     metadata: dict[str, Any] = field(default_factory=dict)
-    first_problem: tuple[int, str] | None = None
-
-    def problem(self, line: int, message: str) -> None:
-        if self.first_problem is None or line < self.first_problem[0]:
-            self.first_problem = (line, message)
-
-    def count(self, name: str, value: int, severity: str = "warning", detail: str = "") -> None:
-        if value:
-            self.stats.add(name, int(value), severity, source=str(self.path), detail=detail)  # type: ignore[arg-type]
 
 
 class XperfTextReader:
@@ -164,14 +150,14 @@ class XperfTextReader:
         the reader does not, so they are not counted twice).
         """
         path = Path(path)
-        state = _State(path, options.strict, field_map_from_options(options.field_map, options.extra))
+        state = _State(path, Problems(path, options.strict), field_map_from_options(options.field_map, options.extra))
         state.metadata["format"] = "xperf"
         try:
             fh: BinaryIO = open(path, "rb")
             if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 text: transcode once
                 fh.close()
                 text, replaced = decode_bytes(path.read_bytes())
-                state.count("undecodable_bytes", replaced, detail="non-UTF-16 bytes replaced by U+FFFD")
+                state.report.count("undecodable_bytes", replaced, detail="non-UTF-16 bytes replaced by U+FFFD")
                 fh = io.BytesIO(text.encode("utf-8"))
             else:
                 fh.seek(0)
@@ -184,16 +170,14 @@ class XperfTextReader:
                 _parse_chunk(chunk, first_line, state)
                 if options.progress is not None:
                     options.progress(fh.tell(), total)
-        if state.strict and state.first_problem is not None:
-            line, message = state.first_problem
-            raise TraceFormatError(f"line {line}: {message}", path)
+        state.report.raise_if_strict()
         table = assemble(state.parts, order_key="_line")
         if table.num_rows == 0:
-            if state.stats.total("bad_rows") or state.stats.total("decode_errors"):
+            if state.report.stats.total("bad_rows") or state.report.stats.total("decode_errors"):
                 raise TraceFormatError("no readable event rows (every row was malformed)", path)
             raise TraceEmptyError("no event rows after the header", path)
         state.metadata["header_event_types"] = len(state.headers)
-        return ReadResult(table, state.metadata, state.stats)
+        return ReadResult(table, state.metadata, state.report.stats)
 
 
 # --- header ------------------------------------------------------------------------------
@@ -229,8 +213,8 @@ def _read_header(fh: BinaryIO, state: _State) -> int:
             continue
         fields, _ = split_fields(text)
         if len(fields) < 2:
-            state.count("bad_rows", 1, detail="malformed header line")
-            state.problem(line_no, f"malformed header line {text[:60]!r}")
+            state.report.count("bad_rows", 1, detail="malformed header line")
+            state.report.problem(line_no, f"malformed header line {text[:60]!r}")
             continue
         state.headers.setdefault(fields[0], []).append(_Header(fields))
     # info lines between EndHeader and the first event row
@@ -277,18 +261,18 @@ def _parse_info_line(text: str, state: _State) -> None:
         try:
             state.metadata[name] = conv(value)
         except ValueError:
-            state.count("bad_values", 1, detail=f"info line {key.strip()}")
+            state.report.count("bad_values", 1, detail=f"info line {key.strip()}")
     for name in ("lost_events", "lost_buffers"):
         if name in state.metadata:
             value = state.metadata[name]
-            state.stats.add(name, value, "warning" if value else "info", source=str(state.path))
+            state.report.stats.add(name, value, "warning" if value else "info", source=str(state.path))
     ft = state.metadata.get("trace_start_filetime")
     if isinstance(ft, int) and ft > 0:
         try:
             start = _FILETIME_EPOCH + _dt.timedelta(microseconds=ft // 10)
             state.metadata["start_time_utc"] = start.isoformat()
         except OverflowError:
-            state.count("bad_values", 1, detail="info line Trace Start")
+            state.report.count("bad_values", 1, detail="info line Trace Start")
 
 
 # --- body -------------------------------------------------------------------------------
@@ -309,12 +293,12 @@ def _chunks(fh: BinaryIO, line_no: int, state: _State):
             continue
         rest = block[cut + 1 :]
         text, replaced = decode_bytes(block[: cut + 1])
-        state.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
+        state.report.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
         yield text, next_line
         next_line += text.count("\n")
     if rest:
         text, replaced = decode_bytes(rest)
-        state.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
+        state.report.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
         yield text, next_line
 
 
@@ -331,8 +315,8 @@ def _parse_chunk(text: str, first_line: int, state: _State) -> None:
         return
     is_error = pc.starts_with(lines, "Error").to_numpy(zero_copy_only=False)
     if is_error.any():
-        state.count("decode_errors", int(is_error.sum()), detail="xperf 'Error:' lines")
-        state.problem(int(numbers[is_error][0]), "xperf reported an error: " + lines.filter(pa.array(is_error))[0].as_py()[:80])
+        state.report.count("decode_errors", int(is_error.sum()), detail="xperf 'Error:' lines")
+        state.report.problem(int(numbers[is_error][0]), "xperf reported an error: " + lines.filter(pa.array(is_error))[0].as_py()[:80])
         lines = lines.filter(pa.array(~is_error))
         numbers = numbers[~is_error]
     names = pc.utf8_trim_whitespace(pc.list_element(pc.split_pattern(lines, ",", max_splits=1), 0))
@@ -364,8 +348,8 @@ def _split_rows(
     for number, line in zip(numbers[quoted], lines.filter(pa.array(quoted)).to_pylist()):
         fields, balanced = split_fields(line)
         if not balanced:
-            state.count("bad_rows", 1, detail="unbalanced quotes")
-            state.problem(int(number), "unbalanced double quotes")
+            state.report.count("bad_rows", 1, detail="unbalanced quotes")
+            state.report.problem(int(number), "unbalanced double quotes")
             continue
         rows.append(fields)
         kept.append(int(number))
@@ -385,7 +369,7 @@ def _parse_event_type(
                 state.metadata[_META_ROWS[name]] = ns[0].as_py()
         return
     if name == "Stack":
-        state.count("stack_rows", len(lines), "info", detail="xperf Stack rows (not events)")
+        state.report.count("stack_rows", len(lines), "info", detail="xperf Stack rows (not events)")
         return
     rows, numbers = _split_rows(lines, numbers, state, may_quote)
     if len(rows) == 0:
@@ -398,17 +382,17 @@ def _parse_event_type(
         sub = rows if single else rows.take(pa.array(sel))
         header = _pick_header(headers, int(count))
         if header is None and headers:
-            state.count("bad_rows", len(sel), detail=f"{name}: fewer fields than its header")
-            state.problem(int(numbers[sel].min()), f"{name} row has {count} fields, its header needs more")
+            state.report.count("bad_rows", len(sel), detail=f"{name}: fewer fields than its header")
+            state.report.problem(int(numbers[sel].min()), f"{name} row has {count} fields, its header needs more")
             continue
         if header is None:  # no header at all: name and time only
             header = _Header([name, "TimeStamp"])
             if count < 2:
-                state.count("bad_rows", len(sel), detail=f"{name}: no fields")
-                state.problem(int(numbers[sel].min()), f"{name!r} row has no TimeStamp field")
+                state.report.count("bad_rows", len(sel), detail=f"{name}: no fields")
+                state.report.problem(int(numbers[sel].min()), f"{name!r} row has no TimeStamp field")
                 continue
         elif count > len(header.columns):
-            state.count("extra_columns", len(sel), "info", detail=name)
+            state.report.count("extra_columns", len(sel), "info", detail=name)
         _map_rows(name, header, sub, numbers[sel], state)
 
 
@@ -431,18 +415,18 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
         return pc.list_element(rows, index)
 
     if name in RUNDOWN_END_EVENTS:
-        state.count("rundown_end_events", len(rows), "info", detail=name)
+        state.report.count("rundown_end_events", len(rows), "info", detail=name)
         return
     ts_index = header.find(("timestamp",))
     if ts_index is None:
-        state.count("bad_rows", len(rows), detail=f"{name}: header without TimeStamp")
-        state.problem(int(numbers.min()), f"{name}: header has no TimeStamp column")
+        state.report.count("bad_rows", len(rows), detail=f"{name}: header without TimeStamp")
+        state.report.problem(int(numbers.min()), f"{name}: header has no TimeStamp column")
         return
     time_ns, bad_time = parse_scaled_decimal(column(ts_index), ".", 3)
     keep = ~bad_time & pc.is_valid(time_ns).to_numpy(zero_copy_only=False)
     if not keep.all():
-        state.count("bad_rows", int((~keep).sum()), detail=f"{name}: TimeStamp is not a number")
-        state.problem(int(numbers[~keep].min()), f"{name}: TimeStamp is not a number")
+        state.report.count("bad_rows", int((~keep).sum()), detail=f"{name}: TimeStamp is not a number")
+        state.report.problem(int(numbers[~keep].min()), f"{name}: TimeStamp is not a number")
         if not keep.any():
             return
         mask = pa.array(keep)
@@ -453,9 +437,7 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
     out: dict[str, pa.Array] = {"_line": pa.array(numbers), "time_ns": time_ns}
 
     def flag(col: str, bad: np.ndarray) -> None:
-        if bad.any():
-            state.count("bad_values", int(bad.sum()), detail=f"{name}.{col}")
-            state.problem(int(numbers[bad].min()), f"{name}: bad {col} value")
+        state.report.flag(bad, numbers, f"{name}.{col}")
 
     def put(col: str, arr: pa.Array, bad: np.ndarray) -> None:
         flag(col, bad)
@@ -532,16 +514,7 @@ def _classify(name: str, state: _State) -> tuple[str, str, Callable[[str], str |
     if provider is not None:
         mapping = state.field_map.lookup(provider, event_name, opcode)
         if mapping is not None:
-            fields = mapping.fields
-            lowered = {k.lower(): v for k, v in fields.items()}
-
-            def mapper(title: str) -> str | None:
-                target = fields.get(title) or lowered.get(title.lower())
-                if target is None and mapping.identity and title in COLUMNS:
-                    target = title
-                return target
-
-            return mapping.canonical, "generic", mapper
+            return mapping.canonical, "generic", mapping.column
         kept = f"{provider}/{event_name}"
     else:
         kept = name

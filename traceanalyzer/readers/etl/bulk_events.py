@@ -14,9 +14,13 @@ import numpy as np
 import pyarrow as pa
 
 from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES
+from traceanalyzer.readers.convert import Converted, integers_to_column, value_for_column
 from traceanalyzer.readers.etl.columns import int_column
-from traceanalyzer.readers.etl.mapping import ProviderMap, column_value
 from traceanalyzer.readers.etl.tracelogging import Schema
+from traceanalyzer.readers.field_map import EventMapping
+
+#: Columns the EVENT_HEADER and the buffer supply; a payload field never overrides them.
+HEADER_COLUMNS = frozenset({"time_ns", "event", "cpu"})
 
 #: Groups smaller than this go through the per-event path (not worth the setup).
 BULK_MIN_EVENTS = 32
@@ -28,10 +32,15 @@ _NP = {"b": "i1", "B": "u1", "h": "<i2", "H": "<u2", "i": "<i4", "I": "<u4", "q"
 class EventClass:
     """What one (provider, schema) pair decodes to; cached by the walk's hash."""
 
-    __slots__ = ("label", "schema", "pmap", "provider")
+    __slots__ = ("label", "schema", "mapping", "provider")
 
-    def __init__(self, label: str, schema: Schema | None, pmap: ProviderMap | None, provider: str) -> None:
-        self.label, self.schema, self.pmap, self.provider = label, schema, pmap, provider
+    def __init__(self, label: str, schema: Schema | None, mapping: EventMapping | None, provider: str) -> None:
+        self.label, self.schema, self.mapping, self.provider = label, schema, mapping, provider
+
+    def column(self, field_name: str) -> str | None:
+        """The canonical payload column of a field, or None (not mapped, or a header column)."""
+        col = self.mapping.column(field_name) if self.mapping is not None else None
+        return col if col is not None and col not in HEADER_COLUMNS else None
 
 
 def _dtype(fmt: str) -> np.dtype:
@@ -41,21 +50,21 @@ def _dtype(fmt: str) -> np.dtype:
                      "offsets": offsets, "itemsize": sum(f.itemsize for f in formats)})
 
 
-def _convert(column: str, values: np.ndarray) -> pa.Array:
+def _convert(column: str, values: np.ndarray) -> Converted:
     typ = COLUMNS[column]
     if column in ENUM_ALIASES or column == "status" or pa.types.is_string(typ):
         uniq, inverse = np.unique(values, return_inverse=True)
-        names = pa.array([column_value(column, v) for v in uniq.tolist()], pa.string())
-        return names.take(pa.array(inverse.astype(np.int32)))
-    if values.dtype.kind == "f":
-        values = values.astype(np.int64)
-    return int_column(values, None, typ)
+        converted = [value_for_column(column, v) for v in uniq.tolist()]
+        names = pa.array([v for v, _bad in converted], pa.string())
+        bad = np.array([b for _v, b in converted], dtype=bool)[inverse]
+        return Converted(names.take(pa.array(inverse.astype(np.int32))), bad)
+    return integers_to_column(pa.array(values), column)
 
 
 def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarray, cls: EventClass,
                 time_base: Any, out: list[dict[str, pa.Array]]) -> np.ndarray:
     """Decode ``members`` in bulk into ``out`` when the class allows; returns the rest."""
-    if cls.pmap is None or cls.schema is None:
+    if cls.mapping is None or cls.schema is None:
         return members
     fmt = cls.schema.fixed_format()
     if fmt is None:
@@ -70,7 +79,7 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
     raw = data[start[:, None] + np.arange(dtype.itemsize)]
     values = np.ascontiguousarray(raw).view(dtype).reshape(len(done))
     pid, tid = rec["pid"][done], rec["tid"][done]
-    event = cls.pmap.event(cls.schema.name)
+    event = cls.mapping.canonical
     chunk: dict[str, pa.Array] = {
         "time_ns": int_column(time_base.to_ns(rec["ts"][done]), None, pa.int64()),
         "event": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(done), np.int32)), pa.array([event])),
@@ -79,8 +88,8 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
         "tid": int_column(tid, tid >= 0, pa.int64()),
     }
     for i, f in enumerate(cls.schema.fields):
-        col = cls.pmap.column(cls.schema.name, f.name)
+        col = cls.column(f.name)
         if col is not None:
-            chunk[col] = _convert(col, values[f"f{i}"])
+            chunk[col] = _convert(col, values[f"f{i}"]).array
     out.append(chunk)
     return members[~fits]

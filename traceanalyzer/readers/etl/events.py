@@ -20,7 +20,8 @@ from traceanalyzer.readers.etl import fallback, kernel
 from traceanalyzer.readers.etl import layout as L
 from traceanalyzer.readers.etl.bulk_events import BULK_MIN_EVENTS, EventClass as _EventClass, bulk_events
 from traceanalyzer.readers.etl.columns import rows_table
-from traceanalyzer.readers.etl.mapping import FieldMap, column_value
+from traceanalyzer.readers.convert import value_for_column
+from traceanalyzer.readers.field_map import FieldMap
 from traceanalyzer.readers.etl.tracelogging import (
     TlDecodeError,
     decode_payload,
@@ -152,19 +153,19 @@ class RareDecoder:
         if cls is None:
             cls = self._classify(data, pos, b, c)
             self.classes[h] = cls
-        if cls.pmap is None or cls.schema is None:
+        if cls.mapping is None or cls.schema is None:
             self._unknown(cls.label, ts, cpu, pid, tid)
             return
         values = decode_payload(cls.schema, bytes(data[a:pos + size]), 8 if htype == L.EVENT64 else 4)
-        event = cls.pmap.event(cls.schema.name)
+        event = cls.mapping.canonical
         row: dict[str, Any] = {"time_ns": self.time.one(ts), "event": event, "cpu": cpu,
                                "pid": pid if pid >= 0 else None, "tid": tid if tid >= 0 else None}
         for fname, value in values.items():
-            col = cls.pmap.column(cls.schema.name, fname)
+            col = cls.column(fname)
             if col is None:
                 self.stats.add("unmapped_fields", 1, "info", self.src, f"{cls.provider}/{cls.schema.name}/{fname}")
                 continue
-            row[col] = column_value(col, value)
+            row[col], _bad = value_for_column(col, value)
         self.rows.append(row)
 
     def _classify(self, data: np.ndarray, pos: int, b: int, c: int) -> _EventClass:
@@ -183,7 +184,8 @@ class RareDecoder:
         else:
             event_id = int.from_bytes(bytes(data[pos + 0x28:pos + 0x2A]), "little")
             label = f"{provider}/{event_id}"
-        return _EventClass(label, schema, self.field_map.lookup(name, guid), provider)
+        mapping = self.field_map.lookup(name, schema.name, guid=guid, any_event=True) if schema is not None else None
+        return _EventClass(label, schema, mapping, provider)
 
     def _unknown(self, label: str, ts: int, cpu: int, pid: int, tid: int) -> None:
         self.stats.add("unknown_events", 1, "info", self.src, label)

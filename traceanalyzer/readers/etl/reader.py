@@ -27,7 +27,7 @@ from traceanalyzer.readers.etl.buffers import open_map, plausible_first_buffer, 
 from traceanalyzer.readers.etl.columns import assemble, dict_column, int_column
 from traceanalyzer.readers.etl.events import RareDecoder
 from traceanalyzer.readers.etl.logfile import LogfileHeader, parse_logfile_header
-from traceanalyzer.readers.etl.mapping import load_field_map
+from traceanalyzer.readers.field_map import field_map_from_options
 from traceanalyzer.readers.etl.walk import OrderCheck, count_records, walk
 
 #: Records per walk chunk (bounds the temporary arrays: ~90 bytes per record).
@@ -173,7 +173,7 @@ class _EtlWalk:
             self.stats.add("missing_logfile_header", 1, "warning", self.src)
         time_base = TimeBase(header.header_ts if header else 0, header.ticks_per_second() if header else 10_000_000)
         extra = self.options.extra
-        decoder = RareDecoder(self.src, self.stats, load_field_map(self.options.field_map), time_base,
+        decoder = RareDecoder(self.src, self.stats, field_map_from_options(self.options.field_map, self.options.extra), time_base,
                               keep_unknown=bool(extra.get("keep_unknown", False)),
                               etlparser_fallback=bool(extra.get("etlparser_fallback", False)))
         rare_kinds = _RARE_KINDS + ((L.K_KERNEL_OTHER,) if decoder.etlparser_fallback else ())

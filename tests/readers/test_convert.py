@@ -1,10 +1,16 @@
-"""Cell parsing shared by the text readers (text_common): integers, name (PID), fields."""
+"""Cell conversion shared by every reader (readers/convert.py) and the text helpers."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from traceanalyzer.readers.text_common import parse_int_column, parse_name_pid, split_fields, to_canonical
+from traceanalyzer.readers.convert import parse_integers, to_canonical
+from traceanalyzer.readers.text_common import parse_name_pid, split_fields
+
+
+def parse_int_column(cells: pa.Array, typ: pa.DataType) -> tuple[pa.Array, object]:
+    res = parse_integers(cells, typ=typ)
+    return res.array, res.bad
 
 
 def test_hex_and_decimal_integers_exact_to_64_bits():
@@ -46,7 +52,7 @@ def test_split_fields_quotes():
 
 def test_enums_and_tags():
     modes = to_canonical(pa.array(["KernelMode", "1", "0x1", "user", "2"]), "access_mode")
-    assert modes.array.to_pylist() == ["KernelMode", "UserMode", "UserMode", "UserMode", "2"]
+    assert modes.array.to_pylist() == ["KernelMode", "UserMode", "UserMode", "UserMode", None]
     assert modes.bad.tolist() == [False, False, False, False, True]
     tags = to_canonical(pa.array(["MdlA", "0x41", "toolong"]), "tag")
     assert tags.array.to_pylist() == [int.from_bytes(b"MdlA", "little"), 0x41, None]
