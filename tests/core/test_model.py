@@ -90,5 +90,6 @@ def test_pool_tags_as_text_or_number(tmp_path: Path):
     # 'MdlR' as the kernel sees it: first character in the lowest byte
     assert ta.load(p).calls["tag"].tolist() == [0x526C644D, 0x526C644D]
     p.write_text("time_ns,event,tag\n1,MmFreeMappingAddress,TooLong\n")
+    assert ta.load(p).calls["tag"].isna().all()  # lenient: null, counted as bad_values
     with pytest.raises(ta.TraceFormatError, match="line 2: column 'tag'"):
-        ta.load(p)
+        ta.load(p, strict=True)

@@ -57,3 +57,36 @@ def test_enums_and_tags():
     tags = to_canonical(pa.array(["MdlA", "0x41", "toolong"]), "tag")
     assert tags.array.to_pylist() == [int.from_bytes(b"MdlA", "little"), 0x41, None]
     assert tags.bad.tolist() == [False, False, True]
+
+
+def test_range_rule_per_column_kind():
+    from traceanalyzer.readers.convert import parse_integers
+
+    cells = pa.array(["-1", "-9223372036854775808", "-9223372036854775809", "0x00000000000000000010",
+                      "0x10000000000000000", '"42"', "-0x10", "1e3"])
+    va = parse_integers(cells, "va")  # pointer: a negative decimal is the signed view of the address
+    assert va.array.to_pylist() == [2**64 - 1, 2**63, None, 16, None, 42, None, None]
+    assert va.bad.tolist() == [False, False, True, False, True, False, True, True]
+    size = parse_integers(cells, "size")  # a byte count is never negative
+    assert size.array.to_pylist() == [None, None, None, 16, None, 42, None, None]
+    cpu = parse_integers(pa.array(["2147483647", "2147483648", "-2147483648"]), "cpu")
+    assert cpu.array.to_pylist() == [2**31 - 1, None, -(2**31)] and cpu.bad.tolist() == [False, True, False]
+
+
+def test_typed_numbers_and_single_values():
+    from traceanalyzer.readers.convert import int_value, integers_to_column, value_for_column
+
+    floats = integers_to_column(pa.array([1.0, float("nan"), 1.5, float("inf"), -1.0, None]), "size")
+    assert floats.array.to_pylist() == [1, None, None, None, None, None]
+    assert floats.bad.tolist() == [False, False, True, True, True, False]
+    ints = integers_to_column(pa.array([2**63 - 1, -5], pa.int64()), "irql")
+    assert ints.array.to_pylist() == [None, -5] and ints.bad.tolist() == [True, False]
+    assert int_value("irql", 300) == (None, True)
+    assert int_value("va", -8192) == (2**64 - 8192, False)
+    assert int_value("size", -8192) == (None, True)
+    assert int_value("pid", float("nan")) == (None, False)
+    assert value_for_column("tag", "MdlA") == (int.from_bytes(b"MdlA", "little"), False)
+    assert value_for_column("tag", "TooLong") == (None, True)
+    assert value_for_column("access_mode", 1) == ("UserMode", False)
+    assert value_for_column("access_mode", 7) == (None, True)
+    assert value_for_column("status", -1073741823) == ("0xC0000001", False)

@@ -100,7 +100,7 @@ class Problems:
         shown = ""
         if texts is not None:
             value = texts[i].as_py()
-            shown = f" {value!r}" if value is not None else ""
+            shown = f" {value.strip() if isinstance(value, str) else value!r}" if value is not None else ""
         self.problem(int(lines[i]), f"bad {what} value{shown}")
 
     def raise_if_strict(self) -> None:
@@ -609,15 +609,11 @@ def why_bad(column: str, text: Any) -> str:
     return f"{text!r} is not {'a number or a 4-character pool tag' if column == 'tag' else 'a number'}"
 
 
-def raise_first_bad(bad: dict[str, Converted], table: pa.Table, path: Path, where: str, first: int) -> None:
-    """Raise the earliest bad cell of :func:`canonicalize_columns` as ``TraceFormatError``
-    (``<where> <row + first>: column 'c': <why>``); nothing when ``bad`` is empty."""
-    best: tuple[int, str] | None = None
+def report_bad_cells(bad: dict[str, Converted], table: pa.Table, report: Problems, first: int) -> None:
+    """Count the bad cells of :func:`canonicalize_columns` (``bad_values``, detail = column)
+    and remember the earliest (``column 'c': <why>`` at row + ``first``) for strict mode."""
     for column, res in bad.items():
-        row = int(np.flatnonzero(res.bad)[0])
-        if best is None or row < best[0]:
-            best = (row, column)
-    if best is not None:
-        row, column = best
-        why = why_bad(column, table.column(column)[row].as_py())
-        raise TraceFormatError(f"{where} {row + first}: column {column!r}: {why}", path)
+        rows = np.flatnonzero(res.bad)
+        report.count("bad_values", len(rows), detail=column)
+        row = int(rows[0])
+        report.problem(row + first, f"column {column!r}: {why_bad(column, table.column(column)[row].as_py())}")

@@ -18,9 +18,10 @@ import pyarrow.csv as pacsv
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.model.schema import ADDRESS_COLUMNS, COLUMNS, ENUM_ALIASES, REQUIRED_COLUMNS
-from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
-from traceanalyzer.readers.convert import canonicalize_columns, raise_first_bad
+from traceanalyzer.readers.convert import (
+    Converted, Problems, canonicalize_columns, null_token_variants, report_bad_cells, why_bad,
+)
 from traceanalyzer.readers.registry import read_head, register_reader
 
 
@@ -62,6 +63,7 @@ class CanonicalCsvReader:
                     parse_options=pacsv.ParseOptions(newlines_in_values=False),
                     convert_options=pacsv.ConvertOptions(
                         column_types=types,
+                        null_values=null_token_variants(),
                         strings_can_be_null=True,
                         quoted_strings_can_be_null=True,
                     ),
@@ -94,19 +96,40 @@ class CanonicalCsvReader:
             raise TraceEmptyError("CSV has a header but no event rows", path)
         raw = table
         table, bad = canonicalize_columns(raw)
-        raise_first_bad(bad, raw, path, "line", 2)
-        if table.column("time_ns").null_count:
-            row = table.column("time_ns").is_null().index(True).as_py()
-            raise TraceFormatError(f"line {row + 2}: time_ns is empty", path)
-        if table.column("event").null_count:
-            row = table.column("event").is_null().index(True).as_py()
-            raise TraceFormatError(f"line {row + 2}: event is empty", path)
-        stats = Stats()
+        report = Problems(path, options.strict)
+        bad_time = bad.pop("time_ns", None)
+        report_bad_cells(bad, raw, report, 2)
+        table = _drop_rows_without_time_or_event(table, raw, bad_time, report)
+        report.raise_if_strict()
+        if table.num_rows == 0:
+            line, what = report.first if report.first is not None else (2, "no rows")
+            raise TraceFormatError(f"no readable rows (line {line}: {what})", path)
+        stats = report.stats
         stats.add("rows", table.num_rows, source=str(path))
         disorder = count_time_disorder(table)
         if disorder:
             stats.add("time_disorder", disorder, "warning", source=str(path))
         return ReadResult(table, {"format": "csv"}, stats)
+
+
+def _drop_rows_without_time_or_event(table: pa.Table, raw: pa.Table, bad_time: Converted | None,
+                                     report: Problems) -> pa.Table:
+    """Rows whose time_ns is empty or not a valid time, or whose event is empty, cannot be
+    placed: dropped and counted as ``bad_rows`` (detail says which)."""
+    lines = np.arange(2, 2 + table.num_rows, dtype=np.int64)
+    bad = bad_time.bad if bad_time is not None else np.zeros(table.num_rows, dtype=bool)
+    no_time = np.asarray(table.column("time_ns").is_null()) & ~bad
+    no_event = np.asarray(table.column("event").is_null())
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        report.count("bad_rows", int(bad.sum()), detail="time_ns is not a valid time")
+        report.problem(row + 2, f"column 'time_ns': {why_bad('time_ns', raw.column('time_ns')[row].as_py())}")
+    for empty, column in ((no_time, "time_ns"), (no_event & ~bad & ~no_time, "event")):
+        if empty.any():
+            report.count("bad_rows", int(empty.sum()), detail=f"{column} is empty")
+            report.problem(int(lines[empty][0]), f"{column} is empty")
+    drop = bad | no_time | no_event
+    return table.filter(pa.array(~drop)) if drop.any() else table
 
 
 def _failed_column(exc: Exception, names: list[str]) -> str | None:

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.model.schema import REQUIRED_COLUMNS
-from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
-from traceanalyzer.readers.convert import canonicalize_columns, raise_first_bad
+from traceanalyzer.readers.convert import Problems, canonicalize_columns, report_bad_cells
 from traceanalyzer.readers.registry import register_reader
 
 #: Key in the Parquet schema metadata that holds the trace metadata (JSON).
@@ -43,8 +43,17 @@ class ParquetReader:
         table = table.replace_schema_metadata(None)
         raw = table
         table, bad = canonicalize_columns(raw)
-        raise_first_bad(bad, raw, path, "row", 0)
-        stats = Stats()
+        report = Problems(path, options.strict, where="row")
+        report_bad_cells(bad, raw, report, 0)
+        report.raise_if_strict()
+        if table.column("time_ns").null_count or table.column("event").null_count:
+            keep = pc.and_(pc.is_valid(table.column("time_ns")), pc.is_valid(table.column("event")))
+            dropped = table.num_rows - pc.sum(pc.cast(keep, pa.int64())).as_py()
+            report.count("bad_rows", dropped, detail="time_ns or event missing or not valid")
+            table = table.filter(keep)
+            if table.num_rows == 0:
+                raise TraceFormatError("no readable rows (every time_ns or event is missing or not valid)", path)
+        stats = report.stats
         for entry in meta.pop("stats", []):
             stats.add(**entry)
         meta["format"] = "parquet"

@@ -436,11 +436,11 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
     event, family, mapping_fields = _classify(name, state)
     out: dict[str, pa.Array] = {"_line": pa.array(numbers), "time_ns": time_ns}
 
-    def flag(col: str, bad: np.ndarray) -> None:
-        state.report.flag(bad, numbers, f"{name}.{col}")
+    def flag(col: str, bad: np.ndarray, texts: pa.Array | None = None) -> None:
+        state.report.flag(bad, numbers, f"{name}.{col}", texts)
 
-    def put(col: str, arr: pa.Array, bad: np.ndarray) -> None:
-        flag(col, bad)
+    def put(col: str, arr: pa.Array, bad: np.ndarray, texts: pa.Array | None = None) -> None:
+        flag(col, bad, texts)
         out[col] = arr
 
     rules = _PLAIN_COLUMNS.get(family, _PLAIN_COLUMNS["generic"])
@@ -454,7 +454,7 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
         idx = header.find(aliases)
         if idx is not None:
             res = to_canonical(column(idx), col)
-            put(col, res.array, res.bad)
+            put(col, res.array, res.bad, column(idx))
     if family == "process":
         flags_idx = header.find(("flags",))
         if flags_idx is not None:  # process flags: 0x2 = WoW64 (32-bit process on 64-bit Windows)
@@ -481,7 +481,7 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
                 out[title if title not in COLUMNS else f"field:{title}"] = clean_strings(column(idx))
                 continue
             res = to_canonical(column(idx), target)
-            put(target, res.array, res.bad)
+            put(target, res.array, res.bad, column(idx))
     out["event"] = pa.array([event] * len(numbers), pa.string()) if len(numbers) else pa.array([], pa.string())
     state.parts.append(out)
 

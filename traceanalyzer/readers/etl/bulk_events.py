@@ -8,7 +8,7 @@ structured array, one column per field, without a Python loop per event.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -62,8 +62,12 @@ def _convert(column: str, values: np.ndarray) -> Converted:
 
 
 def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarray, cls: EventClass,
-                time_base: Any, out: list[dict[str, pa.Array]]) -> np.ndarray:
-    """Decode ``members`` in bulk into ``out`` when the class allows; returns the rest."""
+                time_base: Any, out: list[dict[str, pa.Array]],
+                bad_values: Callable[[EventClass, str, str, int, int, Any], None]) -> np.ndarray:
+    """Decode ``members`` in bulk into ``out`` when the class allows; returns the rest.
+
+    ``bad_values(cls, column, field, count, record offset, first value)`` is told of
+    values that do not fit their column (they are null)."""
     if cls.mapping is None or cls.schema is None:
         return members
     fmt = cls.schema.fixed_format()
@@ -90,6 +94,11 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
     for i, f in enumerate(cls.schema.fields):
         col = cls.column(f.name)
         if col is not None:
-            chunk[col] = _convert(col, values[f"f{i}"]).array
+            res = _convert(col, values[f"f{i}"])
+            if res.bad.any():
+                first = int(np.flatnonzero(res.bad)[0])
+                bad_values(cls, col, f.name, int(res.bad.sum()), int(rec["pos"][done][first]),
+                           values[f"f{i}"][first].item())
+            chunk[col] = res.array
     out.append(chunk)
     return members[~fits]

@@ -20,7 +20,8 @@ from traceanalyzer.readers.etl import fallback, kernel
 from traceanalyzer.readers.etl import layout as L
 from traceanalyzer.readers.etl.bulk_events import BULK_MIN_EVENTS, EventClass as _EventClass, bulk_events
 from traceanalyzer.readers.etl.columns import rows_table
-from traceanalyzer.readers.convert import value_for_column
+from traceanalyzer.errors import TraceFormatError
+from traceanalyzer.readers.convert import value_for_column, why_bad
 from traceanalyzer.readers.field_map import FieldMap
 from traceanalyzer.readers.etl.tracelogging import (
     TlDecodeError,
@@ -49,8 +50,9 @@ class RareDecoder:
     """Accumulates rows of the rare records of all chunks."""
 
     def __init__(self, src: str, stats: Stats, field_map: FieldMap, time_base: Any, keep_unknown: bool,
-                 etlparser_fallback: bool = False) -> None:
+                 etlparser_fallback: bool = False, strict: bool = False) -> None:
         self.src, self.stats, self.field_map, self.time = src, stats, field_map, time_base
+        self.strict = strict
         self.keep_unknown = keep_unknown
         self.etlparser_fallback = etlparser_fallback
         self.rows: list[dict[str, Any]] = []
@@ -74,7 +76,7 @@ class RareDecoder:
                     cls = self._classify(data, int(rec["pos"][first]), int(rec["b"][first]), int(rec["c"][first]))
                     self.classes[h] = cls
                 if cls is not None and len(members) >= BULK_MIN_EVENTS:
-                    members = bulk_events(data, rec, members, cls, self.time, self.chunks)
+                    members = bulk_events(data, rec, members, cls, self.time, self.chunks, self.bad_values)
                 slow.append(members)
         idx = np.sort(np.concatenate(slow))
         cols = [rec[k][idx].tolist() for k in _FIELDS]
@@ -165,8 +167,18 @@ class RareDecoder:
             if col is None:
                 self.stats.add("unmapped_fields", 1, "info", self.src, f"{cls.provider}/{cls.schema.name}/{fname}")
                 continue
-            row[col], _bad = value_for_column(col, value)
+            row[col], bad = value_for_column(col, value)
+            if bad:
+                self.bad_values(cls, col, fname, 1, pos, value)
         self.rows.append(row)
+
+    def bad_values(self, cls: _EventClass, column: str, field_name: str, count: int, pos: int, value: Any) -> None:
+        """Payload values that do not fit their column (now null): counted, or raised in strict mode."""
+        event = cls.schema.name if cls.schema is not None else cls.label
+        if self.strict:
+            raise TraceFormatError(f"record at 0x{pos:x}: {cls.provider}/{event} field {field_name!r} -> "
+                                   f"column {column!r}: {why_bad(column, value)}", self.src)
+        self.stats.add("bad_values", count, "warning", self.src, f"{cls.provider}/{event}.{column}")
 
     def _classify(self, data: np.ndarray, pos: int, b: int, c: int) -> _EventClass:
         guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28]))

@@ -175,7 +175,8 @@ class _EtlWalk:
         extra = self.options.extra
         decoder = RareDecoder(self.src, self.stats, field_map_from_options(self.options.field_map, self.options.extra), time_base,
                               keep_unknown=bool(extra.get("keep_unknown", False)),
-                              etlparser_fallback=bool(extra.get("etlparser_fallback", False)))
+                              etlparser_fallback=bool(extra.get("etlparser_fallback", False)),
+                              strict=self.options.strict)
         rare_kinds = _RARE_KINDS + ((L.K_KERNEL_OTHER,) if decoder.etlparser_fallback else ())
         kind_counts = np.zeros(16, np.int64)
         other_hooks: dict[int, int] = {}
