@@ -10,7 +10,7 @@ import pytest
 from traceanalyzer.model.mdltrace import mdltrace_schema
 from traceanalyzer.model.schema import CALL_EVENTS, COLUMNS, ENUM_ALIASES, IO_EVENTS
 from traceanalyzer.readers.etl.dump import provider_events
-from traceanalyzer.readers.etl.mapping import MDLTRACE_GUID, MDLTRACE_NAME
+from traceanalyzer.readers.field_map import MDL_PROVIDER as MDLTRACE_NAME, provider_guid
 from traceanalyzer.readers.registry import read_file
 from traceanalyzer.synth.etl_writer import write_etl
 
@@ -20,7 +20,7 @@ ROWS = 40
 
 
 def test_schema_names_are_canonical():
-    assert SCHEMA.provider == MDLTRACE_NAME and SCHEMA.guid == str(MDLTRACE_GUID)
+    assert SCHEMA.provider == MDLTRACE_NAME and SCHEMA.guid == str(provider_guid(MDLTRACE_NAME))
     assert set(SCHEMA.events) <= set(CALL_EVENTS + IO_EVENTS)
     # every call the header can log, except the ones it has no routine for
     assert set(CALL_EVENTS) - set(SCHEMA.events) == {"MmPrepareMdlForReuse"}
