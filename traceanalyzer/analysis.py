@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from traceanalyzer.coverage import no_calls_notice
 from traceanalyzer.context.attribution import Context, asof_index, attribute
 from traceanalyzer.lifecycle import kernel as K
 from traceanalyzer.lifecycle.codes import END_REASONS, KIND_NAMES
@@ -22,8 +23,8 @@ from traceanalyzer.lifecycle.replay import Engine, ReplayResult, prepare_replay,
 from traceanalyzer.model.schema import CACHE_TYPES, PAGE_SIZE
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.rules.assemble import (
-    FINDING_COLUMNS, FindingAssembler, _nullable, fingerprint, kernel_partials, pages_spanned,
-    partial_frame,
+    FINDING_COLUMNS, FindingAssembler, _nullable, fingerprint, gather, kernel_partials,
+    pages_spanned, partial_frame,
 )
 from traceanalyzer.rules.stateless import STATELESS_RULES, RuleInput
 from traceanalyzer.vocabulary import (
@@ -75,22 +76,22 @@ class Analysis:
         """(pid, image) of process instances (null where proc is -1)."""
         a = self._assembler
         proc = np.asarray(proc, dtype=np.int64)
-        pid = np.where(proc >= 0, a.pid_of_proc[np.maximum(proc, 0)], -1)
-        image = np.where(proc >= 0, a.image_of_proc[np.maximum(proc, 0)], None)
+        pid = gather(a.pid_of_proc, proc, -1)
+        image = gather(a.image_of_proc, proc, None)
         return _nullable(pid), pd.array(image, dtype="string")
 
     def _tid_at(self, call_idx: np.ndarray) -> pd.arrays.IntegerArray:
         call_idx = np.asarray(call_idx, dtype=np.int64)
-        return _nullable(np.where(call_idx >= 0, self.context.tid[np.maximum(call_idx, 0)], -1))
+        return _nullable(gather(self.context.tid, call_idx, -1))
 
     def _time_at(self, stream_idx: np.ndarray) -> pd.arrays.IntegerArray:
         stream_idx = np.asarray(stream_idx, dtype=np.int64)
-        t = np.where(stream_idx >= 0, self.replay.time_ns[np.maximum(stream_idx, 0)], 0)
+        t = gather(self.replay.time_ns, stream_idx, 0)
         return pd.arrays.IntegerArray(t.astype(np.int64), stream_idx < 0)
 
     def _call_of(self, stream_idx: np.ndarray) -> np.ndarray:
         stream_idx = np.asarray(stream_idx, dtype=np.int64)
-        return np.where(stream_idx >= 0, self.replay.call_index[np.maximum(stream_idx, 0)], -1)
+        return gather(self.replay.call_index, stream_idx, -1)
 
     # --- findings ----------------------------------------------------------------------
 
@@ -292,10 +293,10 @@ class Analysis:
             "mode": pd.array(np.where(M[:, K.M_MODE] == 1, "UserMode", "KernelMode"), dtype="string"),
             "pid": pid,
             "process": img,
-            "process_wow64": _nullable(np.where(proc >= 0, wow[np.maximum(proc, 0)], -1)),
+            "process_wow64": _nullable(gather(wow, proc, -1)),
             "mapped_va": M[:, K.M_VA].view(np.uint64),
-            "cache_type": pd.array(np.where(cache >= 0, np.asarray(CACHE_TYPES, dtype=object)[
-                np.maximum(cache, 0)], None), dtype="string"),
+            "cache_type": pd.array(gather(np.asarray(CACHE_TYPES, dtype=object), cache, None),
+                                   dtype="string"),
             "bytes": self._assembler.slot_bytes[slots] if n else np.zeros(0, np.int64),
             "start_ns": R.time_ns[M[:, K.M_START_EV]] if n else np.zeros(0, np.int64),
             "end_ns": self._time_at(M[:, K.M_END_EV]),
@@ -343,8 +344,8 @@ class Analysis:
             "bytes": self._assembler.slot_bytes[slots] if n else np.zeros(0, np.int64),
             "start_ns": R.time_ns[L[:, K.L_START_EV]] if n else np.zeros(0, np.int64),
             "end_ns": self._time_at(L[:, K.L_END_EV]),
-            "end_reason": pd.array(np.where(reason >= 0, np.asarray(END_REASONS, dtype=object)[
-                np.maximum(reason, 0)], "live"), dtype="string"),
+            "end_reason": pd.array(gather(np.asarray(END_REASONS, dtype=object), reason, "live"),
+                                   dtype="string"),
             "caller": pd.array(self._calls_at("caller", self._call_of(L[:, K.L_START_EV])),
                                dtype="string"),
         })
@@ -479,6 +480,7 @@ class Analysis:
                 "mdl_lifetimes": int(len(self.replay.slots)),
                 "replay_engine": self.replay.engine,
             },
+            "no_calls": no_calls_notice(self.trace, self._calls.num_rows),
         }
 
     # --- plots (built on the tables above) -------------------------------------------

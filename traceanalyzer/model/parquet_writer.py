@@ -19,7 +19,10 @@ def write_parquet(trace: Trace, path: str | Path) -> None:
     table = trace.events_table().drop_columns(["seq"])
     meta = dict(trace.metadata)
     meta.pop("traces", None)
-    meta["stats"] = [vars(e) for e in trace.stats.entries.values() if e.name != "unknown_events"]
+    # unknown events kept as rows are counted again from the rows when the file is read;
+    # the ones only counted (an ETL's undecoded provider events) are kept as counters
+    meta["stats"] = [vars(e) for e in trace.stats.entries.values()
+                     if e.name != "unknown_events" or e.detail not in trace.events_by_name]
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, default=str).encode()})
     with atomic_output(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")

@@ -204,8 +204,10 @@ class Trace:
         for t in self._tables.values():
             if t.num_rows:
                 parts.append(t.set_column(t.column_names.index("event"), "event", _event_strings(t)))
-        if not parts:
-            return pa.table({"seq": pa.array([], pa.int64())})
+        if not parts:  # only counters (unknown events, WPP records): still a canonical table
+            return pa.table({"seq": pa.array([], pa.int64()),
+                             "time_ns": pa.array([], COLUMNS["time_ns"]),
+                             "event": pa.array([], COLUMNS["event"])})
         merged = pa.concat_tables(parts, promote_options="permissive")
         merged = merged.take(pc.sort_indices(merged, sort_keys=[("seq", "ascending")]))
         ordered = ["seq"] + [c for c in COLUMNS if c in merged.column_names]

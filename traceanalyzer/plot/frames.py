@@ -116,9 +116,11 @@ def step_value_before(times: np.ndarray, values: np.ndarray, t: float) -> float:
 
 
 def time_span(span: Sequence[float] | None, *columns: pd.Series) -> tuple[float, float]:
-    """(t0, t1) in ns: ``span`` when given, else min/max over the given columns."""
+    """(t0, t1) in ns: ``span`` when given, else min/max over the given columns; never
+    empty (a trace whose events share one time gets 1 ns, so axes are not singular)."""
     if span is not None and len(span) == 2 and not any(pd.isna(v) for v in span):
-        return float(span[0]), float(span[1])
+        lo, hi = float(span[0]), float(span[1])
+        return lo, hi if hi > lo else lo + 1.0
     vals = [numeric(c).dropna() for c in columns if c is not None]
     vals = [v for v in vals if len(v)]
     if not vals:

@@ -34,10 +34,10 @@ class ParquetReader:
         missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
         if missing:
             raise TraceFormatError(f"Parquet file lacks column(s) {', '.join(missing)}", path)
-        if table.num_rows == 0:
+        raw = (table.schema.metadata or {}).get(METADATA_KEY)
+        if table.num_rows == 0 and not raw:  # convert's file of a trace with only counters is fine
             raise TraceEmptyError("Parquet file holds no events", path)
         meta = {}
-        raw = (table.schema.metadata or {}).get(METADATA_KEY)
         if raw:
             meta = json.loads(raw)
         table = table.replace_schema_metadata(None)

@@ -52,7 +52,7 @@ def pick_reader(path: str | Path, format: str | None = None) -> Reader:
     candidates = list(_READERS.values())
     if head[:2] == b"\x1f\x8b":  # gzip: sniff the text inside, among readers that take .gz
         head = read_head(path, 4096)
-        candidates = [r for r in candidates if any(e.endswith(".gz") for e in r.extensions)]
+        candidates = [r for r in candidates if any(e.endswith("gz") for e in r.extensions)]
     for reader in candidates:
         try:
             if reader.sniff(head, path):

@@ -133,8 +133,10 @@ def _summary_section(summary: dict, findings: pd.DataFrame) -> str:
         verdict = (f'Top finding: <span class="sev sev-{esc(top["severity"])}">'
                    f'{esc(top["severity"])}</span> <code>{esc(top["rule"])}</code>: '
                    f'{esc(top.get("message"))}')
+    notice = (summary.get("no_calls") or {}).get("message")
+    notice_html = f'<p class="verdict no-calls">{esc(notice)}</p>' if notice else ""
     return (f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div>'
-            f'<p class="verdict">{verdict}</p></section>')
+            f'{notice_html}<p class="verdict">{verdict}</p></section>')
 
 
 def _figures_section(figures: dict[str, bytes]) -> str:

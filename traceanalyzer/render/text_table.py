@@ -37,6 +37,8 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
     parts = [f"{sev_counts[s]} {s}" for s in vocab.SEVERITIES if s in sev_counts]
     lines.append(f"{n} finding{'s' if n != 1 else ''}" + (f": {', '.join(parts)}" if parts
                                                             else ""))
+    if summary and (summary.get("no_calls") or {}).get("message"):
+        lines.append(terminal_safe(summary["no_calls"]["message"]))
     if summary:
         leaks = summary.get("leaks") or {}
         lines.append(f"memory still held at trace end: "

@@ -81,16 +81,16 @@ def kernel_partials(replay: ReplayResult) -> pd.DataFrame:
     ci = replay.call_index
 
     def call_of(stream_idx: np.ndarray) -> np.ndarray:
-        return np.where(stream_idx >= 0, ci[np.maximum(stream_idx, 0)], -1)
+        return gather(ci, stream_idx, -1)
 
     def seq_of(stream_idx: np.ndarray) -> np.ndarray:
-        return np.where(stream_idx >= 0, replay.seq[np.maximum(stream_idx, 0)], -1)
+        return gather(replay.seq, stream_idx, -1)
 
     slot = F[:, K.F_SLOT]
     S = replay.slots
-    alloc_ev = np.where(slot >= 0, S[np.maximum(slot, 0), K.S_ALLOC_EV], -1) if len(S) else np.full(n, -1)
+    alloc_ev = gather(S[:, K.S_ALLOC_EV], slot, -1)
     lock = F[:, K.F_LOCK]
-    lock_ev = np.where(lock >= 0, replay.locks[np.maximum(lock, 0), K.L_START_EV], -1) if len(replay.locks) else np.full(n, -1)
+    lock_ev = gather(replay.locks[:, K.L_START_EV], lock, -1)
     ev_seq = np.stack([seq_of(alloc_ev), seq_of(F[:, K.F_REL]), seq_of(F[:, K.F_EV]),
                        seq_of(F[:, K.F_TIDEV]), seq_of(lock_ev)], axis=1)
     evidence = [sorted({int(x) for x in row if x >= 0}) for row in ev_seq]
@@ -188,9 +188,9 @@ class FindingAssembler:
         mapping_id = p["mapping_id"].to_numpy(dtype=np.int64)
         rules = p["rule"].to_numpy(dtype=object)
 
-        pid = _gather(self.pid_of_proc, proc, -1)
-        image = _gather(self.image_of_proc, proc, None)
-        tid = _gather(self.ctx.tid, call_idx, -1)
+        pid = gather(self.pid_of_proc, proc, -1)
+        image = gather(self.image_of_proc, proc, None)
+        tid = gather(self.ctx.tid, call_idx, -1)
         caller = self.take_calls("caller", call_idx)
         fallback = self.take_calls("caller", rel_call)
         caller = np.where(pd.isna(caller), fallback, caller)
@@ -199,17 +199,12 @@ class FindingAssembler:
         event = np.where(pd.isna(event), ev_from_call, event)
         has_slot = slot >= 0
         S = R.slots
-        mdl = np.where(has_slot, S[np.maximum(slot, 0), K.S_MDL], -1) if len(S) else np.full(n, -1)
-        slot_va = np.where(has_slot, S[np.maximum(slot, 0), K.S_VA], -1) if len(S) else np.full(n, -1)
+        mdl = gather(S[:, K.S_MDL], slot, -1)
+        slot_va = gather(S[:, K.S_VA], slot, -1)
         nbytes = p["bytes"].to_numpy(dtype=np.int64)
-        if len(S):
-            nbytes = np.where(nbytes >= 0, nbytes,
-                              np.where(has_slot, self.slot_bytes[np.maximum(slot, 0)], 0))
-        else:
-            nbytes = np.maximum(nbytes, 0)
+        nbytes = np.where(nbytes >= 0, nbytes, gather(self.slot_bytes, slot, 0))
         nbytes = self.reservation_bytes(rules, call_idx, nbytes, has_slot)
-        map_va = (np.where(mapping_id >= 0, R.mappings[np.maximum(mapping_id, 0), K.M_VA], -1)
-                  if len(R.mappings) else np.full(n, -1))
+        map_va = gather(R.mappings[:, K.M_VA], mapping_id, -1)
         start = p["start_ns"].to_numpy(dtype=np.int64)
         end = p["end_ns"].to_numpy(dtype=np.int64)
         end = np.where(end < 0, self.trace_end_ns, end)
@@ -217,12 +212,11 @@ class FindingAssembler:
         expo = p["expo"].to_numpy(dtype=bool)
         severity = np.array([RULES[r].severity for r in rules], dtype=object)
         severity = np.where(p["sev_up"].to_numpy(dtype=bool), "critical", severity)
-        ctx_proc = _gather(self.ctx.proc_id, call_idx, -1)
-        ctx_pid = _gather(self.ctx.pid, call_idx, -1)
+        ctx_proc = gather(self.ctx.proc_id, call_idx, -1)
+        ctx_pid = gather(self.ctx.pid, call_idx, -1)
         ctx_text = [t if cp >= 0 or q < 0 else f"pid {cp}"
                     for t, cp, q in zip(self._proc_text(ctx_proc), ctx_pid, ctx_proc)]
-        alloc_proc = (np.where(has_slot, S[np.maximum(slot, 0), K.S_ALLOC_PROC], -1)
-                      if len(S) else np.full(n, -1))
+        alloc_proc = gather(S[:, K.S_ALLOC_PROC], slot, -1)
         other_text = self._proc_text(alloc_proc)
         counts = p["count"].to_numpy(dtype=np.int64)
         fp_cache: dict[tuple, str] = {}
@@ -255,7 +249,7 @@ class FindingAssembler:
             "lifetime_id": _nullable(slot), "mapping_id": _nullable(mapping_id),
             "count": counts,
             "call_pid": _nullable(ctx_pid),
-            "call_process": _gather(self.image_of_proc, ctx_proc, None),
+            "call_process": gather(self.image_of_proc, ctx_proc, None),
         })
         df["_rank"] = df["severity"].map(SEVERITY_RANK)
         df = df.sort_values(["_rank", "impact_byte_seconds", "time_ns"],
@@ -263,11 +257,16 @@ class FindingAssembler:
         return _typed(df.drop(columns="_rank").reset_index(drop=True))
 
 
-def _gather(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
+def gather(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
     """``values[idx]`` where ``idx >= 0``, else ``fill`` (also when ``values`` is empty:
-    a trace-quality finding on a trace with no calls or processes has only -1 indices)."""
+    a trace-quality finding on a trace with no calls or processes has only -1 indices).
+
+    Use this, never ``np.where(idx >= 0, values[np.maximum(idx, 0)], fill)``: np.where
+    evaluates both branches, and ``values[0]`` of an empty array raises IndexError."""
+    idx = np.asarray(idx, dtype=np.int64)
     if len(values) == 0:
-        return np.full(idx.size, fill, dtype=object if fill is None else np.int64)
+        return np.full(idx.shape, fill, dtype=object if fill is None or isinstance(fill, str)
+                       else np.int64)
     return np.where(idx >= 0, values[np.maximum(idx, 0)], fill)
 
 

@@ -1,6 +1,6 @@
 """Our own ETL reader: WMI buffers -> the canonical event table (docs/etl.md).
 
-Registered as ``"etl"`` for ``.etl`` files; the sniffer recognises a WMI buffer whose
+Registered as ``"etl"`` for ``.etl`` files (and gzip-compressed ``.etlgz``/``.etl.gz``); the sniffer recognises a WMI buffer whose
 first record is the logfile header (or a compressed first buffer).
 """
 
@@ -18,7 +18,7 @@ class EtlReader:
     """ETW trace files (.etl) written by the Windows ETW runtime or by our writer."""
 
     name = "etl"
-    extensions = (".etl",)
+    extensions = (".etl", ".etlgz", ".etl.gz")
 
     def sniff(self, head: bytes, path: Path) -> bool:
         """True if ``head`` starts with a WMI buffer holding a logfile header."""

@@ -39,16 +39,55 @@ class Segments:
 
 
 def open_map(path: Path) -> tuple[mmap.mmap | None, np.ndarray]:
-    """Memory-map ``path`` read-only; (map, uint8 view). Raises TraceEmptyError on 0 bytes."""
+    """Memory-map ``path`` read-only; (map, uint8 view). Raises TraceEmptyError on 0 bytes.
+
+    A gzip-compressed ETL (``.etlgz``, ``.etl.gz``) is decompressed into an unlinked
+    temporary file that is mapped instead (bounded memory; gone when the map closes)."""
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
             if size == 0:
                 raise TraceEmptyError("file is empty (0 bytes)", path)
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            fh.seek(0)
+            if fh.read(2) == GZIP_MAGIC:
+                fh.seek(0)
+                with _gunzip_to_temp(fh, path) as tmp:
+                    mm = mmap.mmap(tmp.fileno(), 0, access=mmap.ACCESS_READ)
+            else:
+                mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise TraceFormatError(f"cannot read: {exc.strerror or exc}", path) from None
     return mm, np.frombuffer(mm, dtype=np.uint8)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip_to_temp(fh, path: Path):
+    """An unlinked temporary file holding the decompressed gzip stream of ``fh``."""
+    import tempfile
+    import zlib
+
+    tmp = tempfile.TemporaryFile()
+    try:
+        z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while not z.eof and (chunk := fh.read(1 << 20)):
+            while chunk and not z.eof:  # at most 16 MB of output in memory at a time
+                tmp.write(z.decompress(chunk, 1 << 24))
+                chunk = z.unconsumed_tail
+        if not z.eof:
+            raise TraceFormatError("truncated gzip data (the compressed stream ends early)", path)
+        tmp.write(z.flush())
+        if tmp.tell() == 0:
+            raise TraceEmptyError("file is empty (gzip of 0 bytes)", path)
+        tmp.flush()
+    except zlib.error as exc:
+        tmp.close()
+        raise TraceFormatError(f"corrupt gzip data: {exc}", path) from None
+    except BaseException:
+        tmp.close()
+        raise
+    return tmp
 
 
 def plausible_first_buffer(head: bytes) -> bool:
