@@ -1,7 +1,7 @@
 /*
  * mdltrace.d - trace a driver's MDL calls without its source (DTrace for Windows).
  *
- *   dtrace -q -s mdltrace.d <base> <size> '"<module>"' > calls.csv
+ *   dtrace -q -s mdltrace.d <base> <size> <module> > calls.csv
  *
  * <base> and <size>: the driver's load address and image size (kernel debugger: lm m
  * <module>), <module> its file name, e.g. "mydriver.sys". fbt entry and return probes
