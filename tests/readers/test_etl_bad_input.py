@@ -69,15 +69,32 @@ def test_not_an_etl_file(tmp_path: Path, content: bytes) -> None:
 def test_truncated_file_keeps_whole_buffers(tmp_path: Path, good: bytes) -> None:
     k = 5
     cut = good[: k * BUF + BUF // 2]
-    before = _rows(_read(tmp_path, good[: k * BUF], "a.etl"))      # clean: k whole buffers
-    after = _rows(_read(tmp_path, good[: (k + 1) * BUF], "b.etl"))  # clean: k + 1 buffers
+    n = len(good) // BUF
+    before = _rows(_read(tmp_path, good[: k * BUF], "a.etl"))      # k whole buffers
+    after = _rows(_read(tmp_path, good[: (k + 1) * BUF], "b.etl"))  # k + 1 buffers
     result = _read(tmp_path, cut)
     got = _rows(result)
     assert before <= got <= after and got != before  # the cut buffer's whole records are kept
-    assert result.stats.total("corrupt_buffers") == 1
+    # the cut buffer, and the n - k - 1 buffers the logfile header announces after it
+    assert result.stats.total("truncated_file") == n - k
     assert result.stats.total("truncated_records") == 1
-    with pytest.raises(TraceFormatError, match=rf"t\.etl: buffer at offset 0x{k * BUF:x}"):
+    assert result.stats.total("corrupt_buffers") == 0
+    with pytest.raises(TraceFormatError, match=rf"t\.etl: buffer at offset 0x{k * BUF:x}: the file ends inside"):
         _read(tmp_path, cut, strict=True)
+
+
+def test_file_cut_at_a_buffer_boundary_is_truncated(tmp_path: Path, good: bytes) -> None:
+    """``head -c`` at a buffer boundary leaves only whole buffers: the logfile header's
+    BuffersWritten tells that the rest is missing."""
+    n, k = len(good) // BUF, 1
+    result = _read(tmp_path, good[: k * BUF])
+    assert result.stats.total("truncated_file") == n - k
+    assert result.stats.details(["truncated_file"]) == [
+        f"truncated_file: the logfile header announces {n} buffers, the file holds {k} "
+        f"(it ends at offset 0x{k * BUF:x}) ({n - k})"]
+    assert _read(tmp_path, good, "full.etl").stats.total("truncated_file") == 0
+    with pytest.raises(TraceFormatError, match=f"t\\.etl: the logfile header announces {n} buffers"):
+        _read(tmp_path, good[: k * BUF], strict=True)
 
 
 def test_corrupt_buffer_header_loses_only_that_buffer(tmp_path: Path, good: bytes) -> None:

@@ -3,8 +3,10 @@
 Produces *segments*: byte ranges holding the records of one buffer, either inside the
 memory-mapped file (uncompressed buffers, no copy) or inside one array of decompressed
 bytes (buffers with BufferFlag 0x40, LZXpress plain LZ77 as ETW's relogger writes them,
-decompressed with ``dissect.util.compression.lzxpress``). Damaged buffers are counted
-(``corrupt_buffers``) and skipped in lenient mode, or raise in strict mode.
+decompressed by :mod:`.lzxpress` into exactly the length the buffer header declares).
+Damaged buffers are counted (``corrupt_buffers``), a file that ends inside a buffer is
+counted (``truncated_file``), and both are skipped in lenient mode, or raise in strict
+mode.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from dissect.util.compression import lzxpress
-
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.readers.etl import layout as L
+from traceanalyzer.readers.etl import lzxpress
 
 
 _RELEASE_EVERY = 64 << 20
@@ -35,7 +36,9 @@ class Segments:
     arena: list[int] = field(default_factory=list)
     file_offset: list[int] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)   # one message per damaged buffer
+    truncated: list[str] = field(default_factory=list)  # the file ends inside a buffer
     truncated_tail: int = 0                              # bytes after the last whole buffer
+    seen: int = 0                                        # buffer headers met (damaged ones too)
 
 
 def open_map(path: Path) -> tuple[mmap.mmap | None, np.ndarray]:
@@ -108,6 +111,9 @@ def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict:
                  release: Callable[[int, int], None] | None = None) -> tuple[Segments, np.ndarray]:
     """Walk the buffer headers of the whole file; (segments, decompressed arena).
 
+    ``nominal_size`` is the logfile header's BufferSize: an uncompressed buffer of
+    another size is damaged (a relogged file's first buffer, and uncompressed buffers
+    among compressed ones, may be smaller) and the walk goes on at the nominal size.
     ``release(lo, hi)`` is called for every ~64 MB of file scanned: reading one header per
     buffer maps the pages around it (fault-around), which would add the file to our RSS."""
     total = view.shape[0]
@@ -117,36 +123,49 @@ def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict:
     dec_len = 0
     off = 0
     raw = memoryview(view)
+    seen_compressed = False
     while off < total:
         if total - off < L.BUFFER_HEADER_SIZE:
             seg.truncated_tail = total - off
-            _damage(path, seg, off, f"{total - off} bytes after the last buffer (truncated file)", strict)
+            _damage(path, seg.truncated, off, f"the file ends {total - off} bytes into a buffer header", strict)
             break
+        seg.seen += 1
         size, = struct.unpack_from("<I", raw, off + L.OFF_BUFFER_SIZE)
         cpu, = struct.unpack_from("<H", raw, off + L.OFF_PROCESSOR)
         filled, flags = struct.unpack_from("<IH", raw, off + L.OFF_FILLED)
         compressed = bool(flags & L.BUFFER_FLAG_COMPRESSED)
+        limit = nominal_size or L.MAX_BUFFER_SIZE
         size_ok = L.BUFFER_HEADER_SIZE <= size <= L.MAX_BUFFER_SIZE
         # compressed buffers: BufferSize = bytes stored, filled = length once decompressed
-        filled_ok = L.BUFFER_HEADER_SIZE <= filled <= (L.MAX_BUFFER_SIZE if compressed else size)
+        filled_ok = L.BUFFER_HEADER_SIZE <= filled <= (limit if compressed else size)
         if not size_ok or not filled_ok:
-            _damage(path, seg, off, f"bad buffer header (BufferSize {size}, filled {filled})", strict)
-            step = nominal_size if nominal_size else 0
-            if not step:
+            _damage(path, seg.corrupt, off, f"bad buffer header (BufferSize {size}, filled {filled})", strict)
+            if not nominal_size:
                 break
-            off += step
+            off += nominal_size
             continue
+        step = size
+        if not compressed and nominal_size and size != nominal_size and not (
+                size < nominal_size and (off == 0 or seen_compressed)):
+            _damage(path, seg.corrupt, off,
+                    f"BufferSize {size} differs from the logfile header's {nominal_size}", strict)
+            step = nominal_size
+            filled = min(filled, nominal_size)
+        seen_compressed |= compressed
         end = off + (size if compressed else filled)
+        # ETW fills the unused rest of a buffer with 0xFF: data there means the filled
+        # length was cut (records after it would be lost silently)
+        if not compressed and off + filled + 4 <= min(off + size, total) and \
+                bytes(raw[off + filled:off + filled + 4]) != b"\xff\xff\xff\xff":
+            _damage(path, seg.corrupt, off,
+                    f"data after the filled length 0x{filled:x} (the unused rest should be 0xFF)", strict)
         if end > total:
-            _damage(path, seg, off, f"buffer cut short: {end - off} bytes expected, {total - off} present", strict)
+            _damage(path, seg.truncated, off,
+                    f"the file ends inside this buffer: {end - off} bytes expected, {total - off} present", strict)
             end = total
         if compressed:
-            try:
-                data = lzxpress.decompress(bytes(raw[off + L.BUFFER_HEADER_SIZE:end]))
-                data = data[:filled - L.BUFFER_HEADER_SIZE]
-            except Exception as exc:  # dissect raises IndexError/ValueError on bad input
-                _damage(path, seg, off, f"compressed buffer does not decompress ({type(exc).__name__})", strict)
-                data = b""
+            data = _decompress(path, seg, off, bytes(raw[off + L.BUFFER_HEADER_SIZE:end]),
+                               filled - L.BUFFER_HEADER_SIZE, strict)
             if data:
                 seg.start.append(dec_len)
                 seg.end.append(dec_len + len(data))
@@ -154,7 +173,7 @@ def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict:
                 decompressed.append(data)
                 dec_len += len(data)
             else:
-                off += size
+                off += step
                 continue
         else:
             seg.start.append(off + L.BUFFER_HEADER_SIZE)
@@ -162,7 +181,7 @@ def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict:
             seg.arena.append(0)
         seg.cpu.append(cpu & 0x7FF)
         seg.file_offset.append(off)
-        off += size
+        off += step
         if release is not None and off - released >= _RELEASE_EVERY:
             release(released, off)
             released = off
@@ -170,8 +189,23 @@ def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict:
     return seg, arena
 
 
-def _damage(path: Path, seg: Segments, offset: int, what: str, strict: bool) -> None:
+def _decompress(path: Path, seg: Segments, off: int, stored: bytes, declared: int, strict: bool) -> bytes:
+    """The decompressed records (exactly ``declared`` bytes), or b"" with the buffer counted."""
+    data, outcome = lzxpress.decompress(stored, declared)
+    if outcome == lzxpress.OVERFLOW:
+        what = f"compressed buffer decompresses beyond its declared {declared} bytes"
+    elif outcome == lzxpress.BAD_INPUT:
+        what = "compressed buffer does not decompress (input ends inside a token or a match points before the data)"
+    elif len(data) != declared:
+        what = f"compressed buffer decompresses to {len(data)} bytes, its header declares {declared}"
+    else:
+        return data
+    _damage(path, seg.corrupt, off, what, strict)
+    return b""
+
+
+def _damage(path: Path, into: list[str], offset: int, what: str, strict: bool) -> None:
     message = f"buffer at offset 0x{offset:x}: {what}"
     if strict:
         raise TraceFormatError(message, path)
-    seg.corrupt.append(message)
+    into.append(message)

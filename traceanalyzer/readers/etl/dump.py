@@ -58,7 +58,7 @@ def provider_events(path: str | Path) -> Iterator[ProviderEvent]:
             cpus = np.asarray(segs.cpu, np.int32)[sel]
             counts, bulk, bad = (np.zeros(len(sel), np.int64), np.zeros(len(sel), np.int64),
                                  np.zeros(len(sel), np.uint8))
-            count_records(data, starts, ends, counts, bulk, bad)
+            count_records(data, starts, ends, counts, bulk, bad, np.zeros(len(sel), np.int64))
             _, rec = walk(data, starts, ends, np.arange(len(sel), dtype=np.int32), cpus, counts, bulk, _TB())
             for i in np.nonzero(rec["kind"] == L.K_EVENT)[0].tolist():
                 yield _event(data, rec, i, cpus)

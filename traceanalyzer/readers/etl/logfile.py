@@ -31,6 +31,7 @@ class LogfileHeader:
     cpus: int
     end_time: int
     buffers_written: int
+    log_file_mode: int
     pointer_size: int
     events_lost: int
     cpu_mhz: int
@@ -63,7 +64,7 @@ def parse_logfile_header(record: bytes, pointer_size: int, header_ts: int) -> Lo
     need = 0x118 + shift
     if len(record) < need:
         return None
-    (buffer_size, version, build, cpus, end_time, _res, _maxsize, _mode, written, _start_buffers,
+    (buffer_size, version, build, cpus, end_time, _res, _maxsize, mode, written, _start_buffers,
      ptr, lost, mhz) = struct.unpack_from("<IIIIQIIIIIIII", record, 0)
     _boot, freq, start, clock, buffers_lost = struct.unpack_from("<QQQII", record, 0xF8 + shift)
     names = record[need:]
@@ -76,7 +77,7 @@ def parse_logfile_header(record: bytes, pointer_size: int, header_ts: int) -> Lo
     major, minor = version & 0xFF, (version >> 8) & 0xFF
     return LogfileHeader(
         buffer_size=buffer_size, os_version=f"{major}.{minor}", os_build=build, cpus=cpus,
-        end_time=end_time, buffers_written=written, pointer_size=ptr, events_lost=lost,
+        end_time=end_time, buffers_written=written, log_file_mode=mode, pointer_size=ptr, events_lost=lost,
         cpu_mhz=mhz, perf_freq=freq, start_time=start, clock_type=clock, buffers_lost=buffers_lost,
         header_ts=header_ts, logger_name=logger,
     )

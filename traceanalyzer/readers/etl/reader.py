@@ -24,11 +24,17 @@ from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.etl import layout as L
 from traceanalyzer.readers.etl.buffers import open_map, plausible_first_buffer, scan_buffers
+from traceanalyzer.readers.etl.checks import (
+    FALLBACK_TICKS_PER_SECOND,
+    clock_rate,
+    header_problems,
+    missing_buffers,
+)
 from traceanalyzer.readers.etl.columns import assemble, dict_column, int_column
 from traceanalyzer.readers.etl.events import RareDecoder
 from traceanalyzer.readers.etl.logfile import LogfileHeader, parse_logfile_header
 from traceanalyzer.readers.field_map import field_map_from_options
-from traceanalyzer.readers.etl.walk import OrderCheck, count_records, walk
+from traceanalyzer.readers.etl.walk import BAD_END_MARKER, OrderCheck, count_records, walk
 
 #: Records per walk chunk (bounds the temporary arrays: ~90 bytes per record).
 CHUNK_RECORDS = 1 << 20
@@ -130,9 +136,15 @@ class _EtlWalk:
         self.src = str(path)
         if not plausible_first_buffer(bytes(view[:L.BUFFER_HEADER_SIZE + 16])):
             raise TraceFormatError("not an ETL file (no WMI buffer with a logfile header at offset 0)", path)
-        segs, dec = scan_buffers(path, view, int(view[:4].view("<u4")[0]), options.strict, release)
+        first_size = int(view[:4].view("<u4")[0])
+        header = _first_header(view)
+        nominal = header.buffer_size if header is not None and \
+            L.BUFFER_HEADER_SIZE < header.buffer_size <= L.MAX_BUFFER_SIZE else first_size
+        segs, dec = scan_buffers(path, view, nominal, options.strict, release)
         for message in segs.corrupt:
             stats.add("corrupt_buffers", 1, "warning", self.src, message)
+        for message in segs.truncated:
+            stats.add("truncated_file", 1, "warning", self.src, message)
         if not segs.start:
             raise TraceFormatError("no readable buffer", path)
         self.segs = segs
@@ -146,21 +158,33 @@ class _EtlWalk:
         """Records and bulk (CSwitch/Thread) records per buffer; damaged ends counted."""
         n = len(self.starts)
         counts, bulk, bad = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.uint8)
+        stops = np.zeros(n, np.int64)
         for k in (0, 1):
             sel = np.nonzero(self.arena_of == k)[0]
             c, b, x = np.zeros(len(sel), np.int64), np.zeros(len(sel), np.int64), np.zeros(len(sel), np.uint8)
+            s = np.zeros(len(sel), np.int64)
             for lo in range(0, len(sel), 1024):
                 part = slice(lo, lo + 1024)
                 ps = sel[part]
-                count_records(self.arenas[k], self.starts[ps], self.ends[ps], c[part], b[part], x[part])
+                count_records(self.arenas[k], self.starts[ps], self.ends[ps], c[part], b[part], x[part], s[part])
                 if k == 0:
                     self.release(int(self.starts[ps].min()), int(self.ends[ps].max()))
-            counts[sel], bulk[sel], bad[sel] = c, b, x
+            counts[sel], bulk[sel], bad[sel], stops[sel] = c, b, x, s
         for i in np.nonzero(bad)[0]:
-            msg = f"buffer at offset 0x{self.segs.file_offset[i]:x}: record at the end does not fit (truncated or corrupt)"
+            off = int(self.segs.file_offset[i])
+            # offset of the stop inside the buffer (decompressed bytes for a compressed one)
+            at = int(stops[i] - self.starts[i]) + L.BUFFER_HEADER_SIZE
+            where = f"buffer at offset 0x{off:x}, record at +0x{at:x}"
+            if bad[i] == BAD_END_MARKER:
+                name = "corrupt_buffers"
+                msg = (f"{where}: an end marker stops the records {int(self.ends[i] - stops[i])} bytes "
+                       "before the buffer's filled length")
+            else:
+                name = "truncated_records"
+                msg = f"{where}: record does not fit or does not decode (truncated or corrupt); rest of the buffer skipped"
             if self.options.strict:
                 raise TraceFormatError(msg, self.path)
-            self.stats.add("truncated_records", 1, "warning", self.src, msg)
+            self.stats.add(name, 1, "warning", self.src, msg)
         return counts, bulk
 
     def groups(self) -> Iterator[list[dict[str, pa.Array]]]:
@@ -171,7 +195,7 @@ class _EtlWalk:
             if self.options.strict:
                 raise TraceFormatError("the first buffer does not start with a logfile header", self.path)
             self.stats.add("missing_logfile_header", 1, "warning", self.src)
-        time_base = TimeBase(header.header_ts if header else 0, header.ticks_per_second() if header else 10_000_000)
+        time_base = TimeBase(header.header_ts if header else 0, self._check_header(header))
         extra = self.options.extra
         decoder = RareDecoder(self.src, self.stats, field_map_from_options(self.options.field_map, self.options.extra), time_base,
                               keep_unknown=bool(extra.get("keep_unknown", False)),
@@ -202,6 +226,26 @@ class _EtlWalk:
             self.stats.add("time_disorder", int(order.disorder[0]), "warning", self.src,
                            "records earlier than the previous record of the same CPU, in file order")
         self._finish(header, kind_counts, other_hooks, total)
+
+    def _check_header(self, header: LogfileHeader | None) -> int:
+        """Count (or, strict, raise) implausible header values and missing buffers; the
+        clock rate to use."""
+        if header is None:
+            return FALLBACK_TICKS_PER_SECOND
+        where = f"logfile header at offset 0x{L.BUFFER_HEADER_SIZE:x}"
+        for problem in header_problems(header):
+            if self.options.strict:
+                raise TraceFormatError(f"{where}: {problem}", self.path)
+            self.stats.add("implausible_header", 1, "warning", self.src, problem)
+        missing = missing_buffers(header, self.segs.seen)
+        if missing:
+            end = int(self.path.stat().st_size)
+            msg = (f"the logfile header announces {header.buffers_written} buffers, the file holds "
+                   f"{self.segs.seen} (it ends at offset 0x{end:x})")
+            if self.options.strict:
+                raise TraceFormatError(msg, self.path)
+            self.stats.add("truncated_file", missing, "warning", self.src, msg)
+        return clock_rate(header)
 
     def _count_skipped(self, rec: dict[str, np.ndarray], other_hooks: dict[int, int]) -> None:
         thread = rec["kind"] == L.K_THREAD
@@ -252,6 +296,16 @@ def _chunks(sel: np.ndarray, counts: np.ndarray):
         start = stop
 
 
+def _first_header(view: np.ndarray) -> LogfileHeader | None:
+    """The logfile header of an uncompressed first buffer, read before the buffer scan
+    (its BufferSize is the size every buffer should have)."""
+    size, filled = int(view[:4].view("<u4")[0]), int(view[L.OFF_FILLED:L.OFF_FILLED + 4].view("<u4")[0])
+    flags = int(view[L.OFF_FLAGS:L.OFF_FLAGS + 2].view("<u2")[0])
+    if flags & L.BUFFER_FLAG_COMPRESSED:
+        return None
+    return _logfile_header(view, L.BUFFER_HEADER_SIZE, min(filled, size, view.shape[0]))
+
+
 def _logfile_header(data: np.ndarray, start: int, end: int) -> LogfileHeader | None:
     if end - start < 0x20:
         return None
@@ -294,7 +348,7 @@ def _metadata(header: LogfileHeader | None, records: int, buffers: int, header_r
             "os_version": header.os_version,
             "os_build": header.os_build,
             "clock_type": {1: "QPC", 2: "SystemTime", 3: "CPUCycle"}.get(header.clock_type, str(header.clock_type)),
-            "ticks_per_second": header.ticks_per_second(),
+            "ticks_per_second": clock_rate(header),
             "buffer_size": header.buffer_size,
             "logger_name": header.logger_name,
             "events_lost": header.events_lost,

@@ -131,10 +131,18 @@ def _bulk_code(data, p, htype, hsize, size):
     return -1
 
 
+#: ``bad`` codes of :func:`count_records`.
+BAD_RECORD, BAD_END_MARKER = 1, 2
+
+
 @nb.njit(cache=True)
-def count_records(data, starts, ends, counts, bulk, bad):
-    """Records per segment into ``counts`` (of which ``bulk`` CSwitch/Thread);
-    ``bad[i]`` = 1 when segment i ends in a broken record."""
+def count_records(data, starts, ends, counts, bulk, bad, stops):
+    """Records per segment into ``counts`` (of which ``bulk`` CSwitch/Thread).
+
+    ``bad[i]`` = BAD_RECORD when segment i ends in a record that does not decode (unknown
+    header, size shorter than its header or beyond the filled length), BAD_END_MARKER when
+    an end marker (0xFFFFFFFF) stops the walk before the filled length and what follows
+    is not unused space (all 0xFF); ``stops[i]`` is where the walk stopped."""
     for i in range(starts.shape[0]):
         p = starts[i]
         end = ends[i]
@@ -143,9 +151,14 @@ def count_records(data, starts, ends, counts, bulk, bad):
         while True:
             htype, hsize, size, ok = _header(data, p, end)
             if not ok:
-                bad[i] = 1
+                bad[i] = BAD_RECORD
                 break
             if size == 0:
+                if p + 4 <= end:
+                    for q in range(p, end):
+                        if data[q] != 0xFF:
+                            bad[i] = BAD_END_MARKER
+                            break
                 break
             n += 1
             if _bulk_code(data, p, htype, hsize, size) >= 0:
@@ -153,6 +166,7 @@ def count_records(data, starts, ends, counts, bulk, bad):
             p += (size + 7) & ~7
         counts[i] = n
         bulk[i] = nb_
+        stops[i] = p
 
 
 @nb.njit(cache=True)
