@@ -21,6 +21,7 @@ from traceanalyzer.lifecycle import kernel as K
 from traceanalyzer.lifecycle.codes import END_REASONS, KIND_NAMES
 from traceanalyzer.lifecycle.replay import Engine, ReplayResult, prepare_replay, u64_column
 from traceanalyzer.model.schema import CACHE_TYPES, PAGE_SIZE
+from traceanalyzer.model.stats import LOSS_COUNTERS, QUALITY_COUNTERS
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.rules.assemble import (
     FINDING_COLUMNS, FindingAssembler, _nullable, fingerprint, gather, kernel_partials,
@@ -472,13 +473,12 @@ class Analysis:
                 "events": self.trace.n_events,
                 "events_by_name": dict(sorted(self.trace.events_by_name.items())),
                 "calls": self._calls.num_rows,
-                "unknown_events": stats.total("unknown_events"),
-                "lost_events": stats.total("lost_events"),
-                "lost_buffers": stats.total("lost_buffers"),
-                "corrupt_buffers": stats.total("corrupt_buffers"),
+                **{name: stats.total(name) for name in QUALITY_COUNTERS},
                 "unresolved_context": int(self.context.unresolved.sum()),
                 "mdl_lifetimes": int(len(self.replay.slots)),
                 "replay_engine": self.replay.engine,
+                "loss": sum(stats.total(name) for name in LOSS_COUNTERS),
+                "loss_details": stats.details(LOSS_COUNTERS),
             },
             "no_calls": no_calls_notice(self.trace, self._calls.num_rows),
         }

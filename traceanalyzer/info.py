@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from traceanalyzer.context.attribution import attribute
+from traceanalyzer.model.stats import LOSS_COUNTERS, QUALITY_COUNTERS
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.recording import recording_check
 from traceanalyzer.vocabulary import int_or_none, str_or_none
@@ -17,21 +18,20 @@ def trace_info(trace: Trace) -> dict[str, Any]:
 
     Keys: traces, formats, start_time_utc, time_span_ns, duration_s, events,
     events_by_name, calls, cpus, processes (list of pid, image, start_ns, end_ns),
-    threads (count), quality (data-quality counters: unknown_events, lost_events,
-    lost_buffers, corrupt_buffers, bad_rows, unresolved_context), unknown_by_event (count
-    of events not understood, by provider/event), stats (every counter), recording
-    (whether everything the analysis needs was recorded: complete, checks, missing).
+    threads (count), quality (every counter of ``model.stats.QUALITY_COUNTERS``, plus
+    unresolved_context and loss, the sum of ``LOSS_COUNTERS``), problems (``counter:
+    detail`` of every warning counter: what was lost or is implausible, and where),
+    unknown_by_event (count of events not understood, by provider/event), stats (every
+    counter), recording (whether everything the analysis needs was recorded: complete,
+    checks, missing).
     """
     lo, hi = trace.time_span_ns
     procs = trace.processes
     ctx = attribute(trace)
     stats = trace.stats
-    quality = {
-        name: stats.total(name)
-        for name in ("unknown_events", "lost_events", "lost_buffers", "corrupt_buffers",
-                     "truncated_records", "bad_rows")
-    }
+    quality = {name: stats.total(name) for name in QUALITY_COUNTERS}
     quality["unresolved_context"] = int(np.count_nonzero(ctx.unresolved))
+    quality["loss"] = sum(stats.total(name) for name in LOSS_COUNTERS)
     return {
         "traces": list(trace.paths),
         "formats": trace.metadata.get("formats", []),
@@ -54,6 +54,8 @@ def trace_info(trace: Trace) -> dict[str, Any]:
         ],
         "threads": int(len(trace.threads)),
         "quality": quality,
+        "problems": stats.details([e.name for e in stats.entries.values() if e.severity != "info"],
+                                  limit=1000),
         "unknown_by_event": dict(sorted(stats.by_detail("unknown_events").items(),
                                         key=lambda kv: -kv[1])),
         "stats": stats.to_frame().to_dict("records"),

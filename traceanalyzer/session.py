@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
-from traceanalyzer.errors import TraceError
-from traceanalyzer.model.stats import Stats
+from traceanalyzer.errors import TraceError, TraceFormatError
+from traceanalyzer.model.stats import LOSS_COUNTERS, Stats
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.readers import ReadOptions, read_file
 
@@ -30,7 +30,8 @@ def load(
     and merge them by time into one :class:`Trace`.
 
     format: force a reader by name (see ``traceanalyzer.readers.readers()``).
-    strict: fail on the first corrupt buffer or bad row instead of skipping and counting.
+    strict: fail on the first corrupt buffer or bad row instead of skipping and counting
+        (any reader's loss counter, ``model.stats.LOSS_COUNTERS``, is an error).
     field_map: mapping file for a driver that logs its own provider/event/field names.
     progress: callable(done, total) for long reads.
     """
@@ -44,6 +45,8 @@ def load(
         if path.is_dir():
             raise TraceError("is a directory; pass the trace files in it", path)
         result = read_file(path, format=format, options=options)
+        if strict:
+            _refuse_loss(result.stats, path)
         tables.append(result.table)
         stats.extend(result.stats)
         formats.append(result.metadata.get("format", "?"))
@@ -52,3 +55,10 @@ def load(
     metadata["formats"] = formats
     metadata["traces"] = [str(p) for p in paths]
     return Trace.from_tables(tables, metadata, stats, paths)
+
+
+def _refuse_loss(stats: Stats, path: Path) -> None:
+    """Strict mode: a reader that counted a loss instead of raising still fails."""
+    details = stats.details(LOSS_COUNTERS, limit=1)
+    if details:
+        raise TraceFormatError(f"{details[0]} (--strict)", path)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,8 @@ CALLS_LOG_ENV = "TA_FAKE_CALLS_LOG"
 
 
 def fake_summarize(path: str) -> dict[str, Any]:
-    """Read the summary stored in ``path``; 'BAD' content is an unreadable trace.
+    """Read the summary stored in ``path``; 'BAD' content is an unreadable trace, 'CRASH'
+    an analyzer bug, 'DIE' a worker killed by SIGKILL, 'HANG' a trace that never ends.
 
     Appends the path to the file named by $TA_FAKE_CALLS_LOG (if set), so tests can see
     which traces were really analysed (and in which process).
@@ -88,4 +91,8 @@ def fake_summarize(path: str) -> dict[str, Any]:
         raise TraceError("not a trace format traceanalyzer knows", path)
     if text.startswith("CRASH"):
         raise ZeroDivisionError("simulated analyzer bug")
+    if text.startswith("DIE"):  # a worker killed from outside (the OOM killer's SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if text.startswith("HANG"):
+        time.sleep(3600)
     return json.loads(text)

@@ -175,3 +175,54 @@ def test_ignore_option_checks_rule_ids(nightly, tmp_path, capsys):
     assert check(nightly, "--baseline", base, "--ignore", "UNLOCK_WHILE_USER_MAPPD") == 2
     err = capsys.readouterr().err
     assert "--ignore: unknown rule 'UNLOCK_WHILE_USER_MAPPD'" in err and "UNLOCK_WHILE_USER_MAPPED" in err
+
+
+def _damaged(loss: int = 3) -> dict:
+    s = summary(GOOD, at_end=8192, at_exit=8192)
+    s["stats"].update(loss=loss, loss_details=["truncated_file: the logfile header announces 4 buffers, the file "
+                                               "holds 1 (it ends at offset 0x1000) (3)"])
+    return s
+
+
+def test_trace_with_counted_loss_is_an_error_unless_allow_loss(nightly, tmp_path, capsys):
+    base = tmp_path / "b.json"
+    check(nightly, "--baseline", base, "--update-baseline")
+    before = base.read_text()
+    write_summary(nightly / "case1.summary.json", _damaged())
+    capsys.readouterr()
+    assert check(nightly, "--baseline", base) == 2
+    captured = capsys.readouterr()
+    assert "ERROR         case1.summary.json" in captured.out
+    assert captured.err.strip() == (
+        "traceanalyzer: case1.summary.json: 3 buffer(s)/record(s)/row(s) lost to damage: truncated_file: the "
+        "logfile header announces 4 buffers, the file holds 1 (it ends at offset 0x1000) (3); findings may be "
+        "missing (--allow-loss accepts such traces)")
+    assert check(nightly, "--baseline", base, "--allow-loss") == 0
+    assert check(nightly, "--baseline", base, "--update-baseline") == 2  # the damaged trace keeps its old entry
+    assert base.read_text() == before
+
+
+def test_fail_on_missing_and_fail_on_new(nightly, tmp_path, capsys):
+    base = tmp_path / "b.json"
+    check(nightly, "--baseline", base, "--update-baseline")
+    (nightly / "case0.summary.json").unlink()
+    assert check(nightly, "--baseline", base) == 0
+    assert check(nightly, "--baseline", base, "--fail-on-missing") == 1
+    out = capsys.readouterr().out
+    assert "FAILED        case0.summary.json" in out
+    assert "in the baseline, not found in this run (--fail-on-missing)" in out
+    write_summary(nightly / "case0.summary.json", summary(GOOD, at_end=8192, at_exit=8192))
+    write_summary(nightly / "new.summary.json", summary([BAD]))
+    assert check(nightly, "--baseline", base, "--fail-on-new", "critical") == 1
+    out = capsys.readouterr().out
+    assert "FAILED        new.summary.json" in out
+    assert "new finding UNLOCK_WHILE_USER_MAPPED [critical]" in out
+    assert "new trace (not in the baseline) with findings at or above critical (--fail-on-new)" in out
+    write_summary(nightly / "new.summary.json", summary(GOOD))  # only a high finding
+    assert check(nightly, "--baseline", base, "--fail-on-new", "critical") == 0
+    assert check(nightly, "--baseline", base, "--fail-on-new", "high") == 1
+
+
+def test_timeout_must_be_positive(nightly, tmp_path, capsys):
+    assert check(nightly, "--baseline", tmp_path / "b.json", "--update-baseline", "--timeout", "0") == 2
+    assert capsys.readouterr().err.strip() == "traceanalyzer: --timeout must be positive"

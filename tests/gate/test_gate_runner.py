@@ -181,3 +181,27 @@ def test_unreachable_scheduler_is_a_trace_error(tmp_path):
     traces = discover([make_folder(tmp_path / "t", n=1)], pattern="*.summary.json")
     with pytest.raises(TraceError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"):
         run_traces(traces, RunOptions(scheduler=f"tcp://127.0.0.1:{port}", fn=fake_summarize, connect_timeout=2))
+
+
+def test_a_killed_worker_fails_only_its_own_trace(tmp_path, calls):
+    """SIGKILL (what the OOM killer sends) in one worker: that trace is an error naming
+    the signal, every other trace - before and after it - still gets its summary."""
+    folder = make_folder(tmp_path / "t", n=6)
+    (folder / "die.summary.json").write_text("DIE")
+    res = {r.trace.trace_id: r for r in run_traces(discover([folder], pattern="*.summary.json"),
+                                                  RunOptions(jobs=2, fn=fake_summarize))}
+    assert res["die.summary.json"].error.endswith("die.summary.json: worker died: killed by SIGKILL "
+                                                  "(out of memory, or killed)")
+    ok = [tid for tid, r in res.items() if r.summary is not None]
+    assert len(ok) == 6 and all(r.error is None for tid, r in res.items() if tid != "die.summary.json")
+
+
+def test_a_trace_past_the_timeout_is_an_error_and_the_rest_go_on(tmp_path, calls):
+    folder = make_folder(tmp_path / "t", n=4)
+    (folder / "hang.summary.json").write_text("HANG")
+    for jobs in (1, 2):
+        res = {r.trace.trace_id: r for r in run_traces(discover([folder], pattern="*.summary.json"),
+                                                      RunOptions(jobs=jobs, fn=fake_summarize, timeout=1.0))}
+        assert res["hang.summary.json"].error.endswith("hang.summary.json: timed out after 1 s (--timeout)")
+        assert sum(r.summary is not None for r in res.values()) == 4
+    assert str(os.getpid()) not in {pid for pid, _p in calls()}  # with a timeout, jobs=1 runs in a worker too

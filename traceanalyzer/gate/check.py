@@ -102,9 +102,10 @@ def run_check(
             v.path, v.file_hash, v.seconds, v.cached = str(r.trace.path), r.file_hash, r.seconds, r.cached
 
     outcome = CheckOutcome(result, bpath, traces, results)
-    if update_baseline:
+    if update_baseline:  # unreadable or damaged traces keep their old entries
+        errors = {v.trace: v.error or "" for v in result.errors}
         kept = {tid: baseline.traces[tid] for tid in errors if tid in baseline.traces}
-        save_baseline(Baseline({**kept, **digests}), bpath)
+        save_baseline(Baseline({**kept, **{t: d for t, d in digests.items() if t not in errors}}), bpath)
         outcome.baseline_written = True
         outcome.dropped = sorted(set(baseline.traces) - set(digests) - set(kept))
     outcome.seconds = time.perf_counter() - start

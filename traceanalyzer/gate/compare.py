@@ -8,8 +8,12 @@ Rules of the gate:
 * A leak figure (``bytes_at_end``, ``bytes_leaked_at_exit``) fails the trace when it
   exceeds ``baseline + max(leak_abs_tol, leak_rel_tol * baseline)``. Shrinking is fine.
 * A trace missing from the baseline is a ``new trace`` and a baseline trace not seen
-  tonight is a ``missing trace``; neither fails the gate. A trace that could not be
-  read is an ``error`` (the CLI exits 2 for it).
+  tonight is a ``missing trace``; neither fails the gate unless asked:
+  ``Policy.fail_on_missing`` fails a missing trace, ``Policy.fail_on_new`` a new trace
+  with a finding at or above that severity. A trace that could not be read is an
+  ``error`` (the CLI exits 2 for it), and so is a trace whose reader counted events lost
+  to damage (``stats.loss``: truncated file, corrupt buffers, truncated records, bad
+  rows) unless ``Policy.allow_loss``: its findings cannot be trusted to be complete.
 """
 
 from __future__ import annotations
@@ -39,16 +43,25 @@ class Policy:
     leak_abs_tol: allowed absolute growth in bytes (covers page-offset jitter).
     ignore: rule IDs whose new findings are reported but never fail (e.g. a rule that
         depends on where the recording was stopped).
+    allow_loss: accept a trace whose reader counted events lost to damage (else: error).
+    fail_on_missing: a baseline trace not found in this run fails.
+    fail_on_new: a trace not in the baseline fails when it has a finding at or above
+        this severity (None: new traces never fail).
     """
 
     fail_on: str = "high"
     leak_rel_tol: float = 0.10
     leak_abs_tol: int = 16384
     ignore: frozenset[str] = frozenset()
+    allow_loss: bool = False
+    fail_on_missing: bool = False
+    fail_on_new: str | None = None
 
     def __post_init__(self) -> None:
-        if self.fail_on not in SEVERITIES:
-            raise ValueError(f"fail_on must be one of {', '.join(SEVERITIES)}, not {self.fail_on!r}")
+        for name in ("fail_on", "fail_on_new"):
+            value = getattr(self, name)
+            if value is not None and value not in SEVERITIES:
+                raise ValueError(f"{name} must be one of {', '.join(SEVERITIES)}, not {value!r}")
         if self.leak_rel_tol < 0 or self.leak_abs_tol < 0:
             raise ValueError("leak tolerances must not be negative")
 
@@ -107,6 +120,7 @@ class TraceVerdict:
     file_hash: str | None = None
     seconds: float = 0.0
     cached: bool = False
+    notes: list[str] = field(default_factory=list)  # other reasons it failed
 
     @property
     def failed(self) -> bool:
@@ -125,7 +139,15 @@ class TraceVerdict:
             f"leak regression: {r.metric} {r.baseline} -> {r.current} bytes (allowed up to {r.allowed})"
             for r in self.leak_regressions
         ]
-        return out
+        return out + self.notes
+
+
+def loss_error(trace: str, digest: TraceDigest) -> str:
+    """The error line of a trace with events lost to damage (first place named)."""
+    where = f": {digest.loss_details[0]}" if digest.loss_details else ""
+    more = f" and {len(digest.loss_details) - 1} more" if len(digest.loss_details) > 1 else ""
+    return (f"{trace}: {digest.loss} buffer(s)/record(s)/row(s) lost to damage{where}{more}; findings may be "
+            "missing (--allow-loss accepts such traces)")
 
 
 def describe_new_finding(n: NewFinding) -> str:
@@ -163,9 +185,19 @@ def compare_digests(
     if current is None and baseline is None:
         raise ValueError(f"{trace}: neither a current result nor a baseline entry")
     if current is None:
+        if policy.fail_on_missing:
+            return TraceVerdict(trace, "failed", baseline=baseline,
+                                notes=["in the baseline, not found in this run (--fail-on-missing)"])
         return TraceVerdict(trace, "missing trace", baseline=baseline)
     if baseline is None:
-        news = [NewFinding(g, 0, False) for g in current.ordered()]
+        least = policy.fail_on_new
+        news = [NewFinding(g, 0, least is not None and g.rule not in policy.ignore
+                           and severity_rank(g.severity) <= severity_rank(least), g.rule in policy.ignore)
+                for g in current.ordered()]
+        if any(n.blocking for n in news):
+            return TraceVerdict(trace, "failed", new_findings=news, current=current,
+                                notes=[f"new trace (not in the baseline) with findings at or above {least} "
+                                       "(--fail-on-new)"])
         return TraceVerdict(trace, "new trace", new_findings=news, current=current)
 
     news: list[NewFinding] = []
@@ -253,9 +285,14 @@ def compare_all(
     """Verdicts for every trace seen tonight or listed in the baseline.
 
     ``errors`` maps trace IDs that could not be analysed to their error line; those get
-    status ``error`` (not ``missing trace``) even when the baseline lists them.
+    status ``error`` (not ``missing trace``) even when the baseline lists them. So does a
+    trace whose digest counts a loss to damage, unless ``policy.allow_loss``.
     """
-    errors = errors or {}
+    errors = dict(errors or {})
+    if not policy.allow_loss:
+        for trace, digest in current.items():
+            if digest.loss and trace not in errors:
+                errors[trace] = loss_error(trace, digest)
     verdicts = []
     for trace in sorted(set(current) | set(baseline.traces) | set(errors)):
         if trace in errors:

@@ -95,11 +95,15 @@ class TraceDigest:
     """The comparable part of one trace's analysis.
 
     ``findings`` maps fingerprint -> :class:`FindingGroup`; ``leaks`` maps each of
-    ``LEAK_METRICS`` to bytes (None when the summary did not report it).
+    ``LEAK_METRICS`` to bytes (None when the summary did not report it); ``loss`` and
+    ``loss_details`` are the summary's count of buffers/records/rows lost to damage and
+    where (tonight's only: a baseline entry does not keep them).
     """
 
     findings: dict[str, FindingGroup] = field(default_factory=dict)
     leaks: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(LEAK_METRICS))
+    loss: int = 0                                          # stats.loss: lost to damage
+    loss_details: list[str] = field(default_factory=list)  # where (not kept in a baseline)
 
     def to_entry(self) -> dict[str, Any]:
         """The baseline-file form (JSON-serialisable, no addresses, pids or times)."""
@@ -161,7 +165,9 @@ def digest_summary(summary: Mapping[str, Any]) -> TraceDigest:
             g.first = evidence
     leaks_in = summary.get("leaks") or {}
     leaks = {k: int_or_none(leaks_in.get(k)) for k in LEAK_METRICS}
-    return TraceDigest(groups, leaks)
+    stats = summary.get("stats") or {}
+    details = [str(d) for d in stats.get("loss_details") or []]
+    return TraceDigest(groups, leaks, int_or_none(stats.get("loss")) or 0, details)
 
 
 __all__ = [

@@ -3,8 +3,11 @@
 ``run_traces`` hashes every trace file, takes what the cache already has, and sends only
 the rest to workers:
 
-* ``jobs == 1``: in this process, one after the other;
-* ``jobs > 1`` (default: the CPUs this process may use): a local process pool;
+* ``jobs == 1`` and no ``timeout``: in this process, one after the other;
+* otherwise (default ``jobs``: the CPUs this process may use): local worker processes
+  supervised here (:mod:`.pool`): a trace that runs past ``timeout`` seconds has its
+  worker killed, and a worker that dies (out of memory, killed) fails only the trace it
+  was running; a fresh worker takes the next trace;
 * ``scheduler="tcp://host:port"``: an existing ``dask.distributed`` cluster (the workers
   must see the trace paths, e.g. on a shared file system, and have traceanalyzer
   installed).
@@ -19,7 +22,6 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -27,6 +29,7 @@ from typing import Any, Callable, Iterator
 from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.cache import ResultCache, file_digest
 from traceanalyzer.gate.discover import TraceFile
+from traceanalyzer.gate.pool import run_supervised
 from traceanalyzer.gate.worker import run_job
 
 Progress = Callable[[int, int], None]
@@ -51,6 +54,8 @@ class RunOptions:
     fn: the per-trace function (default ``worker.summarize``); must be picklable by
         reference (a module-level function) for pools and clusters.
     connect_timeout: seconds to wait for the Dask scheduler.
+    timeout: seconds one trace may take (None: no limit); local workers only (on a Dask
+        cluster, its own worker limits apply).
     """
 
     jobs: int | None = None
@@ -59,6 +64,7 @@ class RunOptions:
     progress: Progress | None = None
     fn: Callable[[str], dict[str, Any]] | None = None
     connect_timeout: float = 20.0
+    timeout: float | None = None
 
 
 @dataclass
@@ -119,14 +125,13 @@ def _execute(todo: list[TraceResult], opts: RunOptions) -> Iterator[tuple[TraceR
         yield from _execute_dask(todo, opts)
         return
     jobs = opts.jobs or default_jobs()
-    if jobs <= 1 or len(todo) == 1:
+    if (jobs <= 1 or len(todo) == 1) and opts.timeout is None:
         for r in todo:
             yield r, run_job(str(r.trace.path), opts.fn)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=_mp_context()) as pool:
-        futures = {pool.submit(run_job, str(r.trace.path), opts.fn): r for r in todo}
-        for fut in as_completed(futures):
-            yield futures[fut], _outcome(fut, futures[fut])
+    paths = [str(r.trace.path) for r in todo]
+    for index, out in run_supervised(paths, opts.fn, min(jobs, len(todo)), opts.timeout, _mp_context()):
+        yield todo[index], out
 
 
 def _outcome(fut: Any, r: TraceResult) -> dict[str, Any]:

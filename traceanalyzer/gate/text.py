@@ -48,6 +48,7 @@ def verdict_lines(v: TraceVerdict, verbose: bool = False) -> list[str]:
         out.append(
             f"    leak regression: {r.metric} {r.baseline} -> {r.current} bytes (allowed up to {r.allowed})"
         )
+    out += [f"    {note}" for note in v.notes]
     if verbose and v.fixed:
         for g in v.fixed:
             out.append(f"    gone or fewer: {g.rule} [{g.severity}] {g.caller} in {g.process}")

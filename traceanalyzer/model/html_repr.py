@@ -10,6 +10,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from traceanalyzer.model.stats import QUALITY_COUNTERS
 from traceanalyzer.vocabulary import is_missing
 
 TABLE_STYLE = ("font-family:system-ui,sans-serif;font-size:13px;border-collapse:collapse;"
@@ -40,8 +41,7 @@ def trace_repr_html(trace: Any) -> str:
     threads and the data-quality counters that are not zero."""
     lo, hi = trace.time_span_ns
     stats = trace.stats
-    quality = [(name, stats.total(name)) for name in
-               ("unknown_events", "lost_events", "lost_buffers", "corrupt_buffers", "bad_rows")]
+    quality = [(name, stats.total(name)) for name in QUALITY_COUNTERS]
     quality_text = ", ".join(f"{esc(n.replace('_', ' '))}: {v}" for n, v in quality if v) \
         or "no problems counted"
     rows = [

@@ -13,6 +13,31 @@ import pandas as pd
 
 Severity = Literal["info", "warning", "error"]
 
+#: Every data-quality counter a reader reports, with what it means (the ``stats`` of
+#: ``hazards --json``, the text footer, ``info`` and the report show all of them).
+QUALITY_COUNTERS: dict[str, str] = {
+    "unknown_events": "events no reader mapping classified: counted per provider/event, not analysed",
+    "lost_events": "events the recording session itself reported lost (ETL header EventsLost, xperf Events Lost)",
+    "lost_buffers": "buffers the recording session reported lost (ETL header BuffersLost)",
+    "truncated_file": "buffers missing because the file ends early: fewer buffers than the ETL header's "
+                      "BuffersWritten, or the file ends inside a buffer",
+    "corrupt_buffers": "buffers with a damaged header, a size that disagrees with the logfile header, compressed "
+                       "data that does not decompress to its declared length, or records that stop before the "
+                       "buffer's filled length; their records are skipped",
+    "truncated_records": "records whose size runs past their buffer or that do not decode; the rest of that "
+                         "buffer is skipped",
+    "bad_rows": "text rows that could not be read (dropped)",
+    "bad_values": "cells that are not a number or out of range for their column",
+    "implausible_header": "ETL logfile-header values out of range: clock rate (PerfFreq 0, 1 or absurd), pointer "
+                          "size other than 4 or 8, start time outside 1990-2100",
+    "missing_logfile_header": "an ETL file whose first buffer does not start with the logfile header",
+    "time_disorder": "events earlier than the previous one of the same CPU in file order (rows kept)",
+}
+
+#: Counters that mean events of the file were lost to damage: ``check`` reports such a
+#: trace as ERROR unless ``--allow-loss``; ``--strict`` makes each one an error.
+LOSS_COUNTERS: tuple[str, ...] = ("truncated_file", "corrupt_buffers", "truncated_records", "bad_rows")
+
 
 @dataclass
 class StatEntry:
@@ -64,6 +89,14 @@ class Stats:
             if n == name:
                 out[d] = out.get(d, 0) + e.value
         return out
+
+    def details(self, names: Iterable[str], limit: int = 20) -> list[str]:
+        """``name: detail`` (value in parentheses when above 1) of the named counters, at
+        most ``limit`` of them, in the order they were counted."""
+        wanted = set(names)
+        out = [f"{e.name}: {e.detail or e.source}" + (f" ({e.value})" if e.value > 1 else "")
+               for e in self.entries.values() if e.name in wanted and e.value]
+        return out[:limit]
 
     def to_frame(self) -> pd.DataFrame:
         """Columns: name, value, severity, source, detail (one row per counter)."""

@@ -188,11 +188,15 @@ def _leaks_section(summary: dict) -> str:
 def _stats_section(summary: dict) -> str:
     stats = summary.get("stats") or {}
     simple = "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td class=\"num\">{esc(v)}</td>"
-                     "</tr>" for k, v in stats.items() if not isinstance(v, dict))
+                     "</tr>" for k, v in stats.items() if not isinstance(v, (dict, list)))
+    lost = "".join(f"<li>{esc(d)}</li>" for d in stats.get("loss_details") or [])
+    warning = (f'<p class="warning"><strong>{esc(stats.get("loss"))} buffer(s)/record(s)/row(s) of the trace '
+               f'were lost to damage; findings may be missing.</strong></p><ul>{lost}</ul>'
+               if stats.get("loss") else "")
     by_name = stats.get("events_by_name") or {}
     names = "".join(f"<tr><td><code>{esc(k)}</code></td><td class=\"num\">{esc(v)}</td></tr>"
                     for k, v in sorted(by_name.items(), key=lambda kv: -int(kv[1] or 0)))
-    return ('<section id="stats"><h2>Data quality</h2><div class="two">'
+    return ('<section id="stats"><h2>Data quality</h2>' + warning + '<div class="two">'
             f'<table><thead><tr><th>Counter</th><th class="num">Value</th></tr></thead>'
             f'<tbody>{simple}</tbody></table>'
             '<table><thead><tr><th>Event</th><th class="num">Count</th></tr></thead>'

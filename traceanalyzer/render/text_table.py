@@ -81,12 +81,23 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
                                        width=width, initial_indent="  ",
                                        subsequent_indent="  "))
     if summary and summary.get("stats"):
-        st = summary["stats"]
-        lines.append("")
-        lines.append("data quality: " + ", ".join(
-            f"{k.replace('_', ' ')} {st[k]}" for k in
-            ("events", "unknown_events", "lost_events", "unresolved_context") if k in st))
+        lines += quality_lines(summary["stats"], width)
     return "\n".join(lines) + "\n"
+
+
+def quality_lines(stats: dict[str, Any], width: int = 100) -> list[str]:
+    """The footer: every counter of ``summary()["stats"]``, then a warning naming what
+    was lost to damage (``loss``, ``loss_details``) when anything was."""
+    counters = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items()
+                         if isinstance(v, int) and not isinstance(v, bool) and k != "loss")
+    out = ["", textwrap.fill(f"data quality: {counters}", width=width, subsequent_indent="  ")]
+    if stats.get("loss"):
+        out.append(textwrap.fill(
+            f"WARNING: {stats['loss']} buffer(s)/record(s)/row(s) of the trace were lost to damage; "
+            "findings may be missing (--strict makes this an error):", width=width,
+            subsequent_indent="  "))
+        out += [f"  {terminal_safe(d)}" for d in stats.get("loss_details") or []]
+    return out
 
 
 class TextRenderer:

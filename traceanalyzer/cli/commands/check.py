@@ -10,6 +10,9 @@ from typing import Any
 from traceanalyzer.errors import TraceError
 from traceanalyzer.vocabulary import SEVERITIES
 
+#: Default --timeout: generous, a trace that needs longer is stuck or pathological.
+DEFAULT_TIMEOUT = 1800.0
+
 DESCRIPTION = """\
 Compare the findings and leak figures of TRACE_OR_DIR... against a baseline file.
 
@@ -21,12 +24,17 @@ A trace fails when it has a new finding (or more occurrences of one) at or above
 tolerance (max of --leak-abs-tol bytes and --leak-rel-tol x baseline).
 
 Verdicts: passed, FAILED, new trace (not in the baseline), missing trace (in the
-baseline, not found), ERROR (unreadable). Exit 0 if nothing failed, 1 if a trace
-failed, 2 for bad usage or an unreadable trace or baseline.
+baseline, not found), ERROR (unreadable, or events lost to damage: a truncated file,
+corrupt buffers, truncated records, bad rows; --allow-loss accepts those). New and
+missing traces pass unless --fail-on-new SEV / --fail-on-missing. Exit 0 if nothing
+failed, 1 if a trace failed, 2 for bad usage or an unreadable or damaged trace or
+baseline.
 
 Traces are analysed in parallel (--jobs, default: all CPUs) or on a Dask cluster
 (--scheduler); results are cached next to the baseline by file hash, so a re-run only
-analyses changed traces.
+analyses changed traces. Each trace runs in a worker process with a time limit
+(--timeout); a trace that times out or whose worker dies (out of memory, killed) is an
+ERROR of its own, the other traces go on.
 """
 
 EPILOG = """\
@@ -54,6 +62,16 @@ def register(subparsers: Any) -> None:
                    help="least severe severity of a new finding that fails the gate (default: high)")
     p.add_argument("--ignore", metavar="RULE", action="append", default=[],
                    help="rule ID whose new findings never fail the gate (repeatable; still reported)")
+    p.add_argument("--allow-loss", action="store_true",
+                   help="accept traces whose reader counted events lost to damage (truncated file, corrupt "
+                   "buffers, truncated records, bad rows) instead of reporting them as ERROR")
+    p.add_argument("--fail-on-missing", action="store_true",
+                   help="a trace in the baseline but not found in this run fails the gate")
+    p.add_argument("--fail-on-new", choices=SEVERITIES, metavar="SEV",
+                   help="a trace not in the baseline fails when it has a finding at or above SEV "
+                   "(default: new traces never fail)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"time limit per trace; a trace that takes longer is an ERROR (default: {DEFAULT_TIMEOUT:g})")
     p.add_argument("--leak-rel-tol", type=float, default=0.10, metavar="FRACTION",
                    help="allowed relative growth of leaked bytes (default: 0.10)")
     p.add_argument("--leak-abs-tol", type=int, default=16384, metavar="BYTES",
@@ -111,12 +129,16 @@ def run(args: argparse.Namespace) -> int:
             catalogue_rule(rid)
         except KeyError as exc:
             raise TraceError(f"--ignore: {exc.args[0]}") from None
+    if args.timeout <= 0:
+        raise TraceError("--timeout must be positive")
     try:
-        policy = Policy(args.fail_on, args.leak_rel_tol, args.leak_abs_tol, frozenset(args.ignore))
+        policy = Policy(args.fail_on, args.leak_rel_tol, args.leak_abs_tol, frozenset(args.ignore),
+                        allow_loss=args.allow_loss, fail_on_missing=args.fail_on_missing,
+                        fail_on_new=args.fail_on_new)
     except ValueError as exc:
         raise TraceError(str(exc)) from None
     with make_progress("checking", unit="trace") as progress:
-        opts = RunOptions(jobs=args.jobs, scheduler=args.scheduler, progress=progress)
+        opts = RunOptions(jobs=args.jobs, scheduler=args.scheduler, progress=progress, timeout=args.timeout)
         outcome = run_check(
             args.traces,
             args.baseline,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from traceanalyzer.cli.common import add_trace_arguments, analyze_trace, load_trace
-from traceanalyzer.vocabulary import SEVERITIES
+from traceanalyzer.vocabulary import SEVERITIES, severity_rank
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt.add_argument("--csv", action="store_true", help="the findings table as CSV")
     p.add_argument("--min-severity", choices=SEVERITIES, default="info",
                    help="hide findings below this severity (default: show all)")
+    p.add_argument("--fail-on", choices=SEVERITIES, metavar="SEV",
+                   help="exit 1 when a finding at or above SEV (critical, high, medium, low, info) "
+                   "is present, whatever --min-severity shows (default: exit 0 after any findings)")
     p.add_argument("--engine", choices=("auto", "jit", "python"), default="auto",
                    help="replay engine (default: compiled for large traces)")
     p.set_defaults(func=run)
@@ -42,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(out)
     else:
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
-    return 0
+    return 1 if args.fail_on and _any_at_or_above(analysis.findings["severity"], args.fail_on) else 0
+
+
+def _any_at_or_above(severities: "pd.Series", least: str) -> bool:
+    """True if one of ``severities`` is ``least`` or more severe."""
+    return any(severity_rank(s) <= severity_rank(least) for s in severities.unique())
 
 
 def _accepts_min_severity(renderer: object) -> bool:

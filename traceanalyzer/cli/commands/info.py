@@ -52,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
     print("\ndata quality:")
     for name, value in info["quality"].items():
         flag = "  <-- check" if value else ""
-        print(f"  {name:<20} {value:>10}{flag}")
+        print(f"  {name:<22} {value:>10}{flag}")
+    problems = info["problems"]
+    if problems:
+        print("\nproblems (lost or implausible; --strict makes them errors):")
+        for line in problems[:20]:
+            print(f"  {line}")
+        if len(problems) > 20:
+            print(f"  ... and {len(problems) - 20} more (--json lists all)")
     unknown = info["unknown_by_event"]
     if unknown:
         print("\nnot understood (counted, not analysed):")
