@@ -91,3 +91,16 @@ def test_check_on_a_damaged_real_etl_is_an_error_unless_allow_loss(cut: Path, tm
     assert "1 buffer(s)/record(s)/row(s) lost to damage: truncated_file:" in captured.err
     # accepted, the lost critical finding shows as a fixed one (not failing)
     assert main(["check", str(nightly), "--baseline", str(base), "-j", "1", "--allow-loss", "--no-cache"]) == 0
+
+
+def test_every_counter_is_documented_and_in_the_json_schema() -> None:
+    from traceanalyzer.render.json_summary import summary_schema
+
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    table = doc[doc.index("### Data-quality counters"):]
+    table = table[:table.index("\n\n", table.index("| counter |"))]
+    documented = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert documented == list(QUALITY_COUNTERS)
+    required = summary_schema()["$defs"]["stats"]["required"]
+    assert set(QUALITY_COUNTERS) | {"loss", "loss_details"} <= set(required)
+    assert set(LOSS_COUNTERS) <= set(QUALITY_COUNTERS)
