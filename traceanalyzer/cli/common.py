@@ -15,9 +15,14 @@ def add_trace_arguments(p: argparse.ArgumentParser) -> None:
                    help="trace file(s): .etl, .csv, xperf .txt, WPA .csv, .parquet; several are merged by time")
     p.add_argument("--format", help="force a reader (etl, csv, xperf, wpa_csv, parquet)")
     p.add_argument("--strict", action="store_true",
-                   help="fail on a corrupt buffer or bad row instead of skipping and counting it")
+                   help="fail (exit 2, naming the file and offset) on anything a lenient read counts as lost "
+                   "(truncated file, corrupt buffer, truncated record, bad row) or an implausible ETL header")
     p.add_argument("--field-map", metavar="FILE",
                    help="mapping file for a driver that logs its own provider/event/field names")
+    p.add_argument("--gz-max-bytes", type=int, metavar="BYTES",
+                   help="a .gz input may expand to at most BYTES (default: 4 GiB; 0: no limit)")
+    p.add_argument("--gz-max-ratio", type=float, metavar="RATIO",
+                   help="a .gz input may expand to at most RATIO times its size (default: 100; 0: no limit)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
@@ -37,6 +42,7 @@ def load_trace(args: argparse.Namespace) -> ta.Trace:
         strict=args.strict,
         field_map=args.field_map,
         progress=progress_for(args, "reading"),
+        **{k: v for k in ("gz_max_bytes", "gz_max_ratio") if (v := getattr(args, k, None)) is not None},
     )
 
 

@@ -6,7 +6,6 @@ integers, enums, pool tags) are converted by :mod:`traceanalyzer.readers.convert
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +21,7 @@ from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.convert import (
     Converted, Problems, canonicalize_columns, null_token_variants, report_bad_cells, why_bad,
 )
+from traceanalyzer.readers.gzip_limit import CountingFile, GzipLimitError, limited_gzip
 from traceanalyzer.readers.registry import read_head, register_reader
 
 
@@ -41,7 +41,8 @@ class CanonicalCsvReader:
         return "time_ns" in names and "event" in names
 
     def _read_table(self, path: Path, names: list[str],
-                    progress: Callable[[int, int], None] | None = None) -> pa.Table:
+                    progress: Callable[[int, int], None] | None = None,
+                    extra: dict[str, Any] | None = None) -> pa.Table:
         """pyarrow's CSV reader with canonical types where it can parse them itself:
         decimal integer columns natively (a column found to hold hex is re-read as
         text and parsed by us), address columns as text (usually hex), enum columns
@@ -58,7 +59,7 @@ class CanonicalCsvReader:
         for _attempt in range(len(names) + 1):
             try:
                 return pacsv.read_csv(
-                    _source(path, progress),
+                    _source(path, progress, extra or {}),
                     read_options=pacsv.ReadOptions(block_size=8 << 20),
                     parse_options=pacsv.ParseOptions(newlines_in_values=False),
                     convert_options=pacsv.ConvertOptions(
@@ -91,7 +92,7 @@ class CanonicalCsvReader:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise TraceFormatError(f"duplicate column(s) in header: {', '.join(dupes)}", path)
-        table = self._read_table(path, names, options.progress)
+        table = self._read_table(path, names, options.progress, options.extra)
         if table.num_rows == 0:
             raise TraceEmptyError("CSV has a header but no event rows", path)
         raw = table
@@ -170,35 +171,11 @@ def count_time_disorder(table: pa.Table) -> int:
 register_reader(CanonicalCsvReader())
 
 
-class _CountingFile(io.RawIOBase):
-    """A binary file that reports the bytes read so far to a progress callback."""
-
-    def __init__(self, path: Path, progress: Callable[[int, int], None]) -> None:
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed with this object
-        self._total = path.stat().st_size
-        self._done = 0
-        self._progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self._fh.readinto(buffer)
-        self._done += n or 0
-        self._progress(self._done, self._total)
-        return n
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
-def _source(path: Path, progress: Callable[[int, int], None] | None) -> Any:
-    """What pyarrow reads: the path itself, or (with a progress callback) a counting
-    stream over the raw bytes, decompressed here for ``.gz``."""
+def _source(path: Path, progress: Callable[[int, int], None] | None, extra: dict[str, Any]) -> Any:
+    """What pyarrow reads: the path itself, a counting stream over it (with a progress
+    callback), or for ``.gz`` the decompressed content within the expansion limits."""
+    if path.name.endswith(".gz"):
+        return limited_gzip(path, extra, progress)[0]
     if progress is None:
         return path
-    stream = pa.PythonFile(_CountingFile(path, progress), mode="r")
-    if path.name.endswith(".gz"):
-        return pa.CompressedInputStream(stream, "gzip")
-    return stream
+    return pa.PythonFile(CountingFile(path, progress), mode="r")
