@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from traceanalyzer.model.schema import IMAGE_EVENTS, PROCESS_EVENTS, THREAD_EVENTS
+from traceanalyzer.model.stats import LOSS_COUNTERS
 from traceanalyzer.model.trace import Trace
 
 
@@ -72,8 +73,11 @@ def _images(trace: Trace) -> tuple[bool, str]:
 
 
 def _complete(trace: Trace) -> tuple[bool, str]:
-    lost = sum(trace.stats.total(k) for k in ("lost_events", "lost_buffers", "corrupt_buffers"))
-    return lost == 0, f"{lost} events or buffers lost" if lost else "no loss reported"
+    lost = sum(trace.stats.total(k) for k in ("lost_events", "lost_buffers"))
+    damaged = sum(trace.stats.total(k) for k in LOSS_COUNTERS)
+    parts = ([f"{lost} events or buffers lost while recording"] if lost else []) + \
+        ([f"{damaged} buffers/records/rows lost to a damaged file"] if damaged else [])
+    return not parts, "; ".join(parts) or "no loss reported"
 
 
 NEEDS: tuple[Need, ...] = (

@@ -63,6 +63,7 @@ def test_json_info_and_report_carry_the_counters(cut: Path, tmp_path: Path, caps
     text = capsys.readouterr().out
     assert "truncated_file                  1  <-- check" in text
     assert "problems (lost or implausible; --strict makes them errors):" in text
+    assert "1 buffers/records/rows lost to a damaged file" in text  # the recording check says so too
 
     assert main(["report", str(cut), "-o", str(tmp_path / "rep")]) == 0
     html = next((tmp_path / "rep").glob("*.html")).read_text()
