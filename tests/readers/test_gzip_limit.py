@@ -64,3 +64,16 @@ def test_a_realistic_csv_gz_is_far_below_the_default_ratio(tmp_path: Path, small
                 t, 1000 + i % 13, 5000 + i % 97, i % 4, 0xffffc30a4b2f0000 + rng.randint(0, 1 << 24) * 16,
                 0x10000 + rng.randint(0, 1 << 30), rng.choice((4096, 8192, 65536)), rng.randint(0, 1 << 16)))
     assert ta.load(path).n_events == 20_000
+
+
+def test_a_gzip_compressed_etl_is_capped_too(tmp_path: Path, small_floor) -> None:
+    seed = (Path(__file__).resolve().parents[2] / "sample_traces" / "seed_unlock_from_worker.etl").read_bytes()
+    path = tmp_path / "seed.etlgz"
+    path.write_bytes(gzip.compress(seed))
+    assert ta.load(path).n_events > 0
+    with pytest.raises(TraceFormatError, match=r"seed\.etlgz: gzip data expands beyond 4096 bytes"):
+        ta.load(path, gz_max_bytes=4096)
+    bomb = tmp_path / "bomb.etlgz"
+    bomb.write_bytes(gzip.compress(seed + b"\xff" * (8 << 20), 9))  # 8 MB of nothing after the trace
+    with pytest.raises(TraceFormatError, match=r"bomb\.etlgz: gzip data expands more than 100 times"):
+        ta.load(bomb)

@@ -79,20 +79,29 @@ class _Limited(io.RawIOBase):
         return n
 
     def _check(self) -> None:
-        what = None
-        if self.max_bytes and self.out > self.max_bytes:
-            what = (f"expands beyond {self.max_bytes} bytes (--gz-max-bytes; 0 for no limit)")
-        elif self.max_ratio and self.out > RATIO_FLOOR and self.out > self.max_ratio * max(1, self.raw.done):
-            what = (f"expands more than {self.max_ratio:g} times its compressed size ({self.out} bytes from "
-                    f"{self.raw.done}; --gz-max-ratio, 0 for no limit): a decompression bomb?")
-        if what is not None:
-            self.error = GzipLimitError(f"gzip data {what}", self.path)
-            raise self.error
+        try:
+            check_expansion(self.path, self.out, self.raw.done, self.max_bytes, self.max_ratio)
+        except GzipLimitError as exc:
+            self.error = exc
+            raise
 
     def close(self) -> None:
         self.stream.close()
         self.raw.close()
         super().close()
+
+
+def check_expansion(path: Path, out: int, read: int, max_bytes: int, max_ratio: float) -> None:
+    """Raise :class:`GzipLimitError` when ``out`` decompressed bytes from ``read``
+    compressed ones pass a limit (0: no limit)."""
+    what = None
+    if max_bytes and out > max_bytes:
+        what = f"expands beyond {max_bytes} bytes (--gz-max-bytes; 0 for no limit)"
+    elif max_ratio and out > RATIO_FLOOR and out > max_ratio * max(1, read):
+        what = (f"expands more than {max_ratio:g} times its compressed size ({out} bytes from {read}; "
+                "--gz-max-ratio, 0 for no limit): a decompression bomb?")
+    if what is not None:
+        raise GzipLimitError(f"gzip data {what}", path)
 
 
 def limits_from(extra: dict[str, Any]) -> tuple[int, float]:

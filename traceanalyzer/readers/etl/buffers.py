@@ -16,11 +16,14 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.readers.etl import layout as L
 from traceanalyzer.readers.etl import lzxpress
+from traceanalyzer.readers.gzip_limit import check_expansion, limits_from
 
 
 _RELEASE_EVERY = 64 << 20
@@ -41,11 +44,13 @@ class Segments:
     seen: int = 0                                        # buffer headers met (damaged ones too)
 
 
-def open_map(path: Path) -> tuple[mmap.mmap | None, np.ndarray]:
+def open_map(path: Path, extra: dict[str, Any] | None = None) -> tuple[mmap.mmap | None, np.ndarray]:
     """Memory-map ``path`` read-only; (map, uint8 view). Raises TraceEmptyError on 0 bytes.
 
     A gzip-compressed ETL (``.etlgz``, ``.etl.gz``) is decompressed into an unlinked
-    temporary file that is mapped instead (bounded memory; gone when the map closes)."""
+    temporary file that is mapped instead (bounded memory; gone when the map closes),
+    within the expansion limits of :mod:`traceanalyzer.readers.gzip_limit` (``extra``:
+    the reader options that may override them)."""
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
@@ -54,7 +59,7 @@ def open_map(path: Path) -> tuple[mmap.mmap | None, np.ndarray]:
             fh.seek(0)
             if fh.read(2) == GZIP_MAGIC:
                 fh.seek(0)
-                with _gunzip_to_temp(fh, path) as tmp:
+                with _gunzip_to_temp(fh, path, *limits_from(extra or {})) as tmp:
                     mm = mmap.mmap(tmp.fileno(), 0, access=mmap.ACCESS_READ)
             else:
                 mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
@@ -66,7 +71,7 @@ def open_map(path: Path) -> tuple[mmap.mmap | None, np.ndarray]:
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _gunzip_to_temp(fh, path: Path):
+def _gunzip_to_temp(fh, path: Path, max_bytes: int, max_ratio: float):
     """An unlinked temporary file holding the decompressed gzip stream of ``fh``."""
     import tempfile
     import zlib
@@ -78,6 +83,7 @@ def _gunzip_to_temp(fh, path: Path):
             while chunk and not z.eof:  # at most 16 MB of output in memory at a time
                 tmp.write(z.decompress(chunk, 1 << 24))
                 chunk = z.unconsumed_tail
+                check_expansion(path, tmp.tell(), fh.tell() - len(chunk), max_bytes, max_ratio)
         if not z.eof:
             raise TraceFormatError("truncated gzip data (the compressed stream ends early)", path)
         tmp.write(z.flush())

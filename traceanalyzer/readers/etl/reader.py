@@ -94,7 +94,7 @@ class EtlBatches:
         self.stats.add("events", rows, "info", str(self.path))
 
     def _groups(self) -> Iterator[list[dict[str, pa.Array]]]:
-        mm, view = open_map(self.path)
+        mm, view = open_map(self.path, self.options.extra)
         try:
             yield from _EtlWalk(self.path, view, self.options, _Releaser(mm), self.stats, self.metadata).groups()
         except TraceError:
