@@ -41,3 +41,25 @@ def real_trace_files(suffixes: tuple[str, ...] = TRACE_SUFFIXES) -> list[Path]:
         for p in root.rglob("*")
         if p.is_file() and p.name.lower().endswith(suffixes) and p.name != "SOURCES.md"
     )
+
+
+def in_repo_trace(name: str) -> Path:
+    """A file of the in-repository subset, whichever collection is in use (for files that
+    exist only there, such as the cut of ShutdownPerfDiagLogger.etl)."""
+    path = IN_REPO / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from tests/data/real")
+    return path
+
+
+def full_collection_trace(name: str) -> Path:
+    """A file that only the full collection holds: its path when ``TA_REAL_TRACES`` is set
+    (missing there is an error), else the test is skipped with a one-line reason."""
+    import pytest
+
+    if not full_collection():
+        pytest.skip(f"{name} is only in the full real-trace collection (set TA_REAL_TRACES)")
+    path = real_traces_root() / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from TA_REAL_TRACES")
+    return path

@@ -17,14 +17,15 @@ from traceanalyzer.readers import pick_reader, read_file
 from traceanalyzer.readers.base import ReadOptions
 from traceanalyzer.readers.etl import read_etl
 
-from helpers.real_traces import full_collection, real_trace_files
+from helpers.real_traces import (full_collection, full_collection_trace, in_repo_trace,
+                                  real_trace_files)
 
 ETL_FILES = real_trace_files((".etl",))
 
 
 def test_the_real_traces_are_there(real_traces: Path) -> None:
-    # the full collection's SOURCES.md lists 24 plain .etl files; the in-repo subset has 21
-    assert len(ETL_FILES) >= (24 if full_collection() else 21)
+    # the full collection's SOURCES.md lists 24 plain .etl files; the in-repo subset has 22
+    assert len(ETL_FILES) >= (24 if full_collection() else 22)
 
 
 @pytest.mark.parametrize("name", ETL_FILES, ids=str)
@@ -41,8 +42,13 @@ def test_real_file_opens_with_dissect_record_count(real_traces: Path, name: Path
         assert typ == expected or (column == "event" and pa.types.is_dictionary(typ)), column
 
 
-def test_logfile_header_facts_match_dissect(real_traces: Path, oracles) -> None:
-    path = real_traces / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl"
+SHUTDOWN_CUT = "airbus-cert__etl-parser/ShutdownPerfDiagLogger.buffers-0-1-24.etl"
+SHUTDOWN = "airbus-cert__etl-parser/ShutdownPerfDiagLogger.etl"
+
+
+@pytest.mark.parametrize("name", [SHUTDOWN_CUT, SHUTDOWN], ids=["cut", "full"])
+def test_logfile_header_facts_match_dissect(name: str, oracles) -> None:
+    path = in_repo_trace(name) if name == SHUTDOWN_CUT else full_collection_trace(name)
     meta = read_etl(path, ReadOptions()).metadata
     header = oracles.dissect_logfile(path)
     assert meta["cpus"] == 2 and meta["pointer_size"] == 8 and meta["os_build"] == 18362  # SOURCES.md
@@ -62,11 +68,11 @@ def test_lost_events_come_from_the_logfile_header(real_traces: Path, name: str, 
     assert read_etl(path, ReadOptions()).stats.total("lost_events") == expected
 
 
-def test_kernel_event_counts_of_the_shutdown_trace(real_traces: Path) -> None:
+def test_kernel_event_counts_of_the_shutdown_trace() -> None:
     """SOURCES.md (dissect symbols): Process DCStart 94 / End 60 / DCEnd 37 / Defunct 5,
     Thread DCStart 1175 / End 1032 / DCEnd 501 / Start 350, Image UnLoad 4791,
     Process-group ImageLoad(10) 72; DCEnd and Defunct are counted, not rows."""
-    result = read_etl(real_traces / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl", ReadOptions())
+    result = read_etl(full_collection_trace(SHUTDOWN), ReadOptions())
     counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
     assert counts["ProcessRundown"] == 94 and counts["ProcessEnd"] == 60
     assert counts["ThreadRundown"] == 1175 and counts["ThreadEnd"] == 1032 and counts["ThreadStart"] == 350
@@ -78,8 +84,36 @@ def test_kernel_event_counts_of_the_shutdown_trace(real_traces: Path) -> None:
     assert counts["ImageLoad"] == 6745 + 72
 
 
-def test_compressed_relogged_files_decompress(real_traces: Path) -> None:
-    result = read_etl(real_traces / "microsoft__perfview" / "net.4.5.2.x64.etl", ReadOptions())
+def test_kernel_event_counts_of_the_shutdown_cut() -> None:
+    """The in-repo cut (SOURCES.md): Process rundown 9 / end 1, Thread rundown 168 / end 64
+    / start 3, Image DCStart 389 + load (hook 0x030A) 1 / unload 138, five Process
+    Terminate (opcode 11, not decoded: counted as unknown)."""
+    result = read_etl(in_repo_trace(SHUTDOWN_CUT), ReadOptions())
+    counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
+    assert counts == {"ImageLoad": 390, "ThreadRundown": 168, "ImageUnload": 138,
+                      "ProcessRundown": 9, "ThreadEnd": 64, "ThreadStart": 3, "ProcessEnd": 1}
+    assert result.stats.by_detail("unknown_events") == {"Kernel-Process/11": 5}
+    frame = result.table.to_pandas()
+    threads = frame[frame["event"].astype(str).str.startswith("Thread")]
+    assert threads["tid"].notna().all() and threads["pid"].notna().all()
+    assert set(frame.loc[frame["event"] == "ProcessRundown", "image"]) >= {"System"}
+
+
+def test_compressed_relogged_file_decompresses_in_repo() -> None:
+    """SelfDescribingSingleEvent.etl (relogged, compressed buffers): every record of its 3
+    buffers is walked, the TraceLogging TestEvent among them (SOURCES.md)."""
+    path = in_repo_trace("microsoft__perfview/SelfDescribingSingleEvent.etl")
+    data = path.read_bytes()
+    size = int.from_bytes(data[:4], "little")
+    assert int.from_bytes(data[size + 0x34:size + 0x36], "little") & 0x40  # buffer 1 is compressed
+    result = read_etl(path, ReadOptions())
+    assert result.metadata["buffers"] == 3 and result.metadata["records"] == 23
+    assert result.stats.by_detail("unknown_events")["MySource/TestEvent"] == 1
+    assert result.stats.total("corrupt_buffers") == 0
+
+
+def test_compressed_relogged_files_decompress() -> None:
+    result = read_etl(full_collection_trace("microsoft__perfview/net.4.5.2.x64.etl"), ReadOptions())
     assert result.metadata["records"] == 179_474  # SOURCES.md
     counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
     assert counts["ProcessRundown"] == 32 and counts["ThreadRundown"] == 670
@@ -96,10 +130,11 @@ def test_gzipped_etl_after_gunzip(real_traces: Path, tmp_path: Path, oracles) ->
 
 
 @pytest.mark.slow
-def test_tracelogging_tester_7z(real_traces: Path, tmp_path: Path, oracles) -> None:
+def test_tracelogging_tester_7z(tmp_path: Path, oracles) -> None:
     import py7zr
 
-    with py7zr.SevenZipFile(real_traces / "Siemens-Healthineers__ETWAnalyzer" / "TraceLoggingTester.7z") as archive:
+    archive_path = full_collection_trace("Siemens-Healthineers__ETWAnalyzer/TraceLoggingTester.7z")
+    with py7zr.SevenZipFile(archive_path) as archive:
         archive.extractall(tmp_path)
     path = next(tmp_path.rglob("*.etl"))
     result = read_file(path)

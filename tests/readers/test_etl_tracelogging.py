@@ -205,11 +205,13 @@ def test_mapping_file_by_guid_reads_a_real_provider(real_traces: Path, tmp_path:
     assert result.stats.by_detail("unmapped_fields")["Microsoft.Windows.Subsystem.LxCore/BreakPoint/Message"] == 2
 
 
-def test_progress_reports_every_record(tmp_path: Path, real_traces: Path) -> None:
+def test_progress_reports_every_record(tmp_path: Path) -> None:
     from traceanalyzer.readers.base import ReadOptions
     from traceanalyzer.readers.etl import read_etl
 
+    from helpers.real_traces import in_repo_trace
+
     seen: list[tuple[int, int]] = []
-    path = real_traces / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl"
+    path = in_repo_trace("airbus-cert__etl-parser/ShutdownPerfDiagLogger.buffers-0-1-24.etl")
     result = read_etl(path, ReadOptions(progress=lambda done, total: seen.append((done, total))))
     assert seen and seen[-1] == (result.metadata["records"], result.metadata["records"])

@@ -1,6 +1,6 @@
 """WPA "Export to CSV" reader: the two real Disk Usage exports and hand-written Generic Events exports.
 
-Real files (shared/real_traces/Siemens-Healthineers__ETWAnalyzer, see SOURCES.md): a
+Real files (tests/data/real/Siemens-Healthineers__ETWAnalyzer, see SOURCES.md there): a
 600-row Disk Usage "Utilization by Disk" table exported on an English machine and its
 first row exported on a German one. Expected values are read off the files' text.
 
@@ -22,10 +22,9 @@ import traceanalyzer as ta
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
 from traceanalyzer.readers import ReadOptions, pick_reader, read_file
 
-REAL_ROOT = Path("/work/shared/real_traces")
-if not REAL_ROOT.exists():
-    REAL_ROOT = Path(__file__).resolve().parents[3] / "shared" / "real_traces"
-REAL = REAL_ROOT / "Siemens-Healthineers__ETWAnalyzer"
+from helpers.real_traces import real_traces_root
+
+REAL = real_traces_root() / "Siemens-Healthineers__ETWAnalyzer"
 DISK_EN = REAL / "Disk_Usage_Utilization_by_Disk.csv"
 DISK_DE = REAL / "Disk_Usage_Utilization_by_Disk_DE.csv"
 DATA = Path(__file__).resolve().parents[1] / "data" / "wpa"
@@ -33,9 +32,6 @@ SEED_EN = DATA / "generic_events_seed.csv"
 SEED_DE = DATA / "generic_events_seed_de.csv"
 FIELD_MAP = DATA / "seed_field_map.json"
 MDL = 0xFFFFC30A4B2F1000
-
-real_files = pytest.mark.skipif(not DISK_EN.exists(), reason="shared/real_traces is not mounted here")
-
 
 def write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
     path = tmp_path / name
@@ -46,13 +42,11 @@ def write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
 # --- real Disk Usage exports -----------------------------------------------------------
 
 
-@real_files
 def test_real_exports_are_picked_by_content():
     assert pick_reader(DISK_EN).name == "wpa_csv"
     assert pick_reader(DISK_DE).name == "wpa_csv"
 
 
-@real_files
 def test_real_english_disk_usage_table():
     result = read_file(DISK_EN)
     rows = result.table.to_pylist()
@@ -73,7 +67,6 @@ def test_real_english_disk_usage_table():
     assert result.metadata["decimal_separator"] == "." and result.metadata["time_column"] == "Complete Time (s)"
 
 
-@real_files
 def test_real_german_export_same_time_as_english():
     (row,) = read_file(DISK_DE).table.to_pylist()
     english = read_file(DISK_EN).table.to_pylist()[0]
@@ -82,7 +75,6 @@ def test_real_german_export_same_time_as_english():
     assert read_file(DISK_DE).metadata["decimal_separator"] == ","
 
 
-@real_files
 def test_decimal_override_is_obeyed():
     # With '.' forced, "1,176567818" is 1176567818 seconds (',' as thousands separator).
     result = read_file(DISK_DE, options=ReadOptions(extra={"decimal": "."}))

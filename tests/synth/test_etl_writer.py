@@ -15,10 +15,12 @@ from traceanalyzer.synth.etl_bench import write_cswitch_heavy_etl
 from traceanalyzer.synth.etl_writer import write_etl
 from traceanalyzer.synth.tracelogging import provider_guid
 
-REAL = Path("/work/shared/real_traces")
-if not REAL.exists():  # same files, relative to the repository
-    REAL = Path(__file__).resolve().parents[3] / "shared" / "real_traces"
-KERNEL_REAL = REAL / "airbus-cert__etl-parser" / "ShutdownPerfDiagLogger.etl"
+from helpers.real_traces import in_repo_trace, real_traces_root
+
+REAL = real_traces_root()
+#: Header buffer + buffers 1 and 24 of ShutdownPerfDiagLogger.etl (tests/data/real/SOURCES.md):
+#: every kernel hook the writer emits occurs in them.
+KERNEL_REAL = in_repo_trace("airbus-cert__etl-parser/ShutdownPerfDiagLogger.buffers-0-1-24.etl")
 TL_REAL = REAL / "jtmoon79__super-speedy-syslog-searcher" / "WindowsUpdate.20251008.140245.443.8.etl"
 
 
