@@ -6,7 +6,7 @@ Run from the repository root::
 
 Each scenario below is one story written with :class:`traceanalyzer.synth.scenario.Scenario`.
 Its expected findings are written by hand beside it, reasoned from
-``shared/spec/rules.md`` and the replay semantics (bytes = pages spanned x 4096; time =
+``docs/rules.md`` and the replay semantics (bytes = pages spanned x 4096; time =
 the triggering event, the ProcessEnd, or for end-of-trace leaks the originating call;
 pid = the mapping's process for user-mapping findings, else the effective process).
 They are NOT produced by running the analyzer: they are the independent check of it.
@@ -1420,10 +1420,10 @@ def readme(stories: list[Story]) -> str:
     lines = [
         "# Sample traces",
         "",
-        "Small scenarios in the canonical CSV of `shared/spec/events.md`, each with the",
+        "Small scenarios in the canonical CSV of `docs/trace-format.md`, each with the",
         "findings it must produce beside it (`<name>.expected.csv`: `rule,time_ns,pid,mdl,bytes`,",
         "one row per expected finding above `info`). The expectations are reasoned from",
-        "`shared/spec/rules.md` and the replay semantics, not copied from the analyzer;",
+        "`docs/rules.md` and the replay semantics, not copied from the analyzer;",
         "`tests/golden/test_scenarios.py` compares them with what `traceanalyzer.analyze`",
         "finds. Scenarios named `clean_*` / `t2_clean_*` must have nothing above `low`.",
         "Files named `t2_*` exercise the Tier-2 families.",
@@ -1433,7 +1433,7 @@ def readme(stories: list[Story]) -> str:
         "`<name>.etl` is the same scenario as an ETL file, written by",
         "`python sample_traces/build.py`, which writes the CSVs and then the ETL files.",
         "",
-        "Column conventions used here (events.md leaves them open for reserved mappings):",
+        "Column conventions used here (docs/trace-format.md leaves them open for reserved mappings):",
         "MmAllocateMappingAddress / MmMapLockedPagesWithReservedMapping /",
         "MmUnmapReservedMapping / MmFreeMappingAddress carry the reservation's base address",
         "in `mapped_va`, its pool tag in `tag` (hex ULONG, first character lowest byte) and",

@@ -2,7 +2,7 @@
 
 ``df_*`` methods (and the properties of the same name) return DataFrames whose
 columns are documented on each; ``plot_*`` methods return matplotlib Figures built on
-them; ``summary()`` returns the ``hazards --json`` dict of ``shared/spec/cli.md``.
+them; ``summary()`` returns the ``hazards --json`` dict of ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -444,7 +444,7 @@ class Analysis:
     # --- summary ------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """The ``hazards --json`` / ``summary.json`` dict of shared/spec/cli.md."""
+        """The ``hazards --json`` / ``summary.json`` dict of docs/cli.md."""
         f = self.findings
         out_findings = []
         for rec in f.to_dict("records"):

@@ -3,7 +3,7 @@
 Every layer imports these from here (this module imports nothing of the package), so a
 severity order, a byte unit or "is this value missing" is decided in one place.
 
-Severities: :data:`SEVERITIES` from most to least severe (shared/spec/rules.md).
+Severities: :data:`SEVERITIES` from most to least severe (docs/rules.md).
 An unknown severity ranks as the most severe one (:func:`severity_rank` returns 0): it
 is never hidden by a ``--min-severity`` filter and always fails a ``check`` gate.
 """

@@ -1,5 +1,5 @@
-"""Tier-2 rules (shared/spec/rules.md): each fires where it should, with the finding fields
-of /work/semantics.md (rule, time_ns, pid, mdl, bytes), and not on the legal variant.
+"""Tier-2 rules (docs/rules.md): each fires where it should, with the finding fields the
+golden tests compare (rule, time_ns, pid, mdl, bytes), and not on the legal variant.
 
 Every case is a small story written with the scenario builder, saved as canonical CSV
 and read back with ``traceanalyzer.load`` (the whole pipeline). Expected values are

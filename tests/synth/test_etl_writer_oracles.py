@@ -25,7 +25,7 @@ from traceanalyzer.synth.etl_writer import write_etl
 PROCESS_GUID = uuid.UUID("3d6fa8d0-fe05-11d0-9dda-00c04fd7ba7c")
 THREAD_GUID = uuid.UUID("3d6fa8d1-fe05-11d0-9dda-00c04fd7ba7c")
 IMAGE_GUID = uuid.UUID("2cb15d1d-5fc1-11d2-abe1-00a0c911f518")
-# events.md "ETL sources": provider GUID and opcode name of each kernel event
+# docs/trace-format.md "Kernel providers": provider GUID and opcode name of each kernel event
 KERNEL = {
     "ProcessStart": (PROCESS_GUID, "Process/Start"),
     "ProcessEnd": (PROCESS_GUID, "Process/End"),

@@ -1,4 +1,4 @@
-"""The effective process of every call (events.md, "Process context").
+"""The effective process of every call (docs/trace-format.md, "Process context").
 
 1. ``effective_pid`` on the row wins.
 2. Else the calling thread (``tid``, or the thread the last CSwitch on ``cpu`` switched

@@ -1,6 +1,6 @@
 """What the gate keeps of one trace: findings grouped by fingerprint, and leak figures.
 
-A ``summary()`` dict (the ``hazards --json`` shape of ``shared/spec/cli.md``) lists every
+A ``summary()`` dict (the ``hazards --json`` shape of ``docs/cli.md``) lists every
 finding with its addresses, pids and times. The gate compares only what is stable
 between runs of the same scenario: the fingerprint (rule + caller + process image), how
 often it occurred, and the leak totals. :class:`TraceDigest` is that stable part, plus

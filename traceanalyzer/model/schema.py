@@ -1,4 +1,4 @@
-"""The canonical event table (``shared/spec/events.md``): column names, types, event names.
+"""The canonical event table (``docs/trace-format.md``): column names, types, event names.
 
 Every reader produces this table; everything downstream reads only it (split into
 per-family tables by :class:`traceanalyzer.model.trace.Trace`).
@@ -164,7 +164,7 @@ CACHE_TYPES: Final[tuple[str, ...]] = (
     "MmUSWCCached",
 )
 
-#: Text forms accepted for enum columns -> canonical name (numbers per events.md).
+#: Text forms accepted for enum columns -> canonical name (numbers per docs/trace-format.md).
 ENUM_ALIASES: Final[dict[str, dict[str, str]]] = {
     "access_mode": {
         **{m: m for m in ACCESS_MODES},
@@ -188,7 +188,7 @@ ENUM_ALIASES: Final[dict[str, dict[str, str]]] = {
 #: MdlMappingNoExecute flag in the ``priority`` column.
 MDL_MAPPING_NO_EXECUTE: Final[int] = 0x40000000
 
-#: Top of the 64-bit user address space used by the rules (rules.md).
+#: Top of the 64-bit user address space used by the rules (docs/rules.md).
 USER_RANGE_END_64: Final[int] = 0x7FFFFFFF0000
 USER_RANGE_END_WOW64: Final[int] = 0xFFFFFFFF
 #: Addresses below this are user addresses (canonical lower half on x64).

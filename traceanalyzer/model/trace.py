@@ -158,7 +158,7 @@ class Trace:
     def calls(self) -> pd.DataFrame:
         """The driver's calls (and IoCompleteRequest), time-ordered.
 
-        Columns: seq, time_ns, event, then the call columns of events.md (cpu, pid, tid,
+        Columns: seq, time_ns, event, then the call columns of docs/trace-format.md (cpu, pid, tid,
         mdl, source_mdl, va, size, requested_size, access_mode, operation, cache_type,
         mapped_va, priority, bugcheck_on_failure, irp, tag, target_pid, effective_pid,
         irql, status, caller, return_address) and any extra columns of the source.
@@ -193,7 +193,7 @@ class Trace:
     def events(self) -> pd.DataFrame:
         """The canonical event table (all families merged back in time order).
 
-        Columns: seq plus every canonical column present in the sources (events.md),
+        Columns: seq plus every canonical column present in the sources (docs/trace-format.md),
         Arrow-backed; absent values are null.
         """
         return _to_pandas(self.events_table())

@@ -1,4 +1,4 @@
-"""The canonical CSV of events.md: a header row of canonical column names, any order.
+"""The canonical CSV of docs/trace-format.md: a header row of canonical column names, any order.
 
 Read with pyarrow's multithreaded CSV reader; columns pyarrow cannot type itself (hex
 integers, enums, pool tags) are converted by :mod:`traceanalyzer.readers.convert`.

@@ -1,4 +1,4 @@
-"""The rule catalogue: every rule ID of ``shared/spec/rules.md`` with its texts.
+"""The rule catalogue: every rule ID with its texts (docs/rules.md is generated from it).
 
 Generated once from rules.md (tables transcribed; ``advice`` written for driver
 developers). IDs are stable: tests, baselines, JSON, JUnit and SARIF key on them.

@@ -12,7 +12,7 @@ effective_pid, return_address) that the row has, then any other non-null column 
 ``schema.COLUMNS`` order (what the header never logs, e.g. a scenario's ``caller``
 string). In-types (``FIELD_IN_TYPES``): addresses HEXINT64 (HEXINT32 in 32-bit traces,
 what TraceLoggingPointer gives), byte counts UINT64, ids/flags UINT32, access_mode /
-operation / cache_type / irql UINT8 (the events.md numbers), bugcheck_on_failure UINT32,
+operation / cache_type / irql UINT8 (the docs/trace-format.md numbers), bugcheck_on_failure UINT32,
 status HEXINT32 when it is a number (an ANSI string otherwise, e.g. ``exception``),
 wow64 UINT8, caller / image ANSI strings (UTF-16 on request).
 """
@@ -126,7 +126,7 @@ def status_number(value: object) -> int | None:
 
 
 def enum_number(column: str, value: object) -> int:
-    """The events.md number of an enum column value (name, alias or number)."""
+    """The docs/trace-format.md number of an enum column value (name, alias or number)."""
     name = ENUM_ALIASES[column].get(str(value).strip())
     if name is None:
         raise ValueError(

@@ -1,7 +1,7 @@
 """ETL container layout: WMI buffer header, trace record headers, the logfile header.
 
 Byte layouts as the Windows ETW runtime writes them (verified against the real files in
-``shared/real_traces``; offsets in ``docs/etl_writer.md``):
+``tests/data/real``; offsets in ``docs/etl_writer.md``):
 
 - every buffer starts with a 0x48-byte ``WMI_BUFFER_HEADER``; records follow 8-byte
   aligned (alignment gaps zero), the unused tail of the buffer is 0xFF;

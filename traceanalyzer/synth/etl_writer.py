@@ -1,6 +1,6 @@
 """Write the canonical event table as a real ETL file (test traces, benchmarks).
 
-:func:`write_etl` turns events (``shared/spec/events.md`` columns) into what an ETW
+:func:`write_etl` turns events (``docs/trace-format.md`` columns) into what an ETW
 session writes: the logfile-header buffer, then per-CPU WMI buffers holding
 NT-kernel-logger records for Process/Thread/Image/CSwitch (:mod:`.etl_kernel`) and
 ``MdlTrace`` TraceLogging events for the calls (:mod:`.etl_calls`). Same input, same
@@ -329,7 +329,7 @@ def write_etl(
     ``MdlTrace`` TraceLogging provider) writes one.
 
     events: the canonical table (pyarrow Table or pandas DataFrame; ``time_ns`` since
-        trace start, ``event`` names from events.md), or an iterable of such chunks in
+        trace start, ``event`` names from docs/trace-format.md), or an iterable of such chunks in
         time order (bounded memory for very large traces).
     path: output file (overwritten).
     pointer_size: 8 (64-bit layouts) or 4 (32-bit layouts; addresses must fit 32 bits).

@@ -1,6 +1,6 @@
 """Scenario builder: canonical event tables written in Python, readable like a story.
 
-A :class:`Scenario` collects rows of the canonical event table (``shared/spec/events.md``)
+A :class:`Scenario` collects rows of the canonical event table (``docs/trace-format.md``)
 in the order they are written::
 
     s = Scenario(driver="mydriver.sys")

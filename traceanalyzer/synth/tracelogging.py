@@ -12,7 +12,7 @@ What a TraceLogging provider puts into an ETW event, byte for byte:
   FieldName[]; UINT8 InType}...`` -- :func:`event_metadata`;
 - the user data is the field values back to back, no alignment -- :func:`encode_value`.
 
-Layouts checked against real files in ``shared/real_traces`` (WindowsUpdate*.etl,
+Layouts checked against real files in ``tests/data/real`` (WindowsUpdate*.etl,
 lxcore_kernel.etl): see ``docs/etl_writer.md``.
 """
 

@@ -1,4 +1,4 @@
-"""ETL byte layout facts the reader relies on (offsets verified on shared/real_traces).
+"""ETL byte layout facts the reader relies on (offsets verified on the real traces of tests/data/real).
 
 Buffer: a 0x48-byte ``WMI_BUFFER_HEADER`` (BufferSize @0x00, ProcessorIndex u16 @0x28,
 filled length @0x30, BufferFlag u16 @0x34, BufferType u16 @0x36), then 8-byte aligned
