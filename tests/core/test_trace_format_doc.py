@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from traceanalyzer.model import schema
+from traceanalyzer.model.mdltrace import mdltrace_schema
 from traceanalyzer.readers.etl import kernel, layout
 from traceanalyzer.readers.etl.mapping import HEADER_COLUMNS, MDLTRACE_GUID, MDLTRACE_NAME, load_field_map
 from traceanalyzer.synth import tracelogging as tl
@@ -57,12 +58,13 @@ def test_event_names_and_families_are_the_schema() -> None:
         assert schema.family_of(event) == family, event
 
 
-def test_enum_numbers_are_the_aliases() -> None:
+def test_enum_numbers_are_the_aliases_and_the_schema_file() -> None:
     rows = {_code(r[0]): r[1] for r in _rows(_section("### The MdlTrace TraceLogging provider"), 2)}
     for column, aliases in schema.ENUM_ALIASES.items():
         pairs = re.findall(r"(\d+) (\w+)", rows[column])
         assert pairs and all(aliases[n] == name for n, name in pairs), column
         assert {name for _, name in pairs} == set(aliases.values())
+        assert {name: int(n) for n, name in pairs} == mdltrace_schema().enums[column]
 
 
 def test_kernel_providers_are_what_the_reader_decodes() -> None:
@@ -86,7 +88,7 @@ def test_mdltrace_name_guid_and_fields_are_the_readers_mapping() -> None:
     fmap = load_field_map(None)
     builtin = fmap.lookup(MDLTRACE_NAME, MDLTRACE_GUID)
     assert builtin is not None and fmap.lookup(None, MDLTRACE_GUID) is builtin
-    rows = _rows(section, 4)
+    rows = _rows(section, 5)
     fields = [_code(r[0]) for r in rows]
     assert fields == list(FIELD_ORDER)
     for field in fields:   # field name = column name, for every call event
@@ -98,13 +100,35 @@ def test_mdltrace_name_guid_and_fields_are_the_readers_mapping() -> None:
         assert column not in fields and f"`{column}`" in section
 
 
-def test_mdltrace_in_types_are_what_synth_writes() -> None:
+def test_mdltrace_in_types_are_what_synth_writes_and_the_schema_file_says() -> None:
     names = {v: k[3:] for k, v in vars(tl).items() if k.startswith("IN_") and isinstance(v, int)}
-    for field, typ, in64, in32 in _rows(_section("### The MdlTrace TraceLogging provider"), 4):
+    mdltrace = mdltrace_schema()
+    for field, typ, in64, in32, macro in _rows(_section("### The MdlTrace TraceLogging provider"), 5):
         column = _code(field)
         assert pa.type_for_alias(typ) == schema.COLUMNS[column]
         assert names[in_type_of(column, 8)] == in64, column
         assert names[in_type_of(column, 4)] == in32, column
+        if column in mdltrace.field_types:
+            ftype = mdltrace.field_type(column)
+            assert (names[ftype.in_type_for(8)], names[ftype.in_type_for(4)], ftype.macro) == (
+                in64, in32, macro), column
+        else:
+            assert macro == "-", column
+
+
+def test_mdltrace_events_and_their_fields_are_the_schema_file() -> None:
+    mdltrace = mdltrace_schema()
+    section = _section("### The MdlTrace TraceLogging provider")
+    rows = _rows(section, 3)
+    assert [_code(r[0]) for r in rows] == list(mdltrace.events)
+    for event, fields, routines in rows:
+        ev = mdltrace.events[_code(event)]
+        assert [_code(f.strip()) for f in fields.split(",") if f.strip() != "-"] == list(ev.own_fields)
+        assert [r.strip() for r in routines.split(",")] == list(ev.routines)
+    common = next(iter(mdltrace.events.values())).common_fields
+    assert "common fields " + ", ".join(f"`{f}`" for f in common) in " ".join(section.split())
+    assert f"level {mdltrace.level}, keyword {mdltrace.keyword}" in " ".join(section.split())
+    assert f"**`{mdltrace.guid}`**" in section and f"**`{mdltrace.provider}`**" in section
 
 
 def test_xperf_kernel_names_are_the_readers() -> None:
