@@ -25,6 +25,7 @@ USER_FILES = sorted(
     + list((REPO / "sample_traces").glob("*.py"))
     + list((REPO / "benchmarks").glob("*.py"))
     + list((REPO / "notebooks").glob("*.ipynb"))
+    + [p for p in (REPO / "capture").glob("*") if p.is_file()]
     + [p for p in (REPO / "tests").rglob("*.py") if p.name != "test_repository_references.py"]
     + list((REPO / "tests").rglob("*.md"))
 )
