@@ -14,7 +14,7 @@ import pyarrow as pa
 from traceanalyzer.model import schema
 from traceanalyzer.model.mdltrace import mdltrace_schema
 from traceanalyzer.readers.etl import kernel, layout
-from traceanalyzer.readers.etl.mapping import HEADER_COLUMNS, MDLTRACE_GUID, MDLTRACE_NAME, load_field_map
+from traceanalyzer.readers.field_map import MDL_PROVIDER, load_field_map, provider_guid
 from traceanalyzer.synth import tracelogging as tl
 from traceanalyzer.synth.etl_calls import FIELD_ORDER, in_type_of
 
@@ -83,20 +83,20 @@ def test_kernel_providers_are_what_the_reader_decodes() -> None:
 
 def test_mdltrace_name_guid_and_fields_are_the_readers_mapping() -> None:
     section = _section("### The MdlTrace TraceLogging provider")
-    assert f"**`{MDLTRACE_NAME}`**" in section
-    assert f"**`{MDLTRACE_GUID}`**" in section
+    guid = provider_guid(MDL_PROVIDER)
+    assert f"**`{MDL_PROVIDER}`**" in section
+    assert f"**`{guid}`**" in section
     fmap = load_field_map(None)
-    builtin = fmap.lookup(MDLTRACE_NAME, MDLTRACE_GUID)
-    assert builtin is not None and fmap.lookup(None, MDLTRACE_GUID) is builtin
     rows = _rows(section, 5)
     fields = [_code(r[0]) for r in rows]
     assert fields == list(FIELD_ORDER)
-    for field in fields:   # field name = column name, for every call event
-        for event in schema.CALL_EVENTS + schema.IO_EVENTS:
-            assert builtin.column(event, field) == field
-            assert builtin.event(event) == event
-    # the header supplies these; the doc says so and no field carries them
-    for column in (HEADER_COLUMNS - {"event"}) | {"pid", "tid"}:
+    for event in schema.CALL_EVENTS + schema.IO_EVENTS:
+        # by name and by GUID: event name = canonical event, field name = column name
+        for mapping in (fmap.lookup(MDL_PROVIDER, event), fmap.lookup(None, event, guid=guid)):
+            assert mapping is not None and mapping.canonical == event
+            assert all(mapping.column(field) == field for field in fields)
+    # the header and the buffer supply these; the doc says so and no field carries them
+    for column in ("time_ns", "cpu", "pid", "tid"):
         assert column not in fields and f"`{column}`" in section
 
 
