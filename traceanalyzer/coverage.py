@@ -16,7 +16,7 @@ from traceanalyzer.model.schema import FAMILIES, KNOWN_EVENTS
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.readers.etl.tracelogging import provider_guid
 
-#: The TraceLogging provider whose events are the calls (shared/spec events.md).
+#: The TraceLogging provider whose events are the calls (docs/trace-format.md).
 MDL_PROVIDER = "MdlTrace"
 MDL_PROVIDER_GUID = str(provider_guid(MDL_PROVIDER))
 #: Provider shown for the kernel events the readers name (Process/Thread/Image/CSwitch).
