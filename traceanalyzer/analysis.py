@@ -20,6 +20,7 @@ from traceanalyzer.context.attribution import Context, asof_index, attribute
 from traceanalyzer.lifecycle import kernel as K
 from traceanalyzer.lifecycle.codes import END_REASONS, KIND_NAMES
 from traceanalyzer.lifecycle.replay import Engine, ReplayResult, prepare_replay, u64_column
+from traceanalyzer.model.dtypes import with_addresses
 from traceanalyzer.model.schema import CACHE_TYPES, PAGE_SIZE
 from traceanalyzer.model.stats import LOSS_COUNTERS, QUALITY_COUNTERS
 from traceanalyzer.model.trace import Trace
@@ -29,7 +30,7 @@ from traceanalyzer.rules.assemble import (
 )
 from traceanalyzer.rules.stateless import STATELESS_RULES, RuleInput
 from traceanalyzer.vocabulary import (
-    SEVERITIES, format_address, int_or_none, is_missing, str_or_none,
+    SEVERITIES, format_address, int_or_none, is_missing, severity_counts, str_or_none,
 )
 
 __all__ = ["Analysis", "analyze", "fingerprint", "pages_spanned", "FINDING_COLUMNS"]
@@ -100,7 +101,10 @@ class Analysis:
     def findings(self) -> pd.DataFrame:
         """One row per finding, most severe first, then by impact.
 
-        Columns: rule, severity, time_ns, pid, process (image name), tid, mdl (uint64),
+        Columns: rule, severity (ordered Categorical, info < low < medium < high <
+        critical: ``f[f.severity >= "high"]``), time_ns, pid, process (image name), tid,
+        mdl (``address`` dtype: UInt64 shown in hex, as are the address columns of every
+        table),
         caller (module+offset of the call that caused it), event (the triggering event),
         bytes (pages spanned x 4096; for a RESERVED_* finding without an MDL, the
         reservation's size), impact_byte_seconds (bytes x seconds held, from
@@ -241,7 +245,7 @@ class Analysis:
         kind_names = {k: "+".join(name for bit, name in KIND_NAMES.items() if k & bit)
                       for k in np.unique(kind_codes)}
         fslots = R.findings[:, K.F_SLOT] if len(R.findings) else np.zeros(0, dtype=np.int64)
-        return pd.DataFrame({
+        return with_addresses(pd.DataFrame({
             "lifetime_id": np.arange(n),
             "mdl": (S[:, K.S_MDL] if n else np.zeros(0, np.int64)).view(np.uint64),
             "kind": pd.array([kind_names[k] for k in kind_codes], dtype="string"),
@@ -262,7 +266,7 @@ class Analysis:
             "lock_count": (S[:, K.S_NLOCKS].clip(0) if n else np.zeros(0, np.int64)),
             "mapping_count": (S[:, K.S_NMAPS].clip(0) if n else np.zeros(0, np.int64)),
             "finding_count": np.bincount(fslots[fslots >= 0], minlength=n)[:n],
-        })
+        }))
 
     @cached_property
     def mappings(self) -> pd.DataFrame:
@@ -287,7 +291,7 @@ class Analysis:
         wow = self._procs["wow64"].fillna(-1).to_numpy(dtype=np.int64)
         cache = M[:, K.M_CACHE]
         slots = M[:, K.M_SLOT]
-        return pd.DataFrame({
+        return with_addresses(pd.DataFrame({
             "mapping_id": np.arange(n),
             "lifetime_id": slots,
             "mdl": (R.slots[slots, K.S_MDL] if n else np.zeros(0, np.int64)).view(np.uint64),
@@ -308,7 +312,7 @@ class Analysis:
             "unmap_tid": self._tid_at(end_call),
             "unmap_caller": pd.array(self._calls_at("caller", end_call), dtype="string"),
             "map_call_index": start_call,
-        })
+        }))
 
     def df_mappings(self) -> pd.DataFrame:
         """Same as :attr:`mappings`."""
@@ -335,7 +339,7 @@ class Analysis:
         pid, img = self._proc_columns(L[:, K.L_PROC])
         slots = L[:, K.L_SLOT]
         reason = L[:, K.L_REASON]
-        return pd.DataFrame({
+        return with_addresses(pd.DataFrame({
             "lock_id": np.arange(n),
             "lifetime_id": slots,
             "mdl": (R.slots[slots, K.S_MDL] if n else np.zeros(0, np.int64)).view(np.uint64),
@@ -349,7 +353,7 @@ class Analysis:
                                    dtype="string"),
             "caller": pd.array(self._calls_at("caller", self._call_of(L[:, K.L_START_EV])),
                                dtype="string"),
-        })
+        }))
 
     def df_locks(self) -> pd.DataFrame:
         """Same as :attr:`locks`."""
@@ -520,7 +524,7 @@ class Analysis:
 
     def __repr__(self) -> str:
         f = self.findings
-        by = f["severity"].value_counts().to_dict() if len(f) else {}
+        by = severity_counts(f["severity"]) if len(f) else {}
         parts = ", ".join(f"{by[s]} {s}" for s in SEVERITIES if s in by)
         names = ", ".join(Path(p).name for p in self.trace.paths)
         return f"<Analysis {names}: {len(f)} findings ({parts or 'none'})>"

@@ -4,8 +4,8 @@
 >>> a = ta.analyze(ta.load("sample_traces/seed_unlock_from_worker.csv"))  # doctest: +SKIP
 >>> ta.sql(a, "select rule, count(*) from findings group by rule")       # doctest: +SKIP
 
-The tables are handed to DuckDB as they are: the trace's Arrow tables are scanned in
-place (zero-copy), the analysis's DataFrames likewise through DuckDB's pandas scan. Only
+The trace's Arrow tables are handed to DuckDB as they are (scanned in place, zero-copy);
+the analysis's DataFrames are converted to Arrow (numeric columns without a copy). Only
 the tables a query names are built (naming ``findings`` runs the rules; ``calls`` alone
 does not). ``docs/sql.md`` lists the tables and example queries.
 """
@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from traceanalyzer.analysis import Analysis
 from traceanalyzer.errors import TraceError
+from traceanalyzer.model.dtypes import ADDRESS_COLUMNS, with_addresses
 from traceanalyzer.model.trace import Trace
 
 __all__ = ["QueryError", "needs_analysis", "sql", "table_names", "TRACE_TABLES", "ANALYSIS_TABLES"]
@@ -92,6 +93,14 @@ def _table(source: Source, name: str) -> Table:
     return TRACE_TABLES[name](source)
 
 
+def _as_arrow(table: Table) -> pa.Table:
+    """DataFrames go to DuckDB as Arrow (numeric columns without a copy): DuckDB's pandas
+    scan does not know the ``address`` dtype."""
+    if isinstance(table, pd.DataFrame):
+        return pa.Table.from_pandas(table, preserve_index=False)
+    return table
+
+
 def sql(source: Source, query: str, *,
         output: Literal["pandas", "arrow"] = "pandas") -> pd.DataFrame | pa.Table:
     """Run one SQL query (DuckDB dialect) over the tables of ``source``.
@@ -100,7 +109,8 @@ def sql(source: Source, query: str, *,
     events, trace_span) or an :class:`Analysis` (those plus findings,
     lifecycles, mappings, locks, leak_timeline). Times are ``*_ns`` integers in trace
     time; addresses are unsigned 64-bit integers (``printf('0x%x', mdl)`` shows hex).
-    output: 'pandas' (a DataFrame) or 'arrow' (a ``pyarrow.Table``).
+    output: 'pandas' (a DataFrame; unsigned address columns such as ``mdl`` keep the
+    ``address`` dtype, shown in hex) or 'arrow' (a ``pyarrow.Table``).
 
     Raises :class:`QueryError` (one line) for invalid SQL or an unknown table/column.
     """
@@ -118,7 +128,7 @@ def sql(source: Source, query: str, *,
     try:
         for name in sorted(wanted):
             if name in available:
-                con.register(name, _table(source, name))
+                con.register(name, _as_arrow(_table(source, name)))
         try:
             rel = con.sql(query)
             if rel is None:
@@ -131,7 +141,11 @@ def sql(source: Source, query: str, *,
             raise QueryError(_one_line(exc)) from None
     finally:
         con.close()
-    return table.to_pandas(types_mapper=_nullable_ints) if output == "pandas" else table
+    if output == "arrow":
+        return table
+    hex_columns = [f.name for f in table.schema
+                   if f.name in ADDRESS_COLUMNS and pa.types.is_unsigned_integer(f.type)]
+    return with_addresses(table.to_pandas(types_mapper=_nullable_ints), hex_columns)
 
 
 def _narrow_hugeints(table: pa.Table) -> pa.Table:

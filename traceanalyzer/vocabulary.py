@@ -20,6 +20,11 @@ SEVERITIES: Final[tuple[str, ...]] = ("critical", "high", "medium", "low", "info
 #: 0 for critical ... 4 for info.
 SEVERITY_RANK: Final[dict[str, int]] = {s: i for i, s in enumerate(SEVERITIES)}
 
+#: pandas dtype of a ``severity`` column: an ordered Categorical, least severe first, so
+#: ``f[f.severity >= "high"]`` keeps high and critical, ``sort_values("severity")`` and
+#: ``groupby("severity")`` follow severity order (a value outside SEVERITIES is null).
+SEVERITY_DTYPE: Final[pd.CategoricalDtype] = pd.CategoricalDtype(SEVERITIES[::-1], ordered=True)
+
 #: Rank given to a severity that is not one of :data:`SEVERITIES` (the most severe).
 UNKNOWN_SEVERITY_RANK: Final[int] = 0
 
@@ -80,6 +85,14 @@ def at_least(severity: Any, min_severity: str | None) -> bool:
     if not min_severity or min_severity not in SEVERITY_RANK:
         return True
     return severity_rank(severity) <= SEVERITY_RANK[min_severity]
+
+
+def severity_counts(severities: Any) -> dict[str, int]:
+    """Count of each severity present in a column (str or Categorical), most severe
+    first; severities with no row are left out."""
+    counts = pd.Series(severities, dtype="object").astype(str).value_counts()
+    order = sorted(counts.index, key=severity_rank)
+    return {str(s): int(counts[s]) for s in order if counts[s]}
 
 
 def severity_color(severity: Any) -> str:

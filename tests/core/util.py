@@ -40,5 +40,5 @@ def rules_of(analysis: ta.Analysis, min_rank: str = "low") -> list[str]:
     from traceanalyzer.vocabulary import SEVERITY_RANK
 
     f = analysis.findings
-    keep = f["severity"].map(SEVERITY_RANK) <= SEVERITY_RANK[min_rank]
+    keep = f["severity"].astype(str).map(SEVERITY_RANK) <= SEVERITY_RANK[min_rank]
     return sorted(f.loc[keep, "rule"].tolist())

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from traceanalyzer.errors import MissingEventError, TraceError
 from traceanalyzer.model import instances
 from traceanalyzer.model.callers import resolve_callers
+from traceanalyzer.model.dtypes import with_addresses
 from traceanalyzer.model.encoding import as_dictionary, dictionary_codes
 from traceanalyzer.model.schema import (
     COLUMNS, FAMILIES, KNOWN_EVENTS, NULL_POINTER_COLUMNS, OTHER_FAMILY, ZERO_IS_ADDRESS,
@@ -28,7 +29,8 @@ from traceanalyzer.model.stats import Stats
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
+    """Arrow-backed columns; address columns as ``address`` (UInt64 shown in hex)."""
+    return with_addresses(table.to_pandas(types_mapper=pd.ArrowDtype))
 
 
 def _event_strings(table: pa.Table) -> pa.Array:

@@ -43,7 +43,7 @@ def impact_table(findings: pd.DataFrame, by: str = "caller") -> pd.DataFrame:
         if "count" in findings.columns else np.ones(len(findings)),
         "bytes": frames.numeric(findings["bytes"]).fillna(0).to_numpy(),
         "impact": frames.numeric(findings["impact_byte_seconds"]).fillna(0).to_numpy(),
-        "rank": findings["severity"].map(vocab.severity_rank).to_numpy(),
+        "rank": findings["severity"].astype(str).map(vocab.severity_rank).to_numpy(),
     })
     g = df.groupby(by, sort=False).agg(findings=("count", "sum"), bytes=("bytes", "sum"),
                                        impact_byte_seconds=("impact", "sum"),

@@ -108,7 +108,7 @@ def _span_text(summary: dict) -> str:
 
 
 def _summary_section(summary: dict, findings: pd.DataFrame) -> str:
-    counts = findings["severity"].value_counts().to_dict() if len(findings) else {}
+    counts = vocab.severity_counts(findings["severity"]) if len(findings) else {}
     cards = []
     for s in vocab.SEVERITIES:
         n = int(counts.get(s, 0))

@@ -15,7 +15,7 @@ def analysis_repr_html(analysis: Any, top: int = 5) -> str:
     """An Analysis as counts by severity, memory held at the end and its ``top`` most
     severe findings, with a pointer to the plotting methods."""
     f = analysis.findings
-    counts = f["severity"].value_counts().to_dict() if len(f) else {}
+    counts = vocab.severity_counts(f["severity"]) if len(f) else {}
     badges = " ".join(
         f'<span style="background:{vocab.SEVERITY_COLORS[s]};color:#fff;border-radius:8px;'
         f'padding:0 6px">{int(counts[s])} {esc(s)}</span>'

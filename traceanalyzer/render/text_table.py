@@ -33,7 +33,7 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
     lines. At most ``max_rows`` rows; the rest are counted."""
     lines: list[str] = []
     n = len(findings)
-    sev_counts = findings["severity"].value_counts().to_dict() if n else {}
+    sev_counts = vocab.severity_counts(findings["severity"]) if n else {}
     parts = [f"{sev_counts[s]} {s}" for s in vocab.SEVERITIES if s in sev_counts]
     lines.append(f"{n} finding{'s' if n != 1 else ''}" + (f": {', '.join(parts)}" if parts
                                                             else ""))

@@ -20,11 +20,12 @@ from traceanalyzer.context.attribution import Context
 from traceanalyzer.lifecycle import kernel as K
 from traceanalyzer.lifecycle.codes import KERNEL_RULES
 from traceanalyzer.lifecycle.replay import ReplayResult
+from traceanalyzer.model.dtypes import as_address
 from traceanalyzer.model.encoding import dictionary_codes
 from traceanalyzer.model.schema import PAGE_SIZE
 from traceanalyzer.rules.catalogue import RULES
 from traceanalyzer.rules.messages import message_for
-from traceanalyzer.vocabulary import SEVERITY_RANK, describe_bytes, format_address, format_ms
+from traceanalyzer.vocabulary import SEVERITY_DTYPE, SEVERITY_RANK, describe_bytes, format_address, format_ms
 
 #: Columns of a partial frame (``-1`` = absent for integers, None for objects).
 PARTIAL_COLUMNS = (
@@ -284,10 +285,11 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     for c in ("time_ns", "pid", "tid", "bytes", "start_ns", "end_ns", "exposure_start_ns",
               "exposure_end_ns", "lifetime_id", "mapping_id", "count"):
         df[c] = df[c].astype("Int64")
-    df["mdl"] = df["mdl"].astype("UInt64")
+    df["mdl"] = as_address(df["mdl"])
     df["impact_byte_seconds"] = df["impact_byte_seconds"].astype("float64")
     df["call_pid"] = df["call_pid"].astype("Int64")
-    for c in ("rule", "severity", "process", "caller", "event", "message", "advice", "fingerprint",
+    for c in ("rule", "process", "caller", "event", "message", "advice", "fingerprint",
               "call_process"):
         df[c] = df[c].astype("string")
+    df["severity"] = df["severity"].astype(SEVERITY_DTYPE)
     return df
