@@ -41,6 +41,7 @@ def test_notebook_shows_findings_and_figures(executed) -> None:
     assert "UNLOCK_WHILE_USER_MAPPED" in html
     assert "<strong>Trace</strong>" in html and "<strong>Analysis</strong>" in html
     assert "first_event" in html and "0xffffc30a4b2f1000" in html  # the SQL query's result
+    assert "processes" in html and "mydriver.sys+0x1b6b" in html  # the problems table
     # leak timeline, hazard timeline, impact, zoomed hazard timeline
     assert len(_outputs(executed, "image/png")) == 4
     text = " ".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"

@@ -28,6 +28,7 @@ from traceanalyzer.rules.assemble import (
     FINDING_COLUMNS, FindingAssembler, _nullable, fingerprint, gather, kernel_partials,
     pages_spanned, partial_frame,
 )
+from traceanalyzer.rules.problems import problem_records, problems_of
 from traceanalyzer.rules.stateless import STATELESS_RULES, RuleInput
 from traceanalyzer.vocabulary import (
     SEVERITIES, format_address, int_or_none, is_missing, severity_counts, str_or_none,
@@ -122,6 +123,17 @@ class Analysis:
         parts = [p for p in parts if len(p)]
         partials = pd.concat(parts, ignore_index=True) if parts else partial_frame(0)
         return self._assembler.assemble(partials)
+
+    @cached_property
+    def problems(self) -> pd.DataFrame:
+        """The findings grouped by rule + call site (caller): one row per problem to fix,
+        most severe first, then by impact, then by count. Columns are documented on
+        :func:`traceanalyzer.rules.problems.problems_of` (problem_id, rule, severity,
+        caller, module, count, findings, first_ns, last_ns, processes, process_count,
+        pids, mdls, bytes, impact_byte_seconds, message, advice, example_evidence,
+        example_time_ns, fingerprints).
+        """
+        return problems_of(self.findings)
 
     def df_findings(self) -> pd.DataFrame:
         """Same as :attr:`findings`."""
@@ -472,6 +484,7 @@ class Analysis:
             "traces": list(self.trace.paths),
             "time_span_ns": list(self.trace.time_span_ns),
             "findings": out_findings,
+            "problems": problem_records(self.problems),
             "leaks": self.leaks,
             "stats": {
                 "events": self.trace.n_events,

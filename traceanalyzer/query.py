@@ -55,6 +55,7 @@ TRACE_TABLES: dict[str, Callable[[Trace], Table]] = {
 #: Tables an Analysis adds to its trace's.
 ANALYSIS_TABLES: dict[str, Callable[[Analysis], Table]] = {
     "findings": lambda a: a.findings,
+    "problems": lambda a: a.problems,
     "lifecycles": lambda a: a.lifecycles,
     "mappings": lambda a: a.mappings,
     "locks": lambda a: a.locks,
@@ -106,7 +107,7 @@ def sql(source: Source, query: str, *,
     """Run one SQL query (DuckDB dialect) over the tables of ``source``.
 
     source: a :class:`Trace` (tables calls, cswitch, images, other, processes, threads,
-    events, trace_span) or an :class:`Analysis` (those plus findings,
+    events, trace_span) or an :class:`Analysis` (those plus findings, problems,
     lifecycles, mappings, locks, leak_timeline). Times are ``*_ns`` integers in trace
     time; addresses are unsigned 64-bit integers (``printf('0x%x', mdl)`` shows hex).
     output: 'pandas' (a DataFrame; unsigned address columns such as ``mdl`` keep the

@@ -96,6 +96,7 @@ def test_every_summary_key_of_the_schema_is_in_the_json_table() -> None:
     schema = summary_schema()
     keys = list(schema["properties"])
     keys += [f"findings[].{k}" for k in schema["$defs"]["finding"]["properties"]]
+    keys += [f"problems[].{k}" for k in schema["$defs"]["problem"]["properties"]]
     keys += [f"leaks.{k}" for k in schema["$defs"]["leaks"]["properties"]]
     keys += [f"stats.{k}" for k in schema["$defs"]["stats"]["properties"]]
     missing = []

@@ -28,7 +28,7 @@ def analysis() -> ta.Analysis:
 
 
 def test_text_puts_the_worker_unlock_first(analysis) -> None:
-    out = render(analysis, "text")
+    out = render(analysis, "text", per_finding=True)
     rows = [ln for ln in out.splitlines() if ln.startswith(("critical", "high", "medium"))]
     assert rows[0].split()[:3] == ["critical", "UNLOCK_WHILE_USER_MAPPED", "0.005000"]
     assert "app.exe (1234)" in rows[0]

@@ -44,7 +44,7 @@ def test_csv_min_severity() -> None:
 
 def test_text_table_lists_findings_and_escapes_terminal_controls() -> None:
     a = fake_analysis(hostile_name="evil\x1b[2J.exe")
-    out = render(a, "text")
+    out = render(a, "text", per_finding=True)
     assert "\x1b" not in out
     assert "evil\\x1b[2J.exe" in out
     lines = out.splitlines()
@@ -56,5 +56,5 @@ def test_text_table_lists_findings_and_escapes_terminal_controls() -> None:
 
 def test_text_table_counts_rows_beyond_max_rows() -> None:
     a = fake_analysis(extra_processes=60)
-    out = render(a, "text", max_rows=10)
+    out = render(a, "text", max_rows=10, per_finding=True)
     assert f"... {len(a.findings) - 10} more" in out

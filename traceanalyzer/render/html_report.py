@@ -16,6 +16,7 @@ import pandas as pd
 
 from traceanalyzer.plot import style
 from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
+from traceanalyzer.rules.problems import problems_of
 from traceanalyzer.plot.impact import impact_table, plot_impact_for
 from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
 from traceanalyzer.model.html_repr import esc
@@ -87,6 +88,7 @@ def html_report(analysis: Any, figures: dict[str, bytes] | None = None,
         + f" · {esc(_span_text(summary))} · traceanalyzer {esc(__version__)}</div></header>",
         "<main>",
         _summary_section(summary, findings),
+        _problems_section(problems_of(findings), t0),
         _figures_section(figures),
         _impact_section(findings),
         findings_section(analysis, findings, t0, max_findings=max_findings),
@@ -153,8 +155,42 @@ def _figures_section(figures: dict[str, bytes]) -> str:
     return "\n".join(out)
 
 
+def _problems_section(problems: pd.DataFrame, t0: float, max_rows: int = 200) -> str:
+    """What to fix first: one row per problem (rule + call site), with its example."""
+    rows = []
+    for r in problems.head(max_rows).to_dict("records"):
+        procs = list(r["processes"])
+        shown = ", ".join(procs[:3]) + (f" and {len(procs) - 3} more" if len(procs) > 3 else "")
+        first, last = (("-" if vocab.is_missing(v) else f"{(float(v) - t0) / 1e9:.6f}")
+                       for v in (r["first_ns"], r["last_ns"]))
+        rows.append(
+            f'<tr class="problem" data-problem="{esc(r["problem_id"])}">'
+            f'<td><span class="sev sev-{esc(r["severity"])}">{esc(r["severity"])}</span></td>'
+            f'<td><code>{esc(r["rule"])}</code></td><td><code>{esc(r["caller"])}</code></td>'
+            f'<td class="num">{int(r["count"])}</td><td>{esc(shown or "-")}</td>'
+            f'<td class="num">{first}</td><td class="num">{last}</td>'
+            f'<td class="num">{esc(vocab.format_bytes(r["bytes"]))}</td>'
+            f'<td class="num">{esc(vocab.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
+            f'</tr><tr class="problem-detail"><td></td><td colspan="8">'
+            f'<details><summary>example and what to do</summary><p>{esc(r["message"])}</p>'
+            f'<p><strong>What to do:</strong> {esc(r["advice"])}</p>'
+            f'<p>evidence (seq): {esc(", ".join(map(str, r["example_evidence"][:20])))}</p>'
+            f'</details></td></tr>')
+    more = len(problems) - max_rows
+    note = (f'<p class="note">{more} more problems in summary.json.</p>' if more > 0 else "")
+    body = "".join(rows) or '<tr><td colspan="9">none</td></tr>'
+    return ('<section id="problems"><h2>What to fix first</h2>'
+            '<p class="note">One row per problem: the findings of one rule at one call site, '
+            'whichever process or MDL they hit; most severe, then most costly first.</p>'
+            '<table class="problems"><thead><tr><th>Severity</th><th>Rule</th>'
+            '<th>Call site</th><th class="num">Count</th><th>Processes</th>'
+            '<th class="num">First (s)</th><th class="num">Last (s)</th>'
+            '<th class="num">Bytes</th><th class="num">Impact</th></tr></thead>'
+            f'<tbody>{body}</tbody></table>{note}</section>')
+
+
 def _impact_section(findings: pd.DataFrame) -> str:
-    out = ['<section id="impact"><h2>Impact: what to fix first</h2><div class="two">']
+    out = ['<section id="impact"><h2>Impact per call site and rule</h2><div class="two">']
     for by, label in (("caller", "Call site"), ("rule", "Rule")):
         t = impact_table(findings, by).head(25)
         rows = "".join(

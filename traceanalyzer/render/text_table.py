@@ -1,4 +1,4 @@
-"""Text renderer: a human table of the findings for a terminal.
+"""Text renderer: a human table of the problems (or findings) for a terminal.
 
 Strings that come from the trace are made safe for a terminal first (control
 characters are written as ``\\xNN``), so a process name cannot move the cursor or
@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from traceanalyzer.render.base import filter_findings
+from traceanalyzer.rules.problems import problems_of
 from traceanalyzer import vocabulary as vocab
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -26,17 +27,12 @@ def terminal_safe(value: Any) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
 
 
-def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
-                  max_rows: int = 50, width: int = 100) -> str:
-    """The findings as an aligned text table (most severe first, as given), with a
-    header line of counts and, when ``summary`` is given, the leak and data-quality
-    lines. At most ``max_rows`` rows; the rest are counted."""
-    lines: list[str] = []
-    n = len(findings)
-    sev_counts = vocab.severity_counts(findings["severity"]) if n else {}
+def _header_lines(what: str, n: int, severities: pd.Series,
+                  summary: dict[str, Any] | None) -> list[str]:
+    """``N findings: 1 critical, ...`` and the memory-still-held lines."""
+    sev_counts = vocab.severity_counts(severities) if n else {}
     parts = [f"{sev_counts[s]} {s}" for s in vocab.SEVERITIES if s in sev_counts]
-    lines.append(f"{n} finding{'s' if n != 1 else ''}" + (f": {', '.join(parts)}" if parts
-                                                            else ""))
+    lines = [f"{n} {what}{'s' if n != 1 else ''}" + (f": {', '.join(parts)}" if parts else "")]
     if summary and (summary.get("no_calls") or {}).get("message"):
         lines.append(terminal_safe(summary["no_calls"]["message"]))
     if summary:
@@ -46,42 +42,104 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
         for p in (leaks.get("by_process") or [])[:5]:
             lines.append(f"  {terminal_safe(vocab.process_label(p.get('pid'), p.get('process')))}"
                          f": {vocab.format_bytes(p.get('bytes'))}")
+    return lines
+
+
+def _table_lines(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["", "  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return lines
+
+
+def _top_lines(label: str, first: pd.Series, width: int) -> list[str]:
+    """The top row's message, MDL and advice."""
+    lines = ["", textwrap.fill(f"{label}: {terminal_safe(first.get('message'))}",
+                               width=width, subsequent_indent="  ")]
+    mdl = vocab.address_to_int(first.get("mdl"))
+    if mdl is not None:
+        lines.append(f"  mdl {mdl:#x}")
+    if first.get("advice") is not None and not pd.isna(first.get("advice")):
+        lines.append(textwrap.fill(f"what to do: {terminal_safe(first.get('advice'))}",
+                                   width=width, initial_indent="  ", subsequent_indent="  "))
+    return lines
+
+
+def _quality_lines(summary: dict[str, Any] | None, width: int = 100) -> list[str]:
+    """The data-quality footer (:func:`quality_lines`) when ``summary`` has stats."""
+    if not (summary and summary.get("stats")):
+        return []
+    return quality_lines(summary["stats"], width)
+
+
+def _seconds(t: Any, t0: float) -> str:
+    return "-" if t is None or pd.isna(t) else f"{(float(t) - t0) / 1e9:.6f}"
+
+
+def _t0(summary: dict[str, Any] | None) -> float:
+    return float(summary["time_span_ns"][0]) if summary and summary.get("time_span_ns") else 0.0
+
+
+def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
+                  max_rows: int = 50, width: int = 100) -> str:
+    """The findings as an aligned text table (most severe first, as given), with a
+    header line of counts and, when ``summary`` is given, the leak and data-quality
+    lines. At most ``max_rows`` rows; the rest are counted."""
+    n = len(findings)
+    lines = _header_lines("finding", n, findings["severity"], summary)
     if n:
-        t0 = float(summary["time_span_ns"][0]) if summary and summary.get("time_span_ns") \
-            else 0.0
+        t0 = _t0(summary)
         header = ("SEVERITY", "RULE", "TIME(s)", "PROCESS(PID)", "CALLER", "BYTES", "IMPACT")
         rows = []
         for r in findings.head(max_rows).itertuples(index=False):
-            t = getattr(r, "time_ns", None)
             rows.append((
                 terminal_safe(r.severity), terminal_safe(r.rule),
-                "-" if t is None or pd.isna(t) else f"{(float(t) - t0) / 1e9:.6f}",
+                _seconds(getattr(r, "time_ns", None), t0),
                 terminal_safe(vocab.process_label(r.pid, r.process, width=24)),
                 terminal_safe(vocab.shorten(str(r.caller), 28) if not pd.isna(r.caller)
                               else None),
                 vocab.format_bytes(r.bytes), vocab.format_byte_seconds(r.impact_byte_seconds),
             ))
-        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-        lines.append("")
-        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-        lines.append("  ".join("-" * w for w in widths))
-        for row in rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        lines += _table_lines(header, rows)
         if n > max_rows:
             lines.append(f"... {n - max_rows} more (use --json or --csv for all)")
-        first = findings.iloc[0]
-        lines.append("")
-        lines.append(textwrap.fill(f"top finding: {terminal_safe(first.get('message'))}",
-                                   width=width, subsequent_indent="  "))
-        mdl = vocab.address_to_int(first.get("mdl"))
-        if mdl is not None:
-            lines.append(f"  mdl {mdl:#x}")
-        if first.get("advice") is not None and not pd.isna(first.get("advice")):
-            lines.append(textwrap.fill(f"what to do: {terminal_safe(first.get('advice'))}",
-                                       width=width, initial_indent="  ",
-                                       subsequent_indent="  "))
-    if summary and summary.get("stats"):
-        lines += quality_lines(summary["stats"], width)
+        lines += _top_lines("top finding", findings.iloc[0], width)
+    lines += _quality_lines(summary, width)
+    return "\n".join(lines) + "\n"
+
+
+def problems_text(problems: pd.DataFrame, summary: dict[str, Any] | None = None,
+                  max_rows: int = 50, width: int = 100) -> str:
+    """The problems (``Analysis.problems`` columns: one row per rule + call site) as an
+    aligned text table, most severe and costly first, with the same header and
+    data-quality lines as :func:`findings_text`."""
+    n = len(problems)
+    total = int(problems["count"].sum()) if n else 0
+    lines = _header_lines("problem", n, problems["severity"], summary)
+    lines[0] += f" ({total} occurrence{'s' if total != 1 else ''})"
+    if n:
+        t0 = _t0(summary)
+        header = ("SEVERITY", "RULE", "CALLER", "COUNT", "PROCESSES", "FIRST(s)", "LAST(s)",
+                  "BYTES", "IMPACT")
+        rows = []
+        for r in problems.head(max_rows).itertuples(index=False):
+            procs = list(r.processes)
+            shown = ", ".join(procs[:2]) + (f" +{len(procs) - 2}" if len(procs) > 2 else "")
+            rows.append((
+                terminal_safe(r.severity), terminal_safe(r.rule),
+                terminal_safe(vocab.shorten(str(r.caller), 32) if not pd.isna(r.caller)
+                              else None),
+                str(int(r.count)), terminal_safe(vocab.shorten(shown, 24) or "-"),
+                _seconds(r.first_ns, t0), _seconds(r.last_ns, t0),
+                vocab.format_bytes(r.bytes), vocab.format_byte_seconds(r.impact_byte_seconds),
+            ))
+        lines += _table_lines(header, rows)
+        if n > max_rows:
+            lines.append(f"... {n - max_rows} more (use --json or --csv for all)")
+        lines.append("(one row per rule and call site; --all lists every finding)")
+        lines += _top_lines("top problem, e.g.", problems.iloc[0], width)
+    lines += _quality_lines(summary, width)
     return "\n".join(lines) + "\n"
 
 
@@ -108,10 +166,13 @@ class TextRenderer:
     binary = False
 
     def render(self, analysis: Any, max_rows: int = 50, min_severity: str | None = None,
-               **_options: Any) -> str:
-        """Findings table (at or above ``min_severity``) plus leak and data-quality lines."""
+               per_finding: bool = False, **_options: Any) -> str:
+        """Problems table (findings at or above ``min_severity`` grouped by rule and call
+        site; one row per finding with ``per_finding``) plus leak and data-quality lines."""
         findings = filter_findings(analysis.findings, min_severity)
-        return findings_text(findings, analysis.summary(), max_rows=max_rows)
+        if per_finding:
+            return findings_text(findings, analysis.summary(), max_rows=max_rows)
+        return problems_text(problems_of(findings), analysis.summary(), max_rows=max_rows)
 
 
 RENDERER = TextRenderer()

@@ -17,8 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "hazards",
         help="replay every MDL and list the hazards and leaks found",
-        description="Replay every MDL lifecycle of the trace and list findings, most "
-        "severe and most costly (bytes x seconds held) first.",
+        description="Replay every MDL lifecycle of the trace and list the problems found "
+        "(findings grouped by rule and call site, with how often, since when and in which "
+        "processes), most severe and most costly (bytes x seconds held) first; --all lists "
+        "every finding.",
         epilog="Example: traceanalyzer hazards sample_traces/seed_unlock_from_worker.csv --json",
     )
     add_trace_arguments(p)
@@ -27,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="the JSON summary (docs/cli.md; its JSON Schema is "
                      "traceanalyzer/render/summary.schema.json)")
     fmt.add_argument("--csv", action="store_true", help="the findings table as CSV")
+    p.add_argument("--all", action="store_true",
+                   help="text output: one row per finding instead of one per problem")
     p.add_argument("--min-severity", choices=SEVERITIES, default="info",
                    help="hide findings below this severity (default: show all)")
     p.add_argument("--fail-on", choices=SEVERITIES, metavar="SEV",
@@ -43,8 +47,12 @@ def run(args: argparse.Namespace) -> int:
     analysis = analyze_trace(args, load_trace(args))
     name = "json" if args.json else "csv" if args.csv else "text"
     renderer = get_renderer(name)
-    out = renderer.render(analysis, min_severity=args.min_severity) \
-        if _accepts_min_severity(renderer) else renderer.render(analysis)
+    if name == "text":
+        out = renderer.render(analysis, min_severity=args.min_severity, per_finding=args.all)
+    elif _accepts_min_severity(renderer):
+        out = renderer.render(analysis, min_severity=args.min_severity)
+    else:
+        out = renderer.render(analysis)
     if isinstance(out, bytes):
         sys.stdout.buffer.write(out)
     else:
