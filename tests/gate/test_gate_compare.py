@@ -11,6 +11,7 @@ from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.baseline import Baseline, dumps_baseline, load_baseline, save_baseline
 from traceanalyzer.gate.compare import Policy, compare_all, compare_summary
 from traceanalyzer.gate.digest import digest_summary, fingerprint_of
+from traceanalyzer.rules.problems import problem_id
 
 
 def entry(s):
@@ -54,7 +55,7 @@ def test_added_high_finding_fails_and_names_rule_caller_process_and_evidence():
     v = compare_summary("case.csv", worse, entry(BASE))
     assert v.status == "failed"
     [nf] = v.blocking_findings
-    assert nf.is_new and nf.group.fingerprint == fp("UNLOCK_WHILE_USER_MAPPED", "drv.sys+0x99", "game.exe")
+    assert nf.is_new and nf.group.fingerprint == problem_id("UNLOCK_WHILE_USER_MAPPED", "drv.sys+0x99")
     [reason] = v.reasons()
     assert "new finding UNLOCK_WHILE_USER_MAPPED [critical] drv.sys+0x99 in game.exe" == reason
     from traceanalyzer.gate.compare import describe_evidence
@@ -190,7 +191,7 @@ def test_baseline_file_is_sorted_stable_and_free_of_run_specific_values(tmp_path
         assert run_specific not in text
     back = load_baseline(p1)
     assert dumps_baseline(back) == text
-    g = back.traces["z.csv"].findings[fp("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "drv.sys+0x1a2b", "app.exe")]
+    g = back.traces["z.csv"].findings[problem_id("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "drv.sys+0x1a2b")]
     assert (g.rule, g.severity, g.caller, g.process, g.count) == (
         "USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "high", "drv.sys+0x1a2b", "app.exe", 1)
     assert back.traces["z.csv"].leaks == {"bytes_at_end": 8192, "bytes_leaked_at_exit": 8192}
@@ -232,3 +233,39 @@ def test_ignored_rules_are_reported_but_do_not_fail():
     [nf] = v.new_findings
     assert nf.ignored and not nf.blocking
     assert compare_summary("c", worse, entry(BASE)).status == "failed"
+
+
+def test_one_problem_over_processes_and_a_count_tolerance():
+    """Keyed by problem (rule + caller): the same bug in a second process is more
+    occurrences of one problem; 3 -> 5 passes and 3 -> 300 fails with count_rel_tol=1."""
+    def bugs(n: int, processes: tuple[str, ...] = ("app.exe",)):
+        return summary([finding("UNLOCK_NOT_LOCKED", "drv.sys+0x10", processes[i % len(processes)],
+                                "critical", time_ns=1_000 + i) for i in range(n)])
+
+    base = entry(bugs(3))
+    assert list(base["findings"]) == [problem_id("UNLOCK_NOT_LOCKED", "drv.sys+0x10")]
+    spread = compare_summary("c", bugs(3, ("app.exe", "db.exe", "svc.exe")), base)
+    assert spread.status == "passed" and spread.new_findings == []
+    assert digest_summary(bugs(3, ("app.exe", "db.exe"))).ordered()[0].process == "app.exe, db.exe"
+    tolerant = Policy(count_rel_tol=1.0)
+    assert compare_summary("c", bugs(5), base, tolerant).status == "passed"
+    worse = compare_summary("c", bugs(300), base, tolerant)
+    assert worse.status == "failed" and worse.blocking_findings[0].added == 297
+    assert compare_summary("c", bugs(4), base).status == "failed"  # default: any growth
+
+
+def test_version_1_baselines_are_merged_into_problems(tmp_path):
+    doc = {"format": "traceanalyzer-baseline", "version": 1, "traces": {"t.csv": {
+        "findings": {
+            fp("UNLOCK_NOT_LOCKED", "drv.sys+0x10", "app.exe"): {
+                "rule": "UNLOCK_NOT_LOCKED", "severity": "high", "caller": "drv.sys+0x10",
+                "process": "app.exe", "count": 2},
+            fp("UNLOCK_NOT_LOCKED", "drv.sys+0x10", "db.exe"): {
+                "rule": "UNLOCK_NOT_LOCKED", "severity": "critical", "caller": "drv.sys+0x10",
+                "process": "db.exe", "count": 1}},
+        "leaks": {"bytes_at_end": 0, "bytes_leaked_at_exit": 0}}}}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    [g] = load_baseline(path).traces["t.csv"].findings.values()
+    assert g.fingerprint == problem_id("UNLOCK_NOT_LOCKED", "drv.sys+0x10")
+    assert (g.count, g.severity, g.process) == (3, "critical", "app.exe, db.exe")

@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 from gate_fakes import finding, fp, summary
+
+from traceanalyzer.rules.problems import problem_id
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from traceanalyzer.gate.baseline import Baseline
@@ -62,7 +64,7 @@ def test_junit_parses_with_one_testcase_per_trace(result, tmp_path):
     assert "new finding UNLOCK_WHILE_USER_MAPPED [critical] drv.sys+0x99 in game.exe" in fail.message
     assert "KMAP_EXECUTABLE" not in fail.message  # below --fail-on high
     assert "MmUnlockPages <while> mapped & more" in fail.text and "pid 4242 (game.exe)" in fail.text
-    assert "at 4.200000 s" in fail.text and fp(NEW["rule"], NEW["caller"], NEW["process"]) in fail.text
+    assert "at 4.200000 s" in fail.text and problem_id(NEW["rule"], NEW["caller"]) in fail.text
 
     [more] = cases["more.csv"].result
     assert "1 more occurrence(s) (1 -> 2)" in more.message and "bytes_leaked_at_exit 0 -> 10000000" in more.message
@@ -126,7 +128,7 @@ def test_sarif_rules_results_locations_and_baseline_state(result):
     loc = new["locations"][0]["physicalLocation"]["artifactLocation"]
     assert arts[loc["index"]]["hashes"]["sha-256"] == result.by_trace()["fail & <x>.csv"].file_hash
     assert arts[loc["index"]]["location"]["uri"] == loc["uri"] and loc["uriBaseId"] == "TRACEROOT0"
-    assert new["partialFingerprints"] == {"traceanalyzerFingerprint/v1": fp(NEW["rule"], NEW["caller"], NEW["process"])}
+    assert new["partialFingerprints"] == {"traceanalyzerProblem/v1": problem_id(NEW["rule"], NEW["caller"])}
     assert "MmUnlockPages <while> mapped & more" in new["message"]["text"]
     assert by[("same.csv", "USER_MAPPING_NOT_UNMAPPED_AT_EXIT")]["baselineState"] == "unchanged"
     more = by[("more.csv", "USER_MAPPING_NOT_UNMAPPED_AT_EXIT")]

@@ -1,18 +1,22 @@
 """The baseline file: one entry per trace, JSON, sorted and stable for code review diffs.
 
-Layout (``version`` 1)::
+Layout (``version`` 2)::
 
     {
       "format": "traceanalyzer-baseline",
-      "version": 1,
+      "version": 2,
       "traces": {
         "case42.etl": {
-          "findings": {"<fingerprint>": {"rule": ..., "severity": ..., "caller": ...,
-                                         "process": ..., "count": 2}},
+          "findings": {"<problem_id>": {"rule": ..., "severity": ..., "caller": ...,
+                                        "process": "app.exe, db.exe", "count": 2}},
           "leaks": {"bytes_at_end": 0, "bytes_leaked_at_exit": 8192}
         }
       }
     }
+
+Findings are keyed by problem (rule + call site: ``problem_id``), so one bug that hits
+more processes is one entry whose count grows. A version 1 file (keyed by rule + caller +
+process image) is read and merged into problems; ``--update-baseline`` writes version 2.
 
 Trace keys are paths relative to the folder given on the command line, with ``/``
 separators. Nothing that changes between runs of the same scenario (addresses, pids,
@@ -29,10 +33,12 @@ from typing import Any, Mapping
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.fileio import write_text_atomic
-from traceanalyzer.gate.digest import TraceDigest
+from traceanalyzer.gate.digest import TraceDigest, regroup
 
 BASELINE_FORMAT = "traceanalyzer-baseline"
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
+#: Versions read (1: keyed by rule + caller + process image, merged into problems).
+READ_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -54,7 +60,7 @@ class Baseline:
         """Parse a baseline document; :class:`TraceError` naming ``path`` if malformed."""
         if not isinstance(doc, Mapping) or doc.get("format") != BASELINE_FORMAT:
             raise TraceError(f"not a traceanalyzer baseline (missing \"format\": \"{BASELINE_FORMAT}\")", path)
-        if doc.get("version") != BASELINE_VERSION:
+        if doc.get("version") not in READ_VERSIONS:
             raise TraceError(
                 f"baseline version {doc.get('version')!r} is not supported (expected {BASELINE_VERSION}); "
                 "re-create it with --update-baseline",
@@ -64,7 +70,11 @@ class Baseline:
         if not isinstance(traces, Mapping):
             raise TraceError("baseline has no \"traces\" object", path)
         try:
-            return cls({str(k): TraceDigest.from_entry(v) for k, v in traces.items()})
+            digests = {str(k): TraceDigest.from_entry(v) for k, v in traces.items()}
+            if doc.get("version") == 1:
+                for d in digests.values():
+                    d.findings = regroup(d.findings)
+            return cls(digests)
         except (AttributeError, TypeError, ValueError) as exc:
             raise TraceError(f"malformed baseline entry: {exc}", path) from None
 

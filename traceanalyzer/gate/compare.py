@@ -2,9 +2,12 @@
 
 Rules of the gate:
 
-* A fingerprint absent from the trace's baseline entry is a *new finding*; a
-  fingerprint whose count went up has *new occurrences*. Either fails the trace when its
-  severity is at or above ``Policy.fail_on``; below that it is reported, not failing.
+* A problem (rule + call site) absent from the trace's baseline entry is a *new
+  finding*; a problem whose count went up has *new occurrences*. A new finding fails the
+  trace when its severity is at or above ``Policy.fail_on``; new occurrences fail it
+  when, as well, the count exceeds ``baseline + max(count_abs_tol, count_rel_tol x
+  baseline)`` (defaults 0: any growth; with ``count_rel_tol=1`` a count going 3 -> 5
+  passes and 3 -> 300 fails). Below ``fail_on`` they are reported, not failing.
 * A leak figure (``bytes_at_end``, ``bytes_leaked_at_exit``) fails the trace when it
   exceeds ``baseline + max(leak_abs_tol, leak_rel_tol * baseline)``. Shrinking is fine.
 * A trace missing from the baseline is a ``new trace`` and a baseline trace not seen
@@ -47,6 +50,8 @@ class Policy:
     fail_on_missing: a baseline trace not found in this run fails.
     fail_on_new: a trace not in the baseline fails when it has a finding at or above
         this severity (None: new traces never fail).
+    count_rel_tol: allowed relative growth of a known problem's count (1.0 = may double).
+    count_abs_tol: allowed absolute growth of a known problem's count.
     """
 
     fail_on: str = "high"
@@ -56,18 +61,27 @@ class Policy:
     allow_loss: bool = False
     fail_on_missing: bool = False
     fail_on_new: str | None = None
+    count_rel_tol: float = 0.0
+    count_abs_tol: int = 0
 
     def __post_init__(self) -> None:
         for name in ("fail_on", "fail_on_new"):
             value = getattr(self, name)
             if value is not None and value not in SEVERITIES:
                 raise ValueError(f"{name} must be one of {', '.join(SEVERITIES)}, not {value!r}")
-        if self.leak_rel_tol < 0 or self.leak_abs_tol < 0:
-            raise ValueError("leak tolerances must not be negative")
+        if min(self.leak_rel_tol, self.leak_abs_tol, self.count_rel_tol, self.count_abs_tol) < 0:
+            raise ValueError("tolerances must not be negative")
 
     def blocks(self, severity: str, rule: str = "") -> bool:
         """True if a new finding of this severity (and rule) fails the gate."""
         return rule not in self.ignore and severity_rank(severity) <= severity_rank(self.fail_on)
+
+    def count_allowance(self, baseline_count: int) -> int:
+        """The largest count of a known problem that still passes (a problem the
+        baseline lacks has an allowance of 0: any occurrence is new)."""
+        if baseline_count <= 0:
+            return 0
+        return baseline_count + max(self.count_abs_tol, int(self.count_rel_tol * baseline_count))
 
     def leak_allowance(self, baseline_bytes: int) -> int:
         """The largest leak figure that still passes, given the baseline's."""
@@ -205,7 +219,9 @@ def compare_digests(
         base = baseline.findings.get(g.fingerprint)
         base_count = base.count if base is not None else 0
         if g.count > base_count:
-            news.append(NewFinding(g, base_count, policy.blocks(g.severity, g.rule), g.rule in policy.ignore))
+            beyond = g.count > policy.count_allowance(base_count)
+            news.append(NewFinding(g, base_count, beyond and policy.blocks(g.severity, g.rule),
+                                   g.rule in policy.ignore))
     fixed = [
         b for b in baseline.ordered()
         if b.count > (current.findings[b.fingerprint].count if b.fingerprint in current.findings else 0)

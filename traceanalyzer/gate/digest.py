@@ -1,9 +1,10 @@
-"""What the gate keeps of one trace: findings grouped by fingerprint, and leak figures.
+"""What the gate keeps of one trace: findings grouped into problems, and leak figures.
 
 A ``summary()`` dict (the ``hazards --json`` shape of ``docs/cli.md``) lists every
 finding with its addresses, pids and times. The gate compares only what is stable
-between runs of the same scenario: the fingerprint (rule + caller + process image), how
-often it occurred, and the leak totals. :class:`TraceDigest` is that stable part, plus
+between runs of the same scenario: the problem (rule + call site, the key
+:func:`traceanalyzer.rules.problems.problem_id`, whichever processes it hit), how often
+it occurred, and the leak totals. :class:`TraceDigest` is that stable part, plus
 the evidence of each group's first occurrence so a report can say *where* it happened.
 """
 
@@ -13,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from traceanalyzer.rules.problems import problem_id
 from traceanalyzer.vocabulary import SEVERITIES, int_or_none, severity_rank
 
 #: Leak figures compared by the gate (keys of ``summary["leaks"]``).
@@ -35,6 +37,11 @@ def fingerprint_of(finding: Mapping[str, Any]) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def problem_key(finding: Mapping[str, Any]) -> str:
+    """The problem a finding belongs to: :func:`problem_id` of its rule and caller."""
+    return problem_id(str(finding.get("rule") or ""), finding.get("caller") or None)
+
+
 def occurrences(finding: Mapping[str, Any]) -> int:
     """How many occurrences a finding row stands for.
 
@@ -50,8 +57,10 @@ def occurrences(finding: Mapping[str, Any]) -> int:
 
 @dataclass
 class FindingGroup:
-    """All occurrences of one fingerprint in one trace.
+    """All occurrences of one problem (rule + caller) in one trace.
 
+    ``fingerprint`` is the problem's key (:func:`problem_key`); ``process`` lists the
+    process images it hit (sorted, ``, ``-joined).
     ``severity`` is the most severe occurrence's; ``bytes`` sums the occurrences' bytes;
     ``first`` holds the evidence (``EVIDENCE_KEYS``) of the earliest occurrence, empty
     when the group comes from a baseline file.
@@ -94,7 +103,7 @@ class FindingGroup:
 class TraceDigest:
     """The comparable part of one trace's analysis.
 
-    ``findings`` maps fingerprint -> :class:`FindingGroup`; ``leaks`` maps each of
+    ``findings`` maps problem key -> :class:`FindingGroup`; ``leaks`` maps each of
     ``LEAK_METRICS`` to bytes (None when the summary did not report it); ``loss`` and
     ``loss_details`` are the summary's count of buffers/records/rows lost to damage and
     where (tonight's only: a baseline entry does not keep them).
@@ -130,16 +139,38 @@ class TraceDigest:
         )
 
 
+def regroup(groups: Mapping[str, FindingGroup]) -> dict[str, FindingGroup]:
+    """Groups keyed by an older key (version 1 baselines: rule + caller + process
+    image) merged into problems: counts and bytes add, the worst severity wins."""
+    out: dict[str, FindingGroup] = {}
+    for g in groups.values():
+        key = problem_key({"rule": g.rule, "caller": g.caller})
+        have = out.get(key)
+        if have is None:
+            out[key] = FindingGroup(key, g.rule, g.severity, g.caller, g.process, g.count,
+                                    g.bytes, dict(g.first))
+            continue
+        have.count += g.count
+        have.bytes += g.bytes
+        have.process = ", ".join(sorted({p for p in (have.process.split(", ") + [g.process]) if p}))
+        if severity_rank(g.severity) < severity_rank(have.severity):
+            have.severity = g.severity
+    return out
+
+
 def digest_summary(summary: Mapping[str, Any]) -> TraceDigest:
-    """Group a summary's findings by fingerprint and take its leak figures.
+    """Group a summary's findings into problems (:func:`problem_key`) and take its leak
+    figures.
 
     Occurrences are counted with :func:`occurrences`. Raises ``ValueError`` if ``summary`` is not a summary dict.
     """
     if not isinstance(summary, Mapping) or not isinstance(summary.get("findings", []), list):
         raise ValueError("not an analysis summary (expected a dict with a 'findings' list)")
     groups: dict[str, FindingGroup] = {}
+    processes: dict[str, set[str]] = {}
     for f in summary.get("findings", []):
-        fp = fingerprint_of(f)
+        fp = problem_key(f)
+        processes.setdefault(fp, set()).add(str(f.get("process") or ""))
         n = occurrences(f)
         sev = str(f.get("severity") or "info").lower()
         evidence = {k: f.get(k) for k in EVIDENCE_KEYS if f.get(k) is not None}
@@ -163,6 +194,8 @@ def digest_summary(summary: Mapping[str, Any]) -> TraceDigest:
         t_new, t_old = int_or_none(f.get("time_ns")), int_or_none(g.first.get("time_ns"))
         if t_new is not None and (t_old is None or t_new < t_old):
             g.first = evidence
+    for fp, g in groups.items():
+        g.process = ", ".join(sorted(p for p in processes[fp] if p))
     leaks_in = summary.get("leaks") or {}
     leaks = {k: int_or_none(leaks_in.get(k)) for k in LEAK_METRICS}
     stats = summary.get("stats") or {}
@@ -177,4 +210,6 @@ __all__ = [
     "TraceDigest",
     "digest_summary",
     "fingerprint_of",
+    "problem_key",
+    "regroup",
 ]

@@ -48,7 +48,7 @@ def _testcase(v: TraceVerdict) -> ET.Element:
             body += [
                 describe_new_finding(nf),
                 f"    {describe_evidence(nf.group)}",
-                f"    fingerprint {nf.group.fingerprint}",
+                f"    problem {nf.group.fingerprint}",
             ]
         body += reasons[len(v.blocking_findings):]
         fail = ET.SubElement(tc, "failure", type="regression")

@@ -4,9 +4,9 @@
   transcribed from rules.md) with its description, consequence, advice and severity
   (``defaultConfiguration.level`` and ``properties.severity``), plus any rule ID seen in
   results that the catalogue lacks;
-* ``results``: one per (trace, fingerprint) with the occurrence count, the caller as a
+* ``results``: one per (trace, problem: rule + call site) with the occurrence count, the caller as a
   logical location, the trace file as the physical location (an artifact of the run),
-  ``baselineState`` new / unchanged / updated (count grew), and the fingerprint in
+  ``baselineState`` new / unchanged / updated (count grew), and the problem id in
   ``partialFingerprints``;
 * ``artifacts``: one per trace with its SHA-256.
 """
@@ -24,7 +24,7 @@ from traceanalyzer.gate.digest import FindingGroup
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
-FINGERPRINT_KEY = "traceanalyzerFingerprint/v1"
+FINGERPRINT_KEY = "traceanalyzerProblem/v1"
 
 #: SARIF level per severity.
 LEVELS: dict[str, str] = {

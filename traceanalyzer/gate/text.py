@@ -43,7 +43,7 @@ def verdict_lines(v: TraceVerdict, verbose: bool = False) -> list[str]:
         if nf.blocking or verbose or v.failed:
             out.append(f"    {describe_new_finding(nf)}{tag}")
             out.append(f"        {describe_evidence(nf.group)}")
-            out.append(f"        fingerprint {nf.group.fingerprint}")
+            out.append(f"        problem {nf.group.fingerprint}")
     for r in v.leak_regressions:
         out.append(
             f"    leak regression: {r.metric} {r.baseline} -> {r.current} bytes (allowed up to {r.allowed})"

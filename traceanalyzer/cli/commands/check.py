@@ -18,10 +18,12 @@ Compare the findings and leak figures of TRACE_OR_DIR... against a baseline file
 
 Each trace is identified by its path relative to the folder given, so tonight's
 nightly/case42.etl matches case42.etl in the baseline. Findings are compared by
-fingerprint (rule + caller + process image) and count, never by address, pid or time.
-A trace fails when it has a new finding (or more occurrences of one) at or above
---fail-on, or when bytes held at the end or leaked at process exits grow beyond the
-tolerance (max of --leak-abs-tol bytes and --leak-rel-tol x baseline).
+problem (rule + call site, whichever processes it hit) and count, never by address,
+pid or time. A trace fails when it has a new problem at or above --fail-on, or more
+occurrences of a known one beyond the count tolerance (max of --count-abs-tol and
+--count-rel-tol x baseline; default 0: any growth), or when bytes held at the end or
+leaked at process exits grow beyond the tolerance (max of --leak-abs-tol bytes and
+--leak-rel-tol x baseline).
 
 Verdicts: passed, FAILED, new trace (not in the baseline), missing trace (in the
 baseline, not found), ERROR (unreadable, or events lost to damage: a truncated file,
@@ -76,6 +78,11 @@ def register(subparsers: Any) -> None:
                    help="allowed relative growth of leaked bytes (default: 0.10)")
     p.add_argument("--leak-abs-tol", type=int, default=16384, metavar="BYTES",
                    help="allowed absolute growth of leaked bytes (default: 16384)")
+    p.add_argument("--count-rel-tol", type=float, default=0.0, metavar="FRACTION",
+                   help="allowed relative growth of a known problem's count (default: 0, any "
+                   "growth fails; 1.0: 3 -> 6 passes, 3 -> 300 fails)")
+    p.add_argument("--count-abs-tol", type=int, default=0, metavar="N",
+                   help="allowed absolute growth of a known problem's count (default: 0)")
     p.add_argument("--junit", metavar="FILE", type=Path, help="write JUnit XML (one testcase per trace)")
     p.add_argument("--sarif", metavar="FILE", type=Path, help="write a SARIF 2.1.0 log")
     p.add_argument("--json", metavar="FILE", type=Path, help="write the verdicts as JSON ('-' for stdout)")
@@ -134,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         policy = Policy(args.fail_on, args.leak_rel_tol, args.leak_abs_tol, frozenset(args.ignore),
                         allow_loss=args.allow_loss, fail_on_missing=args.fail_on_missing,
-                        fail_on_new=args.fail_on_new)
+                        fail_on_new=args.fail_on_new, count_rel_tol=args.count_rel_tol,
+                        count_abs_tol=args.count_abs_tol)
     except ValueError as exc:
         raise TraceError(str(exc)) from None
     with make_progress("checking", unit="trace") as progress:
