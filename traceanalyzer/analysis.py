@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -502,23 +502,53 @@ class Analysis:
 
     # --- plots (built on the tables above) -------------------------------------------
 
-    def plot_leak_timeline(self, **kwargs: Any):
-        """Bytes locked and user-mapped per process over time (matplotlib Figure)."""
+    def plot_leak_timeline(self, *, time_span_ns: Sequence[float] | None = None,
+                           top_n: int = 8, title: str | None = None,
+                           width: float = 12.0):
+        """Bytes locked and user-mapped per process over time (matplotlib Figure).
+
+        time_span_ns: (start, end) of the x axis in trace ns (default: the trace's).
+        top_n: processes drawn by impact; the others are summed into one grey series.
+        title, width: figure title and width in inches.
+        """
         from traceanalyzer.plot import leak_timeline
 
-        return leak_timeline.plot_leak_timeline_for(self, **kwargs)
+        return leak_timeline.plot_leak_timeline_for(
+            self, time_span_ns=time_span_ns or self.trace.time_span_ns, top_n=top_n,
+            title=title, width=width)
 
-    def plot_hazard_timeline(self, **kwargs: Any):
-        """Findings per process lane over time, exposure windows shaded (Figure)."""
+    def plot_hazard_timeline(self, *, lanes: str = "auto",
+                             time_window_ns: Sequence[float] | None = None,
+                             mdl: int | str | None = None, include_info: bool = False,
+                             max_lanes: int = 12, title: str | None = None,
+                             width: float = 12.0):
+        """Findings over time (matplotlib Figure).
+
+        lanes: 'process' (one lane per process, exposure windows shaded, locks and
+        mappings as bars), 'problem' (one lane per problem, rule + call site, with its
+        count: readable at 10,000 findings) or 'auto' (problem lanes above 200 findings
+        above info). time_window_ns: (start, end) in trace ns to zoom to. mdl: an MDL
+        address (int or '0x...') to zoom the process lanes to. include_info: draw
+        trace-quality (info) findings too. max_lanes: lanes drawn; the rest fold into
+        one "others" lane. title, width: figure title and width in inches.
+        """
         from traceanalyzer.plot import hazard_timeline
 
-        return hazard_timeline.plot_hazard_timeline_for(self, **kwargs)
+        options: dict[str, Any] = dict(time_window_ns=time_window_ns,
+                                       include_info=include_info, max_lanes=max_lanes,
+                                       title=title, width=width)
+        if mdl is not None:
+            options["mdl"] = mdl
+        return hazard_timeline.plot_hazard_timeline_for(self, lanes=lanes, **options)
 
-    def plot_impact(self, **kwargs: Any):
-        """Impact (byte-seconds) per caller and per rule (Figure)."""
+    def plot_impact(self, *, top_n: int = 10, title: str | None = None, width: float = 12.0):
+        """Impact (byte-seconds) per caller and per rule, side by side (Figure).
+
+        top_n: the largest groups drawn per panel. title, width: figure title and width.
+        """
         from traceanalyzer.plot import impact
 
-        return impact.plot_impact_for(self, **kwargs)
+        return impact.plot_impact_for(self, top_n=top_n, title=title, width=width)
 
     def events_of_lifetime(self, lifetime_id: int) -> pd.DataFrame:
         """All calls of one MDL lifetime (canonical columns plus context: ctx_pid, ctx_tid)."""

@@ -460,10 +460,27 @@ def _legend_handles(f: pd.DataFrame, m: pd.DataFrame, lk: pd.DataFrame,
     return handles + [h for shown, h in optional if shown]
 
 
-def plot_hazard_timeline_for(analysis: Any, **kwargs: Any) -> Figure:
+def plot_hazard_timeline_for(analysis: Any, lanes: str = "auto", **kwargs: Any) -> Figure:
     """:func:`plot_hazard_timeline` of an Analysis (``Analysis.plot_hazard_timeline``),
-    with the process each finding's call ran in (see :func:`with_call_context`)."""
+    with the process each finding's call ran in (see :func:`with_call_context`).
+
+    lanes: 'process' (this module's figure), 'problem' (one lane per problem:
+    :func:`traceanalyzer.plot.problem_timeline.plot_problem_timeline`) or 'auto'
+    (problem lanes above ``PROBLEM_LANES_ABOVE`` findings above info, unless an MDL is
+    zoomed)."""
+    from traceanalyzer.plot import problem_timeline as pt
+
+    if lanes not in ("auto", "process", "problem"):
+        raise ValueError(f"lanes must be 'auto', 'process' or 'problem', not {lanes!r}")
     kwargs.setdefault("time_span_ns", analysis.trace.time_span_ns)
+    if lanes == "auto" and kwargs.get("mdl") is None:
+        f = analysis.findings
+        many = int((f["severity"].astype(str) != "info").sum()) > pt.PROBLEM_LANES_ABOVE
+        lanes = "problem" if many else "process"
+    if lanes == "problem":
+        if kwargs.pop("mdl", None) is not None:
+            raise ValueError("mdl= zooms the process lanes: use lanes='process'")
+        return pt.plot_problem_timeline(analysis.findings, **kwargs)
     findings = with_call_context(analysis.findings, analysis.trace)
     return plot_hazard_timeline(findings, analysis.mappings, analysis.locks, **kwargs)
 

@@ -36,7 +36,8 @@ FIGURES: dict[str, tuple[str, str]] = {
         "One lane per process (System and unattributed calls at the bottom). Markers are "
         "findings by severity; green bars are locked pages, blue bars user mappings; the "
         "hatched red span is the exposure window, while user PTEs pointed at unlocked "
-        "pages."),
+        "pages. Above 200 findings: one lane per problem (rule + call site) with its "
+        "count, the rest folded into one lane."),
     "impact": (
         "Impact",
         "Bytes x seconds held per call site and per rule, from the moment the hazard "
