@@ -550,6 +550,24 @@ class Analysis:
 
         return impact.plot_impact_for(self, top_n=top_n, title=title, width=width)
 
+    def for_process(self, process: int | str | Sequence[int | str]):
+        """A view of this analysis for one process: a pid (int), an image name (str,
+        case-insensitive) or a list of them. Its findings, problems, lifecycles,
+        mappings, locks, leak_timeline() and calls are cut the same way
+        (:class:`traceanalyzer.views.AnalysisView`); nothing is replayed again."""
+        from traceanalyzer.views import AnalysisView, _Filter
+
+        return AnalysisView(self, _Filter()).for_process(process)
+
+    def window(self, start_ns: int, end_ns: int):
+        """A view of this analysis from ``start_ns`` to ``end_ns`` (trace ns): findings
+        in it, locks, mappings and lifetimes held during it, the leak timeline over it
+        (:class:`traceanalyzer.views.AnalysisView`). ``trace.window`` cuts the trace
+        itself instead (an analysis of the cut sees only what happened in it)."""
+        from traceanalyzer.views import AnalysisView, _Filter
+
+        return AnalysisView(self, _Filter()).window(start_ns, end_ns)
+
     def events_of_lifetime(self, lifetime_id: int) -> pd.DataFrame:
         """All calls of one MDL lifetime (canonical columns plus context: ctx_pid, ctx_tid)."""
         mask = self._slot_of_call == lifetime_id

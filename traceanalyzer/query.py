@@ -21,10 +21,11 @@ from traceanalyzer.analysis import Analysis
 from traceanalyzer.errors import TraceError
 from traceanalyzer.model.dtypes import ADDRESS_COLUMNS, with_addresses
 from traceanalyzer.model.trace import Trace
+from traceanalyzer.views import AnalysisView
 
 __all__ = ["QueryError", "needs_analysis", "sql", "table_names", "TRACE_TABLES", "ANALYSIS_TABLES"]
 
-Source = Union[Trace, Analysis]
+Source = Union[Trace, Analysis, AnalysisView]
 Table = Union[pa.Table, pd.DataFrame]
 
 
@@ -66,7 +67,7 @@ ANALYSIS_TABLES: dict[str, Callable[[Analysis], Table]] = {
 def table_names(source: Source) -> list[str]:
     """The table names a query over ``source`` can use."""
     names = list(TRACE_TABLES)
-    if isinstance(source, Analysis):
+    if isinstance(source, (Analysis, AnalysisView)):
         names += list(ANALYSIS_TABLES)
     return sorted(names)
 
@@ -87,7 +88,9 @@ def needs_analysis(query: str) -> bool:
 
 
 def _table(source: Source, name: str) -> Table:
-    if isinstance(source, Analysis):
+    if isinstance(source, AnalysisView) and name == "calls":
+        return source.calls  # the view's calls; other trace tables are the whole trace's
+    if isinstance(source, (Analysis, AnalysisView)):
         if name in ANALYSIS_TABLES:
             return ANALYSIS_TABLES[name](source)
         return TRACE_TABLES[name](source.trace)
@@ -108,7 +111,8 @@ def sql(source: Source, query: str, *,
 
     source: a :class:`Trace` (tables calls, cswitch, images, other, processes, threads,
     events, trace_span) or an :class:`Analysis` (those plus findings, problems,
-    lifecycles, mappings, locks, leak_timeline). Times are ``*_ns`` integers in trace
+    lifecycles, mappings, locks, leak_timeline), or a view of one
+    (``analysis.for_process(...)``, ``analysis.window(...)``: its tables, and its calls). Times are ``*_ns`` integers in trace
     time; addresses are unsigned 64-bit integers (``printf('0x%x', mdl)`` shows hex).
     output: 'pandas' (a DataFrame; unsigned address columns such as ``mdl`` keep the
     ``address`` dtype, shown in hex) or 'arrow' (a ``pyarrow.Table``).

@@ -60,3 +60,69 @@ def test_address_columns_round_trip_arrow_and_pickle():
     assert str(back.dtype) == "address" and back.isna().tolist() == [False, True, False]
     assert repr(s).splitlines()[0].endswith("0xffffc30a4b2f1000")
     assert (s + 1).iloc[2] == 17
+
+
+# --- views: one process, one time range --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reuse() -> ta.Analysis:
+    """camsvc.exe (5100) locks 128 KiB at 1.01 ms; viewer.exe (6000) maps it 1.5 .. 3 ms
+    and exits with it mapped; the unmap at 4 ms comes after the owner's exit."""
+    return ta.analyze(ta.load(SAMPLES / "pid_reuse_unmap_after_exit.csv"))
+
+
+def test_for_process_cuts_every_table_the_same_way(reuse: ta.Analysis):
+    viewer = reuse.for_process("Viewer.EXE")
+    assert set(viewer.findings["process"]) == {"viewer.exe"} and len(viewer.findings) == 2
+    assert viewer.problems["count"].sum() == 2
+    assert set(viewer.mappings["pid"]) == {6000} and viewer.locks.empty
+    assert set(viewer.lifecycles["lifetime_id"]) == set(viewer.mappings["lifetime_id"])
+    assert set(viewer.leak_timeline()["pid"].dropna()) == {6000}
+    by_pid = reuse.for_process(6000)
+    assert by_pid.findings.equals(viewer.findings)
+    cam = reuse.for_process(5100)
+    assert cam.findings.empty and set(cam.locks["pid"]) == {5100}
+    assert set(cam.calls["pid"]) <= {5100}
+    assert reuse.for_process(99999).findings.empty
+    assert reuse.for_process(["viewer.exe", 5100]).findings.equals(viewer.findings)
+
+
+def test_window_keeps_what_happened_or_was_held_in_it(reuse: ta.Analysis):
+    early = reuse.window(0, 3_000_000)
+    assert early.findings["time_ns"].max() <= 3_000_000
+    assert len(early.findings) == len(reuse.findings[reuse.findings["time_ns"] <= 3_000_000])
+    late = reuse.window(3_500_000, 5_000_000)
+    assert late.findings["rule"].tolist() == ["USER_UNMAP_AFTER_OWNER_EXIT"]
+    # the lock taken at 1.01 ms is held during the late window: kept, level shown at its start
+    assert len(late.locks) == len(reuse.locks[reuse.locks["end_ns"].isna()
+                                             | (reuse.locks["end_ns"] >= 3_500_000)])
+    lt = late.leak_timeline()
+    assert lt["time_ns"].min() >= 3_500_000 and (lt["time_ns"] == 3_500_000).any()
+    assert ((late.calls["time_ns"] >= 3_500_000) & (late.calls["time_ns"] <= 5_000_000)).all()
+    both = reuse.for_process("viewer.exe").window(3_500_000, 5_000_000)
+    assert both.findings["rule"].tolist() == ["USER_UNMAP_AFTER_OWNER_EXIT"]
+    assert ta.sql(both, "select count(*) as n from findings")["n"].tolist() == [1]
+    with pytest.raises(ValueError):
+        reuse.window(5, 1)
+
+
+def test_view_plots_draw(reuse: ta.Analysis):
+    v = reuse.for_process("viewer.exe")
+    assert v.plot_hazard_timeline().axes and v.plot_leak_timeline().axes
+    assert reuse.window(0, 3_000_000).plot_hazard_timeline(lanes="problem").axes
+
+
+def test_trace_window_cuts_calls_and_keeps_process_state():
+    trace = ta.load(SAMPLES / "seed_unlock_from_worker.csv")
+    w = trace.window(4_000_000, 9_500_000)
+    assert w.time_span_ns == (4_000_000, 9_500_000)
+    assert w.calls["event"].astype(str).tolist() == ["MmUnlockPages", "IoFreeMdl"]
+    assert set(w.processes["image"]) == set(trace.processes["image"])  # started before
+    events = w.events
+    assert events["time_ns"].max() <= 9_500_000
+    whole = ta.analyze(trace)
+    cut = ta.analyze(w)  # the lock and map happened before the window: not known to it
+    assert "UNLOCK_WHILE_USER_MAPPED" in set(whole.findings["rule"])
+    assert "UNLOCK_WHILE_USER_MAPPED" not in set(cut.findings["rule"])
+    with pytest.raises(ValueError):
+        trace.window(2, 1)

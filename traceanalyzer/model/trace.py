@@ -232,6 +232,51 @@ class Trace:
         mask = pc.equal(_event_strings(t), name)
         return _to_pandas(t.filter(mask))
 
+    def window(self, start_ns: int, end_ns: int) -> "Trace":
+        """The trace cut to ``start_ns`` .. ``end_ns`` (inclusive, trace ns), as a new Trace.
+
+        Calls, CSwitch and other events outside the window are left out; the process,
+        thread and image events up to ``end_ns`` are kept (who was running and what was
+        loaded when the window starts), and so is each CPU's last context switch before
+        it (so calls at its start are still attributed). ``time_span_ns`` is the window,
+        so an analysis of it ends there: an MDL still locked at ``end_ns`` is open at the
+        end. Every table (calls, cswitch, processes, threads, images, events) is
+        derived from the same cut. Data-quality counters of the readers are copied.
+        """
+        lo, hi = int(start_ns), int(end_ns)
+        if hi < lo:
+            raise ValueError(f"window end {hi} is before its start {lo}")
+        keep: list[pa.Table] = []
+        for family, t in self._tables.items():
+            if t.num_rows == 0:
+                continue
+            times = t.column("time_ns").to_numpy()
+            if family in ("processes", "threads", "images"):
+                mask = times <= hi
+            else:
+                mask = (times >= lo) & (times <= hi)
+                if family == "cswitch" and "cpu" in t.column_names:
+                    before = np.flatnonzero(times < lo)
+                    if before.size:  # each CPU's last switch before the window
+                        cpus = t.column("cpu").to_numpy(zero_copy_only=False)[before]
+                        last = before[len(cpus) - 1 - np.unique(cpus[::-1], return_index=True)[1]]
+                        mask[last] = True
+            sub = t.filter(pa.array(mask))
+            keep.append(sub.set_column(sub.column_names.index("event"), "event",
+                                       _event_strings(sub)))
+        if not keep:
+            raise TraceError(f"no events between {lo} and {hi} ns")
+        merged = pa.concat_tables(keep, promote_options="permissive")
+        merged = merged.take(pc.sort_indices(merged, sort_keys=[("seq", "ascending")]))
+        stats = Stats()
+        recounted = set(self.events_by_name)  # unknown event names are counted again
+        stats.extend(e for e in self.stats.entries.values()
+                     if not (e.name == "unknown_events" and e.detail in recounted))
+        out = Trace(merged.drop_columns(["seq"]), {**self.metadata, "window_ns": [lo, hi]},
+                    stats, self.paths)
+        out._span = (lo, hi)
+        return out
+
     # --- facts ------------------------------------------------------------------------
 
     @property
