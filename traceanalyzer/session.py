@@ -24,6 +24,7 @@ def load(
     strict: bool = False,
     field_map: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    symbols: str | Path | None = None,
     **reader_options: object,
 ) -> Trace:
     """Read one or more trace files (ETL, canonical CSV, xperf text, WPA CSV, Parquet)
@@ -34,6 +35,8 @@ def load(
         (any reader's loss counter, ``model.stats.LOSS_COUNTERS``, is an error).
     field_map: mapping file for a driver that logs its own provider/event/field names.
     progress: callable(done, total) for long reads.
+    symbols: a folder of PDB files (or a symbol-server cache): callers become
+        ``module!function+offset`` (:meth:`Trace.symbolize`).
     """
     paths = _as_paths(path_or_paths)
     if not paths:
@@ -54,7 +57,8 @@ def load(
             metadata.setdefault(key, value)
     metadata["formats"] = formats
     metadata["traces"] = [str(p) for p in paths]
-    return Trace.from_tables(tables, metadata, stats, paths)
+    trace = Trace.from_tables(tables, metadata, stats, paths)
+    return trace.symbolize(symbols) if symbols is not None else trace
 
 
 def _refuse_loss(stats: Stats, path: Path) -> None:

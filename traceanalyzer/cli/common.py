@@ -23,6 +23,9 @@ def add_trace_arguments(p: argparse.ArgumentParser) -> None:
                    help="a .gz input may expand to at most BYTES (default: 4 GiB; 0: no limit)")
     p.add_argument("--gz-max-ratio", type=float, metavar="RATIO",
                    help="a .gz input may expand to at most RATIO times its size (default: 100; 0: no limit)")
+    p.add_argument("--symbols", metavar="DIR",
+                   help="folder of .pdb files (or a symbol-server cache): callers become "
+                   "module!function+offset")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
@@ -43,6 +46,7 @@ def load_trace(args: argparse.Namespace) -> ta.Trace:
         field_map=args.field_map,
         progress=progress_for(args, "reading"),
         **{k: v for k in ("gz_max_bytes", "gz_max_ratio") if (v := getattr(args, k, None)) is not None},
+        symbols=getattr(args, "symbols", None),
     )
 
 

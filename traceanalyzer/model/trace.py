@@ -232,6 +232,18 @@ class Trace:
         mask = pc.equal(_event_strings(t), name)
         return _to_pandas(t.filter(mask))
 
+    def symbolize(self, symbol_dir: str | Path) -> "Trace":
+        """Resolve the calls' ``module+offset`` callers to ``module!function+offset``
+        with the PDB files of ``symbol_dir`` (:mod:`traceanalyzer.model.symbols`), in
+        place; callers left unresolved are counted in ``stats`` (unsymbolized_callers).
+        Call before analysing. Returns the trace."""
+        from traceanalyzer.model.symbols import SymbolDir, symbolize_calls
+
+        self._tables["calls"] = symbolize_calls(self._tables["calls"], SymbolDir(Path(symbol_dir)),
+                                                self.stats)
+        self._full_tables.pop("calls", None)
+        return self
+
     def window(self, start_ns: int, end_ns: int) -> "Trace":
         """The trace cut to ``start_ns`` .. ``end_ns`` (inclusive, trace ns), as a new Trace.
 

@@ -1,0 +1,140 @@
+"""Call sites as ``module!function+offset`` from PDB files (``--symbols DIR``).
+
+A ``caller`` of ``mydriver.sys+0x1a2b`` (logged, or resolved from ``return_address``
+through ImageLoad, see :mod:`traceanalyzer.model.callers`) is an offset from the module's
+load base. With the module's PDB it becomes ``mydriver!ReleaseBuffer+0x3b``, as WPA shows.
+
+``DIR`` is a folder of ``.pdb`` files, or a symbol-server cache
+(``DIR/mydriver.pdb/<GUID><age>/mydriver.pdb``, the ``_NT_SYMBOL_PATH`` layout), searched
+recursively. A module's PDB is the ``<module stem>.pdb`` whose debug id (PDB GUID + age)
+matches the module: the one the module's own PE file in ``DIR`` names (its CodeView
+record), else the only candidate. PDB and PE files are read with the ``symbolic``
+library. A caller that stays unresolved (no PDB, several candidates and no PE to choose,
+an offset in no function) keeps its ``module+offset`` text and is counted in the stats
+(``unsymbolized_callers``, detail: why).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceanalyzer.errors import TraceError
+from traceanalyzer.model.stats import Stats
+
+__all__ = ["SymbolDir", "symbolize_calls"]
+
+_CALLER = re.compile(r"^(?P<module>[^!+\s]+)\+0x(?P<offset>[0-9a-fA-F]+)$")
+
+
+def _debug_id(path: Path) -> str | None:
+    from symbolic import Archive
+
+    try:
+        for obj in Archive.open(str(path)).iter_objects():
+            return str(obj.debug_id).lower()
+    except Exception:  # noqa: BLE001 - not a PE/PDB symbolic can read: not a candidate
+        return None
+    return None
+
+
+@dataclass
+class SymbolDir:
+    """The PDB (and PE) files of a folder, found by module name."""
+
+    root: Path
+    _caches: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if not self.root.is_dir():
+            raise TraceError("--symbols: not a folder", self.root)
+
+    @cached_property
+    def _files(self) -> dict[str, list[Path]]:
+        """lower-case file name -> paths (recursive)."""
+        out: dict[str, list[Path]] = {}
+        for p in sorted(self.root.rglob("*")):
+            if p.is_file() and p.suffix.lower() in (".pdb", ".sys", ".dll", ".exe"):
+                out.setdefault(p.name.lower(), []).append(p)
+        return out
+
+    def pdb_for(self, module: str) -> tuple[Path | None, str]:
+        """(the PDB of ``module``, or None with the reason)."""
+        stem = Path(module.replace("\\", "/")).stem.lower()
+        candidates = self._files.get(f"{stem}.pdb", [])
+        if not candidates:
+            return None, f"no {stem}.pdb"
+        images = self._files.get(Path(module.replace("\\", "/")).name.lower(), [])
+        wanted = {d for d in (_debug_id(p) for p in images) if d}
+        if wanted:
+            matching = [p for p in candidates if _debug_id(p) in wanted]
+            if matching:
+                return matching[0], ""
+            return None, f"no {stem}.pdb with the debug id of {module}"
+        if len(candidates) == 1:
+            return candidates[0], ""
+        return None, f"{len(candidates)} {stem}.pdb and no {module} to choose by debug id"
+
+    def _symcache(self, module: str) -> tuple[Any, str]:
+        key = module.lower()
+        if key not in self._caches:
+            pdb, why = self.pdb_for(module)
+            cache = None
+            if pdb is not None:
+                from symbolic import Archive
+
+                try:
+                    cache = next(Archive.open(str(pdb)).iter_objects()).make_symcache()
+                except Exception as exc:  # noqa: BLE001 - a broken PDB is counted, not fatal
+                    why = f"{pdb.name} unreadable ({type(exc).__name__})"
+            self._caches[key] = (cache, why)
+        return self._caches[key]
+
+    def resolve(self, caller: str) -> tuple[str | None, str]:
+        """``module!function+0xoff`` for a ``module+0xoff`` caller, or (None, why)."""
+        m = _CALLER.match(caller)
+        if not m:
+            return None, "not module+offset"
+        module, offset = m.group("module"), int(m.group("offset"), 16)
+        cache, why = self._symcache(module)
+        if cache is None:
+            return None, why
+        hits = cache.lookup(offset)
+        if not hits:
+            return None, f"offset in no function of {module}"
+        outer = hits[-1]  # the outermost frame: the function itself, not an inlinee
+        name = outer.symbol.split("(", 1)[0] if outer.symbol else "?"
+        stem = Path(module.replace("\\", "/")).stem
+        return f"{stem}!{name}+0x{offset - int(outer.sym_addr):x}", ""
+
+
+def symbolize_calls(calls: pa.Table, symbols: SymbolDir, stats: Stats) -> pa.Table:
+    """``calls`` with each ``module+offset`` caller replaced by ``module!function+offset``
+    where ``symbols`` resolves it; the others are counted in ``stats``."""
+    if "caller" not in calls.column_names or calls.num_rows == 0:
+        return calls
+    col = calls.column("caller").cast(pa.string())
+    uniques = [u for u in pc.unique(col).to_pylist() if u]
+    mapping: dict[str, str] = {}
+    for u in uniques:
+        text, why = symbols.resolve(u)
+        if text is not None:
+            mapping[u] = text
+        else:
+            n = int(pc.sum(pc.equal(col, u)).as_py() or 0)
+            stats.add("unsymbolized_callers", n, "info", detail=why)
+    if not mapping:
+        return calls
+    keys = pa.array(list(mapping), pa.string())
+    values = pa.array(list(mapping.values()), pa.string())
+    idx = pc.index_in(col, value_set=keys)
+    resolved = pc.take(values, pc.fill_null(idx, 0))
+    out = pc.if_else(pc.is_valid(idx), resolved, col)
+    return calls.set_column(calls.column_names.index("caller"), "caller", out)
