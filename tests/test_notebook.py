@@ -42,6 +42,7 @@ def test_notebook_shows_findings_and_figures(executed) -> None:
     assert "<strong>Trace</strong>" in html and "<strong>Analysis</strong>" in html
     assert "first_event" in html and "0xffffc30a4b2f1000" in html  # the SQL query's result
     assert "processes" in html and "mydriver.sys+0x1b6b" in html  # the problems table
+    assert "Interactive timeline" in html and "Bokeh" in html  # the interactive timeline
     text_plain = " ".join(str(o["data"].get("text/plain", "")) for o in _outputs(executed, "text/plain"))
     assert "<AnalysisView app.exe; 4000000..10000000 ns: 2 findings" in text_plain  # a view
     # leak timeline, hazard timeline, impact, zoomed hazard timeline

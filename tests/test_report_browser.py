@@ -266,3 +266,28 @@ def test_findings_table_sorts_and_filters(page) -> None:
           " i.dispatchEvent(new Event('input')); })()")
     assert _eval(cdp, session, f"{rows}.filter(b => !b.hidden).length") == n
     assert _problems(cdp.events) == []
+
+
+def test_interactive_timeline_renders_with_hover_data_and_linked_zoom(page) -> None:
+    """Bokeh runs from the embedded JS (no request), draws both plots, carries each
+    finding's hover fields, and zooming one plot's time axis moves the other."""
+    cdp, session = page
+    assert _eval(cdp, session, "typeof Bokeh") == "object"
+    doc = "Bokeh.documents[0]"
+    assert _eval(cdp, session, f"{doc}.roots().length") == 1
+    data = _eval(cdp, session, f"(() => {{ const d = {doc}.get_model_by_name('findings').data;"
+                 " return {rule: Array.from(d.rule), mdl: Array.from(d.mdl),"
+                 " caller: Array.from(d.caller), process: Array.from(d.process)}; })()")
+    assert "UNLOCK_WHILE_USER_MAPPED" in data["rule"]
+    assert "0xffffc30a4b2f1000" in data["mdl"] and "app.exe (1234)" in data["process"]
+    # both plots drew a canvas (Bokeh renders into shadow roots)
+    canvases = _eval(cdp, session, "(() => { const walk = r => Array.from(r.querySelectorAll"
+                     "('*')).reduce((n, e) => n + (e.tagName === 'CANVAS' ? 1 : 0) + (e.shadowRoot"
+                     " ? walk(e.shadowRoot) : 0), 0); return walk(document); })()")
+    assert canvases >= 2
+    linked = _eval(cdp, session, f"(() => {{ const h = {doc}.get_model_by_name('hazards');"
+                   f" const m = {doc}.get_model_by_name('memory');"
+                   " h.x_range.setv({start: 1, end: 2});"
+                   " return [m.x_range.start, m.x_range.end, h.x_range === m.x_range]; })()")
+    assert linked == [1, 2, True]
+    assert _problems(cdp.events) == []

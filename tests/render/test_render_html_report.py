@@ -45,7 +45,20 @@ def _parse(text: str) -> _Collector:
 @pytest.fixture(scope="module")
 def hostile_page() -> str:
     figures = {"leak_timeline": PNG, "hazard_timeline": PNG, "impact": PNG}
-    return html_report(fake_analysis(hostile_name=HOSTILE), figures=figures)
+    return html_report(fake_analysis(hostile_name=HOSTILE), figures=figures, interactive=False)
+
+
+def test_interactive_timeline_is_embedded_and_escaped() -> None:
+    """The interactive timeline brings Bokeh's JS inline (no script is loaded from
+    anywhere; the CSP forbids it) and its data escapes trace strings too."""
+    page = html_report(fake_analysis(hostile_name=HOSTILE), figures={}, interactive=True)
+    p = _parse(page)
+    scripts = [a for t, a in p.tags if t == "script"]
+    assert len(scripts) >= 3 and not any("src" in a for a in scripts)
+    assert HOSTILE not in page and "<img src=x" not in page
+    assert 'id="interactive"' in page and "Bokeh" in page
+    assert "Interactive timeline" not in html_report(fake_analysis(), figures={},
+                                                     interactive=False)
 
 
 def test_trace_strings_are_escaped(hostile_page: str) -> None:

@@ -21,6 +21,7 @@ from traceanalyzer.plot.impact import impact_table, plot_impact_for
 from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
 from traceanalyzer.model.html_repr import esc
 from traceanalyzer.render.html_findings import findings_section
+from traceanalyzer.render.interactive import interactive_section
 from traceanalyzer import vocabulary as vocab
 
 #: Figures of the report: name -> (title, caption).
@@ -62,12 +63,14 @@ def _asset(name: str) -> str:
 
 
 def html_report(analysis: Any, figures: dict[str, bytes] | None = None,
-                title: str | None = None, max_findings: int = 2000) -> str:
+                title: str | None = None, max_findings: int = 2000,
+                interactive: bool = True) -> str:
     """The report page as one HTML string.
 
     ``figures`` maps figure names (:data:`FIGURES`) to PNG bytes; they are rendered
     from ``analysis`` when not given. At most ``max_findings`` findings get a table row
-    (summary.json has them all).
+    (summary.json has them all). ``interactive`` adds the zoomable, hoverable timeline
+    (Bokeh, its JavaScript inline: about 1.3 MB; the page still works offline).
     """
     summary = analysis.summary()
     findings = analysis.findings
@@ -90,6 +93,7 @@ def html_report(analysis: Any, figures: dict[str, bytes] | None = None,
         "<main>",
         _summary_section(summary, findings),
         _problems_section(problems_of(findings), t0),
+        interactive_section(analysis) if interactive else "",
         _figures_section(figures),
         _impact_section(findings),
         findings_section(analysis, findings, t0, max_findings=max_findings),
@@ -248,9 +252,9 @@ class HtmlRenderer:
     binary = False
 
     def render(self, analysis: Any, figures: dict[str, bytes] | None = None,
-               title: str | None = None, **_options: Any) -> str:
+               title: str | None = None, interactive: bool = True, **_options: Any) -> str:
         """The report as HTML text (see :func:`html_report`)."""
-        return html_report(analysis, figures=figures, title=title)
+        return html_report(analysis, figures=figures, title=title, interactive=interactive)
 
 
 RENDERER = HtmlRenderer()

@@ -24,12 +24,13 @@ REPORT_FILES: dict[str, str] = {
 
 
 def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None,
-                 top_n: int = 8) -> dict[str, Path]:
+                 top_n: int = 8, interactive: bool = True) -> dict[str, Path]:
     """Render the report of ``analysis`` into ``out_dir`` (created if missing).
 
     Writes :data:`REPORT_FILES` and returns role -> path. Each figure is drawn once and
     used both as a PNG file and embedded in the HTML. ``top_n`` processes are drawn
-    individually in the leak timeline. Raises :class:`TraceError` naming the directory
+    individually in the leak timeline; ``interactive`` adds the zoomable timeline
+    (:mod:`traceanalyzer.render.interactive`). Raises :class:`TraceError` naming the directory
     when it cannot be written.
     """
     out = Path(out_dir)
@@ -46,7 +47,7 @@ def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None
     }
     paths = {role: out / name for role, name in REPORT_FILES.items()}
     contents: dict[str, str | bytes] = {
-        "html": html_report(analysis, figures=figures, title=title),
+        "html": html_report(analysis, figures=figures, title=title, interactive=interactive),
         "json": summary_json(analysis.summary()),
         "leak_timeline": figures["leak_timeline"],
         "hazard_timeline": figures["hazard_timeline"],

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write the full report: report.html, summary.json and timeline PNGs",
         description="Replay the trace and write into DIR: report.html (self-contained, "
-        "opens offline: summary, leak/hazard timelines, impact, sortable findings with "
+        "opens offline: summary, what to fix first, an interactive timeline (zoom, "
+        "hover), leak/hazard timelines, impact, sortable findings with "
         "explanation, evidence and what to do), summary.json (same shape as "
         "'hazards --json'), leak_timeline.png and hazard_timeline.png.",
         epilog="Example: traceanalyzer report sample_traces/seed_unlock_from_worker.csv "
@@ -26,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=8, metavar="N",
                    help="processes drawn individually in the leak timeline; the rest are "
                    "summed as 'others' (default: 8)")
+    p.add_argument("--static", action="store_true",
+                   help="leave out the interactive (zoom, hover) timeline: a smaller page "
+                   "without JavaScript plots (the PNG figures stay)")
     p.add_argument("--engine", choices=("auto", "jit", "python"), default="auto",
                    help="replay engine (default: compiled for large traces)")
     p.set_defaults(func=run)
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from traceanalyzer.render.report_files import write_report
 
     analysis = analyze_trace(args, load_trace(args))
-    paths = write_report(analysis, args.output, title=args.title, top_n=max(args.top, 1))
+    paths = write_report(analysis, args.output, title=args.title, top_n=max(args.top, 1),
+                         interactive=not args.static)
     n = len(analysis.findings)
     print(f"report: {paths['html']}  ({n} finding{'s' if n != 1 else ''})")
     for role in ("json", "leak_timeline", "hazard_timeline"):

@@ -1,0 +1,143 @@
+"""The report's interactive timeline: hazards by problem and memory held, zoomable, with
+hover, drawn by Bokeh in the page.
+
+Bokeh's JavaScript is embedded inline (``Resources(mode="inline")``), so the report stays
+one file that works offline. Both plots share the time axis: zooming or panning one
+moves the other. Hovering a finding shows its rule, caller, process, MDL, bytes and time;
+hovering the memory curve shows bytes held. Large traces are thinned as the PNGs are:
+at most ``max_points`` findings (spread evenly over the problems' lanes; every
+problem keeps its first and last occurrence) and min/max decimation of the step curves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from traceanalyzer import vocabulary as vocab
+from traceanalyzer.plot.leak_timeline import decimate_steps, rank_processes
+from traceanalyzer.plot.problem_timeline import problem_lanes
+from traceanalyzer.rules.problems import problem_id
+
+__all__ = ["interactive_section"]
+
+
+def _finding_points(findings: pd.DataFrame, t0: float, per: float, max_lanes: int,
+                    max_points: int) -> tuple[dict[str, list], list[str]]:
+    f = findings[findings["severity"].astype(str) != "info"].reset_index(drop=True)
+    lanes = problem_lanes(f, max_lanes)
+    labels = [str(lbl).replace("\n", " · ") for lbl in lanes["label"]]
+    by_id = {k: labels[i] for i, k in enumerate(lanes["problem_id"]) if isinstance(k, str)}
+    others = labels[-1] if len(lanes) and not isinstance(lanes["problem_id"].iloc[-1], str) \
+        else None
+    keys = [problem_id(str(r), None if vocab.is_missing(c) else str(c))
+            for r, c in zip(f["rule"], f["caller"])]
+    lane = [by_id.get(k, others) for k in keys]
+    keep = np.ones(len(f), dtype=bool)
+    if len(f) > max_points:  # thin evenly inside each lane, keeping its first and last
+        keep[:] = False
+        lane_arr = np.array(lane, dtype=object)
+        per_lane = max(max_points // max(len(labels), 1), 2)
+        for name in labels:
+            idx = np.flatnonzero(lane_arr == name)
+            if idx.size:
+                keep[idx[np.unique(np.linspace(0, idx.size - 1, min(per_lane, idx.size))
+                                   .astype(int))]] = True
+    sel = np.flatnonzero(keep)
+    t = pd.to_numeric(f["time_ns"], errors="coerce").to_numpy(dtype=float)
+    sev = f["severity"].astype(str).to_numpy()
+    data = {
+        "x": ((t[sel] - t0) / per).tolist(),
+        "lane": [lane[i] for i in sel],
+        "rule": f["rule"].astype(str).to_numpy()[sel].tolist(),
+        "severity": sev[sel].tolist(),
+        "color": [vocab.severity_color(s) for s in sev[sel]],
+        "caller": [vocab.str_or_none(c) or "?" for c in f["caller"].to_numpy()[sel]],
+        "process": [vocab.process_label(p, n) for p, n in
+                    zip(f["pid"].to_numpy()[sel], f["process"].to_numpy()[sel])],
+        "mdl": [vocab.format_address(m) for m in f["mdl"].to_numpy()[sel]],
+        "bytes": [vocab.format_bytes(b) for b in f["bytes"].to_numpy()[sel]],
+    }
+    return data, labels
+
+
+def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
+                 ) -> list[tuple[str, dict]]:
+    """(label, {x, bytes, text}) of locked + user-mapped bytes of the top processes."""
+    lt = analysis.leak_timeline()
+    if lt.empty:
+        return []
+    ranked = rank_processes(lt, t1).head(top_n)
+    out = []
+    for r in ranked.itertuples(index=False):
+        pid = None if r.pid < 0 else int(r.pid)
+        g = lt[(lt["pid"].fillna(-1).astype("int64") == int(r.pid))]
+        both = g.sort_values("time_ns", kind="stable")
+        wide = both.pivot_table(index="time_ns", columns="kind", values="bytes",
+                                aggfunc="last").sort_index().ffill().fillna(0)
+        t = wide.index.to_numpy(dtype=float)
+        v = wide.sum(axis=1).to_numpy(dtype=float)
+        t = np.r_[t, t1]
+        v = np.r_[v, v[-1]]
+        t, v = decimate_steps(t, v, t0, t1)
+        out.append((vocab.process_label(pid, r.process),
+                    {"x": ((t - t0) / per).tolist(), "bytes": v.tolist(),
+                     "text": [vocab.format_bytes(b) for b in v]}))
+    return out
+
+
+def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int = 20_000,
+                        top_processes: int = 8) -> str:
+    """The ``<section id="interactive">`` of the report: Bokeh's inline JS and the two
+    linked plots (hazards by problem, memory held by process)."""
+    from bokeh.embed import components
+    from bokeh.layouts import column
+    from bokeh.models import ColumnDataSource, HoverTool, Range1d
+    from bokeh.plotting import figure
+    from bokeh.resources import Resources
+
+    t0, t1 = (float(x) for x in analysis.trace.time_span_ns)
+    unit, per = vocab.time_unit(t1 - t0)
+    span = max((t1 - t0) / per, 1e-9)
+    data, labels = _finding_points(analysis.findings, t0, per, max_lanes, max_points)
+    x_range = Range1d(-span * 0.01, span * 1.01, bounds=(-span * 0.05, span * 1.05),
+                      name="time")
+    tools = "xpan,xwheel_zoom,box_zoom,reset,save"
+    hz = figure(name="hazards", height=max(180, 60 + 38 * max(len(labels), 1)),
+                sizing_mode="stretch_width", x_range=x_range, y_range=list(reversed(labels)) or ["no findings"],
+                tools=tools, active_scroll="xwheel_zoom",
+                title=f"Hazards by problem ({len(data['x'])} findings drawn)",
+                x_axis_label=f"time since trace start ({unit})")
+    src = ColumnDataSource(data, name="findings")
+    dots = hz.scatter("x", "lane", source=src, size=8, color="color", line_color="black",
+                      line_width=0.4, alpha=0.85)
+    hz.add_tools(HoverTool(renderers=[dots], tooltips=[
+        ("rule", "@rule (@severity)"), ("caller", "@caller"), ("process", "@process"),
+        ("MDL", "@mdl"), ("bytes", "@bytes"), ("time", f"@x{{0.000}} {unit}")]))
+    lk = figure(name="memory", height=260, sizing_mode="stretch_width", x_range=x_range,
+                tools=tools, active_scroll="xwheel_zoom", title="Memory locked + user-mapped per process",
+                x_axis_label=f"time since trace start ({unit})", y_axis_label="bytes")
+    renderers = []
+    for i, (label, series) in enumerate(_leak_series(analysis, t0, t1, per, top_processes)):
+        renderers.append(lk.step("x", "bytes", source=ColumnDataSource(series, name=f"held{i}"),
+                                 mode="after",
+                                 color=_PALETTE[i % len(_PALETTE)], legend_label=label,
+                                 line_width=2))
+    if renderers:
+        lk.add_tools(HoverTool(renderers=renderers, tooltips=[
+            ("held", "@text"), ("time", f"@x{{0.000}} {unit}")], mode="vline"))
+        lk.legend.location = "top_left"
+        lk.legend.click_policy = "hide"
+    script, div = components(column(hz, lk, sizing_mode="stretch_width"))
+    js = Resources(mode="inline", components=["bokeh"]).render_js()
+    return ('<section id="interactive"><h2>Interactive timeline</h2>'
+            '<p class="note">Scroll to zoom the time axis, drag to pan, hover a mark for the '
+            'finding; both plots move together. The PNG figures below are the same data '
+            'for print and CI artifacts.</p>'
+            f"{js}{div}{script}</section>")
+
+
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf")
