@@ -74,6 +74,8 @@ class CanonicalCsvReader:
                 if col is None or types.get(col) == pa.string():
                     raise TraceFormatError(f"malformed CSV: {_first_line(exc)}", path) from None
                 types[col] = pa.string()  # e.g. hex in a pid column: parse it ourselves
+            except OSError as exc:  # a .gz that is truncated or not gzip at all
+                raise TraceFormatError(f"cannot read: {_first_line(exc)}", path) from None
         raise TraceFormatError("malformed CSV", path)
 
     def read(self, path: Path, options: ReadOptions) -> ReadResult:
