@@ -36,16 +36,15 @@ import pyarrow.compute as pc
 from numba import njit
 
 from traceanalyzer.errors import TraceFormatError
-from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES
+from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES, NULL_POINTER_COLUMNS
 from traceanalyzer.model.stats import Stats
 
 #: Cell texts that mean "no value" (compared case-insensitively): not counted as bad.
 NULL_TOKENS: tuple[str, ...] = ("", "<none>", "<null>", "<unknown>", "n/a", "#n/a", "null", "nan")
 
-#: uint64 columns that hold addresses (a negative decimal is the address's signed view).
-POINTER_COLUMNS: frozenset[str] = frozenset(
-    {"mdl", "source_mdl", "va", "mapped_va", "irp", "base", "return_address"}
-)
+#: uint64 columns that hold addresses (a negative decimal is the address's signed view):
+#: the pointer columns of the schema, and ``mapped_va`` (where 0 is not NULL but a failure).
+POINTER_COLUMNS: frozenset[str] = frozenset(NULL_POINTER_COLUMNS) | {"mapped_va"}
 
 
 def null_token_variants() -> list[str]:
