@@ -235,8 +235,7 @@ def _fit(mag: np.ndarray, neg: np.ndarray, ok: np.ndarray, column: str | None, t
 
 def _scan(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(arr)
-    width = 4
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * width)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
     buf = arr.buffers()[2]
     data = np.frombuffer(buf, dtype=np.uint8) if buf is not None else np.zeros(0, dtype=np.uint8)
     mag = np.empty(n, dtype=np.uint64)
@@ -345,16 +344,11 @@ def int_value(column: str, value: Any) -> tuple[int | None, bool]:
             return None, True
         value = int(value)
     elif not isinstance(value, int):
-        st, mag, neg = _odd_integer(str(value))
+        text = str(value).strip().strip('"')
+        st, mag, neg = _odd_integer(f'"{text}"')  # read as a quoted cell
         if st != _OK:
-            m = re.fullmatch(r"\s*([+-]?)([0-9]+)\s*|\s*(0[xX][0-9a-fA-F]+)\s*", str(value))
-            if st == _EMPTY:
-                return None, False
-            if not m:
-                return None, True
-            value = int(m.group(3), 16) if m.group(3) else int(m.group(1) + m.group(2))
-        else:
-            value = -mag if neg else mag
+            return None, st != _EMPTY
+        value = -mag if neg else mag
     lo, hi = _limits(column, COLUMNS[column])
     if not lo <= value <= hi:
         return None, True
