@@ -3,7 +3,8 @@
 The contract, for ETL, canonical CSV (plain and .csv.gz), xperf text, WPA CSV and
 Parquet, lenient and strict: the pipeline returns (findings, summary) or raises a
 ``TraceError`` subclass naming the file; it never raises anything else, never hangs
-(an alarm per example) and its peak memory stays bounded (RSS growth per example).
+(an alarm per example) and its peak memory stays bounded (RSS growth per example). An
+ETL file that lost events against its seed has a counter that says so.
 Bounded hypothesis runs here (``TA_FUZZ_EXAMPLES``, default 200 per format); the long
 campaign is ``python benchmarks/fuzz_campaign.py --cases 50000`` (README, "Fuzzing").
 """
@@ -76,9 +77,11 @@ def _peak() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run_pipeline(path: Path, strict: bool, **options: object) -> None:
-    """Load + analyze + summary; only TraceError may escape; no hang; bounded memory."""
+def run_pipeline(path: Path, strict: bool, **options: object) -> ta.Trace | None:
+    """Load + analyze + summary; only TraceError may escape; no hang; bounded memory.
+    Returns the trace (None after a TraceError)."""
     before = _reset_peak()
+    trace = None
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(ALARM_S)
     try:
@@ -88,11 +91,32 @@ def run_pipeline(path: Path, strict: bool, **options: object) -> None:
         assert isinstance(analysis.summary(), dict)
     except TraceError as exc:
         assert str(exc), "a TraceError with an empty message"
+        trace = None
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     growth_mb = (_peak() - before) / 1024
     assert growth_mb < MAX_GROWTH_MB, f"peak memory grew by {growth_mb:.0f} MB on a {path.stat().st_size} B input"
+    return trace
+
+
+#: Counters of size, not of loss: "a counter moved" looks at every other one.
+_SIZE_COUNTERS = frozenset({"events", "rows"})
+
+
+def counters(trace: ta.Trace) -> dict[str, int]:
+    return {e.name: trace.stats.total(e.name) for e in trace.stats.entries.values() if e.name not in _SIZE_COUNTERS}
+
+
+_SEED_FIGURES: dict[Path, tuple[int, dict[str, int]]] = {}
+
+
+def seed_figures(seed: Path) -> tuple[int, dict[str, int]]:
+    """(events, counters) of an unmutated seed."""
+    if seed not in _SEED_FIGURES:
+        trace = ta.load(seed)
+        _SEED_FIGURES[seed] = (trace.events.shape[0], counters(trace))
+    return _SEED_FIGURES[seed]
 
 
 # --- mutations --------------------------------------------------------------------------
@@ -166,7 +190,11 @@ def test_seeds_are_present_and_analyse() -> None:
 def test_fuzz_etl(tmp_path: Path, seed: Path, edits: list, strict: bool) -> None:
     path = tmp_path / "fuzz.etl"
     path.write_bytes(mutate_bytes(seed.read_bytes(), edits))
-    run_pipeline(path, strict)
+    trace = run_pipeline(path, strict)
+    seed_events, seed_counts = seed_figures(seed)
+    if trace is not None and trace.events.shape[0] < seed_events:  # events went missing: a counter says so
+        moved = {k: v for k, v in counters(trace).items() if v > seed_counts.get(k, 0)}
+        assert moved, f"{seed_events - trace.events.shape[0]} of {seed_events} events gone and no counter moved"
 
 
 @FUZZ
