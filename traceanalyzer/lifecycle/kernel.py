@@ -53,8 +53,18 @@ S_REQ, S_FIRST_EV, S_END_EV, S_NMAPS, S_NLOCKS, S_REALLOC, S_UHEAD, S_XHEAD = 16
 # source, valid until freed; SRC_INVALID: source was not usable, nothing to outlive).
 # S_IRPNEXT: next slot owned by the same irp (list head in the irp dict).
 S_SRCLOCK, S_IRPNEXT = 24, 25
-NS = 26
+# S_SPACE: the address space of the slot's pages (see "page ranges" below; -1 unknown);
+# S_IVKEY / S_IVEND: its live page range in the interval table (-1: none)
+S_SPACE, S_IVKEY, S_IVEND = 26, 27, 28
+NS = 29
 SRC_STABLE, SRC_INVALID = -2, -3
+# page ranges: live locked (or nonpaged-built, page-allocated, partial) MDLs as intervals
+# of keys space << 36 | page (36-bit page number of a 48-bit va), sorted by start, for
+# CACHE_TYPE_CONFLICT across MDLs. Spaces: 0 kernel va, proc + 1 a process's user va,
+# n_procs + 1 + slot the pages of one page-allocated MDL (its range starts at 0).
+IV_START, IV_END, IV_SLOT = 0, 1, 2
+PAGE_KEY_BITS = 36
+PAGE_KEY_MASK = (1 << PAGE_KEY_BITS) - 1
 # reservations (MmAllocateMappingAddress), kernel-internal
 RV_VA, RV_TAG, RV_EV, RV_PROC, RV_SLOT, RV_MAP_EV, RV_FREED = 0, 1, 2, 3, 4, 5, 6
 NRV = 7
@@ -176,6 +186,97 @@ def _live_remove(live, n, pos_col, table, idx):
     return n - 1
 
 
+def _iv_lower(IV, n, key):
+    """First position in the interval table whose start is >= key."""
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if IV[mid, IV_START] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _iv_clear(S, IV, ivn, s):
+    """Drop slot s's page range from the interval table (if it has one)."""
+    ks = S[s, S_IVKEY]
+    if ks < 0:
+        return
+    n = ivn[0]
+    j = _iv_lower(IV, n, ks)
+    while j < n and IV[j, IV_START] == ks and IV[j, IV_SLOT] != s:
+        j += 1
+    if j < n and IV[j, IV_START] == ks:
+        for k in range(j, n - 1):
+            IV[k, IV_START] = IV[k + 1, IV_START]
+            IV[k, IV_END] = IV[k + 1, IV_END]
+            IV[k, IV_SLOT] = IV[k + 1, IV_SLOT]
+        ivn[0] = n - 1
+    S[s, S_IVKEY] = -1
+    S[s, S_IVEND] = -1
+
+
+def _iv_set(S, IV, ivn, s, space, va, nbytes):
+    """Slot s's pages are [va, va + nbytes) in ``space``: (re)enter its page range."""
+    _iv_clear(S, IV, ivn, s)
+    S[s, S_SPACE] = space
+    if space < 0 or va == -1 or nbytes < 0:
+        return
+    last = va + (nbytes - 1 if nbytes > 0 else 0)
+    ks = (space << PAGE_KEY_BITS) | ((va >> 12) & PAGE_KEY_MASK)
+    ke = ((space << PAGE_KEY_BITS) | ((last >> 12) & PAGE_KEY_MASK)) + 1
+    if ke <= ks:
+        return
+    n = ivn[0]
+    j = _iv_lower(IV, n, ks + 1)  # after equal starts: insertion order among ties
+    for k in range(n, j, -1):
+        IV[k, IV_START] = IV[k - 1, IV_START]
+        IV[k, IV_END] = IV[k - 1, IV_END]
+        IV[k, IV_SLOT] = IV[k - 1, IV_SLOT]
+    IV[j, IV_START] = ks
+    IV[j, IV_END] = ke
+    IV[j, IV_SLOT] = s
+    ivn[0] = n + 1
+    if ke - ks > ivn[1]:
+        ivn[1] = ke - ks
+    S[s, S_IVKEY] = ks
+    S[s, S_IVEND] = ke
+
+
+def _cache_conflict(S, M, IV, ivn, s, c):
+    """A live mapping of the same pages as slot s (its own, or of an MDL whose live page
+    range overlaps s's) with a cache type other than c; -1 if none."""
+    sm = S[s, S_SYSMAP]
+    if sm >= 0 and M[sm, M_CACHE] != -1 and M[sm, M_CACHE] != c:
+        return sm
+    m = S[s, S_UHEAD]
+    while m >= 0:
+        if M[m, M_CACHE] != -1 and M[m, M_CACHE] != c:
+            return m
+        m = M[m, M_NEXT]
+    ks = S[s, S_IVKEY]
+    if ks < 0:
+        return -1
+    ke = S[s, S_IVEND]
+    n = ivn[0]
+    j = _iv_lower(IV, n, ks - ivn[1])
+    while j < n and IV[j, IV_START] < ke:
+        t = IV[j, IV_SLOT]
+        if t != s and IV[j, IV_END] > ks:
+            sm = S[t, S_SYSMAP]
+            if sm >= 0 and M[sm, M_CACHE] != -1 and M[sm, M_CACHE] != c:
+                return sm
+            m = S[t, S_UHEAD]
+            while m >= 0:
+                if M[m, M_CACHE] != -1 and M[m, M_CACHE] != c:
+                    return m
+                m = M[m, M_NEXT]
+        j += 1
+    return -1
+
+
 def _release_sysmap(S, M, sysva, s, i, ti, reason):
     """End slot s's own system mapping (if any) at stream event i."""
     sm = S[s, S_SYSMAP]
@@ -265,6 +366,9 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
     live_user = np.empty(n_maps + 1, dtype=np.int64)
     live_lock = np.empty(n_locks + 1, dtype=np.int64)
     RV = np.full((n_rsv + 1, NRV), -1, dtype=np.int64)
+    IV = np.full((n_slots + 1, 3), -1, dtype=np.int64)
+    ivn = np.zeros(2, dtype=np.int64)  # live intervals, longest interval
+    n_procs = proc_is_system.shape[0]
     nrv = 0
     nu = 0
     nl_live = 0
@@ -358,6 +462,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                         M[m, M_EXPO_F] = nf - 1
                     m = M[m, M_NEXT]
                 _release_sysmap(S, M, sysva, s, i, ti, R_IRP)
+                _iv_clear(S, IV, ivn, s)
                 lk = S[s, S_LOCK]
                 if S[s, S_LOCKST] == LS_LOCKED and lk >= 0:
                     nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_IRP)
@@ -383,6 +488,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             if s >= 0 and S[s, S_FREED] != 1:
                 S[s, S_REALLOC] = 1
                 S[s, S_END_EV] = i
+                _iv_clear(S, IV, ivn, s)
             s = ns
             ns += 1
             S[s, S_MDL] = a
@@ -406,6 +512,8 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_NLOCKS] = 0
             S[s, S_REALLOC] = 0
             slot_of[mid] = s
+            if e != E_IOALLOC:
+                _iv_set(S, IV, ivn, s, n_procs + 1 + s, 0, size[row])
             continue
 
         if s < 0:
@@ -479,6 +587,12 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_LOCKST] = LS_LOCKED
             S[s, S_LOCK] = lk
             S[s, S_NLOCKS] += 1
+            space = -1
+            if _is_kernel(vs):
+                space = 0
+            elif user == 1 and lproc != -1:
+                space = lproc + 1
+            _iv_set(S, IV, ivn, s, space, vs, S[s, S_SIZE])
             continue
 
         if (e == E_UNLOCK or e == E_IOFREE) and S[s, S_IRP] != -1:
@@ -506,6 +620,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                               ti, ti, -1, 1, M[m, M_START_EV], i)
                 m = M[m, M_NEXT]
             _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
+            _iv_clear(S, IV, ivn, s)
             lk = S[s, S_LOCK]
             if lk >= 0:
                 nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_UNLOCK)
@@ -541,6 +656,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                 if e != E_FREEPAGES and not (kind & K_PARTIAL):
                     nf = _add(F, nf, KMAP_LEAK, i, s, sm, -1, p, ti, ti, -1, 0, M[sm, M_START_EV], i)
                 _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
+            _iv_clear(S, IV, ivn, s)
             if e == E_FREEPAGES:
                 S[s, S_PAGESFREED] = 1
             else:
@@ -553,6 +669,8 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_KIND] = kind | K_NONPAGED
             if S[s, S_VA] == -1:
                 S[s, S_VA] = va[row]
+            _iv_set(S, IV, ivn, s, 0 if _is_kernel(S[s, S_VA]) else -1, S[s, S_VA],
+                    S[s, S_SIZE])
             continue
 
         if e == E_PARTIAL:
@@ -611,6 +729,12 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_SIZE] = psz
             S[s, S_SRC] = root
             S[s, S_SRCLOCK] = how
+            space = -1  # a partial MDL describes its source's pages
+            if how != SRC_INVALID and root >= 0 and S[root, S_SPACE] >= 0:
+                space = S[root, S_SPACE]
+            elif how != SRC_INVALID and _is_kernel(pva):
+                space = 0
+            _iv_set(S, IV, ivn, s, space, pva, psz)
             continue
 
         if e == E_PREPARE:
@@ -655,15 +779,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                 continue
             c = cache[row]
             if c != -1:
-                conflict = -1
-                sm = S[s, S_SYSMAP]
-                if sm >= 0 and M[sm, M_CACHE] != -1 and M[sm, M_CACHE] != c:
-                    conflict = sm
-                m = S[s, S_UHEAD]
-                while m >= 0 and conflict < 0:
-                    if M[m, M_CACHE] != -1 and M[m, M_CACHE] != c:
-                        conflict = m
-                    m = M[m, M_NEXT]
+                conflict = _cache_conflict(S, M, IV, ivn, s, c)
                 if conflict >= 0:
                     nf = _add(F, nf, CACHE_TYPE_CONFLICT, i, s, nm, -1, p, ti, ti, -1, 0,
                               M[conflict, M_START_EV], i)
@@ -779,8 +895,9 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
     return S[:ns], M[:nm], L[:nl], F[:nf]
 
 
-_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove, _release_sysmap,
-                _end_lock, _source_gone, _short_use, _rsv_call)
+_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove, _iv_lower,
+                _iv_clear, _iv_set, _cache_conflict, _release_sysmap, _end_lock,
+                _source_gone, _short_use, _rsv_call)
 
 
 def _build_jit():
