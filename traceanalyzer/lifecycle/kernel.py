@@ -245,34 +245,35 @@ def _iv_set(S, IV, ivn, s, space, va, nbytes):
     S[s, S_IVEND] = ke
 
 
-def _cache_conflict(S, M, IV, ivn, s, c):
-    """A live mapping of the same pages as slot s (its own, or of an MDL whose live page
-    range overlaps s's) with a cache type other than c; -1 if none."""
-    sm = S[s, S_SYSMAP]
+def _clashing_mapping(S, M, t, c):
+    """A live mapping of slot t (system or user) with a cache type other than c; -1."""
+    sm = S[t, S_SYSMAP]
     if sm >= 0 and M[sm, M_CACHE] != -1 and M[sm, M_CACHE] != c:
         return sm
-    m = S[s, S_UHEAD]
+    m = S[t, S_UHEAD]
     while m >= 0:
         if M[m, M_CACHE] != -1 and M[m, M_CACHE] != c:
             return m
         m = M[m, M_NEXT]
+    return -1
+
+
+def _cache_conflict(S, M, IV, ivn, s, c):
+    """A live mapping of the same pages as slot s (its own, or of an MDL whose live page
+    range overlaps s's) with a cache type other than c; -1 if none."""
+    m = _clashing_mapping(S, M, s, c)
     ks = S[s, S_IVKEY]
-    if ks < 0:
-        return -1
+    if m >= 0 or ks < 0:
+        return m
     ke = S[s, S_IVEND]
     n = ivn[0]
     j = _iv_lower(IV, n, ks - ivn[1])
     while j < n and IV[j, IV_START] < ke:
         t = IV[j, IV_SLOT]
         if t != s and IV[j, IV_END] > ks:
-            sm = S[t, S_SYSMAP]
-            if sm >= 0 and M[sm, M_CACHE] != -1 and M[sm, M_CACHE] != c:
-                return sm
-            m = S[t, S_UHEAD]
-            while m >= 0:
-                if M[m, M_CACHE] != -1 and M[m, M_CACHE] != c:
-                    return m
-                m = M[m, M_NEXT]
+            m = _clashing_mapping(S, M, t, c)
+            if m >= 0:
+                return m
         j += 1
     return -1
 
@@ -896,7 +897,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
 
 
 _JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove, _iv_lower,
-                _iv_clear, _iv_set, _cache_conflict, _release_sysmap, _end_lock,
+                _iv_clear, _iv_set, _clashing_mapping, _cache_conflict, _release_sysmap, _end_lock,
                 _source_gone, _short_use, _rsv_call)
 
 
