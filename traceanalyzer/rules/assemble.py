@@ -205,6 +205,10 @@ class FindingAssembler:
         nbytes = np.where(nbytes >= 0, nbytes, gather(self.slot_bytes, slot, 0))
         nbytes = self.reservation_bytes(rules, call_idx, nbytes, has_slot)
         map_va = gather(R.mappings[:, K.M_VA], mapping_id, -1)
+        # the address the call itself names: mapped_va (map/unmap), else va
+        call_va = self.take_calls("mapped_va", call_idx)
+        call_va = np.where(pd.isna(call_va), self.take_calls("va", call_idx), call_va)
+        irql = self.take_calls("irql", call_idx)
         start = p["start_ns"].to_numpy(dtype=np.int64)
         end = p["end_ns"].to_numpy(dtype=np.int64)
         end = np.where(end < 0, self.trace_end_ns, end)
@@ -232,7 +236,10 @@ class FindingAssembler:
                 rules[i], process=image[i] or "?", pid=pid[i] if pid[i] >= 0 else "?",
                 tid=tid[i] if tid[i] >= 0 else "?", mdl=format_address(_u64(mdl[i]), "?"),
                 bytes=describe_bytes(int(nbytes[i])), t_ms=format_ms(time_ns[i]),
-                va=format_address(_u64(map_va[i]), "?"), event=event[i], caller_ctx=ctx_text[i],
+                va=format_address(_u64(map_va[i]), None) or format_address(call_va[i], "?"),
+                call_va=format_address(call_va[i], "?"),
+                irql="?" if pd.isna(irql[i]) else int(irql[i]),
+                event=event[i], caller_ctx=ctx_text[i],
                 other=other_text[i], mdl_va=format_address(_u64(slot_va[i]), "?"),
                 count=int(counts[i]),
             ))
