@@ -462,6 +462,7 @@ class Analysis:
                 "message": rec["message"], "advice": rec["advice"],
                 "fingerprint": rec["fingerprint"], "evidence_seq": list(rec["evidence"]),
                 "count": int_or_none(rec["count"]),
+                "permanent": bool(rec["permanent"]),
             })
         stats = self.trace.stats
         return {

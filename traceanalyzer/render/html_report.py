@@ -163,7 +163,9 @@ def _impact_section(findings: pd.DataFrame) -> str:
             f'<td class="num">{int(r["findings"])}</td>'
             f'<td class="num">{esc(vocab.format_bytes(r["bytes"]))}</td>'
             f'<td class="num">{esc(vocab.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
-            f'<td class="num">{100 * float(r["share"]):.1f}%</td></tr>'
+            + (f'<td class="num">permanent: {esc(vocab.format_bytes(r["permanent_bytes"]))}'
+               '</td></tr>' if r.get("permanent_bytes") else
+               f'<td class="num">{100 * float(r["share"]):.1f}%</td></tr>')
             for r in t.to_dict("records"))
         out.append(f'<div><h3>Per {by}</h3><table class="impact"><thead><tr><th>{label}</th>'
                    '<th>Worst</th><th class="num">Findings</th><th class="num">Bytes</th>'

@@ -59,7 +59,9 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
                 terminal_safe(vocab.process_label(r.pid, r.process, width=24)),
                 terminal_safe(vocab.shorten(str(r.caller), 28) if not pd.isna(r.caller)
                               else None),
-                vocab.format_bytes(r.bytes), vocab.format_byte_seconds(r.impact_byte_seconds),
+                vocab.format_bytes(r.bytes),
+                "permanent" if _is_true(getattr(r, "permanent", False))
+                else vocab.format_byte_seconds(r.impact_byte_seconds),
             ))
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
         lines.append("")
@@ -115,3 +117,8 @@ class TextRenderer:
 
 
 RENDERER = TextRenderer()
+
+
+def _is_true(value: Any) -> bool:
+    """A boolean cell that may be missing (NA counts as False)."""
+    return not vocab.is_missing(value) and bool(value)

@@ -22,7 +22,7 @@ from traceanalyzer.lifecycle.codes import KERNEL_RULES
 from traceanalyzer.lifecycle.replay import ReplayResult
 from traceanalyzer.model.encoding import dictionary_codes
 from traceanalyzer.model.schema import PAGE_SIZE
-from traceanalyzer.rules.catalogue import RULES
+from traceanalyzer.rules.catalogue import PERMANENT_LEAKS, RULES
 from traceanalyzer.rules.messages import message_for
 from traceanalyzer.vocabulary import SEVERITY_RANK, describe_bytes, format_address, format_ms
 
@@ -36,7 +36,7 @@ FINDING_COLUMNS = [
     "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event",
     "bytes", "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns",
     "exposure_end_ns", "message", "advice", "fingerprint", "evidence", "lifetime_id",
-    "mapping_id", "count", "call_pid", "call_process",
+    "mapping_id", "count", "call_pid", "call_process", "permanent",
 ]
 
 
@@ -257,11 +257,21 @@ class FindingAssembler:
             "count": counts,
             "call_pid": _nullable(ctx_pid),
             "call_process": gather(self.image_of_proc, ctx_proc, None),
+            "permanent": np.array([r in PERMANENT_LEAKS for r in rules], dtype=bool),
         })
-        df["_rank"] = df["severity"].map(SEVERITY_RANK)
-        df = df.sort_values(["_rank", "impact_byte_seconds", "time_ns"],
-                            ascending=[True, False, True], kind="stable")
-        return _typed(df.drop(columns="_rank").reset_index(drop=True))
+        return _typed(rank_findings(df))
+
+
+def rank_findings(df: pd.DataFrame) -> pd.DataFrame:
+    """Findings in report order: by severity; within one severity the permanent leaks
+    first, largest bytes first (a leak until reboot outweighs any finite impact), then the
+    others by impact (bytes x seconds), largest first; ties by time."""
+    key = np.where(df["permanent"].to_numpy(dtype=bool), df["bytes"].to_numpy(dtype=float),
+                   df["impact_byte_seconds"].to_numpy(dtype=float))
+    order = df.assign(_rank=df["severity"].map(SEVERITY_RANK), _perm=df["permanent"], _key=key)
+    order = order.sort_values(["_rank", "_perm", "_key", "time_ns"],
+                              ascending=[True, False, False, True], kind="stable")
+    return order.drop(columns=["_rank", "_perm", "_key"]).reset_index(drop=True)
 
 
 def gather(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
@@ -294,6 +304,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     df["mdl"] = df["mdl"].astype("UInt64")
     df["impact_byte_seconds"] = df["impact_byte_seconds"].astype("float64")
     df["call_pid"] = df["call_pid"].astype("Int64")
+    df["permanent"] = df["permanent"].astype(bool)
     for c in ("rule", "severity", "process", "caller", "event", "message", "advice", "fingerprint",
               "call_process"):
         df[c] = df[c].astype("string")

@@ -35,6 +35,14 @@ CALL_EFFECTS: Final[str] = (
 )
 
 
+#: Leaks that nothing can release before reboot: the process the pages were mapped into
+#: is gone (no context to unmap in), or the MDL that described the pages is freed. They
+#: are marked ``permanent`` and rank by their bytes (their bytes x seconds never ends).
+PERMANENT_LEAKS: Final[frozenset[str]] = frozenset({
+    "USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "ALLOC_PAGES_WRONG_FREE",
+})
+
+
 @dataclass(frozen=True)
 class Rule:
     """One rule. ``severity`` is the default; ``FREE_MDL_WHILE_LOCKED`` is raised to
