@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from gate_fakes import finding, fp, summary
+from helpers.gate_fakes import finding, fp, summary
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from traceanalyzer.gate.baseline import Baseline

@@ -12,7 +12,7 @@ import os
 import socket
 
 import pytest
-from gate_fakes import CALLS_LOG_ENV, fake_summarize, finding, summary, write_summary
+from helpers.gate_fakes import CALLS_LOG_ENV, fake_summarize, finding, summary, write_summary
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.cache import ResultCache, analyzer_key, default_cache_dir, file_digest

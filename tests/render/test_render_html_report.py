@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from fake_analysis import fake_analysis
+from helpers.fake_analysis import fake_analysis
 
 from traceanalyzer.render import render
 from traceanalyzer.render.html_report import html_report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from etl_oracles import canonical_rows, dissect_records
+from helpers.etl_oracles import canonical_rows, dissect_records
 from traceanalyzer.cli.main import main
 from traceanalyzer.synth.make_sample_etls import SAMPLE_DIR, make_sample_etls, scenario_csvs
 
@@ -135,7 +135,7 @@ def test_sample_etl_gives_back_the_csv_rows(csv):
 
 
 def test_two_sessions_split_by_provider_give_the_same_rows(tmp_path):
-    from etl_oracles import scenario_frame
+    from helpers.etl_oracles import scenario_frame
     from traceanalyzer.synth.etl_kernel import KERNEL_HOOKS
     from traceanalyzer.synth.etl_writer import write_etl
 

@@ -178,7 +178,7 @@ class FindingAssembler:
         p = partials.reset_index(drop=True)
         n = len(p)
         if n == 0:
-            return _typed(pd.DataFrame(columns=FINDING_COLUMNS))
+            return typed_findings(pd.DataFrame(columns=FINDING_COLUMNS))
         R = self.replay
         proc = p["proc"].to_numpy(dtype=np.int64)
         slot = p["slot"].to_numpy(dtype=np.int64)
@@ -259,7 +259,7 @@ class FindingAssembler:
             "call_process": gather(self.image_of_proc, ctx_proc, None),
             "permanent": np.array([r in PERMANENT_LEAKS for r in rules], dtype=bool),
         })
-        return _typed(rank_findings(df))
+        return typed_findings(rank_findings(df))
 
 
 def rank_findings(df: pd.DataFrame) -> pd.DataFrame:
@@ -296,7 +296,8 @@ def _nullable(a: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(a, a < 0)
 
 
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
+def typed_findings(df: pd.DataFrame) -> pd.DataFrame:
+    """A findings frame with the column dtypes of ``Analysis.findings``."""
     df = df.copy()
     for c in ("time_ns", "pid", "tid", "bytes", "start_ns", "end_ns", "exposure_start_ns",
               "exposure_end_ns", "lifetime_id", "mapping_id", "count"):
