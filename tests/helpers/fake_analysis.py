@@ -141,6 +141,25 @@ class FakeAnalysis:
     def leak_timeline(self) -> pd.DataFrame:
         return self.tables["leak_timeline"]
 
+    @property
+    def leaks(self) -> dict:
+        return self.summary()["leaks"]
+
+    def plot_leak_timeline(self, **kwargs):
+        from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
+
+        return plot_leak_timeline_for(self, **kwargs)
+
+    def plot_hazard_timeline(self, **kwargs):
+        from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
+
+        return plot_hazard_timeline_for(self, **kwargs)
+
+    def plot_impact(self, **kwargs):
+        from traceanalyzer.plot.impact import plot_impact_for
+
+        return plot_impact_for(self, **kwargs)
+
     def summary(self) -> dict:
         f = self.findings
         findings = []

@@ -49,6 +49,11 @@ class ReplayResult:
     findings: np.ndarray
     engine: str
 
+    @property
+    def n_lifetimes(self) -> int:
+        """How many MDL lifetimes the replay saw."""
+        return int(len(self.slots))
+
 
 def u64_column(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:

@@ -117,8 +117,12 @@ class TraceFigure(Figure):
     """A matplotlib Figure that shows itself as a PNG in Jupyter without pyplot or
     ``%matplotlib inline`` (IPython's registered Figure formatter wins if set)."""
 
+    def png(self, dpi: int = PNG_DPI) -> bytes:
+        """This figure as PNG bytes (Agg canvas, no display needed)."""
+        return figure_png(self, dpi)
+
     def _repr_png_(self) -> bytes:
-        return figure_png(self)
+        return self.png()
 
 
 def new_figure(**kwargs: Any) -> TraceFigure:

@@ -14,13 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from traceanalyzer.plot import style
-from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
-from traceanalyzer.plot.impact import impact_table, plot_impact_for
-from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
+from traceanalyzer import vocabulary as vocab
+from traceanalyzer.analysis.impact import impact_table
 from traceanalyzer.model.html_repr import esc
 from traceanalyzer.render.html_findings import findings_section
-from traceanalyzer import vocabulary as vocab
 
 #: Figures of the report: name -> (title, caption).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -49,10 +46,7 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
 def figure_pngs(analysis: Any) -> dict[str, bytes]:
     """PNG bytes of the report's figures: ``leak_timeline``, ``hazard_timeline``,
     ``impact`` (rendered with the Agg canvas)."""
-    makers = {"leak_timeline": plot_leak_timeline_for,
-              "hazard_timeline": plot_hazard_timeline_for,
-              "impact": plot_impact_for}
-    return {name: style.figure_png(make(analysis)) for name, make in makers.items()}
+    return {name: getattr(analysis, f"plot_{name}")().png() for name in FIGURES}
 
 
 def _asset(name: str) -> str:

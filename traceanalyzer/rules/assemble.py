@@ -13,14 +13,12 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from traceanalyzer.context.attribution import Context
 from traceanalyzer.lifecycle import kernel as K
 from traceanalyzer.lifecycle.codes import KERNEL_RULES
 from traceanalyzer.lifecycle.replay import ReplayResult
-from traceanalyzer.model.encoding import dictionary_codes
+from traceanalyzer.lifecycle.tables import LifecycleTables, nullable
+from traceanalyzer.model.encoding import dictionary_codes, gather, take_column
 from traceanalyzer.model.schema import PAGE_SIZE
 from traceanalyzer.rules.catalogue import PERMANENT_LEAKS, RULES
 from traceanalyzer.rules.messages import message_for
@@ -45,12 +43,6 @@ def fingerprint(rule: str, caller: str | None, image: str | None) -> str:
     addresses, pids or times)."""
     key = f"{rule}|{caller or ''}|{(image or '').lower()}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
-
-
-def pages_spanned(va: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """ceil(((va mod 4096) + size) / 4096); 0 where size is unknown (-1)."""
-    off = np.where(va == -1, 0, va.astype(np.uint64) % PAGE_SIZE).astype(np.int64)
-    return np.where(size < 0, 0, (off + np.maximum(size, 0) + PAGE_SIZE - 1) // PAGE_SIZE)
 
 
 def partial_frame(n: int, **columns: object) -> pd.DataFrame:
@@ -110,30 +102,21 @@ def kernel_partials(replay: ReplayResult) -> pd.DataFrame:
 class FindingAssembler:
     """Turns partial frames into the findings table (see ``Analysis.findings``)."""
 
-    def __init__(self, calls: pa.Table, ctx: Context, replay: ReplayResult,
-                 processes: pd.DataFrame, trace_end_ns: int) -> None:
-        self.calls = calls
-        self.ctx = ctx
-        self.replay = replay
+    def __init__(self, tables: LifecycleTables, trace_end_ns: int) -> None:
+        self.tables = tables
+        self.calls = tables.calls
+        self.ctx = tables.context
+        self.replay = tables.replay
         self.trace_end_ns = trace_end_ns
-        self.pid_of_proc = processes["pid"].fillna(-1).to_numpy(dtype=np.int64)
-        self.image_of_proc = processes["image"].astype(object).where(
-            processes["image"].notna(), None).to_numpy()
-        S = replay.slots
-        self.slot_bytes = (pages_spanned(S[:, K.S_VA], S[:, K.S_SIZE]) * PAGE_SIZE
-                           if len(S) else np.zeros(0, dtype=np.int64))
+        self.pid_of_proc = tables.pid_of_proc
+        self.image_of_proc = tables.image_of_proc
+        self.slot_bytes = tables.slot_bytes
 
     # -- column helpers --------------------------------------------------------------
 
     def take_calls(self, column: str, idx: np.ndarray) -> np.ndarray:
         """Values of a calls column at row indices (None where idx is -1 or absent)."""
-        if column not in self.calls.column_names or idx.size == 0:
-            return np.full(idx.size, None, dtype=object)
-        col = self.calls.column(column)
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(pa.string())
-        taken = pc.take(col, pa.array(np.maximum(idx, 0), mask=idx < 0))
-        return np.asarray(taken.to_pylist(), dtype=object)
+        return take_column(self.calls, column, idx)
 
     def _proc_text(self, proc: np.ndarray) -> list[str]:
         out = []
@@ -245,17 +228,17 @@ class FindingAssembler:
             ))
         df = pd.DataFrame({
             "rule": rules, "severity": severity, "time_ns": time_ns,
-            "pid": _nullable(pid), "process": image, "tid": _nullable(tid),
+            "pid": nullable(pid), "process": image, "tid": nullable(tid),
             "mdl": pd.array([_u64(m) for m in mdl], dtype="UInt64"),
             "caller": caller, "event": event, "bytes": nbytes,
             "impact_byte_seconds": impact, "start_ns": start, "end_ns": end,
-            "exposure_start_ns": _nullable(np.where(expo, start, -1)),
-            "exposure_end_ns": _nullable(np.where(expo, end, -1)),
+            "exposure_start_ns": nullable(np.where(expo, start, -1)),
+            "exposure_end_ns": nullable(np.where(expo, end, -1)),
             "message": messages, "advice": [RULES[r].advice for r in rules],
             "fingerprint": fingerprints, "evidence": p["evidence"].tolist(),
-            "lifetime_id": _nullable(slot), "mapping_id": _nullable(mapping_id),
+            "lifetime_id": nullable(slot), "mapping_id": nullable(mapping_id),
             "count": counts,
-            "call_pid": _nullable(ctx_pid),
+            "call_pid": nullable(ctx_pid),
             "call_process": gather(self.image_of_proc, ctx_proc, None),
             "permanent": np.array([r in PERMANENT_LEAKS for r in rules], dtype=bool),
         })
@@ -274,26 +257,8 @@ def rank_findings(df: pd.DataFrame) -> pd.DataFrame:
     return order.drop(columns=["_rank", "_perm", "_key"]).reset_index(drop=True)
 
 
-def gather(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
-    """``values[idx]`` where ``idx >= 0``, else ``fill`` (also when ``values`` is empty:
-    a trace-quality finding on a trace with no calls or processes has only -1 indices).
-
-    Use this, never ``np.where(idx >= 0, values[np.maximum(idx, 0)], fill)``: np.where
-    evaluates both branches, and ``values[0]`` of an empty array raises IndexError."""
-    idx = np.asarray(idx, dtype=np.int64)
-    if len(values) == 0:
-        return np.full(idx.shape, fill, dtype=object if fill is None or isinstance(fill, str)
-                       else np.int64)
-    return np.where(idx >= 0, values[np.maximum(idx, 0)], fill)
-
-
 def _u64(x: int) -> int | None:
     return None if x == -1 else int(np.int64(x).view(np.uint64))
-
-
-def _nullable(a: np.ndarray) -> pd.arrays.IntegerArray:
-    a = np.asarray(a, dtype=np.int64)
-    return pd.arrays.IntegerArray(a, a < 0)
 
 
 def typed_findings(df: pd.DataFrame) -> pd.DataFrame:
