@@ -37,7 +37,7 @@ class FindingSources:
 
     def findings(self) -> pd.DataFrame:
         """The assembled findings table (columns: ``rules.assemble.FINDING_COLUMNS``)."""
-        parts = [kernel_partials(self.tables.replay), self.attach_partials(),
+        parts = [kernel_partials(self.tables.raw_findings()), self.attach_partials(),
                  self.stateless_partials(), self.quality_partials()]
         parts = [p for p in parts if len(p)]
         partials = pd.concat(parts, ignore_index=True) if parts else partial_frame(0)

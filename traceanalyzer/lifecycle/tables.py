@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from traceanalyzer.context.attribution import Context
 from traceanalyzer.lifecycle import kernel as K
-from traceanalyzer.lifecycle.codes import END_REASONS, KIND_NAMES
+from traceanalyzer.lifecycle.codes import END_REASONS, KERNEL_RULES, KIND_NAMES
 from traceanalyzer.lifecycle.replay import ReplayResult
 from traceanalyzer.model.encoding import gather, take_column
 from traceanalyzer.model.schema import CACHE_TYPES, PAGE_SIZE
@@ -27,6 +27,11 @@ MAPPING_COLUMNS: tuple[str, ...] = (
     "mapping_id", "lifetime_id", "mdl", "mode", "pid", "process", "process_wow64",
     "mapped_va", "cache_type", "bytes", "start_ns", "end_ns", "end_reason", "map_tid",
     "map_caller", "unmap_tid", "unmap_caller", "map_call_index",
+)
+RAW_FINDING_COLUMNS: tuple[str, ...] = (
+    "rule", "time_ns", "proc", "lifetime_id", "mapping_id", "call_idx", "released_call",
+    "event_call", "process_end", "start_ns", "end_ns", "exposure", "severity_raised",
+    "evidence",
 )
 LOCK_COLUMNS: tuple[str, ...] = (
     "lock_id", "lifetime_id", "mdl", "pid", "process", "user_va", "bytes", "start_ns",
@@ -101,6 +106,31 @@ class LifecycleTables:
 
     def mdl_of_slots(self, slots: np.ndarray) -> np.ndarray:
         return gather(self._slots[:, K.S_MDL], slots, -1).view(np.uint64)
+
+    def seq_of(self, stream_idx: np.ndarray) -> np.ndarray:
+        """``seq`` of stream positions (-1 where -1)."""
+        return gather(self.replay.seq, stream_idx, -1)
+
+    @property
+    def lifetime_mdl(self) -> np.ndarray:
+        """MDL address of each lifetime (int64 bit pattern)."""
+        return self._slots[:, K.S_MDL]
+
+    @property
+    def lifetime_va(self) -> np.ndarray:
+        """Start address each lifetime describes (-1 unknown)."""
+        return self._slots[:, K.S_VA]
+
+    @property
+    def lifetime_alloc_proc(self) -> np.ndarray:
+        """Process instance that allocated each lifetime (-1 unknown)."""
+        return self._slots[:, K.S_ALLOC_PROC]
+
+    @property
+    def mapping_va(self) -> np.ndarray:
+        """Mapped address of each mapping."""
+        M = self.replay.mappings
+        return M[:, K.M_VA] if len(M) else np.zeros(0, dtype=np.int64)
 
     def lifetime_starts(self) -> tuple[np.ndarray, np.ndarray]:
         """(seq of each lifetime's first event, its MDL address as int64 bits), in
@@ -220,3 +250,39 @@ class LifecycleTables:
                                    dtype="string"),
             "caller": self.caller_at(self.call_of(L[:, K.L_START_EV])),
         })
+
+    def raw_findings(self) -> pd.DataFrame:
+        """The replay's findings before assembly, one row each.
+
+        Columns: rule, time_ns, proc (process instance it is charged to, -1 none),
+        lifetime_id / mapping_id (-1 none), call_idx (row in ``calls`` of the call that
+        caused it, -1 for a process end or the end of the trace), released_call (row of
+        the earlier call it refers back to: the lock, map or free), event_call (row of
+        the triggering call), process_end (triggered by a process end), start_ns,
+        end_ns (-1: open at trace end), exposure (user PTEs on released pages from
+        start to end), severity_raised (critical instead of the rule's severity),
+        evidence (sorted seq of the events involved).
+        """
+        F = self.replay.findings
+        if len(F) == 0:
+            F = np.zeros((0, K.NF), dtype=np.int64)
+        slot = F[:, K.F_SLOT]
+        alloc_ev = gather(self._slots[:, K.S_ALLOC_EV], slot, -1)
+        locks = self.replay.locks
+        lock_ev = gather(locks[:, K.L_START_EV] if len(locks) else np.zeros(0, dtype=np.int64),
+                         F[:, K.F_LOCK], -1)
+        ev_seq = np.stack([self.seq_of(alloc_ev), self.seq_of(F[:, K.F_REL]),
+                           self.seq_of(F[:, K.F_EV]), self.seq_of(F[:, K.F_TIDEV]),
+                           self.seq_of(lock_ev)], axis=1)
+        trig = F[:, K.F_EV]
+        event_call = self.call_of(trig)
+        return pd.DataFrame({
+            "rule": np.asarray(KERNEL_RULES, dtype=object)[F[:, K.F_RULE]],
+            "time_ns": F[:, K.F_TIME], "proc": F[:, K.F_PROC], "lifetime_id": slot,
+            "mapping_id": F[:, K.F_MAP], "call_idx": self.call_of(F[:, K.F_TIDEV]),
+            "released_call": self.call_of(F[:, K.F_REL]), "event_call": event_call,
+            "process_end": (trig >= 0) & (event_call < 0),
+            "start_ns": F[:, K.F_START], "end_ns": F[:, K.F_END],
+            "exposure": F[:, K.F_EXPO] == 1, "severity_raised": F[:, K.F_SEV] == 1,
+            "evidence": [sorted({int(x) for x in row if x >= 0}) for row in ev_seq],
+        }, columns=list(RAW_FINDING_COLUMNS))

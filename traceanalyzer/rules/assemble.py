@@ -14,9 +14,6 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from traceanalyzer.lifecycle import kernel as K
-from traceanalyzer.lifecycle.codes import KERNEL_RULES
-from traceanalyzer.lifecycle.replay import ReplayResult
 from traceanalyzer.lifecycle.tables import LifecycleTables, nullable
 from traceanalyzer.model.encoding import dictionary_codes, gather, take_column
 from traceanalyzer.model.schema import PAGE_SIZE
@@ -64,38 +61,21 @@ def partial_frame(n: int, **columns: object) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def kernel_partials(replay: ReplayResult) -> pd.DataFrame:
-    """Partial findings from the replay kernel's finding records."""
-    F = replay.findings
-    n = len(F)
+def kernel_partials(raw: pd.DataFrame) -> pd.DataFrame:
+    """Partial findings from the replay's raw findings (``LifecycleTables.raw_findings``)."""
+    n = len(raw)
     if n == 0:
         return partial_frame(0)
-    ci = replay.call_index
-
-    def call_of(stream_idx: np.ndarray) -> np.ndarray:
-        return gather(ci, stream_idx, -1)
-
-    def seq_of(stream_idx: np.ndarray) -> np.ndarray:
-        return gather(replay.seq, stream_idx, -1)
-
-    slot = F[:, K.F_SLOT]
-    S = replay.slots
-    alloc_ev = gather(S[:, K.S_ALLOC_EV], slot, -1)
-    lock = F[:, K.F_LOCK]
-    lock_ev = gather(replay.locks[:, K.L_START_EV], lock, -1)
-    ev_seq = np.stack([seq_of(alloc_ev), seq_of(F[:, K.F_REL]), seq_of(F[:, K.F_EV]),
-                       seq_of(F[:, K.F_TIDEV]), seq_of(lock_ev)], axis=1)
-    evidence = [sorted({int(x) for x in row if x >= 0}) for row in ev_seq]
-    trig = F[:, K.F_EV]
-    event = np.where((trig >= 0) & (call_of(trig) < 0), "ProcessEnd", None).astype(object)
     return partial_frame(
         n,
-        rule=np.asarray(KERNEL_RULES, dtype=object)[F[:, K.F_RULE]],
-        time_ns=F[:, K.F_TIME], proc=F[:, K.F_PROC], slot=slot,
-        call_idx=call_of(F[:, K.F_TIDEV]), rel_call=call_of(F[:, K.F_REL]),
-        event_call=call_of(trig), start_ns=F[:, K.F_START], end_ns=F[:, K.F_END],
-        expo=F[:, K.F_EXPO] == 1, mapping_id=F[:, K.F_MAP], sev_up=F[:, K.F_SEV] == 1,
-        event=event, evidence=evidence,
+        rule=raw["rule"].to_numpy(dtype=object), time_ns=raw["time_ns"].to_numpy(),
+        proc=raw["proc"].to_numpy(), slot=raw["lifetime_id"].to_numpy(),
+        call_idx=raw["call_idx"].to_numpy(), rel_call=raw["released_call"].to_numpy(),
+        event_call=raw["event_call"].to_numpy(), start_ns=raw["start_ns"].to_numpy(),
+        end_ns=raw["end_ns"].to_numpy(), expo=raw["exposure"].to_numpy(),
+        mapping_id=raw["mapping_id"].to_numpy(), sev_up=raw["severity_raised"].to_numpy(),
+        event=np.where(raw["process_end"].to_numpy(), "ProcessEnd", None).astype(object),
+        evidence=raw["evidence"].tolist(),
     )
 
 
@@ -106,7 +86,6 @@ class FindingAssembler:
         self.tables = tables
         self.calls = tables.calls
         self.ctx = tables.context
-        self.replay = tables.replay
         self.trace_end_ns = trace_end_ns
         self.pid_of_proc = tables.pid_of_proc
         self.image_of_proc = tables.image_of_proc
@@ -162,7 +141,7 @@ class FindingAssembler:
         n = len(p)
         if n == 0:
             return typed_findings(pd.DataFrame(columns=FINDING_COLUMNS))
-        R = self.replay
+        T = self.tables
         proc = p["proc"].to_numpy(dtype=np.int64)
         slot = p["slot"].to_numpy(dtype=np.int64)
         call_idx = p["call_idx"].to_numpy(dtype=np.int64)
@@ -181,13 +160,12 @@ class FindingAssembler:
         ev_from_call = self.take_calls("event", np.where(event_call >= 0, event_call, call_idx))
         event = np.where(pd.isna(event), ev_from_call, event)
         has_slot = slot >= 0
-        S = R.slots
-        mdl = gather(S[:, K.S_MDL], slot, -1)
-        slot_va = gather(S[:, K.S_VA], slot, -1)
+        mdl = gather(T.lifetime_mdl, slot, -1)
+        slot_va = gather(T.lifetime_va, slot, -1)
         nbytes = p["bytes"].to_numpy(dtype=np.int64)
         nbytes = np.where(nbytes >= 0, nbytes, gather(self.slot_bytes, slot, 0))
         nbytes = self.reservation_bytes(rules, call_idx, nbytes, has_slot)
-        map_va = gather(R.mappings[:, K.M_VA], mapping_id, -1)
+        map_va = gather(T.mapping_va, mapping_id, -1)
         # the address the call itself names: mapped_va (map/unmap), else va
         call_va = self.take_calls("mapped_va", call_idx)
         call_va = np.where(pd.isna(call_va), self.take_calls("va", call_idx), call_va)
@@ -203,7 +181,7 @@ class FindingAssembler:
         ctx_pid = gather(self.ctx.pid, call_idx, -1)
         ctx_text = [t if cp >= 0 or q < 0 else f"pid {cp}"
                     for t, cp, q in zip(self._proc_text(ctx_proc), ctx_pid, ctx_proc)]
-        alloc_proc = gather(S[:, K.S_ALLOC_PROC], slot, -1)
+        alloc_proc = gather(T.lifetime_alloc_proc, slot, -1)
         other_text = self._proc_text(alloc_proc)
         counts = p["count"].to_numpy(dtype=np.int64)
         fp_cache: dict[tuple, str] = {}
