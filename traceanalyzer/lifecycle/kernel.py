@@ -29,6 +29,8 @@ MmFreeMappingAddress of a mapped reservation); a call on something that does not
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 from numba import types as nbt
@@ -42,6 +44,66 @@ from traceanalyzer.lifecycle.codes import (
     LS_UNLOCKED, MODE_USER, R_EXIT, R_FREED, R_IRP, R_LIVE, R_PAGESFREED, R_UNLOCK, R_UNMAP,
     RULE_CODE, USER_SPACE_LIMIT,
 )
+
+# --- inputs -----------------------------------------------------------------------------
+
+
+class ReplayInput(NamedTuple):
+    """What the kernel replays: int64 arrays, -1 = absent (addresses as uint64 bits).
+
+    Over the stream (calls + process ends, in ``seq`` order): ``ev`` (event code,
+    ``codes.EVENT_CODE``), ``t`` (time_ns), ``proc`` (process instance of the call's
+    context, or of the ending process), ``cidx`` (row of the call, -1 for a process end).
+    Over the calls (indexed through ``cidx``): ``mdl``, ``va``, ``size``, ``req``
+    (requested_size), ``mode`` (access_mode code), ``cache`` (cache_type code), ``mva``
+    (mapped_va), ``ok`` (1 if the call succeeded), ``irp``, ``tproc`` (process instance
+    of target_pid), ``tag`` (pool tag), ``mdl_id`` / ``src_id``
+    (dense ids of mdl / source_mdl, for ``Scratch.slot_of``). Over the process
+    instances: ``proc_is_system`` (1 for System and Idle).
+    """
+
+    ev: np.ndarray
+    t: np.ndarray
+    proc: np.ndarray
+    mdl: np.ndarray
+    va: np.ndarray
+    size: np.ndarray
+    req: np.ndarray
+    mode: np.ndarray
+    cache: np.ndarray
+    mva: np.ndarray
+    ok: np.ndarray
+    irp: np.ndarray
+    tproc: np.ndarray
+    tag: np.ndarray
+    mdl_id: np.ndarray
+    src_id: np.ndarray
+    cidx: np.ndarray
+    proc_is_system: np.ndarray
+
+
+class ReplaySizes(NamedTuple):
+    """Upper bounds of the record tables (from event counts) and the number of dense
+    MDL address ids."""
+
+    n_slots: int
+    n_maps: int
+    n_locks: int
+    n_rsv: int
+    n_addresses: int
+
+
+class Scratch(NamedTuple):
+    """The kernel's mutable lookups, fresh for every run (:func:`new_scratch`):
+    ``slot_of`` (dense MDL id -> current slot), ``sysva`` (system address -> mapping),
+    ``rsv`` (reservation address -> reservation), ``irp_head`` (irp -> first slot it
+    owns)."""
+
+    slot_of: np.ndarray
+    sysva: dict
+    rsv: dict
+    irp_head: dict
+
 
 # --- record layouts ---------------------------------------------------------------------
 # slots (MDL lifetimes)
@@ -355,10 +417,16 @@ def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx, okay):
     return nf
 
 
-def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, src_mdl, tag,
-           mdl_id, src_id, cidx, proc_is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps,
-           n_locks, n_rsv):
-    """Run the state machine over the stream. See the module docstring."""
+def replay(inp, sizes, scratch):
+    """Run the state machine over the stream of ``inp`` (:class:`ReplayInput`) with record
+    tables sized by ``sizes`` (:class:`ReplaySizes`) and fresh ``scratch``
+    (:class:`Scratch`). Returns the slots, mappings, locks and findings records."""
+    ev, t, proc, cidx, proc_is_system = inp.ev, inp.t, inp.proc, inp.cidx, inp.proc_is_system
+    mdl, va, size, req, mode, cache = inp.mdl, inp.va, inp.size, inp.req, inp.mode, inp.cache
+    mva, ok, irp, tproc, tag = inp.mva, inp.ok, inp.irp, inp.tproc, inp.tag
+    mdl_id, src_id = inp.mdl_id, inp.src_id
+    slot_of, sysva, rsv, irp_head = scratch.slot_of, scratch.sysva, scratch.rsv, scratch.irp_head
+    n_slots, n_maps, n_locks, n_rsv = sizes.n_slots, sizes.n_maps, sizes.n_locks, sizes.n_rsv
     n = ev.shape[0]
     S = np.full((n_slots + 1, NS), -1, dtype=np.int64)
     M = np.full((n_maps + 1, NM), -1, dtype=np.int64)
@@ -926,19 +994,19 @@ replay_py = replay
 _jit = None
 
 
-def replay_jit(*args):
+def replay_jit(inp: ReplayInput, sizes: ReplaySizes, scratch: Scratch):
     """The kernel compiled by numba (compiled on first use, cached on disk)."""
     global _jit
     if _jit is None:
         _jit = _build_jit()
-    return _jit(*args)
+    return _jit(inp, sizes, scratch)
 
 
-def new_dicts(jit: bool):
-    """The three int64 -> int64 dicts the kernel needs (numba typed dicts when compiled):
-    sysva (system address -> mapping), rsv (reservation address -> reservation),
-    irp_head (irp -> first slot it owns). MDL addresses need no dict: the stream gives
+def new_scratch(jit: bool, n_addresses: int) -> Scratch:
+    """Fresh lookups for one run: ``slot_of`` all -1, and three empty int64 -> int64
+    dicts (numba typed dicts when compiled). MDL addresses need no dict: the input gives
     each a dense id (``mdl_id``/``src_id``) and ``slot_of`` is an array over those ids."""
+    slot_of = np.full(max(n_addresses, 1), -1, dtype=np.int64)
     if jit:
-        return tuple(Dict.empty(nbt.int64, nbt.int64) for _ in range(3))
-    return {}, {}, {}
+        return Scratch(slot_of, *(Dict.empty(nbt.int64, nbt.int64) for _ in range(3)))
+    return Scratch(slot_of, {}, {}, {})
