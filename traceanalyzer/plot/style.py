@@ -144,7 +144,7 @@ def figure_png(fig: Any, dpi: int = PNG_DPI) -> bytes:
 
 
 def save_png(fig: Any, path: Any, dpi: int = PNG_DPI) -> None:
-    """Write a Figure as a PNG file with the Agg canvas."""
-    from pathlib import Path
+    """Write a Figure as a PNG file with the Agg canvas (temporary file + rename)."""
+    from traceanalyzer.fileio import write_bytes_atomic
 
-    Path(path).write_bytes(figure_png(fig, dpi))
+    write_bytes_atomic(path, figure_png(fig, dpi))

@@ -1,4 +1,5 @@
-"""CSV renderer: the findings table, one row per finding."""
+"""CSV renderer: the findings table, one row per finding (text cells that a spreadsheet
+would run as a formula get a leading ``'``: see :mod:`traceanalyzer.escape`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from traceanalyzer.escape import csv_safe_frame
 from traceanalyzer.render.base import filter_findings
 from traceanalyzer import vocabulary as vocab
 
@@ -37,7 +39,7 @@ class CsvRenderer:
     def render(self, analysis: Any, min_severity: str | None = None, **_options: Any) -> str:
         """``analysis.findings`` (at or above ``min_severity``) as CSV with a header row."""
         findings = filter_findings(analysis.findings, min_severity)
-        return findings_csv_frame(findings).to_csv(index=False, lineterminator="\n")
+        return csv_safe_frame(findings_csv_frame(findings)).to_csv(index=False, lineterminator="\n")
 
 
 RENDERER = CsvRenderer()

@@ -7,23 +7,16 @@ change colours.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from typing import Any
 
 import pandas as pd
 
+from traceanalyzer.escape import terminal_safe
 from traceanalyzer.render.base import filter_findings
 from traceanalyzer import vocabulary as vocab
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(value: Any) -> str:
-    """``str(value)`` with control characters escaped (``'\\x1b'``); None/NA -> ``'-'``."""
-    if vocab.is_missing(value):
-        return "-"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+__all__ = ["RENDERER", "TextRenderer", "findings_text", "terminal_safe"]
 
 
 def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
