@@ -48,10 +48,14 @@ def test_cli_synth_writes_the_same_file_as_the_library(tmp_path, capsys):
     (tmp_path / "demo.csv").write_text(CSV)
     (tmp_path / "lib").mkdir()
     make_sample_etls(tmp_path, tmp_path / "lib")
-    # the output folder does not exist yet: one line, exit 2
+    # where the output folder would be there is a file: one line naming it, exit 2
+    (tmp_path / "cli").write_text("not a folder")
     argv = ["synth", str(tmp_path / "demo.csv"), "-o", str(tmp_path / "cli" / "demo.etl"), "--buffer-size", "8192"]
     assert main(argv) == 2
-    (tmp_path / "cli").mkdir()
+    err = capsys.readouterr().err
+    assert "cli" in err and len(err.strip().splitlines()) == 1
+    # a missing output folder is created, as `report` creates its directory
+    (tmp_path / "cli").unlink()
     assert main(argv) == 0
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "cli" / "demo.etl").read_bytes() == (tmp_path / "lib" / "demo.etl").read_bytes()
