@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from traceanalyzer.synth.scenario import NX_NORMAL_PRIORITY, Scenario, pool_tag
+from traceanalyzer.synth.scenario import NX_NORMAL_PRIORITY, Scenario, Thread, pool_tag
 
 HERE = Path(__file__).resolve().parent
 
@@ -1343,6 +1343,113 @@ def unlock_twice_while_user_mapped() -> Story:
     )
 
 
+def _locked_mdls(s: Scenario, t0: int) -> tuple[Callable[[], Scenario], Callable[..., None],
+                                               Callable[[Thread, int], None]]:
+    """Helpers for scenarios made of many small lock/map/unlock stories: ``at()`` (the
+    next time, 10 us apart), ``locked(thread, mdl, va, size, mode)``, ``done(thread, mdl)``
+    (MmUnlockPages, which also ends the system mapping, then IoFreeMdl)."""
+    clock = [t0]
+
+    def at() -> Scenario:
+        clock[0] += 10 * US
+        return s.at(clock[0])
+
+    def locked(th: Thread, m: int, va: int, size: int, mode: str = "UserMode") -> None:
+        at().allocate_mdl(th, m, va=va, size=size)
+        at().probe_and_lock(th, m, mode=mode)
+
+    def done(th: Thread, m: int) -> None:
+        at().unlock(th, m)
+        at().free_mdl(th, m)
+
+    return at, locked, done
+
+
+@story
+def cache_type_conflict_across_mdls() -> Story:
+    """The same pages mapped with two cache types through two MDLs."""
+    s = Scenario()
+    s.system()
+    app = s.process(pid=2700, image="capture.exe", tid=2704)
+    a, b, c, d, e, part = (mdl_at(n) for n in range(62, 68))
+    buf, buf2 = APP_BUF, APP_BUF + 0x100000
+    at, locked, done = _locked_mdls(s, 1 * MS)
+    # 1. overlapping va ranges of two locked MDLs in one process
+    locked(app, a, buf, 0x4000)
+    locked(app, b, buf + 0x2000, 0x4000)
+    at().map_kernel(app, a, sysva(30))
+    at().map_kernel(app, b, sysva(31), cache="MmNonCached")
+    t_ab = s.rows[-1]["time_ns"]
+    # 2. disjoint byte ranges that share a page (the hardware maps pages)
+    locked(app, c, buf2, 0x800)
+    locked(app, d, buf2 + 0x800, 0x800)
+    at().map_kernel(app, c, sysva(32))
+    at().map_kernel(app, d, sysva(33, 0x800), cache="MmWriteCombined")
+    t_cd = s.rows[-1]["time_ns"]
+    # 3. a partial MDL mapped NonCached while its source is mapped Cached
+    locked(app, e, kbuf(16), 0x8000, mode="KernelMode")
+    at().map_kernel(app, e, sysva(34))
+    at().allocate_mdl(app, part, va=kbuf(16) + 0x2000, size=0x2000)
+    at().call("IoBuildPartialMdl", app, mdl=part, source_mdl=e, va=kbuf(16) + 0x2000,
+              size=0x2000)
+    at().map_kernel(app, part, sysva(35), cache="MmNonCached")
+    t_part = s.rows[-1]["time_ns"]
+    at().free_mdl(app, part)
+    for m in (a, b, c, d, e):
+        done(app, m)
+    return Story(
+        "cache_type_conflict_across_mdls",
+        "capture.exe's buffers locked through two MDLs each and mapped Cached and "
+        "NonCached/WriteCombined: overlapping ranges, byte ranges sharing a page, a "
+        "partial MDL and its source",
+        "(see clean_cache_types_per_process)",
+        s,
+        [
+            Expect("CACHE_TYPE_CONFLICT", t_ab, 2700, b, 0x4000),
+            Expect("CACHE_TYPE_CONFLICT", t_cd, 2700, d, 0x1000),
+            Expect("CACHE_TYPE_CONFLICT", t_part, 2700, part, 0x2000),
+        ],
+    )
+
+
+@story
+def clean_cache_types_per_process() -> Story:
+    """Two cache types on pages that are not the same: per-process user va, next page."""
+    s = Scenario()
+    s.system()
+    app = s.process(pid=2900, image="capture.exe", tid=2904)
+    other = s.process(pid=3000, image="capture.exe", tid=3004)
+    f, g, h, k = (mdl_at(n) for n in range(72, 76))
+    buf = APP_BUF + 0x200000
+    at, locked, done = _locked_mdls(s, 1 * MS)
+    # the same user va in two processes: two different sets of pages
+    locked(app, f, buf, 0x1000)
+    locked(other, g, buf, 0x1000)
+    at().map_kernel(app, f, sysva(36))
+    at().map_kernel(other, g, sysva(37), cache="MmNonCached")
+    # adjacent pages of one process
+    locked(app, h, buf + 0x10000, 0x1000)
+    locked(app, k, buf + 0x11000, 0x1000)
+    at().map_kernel(app, h, sysva(38))
+    at().map_kernel(app, k, sysva(39), cache="MmNonCached")
+    for th, m in ((app, f), (other, g), (app, h), (app, k)):
+        done(th, m)
+    # the second MDL over f's pages maps after f is unlocked: nothing is live any more
+    locked(app, f, buf, 0x1000)
+    at().map_kernel(app, f, sysva(40), cache="MmNonCached")
+    done(app, f)
+    return Story(
+        "clean_cache_types_per_process",
+        "capture.exe (two instances) maps the same user address of each process, and two "
+        "adjacent pages of one, with different cache types; then maps the first buffer "
+        "again NonCached after its Cached mapping ended",
+        "CACHE_TYPE_CONFLICT: different processes' user pages, adjacent pages, a mapping "
+        "that ended",
+        s,
+        [],
+    )
+
+
 # ======================================================================================
 # where each rule must NOT fire: a scenario with the legal variant of its pattern
 # ======================================================================================
@@ -1360,7 +1467,7 @@ NEAR_MISS: dict[str, tuple[str, ...]] = {
                                       "unlock_twice_while_user_mapped"),
     "USER_MAP_KERNEL_MEMORY": ("clean_worker_attach_unmap",),
     "USER_MAP_OUTSIDE_USER_RANGE": ("clean_worker_attach_unmap",),
-    "CACHE_TYPE_CONFLICT": ("clean_ioctl_lifecycle",),
+    "CACHE_TYPE_CONFLICT": ("clean_ioctl_lifecycle", "clean_cache_types_per_process"),
     "UNLOCK_NOT_LOCKED": ("clean_trace_starts_mid_request", "clean_ioctl_lifecycle"),
     "DOUBLE_LOCK": ("clean_ioctl_lifecycle",),
     "FREE_MDL_WHILE_LOCKED": ("clean_ioctl_lifecycle", "nonpaged_buffer_freed_while_mapped"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Any
 
 
 class TraceError(Exception):
@@ -44,3 +45,21 @@ class MissingEventError(TraceError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message otherwise
         return Exception.__str__(self)
+
+
+_FILE_ATTR = "traceanalyzer_file"
+
+
+def tag_file(exc: BaseException, path: str | Path) -> None:
+    """Remember on an unexpected exception which file the library was working on (the
+    innermost tag wins), so that the CLI's one-line internal error can name it."""
+    if getattr(exc, _FILE_ATTR, None) is None:
+        try:
+            setattr(exc, _FILE_ATTR, str(path))
+        except (AttributeError, TypeError):  # an exception type without a __dict__
+            pass
+
+
+def file_of(exc: Any) -> str | None:
+    """The file :func:`tag_file` recorded on ``exc`` (None when untagged)."""
+    return getattr(exc, _FILE_ATTR, None)

@@ -1,6 +1,8 @@
 """Writing files the way every writer of the tool must: a temporary file in the target
 folder, then a rename. A reader never sees a torn file, a symlink at the target is
-replaced (never written through), and nothing but the temporary file is ever deleted."""
+replaced (never written through), nothing but the temporary file is ever deleted, and the
+file gets the mode a plain ``open(path, "w")`` would give it (0666 minus the umask, so
+0644 typically: CI artifact uploaders can read it), not mkstemp's 0600."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())
         yield Path(tmp)
         os.replace(tmp, p)
     except BaseException:
@@ -36,3 +39,17 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc on Linux; elsewhere set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
-from traceanalyzer.errors import TraceError, TraceFormatError
+from traceanalyzer.errors import TraceError, TraceFormatError, tag_file
 from traceanalyzer.model.stats import LOSS_COUNTERS, Stats
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.readers import ReadOptions, read_file
@@ -47,7 +47,13 @@ def load(
     for path in paths:
         if path.is_dir():
             raise TraceError("is a directory; pass the trace files in it", path)
-        result = read_file(path, format=format, options=options)
+        try:
+            result = read_file(path, format=format, options=options)
+        except TraceError:
+            raise
+        except Exception as exc:  # a bug: the CLI's internal-error line names this file
+            tag_file(exc, path)
+            raise
         if strict:
             _refuse_loss(result.stats, path)
         tables.append(result.table)

@@ -18,6 +18,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from traceanalyzer.plot import hazard_timeline as ht
+from traceanalyzer.plot import leak_timeline
+from traceanalyzer.plot import problem_timeline as pt
 from traceanalyzer.rules.problems import problems_of
 
 __all__ = ["AnalysisView"]
@@ -175,8 +178,6 @@ class AnalysisView:
         """The hazard timeline of the view (see ``Analysis.plot_hazard_timeline``),
         framed to its window. lanes: 'auto', 'process' or 'problem'; include_info: draw
         info findings; max_lanes: lanes drawn; title, width: figure title and width."""
-        from traceanalyzer.plot import hazard_timeline as ht
-        from traceanalyzer.plot import problem_timeline as pt
 
         span = self.trace.time_span_ns
         window = self._f.window
@@ -190,14 +191,13 @@ class AnalysisView:
             return pt.plot_problem_timeline(self.findings, **opts)
         if lanes not in ("auto", "process"):
             raise ValueError(f"lanes must be 'auto', 'process' or 'problem', not {lanes!r}")
-        return ht.plot_hazard_timeline(ht.with_call_context(self.findings, self.trace),
+        return ht.plot_hazard_timeline(ht.with_call_context(self.findings),
                                        self.mappings, self.locks, **opts)
 
     def plot_leak_timeline(self, *, top_n: int = 8, title: str | None = None,
                            width: float = 12.0):
         """Bytes locked and user-mapped over time for the view's processes and window.
         top_n: processes drawn; title, width: figure title and width in inches."""
-        from traceanalyzer.plot import leak_timeline
 
         span = self._f.window or self.trace.time_span_ns
         return leak_timeline.plot_leak_timeline(
@@ -210,3 +210,13 @@ class AnalysisView:
     def __repr__(self) -> str:
         return (f"<AnalysisView {self._label()}: {len(self.findings)} findings, "
                 f"{len(self.problems)} problems>")
+
+
+def view_for_process(analysis: Any, process: int | str | Sequence[int | str]) -> AnalysisView:
+    """``analysis.for_process(process)``: a view cut to those processes."""
+    return AnalysisView(analysis, _Filter()).for_process(process)
+
+
+def view_window(analysis: Any, start_ns: int, end_ns: int) -> AnalysisView:
+    """``analysis.window(start_ns, end_ns)``: a view cut to that time window."""
+    return AnalysisView(analysis, _Filter()).window(start_ns, end_ns)

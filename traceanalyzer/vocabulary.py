@@ -57,12 +57,12 @@ def is_missing(value: Any) -> bool:
 
 
 def int_or_none(value: Any) -> int | None:
-    """``int(value)``, or None when it is missing or not a number."""
+    """``int(value)``, or None when it is missing or not a (finite) number."""
     if is_missing(value):
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from traceanalyzer.context.attribution import SOURCE_NAMES, attribute
 
-from tests.core.util import trace_from_rows
+from helpers.rows import trace_from_rows
 
 SYS = [
     {"time_ns": 0, "event": "ProcessRundown", "pid": 4, "image": "System"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceanalyzer as ta
 
-from tests.core.util import trace_from_rows
+from helpers.rows import trace_from_rows
 
 
 def test_analyze_reports_progress_after_each_stage():

@@ -13,22 +13,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.core.util import analyze_rows, rules_of
+from helpers.rows import PRELUDE, PROCS, analyze_rows, rules_of
 
 USER_VA = 0x000001D2C3A40000
 KERNEL_VA = 0xFFFFB00012340000
-PROCS = [(100, "a.exe", 1000), (200, "b.exe", 2000), (300, "c.exe", 3000)]
-PRELUDE = [
-    {"time_ns": 0, "event": "ProcessRundown", "pid": 4, "image": "System"},
-    {"time_ns": 0, "event": "ThreadRundown", "pid": 4, "tid": 88},
-] + [
-    r
-    for pid, image, tid in PROCS
-    for r in (
-        {"time_ns": 0, "event": "ProcessStart", "pid": pid, "image": image},
-        {"time_ns": 0, "event": "ThreadStart", "pid": pid, "tid": tid},
-    )
-]
 
 
 @st.composite

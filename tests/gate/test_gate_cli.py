@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from gate_fakes import fake_summarize, finding, summary, write_summary
+from helpers.gate_fakes import fake_summarize, finding, summary, write_summary
 from junitparser import JUnitXml
 
 from traceanalyzer.cli.main import build_parser, main

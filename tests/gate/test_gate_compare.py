@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from gate_fakes import finding, fp, summary
+from helpers.gate_fakes import finding, fp, summary
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.baseline import Baseline, dumps_baseline, load_baseline, save_baseline

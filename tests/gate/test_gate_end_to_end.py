@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from gate_scenarios import write_case
+from helpers.gate_scenarios import write_case
 from junitparser import Failure, JUnitXml
 
 from traceanalyzer.cli.main import main

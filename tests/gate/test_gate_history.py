@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from gate_fakes import finding, fp, summary
+from helpers.gate_fakes import finding, fp, summary
 
 from traceanalyzer.rules.problems import problem_id
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from gate_fakes import finding, fp, summary
+from helpers.gate_fakes import finding, fp, summary
 
 from traceanalyzer.rules.problems import problem_id
 from junitparser import Error, Failure, JUnitXml, Skipped

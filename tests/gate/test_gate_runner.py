@@ -12,7 +12,7 @@ import os
 import socket
 
 import pytest
-from gate_fakes import CALLS_LOG_ENV, fake_summarize, finding, summary, write_summary
+from helpers.gate_fakes import CALLS_LOG_ENV, fake_summarize, finding, summary, write_summary
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.cache import ResultCache, analyzer_key, default_cache_dir, file_digest
@@ -95,8 +95,7 @@ def test_second_run_comes_from_the_cache_and_a_changed_trace_is_redone(tmp_path,
 
 def test_cache_ignores_corrupt_entries_and_drops_other_analyzer_versions(tmp_path):
     cache = ResultCache(tmp_path, key="current")
-    (tmp_path / "old-version").mkdir()
-    (tmp_path / "old-version" / "x.json").write_text("{}")
+    ResultCache(tmp_path, key="old-version").put("ab12", summary())
     cache.put("abc", summary())
     assert cache.get("abc") == summary()
     (tmp_path / "current" / "abc.json").write_text("{trunc")

@@ -14,8 +14,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.core.test_replay_properties import PRELUDE, PROCS  # System worker 88 + 3 apps
-from tests.core.util import analyze_rows
+from helpers.rows import PRELUDE, PROCS  # System worker 88 + 3 apps
+from helpers.rows import analyze_rows
 
 WORKER = {"pid": 4, "tid": 88}
 TAGS = [0x5264634D, 0x6C6F6F50, 0x20202041]

@@ -680,7 +680,7 @@ def irp_story_source(s: Scenario) -> Thread:
 @pytest.mark.parametrize("engine", ["python", "jit"])
 def test_many_findings_grow_the_record_table(engine):
     """More findings than the kernel's first record table holds (it grows on demand)."""
-    from tests.core.util import analyze_rows
+    from helpers.rows import analyze_rows
 
     m = mdl_at(20)
     rows = [{"time_ns": 0, "event": "ProcessRundown", "pid": 4, "image": "System"},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,13 +9,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
-from fake_analysis import MDL, S, fake_analysis, seed_tables  # noqa: E402
+from helpers.fake_analysis import MDL, S, fake_analysis, seed_tables
 
-from traceanalyzer.plot.hazard_timeline import (  # noqa: E402
+from traceanalyzer.plot.hazard_timeline import (
     hazard_lanes, plot_hazard_timeline, with_call_context,
 )
-from traceanalyzer.plot.style import SYSTEM_LANE  # noqa: E402
+from traceanalyzer.plot.style import SYSTEM_LANE
 
 
 def _plot(t: dict, **kw):
@@ -29,9 +26,9 @@ def _labels(fig) -> list[str]:
     return [t.get_text() for t in fig.axes[0].texts]
 
 
-def test_call_context_comes_from_the_evidence_event() -> None:
+def test_call_context_comes_from_the_attributed_call() -> None:
     a = fake_analysis()
-    f = with_call_context(a.findings, a.trace)
+    f = with_call_context(a.findings)
     unlock = f[f["rule"] == "UNLOCK_WHILE_USER_MAPPED"].iloc[0]
     # charged to app.exe (its mapping is exposed) but called by System's worker thread
     assert (unlock["pid"], unlock["ctx_pid"], unlock["ctx_tid"]) == (1234, 4, 88)
@@ -40,7 +37,7 @@ def test_call_context_comes_from_the_evidence_event() -> None:
 
 def test_lanes_put_processes_first_and_the_worker_context_last() -> None:
     a = fake_analysis()
-    lanes = hazard_lanes(with_call_context(a.findings, a.trace), a.mappings)
+    lanes = hazard_lanes(with_call_context(a.findings), a.mappings)
     assert list(lanes["label"]) == ["app.exe (1234)", SYSTEM_LANE]
     assert lanes.iloc[0]["worst_severity"] == "critical"
     assert list(lanes["findings"]) == [2, 0]
@@ -52,7 +49,7 @@ def test_lanes_put_processes_first_and_the_worker_context_last() -> None:
 def test_worker_unlock_is_marked_in_system_lane_with_arrow_to_the_finding() -> None:
     a = fake_analysis()
     t = a.tables
-    fig = plot_hazard_timeline(with_call_context(a.findings, a.trace), a.mappings, a.locks,
+    fig = plot_hazard_timeline(with_call_context(a.findings), a.mappings, a.locks,
                                time_span_ns=t["time_span_ns"])
     ax = fig.axes[0]
     assert "MmUnlockPages by tid 88" in _labels(fig)

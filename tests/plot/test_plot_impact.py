@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from traceanalyzer.plot.impact import impact_table, plot_impact
+from traceanalyzer.analysis.impact import impact_table
+from traceanalyzer.plot.impact import plot_impact
 
 
 def _findings() -> pd.DataFrame:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
-from fake_analysis import S, seed_tables  # noqa: E402
+from helpers.fake_analysis import S, seed_tables
 
-from traceanalyzer.plot.leak_timeline import plot_leak_timeline, rank_processes  # noqa: E402
-from traceanalyzer.plot.style import figure_png  # noqa: E402
+from traceanalyzer.plot.leak_timeline import plot_leak_timeline, rank_processes
+from traceanalyzer.plot.style import figure_png
 
 
 def _texts(fig) -> list[str]:

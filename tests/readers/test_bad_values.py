@@ -162,3 +162,35 @@ def test_etl_payload_value_out_of_its_column_range(tmp_path: Path, n: int) -> No
     with pytest.raises(TraceFormatError, match=r"record at 0x[0-9a-f]+: MdlTrace/IoAllocateMdl field 'size' "
                                                r"-> column 'irql': 4096 is out of range"):
         read_etl(path, ReadOptions(field_map=fmap, strict=True))
+
+
+def test_times_near_the_int64_limit_stay_exact_through_the_analysis(tmp_path: Path) -> None:
+    import traceanalyzer as ta
+
+    top = 2**63 - 1
+    path = _csv(tmp_path / "t.csv", "time_ns,event,pid,tid,target_pid",
+                [f"{top - 2},ThreadStart,10,11,", f"{top - 1},KeStackAttachProcess,10,11,20", f"{top},ThreadEnd,10,11,"])
+    trace = ta.load(path)
+    assert trace.threads["end_ns"].tolist() == [top]  # not 2**63 through a float
+    found = ta.analyze(trace).findings
+    assert found.loc[found["rule"] == "ATTACH_UNBALANCED", "time_ns"].tolist() == [top]  # at the thread's end
+
+
+def test_damaged_parquet_and_gzip_name_the_file(tmp_path: Path) -> None:
+    table = pa.table({"time_ns": [1], "event": ["IoFreeMdl"], "caller": ["drv.sys"]})
+    good = tmp_path / "good.parquet"
+    pq.write_table(table, good, compression="none", use_dictionary=False, write_statistics=False)
+    data = good.read_bytes()
+    assert data.count(b"drv.sys") == 1
+    bad_utf8 = tmp_path / "utf8.parquet"
+    bad_utf8.write_bytes(data.replace(b"drv.sys", b"drv\x80sys"))
+    with pytest.raises(TraceFormatError, match=r"utf8\.parquet: not a readable Parquet file"):
+        read_file(bad_utf8)
+    meta = tmp_path / "meta.parquet"
+    pq.write_table(table.replace_schema_metadata({b"traceanalyzer.metadata": b"[1, 2"}), meta)
+    with pytest.raises(TraceFormatError, match=r"meta\.parquet: Parquet metadata traceanalyzer.metadata"):
+        read_file(meta)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(gzip.compress(b"time_ns,event\n" + b"1,IoFreeMdl\n" * 5000)[:100])
+    with pytest.raises(TraceFormatError, match=r"cut\.csv\.gz: cannot read"):
+        read_file(cut)

@@ -8,12 +8,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from fake_analysis import fake_analysis
+from helpers.fake_analysis import fake_analysis
 
 from traceanalyzer.render import render
 from traceanalyzer.render.html_report import html_report
 from traceanalyzer.render.report_files import REPORT_FILES, write_report
-from traceanalyzer.render.repr_html import analysis_repr_html
+from traceanalyzer.analysis.repr_html import analysis_repr_html
 from traceanalyzer.rules.catalogue import RULES
 
 HOSTILE = "<img src=x onerror=alert(1)>&\"'.exe"

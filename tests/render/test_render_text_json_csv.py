@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from fake_analysis import fake_analysis
+from helpers.fake_analysis import fake_analysis
 
 from traceanalyzer.render import render
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from etl_oracles import dissect_records, etlparser_records, record_marker, scenario_frame, scenario_rows
+from helpers.etl_oracles import dissect_records, etlparser_records, record_marker, scenario_frame, scenario_rows
 from traceanalyzer.errors import TraceError
 from traceanalyzer.synth.etl_bench import write_cswitch_heavy_etl
 from traceanalyzer.synth.etl_writer import write_etl

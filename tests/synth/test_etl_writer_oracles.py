@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from etl_oracles import (
+from helpers.etl_oracles import (
     dissect_records,
     etlparser_records,
     scenario_frame,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from etl_oracles import canonical_rows, dissect_records
+from helpers.etl_oracles import canonical_rows, dissect_records
 from traceanalyzer.cli.main import main
 from traceanalyzer.synth.make_sample_etls import SAMPLE_DIR, make_sample_etls, scenario_csvs
 
@@ -48,10 +48,14 @@ def test_cli_synth_writes_the_same_file_as_the_library(tmp_path, capsys):
     (tmp_path / "demo.csv").write_text(CSV)
     (tmp_path / "lib").mkdir()
     make_sample_etls(tmp_path, tmp_path / "lib")
-    # the output folder does not exist yet: one line, exit 2
+    # where the output folder would be there is a file: one line naming it, exit 2
+    (tmp_path / "cli").write_text("not a folder")
     argv = ["synth", str(tmp_path / "demo.csv"), "-o", str(tmp_path / "cli" / "demo.etl"), "--buffer-size", "8192"]
     assert main(argv) == 2
-    (tmp_path / "cli").mkdir()
+    err = capsys.readouterr().err
+    assert "cli" in err and len(err.strip().splitlines()) == 1
+    # a missing output folder is created, as `report` creates its directory
+    (tmp_path / "cli").unlink()
     assert main(argv) == 0
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "cli" / "demo.etl").read_bytes() == (tmp_path / "lib" / "demo.etl").read_bytes()
@@ -135,7 +139,7 @@ def test_sample_etl_gives_back_the_csv_rows(csv):
 
 
 def test_two_sessions_split_by_provider_give_the_same_rows(tmp_path):
-    from etl_oracles import scenario_frame
+    from helpers.etl_oracles import scenario_frame
     from traceanalyzer.synth.etl_kernel import KERNEL_HOOKS
     from traceanalyzer.synth.etl_writer import write_etl
 

@@ -4,8 +4,8 @@ canonical table's names and enum numbers."""
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
+from helpers.tables import canonical_table
 
 from traceanalyzer.model.mdltrace import mdltrace_schema
 from traceanalyzer.model.schema import CALL_EVENTS, COLUMNS, ENUM_ALIASES, IO_EVENTS
@@ -67,9 +67,7 @@ def _rows(pointer_size: int) -> list[dict]:
     return rows
 
 
-def _table(rows: list[dict]) -> pa.Table:
-    names = [c for c in COLUMNS if any(c in r for r in rows)]
-    return pa.Table.from_pylist(rows, schema=pa.schema([(c, COLUMNS[c]) for c in names]))
+_table = canonical_table
 
 
 @pytest.mark.parametrize("pointer_size", [8, 4])

@@ -11,10 +11,12 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 from traceanalyzer import __version__
-from traceanalyzer.errors import TraceError
+from traceanalyzer.errors import TraceError, file_of
+from traceanalyzer.escape import TerminalWriter, terminal_safe
 
 #: Order in ``--help``; other modules found in cli/commands/ follow.
 PREFERRED_ORDER = ("info", "hazards", "report", "check", "convert", "synth")
@@ -55,26 +57,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _human_stdout(args):
+            return int(args.func(args) or 0)
     except TraceError as exc:
         if args.debug:
             raise
-        print(f"traceanalyzer: {exc}", file=sys.stderr)
+        _say_error(str(exc))
         return 2
     except KeyboardInterrupt:
-        print("traceanalyzer: interrupted", file=sys.stderr)
+        _say_error("interrupted")
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug: say so in one line unless --debug
+    except Exception as exc:  # a bug: say so in one line, naming the file, unless --debug
         if args.debug:
             raise
-        print(
-            f"traceanalyzer: internal error: {type(exc).__name__}: {exc} "
-            "(run with --debug for the traceback)",
-            file=sys.stderr,
-        )
+        where = file_of(exc) or ", ".join(map(str, getattr(args, "traces", None) or [])) or None
+        _say_error((f"{where}: " if where else "")
+                   + f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return 2
+
+
+def _say_error(message: str) -> None:
+    """One line on stderr; file names and header bytes from a trace cannot drive the terminal."""
+    print(f"traceanalyzer: {terminal_safe(message)}", file=sys.stderr)
+
+
+def _machine_output(args: argparse.Namespace) -> bool:
+    """True when stdout carries JSON or CSV (written as it is) rather than text for a person."""
+    as_json = getattr(args, "json", None)
+    return getattr(args, "csv", False) is True or as_json is True or str(as_json) == "-"
+
+
+@contextmanager
+def _human_stdout(args: argparse.Namespace) -> Iterator[None]:
+    """While a command runs, its text output goes through :class:`TerminalWriter`
+    (control characters from image names, file names, header bytes escaped)."""
+    if _machine_output(args):
+        yield
+        return
+    real = sys.stdout
+    sys.stdout = TerminalWriter(real)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout = real
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -224,14 +224,14 @@ def _attach_states(
         change_key.append(k)
         change_pid.append(stack[-1][0] if stack else -1)
     # threads that end (or the trace that ends) with a non-empty stack
-    thread_end_ns = trace.threads["end_ns"].to_numpy(dtype=np.float64, na_value=np.nan)
+    thread_end_ns = trace.threads["end_ns"]  # Int64: exact (no float round trip near 2**63)
     for k, stack in stacks.items():
         if not stack:
             continue
         first = stack[0][1]
         end_ns = None
-        if k >= 0 and not np.isnan(thread_end_ns[k]):
-            end_ns = int(thread_end_ns[k])
+        if k >= 0 and not pd.isna(thread_end_ns.iat[k]):
+            end_ns = int(thread_end_ns.iat[k])
         findings.append(AttachFinding("ATTACH_UNBALANCED", first, int(times[first]), end_ns))
     if not change_seq:
         return np.full(n, -1, dtype=np.int64), findings

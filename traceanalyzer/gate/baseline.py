@@ -69,14 +69,16 @@ class Baseline:
         traces = doc.get("traces")
         if not isinstance(traces, Mapping):
             raise TraceError("baseline has no \"traces\" object", path)
-        try:
-            digests = {str(k): TraceDigest.from_entry(v) for k, v in traces.items()}
-            if doc.get("version") == 1:
-                for d in digests.values():
-                    d.findings = regroup(d.findings)
-            return cls(digests)
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise TraceError(f"malformed baseline entry: {exc}", path) from None
+        digests = {}
+        for k, v in traces.items():
+            try:
+                digests[str(k)] = TraceDigest.from_entry(v)
+            except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+                raise TraceError(f"malformed baseline entry for trace {str(k)!r}: {exc}", path) from None
+        if doc.get("version") == 1:
+            for d in digests.values():
+                d.findings = regroup(d.findings)
+        return cls(digests)
 
 
 def dumps_baseline(baseline: Baseline) -> str:

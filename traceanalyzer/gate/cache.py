@@ -3,15 +3,19 @@
 Layout: ``<cache dir>/<analyzer key>/<sha256 of the trace file>.json`` holding the
 trace's ``summary()`` dict. The analyzer key hashes the source of every package module
 that can change a summary (readers, model, context, lifecycle, rules, analysis), so a
-new analyzer never reuses results of an old one; folders of other keys are removed
-when the cache is opened for writing. A corrupt entry counts as a miss.
+new analyzer never reuses results of an old one. Each key folder holds a marker file
+(:data:`MARKER`) written when the folder is created; when the cache is opened for writing,
+folders of other keys that carry the marker lose the entries the cache wrote (and are
+removed once empty). Nothing else under the cache folder is ever deleted, so
+``--cache-dir`` may point at a folder that holds other things. A corrupt entry counts as
+a miss.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,8 @@ from traceanalyzer.fileio import write_text_atomic
 #: Package folders whose code cannot change a summary (left out of the analyzer key).
 _NOT_IN_KEY = {"gate", "cli", "render", "plot", "synth", "__pycache__"}
 CACHE_FORMAT = 1
+#: File in every key folder the cache created: only such folders are ever pruned.
+MARKER = ".traceanalyzer-cache"
 
 
 def file_digest(path: str | Path) -> str:
@@ -77,19 +83,39 @@ class ResultCache:
         return doc
 
     def put(self, file_hash: str, summary: dict[str, Any]) -> None:
-        """Store a summary (atomically)."""
+        """Store a summary (atomically); the key folder gets its marker first."""
+        if not (self.dir / MARKER).is_file():
+            write_text_atomic(self.dir / MARKER, json.dumps({"format": CACHE_FORMAT, "key": self.key}) + "\n")
         write_text_atomic(self._path(file_hash), json.dumps(summary, default=_jsonable, sort_keys=True))
 
     def prune_stale(self) -> int:
-        """Remove folders of other analyzer keys; returns how many were removed."""
+        """Empty the folders of other analyzer keys that this cache created (they hold
+        :data:`MARKER`): remove the entries it wrote there, then the folder when nothing
+        else is left in it. Returns how many such folders were pruned."""
         if not self.root.is_dir():
             return 0
-        removed = 0
+        pruned = 0
         for d in self.root.iterdir():
-            if d.is_dir() and d.name != self.key:
-                shutil.rmtree(d, ignore_errors=True)
-                removed += 1
-        return removed
+            if d.name == self.key or d.is_symlink() or not (d / MARKER).is_file():
+                continue
+            for f in d.iterdir():
+                if f.name != MARKER and _is_entry(f.name) and f.is_file() and not f.is_symlink():
+                    f.unlink(missing_ok=True)
+            (d / MARKER).unlink(missing_ok=True)
+            try:
+                d.rmdir()
+            except OSError:  # something the cache did not write is in there: keep it
+                pass
+            pruned += 1
+        return pruned
+
+
+_ENTRY = re.compile(r"\.?[0-9a-f]+\.json(\.[A-Za-z0-9_]+)?")
+
+
+def _is_entry(name: str) -> bool:
+    """A cache entry (``<hex hash>.json``) or a leftover temporary file of one."""
+    return _ENTRY.fullmatch(name) is not None
 
 
 def _jsonable(value: Any) -> Any:

@@ -11,6 +11,7 @@ the evidence of each group's first occurrence so a report can say *where* it hap
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -94,9 +95,19 @@ class FindingGroup:
             severity=str(entry.get("severity", "info")),
             caller=str(entry.get("caller", "")),
             process=str(entry.get("process", "")),
-            count=int(entry.get("count", 1)),
-            bytes=int(entry.get("bytes", 0) or 0),
+            count=whole_number(entry.get("count", 1), "count"),
+            bytes=whole_number(entry.get("bytes", 0) or 0, "bytes"),
         )
+
+
+def whole_number(value: Any, what: str) -> int:
+    """``value`` as an int when it is a whole number of 0 or more (``2.0`` too); else
+    ValueError naming ``what`` (a baseline written by hand may hold ``1e400``, ``-1``, ``"x"``)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) or (
+        isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    if not ok or value < 0:
+        raise ValueError(f"{what} {value!r} is not a whole number of 0 or more")
+    return int(value)
 
 
 @dataclass
@@ -129,7 +140,8 @@ class TraceDigest:
             for fp, g in (entry.get("findings") or {}).items()
         }
         leaks_in = entry.get("leaks") or {}
-        return cls(findings, {k: int_or_none(leaks_in.get(k)) for k in LEAK_METRICS})
+        return cls(findings, {k: None if leaks_in.get(k) is None else whole_number(leaks_in[k], k)
+                              for k in LEAK_METRICS})
 
     def ordered(self) -> list[FindingGroup]:
         """Groups most severe first, then by rule, caller and process."""

@@ -29,6 +29,8 @@ MmFreeMappingAddress of a mapped reservation); a call on something that does not
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 from numba import types as nbt
@@ -43,6 +45,66 @@ from traceanalyzer.lifecycle.codes import (
     RULE_CODE, USER_SPACE_LIMIT,
 )
 
+# --- inputs -----------------------------------------------------------------------------
+
+
+class ReplayInput(NamedTuple):
+    """What the kernel replays: int64 arrays, -1 = absent (addresses as uint64 bits).
+
+    Over the stream (calls + process ends, in ``seq`` order): ``ev`` (event code,
+    ``codes.EVENT_CODE``), ``t`` (time_ns), ``proc`` (process instance of the call's
+    context, or of the ending process), ``cidx`` (row of the call, -1 for a process end).
+    Over the calls (indexed through ``cidx``): ``mdl``, ``va``, ``size``, ``req``
+    (requested_size), ``mode`` (access_mode code), ``cache`` (cache_type code), ``mva``
+    (mapped_va), ``ok`` (1 if the call succeeded), ``irp``, ``tproc`` (process instance
+    of target_pid), ``tag`` (pool tag), ``mdl_id`` / ``src_id``
+    (dense ids of mdl / source_mdl, for ``Scratch.slot_of``). Over the process
+    instances: ``proc_is_system`` (1 for System and Idle).
+    """
+
+    ev: np.ndarray
+    t: np.ndarray
+    proc: np.ndarray
+    mdl: np.ndarray
+    va: np.ndarray
+    size: np.ndarray
+    req: np.ndarray
+    mode: np.ndarray
+    cache: np.ndarray
+    mva: np.ndarray
+    ok: np.ndarray
+    irp: np.ndarray
+    tproc: np.ndarray
+    tag: np.ndarray
+    mdl_id: np.ndarray
+    src_id: np.ndarray
+    cidx: np.ndarray
+    proc_is_system: np.ndarray
+
+
+class ReplaySizes(NamedTuple):
+    """Upper bounds of the record tables (from event counts) and the number of dense
+    MDL address ids."""
+
+    n_slots: int
+    n_maps: int
+    n_locks: int
+    n_rsv: int
+    n_addresses: int
+
+
+class Scratch(NamedTuple):
+    """The kernel's mutable lookups, fresh for every run (:func:`new_scratch`):
+    ``slot_of`` (dense MDL id -> current slot), ``sysva`` (system address -> mapping),
+    ``rsv`` (reservation address -> reservation), ``irp_head`` (irp -> first slot it
+    owns)."""
+
+    slot_of: np.ndarray
+    sysva: dict
+    rsv: dict
+    irp_head: dict
+
+
 # --- record layouts ---------------------------------------------------------------------
 # slots (MDL lifetimes)
 S_MDL, S_KIND, S_ALLOC_EV, S_ALLOC_PROC, S_VA, S_SIZE, S_LOCKST, S_LOCK = 0, 1, 2, 3, 4, 5, 6, 7
@@ -53,8 +115,18 @@ S_REQ, S_FIRST_EV, S_END_EV, S_NMAPS, S_NLOCKS, S_REALLOC, S_UHEAD, S_XHEAD = 16
 # source, valid until freed; SRC_INVALID: source was not usable, nothing to outlive).
 # S_IRPNEXT: next slot owned by the same irp (list head in the irp dict).
 S_SRCLOCK, S_IRPNEXT = 24, 25
-NS = 26
+# S_SPACE: the address space of the slot's pages (see "page ranges" below; -1 unknown);
+# S_IVKEY / S_IVEND: its live page range in the interval table (-1: none)
+S_SPACE, S_IVKEY, S_IVEND = 26, 27, 28
+NS = 29
 SRC_STABLE, SRC_INVALID = -2, -3
+# page ranges: live locked (or nonpaged-built, page-allocated, partial) MDLs as intervals
+# of keys space << 36 | page (36-bit page number of a 48-bit va), sorted by start, for
+# CACHE_TYPE_CONFLICT across MDLs. Spaces: 0 kernel va, proc + 1 a process's user va,
+# n_procs + 1 + slot the pages of one page-allocated MDL (its range starts at 0).
+IV_START, IV_END, IV_SLOT = 0, 1, 2
+PAGE_KEY_BITS = 36
+PAGE_KEY_MASK = (1 << PAGE_KEY_BITS) - 1
 # reservations (MmAllocateMappingAddress), kernel-internal
 RV_VA, RV_TAG, RV_EV, RV_PROC, RV_SLOT, RV_MAP_EV, RV_FREED = 0, 1, 2, 3, 4, 5, 6
 NRV = 7
@@ -176,6 +248,98 @@ def _live_remove(live, n, pos_col, table, idx):
     return n - 1
 
 
+def _iv_lower(IV, n, key):
+    """First position in the interval table whose start is >= key."""
+    lo = 0
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if IV[mid, IV_START] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _iv_clear(S, IV, ivn, s):
+    """Drop slot s's page range from the interval table (if it has one)."""
+    ks = S[s, S_IVKEY]
+    if ks < 0:
+        return
+    n = ivn[0]
+    j = _iv_lower(IV, n, ks)
+    while j < n and IV[j, IV_START] == ks and IV[j, IV_SLOT] != s:
+        j += 1
+    if j < n and IV[j, IV_START] == ks:
+        for k in range(j, n - 1):
+            IV[k, IV_START] = IV[k + 1, IV_START]
+            IV[k, IV_END] = IV[k + 1, IV_END]
+            IV[k, IV_SLOT] = IV[k + 1, IV_SLOT]
+        ivn[0] = n - 1
+    S[s, S_IVKEY] = -1
+    S[s, S_IVEND] = -1
+
+
+def _iv_set(S, IV, ivn, s, space, va, nbytes):
+    """Slot s's pages are [va, va + nbytes) in ``space``: (re)enter its page range."""
+    _iv_clear(S, IV, ivn, s)
+    S[s, S_SPACE] = space
+    if space < 0 or va == -1 or nbytes < 0:
+        return
+    last = va + (nbytes - 1 if nbytes > 0 else 0)
+    ks = (space << PAGE_KEY_BITS) | ((va >> 12) & PAGE_KEY_MASK)
+    ke = ((space << PAGE_KEY_BITS) | ((last >> 12) & PAGE_KEY_MASK)) + 1
+    if ke <= ks:
+        return
+    n = ivn[0]
+    j = _iv_lower(IV, n, ks + 1)  # after equal starts: insertion order among ties
+    for k in range(n, j, -1):
+        IV[k, IV_START] = IV[k - 1, IV_START]
+        IV[k, IV_END] = IV[k - 1, IV_END]
+        IV[k, IV_SLOT] = IV[k - 1, IV_SLOT]
+    IV[j, IV_START] = ks
+    IV[j, IV_END] = ke
+    IV[j, IV_SLOT] = s
+    ivn[0] = n + 1
+    if ke - ks > ivn[1]:
+        ivn[1] = ke - ks
+    S[s, S_IVKEY] = ks
+    S[s, S_IVEND] = ke
+
+
+def _clashing_mapping(S, M, t, c):
+    """A live mapping of slot t (system or user) with a cache type other than c; -1."""
+    sm = S[t, S_SYSMAP]
+    if sm >= 0 and M[sm, M_CACHE] != -1 and M[sm, M_CACHE] != c:
+        return sm
+    m = S[t, S_UHEAD]
+    while m >= 0:
+        if M[m, M_CACHE] != -1 and M[m, M_CACHE] != c:
+            return m
+        m = M[m, M_NEXT]
+    return -1
+
+
+def _cache_conflict(S, M, IV, ivn, s, c):
+    """A live mapping of the same pages as slot s (its own, or of an MDL whose live page
+    range overlaps s's) with a cache type other than c; -1 if none."""
+    m = _clashing_mapping(S, M, s, c)
+    ks = S[s, S_IVKEY]
+    if m >= 0 or ks < 0:
+        return m
+    ke = S[s, S_IVEND]
+    n = ivn[0]
+    j = _iv_lower(IV, n, ks - ivn[1])
+    while j < n and IV[j, IV_START] < ke:
+        t = IV[j, IV_SLOT]
+        if t != s and IV[j, IV_END] > ks:
+            m = _clashing_mapping(S, M, t, c)
+            if m >= 0:
+                return m
+        j += 1
+    return -1
+
+
 def _release_sysmap(S, M, sysva, s, i, ti, reason):
     """End slot s's own system mapping (if any) at stream event i."""
     sm = S[s, S_SYSMAP]
@@ -253,10 +417,16 @@ def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx, okay):
     return nf
 
 
-def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, src_mdl, tag,
-           mdl_id, src_id, cidx, proc_is_system, slot_of, sysva, rsv, irp_head, n_slots, n_maps,
-           n_locks, n_rsv):
-    """Run the state machine over the stream. See the module docstring."""
+def replay(inp, sizes, scratch):
+    """Run the state machine over the stream of ``inp`` (:class:`ReplayInput`) with record
+    tables sized by ``sizes`` (:class:`ReplaySizes`) and fresh ``scratch``
+    (:class:`Scratch`). Returns the slots, mappings, locks and findings records."""
+    ev, t, proc, cidx, proc_is_system = inp.ev, inp.t, inp.proc, inp.cidx, inp.proc_is_system
+    mdl, va, size, req, mode, cache = inp.mdl, inp.va, inp.size, inp.req, inp.mode, inp.cache
+    mva, ok, irp, tproc, tag = inp.mva, inp.ok, inp.irp, inp.tproc, inp.tag
+    mdl_id, src_id = inp.mdl_id, inp.src_id
+    slot_of, sysva, rsv, irp_head = scratch.slot_of, scratch.sysva, scratch.rsv, scratch.irp_head
+    n_slots, n_maps, n_locks, n_rsv = sizes.n_slots, sizes.n_maps, sizes.n_locks, sizes.n_rsv
     n = ev.shape[0]
     S = np.full((n_slots + 1, NS), -1, dtype=np.int64)
     M = np.full((n_maps + 1, NM), -1, dtype=np.int64)
@@ -265,6 +435,9 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
     live_user = np.empty(n_maps + 1, dtype=np.int64)
     live_lock = np.empty(n_locks + 1, dtype=np.int64)
     RV = np.full((n_rsv + 1, NRV), -1, dtype=np.int64)
+    IV = np.full((n_slots + 1, 3), -1, dtype=np.int64)
+    ivn = np.zeros(2, dtype=np.int64)  # live intervals, longest interval
+    n_procs = proc_is_system.shape[0]
     nrv = 0
     nu = 0
     nl_live = 0
@@ -358,6 +531,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                         M[m, M_EXPO_F] = nf - 1
                     m = M[m, M_NEXT]
                 _release_sysmap(S, M, sysva, s, i, ti, R_IRP)
+                _iv_clear(S, IV, ivn, s)
                 lk = S[s, S_LOCK]
                 if S[s, S_LOCKST] == LS_LOCKED and lk >= 0:
                     nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_IRP)
@@ -383,6 +557,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             if s >= 0 and S[s, S_FREED] != 1:
                 S[s, S_REALLOC] = 1
                 S[s, S_END_EV] = i
+                _iv_clear(S, IV, ivn, s)
             s = ns
             ns += 1
             S[s, S_MDL] = a
@@ -406,6 +581,8 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_NLOCKS] = 0
             S[s, S_REALLOC] = 0
             slot_of[mid] = s
+            if e != E_IOALLOC:
+                _iv_set(S, IV, ivn, s, n_procs + 1 + s, 0, size[row])
             continue
 
         if s < 0:
@@ -479,6 +656,12 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_LOCKST] = LS_LOCKED
             S[s, S_LOCK] = lk
             S[s, S_NLOCKS] += 1
+            space = -1
+            if _is_kernel(vs):
+                space = 0
+            elif user == 1 and lproc != -1:
+                space = lproc + 1
+            _iv_set(S, IV, ivn, s, space, vs, S[s, S_SIZE])
             continue
 
         if (e == E_UNLOCK or e == E_IOFREE) and S[s, S_IRP] != -1:
@@ -506,6 +689,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                               ti, ti, -1, 1, M[m, M_START_EV], i)
                 m = M[m, M_NEXT]
             _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
+            _iv_clear(S, IV, ivn, s)
             lk = S[s, S_LOCK]
             if lk >= 0:
                 nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_UNLOCK)
@@ -541,6 +725,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                 if e != E_FREEPAGES and not (kind & K_PARTIAL):
                     nf = _add(F, nf, KMAP_LEAK, i, s, sm, -1, p, ti, ti, -1, 0, M[sm, M_START_EV], i)
                 _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
+            _iv_clear(S, IV, ivn, s)
             if e == E_FREEPAGES:
                 S[s, S_PAGESFREED] = 1
             else:
@@ -553,6 +738,8 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_KIND] = kind | K_NONPAGED
             if S[s, S_VA] == -1:
                 S[s, S_VA] = va[row]
+            _iv_set(S, IV, ivn, s, 0 if _is_kernel(S[s, S_VA]) else -1, S[s, S_VA],
+                    S[s, S_SIZE])
             continue
 
         if e == E_PARTIAL:
@@ -611,6 +798,12 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
             S[s, S_SIZE] = psz
             S[s, S_SRC] = root
             S[s, S_SRCLOCK] = how
+            space = -1  # a partial MDL describes its source's pages
+            if how != SRC_INVALID and root >= 0 and S[root, S_SPACE] >= 0:
+                space = S[root, S_SPACE]
+            elif how != SRC_INVALID and _is_kernel(pva):
+                space = 0
+            _iv_set(S, IV, ivn, s, space, pva, psz)
             continue
 
         if e == E_PREPARE:
@@ -655,15 +848,7 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
                 continue
             c = cache[row]
             if c != -1:
-                conflict = -1
-                sm = S[s, S_SYSMAP]
-                if sm >= 0 and M[sm, M_CACHE] != -1 and M[sm, M_CACHE] != c:
-                    conflict = sm
-                m = S[s, S_UHEAD]
-                while m >= 0 and conflict < 0:
-                    if M[m, M_CACHE] != -1 and M[m, M_CACHE] != c:
-                        conflict = m
-                    m = M[m, M_NEXT]
+                conflict = _cache_conflict(S, M, IV, ivn, s, c)
                 if conflict >= 0:
                     nf = _add(F, nf, CACHE_TYPE_CONFLICT, i, s, nm, -1, p, ti, ti, -1, 0,
                               M[conflict, M_START_EV], i)
@@ -779,8 +964,9 @@ def replay(ev, t, proc, mdl, va, size, req, mode, cache, mva, ok, irp, tproc, sr
     return S[:ns], M[:nm], L[:nl], F[:nf]
 
 
-_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove, _release_sysmap,
-                _end_lock, _source_gone, _short_use, _rsv_call)
+_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove, _iv_lower,
+                _iv_clear, _iv_set, _clashing_mapping, _cache_conflict, _release_sysmap, _end_lock,
+                _source_gone, _short_use, _rsv_call)
 
 
 def _build_jit():
@@ -808,19 +994,19 @@ replay_py = replay
 _jit = None
 
 
-def replay_jit(*args):
+def replay_jit(inp: ReplayInput, sizes: ReplaySizes, scratch: Scratch):
     """The kernel compiled by numba (compiled on first use, cached on disk)."""
     global _jit
     if _jit is None:
         _jit = _build_jit()
-    return _jit(*args)
+    return _jit(inp, sizes, scratch)
 
 
-def new_dicts(jit: bool):
-    """The three int64 -> int64 dicts the kernel needs (numba typed dicts when compiled):
-    sysva (system address -> mapping), rsv (reservation address -> reservation),
-    irp_head (irp -> first slot it owns). MDL addresses need no dict: the stream gives
+def new_scratch(jit: bool, n_addresses: int) -> Scratch:
+    """Fresh lookups for one run: ``slot_of`` all -1, and three empty int64 -> int64
+    dicts (numba typed dicts when compiled). MDL addresses need no dict: the input gives
     each a dense id (``mdl_id``/``src_id``) and ``slot_of`` is an array over those ids."""
+    slot_of = np.full(max(n_addresses, 1), -1, dtype=np.int64)
     if jit:
-        return tuple(Dict.empty(nbt.int64, nbt.int64) for _ in range(3))
-    return {}, {}, {}
+        return Scratch(slot_of, *(Dict.empty(nbt.int64, nbt.int64) for _ in range(3)))
+    return Scratch(slot_of, {}, {}, {})

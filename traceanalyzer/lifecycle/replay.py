@@ -49,6 +49,11 @@ class ReplayResult:
     findings: np.ndarray
     engine: str
 
+    @property
+    def n_lifetimes(self) -> int:
+        """How many MDL lifetimes the replay saw."""
+        return int(len(self.slots))
+
 
 def u64_column(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:
@@ -154,24 +159,21 @@ def _dense_ids(*address_arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
 
 @dataclass
 class PreparedReplay:
-    """The kernel's inputs, built but not yet run (benchmarks time ``run`` alone)."""
+    """The kernel's input, built but not yet run (benchmarks time ``run`` alone)."""
 
-    args: tuple
-    call_index: np.ndarray
+    input: kernel.ReplayInput
+    sizes: kernel.ReplaySizes
     seq: np.ndarray
-    time_ns: np.ndarray
-    proc: np.ndarray
     use_jit: bool
 
     def run(self) -> ReplayResult:
-        """Run the state machine (fresh dicts/arrays each time, so it can be repeated)."""
-        args = list(self.args)
-        args[-8] = np.full_like(args[-8], -1)  # slot_of
-        args[-7:-4] = kernel.new_dicts(self.use_jit)
+        """Run the state machine (fresh lookups each time, so it can be repeated)."""
+        scratch = kernel.new_scratch(self.use_jit, self.sizes.n_addresses)
         kern = kernel.replay_jit if self.use_jit else kernel.replay_py
-        S, M, L, F = kern(*args)
+        S, M, L, F = kern(self.input, self.sizes, scratch)
+        inp = self.input
         return ReplayResult(
-            call_index=self.call_index, seq=self.seq, time_ns=self.time_ns, proc=self.proc,
+            call_index=inp.cidx, seq=self.seq, time_ns=inp.t, proc=inp.proc,
             slots=S, mappings=M, locks=L, findings=F, engine="jit" if self.use_jit else "python",
         )
 
@@ -214,31 +216,29 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
     def per_call(values: np.ndarray) -> np.ndarray:  # indexed through call_index by the kernel
         return np.ascontiguousarray(values, dtype=np.int64)
 
-    args = (
-        s_ev, s_t, s_proc, per_call(mdl),
-        per_call(u64_column(calls, "va")),
-        per_call(u64_column(calls, "size")),
-        per_call(u64_column(calls, "requested_size")),
-        per_call(_codes(calls, "access_mode", ACCESS_MODES)),
-        per_call(_codes(calls, "cache_type", CACHE_TYPES)),
-        per_call(u64_column(calls, "mapped_va")),
-        per_call(_status_ok(calls)),
-        per_call(u64_column(calls, "irp")),
-        per_call(process_index(trace, seq, _i64(calls, "target_pid"))),
-        per_call(src),
-        per_call(_i64(calls, "tag")),
-        per_call(mdl_id), per_call(src_id), call_index,
-    )
     pids = procs["pid"].to_numpy(dtype=np.int64)
-    is_system = np.isin(pids, [SYSTEM_PID, IDLE_PID]).astype(np.int64)
+    inp = kernel.ReplayInput(
+        ev=s_ev, t=s_t, proc=s_proc, mdl=per_call(mdl),
+        va=per_call(u64_column(calls, "va")),
+        size=per_call(u64_column(calls, "size")),
+        req=per_call(u64_column(calls, "requested_size")),
+        mode=per_call(_codes(calls, "access_mode", ACCESS_MODES)),
+        cache=per_call(_codes(calls, "cache_type", CACHE_TYPES)),
+        mva=per_call(u64_column(calls, "mapped_va")),
+        ok=per_call(_status_ok(calls)),
+        irp=per_call(u64_column(calls, "irp")),
+        tproc=per_call(process_index(trace, seq, _i64(calls, "target_pid"))),
+        tag=per_call(_i64(calls, "tag")),
+        mdl_id=per_call(mdl_id), src_id=per_call(src_id), cidx=call_index,
+        proc_is_system=np.isin(pids, [SYSTEM_PID, IDLE_PID]).astype(np.int64),
+    )
     counts = np.bincount(ev[ev >= 0], minlength=len(EVENT_CODE)) if n else np.zeros(len(EVENT_CODE), int)
-    n_alloc = int(counts[[E_IOALLOC, E_ALLOCPAGES, E_ALLOCPAGESEX]].sum())
-    n_slots = n_alloc + n_addresses + 1
-    n_maps = int(counts[[E_MAPSC, E_MAP]].sum()) + 1
-    n_locks = int(counts[[E_LOCK, E_LOCKPROC]].sum()) + 1
-    n_rsv = int(counts[E_RSV_ALLOC]) + 1
+    sizes = kernel.ReplaySizes(
+        n_slots=int(counts[[E_IOALLOC, E_ALLOCPAGES, E_ALLOCPAGESEX]].sum()) + n_addresses + 1,
+        n_maps=int(counts[[E_MAPSC, E_MAP]].sum()) + 1,
+        n_locks=int(counts[[E_LOCK, E_LOCKPROC]].sum()) + 1,
+        n_rsv=int(counts[E_RSV_ALLOC]) + 1,
+        n_addresses=n_addresses,
+    )
     use_jit = engine == "jit" or (engine == "auto" and s_ev.size >= JIT_THRESHOLD)
-    slot_of = np.full(max(n_addresses, 1), -1, dtype=np.int64)
-    full_args = (*args, is_system, slot_of, *kernel.new_dicts(use_jit), n_slots, n_maps,
-                 n_locks, n_rsv)
-    return PreparedReplay(full_args, call_index, s_seq, s_t, s_proc, use_jit)
+    return PreparedReplay(inp, sizes, s_seq, use_jit)

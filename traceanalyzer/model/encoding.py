@@ -24,3 +24,29 @@ def dictionary_codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]
     idx = d.indices
     codes = (pc.fill_null(idx, -1) if idx.null_count else idx).to_numpy(zero_copy_only=False)
     return codes, d.dictionary.to_pylist()
+
+
+def take_column(table: pa.Table, column: str, idx: np.ndarray) -> np.ndarray:
+    """Values of ``table[column]`` at row indices, as an object array (None where ``idx``
+    is -1, and everywhere when the table lacks the column)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if column not in table.column_names or idx.size == 0:
+        return np.full(idx.size, None, dtype=object)
+    col = table.column(column)
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(pa.string())
+    taken = pc.take(col, pa.array(np.maximum(idx, 0), mask=idx < 0))
+    return np.asarray(taken.to_pylist(), dtype=object)
+
+
+def gather(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
+    """``values[idx]`` where ``idx >= 0``, else ``fill`` (also when ``values`` is empty:
+    a trace-quality finding on a trace with no calls or processes has only -1 indices).
+
+    Use this, never ``np.where(idx >= 0, values[np.maximum(idx, 0)], fill)``: np.where
+    evaluates both branches, and ``values[0]`` of an empty array raises IndexError."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if len(values) == 0:
+        return np.full(idx.shape, fill, dtype=object if fill is None or isinstance(fill, str)
+                       else np.int64)
+    return np.where(idx >= 0, values[np.maximum(idx, 0)], fill)

@@ -86,10 +86,7 @@ def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.
     for o in out:
         if o["image"] is None and o["pid"] in WELL_KNOWN_IMAGES:
             o["image"] = WELL_KNOWN_IMAGES[o["pid"]]
-    df = pd.DataFrame(out, columns=PROCESS_COLUMNS[1:])
-    df.insert(0, "proc_id", range(len(df)))
-    for c in ("pid", "parent_pid", "wow64", "start_ns", "end_ns", "start_seq", "end_seq"):
-        df[c] = df[c].astype("Int64")
+    df = _frame(out, PROCESS_COLUMNS, ("pid", "parent_pid", "wow64", "start_ns", "end_ns", "start_seq", "end_seq"))
     df["image"] = df["image"].astype("string")
     return df
 
@@ -128,8 +125,14 @@ def thread_instances(tables: dict[str, pa.Table]) -> pd.DataFrame:
                 )
             out[idx]["end_ns"] = r["time_ns"]
             out[idx]["end_seq"] = r["seq"]
-    df = pd.DataFrame(out, columns=THREAD_COLUMNS[1:])
-    df.insert(0, "thread_id", range(len(df)))
-    for c in ("tid", "pid", "start_ns", "end_ns", "start_seq", "end_seq"):
-        df[c] = df[c].astype("Int64")
-    return df
+    return _frame(out, THREAD_COLUMNS, ("tid", "pid", "start_ns", "end_ns", "start_seq", "end_seq"))
+
+
+def _frame(rows: list[dict], columns: list[str], integers: tuple[str, ...]) -> pd.DataFrame:
+    """Instance rows as a frame: ``columns[0]`` numbers them; ``integers`` are Int64 built
+    from the Python ints (no float round trip, which turns 2**63 - 1 into 2**63)."""
+    data: dict[str, object] = {columns[0]: range(len(rows))}
+    for c in columns[1:]:
+        values = [r[c] for r in rows]
+        data[c] = pd.array(values, dtype="Int64") if c in integers else pd.Series(values, dtype=object)
+    return pd.DataFrame(data)

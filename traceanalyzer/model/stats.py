@@ -69,10 +69,13 @@ class Stats:
     ) -> None:
         key = (name, source, detail)
         entry = self.entries.get(key)
+        total = int(value) + (entry.value if entry is not None else 0)
+        if not -(1 << 63) <= total < (1 << 63):  # the tables and findings hold counts as int64
+            raise ValueError(f"counter {name} would be {total}, out of the int64 range")
         if entry is None:
-            self.entries[key] = StatEntry(name, int(value), severity, source, detail)
+            self.entries[key] = StatEntry(name, total, severity, source, detail)
         else:
-            entry.value += int(value)
+            entry.value = total
 
     def extend(self, other: "Stats | Iterable[StatEntry]") -> None:
         items = other.entries.values() if isinstance(other, Stats) else other

@@ -481,56 +481,20 @@ def plot_hazard_timeline_for(analysis: Any, lanes: str = "auto", **kwargs: Any) 
         if kwargs.pop("mdl", None) is not None:
             raise ValueError("mdl= zooms the process lanes: use lanes='process'")
         return pt.plot_problem_timeline(analysis.findings, **kwargs)
-    findings = with_call_context(analysis.findings, analysis.trace)
+    findings = with_call_context(analysis.findings)
     return plot_hazard_timeline(findings, analysis.mappings, analysis.locks, **kwargs)
 
 
-def with_call_context(findings: pd.DataFrame, trace: Any) -> pd.DataFrame:
-    """``findings`` plus where the call behind each finding ran.
+def with_call_context(findings: pd.DataFrame) -> pd.DataFrame:
+    """``findings`` plus where the call behind each finding ran, from the analysis's
+    context attribution (attach stacks, CSwitch, effective_pid).
 
-    Added columns: ``ctx_pid`` (the calling thread's process: the analysis's
-    ``call_pid`` when present, else ``effective_pid`` of the event when logged, else its
-    ``pid``), ``ctx_process`` (its image name) and
-    ``ctx_tid``, taken from the evidence event with the finding's ``event`` name at the
-    finding's ``time_ns``; missing when there is no such event (exit findings).
+    Added columns: ``ctx_pid`` (``call_pid``: the calling thread's process),
+    ``ctx_process`` (``call_process``) and ``ctx_tid`` (``tid``); missing when no call
+    caused the finding (exit findings).
     """
     out = findings.copy()
-    if "call_pid" in out.columns and "tid" in out.columns:
-        # the analysis attributed each call already (attach stacks, CSwitch, effective_pid)
-        out["ctx_pid"] = out["call_pid"].astype("Int64")
-        out["ctx_tid"] = out["tid"].astype("Int64")
-        out["ctx_process"] = out["call_process"].astype(object).where(out["call_process"].notna(), None)
-        return out
-    n = len(out)
-    ctx_pid, ctx_tid = [None] * n, [None] * n
-    seqs = sorted({int(s) for ev in out.get("evidence", []) if ev is not None
-                   and not isinstance(ev, float) for s in ev})
-    if seqs and hasattr(trace, "events_table"):
-        import pyarrow as pa
-
-        table = trace.events_table()
-        cols = [c for c in ("seq", "time_ns", "event", "pid", "tid", "effective_pid")
-                if c in table.column_names]
-        sub = table.select(cols).take(pa.array([s for s in seqs if s < table.num_rows],
-                                               type=pa.int64()))
-        ev = sub.to_pandas().set_index("seq")
-        for i, r in enumerate(out.itertuples(index=False)):
-            for s in (r.evidence if r.evidence is not None else []):
-                if int(s) not in ev.index:
-                    continue
-                e = ev.loc[int(s)]
-                if e["event"] == r.event and e["time_ns"] == r.time_ns:
-                    eff = e.get("effective_pid")
-                    ctx_pid[i] = eff if eff is not None and not pd.isna(eff) else e["pid"]
-                    ctx_tid[i] = e["tid"]
-                    break
-    names = frames.process_spans(getattr(trace, "processes", None))
-    out["ctx_pid"] = pd.array([None if p is None or pd.isna(p) else int(p) for p in ctx_pid],
-                              dtype="Int64")
-    out["ctx_tid"] = pd.array([None if t is None or pd.isna(t) else int(t) for t in ctx_tid],
-                              dtype="Int64")
-    first_name = names.drop_duplicates("pid").set_index("pid")["process"] if len(names) \
-        else pd.Series(dtype=object)
-    out["ctx_process"] = [None if pd.isna(p) else first_name.get(float(p))
-                          for p in out["ctx_pid"]]
+    out["ctx_pid"] = out["call_pid"].astype("Int64")
+    out["ctx_tid"] = out["tid"].astype("Int64")
+    out["ctx_process"] = out["call_process"].astype(object).where(out["call_process"].notna(), None)
     return out

@@ -14,47 +14,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from traceanalyzer.plot import frames, style
+from traceanalyzer.analysis.impact import impact_table
+from traceanalyzer.plot import style
 from traceanalyzer import vocabulary as vocab
-
-IMPACT_COLUMNS: tuple[str, ...] = ("findings", "bytes", "impact_byte_seconds",
-                                   "worst_severity", "share")
-
-
-def impact_table(findings: pd.DataFrame, by: str = "caller") -> pd.DataFrame:
-    """Findings grouped by ``by`` (``'caller'`` or ``'rule'``), most severe/costly first.
-
-    Columns: ``<by>`` (the group: call site ``module+0xoffset`` or rule ID; ``'?'``
-    when unknown), ``findings`` (number of findings, counting each finding's ``count``),
-    ``bytes`` (sum of bytes), ``impact_byte_seconds`` (sum of bytes x seconds held),
-    ``worst_severity``, ``share`` (fraction of the total impact, 0..1).
-    Sorted by worst severity, then impact.
-    """
-    if by not in ("caller", "rule"):
-        raise ValueError(f"impact_table: by must be 'caller' or 'rule', not {by!r}")
-    cols = [by, *IMPACT_COLUMNS]
-    if findings is None or len(findings) == 0:
-        return pd.DataFrame(columns=cols)
-    key = findings[by].astype(object).where(findings[by].notna(), "?").astype(str)
-    key = key.where(key != "", "?")
-    df = pd.DataFrame({
-        by: key.to_numpy(),
-        "count": frames.numeric(findings["count"]).fillna(1).to_numpy()
-        if "count" in findings.columns else np.ones(len(findings)),
-        "bytes": frames.numeric(findings["bytes"]).fillna(0).to_numpy(),
-        "impact": frames.numeric(findings["impact_byte_seconds"]).fillna(0).to_numpy(),
-        "rank": findings["severity"].astype(str).map(vocab.severity_rank).to_numpy(),
-    })
-    g = df.groupby(by, sort=False).agg(findings=("count", "sum"), bytes=("bytes", "sum"),
-                                       impact_byte_seconds=("impact", "sum"),
-                                       rank=("rank", "min"))
-    total = float(g["impact_byte_seconds"].sum())
-    g["share"] = g["impact_byte_seconds"] / total if total > 0 else 0.0
-    g["worst_severity"] = [vocab.SEVERITIES[int(r)] for r in g["rank"]]
-    g = g.sort_values(["rank", "impact_byte_seconds"], ascending=[True, False])
-    g["findings"] = g["findings"].astype(int)
-    g["bytes"] = g["bytes"].astype("int64")
-    return g.reset_index()[cols]
 
 
 def plot_impact(findings: pd.DataFrame, *, top_n: int = 10, title: str | None = None,

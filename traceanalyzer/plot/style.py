@@ -117,8 +117,12 @@ class TraceFigure(Figure):
     """A matplotlib Figure that shows itself as a PNG in Jupyter without pyplot or
     ``%matplotlib inline`` (IPython's registered Figure formatter wins if set)."""
 
+    def png(self, dpi: int = PNG_DPI) -> bytes:
+        """This figure as PNG bytes (Agg canvas, no display needed)."""
+        return figure_png(self, dpi)
+
     def _repr_png_(self) -> bytes:
-        return figure_png(self)
+        return self.png()
 
 
 def new_figure(**kwargs: Any) -> TraceFigure:
@@ -140,7 +144,7 @@ def figure_png(fig: Any, dpi: int = PNG_DPI) -> bytes:
 
 
 def save_png(fig: Any, path: Any, dpi: int = PNG_DPI) -> None:
-    """Write a Figure as a PNG file with the Agg canvas."""
-    from pathlib import Path
+    """Write a Figure as a PNG file with the Agg canvas (temporary file + rename)."""
+    from traceanalyzer.fileio import write_bytes_atomic
 
-    Path(path).write_bytes(figure_png(fig, dpi))
+    write_bytes_atomic(path, figure_png(fig, dpi))

@@ -36,16 +36,15 @@ import pyarrow.compute as pc
 from numba import njit
 
 from traceanalyzer.errors import TraceFormatError
-from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES
+from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES, NULL_POINTER_COLUMNS
 from traceanalyzer.model.stats import Stats
 
 #: Cell texts that mean "no value" (compared case-insensitively): not counted as bad.
 NULL_TOKENS: tuple[str, ...] = ("", "<none>", "<null>", "<unknown>", "n/a", "#n/a", "null", "nan")
 
-#: uint64 columns that hold addresses (a negative decimal is the address's signed view).
-POINTER_COLUMNS: frozenset[str] = frozenset(
-    {"mdl", "source_mdl", "va", "mapped_va", "irp", "base", "return_address"}
-)
+#: uint64 columns that hold addresses (a negative decimal is the address's signed view):
+#: the pointer columns of the schema, and ``mapped_va`` (where 0 is not NULL but a failure).
+POINTER_COLUMNS: frozenset[str] = frozenset(NULL_POINTER_COLUMNS) | {"mapped_va"}
 
 
 def null_token_variants() -> list[str]:
@@ -236,8 +235,7 @@ def _fit(mag: np.ndarray, neg: np.ndarray, ok: np.ndarray, column: str | None, t
 
 def _scan(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(arr)
-    width = 4
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * width)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
     buf = arr.buffers()[2]
     data = np.frombuffer(buf, dtype=np.uint8) if buf is not None else np.zeros(0, dtype=np.uint8)
     mag = np.empty(n, dtype=np.uint64)
@@ -346,16 +344,11 @@ def int_value(column: str, value: Any) -> tuple[int | None, bool]:
             return None, True
         value = int(value)
     elif not isinstance(value, int):
-        st, mag, neg = _odd_integer(str(value))
+        text = str(value).strip().strip('"')
+        st, mag, neg = _odd_integer(f'"{text}"')  # read as a quoted cell
         if st != _OK:
-            m = re.fullmatch(r"\s*([+-]?)([0-9]+)\s*|\s*(0[xX][0-9a-fA-F]+)\s*", str(value))
-            if st == _EMPTY:
-                return None, False
-            if not m:
-                return None, True
-            value = int(m.group(3), 16) if m.group(3) else int(m.group(1) + m.group(2))
-        else:
-            value = -mag if neg else mag
+            return None, st != _EMPTY
+        value = -mag if neg else mag
     lo, hi = _limits(column, COLUMNS[column])
     if not lo <= value <= hi:
         return None, True

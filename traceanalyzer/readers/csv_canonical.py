@@ -30,6 +30,19 @@ def _header_names(head: bytes) -> list[str]:
     return [c.strip().strip(b'"').decode("utf-8", "replace") for c in first.split(b",")]
 
 
+def _check_header_utf8(head: bytes, path: Path) -> None:
+    """TraceFormatError naming the byte when the header line is not UTF-8 (its column
+    names would not match, and the error would blame a missing column)."""
+    first, newline, _ = head.partition(b"\n")
+    try:
+        first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not newline and exc.reason == "unexpected end of data":
+            return  # the 64 KiB head cut a character of a very long header: not an error
+        raise TraceFormatError(f"header line is not valid UTF-8 (byte 0x{first[exc.start]:02x} "
+                               f"at column {exc.start + 1}); save the CSV as UTF-8", path) from None
+
+
 class CanonicalCsvReader:
     """Reader for the canonical CSV (header names from ``schema.COLUMNS``)."""
 
@@ -74,12 +87,15 @@ class CanonicalCsvReader:
                 if col is None or types.get(col) == pa.string():
                     raise TraceFormatError(f"malformed CSV: {_first_line(exc)}", path) from None
                 types[col] = pa.string()  # e.g. hex in a pid column: parse it ourselves
+            except OSError as exc:  # a .gz that is truncated or not gzip at all
+                raise TraceFormatError(f"cannot read: {_first_line(exc)}", path) from None
         raise TraceFormatError("malformed CSV", path)
 
     def read(self, path: Path, options: ReadOptions) -> ReadResult:
         head = read_head(path, 65536)
         if not head.strip():
             raise TraceEmptyError("file is empty", path)
+        _check_header_utf8(head, path)
         names = _header_names(head)
         missing = [c for c in REQUIRED_COLUMNS if c not in names]
         if missing:

@@ -229,7 +229,7 @@ def _read_header(fh: BinaryIO, state: _State) -> int:
             continue
         if text.lstrip().startswith("OS Version"):
             line_no += 1
-            _parse_info_line(text.strip(), state)
+            _parse_info_line(text.strip(), state, line_no)
             continue
         fh.seek(pos)
         return line_no
@@ -247,8 +247,11 @@ _INFO_KEYS = {
 }
 
 
-def _parse_info_line(text: str, state: _State) -> None:
-    """``OS Version: ..., Events Lost: N, Buffers lost: N, Trace Start: <FILETIME>, ...``."""
+def _parse_info_line(text: str, state: _State, line_no: int) -> None:
+    """``OS Version: ..., Events Lost: N, Buffers lost: N, Trace Start: <FILETIME>, ...``.
+
+    A loss counter that is negative or beyond 2**63-1 is an error (TraceFormatError naming
+    the line): counting it as a bad value would report the trace as complete."""
     for item in text.split(","):
         key, sep, value = item.partition(":")
         if not sep:
@@ -262,9 +265,12 @@ def _parse_info_line(text: str, state: _State) -> None:
             state.metadata[name] = conv(value)
         except ValueError:
             state.report.count("bad_values", 1, detail=f"info line {key.strip()}")
-    for name in ("lost_events", "lost_buffers"):
+    for name, label in (("lost_events", "Events Lost"), ("lost_buffers", "Buffers lost")):
         if name in state.metadata:
             value = state.metadata[name]
+            if not 0 <= value < (1 << 63):
+                raise TraceFormatError(f"line {line_no}: {label} {value} is not a loss count "
+                                       "(0 to 2**63-1)", state.path)
             state.report.stats.add(name, value, "warning" if value else "info", source=str(state.path))
     ft = state.metadata.get("trace_start_filetime")
     if isinstance(ft, int) and ft > 0:

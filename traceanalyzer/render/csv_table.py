@@ -1,4 +1,5 @@
-"""CSV renderer: the findings table, one row per finding."""
+"""CSV renderer: the findings table, one row per finding (text cells that a spreadsheet
+would run as a formula get a leading ``'``: see :mod:`traceanalyzer.escape`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from traceanalyzer.escape import csv_safe_frame
 from traceanalyzer.render.base import filter_findings
 from traceanalyzer import vocabulary as vocab
 
@@ -19,24 +21,12 @@ CSV_COLUMNS: tuple[str, ...] = (
 
 
 def findings_csv_frame(findings: pd.DataFrame) -> pd.DataFrame:
-    """The findings as written to CSV: the columns of :data:`CSV_COLUMNS` present in
-    ``findings``, ``mdl`` as ``0x`` hex text, ``evidence`` as space-separated seq."""
-    out = findings[[c for c in CSV_COLUMNS if c in findings.columns]].copy()
-    if "mdl" in out.columns:
-        out["mdl"] = [("" if (v := vocab.address_to_int(x)) is None else f"0x{v:x}")
-                      for x in out["mdl"]]
-    if "evidence" in out.columns:
-        out["evidence"] = [_seq_text(ev) for ev in out["evidence"]]
+    """The findings as written to CSV: the columns of :data:`CSV_COLUMNS`, ``mdl`` as
+    ``0x`` hex text, ``evidence`` as space-separated seq."""
+    out = findings[list(CSV_COLUMNS)].copy()
+    out["mdl"] = [vocab.format_address(x, missing="") for x in out["mdl"]]
+    out["evidence"] = [" ".join(str(int(s)) for s in ev) for ev in out["evidence"]]
     return out
-
-
-def _seq_text(evidence: Any) -> str:
-    """A list of seq numbers as ``'4 5 6'`` (empty for missing)."""
-    if evidence is None or isinstance(evidence, float):
-        return ""
-    if isinstance(evidence, str):
-        return evidence
-    return " ".join(str(int(s)) for s in evidence)
 
 
 class CsvRenderer:
@@ -49,7 +39,7 @@ class CsvRenderer:
     def render(self, analysis: Any, min_severity: str | None = None, **_options: Any) -> str:
         """``analysis.findings`` (at or above ``min_severity``) as CSV with a header row."""
         findings = filter_findings(analysis.findings, min_severity)
-        return findings_csv_frame(findings).to_csv(index=False, lineterminator="\n")
+        return csv_safe_frame(findings_csv_frame(findings)).to_csv(index=False, lineterminator="\n")
 
 
 RENDERER = CsvRenderer()

@@ -14,15 +14,12 @@ from typing import Any
 
 import pandas as pd
 
-from traceanalyzer.plot import style
-from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
-from traceanalyzer.rules.problems import problems_of
-from traceanalyzer.plot.impact import impact_table, plot_impact_for
-from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
+from traceanalyzer import vocabulary as vocab
+from traceanalyzer.analysis.impact import impact_table
 from traceanalyzer.model.html_repr import esc
 from traceanalyzer.render.html_findings import findings_section
 from traceanalyzer.render.interactive import interactive_section
-from traceanalyzer import vocabulary as vocab
+from traceanalyzer.rules.problems import problems_of
 
 #: Figures of the report: name -> (title, caption).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -52,10 +49,7 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
 def figure_pngs(analysis: Any) -> dict[str, bytes]:
     """PNG bytes of the report's figures: ``leak_timeline``, ``hazard_timeline``,
     ``impact`` (rendered with the Agg canvas)."""
-    makers = {"leak_timeline": plot_leak_timeline_for,
-              "hazard_timeline": plot_hazard_timeline_for,
-              "impact": plot_impact_for}
-    return {name: style.figure_png(make(analysis)) for name, make in makers.items()}
+    return {name: getattr(analysis, f"plot_{name}")().png() for name in FIGURES}
 
 
 def _asset(name: str) -> str:
@@ -204,7 +198,9 @@ def _impact_section(findings: pd.DataFrame) -> str:
             f'<td class="num">{int(r["findings"])}</td>'
             f'<td class="num">{esc(vocab.format_bytes(r["bytes"]))}</td>'
             f'<td class="num">{esc(vocab.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
-            f'<td class="num">{100 * float(r["share"]):.1f}%</td></tr>'
+            + (f'<td class="num">permanent: {esc(vocab.format_bytes(r["permanent_bytes"]))}'
+               '</td></tr>' if r.get("permanent_bytes") else
+               f'<td class="num">{100 * float(r["share"]):.1f}%</td></tr>')
             for r in t.to_dict("records"))
         out.append(f'<div><h3>Per {by}</h3><table class="impact"><thead><tr><th>{label}</th>'
                    '<th>Worst</th><th class="num">Findings</th><th class="num">Bytes</th>'

@@ -7,10 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from traceanalyzer.errors import TraceError
-from traceanalyzer.plot import style
-from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
-from traceanalyzer.plot.impact import plot_impact_for
-from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
+from traceanalyzer.fileio import write_bytes_atomic
 from traceanalyzer.render.html_report import html_report
 from traceanalyzer.render.json_summary import summary_json
 
@@ -41,9 +38,9 @@ def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None
     if not out.is_dir():
         raise TraceError("is not a directory", out)
     figures = {
-        "leak_timeline": style.figure_png(plot_leak_timeline_for(analysis, top_n=top_n)),
-        "hazard_timeline": style.figure_png(plot_hazard_timeline_for(analysis)),
-        "impact": style.figure_png(plot_impact_for(analysis)),
+        "leak_timeline": analysis.plot_leak_timeline(top_n=top_n).png(),
+        "hazard_timeline": analysis.plot_hazard_timeline().png(),
+        "impact": analysis.plot_impact().png(),
     }
     paths = {role: out / name for role, name in REPORT_FILES.items()}
     contents: dict[str, str | bytes] = {
@@ -54,10 +51,7 @@ def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None
     }
     for role, data in contents.items():
         try:
-            if isinstance(data, bytes):
-                paths[role].write_bytes(data)
-            else:
-                paths[role].write_text(data, encoding="utf-8")
+            write_bytes_atomic(paths[role], data if isinstance(data, bytes) else data.encode("utf-8"))
         except OSError as exc:
             raise TraceError(f"cannot write: {exc.strerror}", paths[role]) from exc
     return paths

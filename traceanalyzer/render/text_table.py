@@ -7,24 +7,17 @@ change colours.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from typing import Any
 
 import pandas as pd
 
+from traceanalyzer.escape import terminal_safe
 from traceanalyzer.render.base import filter_findings
 from traceanalyzer.rules.problems import problems_of
 from traceanalyzer import vocabulary as vocab
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(value: Any) -> str:
-    """``str(value)`` with control characters escaped (``'\\x1b'``); None/NA -> ``'-'``."""
-    if vocab.is_missing(value):
-        return "-"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+__all__ = ["RENDERER", "TextRenderer", "findings_text", "terminal_safe"]
 
 
 def _header_lines(what: str, n: int, severities: pd.Series,
@@ -99,7 +92,9 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
                 terminal_safe(vocab.process_label(r.pid, r.process, width=24)),
                 terminal_safe(vocab.shorten(str(r.caller), 28) if not pd.isna(r.caller)
                               else None),
-                vocab.format_bytes(r.bytes), vocab.format_byte_seconds(r.impact_byte_seconds),
+                vocab.format_bytes(r.bytes),
+                "permanent" if _is_true(getattr(r, "permanent", False))
+                else vocab.format_byte_seconds(r.impact_byte_seconds),
             ))
         lines += _table_lines(header, rows)
         if n > max_rows:
@@ -176,3 +171,8 @@ class TextRenderer:
 
 
 RENDERER = TextRenderer()
+
+
+def _is_true(value: Any) -> bool:
+    """A boolean cell that may be missing (NA counts as False)."""
+    return not vocab.is_missing(value) and bool(value)

@@ -13,17 +13,12 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from traceanalyzer.context.attribution import Context
-from traceanalyzer.lifecycle import kernel as K
-from traceanalyzer.lifecycle.codes import KERNEL_RULES
-from traceanalyzer.lifecycle.replay import ReplayResult
+from traceanalyzer.lifecycle.tables import LifecycleTables, nullable
 from traceanalyzer.model.dtypes import as_address
-from traceanalyzer.model.encoding import dictionary_codes
+from traceanalyzer.model.encoding import dictionary_codes, gather, take_column
 from traceanalyzer.model.schema import PAGE_SIZE
-from traceanalyzer.rules.catalogue import RULES
+from traceanalyzer.rules.catalogue import PERMANENT_LEAKS, RULES
 from traceanalyzer.rules.messages import message_for
 from traceanalyzer.vocabulary import SEVERITY_DTYPE, SEVERITY_RANK, describe_bytes, format_address, format_ms
 
@@ -37,7 +32,7 @@ FINDING_COLUMNS = [
     "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event",
     "bytes", "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns",
     "exposure_end_ns", "message", "advice", "fingerprint", "evidence", "lifetime_id",
-    "mapping_id", "count", "call_pid", "call_process",
+    "mapping_id", "count", "call_pid", "call_process", "permanent",
 ]
 
 
@@ -46,12 +41,6 @@ def fingerprint(rule: str, caller: str | None, image: str | None) -> str:
     addresses, pids or times)."""
     key = f"{rule}|{caller or ''}|{(image or '').lower()}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
-
-
-def pages_spanned(va: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """ceil(((va mod 4096) + size) / 4096); 0 where size is unknown (-1)."""
-    off = np.where(va == -1, 0, va.astype(np.uint64) % PAGE_SIZE).astype(np.int64)
-    return np.where(size < 0, 0, (off + np.maximum(size, 0) + PAGE_SIZE - 1) // PAGE_SIZE)
 
 
 def partial_frame(n: int, **columns: object) -> pd.DataFrame:
@@ -73,68 +62,41 @@ def partial_frame(n: int, **columns: object) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def kernel_partials(replay: ReplayResult) -> pd.DataFrame:
-    """Partial findings from the replay kernel's finding records."""
-    F = replay.findings
-    n = len(F)
+def kernel_partials(raw: pd.DataFrame) -> pd.DataFrame:
+    """Partial findings from the replay's raw findings (``LifecycleTables.raw_findings``)."""
+    n = len(raw)
     if n == 0:
         return partial_frame(0)
-    ci = replay.call_index
-
-    def call_of(stream_idx: np.ndarray) -> np.ndarray:
-        return gather(ci, stream_idx, -1)
-
-    def seq_of(stream_idx: np.ndarray) -> np.ndarray:
-        return gather(replay.seq, stream_idx, -1)
-
-    slot = F[:, K.F_SLOT]
-    S = replay.slots
-    alloc_ev = gather(S[:, K.S_ALLOC_EV], slot, -1)
-    lock = F[:, K.F_LOCK]
-    lock_ev = gather(replay.locks[:, K.L_START_EV], lock, -1)
-    ev_seq = np.stack([seq_of(alloc_ev), seq_of(F[:, K.F_REL]), seq_of(F[:, K.F_EV]),
-                       seq_of(F[:, K.F_TIDEV]), seq_of(lock_ev)], axis=1)
-    evidence = [sorted({int(x) for x in row if x >= 0}) for row in ev_seq]
-    trig = F[:, K.F_EV]
-    event = np.where((trig >= 0) & (call_of(trig) < 0), "ProcessEnd", None).astype(object)
     return partial_frame(
         n,
-        rule=np.asarray(KERNEL_RULES, dtype=object)[F[:, K.F_RULE]],
-        time_ns=F[:, K.F_TIME], proc=F[:, K.F_PROC], slot=slot,
-        call_idx=call_of(F[:, K.F_TIDEV]), rel_call=call_of(F[:, K.F_REL]),
-        event_call=call_of(trig), start_ns=F[:, K.F_START], end_ns=F[:, K.F_END],
-        expo=F[:, K.F_EXPO] == 1, mapping_id=F[:, K.F_MAP], sev_up=F[:, K.F_SEV] == 1,
-        event=event, evidence=evidence,
+        rule=raw["rule"].to_numpy(dtype=object), time_ns=raw["time_ns"].to_numpy(),
+        proc=raw["proc"].to_numpy(), slot=raw["lifetime_id"].to_numpy(),
+        call_idx=raw["call_idx"].to_numpy(), rel_call=raw["released_call"].to_numpy(),
+        event_call=raw["event_call"].to_numpy(), start_ns=raw["start_ns"].to_numpy(),
+        end_ns=raw["end_ns"].to_numpy(), expo=raw["exposure"].to_numpy(),
+        mapping_id=raw["mapping_id"].to_numpy(), sev_up=raw["severity_raised"].to_numpy(),
+        event=np.where(raw["process_end"].to_numpy(), "ProcessEnd", None).astype(object),
+        evidence=raw["evidence"].tolist(),
     )
 
 
 class FindingAssembler:
     """Turns partial frames into the findings table (see ``Analysis.findings``)."""
 
-    def __init__(self, calls: pa.Table, ctx: Context, replay: ReplayResult,
-                 processes: pd.DataFrame, trace_end_ns: int) -> None:
-        self.calls = calls
-        self.ctx = ctx
-        self.replay = replay
+    def __init__(self, tables: LifecycleTables, trace_end_ns: int) -> None:
+        self.tables = tables
+        self.calls = tables.calls
+        self.ctx = tables.context
         self.trace_end_ns = trace_end_ns
-        self.pid_of_proc = processes["pid"].fillna(-1).to_numpy(dtype=np.int64)
-        self.image_of_proc = processes["image"].astype(object).where(
-            processes["image"].notna(), None).to_numpy()
-        S = replay.slots
-        self.slot_bytes = (pages_spanned(S[:, K.S_VA], S[:, K.S_SIZE]) * PAGE_SIZE
-                           if len(S) else np.zeros(0, dtype=np.int64))
+        self.pid_of_proc = tables.pid_of_proc
+        self.image_of_proc = tables.image_of_proc
+        self.slot_bytes = tables.slot_bytes
 
     # -- column helpers --------------------------------------------------------------
 
     def take_calls(self, column: str, idx: np.ndarray) -> np.ndarray:
         """Values of a calls column at row indices (None where idx is -1 or absent)."""
-        if column not in self.calls.column_names or idx.size == 0:
-            return np.full(idx.size, None, dtype=object)
-        col = self.calls.column(column)
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(pa.string())
-        taken = pc.take(col, pa.array(np.maximum(idx, 0), mask=idx < 0))
-        return np.asarray(taken.to_pylist(), dtype=object)
+        return take_column(self.calls, column, idx)
 
     def _proc_text(self, proc: np.ndarray) -> list[str]:
         out = []
@@ -179,8 +141,8 @@ class FindingAssembler:
         p = partials.reset_index(drop=True)
         n = len(p)
         if n == 0:
-            return _typed(pd.DataFrame(columns=FINDING_COLUMNS))
-        R = self.replay
+            return typed_findings(pd.DataFrame(columns=FINDING_COLUMNS))
+        T = self.tables
         proc = p["proc"].to_numpy(dtype=np.int64)
         slot = p["slot"].to_numpy(dtype=np.int64)
         call_idx = p["call_idx"].to_numpy(dtype=np.int64)
@@ -199,13 +161,16 @@ class FindingAssembler:
         ev_from_call = self.take_calls("event", np.where(event_call >= 0, event_call, call_idx))
         event = np.where(pd.isna(event), ev_from_call, event)
         has_slot = slot >= 0
-        S = R.slots
-        mdl = gather(S[:, K.S_MDL], slot, -1)
-        slot_va = gather(S[:, K.S_VA], slot, -1)
+        mdl = gather(T.lifetime_mdl, slot, -1)
+        slot_va = gather(T.lifetime_va, slot, -1)
         nbytes = p["bytes"].to_numpy(dtype=np.int64)
         nbytes = np.where(nbytes >= 0, nbytes, gather(self.slot_bytes, slot, 0))
         nbytes = self.reservation_bytes(rules, call_idx, nbytes, has_slot)
-        map_va = gather(R.mappings[:, K.M_VA], mapping_id, -1)
+        map_va = gather(T.mapping_va, mapping_id, -1)
+        # the address the call itself names: mapped_va (map/unmap), else va
+        call_va = self.take_calls("mapped_va", call_idx)
+        call_va = np.where(pd.isna(call_va), self.take_calls("va", call_idx), call_va)
+        irql = self.take_calls("irql", call_idx)
         start = p["start_ns"].to_numpy(dtype=np.int64)
         end = p["end_ns"].to_numpy(dtype=np.int64)
         end = np.where(end < 0, self.trace_end_ns, end)
@@ -217,7 +182,7 @@ class FindingAssembler:
         ctx_pid = gather(self.ctx.pid, call_idx, -1)
         ctx_text = [t if cp >= 0 or q < 0 else f"pid {cp}"
                     for t, cp, q in zip(self._proc_text(ctx_proc), ctx_pid, ctx_proc)]
-        alloc_proc = gather(S[:, K.S_ALLOC_PROC], slot, -1)
+        alloc_proc = gather(T.lifetime_alloc_proc, slot, -1)
         other_text = self._proc_text(alloc_proc)
         counts = p["count"].to_numpy(dtype=np.int64)
         fp_cache: dict[tuple, str] = {}
@@ -233,54 +198,50 @@ class FindingAssembler:
                 rules[i], process=image[i] or "?", pid=pid[i] if pid[i] >= 0 else "?",
                 tid=tid[i] if tid[i] >= 0 else "?", mdl=format_address(_u64(mdl[i]), "?"),
                 bytes=describe_bytes(int(nbytes[i])), t_ms=format_ms(time_ns[i]),
-                va=format_address(_u64(map_va[i]), "?"), event=event[i], caller_ctx=ctx_text[i],
+                va=format_address(_u64(map_va[i]), None) or format_address(call_va[i], "?"),
+                call_va=format_address(call_va[i], "?"),
+                irql="?" if pd.isna(irql[i]) else int(irql[i]),
+                event=event[i], caller_ctx=ctx_text[i],
                 other=other_text[i], mdl_va=format_address(_u64(slot_va[i]), "?"),
                 count=int(counts[i]),
             ))
         df = pd.DataFrame({
             "rule": rules, "severity": severity, "time_ns": time_ns,
-            "pid": _nullable(pid), "process": image, "tid": _nullable(tid),
+            "pid": nullable(pid), "process": image, "tid": nullable(tid),
             "mdl": pd.array([_u64(m) for m in mdl], dtype="UInt64"),
             "caller": caller, "event": event, "bytes": nbytes,
             "impact_byte_seconds": impact, "start_ns": start, "end_ns": end,
-            "exposure_start_ns": _nullable(np.where(expo, start, -1)),
-            "exposure_end_ns": _nullable(np.where(expo, end, -1)),
+            "exposure_start_ns": nullable(np.where(expo, start, -1)),
+            "exposure_end_ns": nullable(np.where(expo, end, -1)),
             "message": messages, "advice": [RULES[r].advice for r in rules],
             "fingerprint": fingerprints, "evidence": p["evidence"].tolist(),
-            "lifetime_id": _nullable(slot), "mapping_id": _nullable(mapping_id),
+            "lifetime_id": nullable(slot), "mapping_id": nullable(mapping_id),
             "count": counts,
-            "call_pid": _nullable(ctx_pid),
+            "call_pid": nullable(ctx_pid),
             "call_process": gather(self.image_of_proc, ctx_proc, None),
+            "permanent": np.array([r in PERMANENT_LEAKS for r in rules], dtype=bool),
         })
-        df["_rank"] = df["severity"].map(SEVERITY_RANK)
-        df = df.sort_values(["_rank", "impact_byte_seconds", "time_ns"],
-                            ascending=[True, False, True], kind="stable")
-        return _typed(df.drop(columns="_rank").reset_index(drop=True))
+        return typed_findings(rank_findings(df))
 
 
-def gather(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
-    """``values[idx]`` where ``idx >= 0``, else ``fill`` (also when ``values`` is empty:
-    a trace-quality finding on a trace with no calls or processes has only -1 indices).
-
-    Use this, never ``np.where(idx >= 0, values[np.maximum(idx, 0)], fill)``: np.where
-    evaluates both branches, and ``values[0]`` of an empty array raises IndexError."""
-    idx = np.asarray(idx, dtype=np.int64)
-    if len(values) == 0:
-        return np.full(idx.shape, fill, dtype=object if fill is None or isinstance(fill, str)
-                       else np.int64)
-    return np.where(idx >= 0, values[np.maximum(idx, 0)], fill)
+def rank_findings(df: pd.DataFrame) -> pd.DataFrame:
+    """Findings in report order: by severity; within one severity the permanent leaks
+    first, largest bytes first (a leak until reboot outweighs any finite impact), then the
+    others by impact (bytes x seconds), largest first; ties by time."""
+    key = np.where(df["permanent"].to_numpy(dtype=bool), df["bytes"].to_numpy(dtype=float),
+                   df["impact_byte_seconds"].to_numpy(dtype=float))
+    order = df.assign(_rank=df["severity"].map(SEVERITY_RANK), _perm=df["permanent"], _key=key)
+    order = order.sort_values(["_rank", "_perm", "_key", "time_ns"],
+                              ascending=[True, False, False, True], kind="stable")
+    return order.drop(columns=["_rank", "_perm", "_key"]).reset_index(drop=True)
 
 
 def _u64(x: int) -> int | None:
     return None if x == -1 else int(np.int64(x).view(np.uint64))
 
 
-def _nullable(a: np.ndarray) -> pd.arrays.IntegerArray:
-    a = np.asarray(a, dtype=np.int64)
-    return pd.arrays.IntegerArray(a, a < 0)
-
-
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
+def typed_findings(df: pd.DataFrame) -> pd.DataFrame:
+    """A findings frame with the column dtypes of ``Analysis.findings``."""
     df = df.copy()
     for c in ("time_ns", "pid", "tid", "bytes", "start_ns", "end_ns", "exposure_start_ns",
               "exposure_end_ns", "lifetime_id", "mapping_id", "count"):
@@ -288,6 +249,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     df["mdl"] = as_address(df["mdl"])
     df["impact_byte_seconds"] = df["impact_byte_seconds"].astype("float64")
     df["call_pid"] = df["call_pid"].astype("Int64")
+    df["permanent"] = df["permanent"].astype(bool)
     for c in ("rule", "process", "caller", "event", "message", "advice", "fingerprint",
               "call_process"):
         df[c] = df[c].astype("string")

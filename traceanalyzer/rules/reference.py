@@ -13,7 +13,7 @@ import re
 import textwrap
 from typing import Final
 
-from traceanalyzer.rules.catalogue import RULES, Rule
+from traceanalyzer.rules.catalogue import CALL_EFFECTS, PERMANENT_LEAKS, RULES, Rule
 
 _DDI: Final = "https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/"
 _BUGCHECK: Final = "https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/"
@@ -181,7 +181,11 @@ rule.
 _IMPACT = """\
 ## Impact and ordering
 
-Findings are ranked by severity first, then by impact. The impact of a finding is the
+Findings are ranked by severity first; within one severity, leaks that last until reboot
+(marked `permanent`: {permanent}) come first, largest bytes first, since their bytes x
+seconds never ends; then the other findings by impact, largest first; ties by time. The
+report's "what to fix first" ranks call sites and rules the same way and shows a
+permanent leak's bytes instead of a share. The impact of a finding is the
 bytes it holds and for how long: bytes x seconds from the moment the hazard starts (the
 unlock for UNLOCK_WHILE_USER_MAPPED, the process end for exit leaks) to the moment it is
 resolved or the trace ends. For UNLOCK_WHILE_USER_MAPPED the report also gives the
@@ -223,5 +227,6 @@ def rules_markdown() -> str:
             if links:
                 body.append(f"- **Microsoft documentation:** {links}")
             parts.append("\n".join(body) + "\n")
-    parts.append(_IMPACT)
+    parts.append("## What an offending call does\n\n" + textwrap.fill(CALL_EFFECTS, 88) + "\n")
+    parts.append(_IMPACT.format(permanent=", ".join(sorted(PERMANENT_LEAKS))))
     return "\n".join(parts)

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.fileio import atomic_output
 from traceanalyzer.model.schema import (
     CSWITCH_EVENTS,
     IMAGE_EVENTS,
@@ -355,7 +356,7 @@ def write_etl(
     """
     path = Path(path)
     try:
-        with open(path, "wb") as fh:
+        with atomic_output(path) as tmp, open(tmp, "wb") as fh:  # no partial file on failure
             job = _EtlJob(fh, pointer_size=pointer_size, cpus=cpus, start_time=start_time,
                           perf_freq=perf_freq, buffer_size=buffer_size,
                           unicode_strings=unicode_strings, hex_addresses=hex_addresses)

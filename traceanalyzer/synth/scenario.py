@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.model.schema import (
     CALL_EVENTS,
     COLUMNS,
@@ -353,7 +354,7 @@ class Scenario:
     def to_csv(self, path: str | Path) -> Path:
         """Write the canonical CSV to ``path`` (addresses and tags as ``0x`` hex)."""
         path = Path(path)
-        path.write_text(self.csv_text(), encoding="utf-8", newline="\n")
+        write_text_atomic(path, self.csv_text())
         return path
 
 

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
+from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.model.schema import CALL_EVENTS, COLUMNS, IO_EVENTS
 
 _FILETIME_EPOCH = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
@@ -276,5 +277,5 @@ def write_xperf_text(
         out.append(f"{name:>23}, " + ", ".join(f"{v:>10}" for v in values))
     out.extend(inserts.get(len(rows), ()))
     path = Path(path)
-    path.write_text("\n".join(out) + "\n", encoding="utf-8", newline="\r\n")
+    write_text_atomic(path, ("\n".join(out) + "\n").replace("\n", "\r\n"))
     return path

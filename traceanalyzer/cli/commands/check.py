@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import terminal_text
 from traceanalyzer.vocabulary import SEVERITIES
 
 #: Default --timeout: generous, a trace that needs longer is stuck or pathological.
@@ -162,7 +163,10 @@ def run(args: argparse.Namespace) -> int:
     json_stdout = args.json is not None and str(args.json) == "-"
 
     def say(line: str) -> None:  # with --json - stdout carries only the JSON document
-        print(line, file=sys.stderr if json_stdout else sys.stdout)
+        if json_stdout:
+            print(terminal_text(line), file=sys.stderr)
+        else:
+            print(line)  # the CLI escapes text on stdout
 
     if json_stdout:
         print(verdicts_json_text(outcome))

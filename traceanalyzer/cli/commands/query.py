@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from traceanalyzer.cli.common import add_trace_arguments, analyze_trace, load_trace
+from traceanalyzer.escape import csv_safe_frame
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     source = analyze_trace(args, trace) if needed else trace
     result = sql(source, args.sql)
     if args.csv:
-        sys.stdout.write(result.to_csv(index=False))
+        sys.stdout.write(csv_safe_frame(result).to_csv(index=False))
     elif args.json:
         sys.stdout.write(result.to_json(orient="records", indent=2) + "\n")
     else:

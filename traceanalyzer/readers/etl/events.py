@@ -76,7 +76,8 @@ class RareDecoder:
                     cls = self._classify(data, int(rec["pos"][first]), int(rec["b"][first]), int(rec["c"][first]))
                     self.classes[h] = cls
                 if cls is not None and len(members) >= BULK_MIN_EVENTS:
-                    members = bulk_events(data, rec, members, cls, self.time, self.chunks, self.bad_values)
+                    members = bulk_events(data, rec, members, cls, self.time, self.chunks, self.bad_values,
+                                          self._unmapped_counter(cls))
                 slow.append(members)
         idx = np.sort(np.concatenate(slow))
         cols = [rec[k][idx].tolist() for k in _FIELDS]
@@ -179,6 +180,11 @@ class RareDecoder:
             raise TraceFormatError(f"record at 0x{pos:x}: {cls.provider}/{event} field {field_name!r} -> "
                                    f"column {column!r}: {why_bad(column, value)}", self.src)
         self.stats.add("bad_values", count, "warning", self.src, f"{cls.provider}/{event}.{column}")
+
+    def _unmapped_counter(self, cls: _EventClass):
+        def count(field: str, n: int) -> None:
+            self.stats.add("unmapped_fields", n, "info", self.src, f"{cls.provider}/{cls.schema.name}/{field}")
+        return count
 
     def _classify(self, data: np.ndarray, pos: int, b: int, c: int) -> _EventClass:
         guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28]))

@@ -276,3 +276,9 @@ def decode_payload(schema: Schema, payload: bytes, pointer_size: int = 8) -> dic
     """
     r = _Reader(payload, pointer_size)
     return {f.name: _value(r, f) for f in schema.fields}
+
+
+def decode_field(f: Field, raw: bytes, pointer_size: int = 8) -> Any:
+    """The value of one field whose payload bytes are exactly ``raw`` (as decode_payload
+    would give it; the bulk decoder calls this once per distinct value)."""
+    return _value(_Reader(raw, pointer_size), f)

@@ -1,6 +1,7 @@
-"""Hand-built Analysis-shaped tables for the plot/render unit tests.
+"""Analysis-shaped tables for the plot/render unit tests, with the real column lists and
+dtypes (``tests/render/test_fake_analysis.py`` compares them with a real Analysis).
 
-The numbers follow the seed scenario by hand (docs/architecture.md table shapes):
+The numbers follow the seed scenario by hand:
 app.exe (pid 1234) locks an 8 KiB user buffer at 1 s and maps it into itself; a worker
 thread (System, pid 4, tid 88) unlocks it at 2 s while it is still mapped (the finding is
 charged to app.exe, whose mapping is exposed; the evidence event shows pid 4); app.exe exits at 5 s
@@ -15,13 +16,28 @@ from types import SimpleNamespace
 import pandas as pd
 import pyarrow as pa
 
+from traceanalyzer.rules.assemble import FINDING_COLUMNS, typed_findings
+
 S = 1_000_000_000
 MDL = 0xFFFFC30A4B2F1000
-FINDING_COLUMNS = [
-    "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event", "bytes",
-    "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns", "exposure_end_ns",
-    "message", "advice", "fingerprint", "evidence", "lifetime_id", "mapping_id", "count",
-]
+
+#: Columns of Analysis.mappings and Analysis.locks, in order, with their dtypes.
+MAPPING_DTYPES = {
+    "mapping_id": "int64", "lifetime_id": "int64", "mdl": "uint64", "mode": "string",
+    "pid": "Int64", "process": "string", "process_wow64": "Int64", "mapped_va": "uint64",
+    "cache_type": "string", "bytes": "int64", "start_ns": "int64", "end_ns": "Int64",
+    "end_reason": "string", "map_tid": "Int64", "map_caller": "string", "unmap_tid": "Int64",
+    "unmap_caller": "string", "map_call_index": "int64",
+}
+LOCK_DTYPES = {
+    "lock_id": "int64", "lifetime_id": "int64", "mdl": "uint64", "pid": "Int64",
+    "process": "string", "user_va": "bool", "bytes": "int64", "start_ns": "int64",
+    "end_ns": "Int64", "end_reason": "string", "caller": "string",
+}
+
+
+def _frame(rows: list[dict], dtypes: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
 
 
 def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> dict:
@@ -29,28 +45,29 @@ def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> di
     app = hostile_name or "app.exe"
     findings = [
         dict(rule="UNLOCK_WHILE_USER_MAPPED", severity="critical", time_ns=2 * S, pid=1234,
-             process=app, tid=88, mdl=f"0x{MDL:x}", caller="mydriver.sys+0x1a2b",
+             process=app, tid=88, mdl=MDL, caller="mydriver.sys+0x1a2b",
              event="MmUnlockPages", bytes=8192, impact_byte_seconds=8192 * 3.0,
              start_ns=2 * S, end_ns=5 * S, exposure_start_ns=2 * S, exposure_end_ns=5 * S,
              message=f"MmUnlockPages while still mapped into {app} (1234)",
              advice="Unmap in the owning process before unlocking.",
              fingerprint="fp-unlock", evidence=[3, 4, 6], lifetime_id=1, mapping_id=1,
-             count=1),
+             count=1, call_pid=4, call_process="System"),
         dict(rule="USER_MAPPING_NOT_UNMAPPED_AT_EXIT", severity="high", time_ns=5 * S,
-             pid=1234, process=app, tid=1300, mdl=f"0x{MDL:x}", caller="mydriver.sys+0x1a00",
+             pid=1234, process=app, tid=None, mdl=MDL, caller="mydriver.sys+0x1a00",
              event="ProcessEnd", bytes=8192, impact_byte_seconds=8192 * 3.0,
              start_ns=5 * S, end_ns=8 * S, exposure_start_ns=None, exposure_end_ns=None,
              message=f"{app} (1234) exited with 8192 bytes still user-mapped",
              advice="Unmap in IRP_MJ_CLEANUP of the process.",
-             fingerprint="fp-exit", evidence=[4, 7], lifetime_id=1, mapping_id=1, count=1),
+             fingerprint="fp-exit", evidence=[4, 7], lifetime_id=1, mapping_id=1, count=1,
+             call_pid=None, call_process=None),
     ]
-    mappings = [dict(mapping_id=1, lifetime_id=1, mdl=f"0x{MDL:x}", mode="UserMode", pid=1234,
-                     process=app, mapped_va=0x1F0000, cache_type="MmCached", bytes=8192,
-                     start_ns=int(1.001 * S), end_ns=None, end_reason="end_of_trace",
+    mappings = [dict(mapping_id=1, lifetime_id=1, mdl=MDL, mode="UserMode", pid=1234,
+                     process=app, process_wow64=0, mapped_va=0x1F0000, cache_type="MmCached",
+                     bytes=8192, start_ns=int(1.001 * S), end_ns=None, end_reason="process_exit",
                      map_tid=1300, map_caller="mydriver.sys+0x1a00", unmap_tid=None,
-                     unmap_caller=None)]
-    locks = [dict(lock_id=1, lifetime_id=1, mdl=f"0x{MDL:x}", pid=1234, process=app,
-                  user_va=0x2A0000, bytes=8192, start_ns=1 * S, end_ns=2 * S,
+                     unmap_caller=None, map_call_index=1)]
+    locks = [dict(lock_id=1, lifetime_id=1, mdl=MDL, pid=1234, process=app,
+                  user_va=True, bytes=8192, start_ns=1 * S, end_ns=2 * S,
                   end_reason="unlock", caller="mydriver.sys+0x19f0")]
     timeline = [
         dict(time_ns=1 * S, pid=1234, process=app, kind="locked", bytes=8192),
@@ -75,8 +92,8 @@ def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> di
             caller=f"other{i % 4}.sys+0x{0x100 + i:x}", bytes=size,
             impact_byte_seconds=size * 0.5, exposure_start_ns=None, exposure_end_ns=None,
             message=f"{name} lock issue", fingerprint=f"fp-{i}", mapping_id=None,
-            mdl=f"0x{0xFFFFC30A00000000 + 0x1000 * i:x}",
-            lifetime_id=100 + i))
+            mdl=0xFFFFC30A00000000 + 0x1000 * i, lifetime_id=100 + i,
+            call_pid=pid, call_process=name))
     filler = [dict(seq=i, time_ns=int(i * 0.1 * S), event="CSwitch", pid=None, tid=None,
                    caller=None, mdl=None, va=None, size=None) for i in (0, 1, 2, 5)]
     events = pd.DataFrame(filler + [
@@ -90,9 +107,9 @@ def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> di
              mdl=None, va=None, size=None),
     ]).sort_values("seq", ignore_index=True)
     return dict(
-        findings=pd.DataFrame(findings, columns=FINDING_COLUMNS),
-        mappings=pd.DataFrame(mappings),
-        locks=pd.DataFrame(locks),
+        findings=typed_findings(pd.DataFrame(findings, columns=FINDING_COLUMNS)),
+        mappings=_frame(mappings, MAPPING_DTYPES),
+        locks=_frame(locks, LOCK_DTYPES),
         leak_timeline=pd.DataFrame(timeline),
         processes=pd.DataFrame(processes),
         events=events,
@@ -112,8 +129,8 @@ class FakeAnalysis:
         self.findings = t["findings"]
         self.mappings = t["mappings"]
         self.locks = t["locks"]
-        self.lifecycles = pd.DataFrame([dict(lifetime_id=1, mdl=f"0x{MDL:x}", kind="user",
-                                             bytes=8192)])
+        self.lifecycles = pd.DataFrame([dict(lifetime_id=1, mdl=MDL, kind="io_allocated",
+                                             bytes=8192)]).astype({"mdl": "uint64"})
         events = t["events"]
         self.trace = SimpleNamespace(
             events=events, processes=t["processes"], paths=["traces/seed.csv"],
@@ -123,6 +140,25 @@ class FakeAnalysis:
 
     def leak_timeline(self) -> pd.DataFrame:
         return self.tables["leak_timeline"]
+
+    @property
+    def leaks(self) -> dict:
+        return self.summary()["leaks"]
+
+    def plot_leak_timeline(self, **kwargs):
+        from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
+
+        return plot_leak_timeline_for(self, **kwargs)
+
+    def plot_hazard_timeline(self, **kwargs):
+        from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
+
+        return plot_hazard_timeline_for(self, **kwargs)
+
+    def plot_impact(self, **kwargs):
+        from traceanalyzer.plot.impact import plot_impact_for
+
+        return plot_impact_for(self, **kwargs)
 
     def summary(self) -> dict:
         f = self.findings

@@ -1,4 +1,4 @@
-"""Build small traces in memory for the core tests (no files)."""
+"""Build small traces in memory for the core and lifecycle tests (no files)."""
 
 from __future__ import annotations
 
@@ -42,3 +42,19 @@ def rules_of(analysis: ta.Analysis, min_rank: str = "low") -> list[str]:
     f = analysis.findings
     keep = f["severity"].astype(str).map(SEVERITY_RANK) <= SEVERITY_RANK[min_rank]
     return sorted(f.loc[keep, "rule"].tolist())
+
+
+#: Three user processes (pid, image, main thread) for the replay scenarios; PRELUDE
+#: starts them and System (pid 4) with its worker thread 88.
+PROCS = [(100, "a.exe", 1000), (200, "b.exe", 2000), (300, "c.exe", 3000)]
+PRELUDE = [
+    {"time_ns": 0, "event": "ProcessRundown", "pid": 4, "image": "System"},
+    {"time_ns": 0, "event": "ThreadRundown", "pid": 4, "tid": 88},
+] + [
+    r
+    for pid, image, tid in PROCS
+    for r in (
+        {"time_ns": 0, "event": "ProcessStart", "pid": pid, "image": image},
+        {"time_ns": 0, "event": "ThreadStart", "pid": pid, "tid": tid},
+    )
+]

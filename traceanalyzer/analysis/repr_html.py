@@ -20,7 +20,7 @@ def analysis_repr_html(analysis: Any, top: int = 5) -> str:
         f'<span style="background:{vocab.SEVERITY_COLORS[s]};color:#fff;border-radius:8px;'
         f'padding:0 6px">{int(counts[s])} {esc(s)}</span>'
         for s in vocab.SEVERITIES if s in counts) or "no findings"
-    leaks = analysis.summary().get("leaks", {}) if hasattr(analysis, "summary") else {}
+    leaks = analysis.leaks
     rows = [("trace", file_names(getattr(analysis.trace, "paths", []))),
             ("findings", badges),
             ("held at trace end", esc(vocab.format_bytes(leaks.get("bytes_at_end", 0))))]

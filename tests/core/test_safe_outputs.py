@@ -1,0 +1,146 @@
+"""What the tool writes is safe (issue 10 item 6): files are renamed into place (never
+written through a symlink, no partial file), get the umask's mode, the cache deletes only
+what it wrote, CSV cells cannot run as spreadsheet formulas, and text for a person cannot
+drive the terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from traceanalyzer.cli.main import main
+from traceanalyzer.escape import csv_cell, terminal_text
+from traceanalyzer.gate.cache import MARKER, ResultCache
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "sample_traces" / "seed_unlock_from_worker.csv"
+HOSTILE = ("time_ns,event,pid,image,caller\n"
+           "0,ProcessStart,4,\x1b]0;pwned\x07evil.exe,\n"
+           "1,=cmd|calc,4,,@SUM(1)\n")
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_check_cache_dir_keeps_what_it_did_not_write(tmp_path: Path, capsys) -> None:
+    nightly = tmp_path / "nightly"
+    (nightly / "sub").mkdir(parents=True)
+    trace = nightly / "sub" / "case.csv"
+    trace.write_bytes(SEED.read_bytes())
+    (nightly / "notes.md").write_text("mine", encoding="utf-8")
+    stale = ResultCache(nightly, key="0123456789abcdef")
+    stale.put("ab12", {"findings": []})
+    (stale.dir / "keep.md").write_text("not the cache's", encoding="utf-8")
+    args = ["check", str(nightly), "--baseline", str(tmp_path / "b.json"), "--update-baseline",
+            "-j", "1", "--cache-dir", str(nightly)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert trace.read_bytes() == SEED.read_bytes() and (nightly / "notes.md").exists()
+    assert not (stale.dir / "ab12.json").exists() and not (stale.dir / MARKER).exists()
+    assert (stale.dir / "keep.md").read_text(encoding="utf-8") == "not the cache's"
+    current = [d for d in nightly.iterdir() if (d / MARKER).is_file()]
+    assert len(current) == 1 and list(current[0].glob("*.json"))  # tonight's entry, marked
+
+
+def test_a_folder_without_the_marker_is_never_pruned(tmp_path: Path) -> None:
+    (tmp_path / "fedcba9876543210").mkdir()
+    (tmp_path / "fedcba9876543210" / "ab.json").write_text("{}", encoding="utf-8")
+    assert ResultCache(tmp_path, key="current").prune_stale() == 0
+    assert (tmp_path / "fedcba9876543210" / "ab.json").exists()
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    return victim
+
+
+def test_report_replaces_a_symlink_instead_of_writing_through_it(tmp_path: Path, capsys) -> None:
+    victim, out = _victim(tmp_path), tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").symlink_to(victim)
+    assert main(["report", str(SEED), "-o", str(out)]) == 0
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert not (out / "report.html").is_symlink() and "<html" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("argv", [["convert", str(SEED), "-o"], ["synth", str(SEED), "-o"]])
+def test_convert_and_synth_replace_a_symlink(tmp_path: Path, capsys, argv: list[str]) -> None:
+    victim, target = _victim(tmp_path), tmp_path / "out.bin"
+    target.symlink_to(victim)
+    assert main([*argv, str(target)]) == 0
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert not target.is_symlink() and target.stat().st_size > 100
+
+
+def test_a_failed_synth_leaves_no_partial_file(tmp_path: Path, capsys, monkeypatch) -> None:
+    from traceanalyzer.synth import etl_writer
+
+    def fail(self, chunk, n):  # after the header placeholder was written
+        raise ValueError("a value that cannot be written")
+
+    monkeypatch.setattr(etl_writer._EtlJob, "add_chunk", fail)
+    out = tmp_path / "out.etl"
+    assert main(["synth", str(SEED), "-o", str(out)]) == 2
+    assert "cannot write ETL" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gate_files_get_the_umask_mode(tmp_path: Path, capsys, umask_022) -> None:
+    files = {n: tmp_path / n for n in ("b.json", "v.json", "j.xml", "s.sarif")}
+    assert main(["check", str(SEED), "--baseline", str(files["b.json"]), "--update-baseline", "-j", "1"]) == 0
+    assert main(["check", str(SEED), "--baseline", str(files["b.json"]), "-j", "1", "--json", str(files["v.json"]),
+                 "--junit", str(files["j.xml"]), "--sarif", str(files["s.sarif"])]) == 0
+    assert main(["report", str(SEED), "-o", str(tmp_path / "r")]) == 0
+    written = [*files.values(), *(tmp_path / "r").iterdir()]
+    assert {p.name: _mode(p) for p in written} == {p.name: 0o644 for p in written}
+
+
+def test_csv_exports_escape_formulas_and_keep_numbers(tmp_path: Path, capsys) -> None:
+    trace = tmp_path / "hostile.csv"
+    trace.write_text(HOSTILE, encoding="utf-8")
+    assert main(["hazards", "--csv", str(trace)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["event"] == "'=cmd|calc" and rows[0]["count"] == "1" and rows[0]["time_ns"].isdigit()
+    assert main(["query", str(trace), "select event, time_ns, -5 as n from other", "--csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "'=cmd|calc,1,-5"
+
+
+@pytest.mark.parametrize("cell,expected", [
+    ("=1+1", "'=1+1"), ("+x", "'+x"), ("-x", "'-x"), ("@SUM(1)", "'@SUM(1)"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("-8192", "-8192"), ("+1.5e3", "+1.5e3"), ("a=b", "a=b"), (7, 7), (None, None),
+])
+def test_csv_cell(cell, expected) -> None:
+    assert csv_cell(cell) == expected
+
+
+def test_info_check_and_errors_escape_control_characters(tmp_path: Path, capsys) -> None:
+    trace = tmp_path / "hostile.csv"
+    trace.write_text(HOSTILE, encoding="utf-8")
+    assert main(["info", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned\\x07evil.exe" in out
+    named = tmp_path / "e\x1b[2Jvil.csv"
+    named.write_bytes(SEED.read_bytes())
+    assert main(["check", str(named), "--baseline", str(tmp_path / "b.json"), "--update-baseline", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "e\\x1b[2Jvil.csv" in out
+    assert main(["info", str(tmp_path / "gone\x1b[2J.csv")]) == 2
+    assert capsys.readouterr().err == f"traceanalyzer: {tmp_path}/gone\\x1b[2J.csv: no such file\n"
+
+
+def test_terminal_text_keeps_line_breaks_only() -> None:
+    assert terminal_text("a\tb\x1b\x9b\n") == "a\\x09b\\x1b\\x9b\n"

@@ -1,0 +1,90 @@
+"""Escaping what comes from the traced machine before a person or a spreadsheet sees it.
+
+Image names, callers, tags, file names and header bytes are chosen by whoever produced the
+trace. Two helpers, used by every output of the tool:
+
+* terminal text: control characters (C0, DEL, C1: ESC sequences that move the cursor,
+  change colours or set the window title) are written as ``\\xNN``
+  (:func:`terminal_safe`, :func:`terminal_text`, :class:`TerminalWriter`);
+* CSV cells: a text cell that a spreadsheet would run as a formula (leading ``=``, ``+``,
+  ``-``, ``@``, tab or CR) gets a leading ``'``, the usual way; numbers stay numbers
+  (:func:`csv_cell`, :func:`csv_safe_frame`).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any, TextIO
+
+import pandas as pd
+
+from traceanalyzer.vocabulary import is_missing
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _hex(m: re.Match[str]) -> str:
+    return f"\\x{ord(m.group()):02x}"
+
+
+def terminal_safe(value: Any) -> str:
+    """``str(value)`` with every control character escaped (``'\\x1b'``); None/NA -> ``'-'``."""
+    if is_missing(value):
+        return "-"
+    return _CONTROL.sub(_hex, str(value))
+
+
+def terminal_text(text: str) -> str:
+    """Text for a terminal: control characters escaped, line breaks kept."""
+    return _CONTROL_BUT_NEWLINE.sub(_hex, text)
+
+
+class TerminalWriter(io.TextIOBase):
+    """A text stream that writes :func:`terminal_text` of everything to ``stream``."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def write(self, s: str) -> int:
+        self._stream.write(terminal_text(s))
+        return len(s)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8")
+
+    @property
+    def buffer(self) -> Any:
+        """The underlying binary stream (binary output is written as it is)."""
+        return self._stream.buffer
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` with a leading ``'`` when it is text a spreadsheet would run as a formula;
+    numbers (and text that is just a number, such as ``-8192``) are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_safe_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells went through :func:`csv_cell` (numeric columns
+    untouched), ready for ``to_csv``."""
+    out = df.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col])):
+            continue
+        out[col] = [csv_cell(v) for v in out[col]]
+    return out
