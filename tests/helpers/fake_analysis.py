@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pyarrow as pa
 
+import traceanalyzer.model.dtypes  # noqa: F401  (registers the "address" dtype)
 from traceanalyzer.rules.assemble import FINDING_COLUMNS, typed_findings
 
 S = 1_000_000_000
@@ -23,14 +24,14 @@ MDL = 0xFFFFC30A4B2F1000
 
 #: Columns of Analysis.mappings and Analysis.locks, in order, with their dtypes.
 MAPPING_DTYPES = {
-    "mapping_id": "int64", "lifetime_id": "int64", "mdl": "uint64", "mode": "string",
-    "pid": "Int64", "process": "string", "process_wow64": "Int64", "mapped_va": "uint64",
+    "mapping_id": "int64", "lifetime_id": "int64", "mdl": "address", "mode": "string",
+    "pid": "Int64", "process": "string", "process_wow64": "Int64", "mapped_va": "address",
     "cache_type": "string", "bytes": "int64", "start_ns": "int64", "end_ns": "Int64",
     "end_reason": "string", "map_tid": "Int64", "map_caller": "string", "unmap_tid": "Int64",
     "unmap_caller": "string", "map_call_index": "int64",
 }
 LOCK_DTYPES = {
-    "lock_id": "int64", "lifetime_id": "int64", "mdl": "uint64", "pid": "Int64",
+    "lock_id": "int64", "lifetime_id": "int64", "mdl": "address", "pid": "Int64",
     "process": "string", "user_va": "bool", "bytes": "int64", "start_ns": "int64",
     "end_ns": "Int64", "end_reason": "string", "caller": "string",
 }
@@ -130,7 +131,7 @@ class FakeAnalysis:
         self.mappings = t["mappings"]
         self.locks = t["locks"]
         self.lifecycles = pd.DataFrame([dict(lifetime_id=1, mdl=MDL, kind="io_allocated",
-                                             bytes=8192)]).astype({"mdl": "uint64"})
+                                             bytes=8192)]).astype({"mdl": "address"})
         events = t["events"]
         self.trace = SimpleNamespace(
             events=events, processes=t["processes"], paths=["traces/seed.csv"],

@@ -94,10 +94,10 @@ class Analysis:
     @cached_property
     def problems(self) -> pd.DataFrame:
         """The findings grouped by rule + call site (caller): one row per problem to fix,
-        most severe first, then by impact, then by count. Columns are documented on
+        most severe first, then by permanent bytes, then by impact, then by count. Columns are documented on
         :func:`traceanalyzer.rules.problems.problems_of` (problem_id, rule, severity,
         caller, module, count, findings, first_ns, last_ns, processes, process_count,
-        pids, mdls, bytes, impact_byte_seconds, message, advice, example_evidence,
+        pids, mdls, bytes, permanent_bytes, impact_byte_seconds, message, advice, example_evidence,
         example_time_ns, fingerprints).
         """
         return problems_of(self.findings)

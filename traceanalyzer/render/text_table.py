@@ -127,7 +127,9 @@ def problems_text(problems: pd.DataFrame, summary: dict[str, Any] | None = None,
                               else None),
                 str(int(r.count)), terminal_safe(vocab.shorten(shown, 24) or "-"),
                 _seconds(r.first_ns, t0), _seconds(r.last_ns, t0),
-                vocab.format_bytes(r.bytes), vocab.format_byte_seconds(r.impact_byte_seconds),
+                vocab.format_bytes(r.bytes),
+                "permanent" if r.permanent_bytes > 0
+                else vocab.format_byte_seconds(r.impact_byte_seconds),
             ))
         lines += _table_lines(header, rows)
         if n > max_rows:

@@ -23,8 +23,8 @@ __all__ = ["PROBLEM_COLUMNS", "problem_id", "problem_records", "problems_of"]
 #: Columns of :func:`problems_of`, in order.
 PROBLEM_COLUMNS: tuple[str, ...] = (
     "problem_id", "rule", "severity", "caller", "module", "count", "findings", "first_ns",
-    "last_ns", "processes", "process_count", "pids", "mdls", "bytes", "impact_byte_seconds",
-    "message", "advice", "example_evidence", "example_time_ns", "fingerprints",
+    "last_ns", "processes", "process_count", "pids", "mdls", "bytes", "permanent_bytes",
+    "impact_byte_seconds", "message", "advice", "example_evidence", "example_time_ns", "fingerprints",
 )
 
 
@@ -49,7 +49,8 @@ def _module(caller: str | None) -> str | None:
 def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
     """Group a findings table (``Analysis.findings`` columns) into problems.
 
-    Columns (one row per rule + caller, most severe first, then by impact, then count):
+    Columns (one row per rule + caller, most severe first, then by permanent bytes, then
+    by impact, then count):
 
     - problem_id: :func:`problem_id` (rule + caller), stable across runs.
     - rule, severity (the worst of its findings; ordered Categorical), caller (null when
@@ -59,7 +60,9 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
     - processes: sorted list of the process images hurt; process_count: how many
       distinct (pid, image) pairs; pids: sorted list of pids.
     - mdls: distinct MDL lifetimes involved.
-    - bytes, impact_byte_seconds: sums over the findings.
+    - bytes, impact_byte_seconds: sums over the findings; permanent_bytes: the bytes of
+      its ``permanent`` findings (leaks nothing releases before reboot), which rank a
+      problem above any finite impact of the same severity.
     - message, advice: the earliest finding's text (one example), the rule's advice.
     - example_evidence: the earliest finding's ``evidence`` (list of event ``seq``);
       example_time_ns: its time.
@@ -84,6 +87,10 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
         "g": g,
         "count": pd.to_numeric(f["count"], errors="coerce").fillna(1).astype("int64"),
         "bytes": pd.to_numeric(f["bytes"], errors="coerce").fillna(0).astype("int64"),
+        "permanent_bytes": np.where(
+            f["permanent"].fillna(False).to_numpy(dtype=bool) if "permanent" in f.columns
+            else np.zeros(len(f), dtype=bool),
+            pd.to_numeric(f["bytes"], errors="coerce").fillna(0).astype("int64"), 0),
         "impact": f["impact_byte_seconds"].astype("float64").fillna(0.0),
         "time": time,
         "sev": sev_rank,
@@ -91,6 +98,7 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
         "proc_key": proc_key,
     }).groupby("g", sort=True).agg(
         count=("count", "sum"), findings=("count", "size"), bytes=("bytes", "sum"),
+        permanent_bytes=("permanent_bytes", "sum"),
         impact=("impact", "sum"), first=("time", "min"), last=("time", "max"),
         sev=("sev", "max"), mdls=("lifetime", "nunique"), process_count=("proc_key", "nunique"),
     )
@@ -116,6 +124,7 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
         "pids": pids.reindex(agg.index).tolist(),
         "mdls": agg["mdls"].to_numpy(),
         "bytes": agg["bytes"].to_numpy(),
+        "permanent_bytes": agg["permanent_bytes"].to_numpy(dtype=np.int64),
         "impact_byte_seconds": agg["impact"].to_numpy(),
         "message": pd.array(f["message"].astype("string").to_numpy()[ex], dtype="string"),
         "advice": pd.array(f["advice"].astype("string").to_numpy()[ex], dtype="string"),
@@ -123,8 +132,9 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
         "example_time_ns": time.array[ex],
         "fingerprints": fps.reindex(agg.index).tolist(),
     })
-    out = out.sort_values(["severity", "impact_byte_seconds", "count", "first_ns"],
-                          ascending=[False, False, False, True], kind="stable")
+    out = out.sort_values(["severity", "permanent_bytes", "impact_byte_seconds", "count",
+                           "first_ns"], ascending=[False, False, False, False, True],
+                          kind="stable")
     return out.reset_index(drop=True)[list(PROBLEM_COLUMNS)]
 
 
@@ -137,6 +147,7 @@ def _empty() -> pd.DataFrame:
         "first_ns": pd.array([], dtype="Int64"), "last_ns": pd.array([], dtype="Int64"),
         "processes": pd.Series([], dtype=object), "process_count": np.zeros(0, np.int64), "pids": pd.Series([], dtype=object),
         "mdls": np.zeros(0, np.int64), "bytes": np.zeros(0, np.int64),
+        "permanent_bytes": np.zeros(0, np.int64),
         "impact_byte_seconds": np.zeros(0, np.float64),
         "message": pd.array([], dtype="string"), "advice": pd.array([], dtype="string"),
         "example_evidence": pd.Series([], dtype=object), "example_time_ns": pd.array([], dtype="Int64"),
@@ -156,7 +167,7 @@ def problem_records(problems: pd.DataFrame) -> list[dict[str, Any]]:
             "processes": [str(p) for p in rec["processes"]],
             "process_count": int(rec["process_count"]),
             "pids": [int(p) for p in rec["pids"]], "mdls": int(rec["mdls"]),
-            "bytes": int(rec["bytes"]),
+            "bytes": int(rec["bytes"]), "permanent_bytes": int(rec["permanent_bytes"]),
             "impact_byte_seconds": round(float(rec["impact_byte_seconds"]), 6),
             "message": str_or_none(rec["message"]), "advice": str_or_none(rec["advice"]),
             "example_evidence_seq": [int(x) for x in rec["example_evidence"]],
