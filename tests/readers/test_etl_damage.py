@@ -113,6 +113,28 @@ def test_end_marker_inside_the_filled_length_is_corrupt(tmp_path: Path, seed: by
         _read(tmp_path, bad, strict=True)
 
 
+@pytest.mark.parametrize("edit", ["cut_bytes", "ff_overwrite"])
+def test_unused_space_pulled_inside_the_filled_length_is_corrupt(tmp_path: Path, seed: bytes, edit: str) -> None:
+    """Fuzz finds (campaign cases 13, 371, 858): bytes cut out of the last buffer's
+    records, or its tail overwritten with 0xFF, put an end marker before the filled
+    length with only 0xFF after it. ETW's records end exactly at the filled length, so
+    the records that were there are lost and counted, not read as unused space."""
+    size = int.from_bytes(seed[:4], "little")
+    filled = int.from_bytes(seed[size + 0x30:size + 0x34], "little")
+    recs = _records(seed, size + 0x48, size + filled)
+    cut_at = recs[-3][0] + 8  # inside the third-last record
+    bad = bytearray(seed)
+    if edit == "cut_bytes":
+        del bad[cut_at:size + filled + 8]  # the 0xFF after the filled length moves in
+    else:
+        bad[cut_at:size + filled] = b"\xff" * (size + filled - cut_at)
+    result = _read(tmp_path, bad)
+    assert result.table.num_rows < _read(tmp_path, seed, "clean.etl").table.num_rows
+    assert _counted(result), "records lost inside the filled length and no counter moved"
+    with pytest.raises(TraceFormatError, match=f"buffer at offset 0x{size:x}"):
+        _read(tmp_path, bad, strict=True)
+
+
 def test_filled_length_cut_at_a_record_boundary_is_corrupt(tmp_path: Path, seed: bytes) -> None:
     size = int.from_bytes(seed[:4], "little")
     filled = int.from_bytes(seed[size + 0x30:size + 0x34], "little")

@@ -141,8 +141,10 @@ def count_records(data, starts, ends, counts, bulk, bad, stops):
 
     ``bad[i]`` = BAD_RECORD when segment i ends in a record that does not decode (unknown
     header, size shorter than its header or beyond the filled length), BAD_END_MARKER when
-    an end marker (0xFFFFFFFF) stops the walk before the filled length and what follows
-    is not unused space (all 0xFF); ``stops[i]`` is where the walk stopped."""
+    an end marker (0xFFFFFFFF) or fewer than 4 bytes stop the walk before the filled
+    length (ETW's records end exactly there: the records between were lost, even when
+    0xFF follows, as it does when bytes were cut out of the buffer); ``stops[i]`` is
+    where the walk stopped."""
     for i in range(starts.shape[0]):
         p = starts[i]
         end = ends[i]
@@ -154,11 +156,8 @@ def count_records(data, starts, ends, counts, bulk, bad, stops):
                 bad[i] = BAD_RECORD
                 break
             if size == 0:
-                if p + 4 <= end:
-                    for q in range(p, end):
-                        if data[q] != 0xFF:
-                            bad[i] = BAD_END_MARKER
-                            break
+                if p < end:  # ETW's walk ends exactly at the filled length
+                    bad[i] = BAD_END_MARKER
                 break
             n += 1
             if _bulk_code(data, p, htype, hsize, size) >= 0:
