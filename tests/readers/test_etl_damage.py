@@ -57,10 +57,28 @@ def seed() -> bytes:
 
 def test_head_c_4096_of_the_seed_is_counted_and_strict_names_it(tmp_path: Path, seed: bytes) -> None:
     result = _read(tmp_path, seed[:4096])
-    assert result.stats.total("truncated_file") == 1  # the header announces 2 buffers of 8 KB
-    assert "it ends at offset 0x1000" in result.stats.details(["truncated_file"])[0]
-    with pytest.raises(TraceFormatError, match=r"t\.etl: the logfile header announces 2 buffers, the file holds 1"):
+    # the header announces 2 buffers of 8 KB: the first is cut at 4 KB, the second absent
+    assert result.stats.total("truncated_file") == 2
+    details = "\n".join(result.stats.details(["truncated_file"]))
+    assert "buffer at offset 0x0: the file ends inside this buffer: 8192 bytes expected, 4096 present" in details
+    assert "the logfile header announces 2 buffers, the file holds 1 (it ends at offset 0x1000)" in details
+    with pytest.raises(TraceFormatError, match=r"t\.etl: buffer at offset 0x0: the file ends inside this buffer"):
         _read(tmp_path, seed[:4096], strict=True)
+
+
+def test_file_ending_in_a_buffers_unused_space_is_truncated(tmp_path: Path, seed: bytes) -> None:
+    """Fuzz case 1411: the file ends after the last buffer's filled length but before its
+    BufferSize, and LogFileMode says circular (BuffersWritten is no check then). ETW
+    writes whole buffers, so a cut buffer is counted even when its records are whole."""
+    size = int.from_bytes(seed[:4], "little")
+    filled = int.from_bytes(seed[size + 0x30:size + 0x34], "little")
+    bad = bytearray(seed[:size + filled + 16])
+    struct.pack_into("<I", bad, PAYLOAD + 0x20, 0x2)  # LogFileMode: EVENT_TRACE_FILE_MODE_CIRCULAR
+    result = _read(tmp_path, bad)
+    assert result.table.num_rows == _read(tmp_path, seed, "clean.etl").table.num_rows
+    assert result.stats.details(["truncated_file"]) == [
+        f"truncated_file: buffer at offset 0x{size:x}: the file ends inside this buffer: {size} bytes expected, "
+        f"{filled + 16} present"]
 
 
 @pytest.mark.parametrize("buffer", [0, 1])

@@ -165,10 +165,11 @@ def scan_buffers(path: Path, view: np.ndarray, nominal_size: int | None, strict:
                 bytes(raw[off + filled:off + filled + 4]) != b"\xff\xff\xff\xff":
             _damage(path, seg.corrupt, off,
                     f"data after the filled length 0x{filled:x} (the unused rest should be 0xFF)", strict)
-        if end > total:
+        whole = off + (size if compressed else step)  # ETW writes whole buffers
+        if whole > total:
             _damage(path, seg.truncated, off,
-                    f"the file ends inside this buffer: {end - off} bytes expected, {total - off} present", strict)
-            end = total
+                    f"the file ends inside this buffer: {whole - off} bytes expected, {total - off} present", strict)
+            end = min(end, total)
         if compressed:
             data = _decompress(path, seg, off, bytes(raw[off + L.BUFFER_HEADER_SIZE:end]),
                                filled - L.BUFFER_HEADER_SIZE, strict)
