@@ -161,11 +161,22 @@ def test_structs_stay_on_the_per_event_path() -> None:
     assert B.compile_plan(schema) is None
 
 
-def test_a_hash_collision_leaves_the_group_to_the_per_event_path(monkeypatch) -> None:
-    def same_hash(data, offs, lens, out):
-        out[:] = 7
-
-    monkeypatch.setattr(B, "span_hashes", same_hash)
-    data = np.frombuffer(b"ab\0cd\0", np.uint8)
-    field = tl.Field("a", tl.IN_ANSISTRING)
-    assert B._by_value(data, field, "caller", np.array([0, 3]), np.array([3, 3]), 8) is None
+def test_dictionary_codes_compare_bytes_so_colliding_slots_never_merge_values() -> None:
+    """3,000 distinct strings in a table of 8,192 slots (slot collisions are certain; a
+    full 64-bit hash collision takes the same path: the bytes decide): every distinct
+    span gets its own code, equal spans share one, first rows point at the value."""
+    words = [f"drv{k}.sys+0x{k * 7:x}".encode() + b"\0" for k in range(3000)]
+    rows = [words[(k * 13) % 3000] for k in range(6000)]
+    data = np.frombuffer(b"".join(rows), np.uint8)
+    lens = np.array([len(r) for r in rows], np.int64)
+    offs = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    codes, firsts = np.empty(6000, np.int32), np.empty(6000, np.int64)
+    distinct = B.dictionary_codes(data, offs, lens, codes, firsts)
+    assert distinct == 3000
+    for k, row in enumerate(rows):
+        r = firsts[codes[k]]
+        assert bytes(data[offs[r]:offs[r] + lens[r]]) == row
+    by_value: dict[bytes, set[int]] = {}
+    for k, row in enumerate(rows):
+        by_value.setdefault(row, set()).add(int(codes[k]))
+    assert all(len(c) == 1 for c in by_value.values()) and len({min(c) for c in by_value.values()}) == 3000

@@ -10,8 +10,8 @@ byte span in every event of the group, without a Python object per event. Then:
 * every other field (strings, counted and binary data, arrays, SIDs, GUIDs, FILETIME,
   booleans, characters) is *dictionary-encoded* by its bytes: a hash per span, the
   distinct values decoded once each by the per-event decoder (``decode_field``; callers,
-  images, status and enum names come from small vocabularies), spans verified equal to
-  their representative so a hash collision cannot merge two values.
+  images, status and enum names come from small vocabularies); a candidate value is
+  compared byte for byte, so a hash collision cannot merge two values.
 
 Events whose spans do not fit their payload go back to the per-event path (which counts
 them); schemas with structs stay on it.
@@ -31,6 +31,7 @@ from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES
 from traceanalyzer.readers.convert import Converted, integers_to_column, value_for_column
 from traceanalyzer.readers.etl import tracelogging as tl
 from traceanalyzer.readers.etl.columns import int_column
+from traceanalyzer.readers.etl.walk import _i64
 from traceanalyzer.readers.field_map import EventMapping
 
 #: Columns the EVENT_HEADER and the buffer supply; a payload field never overrides them.
@@ -168,28 +169,64 @@ def field_spans(data, starts, ends, kinds, args, offs, lens, ok):
 
 
 @nb.njit(cache=True)
-def span_hashes(data, offs, lens, out):
-    """FNV-1a of each span (length mixed in)."""
-    for i in range(offs.shape[0]):
-        h = np.uint64(14695981039346656037) ^ np.uint64(lens[i])
-        for k in range(offs[i], offs[i] + lens[i]):
+def dictionary_codes(data, offs, lens, codes, firsts):
+    """Dictionary-encode spans by their bytes in one pass: ``codes[i]`` = index of span
+    i's value, ``firsts[c]`` = first row holding value c; returns the number of values.
+    An open-addressing table keyed by an FNV-1a hash (8 bytes at a time); a candidate is
+    compared byte for byte, so a hash collision never merges two values."""
+    n = offs.shape[0]
+    size = 64
+    while size < 2 * n:
+        size *= 2
+    slots = np.full(size, -1, np.int64)
+    mask = size - 1
+    distinct = 0
+    for i in range(n):
+        o = offs[i]
+        length = lens[i]
+        h = np.uint64(14695981039346656037) ^ np.uint64(length)
+        k = o
+        while k + 8 <= o + length:
+            h = (h ^ np.uint64(_i64(data, k))) * np.uint64(1099511628211)
+            k += 8
+        while k < o + length:
             h = (h ^ np.uint64(data[k])) * np.uint64(1099511628211)
-        out[i] = h
+            k += 1
+        s = np.int64(h >> np.uint64(40)) & mask  # FNV's low bits see only the low bits of each word
+        while True:
+            c = slots[s]
+            if c < 0:
+                slots[s] = distinct
+                firsts[distinct] = i
+                codes[i] = distinct
+                distinct += 1
+                break
+            r = firsts[c]
+            if lens[r] == length:
+                a = offs[r]
+                same = True
+                for q in range(length):
+                    if data[a + q] != data[o + q]:
+                        same = False
+                        break
+                if same:
+                    codes[i] = c
+                    break
+            s = (s + 1) & mask
+    return distinct
 
 
 @nb.njit(cache=True)
-def same_as_representative(data, offs, lens, rep):
-    """True if every span equals the span of its representative ``rep[i]``."""
+def gather_fixed(data, offs, fields, sizes, out):
+    """One pass over the events: row i of ``out`` = the bytes of fields ``fields``
+    (``sizes[k]`` bytes each, at ``offs[i, fields[k]]``) side by side."""
     for i in range(offs.shape[0]):
-        r = rep[i]
-        if lens[i] != lens[r]:
-            return False
-        a = offs[i]
-        b = offs[r]
-        for k in range(lens[i]):
-            if data[a + k] != data[b + k]:
-                return False
-    return True
+        c = 0
+        for k in range(fields.shape[0]):
+            o = offs[i, fields[k]]
+            for b in range(sizes[k]):
+                out[i, c + b] = data[o + b]
+            c += sizes[k]
 
 
 def _numbers(column: str, values: np.ndarray) -> Converted:
@@ -204,18 +241,16 @@ def _numbers(column: str, values: np.ndarray) -> Converted:
 
 
 def _by_value(data: np.ndarray, f: tl.Field, column: str, offs: np.ndarray, lens: np.ndarray,
-              ptr: int) -> tuple[Converted, list[Any]] | None:
+              ptr: int) -> tuple[Converted, list[Any]]:
     """``column`` from spans decoded once per distinct value (and the decoded values, by
-    row, of the bad ones); None on a hash collision."""
-    hashes = np.empty(len(offs), np.uint64)
-    span_hashes(data, offs, lens, hashes)
-    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    if not same_as_representative(data, offs, lens, first[inverse]):
-        return None
+    row, of the bad ones)."""
+    inverse = np.empty(len(offs), np.int32)
+    firsts = np.empty(len(offs), np.int64)
+    distinct = dictionary_codes(data, np.ascontiguousarray(offs), np.ascontiguousarray(lens), inverse, firsts)
+    first = firsts[:distinct]
     decoded = [tl.decode_field(f, bytes(data[o:o + n]), ptr) for o, n in zip(offs[first].tolist(), lens[first].tolist())]
     converted = [value_for_column(column, v) for v in decoded]
-    take = pa.array(inverse.astype(np.int32))
-    array = pa.array([v for v, _bad in converted], COLUMNS.get(column, pa.string())).take(take)
+    array = pa.array([v for v, _bad in converted], COLUMNS.get(column, pa.string())).take(pa.array(inverse))
     bad = np.array([b for _v, b in converted], dtype=bool)[inverse]
     return Converted(array, bad), [decoded[k] for k in inverse[bad].tolist()[:1]]
 
@@ -252,6 +287,11 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
     }
     skipped: list[str] = []
     bad: list[tuple[str, str, int, int, Any]] = []
+    numeric = [j for j, t in enumerate(plan.numeric) if t is not None and cls.column(cls.schema.fields[j].name)]
+    sizes = np.array([np.dtype(plan.numeric[j]).itemsize for j in numeric], np.int64)
+    starts = dict(zip(numeric, np.cumsum(sizes) - sizes))
+    raw = np.empty((len(done), int(sizes.sum())), np.uint8)
+    gather_fixed(data, offs, np.array(numeric, np.int64), sizes, raw)
     for j, f in enumerate(cls.schema.fields):
         col = cls.column(f.name)
         if col is None:
@@ -259,15 +299,12 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
             continue
         np_type = plan.numeric[j]
         if np_type is not None:
-            size = np.dtype(np_type).itemsize
-            values = np.ascontiguousarray(data[offs[:, j][:, None] + np.arange(size)]).view(np_type).reshape(len(done))
+            at = int(starts[j])
+            values = np.ascontiguousarray(raw[:, at:at + np.dtype(np_type).itemsize]).view(np_type).reshape(len(done))
             res = _numbers(col, values)
             first_values = [values[res.bad][:1].tolist()[0]] if res.bad.any() else []
         else:
-            got = _by_value(data, f, col, offs[:, j], lens[:, j], ptr)
-            if got is None:  # two values with one hash: leave the group to the per-event path
-                return members
-            res, first_values = got
+            res, first_values = _by_value(data, f, col, offs[:, j], lens[:, j], ptr)
         if res.bad.any():
             row = int(np.flatnonzero(res.bad)[0])
             bad.append((col, f.name, int(res.bad.sum()), int(rec["pos"][done][row]), first_values[0]))
