@@ -136,10 +136,15 @@ def format_address(value: Any, missing: str = "-") -> str:
 
 # --- bytes --------------------------------------------------------------------------------
 
-def format_bytes(n: float | int | None) -> str:
-    """Human byte count with binary units: ``8192`` -> ``'8 KiB'``, ``None`` -> ``'-'``."""
+#: How tables show a byte count that is unknown (an MDL the trace never saw built).
+UNKNOWN_BYTES: Final[str] = "?"
+
+
+def format_bytes(n: float | int | None, missing: str = "-") -> str:
+    """Human byte count with binary units: ``8192`` -> ``'8 KiB'``, ``None`` ->
+    ``missing`` (``'-'``; pass :data:`UNKNOWN_BYTES` where null means unknown size)."""
     if is_missing(n):
-        return "-"
+        return missing
     n = float(n)  # type: ignore[arg-type]
     sign = "-" if n < 0 else ""
     n = abs(n)
@@ -153,10 +158,19 @@ def format_bytes(n: float | int | None) -> str:
     raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
 
-def format_byte_seconds(x: float | int | None) -> str:
-    """Impact as bytes x seconds with a binary-unit prefix: ``'81.9 KiB·s'``."""
+def held_bytes_text(leaks: dict[str, Any]) -> str:
+    """``leaks.bytes_at_end`` of a summary as text, ``'8 KiB + ?'`` when some process
+    holds MDLs of unknown size (its ``by_process`` bytes is null)."""
+    text = format_bytes(leaks.get("bytes_at_end", 0))
+    unknown = any(p.get("bytes") is None for p in leaks.get("by_process") or [])
+    return text + f" + {UNKNOWN_BYTES}" if unknown else text
+
+
+def format_byte_seconds(x: float | int | None, missing: str = "-") -> str:
+    """Impact as bytes x seconds with a binary-unit prefix: ``'81.9 KiB·s'``
+    (``missing`` when None/NaN)."""
     if is_missing(x):
-        return "-"
+        return missing
     text = format_bytes(x)
     return text.replace(" B", " B·s") if text.endswith(" B") else text + "·s"
 

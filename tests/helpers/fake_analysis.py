@@ -26,13 +26,13 @@ MDL = 0xFFFFC30A4B2F1000
 MAPPING_DTYPES = {
     "mapping_id": "int64", "lifetime_id": "int64", "mdl": "address", "mode": "string",
     "pid": "Int64", "process": "string", "process_wow64": "Int64", "mapped_va": "address",
-    "cache_type": "string", "bytes": "int64", "start_ns": "int64", "end_ns": "Int64",
+    "cache_type": "string", "bytes": "Int64", "start_ns": "int64", "end_ns": "Int64",
     "end_reason": "string", "map_tid": "Int64", "map_caller": "string", "unmap_tid": "Int64",
     "unmap_caller": "string", "map_call_index": "int64",
 }
 LOCK_DTYPES = {
     "lock_id": "int64", "lifetime_id": "int64", "mdl": "address", "pid": "Int64",
-    "process": "string", "user_va": "bool", "bytes": "int64", "start_ns": "int64",
+    "process": "string", "user_va": "bool", "bytes": "Int64", "start_ns": "int64",
     "end_ns": "Int64", "end_reason": "string", "caller": "string",
 }
 

@@ -79,8 +79,9 @@ class Analysis:
         table),
         caller (module+offset of the call that caused it), event (the triggering event),
         bytes (pages spanned x 4096; for a RESERVED_* finding without an MDL, the
-        reservation's size), impact_byte_seconds (bytes x seconds held, from
-        start_ns to end_ns), start_ns, end_ns (when the hazard ended; trace end if it did
+        reservation's size; null when the MDL's size is unknown: the trace never saw it
+        built), impact_byte_seconds (bytes x seconds held, from start_ns to end_ns; null
+        when bytes is), start_ns, end_ns (when the hazard ended; trace end if it did
         not), exposure_start_ns / exposure_end_ns (UNLOCK_WHILE_USER_MAPPED and
         FREE_PAGES_WHILE_USER_MAPPED: while user PTEs pointed at released pages),
         message, advice, fingerprint (rule + caller + process image), evidence (list of

@@ -22,7 +22,8 @@ def impact_table(findings: pd.DataFrame, by: str = "caller") -> pd.DataFrame:
 
     Columns: ``<by>`` (the group: call site ``module+0xoffset`` or rule ID; ``'?'``
     when unknown), ``findings`` (number of findings, counting each finding's ``count``),
-    ``bytes`` (sum of bytes), ``impact_byte_seconds`` (sum of bytes x seconds held),
+    ``bytes`` (sum of the known bytes; null when no finding's size is known),
+    ``impact_byte_seconds`` (sum of bytes x seconds held; null likewise),
     ``worst_severity``, ``share`` (fraction of the total impact, 0..1),
     ``permanent_bytes`` (bytes of leaks that last until reboot: ``permanent`` findings).
     Sorted by worst severity, then permanent bytes (a leak until reboot outweighs any
@@ -40,6 +41,7 @@ def impact_table(findings: pd.DataFrame, by: str = "caller") -> pd.DataFrame:
         "count": _numeric(findings["count"]).fillna(1).to_numpy()
         if "count" in findings.columns else np.ones(len(findings)),
         "bytes": _numeric(findings["bytes"]).fillna(0).to_numpy(),
+        "known": _numeric(findings["bytes"]).notna().to_numpy(),
         "impact": _numeric(findings["impact_byte_seconds"]).fillna(0).to_numpy(),
         "rank": findings["severity"].astype(str).map(vocab.severity_rank).to_numpy(),
     })
@@ -47,6 +49,7 @@ def impact_table(findings: pd.DataFrame, by: str = "caller") -> pd.DataFrame:
                  if "permanent" in findings.columns else np.zeros(len(findings), dtype=bool))
     df["permanent_bytes"] = np.where(permanent, df["bytes"], 0)
     g = df.groupby(by, sort=False).agg(findings=("count", "sum"), bytes=("bytes", "sum"),
+                                       known=("known", "any"),
                                        impact_byte_seconds=("impact", "sum"),
                                        rank=("rank", "min"),
                                        permanent_bytes=("permanent_bytes", "sum"))
@@ -57,7 +60,10 @@ def impact_table(findings: pd.DataFrame, by: str = "caller") -> pd.DataFrame:
                       ascending=[True, False, False])
     g["permanent_bytes"] = g["permanent_bytes"].astype("int64")
     g["findings"] = g["findings"].astype(int)
-    g["bytes"] = g["bytes"].astype("int64")
+    # null where no finding of the group had a known size (not 0 bytes)
+    g["bytes"] = pd.arrays.IntegerArray(g["bytes"].to_numpy(dtype="int64"),
+                                        ~g["known"].to_numpy(dtype=bool))
+    g["impact_byte_seconds"] = g["impact_byte_seconds"].where(g["known"])
     return g.reset_index()[cols]
 
 

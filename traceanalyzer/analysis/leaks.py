@@ -65,8 +65,9 @@ def leak_timeline(held: pd.DataFrame, trace_end_ns: int) -> pd.DataFrame:
 
 def leak_figures(held: pd.DataFrame, findings: pd.DataFrame, trace_end_ns: int) -> dict[str, Any]:
     """bytes_at_end (memory still locked or user-mapped when the trace ends, each MDL
-    lifetime counted once), by_process, bytes_leaked_at_exit (user mappings and
-    user-buffer locks still held when their process ended)."""
+    lifetime counted once), by_process (bytes null for a process whose held MDLs are all
+    of unknown size), bytes_leaked_at_exit (user mappings and user-buffer locks still
+    held when their process ended). The totals add the sizes that are known."""
     still = held[held["end_ns"] >= trace_end_ns] if len(held) else held
     by_proc: list[dict[str, Any]] = []
     total = 0
@@ -78,10 +79,11 @@ def leak_figures(held: pd.DataFrame, findings: pd.DataFrame, trace_end_ns: int) 
         grp = once.groupby(once["pid"].fillna(-1).astype("int64"), sort=True)
         for pid, g in grp:
             name = g["process"].dropna()
+            known = g["bytes"].dropna()  # null bytes: an MDL of unknown size
             by_proc.append({"pid": None if pid == -1 else int(pid),
                             "process": str(name.iloc[0]) if len(name) else None,
-                            "bytes": int(g["bytes"].sum())})
-        by_proc.sort(key=lambda r: -r["bytes"])
+                            "bytes": int(known.sum()) if len(known) else None})
+        by_proc.sort(key=lambda r: -(r["bytes"] if r["bytes"] is not None else -1))
     exits = findings[findings["rule"].isin(EXIT_RULES)]
     at_exit = int(exits.drop_duplicates(["lifetime_id", "pid"])["bytes"].sum()) if len(exits) else 0
     return {"bytes_at_end": total, "by_process": by_proc, "bytes_leaked_at_exit": at_exit}

@@ -23,7 +23,7 @@ def analysis_repr_html(analysis: Any, top: int = 5) -> str:
     leaks = analysis.leaks
     rows = [("trace", file_names(getattr(analysis.trace, "paths", []))),
             ("findings", badges),
-            ("held at trace end", esc(vocab.format_bytes(leaks.get("bytes_at_end", 0))))]
+            ("held at trace end", esc(vocab.held_bytes_text(leaks)))]
     head = "".join(f'<th style="{_CELL}">{h}</th>' for h in
                    ("severity", "rule", "process (pid)", "caller", "bytes", "impact"))
     body = "".join(

@@ -62,7 +62,8 @@ class FindingGroup:
 
     ``fingerprint`` is the problem's key (:func:`problem_key`); ``process`` lists the
     process images it hit (sorted, ``, ``-joined).
-    ``severity`` is the most severe occurrence's; ``bytes`` sums the occurrences' bytes;
+    ``severity`` is the most severe occurrence's; ``bytes`` sums the occurrences' known
+    bytes (None when no occurrence's MDL size is known);
     ``first`` holds the evidence (``EVIDENCE_KEYS``) of the earliest occurrence, empty
     when the group comes from a baseline file.
     """
@@ -73,7 +74,7 @@ class FindingGroup:
     caller: str
     process: str
     count: int
-    bytes: int = 0
+    bytes: int | None = 0
     first: dict[str, Any] = field(default_factory=dict)
 
     def to_entry(self) -> dict[str, Any]:
@@ -98,6 +99,11 @@ class FindingGroup:
             count=whole_number(entry.get("count", 1), "count"),
             bytes=whole_number(entry.get("bytes", 0) or 0, "bytes"),
         )
+
+
+def add_bytes(a: int | None, b: int | None) -> int | None:
+    """Sum of two byte counts where None is unknown: None only when both are."""
+    return None if a is None and b is None else (a or 0) + (b or 0)
 
 
 def whole_number(value: Any, what: str) -> int:
@@ -163,7 +169,7 @@ def regroup(groups: Mapping[str, FindingGroup]) -> dict[str, FindingGroup]:
                                     g.bytes, dict(g.first))
             continue
         have.count += g.count
-        have.bytes += g.bytes
+        have.bytes = add_bytes(have.bytes, g.bytes)
         have.process = ", ".join(sorted({p for p in (have.process.split(", ") + [g.process]) if p}))
         if severity_rank(g.severity) < severity_rank(have.severity):
             have.severity = g.severity
@@ -195,12 +201,12 @@ def digest_summary(summary: Mapping[str, Any]) -> TraceDigest:
                 caller=str(f.get("caller") or ""),
                 process=str(f.get("process") or ""),
                 count=n,
-                bytes=int_or_none(f.get("bytes")) or 0,
+                bytes=int_or_none(f.get("bytes")),
                 first=evidence,
             )
             continue
         g.count += n
-        g.bytes += int_or_none(f.get("bytes")) or 0
+        g.bytes = add_bytes(g.bytes, int_or_none(f.get("bytes")))
         if severity_rank(sev) < severity_rank(g.severity):
             g.severity = sev
         t_new, t_old = int_or_none(f.get("time_ns")), int_or_none(g.first.get("time_ns"))

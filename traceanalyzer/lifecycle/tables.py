@@ -40,9 +40,10 @@ LOCK_COLUMNS: tuple[str, ...] = (
 
 
 def pages_spanned(va: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """ceil(((va mod 4096) + size) / 4096); 0 where size is unknown (-1)."""
+    """ceil(((va mod 4096) + size) / 4096); -1 where size is unknown (-1): an MDL the
+    trace never saw built has no known size, which is not 0 pages."""
     off = np.where(va == -1, 0, va.astype(np.uint64) % PAGE_SIZE).astype(np.int64)
-    return np.where(size < 0, 0, (off + np.maximum(size, 0) + PAGE_SIZE - 1) // PAGE_SIZE)
+    return np.where(size < 0, -1, (off + np.maximum(size, 0) + PAGE_SIZE - 1) // PAGE_SIZE)
 
 
 def nullable(a: np.ndarray) -> pd.arrays.IntegerArray:
@@ -74,7 +75,9 @@ class LifecycleTables:
             processes["image"].notna(), None).to_numpy()
         self.wow64_of_proc = processes["wow64"].fillna(-1).to_numpy(dtype=np.int64)
         S = self._slots
-        self.slot_bytes = pages_spanned(S[:, K.S_VA], S[:, K.S_SIZE]) * PAGE_SIZE
+        pages = pages_spanned(S[:, K.S_VA], S[:, K.S_SIZE])
+        #: bytes of each lifetime (pages spanned x 4096), -1 where its size is unknown
+        self.slot_bytes = np.where(pages < 0, -1, pages * PAGE_SIZE)
 
     @property
     def _slots(self) -> np.ndarray:
@@ -146,7 +149,7 @@ class LifecycleTables:
         Columns: lifetime_id, mdl, kind (io_allocated, nonpaged_built, pages_allocated,
         partial, unknown_origin; '+'-joined when several), first_ns, alloc_ns (null: not
         allocated in the trace), alloc_pid, alloc_process, alloc_caller, va, size, pages,
-        bytes, free_ns, end_state ('freed', 'open', 'reallocated'), lock_count,
+        bytes (pages x 4096; pages and bytes are null when the size is unknown), free_ns, end_state ('freed', 'open', 'reallocated'), lock_count,
         mapping_count, finding_count (findings of the replay on it).
         """
         S = self._slots
@@ -168,8 +171,8 @@ class LifecycleTables:
             "alloc_caller": self.caller_at(self.call_of(S[:, K.S_ALLOC_EV])),
             "va": _nullable_u64(S[:, K.S_VA]),
             "size": nullable(S[:, K.S_SIZE]),
-            "pages": self.slot_bytes // PAGE_SIZE,
-            "bytes": self.slot_bytes,
+            "pages": nullable(np.where(self.slot_bytes < 0, -1, self.slot_bytes // PAGE_SIZE)),
+            "bytes": nullable(self.slot_bytes),
             "free_ns": self.time_at(S[:, K.S_FREE_EV]),
             "end_state": pd.array(np.where(S[:, K.S_FREED] == 1, "freed", np.where(
                 S[:, K.S_REALLOC] == 1, "reallocated", "open")), dtype="string"),
@@ -182,7 +185,8 @@ class LifecycleTables:
         """One row per mapping (system or user) of an MDL.
 
         Columns: mapping_id, lifetime_id, mdl, mode ('KernelMode' | 'UserMode'), pid,
-        process, process_wow64, mapped_va, cache_type, bytes, start_ns, end_ns (null:
+        process, process_wow64, mapped_va, cache_type, bytes (null: the MDL's size is
+        unknown), start_ns, end_ns (null:
         live at trace end), end_reason ('unmap', 'unlock' (released by MmUnlockPages),
         'process_exit' (torn down with its process: the pages stay leaked), 'mdl_freed',
         'pages_freed', 'irp_completed', 'live'), map_tid, map_caller, unmap_tid,
@@ -209,7 +213,7 @@ class LifecycleTables:
             "mapped_va": M[:, K.M_VA].view(np.uint64),
             "cache_type": pd.array(gather(np.asarray(CACHE_TYPES, dtype=object), cache, None),
                                    dtype="string"),
-            "bytes": gather(self.slot_bytes, slots, 0),
+            "bytes": nullable(gather(self.slot_bytes, slots, -1)),
             "start_ns": gather(self.replay.time_ns, M[:, K.M_START_EV], -1),
             "end_ns": self.time_at(M[:, K.M_END_EV]),
             "end_reason": pd.array(np.asarray(END_REASONS, dtype=object)[M[:, K.M_REASON]]
@@ -225,7 +229,8 @@ class LifecycleTables:
         """One row per MmProbeAndLockPages that took effect.
 
         Columns: lock_id, lifetime_id, mdl, pid, process, user_va (bool: a user buffer,
-        whose process hits bug check 0x76 if it exits first), bytes, start_ns, end_ns
+        whose process hits bug check 0x76 if it exits first), bytes (null: size unknown),
+        start_ns, end_ns
         (null: still locked at trace end), end_reason ('unlock', 'irp_completed' or
         'live'), caller.
         """
@@ -243,7 +248,7 @@ class LifecycleTables:
             "pid": pid,
             "process": img,
             "user_va": L[:, K.L_USER] == 1,
-            "bytes": gather(self.slot_bytes, slots, 0),
+            "bytes": nullable(gather(self.slot_bytes, slots, -1)),
             "start_ns": gather(self.replay.time_ns, L[:, K.L_START_EV], -1),
             "end_ns": self.time_at(L[:, K.L_END_EV]),
             "end_reason": pd.array(gather(np.asarray(END_REASONS, dtype=object), reason, "live"),

@@ -58,14 +58,16 @@ def _bars(ax, table: pd.DataFrame, by: str, top_n: int, title: str) -> None:
     t = table.sort_values("impact_byte_seconds", ascending=False).head(top_n)
     t = t.iloc[::-1]  # largest at the top
     y = np.arange(len(t))
-    vals = t["impact_byte_seconds"].to_numpy(dtype="float64")
+    impact = t["impact_byte_seconds"].to_numpy(dtype="float64")
+    vals = np.nan_to_num(impact)  # unknown size: no bar, labelled "?"
     ax.barh(y, vals, color=[vocab.severity_color(s) for s in t["worst_severity"]],
             edgecolor="black", lw=0.4, height=0.65)
     labels = [style.plot_text(vocab.shorten(str(v), 34)) for v in t[by]]
     ax.set_yticks(y, labels, fontfamily="monospace")
     vmax = float(vals.max()) if len(vals) else 0.0
-    for yi, v, n in zip(y, vals, t["findings"]):
-        text = f"{vocab.format_byte_seconds(v)}  ({n} finding{'s' if n != 1 else ''})"
+    for yi, v, shown, n in zip(y, vals, impact, t["findings"]):
+        text = (f"{vocab.format_byte_seconds(shown, vocab.UNKNOWN_BYTES)}  "
+                f"({n} finding{'s' if n != 1 else ''})")
         ax.text(v + vmax * 0.01, yi, text, va="center", fontsize=style.BASE_FONT_SIZE - 1)
     ax.set_xlim(0, vmax * 1.55 if vmax > 0 else 1)
     ax.xaxis.set_major_formatter(style.byte_ticks_formatter())

@@ -116,14 +116,20 @@ def _finding_body(rank: int, rec: dict, t0: float, events: pd.DataFrame,
         f'<td class="num">{esc(rec.get("tid"))}</td>',
         f'<td><code>{esc(mdl_s)}</code></td>',
         f'<td><code>{esc(rec.get("caller"))}</code></td>',
-        f'<td class="num" data-v="{esc(rec.get("bytes"))}">'
-        f'{esc(vocab.format_bytes(rec.get("bytes")))}</td>',
-        f'<td class="num" data-v="{esc(impact)}">{esc(vocab.format_byte_seconds(impact))}</td>',
+        f'<td class="num" data-v="{_sort_value(rec.get("bytes"))}">'
+        f'{esc(vocab.format_bytes(rec.get("bytes"), vocab.UNKNOWN_BYTES))}</td>',
+        f'<td class="num" data-v="{_sort_value(impact)}">'
+        f'{esc(vocab.format_byte_seconds(impact, vocab.UNKNOWN_BYTES))}</td>',
     ]
     detail = _detail(rec, t0, events, by_seq, max_evidence)
     return (f'<tbody class="finding" data-severity="{esc(sev)}" data-rule="{esc(rec.get("rule"))}">'
             f'<tr class="main" aria-expanded="false">{"".join(cells)}</tr>'
             f'<tr class="detail" hidden><td colspan="{len(cells)}">{detail}</td></tr></tbody>')
+
+
+def _sort_value(value: Any) -> str:
+    """``data-v`` of a numeric cell: the number, empty when unknown (sorts last)."""
+    return "" if vocab.is_missing(value) else esc(value)
 
 
 def _detail(rec: dict, t0: float, events: pd.DataFrame, by_seq: dict[int, dict],
@@ -143,9 +149,9 @@ def _detail(rec: dict, t0: float, events: pd.DataFrame, by_seq: dict[int, dict],
     s, e = rec.get("start_ns"), rec.get("end_ns")
     if s is not None and not pd.isna(s):
         items.append(("Held", esc(
-            f"{vocab.format_bytes(rec.get('bytes'))} from {vocab.format_time_ns(s, t0)} to "
-            f"{vocab.format_time_ns(e, t0)}: "
-            f"{vocab.format_byte_seconds(rec.get('impact_byte_seconds'))}")))
+            f"{vocab.format_bytes(rec.get('bytes'), 'an unknown number of bytes')} from "
+            f"{vocab.format_time_ns(s, t0)} to {vocab.format_time_ns(e, t0)}: "
+            f"{vocab.format_byte_seconds(rec.get('impact_byte_seconds'), vocab.UNKNOWN_BYTES)}")))
     ids = [f"{k} {esc(rec.get(k))}" for k in ("lifetime_id", "mapping_id", "count")
            if rec.get(k) is not None and not pd.isna(rec.get(k))]
     items.append(("Identity", f'fingerprint <code>{esc(rec.get("fingerprint"))}</code>'

@@ -118,7 +118,7 @@ def _summary_section(summary: dict, findings: pd.DataFrame) -> str:
                      f'<div class="k">{esc(s)}</div></div>')
     leaks = summary.get("leaks") or {}
     cards.append(f'<div class="card"><div class="v">'
-                 f'{esc(vocab.format_bytes(leaks.get("bytes_at_end", 0)))}</div>'
+                 f'{esc(vocab.held_bytes_text(leaks))}</div>'
                  '<div class="k">held at trace end</div></div>')
     if "bytes_leaked_at_exit" in leaks:
         cards.append(f'<div class="card"><div class="v">'
@@ -168,8 +168,9 @@ def _problems_section(problems: pd.DataFrame, t0: float, max_rows: int = 200) ->
             f'<td><code>{esc(r["rule"])}</code></td><td><code>{esc(r["caller"])}</code></td>'
             f'<td class="num">{int(r["count"])}</td><td>{esc(shown or "-")}</td>'
             f'<td class="num">{first}</td><td class="num">{last}</td>'
-            f'<td class="num">{esc(vocab.format_bytes(r["bytes"]))}</td>'
-            f'<td class="num">{esc(vocab.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
+            f'<td class="num">{esc(vocab.format_bytes(r["bytes"], vocab.UNKNOWN_BYTES))}</td>'
+            f'<td class="num">'
+            f'{esc(vocab.format_byte_seconds(r["impact_byte_seconds"], vocab.UNKNOWN_BYTES))}</td>'
             f'</tr><tr class="problem-detail"><td></td><td colspan="8">'
             f'<details><summary>example and what to do</summary><p>{esc(r["message"])}</p>'
             f'<p><strong>What to do:</strong> {esc(r["advice"])}</p>'
@@ -196,10 +197,13 @@ def _impact_section(findings: pd.DataFrame) -> str:
             f'<tr><td><code>{esc(r[by])}</code></td><td><span class="sev sev-'
             f'{esc(r["worst_severity"])}">{esc(r["worst_severity"])}</span></td>'
             f'<td class="num">{int(r["findings"])}</td>'
-            f'<td class="num">{esc(vocab.format_bytes(r["bytes"]))}</td>'
-            f'<td class="num">{esc(vocab.format_byte_seconds(r["impact_byte_seconds"]))}</td>'
-            + (f'<td class="num">permanent: {esc(vocab.format_bytes(r["permanent_bytes"]))}'
-               '</td></tr>' if r.get("permanent_bytes") else
+            f'<td class="num">{esc(vocab.format_bytes(r["bytes"], vocab.UNKNOWN_BYTES))}</td>'
+            f'<td class="num">'
+            f'{esc(vocab.format_byte_seconds(r["impact_byte_seconds"], vocab.UNKNOWN_BYTES))}</td>'
+            + (f'<td class="num">permanent: '
+               f'{esc(vocab.format_bytes(r["permanent_bytes"], vocab.UNKNOWN_BYTES))}'
+               '</td></tr>' if not vocab.is_missing(r.get("permanent_bytes"))
+               and r.get("permanent_bytes") else
                f'<td class="num">{100 * float(r["share"]):.1f}%</td></tr>')
             for r in t.to_dict("records"))
         out.append(f'<div><h3>Per {by}</h3><table class="impact"><thead><tr><th>{label}</th>'
@@ -214,10 +218,10 @@ def _leaks_section(summary: dict) -> str:
     leaks = summary.get("leaks") or {}
     rows = "".join(
         f"<tr><td>{esc(vocab.process_label(p.get('pid'), p.get('process'), width=60))}</td>"
-        f"<td class=\"num\">{esc(vocab.format_bytes(p.get('bytes')))}</td></tr>"
+        f"<td class=\"num\">{esc(vocab.format_bytes(p.get('bytes'), vocab.UNKNOWN_BYTES))}</td></tr>"
         for p in leaks.get("by_process") or [])
     return ('<section id="leaks"><h2>Memory still held at trace end</h2>'
-            f'<p>{esc(vocab.format_bytes(leaks.get("bytes_at_end", 0)))} in total.</p>'
+            f'<p>{esc(vocab.held_bytes_text(leaks))} in total.</p>'
             '<table><thead><tr><th>Process (pid)</th><th class="num">Bytes</th></tr></thead>'
             f'<tbody>{rows or "<tr><td colspan=2>none</td></tr>"}</tbody></table></section>')
 

@@ -58,7 +58,7 @@ def _finding_points(findings: pd.DataFrame, t0: float, per: float, max_lanes: in
         "process": [vocab.process_label(p, n) for p, n in
                     zip(f["pid"].to_numpy()[sel], f["process"].to_numpy()[sel])],
         "mdl": [vocab.format_address(m) for m in f["mdl"].to_numpy()[sel]],
-        "bytes": [vocab.format_bytes(b) for b in f["bytes"].to_numpy()[sel]],
+        "bytes": [vocab.format_bytes(b, vocab.UNKNOWN_BYTES) for b in f["bytes"].to_numpy()[sel]],
     }
     return data, labels
 

@@ -21,7 +21,7 @@ def finding_entry(rec: dict[str, Any]) -> dict[str, Any]:
         "mdl": None if is_missing(rec["mdl"]) else format_address(rec["mdl"]),
         "caller": str_or_none(rec["caller"]), "event": str_or_none(rec["event"]),
         "bytes": int_or_none(rec["bytes"]),
-        "impact_byte_seconds": round(float(rec["impact_byte_seconds"]), 6),
+        "impact_byte_seconds": _rounded(rec["impact_byte_seconds"]),
         "start_ns": int_or_none(rec["start_ns"]), "end_ns": int_or_none(rec["end_ns"]),
         "exposure_window_ns": (
             [int_or_none(rec["exposure_start_ns"]), int_or_none(rec["exposure_end_ns"])]
@@ -31,6 +31,11 @@ def finding_entry(rec: dict[str, Any]) -> dict[str, Any]:
         "count": int_or_none(rec["count"]),
         "permanent": bool(rec["permanent"]),
     }
+
+
+def _rounded(value: Any) -> float | None:
+    """A byte-seconds figure rounded to 6 decimals; None when unknown (size unknown)."""
+    return None if is_missing(value) else round(float(value), 6)
 
 
 def summary_dict(analysis: Any) -> dict[str, Any]:

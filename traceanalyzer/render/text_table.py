@@ -31,10 +31,10 @@ def _header_lines(what: str, n: int, severities: pd.Series,
     if summary:
         leaks = summary.get("leaks") or {}
         lines.append(f"memory still held at trace end: "
-                     f"{vocab.format_bytes(leaks.get('bytes_at_end', 0))}")
+                     f"{vocab.held_bytes_text(leaks)}")
         for p in (leaks.get("by_process") or [])[:5]:
             lines.append(f"  {terminal_safe(vocab.process_label(p.get('pid'), p.get('process')))}"
-                         f": {vocab.format_bytes(p.get('bytes'))}")
+                         f": {vocab.format_bytes(p.get('bytes'), vocab.UNKNOWN_BYTES)}")
     return lines
 
 
@@ -92,9 +92,9 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
                 terminal_safe(vocab.process_label(r.pid, r.process, width=24)),
                 terminal_safe(vocab.shorten(str(r.caller), 28) if not pd.isna(r.caller)
                               else None),
-                vocab.format_bytes(r.bytes),
+                vocab.format_bytes(r.bytes, vocab.UNKNOWN_BYTES),
                 "permanent" if _is_true(getattr(r, "permanent", False))
-                else vocab.format_byte_seconds(r.impact_byte_seconds),
+                else vocab.format_byte_seconds(r.impact_byte_seconds, vocab.UNKNOWN_BYTES),
             ))
         lines += _table_lines(header, rows)
         if n > max_rows:
@@ -127,9 +127,9 @@ def problems_text(problems: pd.DataFrame, summary: dict[str, Any] | None = None,
                               else None),
                 str(int(r.count)), terminal_safe(vocab.shorten(shown, 24) or "-"),
                 _seconds(r.first_ns, t0), _seconds(r.last_ns, t0),
-                vocab.format_bytes(r.bytes),
-                "permanent" if r.permanent_bytes > 0
-                else vocab.format_byte_seconds(r.impact_byte_seconds),
+                vocab.format_bytes(r.bytes, vocab.UNKNOWN_BYTES),
+                "permanent" if _is_permanent(r.permanent_bytes)
+                else vocab.format_byte_seconds(r.impact_byte_seconds, vocab.UNKNOWN_BYTES),
             ))
         lines += _table_lines(header, rows)
         if n > max_rows:
@@ -173,6 +173,12 @@ class TextRenderer:
 
 
 RENDERER = TextRenderer()
+
+
+def _is_permanent(permanent_bytes: Any) -> bool:
+    """A problem with permanent findings: permanent_bytes > 0, or null (all of unknown
+    size)."""
+    return vocab.is_missing(permanent_bytes) or permanent_bytes > 0
 
 
 def _is_true(value: Any) -> bool:

@@ -174,7 +174,8 @@ class FindingAssembler:
         start = p["start_ns"].to_numpy(dtype=np.int64)
         end = p["end_ns"].to_numpy(dtype=np.int64)
         end = np.where(end < 0, self.trace_end_ns, end)
-        impact = nbytes * np.maximum(0, end - start) / 1e9
+        # unknown size (-1): bytes and impact are null, not 0
+        impact = np.where(nbytes < 0, np.nan, nbytes * np.maximum(0, end - start) / 1e9)
         expo = p["expo"].to_numpy(dtype=bool)
         severity = np.array([RULES[r].severity for r in rules], dtype=object)
         severity = np.where(p["sev_up"].to_numpy(dtype=bool), "critical", severity)
@@ -209,7 +210,7 @@ class FindingAssembler:
             "rule": rules, "severity": severity, "time_ns": time_ns,
             "pid": nullable(pid), "process": image, "tid": nullable(tid),
             "mdl": pd.array([_u64(m) for m in mdl], dtype="UInt64"),
-            "caller": caller, "event": event, "bytes": nbytes,
+            "caller": caller, "event": event, "bytes": nullable(nbytes),
             "impact_byte_seconds": impact, "start_ns": start, "end_ns": end,
             "exposure_start_ns": nullable(np.where(expo, start, -1)),
             "exposure_end_ns": nullable(np.where(expo, end, -1)),
@@ -228,7 +229,10 @@ def rank_findings(df: pd.DataFrame) -> pd.DataFrame:
     """Findings in report order: by severity; within one severity the permanent leaks
     first, largest bytes first (a leak until reboot outweighs any finite impact), then the
     others by impact (bytes x seconds), largest first; ties by time."""
-    key = np.where(df["permanent"].to_numpy(dtype=bool), df["bytes"].to_numpy(dtype=float),
+    # unknown size: a permanent leak still ranks with the permanent ones (after those of
+    # known size), an unknown impact after the known ones
+    perm_bytes = np.nan_to_num(df["bytes"].to_numpy(dtype=float, na_value=np.nan), nan=0.5)
+    key = np.where(df["permanent"].to_numpy(dtype=bool), perm_bytes,
                    df["impact_byte_seconds"].to_numpy(dtype=float))
     order = df.assign(_rank=df["severity"].map(SEVERITY_RANK), _perm=df["permanent"], _key=key)
     order = order.sort_values(["_rank", "_perm", "_key", "time_ns"],

@@ -60,9 +60,11 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
     - processes: sorted list of the process images hurt; process_count: how many
       distinct (pid, image) pairs; pids: sorted list of pids.
     - mdls: distinct MDL lifetimes involved.
-    - bytes, impact_byte_seconds: sums over the findings; permanent_bytes: the bytes of
-      its ``permanent`` findings (leaks nothing releases before reboot), which rank a
-      problem above any finite impact of the same severity.
+    - bytes, impact_byte_seconds: sums over the findings whose size is known (null when
+      none is: an MDL the trace never saw built); permanent_bytes: the bytes of its
+      ``permanent`` findings (leaks nothing releases before reboot; 0 when it has none,
+      null when their sizes are all unknown), which rank a problem above any finite
+      impact of the same severity.
     - message, advice: the earliest finding's text (one example), the rule's advice.
     - example_evidence: the earliest finding's ``evidence`` (list of event ``seq``);
       example_time_ns: its time.
@@ -83,14 +85,18 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
     sev_rank = f["severity"].astype(SEVERITY_DTYPE).cat.codes.to_numpy()  # higher = worse
     pid = pd.to_numeric(f["pid"], errors="coerce")
     proc_key = pid.fillna(-1).astype("int64").astype(str) + "/" + f["process"].astype(str)
+    nbytes = pd.to_numeric(f["bytes"], errors="coerce")
+    known = nbytes.notna().to_numpy()  # null bytes: the MDL's size is unknown
+    permanent = (f["permanent"].fillna(False).to_numpy(dtype=bool) if "permanent" in f.columns
+                 else np.zeros(len(f), dtype=bool))
     agg = pd.DataFrame({
         "g": g,
         "count": pd.to_numeric(f["count"], errors="coerce").fillna(1).astype("int64"),
-        "bytes": pd.to_numeric(f["bytes"], errors="coerce").fillna(0).astype("int64"),
-        "permanent_bytes": np.where(
-            f["permanent"].fillna(False).to_numpy(dtype=bool) if "permanent" in f.columns
-            else np.zeros(len(f), dtype=bool),
-            pd.to_numeric(f["bytes"], errors="coerce").fillna(0).astype("int64"), 0),
+        "bytes": nbytes.fillna(0).astype("int64"),
+        "known": known,
+        "permanent_bytes": np.where(permanent, nbytes.fillna(0).astype("int64"), 0),
+        "perm_known": permanent & known,
+        "perm_any": permanent,
         "impact": f["impact_byte_seconds"].astype("float64").fillna(0.0),
         "time": time,
         "sev": sev_rank,
@@ -98,7 +104,8 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
         "proc_key": proc_key,
     }).groupby("g", sort=True).agg(
         count=("count", "sum"), findings=("count", "size"), bytes=("bytes", "sum"),
-        permanent_bytes=("permanent_bytes", "sum"),
+        known=("known", "any"), permanent_bytes=("permanent_bytes", "sum"),
+        perm_known=("perm_known", "any"), perm_any=("perm_any", "any"),
         impact=("impact", "sum"), first=("time", "min"), last=("time", "max"),
         sev=("sev", "max"), mdls=("lifetime", "nunique"), process_count=("proc_key", "nunique"),
     )
@@ -123,19 +130,27 @@ def problems_of(findings: pd.DataFrame) -> pd.DataFrame:
         "process_count": agg["process_count"].to_numpy(),
         "pids": pids.reindex(agg.index).tolist(),
         "mdls": agg["mdls"].to_numpy(),
-        "bytes": agg["bytes"].to_numpy(),
-        "permanent_bytes": agg["permanent_bytes"].to_numpy(dtype=np.int64),
-        "impact_byte_seconds": agg["impact"].to_numpy(),
+        "bytes": _known_sum(agg["bytes"], agg["known"]),
+        "permanent_bytes": _known_sum(agg["permanent_bytes"],
+                                      agg["perm_known"] | ~agg["perm_any"]),
+        "impact_byte_seconds": np.where(agg["known"], agg["impact"], np.nan),
         "message": pd.array(f["message"].astype("string").to_numpy()[ex], dtype="string"),
         "advice": pd.array(f["advice"].astype("string").to_numpy()[ex], dtype="string"),
         "example_evidence": [list(f["evidence"].iloc[i]) for i in ex],
         "example_time_ns": time.array[ex],
         "fingerprints": fps.reindex(agg.index).tolist(),
     })
-    out = out.sort_values(["severity", "permanent_bytes", "impact_byte_seconds", "count",
+    # a permanent leak of unknown size still outranks every finite impact
+    out["_perm"] = out["permanent_bytes"].astype("float64").fillna(0.5)
+    out = out.sort_values(["severity", "_perm", "impact_byte_seconds", "count",
                            "first_ns"], ascending=[False, False, False, False, True],
                           kind="stable")
     return out.reset_index(drop=True)[list(PROBLEM_COLUMNS)]
+
+
+def _known_sum(total: pd.Series, known: pd.Series) -> pd.arrays.IntegerArray:
+    """Sums of known bytes as nullable Int64: null where no finding's size was known."""
+    return pd.arrays.IntegerArray(total.to_numpy(dtype=np.int64), ~known.to_numpy(dtype=bool))
 
 
 def _empty() -> pd.DataFrame:
@@ -146,8 +161,8 @@ def _empty() -> pd.DataFrame:
         "count": np.zeros(0, np.int64), "findings": np.zeros(0, np.int64),
         "first_ns": pd.array([], dtype="Int64"), "last_ns": pd.array([], dtype="Int64"),
         "processes": pd.Series([], dtype=object), "process_count": np.zeros(0, np.int64), "pids": pd.Series([], dtype=object),
-        "mdls": np.zeros(0, np.int64), "bytes": np.zeros(0, np.int64),
-        "permanent_bytes": np.zeros(0, np.int64),
+        "mdls": np.zeros(0, np.int64), "bytes": pd.array([], dtype="Int64"),
+        "permanent_bytes": pd.array([], dtype="Int64"),
         "impact_byte_seconds": np.zeros(0, np.float64),
         "message": pd.array([], dtype="string"), "advice": pd.array([], dtype="string"),
         "example_evidence": pd.Series([], dtype=object), "example_time_ns": pd.array([], dtype="Int64"),
@@ -167,8 +182,10 @@ def problem_records(problems: pd.DataFrame) -> list[dict[str, Any]]:
             "processes": [str(p) for p in rec["processes"]],
             "process_count": int(rec["process_count"]),
             "pids": [int(p) for p in rec["pids"]], "mdls": int(rec["mdls"]),
-            "bytes": int(rec["bytes"]), "permanent_bytes": int(rec["permanent_bytes"]),
-            "impact_byte_seconds": round(float(rec["impact_byte_seconds"]), 6),
+            "bytes": int_or_none(rec["bytes"]),
+            "permanent_bytes": int_or_none(rec["permanent_bytes"]),
+            "impact_byte_seconds": None if pd.isna(rec["impact_byte_seconds"])
+            else round(float(rec["impact_byte_seconds"]), 6),
             "message": str_or_none(rec["message"]), "advice": str_or_none(rec["advice"]),
             "example_evidence_seq": [int(x) for x in rec["example_evidence"]],
             "fingerprints": list(rec["fingerprints"]),
