@@ -3,7 +3,8 @@
 Core (pure, works on ``summary()`` dicts): :mod:`digest` (group findings by
 fingerprint), :mod:`compare` (verdicts under a :class:`Policy`), :mod:`baseline` (the
 JSON file). Around it: :mod:`discover` (trace IDs), :mod:`runner` (cache, process pool,
-Dask), :mod:`check` (all of it in one call), :mod:`junit`, :mod:`sarif`, :mod:`history`.
+Dask), :mod:`check` (all of it in one call), :mod:`junit`, :mod:`sarif`, :mod:`history`,
+:mod:`command` (``traceanalyzer check`` as a call that hands its text to a sink).
 """
 
 from traceanalyzer.gate.baseline import Baseline, load_baseline, save_baseline

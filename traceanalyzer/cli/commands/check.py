@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
-from traceanalyzer.errors import TraceError
 from traceanalyzer.escape import terminal_text
+from traceanalyzer.gate.command import DEFAULT_TIMEOUT, CheckRequest, run_gate
+from traceanalyzer.gate.runner import Progress
+from traceanalyzer.progress import make_progress
 from traceanalyzer.vocabulary import SEVERITIES
-
-#: Default --timeout: generous, a trace that needs longer is stuck or pathological.
-DEFAULT_TIMEOUT = 1800.0
 
 DESCRIPTION = """\
 Compare the findings and leak figures of TRACE_OR_DIR... against a baseline file.
@@ -103,91 +103,31 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+class _Console:
+    """The gate's text on the terminal: with ``--json -`` stdout carries only the JSON
+    document and the status lines go to stderr."""
+
+    def __init__(self, json_to_stdout: bool) -> None:
+        self._notes_to_stderr = json_to_stdout
+
+    def progress(self) -> ContextManager[Progress]:
+        return make_progress("checking", unit="trace")
+
+    def report(self, line: str) -> None:
+        print(line)  # the CLI escapes text on stdout
+
+    def note(self, line: str) -> None:
+        if self._notes_to_stderr:
+            print(terminal_text(line), file=sys.stderr)
+        else:
+            print(line)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the gate; returns the exit code (0 pass, 1 regression).
 
-    Raises :class:`TraceError` for bad input (missing baseline, unreadable trace, bad
-    option); the CLI front end turns it into exit 2 with one line.
+    Bad input (missing baseline, unreadable trace, bad option) raises :class:`TraceError`
+    from :func:`gate.command.run_gate`; the CLI front end turns it into exit 2 with one line.
     """
-    if args.trend and not args.history:
-        raise TraceError("--trend needs --history DIR")
-    if not args.traces:
-        if args.trend:
-            from traceanalyzer.gate.outputs import write_trend_png
-
-            print(f"trend plot written: "
-                  f"{write_trend_png(args.history, args.trend, args.trend_trace, args.trend_png)}")
-            return 0
-        raise TraceError("no TRACE_OR_DIR given (see traceanalyzer check --help)")
-    if args.baseline is None:
-        raise TraceError("--baseline FILE is required")
-    if args.jobs is not None and args.jobs < 1:
-        raise TraceError("--jobs must be at least 1")
-
-    from traceanalyzer.gate.check import run_check
-    from traceanalyzer.gate.compare import Policy
-    from traceanalyzer.gate.outputs import verdicts_json_text, write_outputs, write_trend_png
-    from traceanalyzer.gate.runner import RunOptions
-    from traceanalyzer.gate.text import report_lines
-    from traceanalyzer.progress import make_progress
-    from traceanalyzer.rules.catalogue import rule as catalogue_rule
-
-    for rid in args.ignore:
-        try:
-            catalogue_rule(rid)
-        except KeyError as exc:
-            raise TraceError(f"--ignore: {exc.args[0]}") from None
-    if args.timeout <= 0:
-        raise TraceError("--timeout must be positive")
-    try:
-        policy = Policy(args.fail_on, args.leak_rel_tol, args.leak_abs_tol, frozenset(args.ignore),
-                        allow_loss=args.allow_loss, fail_on_missing=args.fail_on_missing,
-                        fail_on_new=args.fail_on_new, count_rel_tol=args.count_rel_tol,
-                        count_abs_tol=args.count_abs_tol)
-    except ValueError as exc:
-        raise TraceError(str(exc)) from None
-    with make_progress("checking", unit="trace") as progress:
-        opts = RunOptions(jobs=args.jobs, scheduler=args.scheduler, progress=progress, timeout=args.timeout)
-        outcome = run_check(
-            args.traces,
-            args.baseline,
-            policy,
-            update_baseline=args.update_baseline,
-            run_options=opts,
-            use_cache=not args.no_cache,
-            cache_dir=args.cache_dir,
-            pattern=args.pattern,
-            skip=args.skip,
-        )
-    result = outcome.result
-    json_stdout = args.json is not None and str(args.json) == "-"
-
-    def say(line: str) -> None:  # with --json - stdout carries only the JSON document
-        if json_stdout:
-            print(terminal_text(line), file=sys.stderr)
-        else:
-            print(line)  # the CLI escapes text on stdout
-
-    if json_stdout:
-        print(verdicts_json_text(outcome))
-    else:
-        for line in report_lines(result, verbose=args.verbose, quiet=args.quiet):
-            print(line)
-        say(f"analysed {len(outcome.results) - outcome.cached}, from cache {outcome.cached}, "
-            f"in {outcome.seconds:.1f} s")
-    write_outputs(outcome, json_path=None if json_stdout else args.json, junit=args.junit,
-                  sarif=args.sarif, history=args.history)
-    if args.history and args.trend:
-        say(f"trend plot written: {write_trend_png(args.history, args.trend, args.trend_trace, args.trend_png)}")
-    if outcome.baseline_written:
-        note = f"; dropped {len(outcome.dropped)} missing trace(s)" if outcome.dropped else ""
-        say(f"baseline written: {args.baseline} ({len(outcome.traces) - len(result.errors)} trace(s){note})")
-    if result.errors:
-        first = result.errors[0]
-        more = f" (and {len(result.errors) - 1} more unreadable trace(s))" if len(result.errors) > 1 else ""
-        raise TraceError(f"{first.error}{more}")
-    if outcome.baseline_written:
-        return 0
-    if result.failed:
-        say(f"REGRESSION: {result.counts()['failed']} trace(s) failed the gate")
-    return result.exit_code
+    request = CheckRequest(**{f.name: getattr(args, f.name) for f in fields(CheckRequest)})
+    return run_gate(request, _Console(request.json_to_stdout))
