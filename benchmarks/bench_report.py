@@ -9,6 +9,8 @@ was never locked) from one of ``--sites`` call sites, so the findings fold into
 2 x ``--sites`` problems. Times, in this process, after one load + analysis:
 
 * ``hazards``: the default text output (problems) and the JSON summary;
+* findings at scale (issue 15 target 4), on a fresh analysis of the same trace: the
+  findings table, the problems, the ``summary()`` dict and the JSON streamed to a file;
 * ``report``: the whole report folder (PNG figures, HTML with the interactive timeline,
   summary.json), and its parts: each figure, the HTML page.
 
@@ -20,6 +22,7 @@ like the JSON's, not with one matplotlib artist per finding.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +34,7 @@ from traceanalyzer.plot.leak_timeline import plot_leak_timeline_for
 from traceanalyzer.plot.style import figure_png
 from traceanalyzer.render import render
 from traceanalyzer.render.html_report import html_report
+from traceanalyzer.render.json_summary import write_summary_json
 from traceanalyzer.render.report_files import write_report
 from traceanalyzer.synth.scenario import Scenario
 
@@ -78,6 +82,18 @@ def main() -> None:
         print("hazards:")
         hz = timed("text (problems)", lambda: render(analysis, "text"))
         hz += timed("JSON summary", lambda: render(analysis, "json"))
+        print("findings at scale (fresh analysis):")
+        fresh = ta.analyze(analysis.trace)
+        fs = timed("findings table", lambda: fresh.findings)
+        fs += timed("problems table", lambda: fresh.problems)
+        fs += timed("summary() dict", fresh.summary)
+
+        def stream_json() -> None:
+            with open(os.devnull, "w", encoding="utf-8") as fh:
+                write_summary_json(fresh, fh)
+
+        fs += timed("JSON streamed to a file", stream_json)
+        print(f"  {'findings + problems + summary + JSON':<34} {fs:8.2f} s")
         print("report parts:")
         timed("leak timeline PNG", lambda: figure_png(plot_leak_timeline_for(analysis)))
         timed("hazard timeline PNG (problem lanes)",

@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+import pandas as pd
+
 from traceanalyzer.errors import TraceError
 from traceanalyzer.vocabulary import at_least
 
@@ -75,5 +78,6 @@ def filter_findings(findings: Any, min_severity: str | None) -> Any:
     """Rows of a findings DataFrame at or above ``min_severity`` (all when None)."""
     if not min_severity or min_severity == "info" or len(findings) == 0:
         return findings
-    keep = [at_least(s, min_severity) for s in findings["severity"]]
+    codes, names = pd.factorize(findings["severity"].astype(object), use_na_sentinel=False)
+    keep = np.array([at_least(s, min_severity) for s in names], dtype=bool)[codes]
     return findings[keep].reset_index(drop=True)

@@ -19,6 +19,7 @@ from traceanalyzer.analysis.impact import impact_table
 from traceanalyzer.model.html_repr import esc
 from traceanalyzer.render.html_findings import findings_section
 from traceanalyzer.render.interactive import interactive_section
+from traceanalyzer.render.summary import summary_head
 from traceanalyzer.rules.problems import problems_of
 
 #: Figures of the report: name -> (title, caption).
@@ -66,7 +67,7 @@ def html_report(analysis: Any, figures: dict[str, bytes] | None = None,
     (summary.json has them all). ``interactive`` adds the zoomable, hoverable timeline
     (Bokeh, its JavaScript inline: about 1.3 MB; the page still works offline).
     """
-    summary = analysis.summary()
+    summary = summary_head(analysis)  # the sections read findings from the tables
     findings = analysis.findings
     figures = figure_pngs(analysis) if figures is None else figures
     t0 = float((summary.get("time_span_ns") or [0, 0])[0] or 0)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from traceanalyzer.errors import TraceError
-from traceanalyzer.fileio import write_bytes_atomic
+from traceanalyzer.fileio import atomic_output, write_bytes_atomic
 from traceanalyzer.render.html_report import html_report
-from traceanalyzer.render.json_summary import summary_json
+from traceanalyzer.render.json_summary import write_summary_json
 
 #: File names written by :func:`write_report`, by role.
 REPORT_FILES: dict[str, str] = {
@@ -45,7 +45,6 @@ def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None
     paths = {role: out / name for role, name in REPORT_FILES.items()}
     contents: dict[str, str | bytes] = {
         "html": html_report(analysis, figures=figures, title=title, interactive=interactive),
-        "json": summary_json(analysis.summary()),
         "leak_timeline": figures["leak_timeline"],
         "hazard_timeline": figures["hazard_timeline"],
     }
@@ -54,4 +53,10 @@ def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None
             write_bytes_atomic(paths[role], data if isinstance(data, bytes) else data.encode("utf-8"))
         except OSError as exc:
             raise TraceError(f"cannot write: {exc.strerror}", paths[role]) from exc
+    try:  # streamed: the findings are never one string
+        with atomic_output(paths["json"]) as tmp, open(tmp, "w", encoding="utf-8",
+                                                      newline="\n") as fh:
+            write_summary_json(analysis, fh)
+    except OSError as exc:
+        raise TraceError(f"cannot write: {exc.strerror}", paths["json"]) from exc
     return paths

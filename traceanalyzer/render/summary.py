@@ -1,53 +1,101 @@
 """The summary dict: ``Analysis.summary()``, the ``hazards --json`` / ``summary.json``
 document of docs/cli.md (its shape: ``summary.schema.json``), rendered by
-``json_summary.py``."""
+``json_summary.py``.
+
+The findings are converted column-wise (:func:`finding_columns`: one conversion per
+column, no per-row lookups), so that JSON of 100k findings costs about what the replay
+does; ``json_summary.write_summary_json`` streams them without building the dicts.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from traceanalyzer.analysis import Analysis
 from traceanalyzer.coverage import no_calls_notice
 from traceanalyzer.model.stats import LOSS_COUNTERS, QUALITY_COUNTERS
 from traceanalyzer.rules.problems import problem_records
-from traceanalyzer.vocabulary import format_address, int_or_none, is_missing, str_or_none
+from traceanalyzer.vocabulary import int_or_none
+
+#: Top-level keys of the summary, in document order.
+SUMMARY_KEYS: tuple[str, ...] = ("traces", "time_span_ns", "findings", "problems", "leaks",
+                                 "stats", "no_calls")
+
+#: Keys of one JSON finding, in order, with the kind of value each holds ('str', 'int',
+#: 'float', 'bool' (never null), 'ints' (a list of int); every kind but bool may be null).
+FINDING_FIELDS: tuple[tuple[str, str], ...] = (
+    ("rule", "str"), ("severity", "str"), ("time_ns", "int"), ("pid", "int"),
+    ("process", "str"), ("tid", "int"), ("mdl", "str"), ("caller", "str"), ("event", "str"),
+    ("bytes", "int"), ("impact_byte_seconds", "float"), ("start_ns", "int"),
+    ("end_ns", "int"), ("exposure_window_ns", "ints"), ("message", "str"), ("advice", "str"),
+    ("fingerprint", "str"), ("evidence_seq", "ints"), ("count", "int"), ("permanent", "bool"),
+)
 
 
-def finding_entry(rec: dict[str, Any]) -> dict[str, Any]:
-    """One row of ``Analysis.findings`` as a JSON-ready finding."""
+def _ints(column: Any) -> list[int | None]:
+    """A column as Python ints, None where missing (addresses keep all 64 bits)."""
+    s = pd.Series(column)
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return s.to_numpy(dtype=object, na_value=None).tolist()
+    return [int_or_none(v) for v in s.tolist()]  # float or object columns (rare)
+
+
+def _strs(column: Any) -> list[str | None]:
+    """A column as str, None where missing."""
+    s = pd.Series(column)
+    values = s.astype(object).where(s.notna(), None).tolist()
+    if all(type(v) is str or v is None for v in values):
+        return values
+    return [None if v is None else str(v) for v in values]
+
+
+def _rounded(column: Any) -> list[float | None]:
+    """Byte-seconds rounded to 6 decimals; None when unknown (size unknown)."""
+    values = pd.to_numeric(pd.Series(column), errors="coerce").to_numpy(dtype=np.float64)
+    return [None if v != v else round(v, 6) for v in values.tolist()]
+
+
+def finding_columns(findings: pd.DataFrame) -> dict[str, list[Any]]:
+    """``Analysis.findings`` as the JSON findings, column-wise: each key of
+    :data:`FINDING_FIELDS` -> one JSON-ready value per row."""
+    f = findings
+    mdl = _ints(f["mdl"])
+    start, end = _ints(f["exposure_start_ns"]), _ints(f["exposure_end_ns"])
     return {
-        "rule": rec["rule"], "severity": rec["severity"], "time_ns": int_or_none(rec["time_ns"]),
-        "pid": int_or_none(rec["pid"]), "process": str_or_none(rec["process"]),
-        "tid": int_or_none(rec["tid"]),
-        "mdl": None if is_missing(rec["mdl"]) else format_address(rec["mdl"]),
-        "caller": str_or_none(rec["caller"]), "event": str_or_none(rec["event"]),
-        "bytes": int_or_none(rec["bytes"]),
-        "impact_byte_seconds": _rounded(rec["impact_byte_seconds"]),
-        "start_ns": int_or_none(rec["start_ns"]), "end_ns": int_or_none(rec["end_ns"]),
-        "exposure_window_ns": (
-            [int_or_none(rec["exposure_start_ns"]), int_or_none(rec["exposure_end_ns"])]
-            if int_or_none(rec["exposure_start_ns"]) is not None else None),
-        "message": rec["message"], "advice": rec["advice"],
-        "fingerprint": rec["fingerprint"], "evidence_seq": list(rec["evidence"]),
-        "count": int_or_none(rec["count"]),
-        "permanent": bool(rec["permanent"]),
+        "rule": _strs(f["rule"]), "severity": _strs(f["severity"].astype(object)),
+        "time_ns": _ints(f["time_ns"]), "pid": _ints(f["pid"]), "process": _strs(f["process"]),
+        "tid": _ints(f["tid"]),
+        "mdl": [None if m is None else f"0x{m:x}" for m in mdl],
+        "caller": _strs(f["caller"]), "event": _strs(f["event"]), "bytes": _ints(f["bytes"]),
+        "impact_byte_seconds": _rounded(f["impact_byte_seconds"]),
+        "start_ns": _ints(f["start_ns"]), "end_ns": _ints(f["end_ns"]),
+        "exposure_window_ns": [None if s is None else [s, e] for s, e in zip(start, end)],
+        "message": _strs(f["message"]), "advice": _strs(f["advice"]),
+        "fingerprint": _strs(f["fingerprint"]),
+        "evidence_seq": [list(e) for e in f["evidence"]],
+        "count": _ints(f["count"]),
+        "permanent": f["permanent"].fillna(False).astype(bool).tolist(),
     }
 
 
-def _rounded(value: Any) -> float | None:
-    """A byte-seconds figure rounded to 6 decimals; None when unknown (size unknown)."""
-    return None if is_missing(value) else round(float(value), 6)
+def finding_entries(findings: pd.DataFrame) -> list[dict[str, Any]]:
+    """``Analysis.findings`` as JSON-ready finding dicts (the summary's ``findings``)."""
+    columns = finding_columns(findings)
+    keys = list(columns)
+    return [dict(zip(keys, row)) for row in zip(*columns.values())]
 
 
-def summary_dict(analysis: Any) -> dict[str, Any]:
-    """The ``hazards --json`` / ``summary.json`` dict of an Analysis: traces,
-    time_span_ns, findings (:func:`finding_entry`), problems, leaks, stats."""
+def summary_parts(analysis: Any) -> dict[str, Any]:
+    """The summary without its ``findings`` and ``problems`` lists: traces,
+    time_span_ns, leaks, stats, no_calls (what the text and HTML headers need)."""
     trace = analysis.trace
     stats = trace.stats
     return {
         "traces": list(trace.paths),
         "time_span_ns": list(trace.time_span_ns),
-        "findings": [finding_entry(rec) for rec in analysis.findings.to_dict("records")],
-        "problems": problem_records(analysis.problems),
         "leaks": analysis.leaks,
         "stats": {
             "events": trace.n_events,
@@ -62,3 +110,26 @@ def summary_dict(analysis: Any) -> dict[str, Any]:
         },
         "no_calls": no_calls_notice(trace, trace.table("calls").num_rows),
     }
+
+
+def summary_head(analysis: Any) -> dict[str, Any]:
+    """What the text and HTML headers read (traces, time span, leaks, stats, no_calls):
+    :func:`summary_parts` of an :class:`Analysis`, without building the finding list;
+    ``summary()`` of anything else that offers one (a test double, another front end)."""
+    if isinstance(analysis, Analysis):
+        return summary_parts(analysis)
+    return analysis.summary()
+
+
+def in_order(parts: dict[str, Any], **lists: Any) -> dict[str, Any]:
+    """``parts`` plus ``findings``/``problems`` as one summary dict in
+    :data:`SUMMARY_KEYS` order."""
+    merged = {**parts, **lists}
+    return {k: merged[k] for k in SUMMARY_KEYS if k in merged}
+
+
+def summary_dict(analysis: Any) -> dict[str, Any]:
+    """The ``hazards --json`` / ``summary.json`` dict of an Analysis: traces,
+    time_span_ns, findings (:func:`finding_entries`), problems, leaks, stats."""
+    return in_order(summary_parts(analysis), findings=finding_entries(analysis.findings),
+                    problems=problem_records(analysis.problems))

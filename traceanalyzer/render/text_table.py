@@ -14,6 +14,7 @@ import pandas as pd
 
 from traceanalyzer.escape import terminal_safe
 from traceanalyzer.render.base import filter_findings
+from traceanalyzer.render.summary import summary_head
 from traceanalyzer.rules.problems import problems_of
 from traceanalyzer import vocabulary as vocab
 
@@ -167,9 +168,10 @@ class TextRenderer:
         """Problems table (findings at or above ``min_severity`` grouped by rule and call
         site; one row per finding with ``per_finding``) plus leak and data-quality lines."""
         findings = filter_findings(analysis.findings, min_severity)
+        head = summary_head(analysis)  # the header and footer need no finding list
         if per_finding:
-            return findings_text(findings, analysis.summary(), max_rows=max_rows)
-        return problems_text(problems_of(findings), analysis.summary(), max_rows=max_rows)
+            return findings_text(findings, head, max_rows=max_rows)
+        return problems_text(problems_of(findings), head, max_rows=max_rows)
 
 
 RENDERER = TextRenderer()

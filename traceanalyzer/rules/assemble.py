@@ -10,6 +10,7 @@ the message.
 from __future__ import annotations
 
 import hashlib
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from traceanalyzer.model.dtypes import as_address
 from traceanalyzer.model.encoding import dictionary_codes, gather, take_column
 from traceanalyzer.model.schema import PAGE_SIZE
 from traceanalyzer.rules.catalogue import PERMANENT_LEAKS, RULES
-from traceanalyzer.rules.messages import message_for
+from traceanalyzer.rules.messages import messages_for, object_array
 from traceanalyzer.vocabulary import SEVERITY_DTYPE, SEVERITY_RANK, describe_bytes, format_address, format_ms
 
 #: Columns of a partial frame (``-1`` = absent for integers, None for objects).
@@ -98,13 +99,19 @@ class FindingAssembler:
         """Values of a calls column at row indices (None where idx is -1 or absent)."""
         return take_column(self.calls, column, idx)
 
-    def _proc_text(self, proc: np.ndarray) -> list[str]:
-        out = []
-        for p in proc:
-            if p < 0:
-                out.append("an unattributed context")
-            else:
-                out.append(f"{self.image_of_proc[p] or '?'} ({self.pid_of_proc[p]})")
+    def _proc_text(self, proc: np.ndarray) -> np.ndarray:
+        """``image (pid)`` of process instances, 'an unattributed context' for -1."""
+        texts = object_array([f"{image or '?'} ({pid})" for image, pid in
+                               zip(self.image_of_proc, self.pid_of_proc.tolist())]
+                              + ["an unattributed context"])
+        return texts[np.where(proc < 0, len(texts) - 1, proc)]
+
+    def _context_text(self, ctx_proc: np.ndarray, ctx_pid: np.ndarray) -> np.ndarray:
+        """The context a call ran in: its process instance ('an unattributed context'
+        when it has none), ``pid N`` when an instance has no pid."""
+        out = self._proc_text(ctx_proc)
+        bare = np.flatnonzero((ctx_pid < 0) & (ctx_proc >= 0))
+        out[bare] = [f"pid {c}" for c in ctx_pid[bare].tolist()]
         return out
 
     def reservation_bytes(self, rules: np.ndarray, call_idx: np.ndarray, nbytes: np.ndarray,
@@ -177,52 +184,94 @@ class FindingAssembler:
         # unknown size (-1): bytes and impact are null, not 0
         impact = np.where(nbytes < 0, np.nan, nbytes * np.maximum(0, end - start) / 1e9)
         expo = p["expo"].to_numpy(dtype=bool)
-        severity = np.array([RULES[r].severity for r in rules], dtype=object)
+        rule_codes, rule_names = pd.factorize(rules)
+        severity = np.array([RULES[r].severity for r in rule_names], dtype=object)[rule_codes]
         severity = np.where(p["sev_up"].to_numpy(dtype=bool), "critical", severity)
         ctx_proc = gather(self.ctx.proc_id, call_idx, -1)
         ctx_pid = gather(self.ctx.pid, call_idx, -1)
-        ctx_text = [t if cp >= 0 or q < 0 else f"pid {cp}"
-                    for t, cp, q in zip(self._proc_text(ctx_proc), ctx_pid, ctx_proc)]
         alloc_proc = gather(T.lifetime_alloc_proc, slot, -1)
-        other_text = self._proc_text(alloc_proc)
         counts = p["count"].to_numpy(dtype=np.int64)
-        fp_cache: dict[tuple, str] = {}
-        fingerprints, messages = [], []
         time_ns = p["time_ns"].to_numpy(dtype=np.int64)
-        for i in range(n):
-            key = (rules[i], caller[i], image[i])
-            fp = fp_cache.get(key)
-            if fp is None:
-                fp = fp_cache[key] = fingerprint(*key)
-            fingerprints.append(fp)
-            messages.append(message_for(
-                rules[i], process=image[i] or "?", pid=pid[i] if pid[i] >= 0 else "?",
-                tid=tid[i] if tid[i] >= 0 else "?", mdl=format_address(_u64(mdl[i]), "?"),
-                bytes=describe_bytes(int(nbytes[i])), t_ms=format_ms(time_ns[i]),
-                va=format_address(_u64(map_va[i]), None) or format_address(call_va[i], "?"),
-                call_va=format_address(call_va[i], "?"),
-                irql="?" if pd.isna(irql[i]) else int(irql[i]),
-                event=event[i], caller_ctx=ctx_text[i],
-                other=other_text[i], mdl_va=format_address(_u64(slot_va[i]), "?"),
-                count=int(counts[i]),
-            ))
+        call_va_text = object_array(format_address(v, "?") for v in call_va)
+        fields: dict[str, Callable[[], np.ndarray]] = {  # the message template fields
+            "process": lambda: object_array(i or "?" for i in image),
+            "pid": lambda: _int_text(pid), "tid": lambda: _int_text(tid),
+            "mdl": lambda: _hex(mdl, "?"), "bytes": lambda: _bytes_text(nbytes),
+            "t_ms": lambda: object_array(map(format_ms, time_ns.tolist())),
+            "va": lambda: np.where(map_va != -1, _hex(map_va, "?"), call_va_text),
+            "call_va": lambda: call_va_text,
+            "irql": lambda: object_array("?" if v is None else str(int(v)) for v in irql),
+            "event": lambda: event, "caller_ctx": lambda: self._context_text(ctx_proc, ctx_pid),
+            "other": lambda: self._proc_text(alloc_proc), "mdl_va": lambda: _hex(slot_va, "?"),
+            "count": lambda: object_array(map(str, counts.tolist())),
+        }
+        messages = messages_for(rules, _Lazy(fields))
         df = pd.DataFrame({
             "rule": rules, "severity": severity, "time_ns": time_ns,
             "pid": nullable(pid), "process": image, "tid": nullable(tid),
-            "mdl": pd.array([_u64(m) for m in mdl], dtype="UInt64"),
+            "mdl": pd.arrays.IntegerArray(mdl.astype(np.int64).view(np.uint64), mdl == -1),
             "caller": caller, "event": event, "bytes": nullable(nbytes),
             "impact_byte_seconds": impact, "start_ns": start, "end_ns": end,
             "exposure_start_ns": nullable(np.where(expo, start, -1)),
             "exposure_end_ns": nullable(np.where(expo, end, -1)),
-            "message": messages, "advice": [RULES[r].advice for r in rules],
-            "fingerprint": fingerprints, "evidence": p["evidence"].tolist(),
+            "message": messages,
+            "advice": np.array([RULES[r].advice for r in rule_names], dtype=object)[rule_codes],
+            "fingerprint": fingerprints(rules, caller, image),
+            "evidence": p["evidence"].tolist(),
             "lifetime_id": nullable(slot), "mapping_id": nullable(mapping_id),
             "count": counts,
             "call_pid": nullable(ctx_pid),
             "call_process": gather(self.image_of_proc, ctx_proc, None),
-            "permanent": np.array([r in PERMANENT_LEAKS for r in rules], dtype=bool),
+            "permanent": np.isin(rules, list(PERMANENT_LEAKS)),
         })
         return typed_findings(rank_findings(df))
+
+
+def fingerprints(rules: np.ndarray, caller: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """:func:`fingerprint` of every row, each distinct (rule, caller, image) hashed once."""
+    keys = pd.Series(rules, dtype=object).astype(str) + "|" + pd.Series(
+        caller, dtype=object).fillna("").astype(str) + "|" + pd.Series(
+        image, dtype=object).fillna("").astype(str).str.lower()
+    codes, uniques = pd.factorize(keys.to_numpy(dtype=object))
+    hashed = object_array(hashlib.sha1(k.encode()).hexdigest()[:16] for k in uniques)
+    return hashed[codes]
+
+
+class _Lazy:
+    """Template field name -> its column, computed on first use (None if unknown)."""
+
+    def __init__(self, makers: dict[str, Callable[[], np.ndarray]]) -> None:
+        self.makers = makers
+        self.done: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str) -> np.ndarray | None:
+        if name not in self.done:
+            maker = self.makers.get(name)
+            if maker is None:
+                return None
+            self.done[name] = maker()
+        return self.done[name]
+
+
+def _int_text(values: np.ndarray) -> np.ndarray:
+    """Integers as text, '?' where negative (absent)."""
+    out = object_array(map(str, values.tolist()))
+    out[values < 0] = "?"
+    return out
+
+
+def _hex(bits: np.ndarray, missing: str) -> np.ndarray:
+    """int64 bit patterns of addresses as ``0x...`` text, ``missing`` where -1."""
+    bits = np.asarray(bits, dtype=np.int64)
+    out = object_array(f"0x{v:x}" for v in bits.view(np.uint64).tolist())
+    out[bits == -1] = missing
+    return out
+
+
+def _bytes_text(nbytes: np.ndarray) -> np.ndarray:
+    """:func:`describe_bytes` of each value, each distinct value formatted once."""
+    uniq, inverse = np.unique(nbytes, return_inverse=True)
+    return object_array(describe_bytes(int(b)) for b in uniq.tolist())[inverse.ravel()]
 
 
 def rank_findings(df: pd.DataFrame) -> pd.DataFrame:
@@ -238,10 +287,6 @@ def rank_findings(df: pd.DataFrame) -> pd.DataFrame:
     order = order.sort_values(["_rank", "_perm", "_key", "time_ns"],
                               ascending=[True, False, False, True], kind="stable")
     return order.drop(columns=["_rank", "_perm", "_key"]).reset_index(drop=True)
-
-
-def _u64(x: int) -> int | None:
-    return None if x == -1 else int(np.int64(x).view(np.uint64))
 
 
 def typed_findings(df: pd.DataFrame) -> pd.DataFrame:

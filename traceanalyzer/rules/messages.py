@@ -7,6 +7,13 @@ and advice come from the catalogue.
 
 from __future__ import annotations
 
+import string
+from functools import cache
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
 from traceanalyzer.rules.catalogue import RULES
 
 TEMPLATES: dict[str, str] = {
@@ -67,16 +74,73 @@ TEMPLATES: dict[str, str] = {
 }
 
 
+DEFAULT_TEMPLATE = "{rule} at {t_ms}."
+
+
 def message_for(rule: str, **fields: object) -> str:
     """Message for a finding: the event-specific sentence, then the consequence."""
-    template = TEMPLATES.get(rule, "{rule} at {t_ms}.")
+    template = TEMPLATES.get(rule, DEFAULT_TEMPLATE)
     safe = _Defaulting(fields)
     safe.setdefault("rule", rule)
-    text = template.format_map(safe)
+    return template.format_map(safe) + _consequence(rule)
+
+
+def _consequence(rule: str) -> str:
     r = RULES.get(rule)
     if r is not None and r.consequence and not r.consequence.startswith("See "):
-        text += " " + r.consequence.rstrip(".") + "."
-    return text
+        return " " + r.consequence.rstrip(".") + "."
+    return ""
+
+
+@cache
+def _pieces(rule: str) -> tuple[tuple[str, str | None, str | None, str], ...]:
+    """(literal, field, format spec, conversion) of the rule's template."""
+    return tuple(string.Formatter().parse(TEMPLATES.get(rule, DEFAULT_TEMPLATE)))
+
+
+def messages_for(rules: np.ndarray, field: Callable[[str], np.ndarray | None]) -> np.ndarray:
+    """The messages of many findings at once, column-wise: what :func:`message_for`
+    writes for each row, built per rule by concatenating whole columns.
+
+    ``rules``: the rule of each row. ``field(name)``: the values of template field
+    ``name`` for every row (object array, what ``message_for`` gets as ``name=``), or
+    None for a field nobody fills (written ``?``). Returns an object array of str.
+    """
+    out = np.empty(len(rules), dtype=object)
+    codes, uniques = pd.factorize(np.asarray(rules, dtype=object))
+    for k, rule in enumerate(uniques):
+        rows = np.flatnonzero(codes == k)
+        text = np.full(rows.size, "", dtype=object)
+        for literal, name, spec, conversion in _pieces(rule):
+            if literal:
+                text = text + literal
+            if name is None:
+                continue
+            values = (np.full(rows.size, rule, dtype=object) if name == "rule"
+                      else field(name))
+            if values is None:
+                text = text + "?"
+                continue
+            values = values[rows] if name != "rule" else values
+            text = text + _formatted(values, conversion, spec or "")
+        out[rows] = text + _consequence(rule)
+    return out
+
+
+def _formatted(values: np.ndarray, conversion: str | None, spec: str) -> np.ndarray:
+    """``format(value, spec)`` after ``!r``/``!s`` of each value, as an object array."""
+    if conversion is None and not spec:
+        return object_array(map(str, values))  # (numpy's str dtype drops trailing NULs)
+    convert = {"r": repr, "s": str, "a": ascii}.get(conversion or "", lambda v: v)
+    return object_array(format(convert(v), spec) for v in values)
+
+
+def object_array(items: Iterable[object]) -> np.ndarray:
+    """A 1-D object array of the items (strings stay str, lists are not unpacked)."""
+    values = list(items)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 class _Defaulting(dict):

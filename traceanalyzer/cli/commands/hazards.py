@@ -47,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
     analysis = analyze_trace(args, load_trace(args))
     name = "json" if args.json else "csv" if args.csv else "text"
     renderer = get_renderer(name)
-    if name == "text":
+    if name == "json":  # streamed: a million findings are never one string
+        renderer.write(analysis, sys.stdout, min_severity=args.min_severity)
+        out = ""
+    elif name == "text":
         out = renderer.render(analysis, min_severity=args.min_severity, per_finding=args.all)
     elif _accepts_min_severity(renderer):
         out = renderer.render(analysis, min_severity=args.min_severity)
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         out = renderer.render(analysis)
     if isinstance(out, bytes):
         sys.stdout.buffer.write(out)
-    else:
+    elif out:
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 1 if args.fail_on and _any_at_or_above(analysis.findings["severity"], args.fail_on) else 0
 
