@@ -122,11 +122,12 @@ def attribute(trace: Trace) -> Context:
     cpu = _col(calls, "cpu")
 
     # 1. thread: the row's tid, else the last CSwitch on that cpu
-    cs = trace.table("cswitch", all_columns=False)
     tid = row_tid.copy()
     cs_pid = np.full(n, -1, dtype=np.int64)
     need = tid == -1
-    if need.any() and cs.num_rows:
+    # (a trace loaded without its CSwitch rows reads them only here, when a call needs them)
+    cs = trace.table("cswitch", all_columns=False) if need.any() else None
+    if cs is not None and cs.num_rows:
         idx = asof_index(seq[need], cpu[need], _col(cs, "seq"), _col(cs, "cpu"), strict=True)
         hit = idx >= 0
         new_tid = _col(cs, "new_tid")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -54,11 +54,18 @@ class Trace:
         metadata: dict[str, Any] | None = None,
         stats: Stats | None = None,
         paths: Iterable[str | Path] = (),
+        *,
+        cswitch_loader: Callable[[], pa.Table] | None = None,
     ) -> None:
         self.paths = [str(p) for p in paths]
         self.metadata = dict(metadata or {})
         self.metadata.setdefault("traces", self.paths)
         self.stats = stats or Stats()
+        # CSwitch rows are numbered (seq) but not kept when a loader can bring them back
+        # (the same rows, the same seq): the context of the calls does not need them
+        # when every call carries its thread (docs/architecture.md, "Model").
+        self._cswitch_loader = cswitch_loader
+        self._deferred_cpus: set[int] = set()
         self._tables = self._split(table)
         self._full_tables: dict[str, pa.Table] = {}
 
@@ -71,27 +78,36 @@ class Trace:
         metadata: dict[str, Any] | None = None,
         stats: Stats | None = None,
         paths: Iterable[str | Path] = (),
+        *,
+        cswitch_loader: Callable[[], pa.Table] | None = None,
     ) -> "Trace":
-        """Merge several canonical tables (one per file) into one trace, by time."""
+        """Merge several canonical tables (one per file) into one trace, by time.
+
+        cswitch_loader: when given, the CSwitch rows are numbered but not kept (their
+        other columns may be absent); ``table('cswitch')`` calls it once, and it must
+        return the cswitch family table of the same files, ``seq`` included.
+        """
         if not tables:
             raise TraceError("no trace files given")
         if len(tables) == 1:  # keep a dictionary-encoded `event` as it is: _split wants codes
-            return cls(tables[0], metadata, stats, paths)
+            return cls(tables[0], metadata, stats, paths, cswitch_loader=cswitch_loader)
         prepared = []
         for t in tables:  # dictionaries differ between files: concatenate plain strings
             if "event" in t.column_names and pa.types.is_dictionary(t.schema.field("event").type):
                 t = t.set_column(t.column_names.index("event"), "event", _event_strings(t))
             prepared.append(t)
-        return cls(pa.concat_tables(prepared, promote_options="permissive"), metadata, stats, paths)
+        return cls(pa.concat_tables(prepared, promote_options="permissive"), metadata, stats, paths,
+                   cswitch_loader=cswitch_loader)
 
     def _split(self, table: pa.Table) -> dict[str, pa.Table]:
         times = table.column("time_ns").to_numpy()
         # seq = rank in time order (ties keep file order). The wide table is never
-        # permuted: each family gathers its own (narrow) columns once, in time order.
+        # permuted: each family filters its own (narrow) columns, then sorts those rows.
         in_order = times.size < 2 or bool(np.all(times[1:] >= times[:-1]))
-        order = None if in_order else np.argsort(times, kind="stable")
         self._n_events = table.num_rows
         self._span = (int(times.min()), int(times.max())) if times.size else (0, 0)
+        rank = None if in_order else _ranks(np.argsort(times, kind="stable"))
+        del times
         # work on the dictionary codes of `event`, never on 10M strings
         events = as_dictionary(table.column("event"))
         codes, names = dictionary_codes(events)
@@ -103,10 +119,14 @@ class Trace:
             [family_names.index(family_of(n)) for n in names] or [0], dtype=np.int8
         )
         fam = fam_of_name[codes] if codes.size else np.zeros(0, dtype=np.int8)
-        fam_in_time = fam if order is None else fam[order]
+        del codes
         tables: dict[str, pa.Table] = {}
         present = set(table.column_names)
         for k, family in enumerate(family_names):
+            mask = fam == k
+            if family == "cswitch" and self._cswitch_loader is not None:
+                tables[family] = self._defer(table, mask)
+                continue
             if family == OTHER_FAMILY:
                 keep = ["time_ns", "event"] + [c for c in table.column_names if c not in ("seq", "time_ns", "event")]
             else:
@@ -115,18 +135,20 @@ class Trace:
                 # extra (non-canonical) columns stay with the calls, where instrumentation puts them
                 if family == "calls":
                     keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
-            # select the family's columns first: gathering a narrow table is cheap
+            # select the family's columns first, then its rows (a filter: chunk by chunk)
             sub = table.select(keep)
-            mask = fam_in_time == k
-            seq = np.flatnonzero(mask)
-            if order is not None:
-                sub = sub.take(pa.array(order[seq]))
-            elif seq.size == 0:  # (an empty filter would drop the event dictionary)
+            rows = np.flatnonzero(mask)
+            if rows.size == 0:  # (an empty filter would drop the event dictionary)
                 sub = sub.slice(0, 0)
-            elif seq.size != table.num_rows:  # in order: a filter, cheaper than a take
+            elif rows.size != table.num_rows:
                 sub = sub.filter(pa.array(mask))
-                if family != "cswitch":  # read column by column later: one chunk each.
-                    sub = sub.combine_chunks()  # (CSwitch columns are read once, by context)
+            if family != "cswitch":  # read column by column later: one chunk each.
+                sub = sub.combine_chunks()  # (CSwitch columns are read once, by context)
+            seq = rows if rank is None else rank[rows].astype(np.int64)
+            if seq.size > 1 and not bool(np.all(seq[1:] > seq[:-1])):
+                perm = np.argsort(seq)
+                seq = seq[perm]
+                sub = sub.take(pa.array(perm))
             sub = _null_zero_pointers(sub)
             tables[family] = sub.add_column(0, "seq", pa.array(seq.astype(np.int64, copy=False)))
         tables["calls"] = resolve_callers(tables["calls"], tables["images"], self.stats)
@@ -148,6 +170,8 @@ class Trace:
             t = self._tables[family]
         except KeyError:
             raise KeyError(f"no family {family!r}; families: {', '.join(self._tables)}") from None
+        if family == "cswitch" and self._cswitch_loader is not None:
+            t = self._load_cswitch()
         if all_columns and family in FAMILIES:
             full = self._full_tables.get(family)
             if full is None:
@@ -155,6 +179,29 @@ class Trace:
                 self._full_tables[family] = full
             t = full
         return t
+
+    def _defer(self, table: pa.Table, rows: np.ndarray) -> pa.Table:
+        """Stand-in for the deferred CSwitch family: no rows; their CPUs remembered."""
+        if rows.any() and "cpu" in table.column_names:
+            cpu = table.column("cpu").filter(pa.array(rows))
+            self._deferred_cpus = {v for v in pc.unique(cpu).to_pylist() if v is not None}
+        empty = pa.table({"seq": pa.array([], pa.int64()), "time_ns": pa.array([], pa.int64())})
+        return empty.append_column("event", pa.array([], pa.string()).dictionary_encode())
+
+    def _load_cswitch(self) -> pa.Table:
+        """The CSwitch rows, read again on first use (the loader gives them their seq)."""
+        loader, self._cswitch_loader = self._cswitch_loader, None
+        assert loader is not None
+        self._tables["cswitch"] = loader()
+        self._full_tables.pop("cswitch", None)
+        self._deferred_cpus = set()
+        return self._tables["cswitch"]
+
+    def _all_tables(self) -> dict[str, pa.Table]:
+        """Every family table, the deferred CSwitch rows loaded."""
+        if self._cswitch_loader is not None:
+            self._load_cswitch()
+        return self._tables
 
     @property
     def calls(self) -> pd.DataFrame:
@@ -203,7 +250,7 @@ class Trace:
     def events_table(self) -> pa.Table:
         """The canonical event table as one Arrow table (see :attr:`events`)."""
         parts = []
-        for t in self._tables.values():
+        for t in self._all_tables().values():
             if t.num_rows:
                 parts.append(t.set_column(t.column_names.index("event"), "event", _event_strings(t)))
         if not parts:  # only counters (unknown events, WPP records): still a canonical table
@@ -225,7 +272,7 @@ class Trace:
             raise MissingEventError(name, set(self.events_by_name))
         for family, (names, _cols) in FAMILIES.items():
             if name in names:
-                t = self._tables[family]
+                t = self.table(family, all_columns=False)
                 break
         else:
             t = self._tables[OTHER_FAMILY]
@@ -259,7 +306,7 @@ class Trace:
         if hi < lo:
             raise ValueError(f"window end {hi} is before its start {lo}")
         keep: list[pa.Table] = []
-        for family, t in self._tables.items():
+        for family, t in self._all_tables().items():
             if t.num_rows == 0:
                 continue
             times = t.column("time_ns").to_numpy()
@@ -302,7 +349,7 @@ class Trace:
 
     def cpus(self) -> list[int]:
         """Processor numbers that appear in the trace."""
-        seen: set[int] = set()
+        seen: set[int] = set(self._deferred_cpus)
         for t in self._tables.values():
             if "cpu" in t.column_names:
                 seen.update(v for v in pc.unique(t.column("cpu")).to_pylist() if v is not None)
@@ -332,6 +379,13 @@ class Trace:
             f"{self._n_events} events, {(hi - lo) / 1e9:.3f} s, "
             f"{self._tables['calls'].num_rows} calls>"
         )
+
+
+def _ranks(order: np.ndarray) -> np.ndarray:
+    """The inverse of a permutation: rank[order[i]] = i (int32 when it fits)."""
+    rank = np.empty(order.size, np.int32 if order.size < 2**31 else np.int64)
+    rank[order] = np.arange(order.size, dtype=rank.dtype)
+    return rank
 
 
 def _null_zero_pointers(table: pa.Table) -> pa.Table:

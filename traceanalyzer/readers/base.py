@@ -24,12 +24,16 @@ class ReadOptions:
     field_map: path of a mapping file (provider/event/field names -> canonical names).
     progress: callable(done_units, total_units) for progress display, or None.
     extra: reader-specific options by name.
+    defer_cswitch: the caller numbers the CSwitch rows but will not keep them (it reads
+        them again when asked): a reader may then give CSwitch rows only ``time_ns``,
+        ``event`` and ``cpu`` and say so in ``ReadResult.deferred``.
     """
 
     strict: bool = False
     field_map: str | Path | None = None
     progress: Callable[[int, int], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    defer_cswitch: bool = False
 
 
 @dataclass
@@ -41,11 +45,14 @@ class ReadResult:
     metadata: facts about the file (``format``, ``start_time_utc`` ISO string,
         ``pointer_size``, ``cpus``, ``os_version``...), all JSON-serialisable.
     stats: counters of what was skipped, lost or unknown.
+    deferred: families whose rows carry only ``time_ns``, ``event`` and ``cpu``
+        (``("cswitch",)`` when the reader honoured ``ReadOptions.defer_cswitch``).
     """
 
     table: pa.Table
     metadata: dict[str, Any] = field(default_factory=dict)
     stats: Stats = field(default_factory=Stats)
+    deferred: tuple[str, ...] = ()
 
 
 class Reader(Protocol):

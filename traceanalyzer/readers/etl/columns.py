@@ -30,6 +30,19 @@ def null_column(n: int, typ: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(np.zeros(n * width, np.uint8))], null_count=n)
 
 
+def sparse_int_column(n: int, rows: np.ndarray, values: np.ndarray, valid: np.ndarray,
+                      typ: pa.DataType) -> pa.Array:
+    """An ``n``-row integer column null except at ``rows`` (``values`` where ``valid``);
+    the pages no row touches stay untouched zero pages (no resident memory)."""
+    data = np.zeros(n, typ.to_pandas_dtype())
+    bitmap = np.zeros((n + 7) // 8, np.uint8)
+    rows = rows[valid]
+    data[rows] = values[valid]
+    np.bitwise_or.at(bitmap, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
+    return pa.Array.from_buffers(typ, n, [pa.py_buffer(bitmap), pa.py_buffer(data)],
+                                 null_count=int(n - len(rows)))
+
+
 def dict_column(codes: np.ndarray, names: list[str]) -> pa.DictionaryArray:
     """A dictionary<int32, string> column of ``names[codes]``."""
     return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32, copy=False)), pa.array(names, pa.string()))

@@ -30,7 +30,9 @@ from traceanalyzer.readers.etl.checks import (
     header_problems,
     missing_buffers,
 )
-from traceanalyzer.readers.etl.columns import assemble, dict_column, int_column
+from traceanalyzer.readers.etl.columns import (
+    assemble, dict_column, int_column, null_column, sparse_int_column,
+)
 from traceanalyzer.readers.etl.events import RareDecoder
 from traceanalyzer.readers.etl.logfile import LogfileHeader, parse_logfile_header
 from traceanalyzer.readers.field_map import field_map_from_options
@@ -67,7 +69,8 @@ def read_etl(path: Path, options: ReadOptions) -> ReadResult:
     chunks = [chunk for group in batches._groups() for chunk in group]
     table = assemble(chunks)
     batches.stats.add("events", table.num_rows, "info", str(path))
-    return ReadResult(table=table, metadata=batches.metadata, stats=batches.stats)
+    return ReadResult(table=table, metadata=batches.metadata, stats=batches.stats,
+                      deferred=("cswitch",) if options.defer_cswitch else ())
 
 
 class EtlBatches:
@@ -217,7 +220,7 @@ class _EtlWalk:
                 decoder.decode(data, rec, np.nonzero(np.isin(rec["kind"], rare_kinds))[0])
                 if k == 0:
                     self.release(int(self.starts[group].min()), int(self.ends[group].max()))
-                out = [_bulk_chunk(brec)] if len(brec["ts"]) else []
+                out = [_bulk_chunk(brec, self.options.defer_cswitch)] if len(brec["ts"]) else []
                 yield out + decoder.columns()
                 done += len(rec["pos"]) + len(brec["ts"])
                 if self.options.progress is not None:
@@ -320,15 +323,28 @@ def _logfile_header(data: np.ndarray, start: int, end: int) -> LogfileHeader | N
     return parse_logfile_header(payload, 8 if htype == L.SYSTEM64 else 4, ts)
 
 
-def _bulk_chunk(b: dict[str, np.ndarray]) -> dict[str, pa.Array]:
-    """CSwitch / Thread rows: pid and new_tid share one buffer, tid and old_tid another."""
+def _bulk_chunk(b: dict[str, np.ndarray], defer_cswitch: bool = False) -> dict[str, pa.Array]:
+    """CSwitch / Thread rows: pid and new_tid share one buffer, tid and old_tid another.
+
+    ``defer_cswitch``: CSwitch rows keep only time, event and cpu; pid and tid are written
+    for the (rare) Thread rows only, into untouched zero pages; new_tid/old_tid all null."""
     is_cs = b["code"] == 0
     is_th = ~is_cs
     a, bb = b["a"], b["b"]
-    return {
+    head = {
         "time_ns": int_column(b["ts"], None, pa.int64()),
         "event": dict_column(b["code"], _BULK_NAMES),
         "cpu": int_column(b["cpu"], None, pa.int32()),
+    }
+    if defer_cswitch:
+        rows = np.flatnonzero(is_th)
+        n = len(is_th)
+        return {**head,
+                "pid": sparse_int_column(n, rows, a[rows], a[rows] >= 0, pa.int64()),
+                "tid": sparse_int_column(n, rows, bb[rows], bb[rows] >= 0, pa.int64()),
+                "new_tid": null_column(n, pa.int64()), "old_tid": null_column(n, pa.int64())}
+    return {
+        **head,
         "pid": int_column(a, is_th & (a >= 0), pa.int64()),
         "tid": int_column(bb, is_th & (bb >= 0), pa.int64()),
         "new_tid": int_column(a, is_cs & (a >= 0), pa.int64()),

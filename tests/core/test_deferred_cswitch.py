@@ -1,0 +1,93 @@
+"""CSwitch rows of an ETL trace are numbered but not kept until asked for
+(docs/architecture.md, "Model"): every table, seq and finding is the same as with
+``keep_cswitch=True``, and ``trace.cswitch`` reads the file again, once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import traceanalyzer as ta
+from traceanalyzer import session
+from traceanalyzer.context.attribution import attribute
+from traceanalyzer.synth.etl_writer import write_etl
+
+from helpers.etl_oracles import scenario_frame, scenario_rows
+
+FAMILIES = ("calls", "cswitch", "processes", "threads", "images", "other")
+
+
+def _rows(call_without_tid: bool) -> list[dict]:
+    rows = scenario_rows()
+    # context switches on every CPU (CPU 3 has nothing else), some at the time of a call
+    rows += [dict(time_ns=t, event="CSwitch", cpu=i % 4, new_tid=2004, old_tid=8)
+             for i, t in enumerate(range(150, 9700, 250))]
+    rows += [dict(time_ns=6500, event="CSwitch", cpu=2, new_tid=8, old_tid=2004)]
+    if call_without_tid:  # its thread comes from the last CSwitch on its CPU
+        rows += [dict(time_ns=9900, event="IoFreeMdl", cpu=1, mdl=0xFFFFC30A60001000)]
+    return sorted(rows, key=lambda r: r["time_ns"])
+
+
+def _write(tmp_path: Path, call_without_tid: bool) -> Path:
+    path = tmp_path / "t.etl"
+    write_etl(scenario_frame(_rows(call_without_tid)), path, buffer_size=1024)
+    return path
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    reads: list[Path] = []
+    real = session.read_file
+
+    def counting(path, *args, **kwargs):
+        reads.append(Path(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(session, "read_file", counting)
+    return reads
+
+
+@pytest.mark.parametrize("call_without_tid", [False, True])
+def test_deferred_trace_equals_the_whole_one(tmp_path: Path, call_without_tid: bool) -> None:
+    path = _write(tmp_path, call_without_tid)
+    lean, whole = ta.load(path), ta.load(path, keep_cswitch=True)
+    assert lean.n_events == whole.n_events and lean.time_span_ns == whole.time_span_ns
+    assert lean.events_by_name == whole.events_by_name and lean.events_by_name["CSwitch"] > 30
+    assert lean.cpus() == whole.cpus() == [0, 1, 2, 3]
+    a, b = ta.analyze(lean), ta.analyze(whole)
+    assert attribute(lean).to_frame().equals(attribute(whole).to_frame())
+    assert a.findings.drop(columns="evidence").equals(b.findings.drop(columns="evidence"))
+    assert a.findings["evidence"].tolist() == b.findings["evidence"].tolist()
+    for family in FAMILIES:
+        assert lean.table(family).equals(whole.table(family)), family
+    assert lean.events_table().equals(whole.events_table())
+    assert lean.cswitch.equals(whole.cswitch) and len(lean.cswitch) == lean.events_by_name["CSwitch"]
+
+
+def test_cswitch_is_read_again_once_and_only_when_asked(tmp_path: Path, monkeypatch) -> None:
+    path = _write(tmp_path, call_without_tid=False)
+    reads = _count_reads(monkeypatch)
+    trace = ta.load(path)
+    ta.analyze(trace).findings  # every call carries its thread: no CSwitch needed
+    assert reads == [path]
+    assert len(trace.cswitch) == trace.events_by_name["CSwitch"]
+    assert len(trace.table("cswitch")) == len(trace.cswitch)
+    assert reads == [path, path]
+
+
+def test_a_call_without_thread_reads_the_cswitch_rows(tmp_path: Path, monkeypatch) -> None:
+    path = _write(tmp_path, call_without_tid=True)
+    reads = _count_reads(monkeypatch)
+    trace = ta.load(path)
+    ctx = attribute(trace).to_frame()
+    assert reads == [path, path]
+    last = ctx.iloc[-1]
+    assert (last["tid"], last["pid"], last["source"]) == (2004, 2000, "thread")
+
+
+def test_window_of_a_deferred_trace_keeps_the_switch_before_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, call_without_tid=False)
+    lean, whole = ta.load(path), ta.load(path, keep_cswitch=True)
+    w1, w2 = lean.window(5000, 8000), whole.window(5000, 8000)
+    assert w1.cswitch.equals(w2.cswitch) and len(w1.cswitch) > 3
+    assert w1.calls.equals(w2.calls)
