@@ -32,7 +32,7 @@ class ParquetReader:
         try:
             table = pq.read_table(path)
             table.validate(full=True)  # e.g. invalid UTF-8 in a string column
-        except (pa.ArrowInvalid, OSError) as exc:
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:  # (a column name not UTF-8)
             raise TraceFormatError(f"not a readable Parquet file: {exc}", path) from None
         missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
         if missing:
