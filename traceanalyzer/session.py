@@ -51,7 +51,7 @@ def load(
         raise TraceError("no trace files given")
     options = ReadOptions(strict=strict, field_map=field_map, progress=progress, extra=dict(reader_options),
                           defer_cswitch=not keep_cswitch)
-    tables, stats, formats, deferred = [], Stats(), [], False
+    tables, orders, stats, formats, deferred = [], [], Stats(), [], False
     metadata: dict[str, object] = {}
     for path in paths:
         if path.is_dir():
@@ -67,6 +67,7 @@ def load(
             _refuse_loss(result.stats, path)
         tables.append(result.table)
         deferred = deferred or "cswitch" in result.deferred
+        orders.append(result.order)
         stats.extend(result.stats)
         formats.append(result.metadata.get("format", "?"))
         for key, value in result.metadata.items():
@@ -74,7 +75,7 @@ def load(
     metadata["formats"] = formats
     metadata["traces"] = [str(p) for p in paths]
     loader = _CSwitchReload(paths, format, options) if deferred else None
-    trace = Trace.from_tables(tables, metadata, stats, paths, cswitch_loader=loader)
+    trace = Trace.from_tables(tables, metadata, stats, paths, orders, cswitch_loader=loader)
     return trace.symbolize(symbols) if symbols is not None else trace
 
 
@@ -94,5 +95,6 @@ class _CSwitchReload:
         self.options = replace(options, defer_cswitch=False, progress=None)
 
     def __call__(self) -> pa.Table:
-        tables = [read_file(path, format=self.format, options=self.options).table for path in self.paths]
-        return Trace.from_tables(tables, paths=self.paths).table("cswitch", all_columns=False)
+        results = [read_file(path, format=self.format, options=self.options) for path in self.paths]
+        return Trace.from_tables([r.table for r in results], paths=self.paths,
+                                 orders=[r.order for r in results]).table("cswitch", all_columns=False)

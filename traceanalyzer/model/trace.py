@@ -54,9 +54,12 @@ class Trace:
         metadata: dict[str, Any] | None = None,
         stats: Stats | None = None,
         paths: Iterable[str | Path] = (),
+        order: np.ndarray | None = None,
         *,
         cswitch_loader: Callable[[], pa.Table] | None = None,
     ) -> None:
+        """``order``: the row permutation that puts ``table`` in time order when the reader
+        knows how equal times are ordered (``ReadResult.order``); default: stable by time."""
         self.paths = [str(p) for p in paths]
         self.metadata = dict(metadata or {})
         self.metadata.setdefault("traces", self.paths)
@@ -66,7 +69,7 @@ class Trace:
         # when every call carries its thread (docs/architecture.md, "Model").
         self._cswitch_loader = cswitch_loader
         self._deferred_cpus: set[int] = set()
-        self._tables = self._split(table)
+        self._tables = self._split(table, order)
         self._full_tables: dict[str, pa.Table] = {}
 
     # --- construction -------------------------------------------------------------
@@ -78,10 +81,13 @@ class Trace:
         metadata: dict[str, Any] | None = None,
         stats: Stats | None = None,
         paths: Iterable[str | Path] = (),
+        orders: list[np.ndarray | None] | None = None,
         *,
         cswitch_loader: Callable[[], pa.Table] | None = None,
     ) -> "Trace":
-        """Merge several canonical tables (one per file) into one trace, by time.
+        """Merge several canonical tables (one per file) into one trace, by time; equal
+        times in file order, within a file as its ``orders`` entry (``ReadResult.order``)
+        puts them.
 
         cswitch_loader: when given, the CSwitch rows are numbered but not kept (their
         other columns may be absent); ``table('cswitch')`` calls it once, and it must
@@ -89,24 +95,29 @@ class Trace:
         """
         if not tables:
             raise TraceError("no trace files given")
+        orders = orders or [None] * len(tables)
         if len(tables) == 1:  # keep a dictionary-encoded `event` as it is: _split wants codes
-            return cls(tables[0], metadata, stats, paths, cswitch_loader=cswitch_loader)
+            return cls(tables[0], metadata, stats, paths, orders[0], cswitch_loader=cswitch_loader)
         prepared = []
-        for t in tables:  # dictionaries differ between files: concatenate plain strings
+        for t, order in zip(tables, orders):
+            if order is not None:  # in time order: the stable sort of the whole keeps it
+                t = t.take(pa.array(order))
+            # dictionaries differ between files: concatenate plain strings
             if "event" in t.column_names and pa.types.is_dictionary(t.schema.field("event").type):
                 t = t.set_column(t.column_names.index("event"), "event", _event_strings(t))
             prepared.append(t)
         return cls(pa.concat_tables(prepared, promote_options="permissive"), metadata, stats, paths,
                    cswitch_loader=cswitch_loader)
 
-    def _split(self, table: pa.Table) -> dict[str, pa.Table]:
+    def _split(self, table: pa.Table, order: np.ndarray | None = None) -> dict[str, pa.Table]:
         times = table.column("time_ns").to_numpy()
-        # seq = rank in time order (ties keep file order). The wide table is never
-        # permuted: each family filters its own (narrow) columns, then sorts those rows.
-        in_order = times.size < 2 or bool(np.all(times[1:] >= times[:-1]))
+        # seq = rank in time order (ties keep file order, or the reader's `order`). The wide
+        # table is never permuted: each family filters its own (narrow) columns, then sorts
+        # those rows.
+        in_order = order is None and (times.size < 2 or bool(np.all(times[1:] >= times[:-1])))
         self._n_events = table.num_rows
         self._span = (int(times.min()), int(times.max())) if times.size else (0, 0)
-        rank = None if in_order else _ranks(np.argsort(times, kind="stable"))
+        rank = None if in_order else _ranks(order if order is not None else np.argsort(times, kind="stable"))
         del times
         # work on the dictionary codes of `event`, never on 10M strings
         events = as_dictionary(table.column("event"))

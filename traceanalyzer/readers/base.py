@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from traceanalyzer.model.stats import Stats
@@ -47,12 +48,26 @@ class ReadResult:
     stats: counters of what was skipped, lost or unknown.
     deferred: families whose rows carry only ``time_ns``, ``event`` and ``cpu``
         (``("cswitch",)`` when the reader honoured ``ReadOptions.defer_cswitch``).
+    order: for a reader whose rows are not in time order and that knows the true order
+        of equal times (ETL: a CPU's records in the order it logged them), the row
+        permutation that puts the table in time order; None = sort by ``time_ns``,
+        equal times in row order (:meth:`ordered_table`; ``Trace`` uses it).
     """
 
     table: pa.Table
     metadata: dict[str, Any] = field(default_factory=dict)
     stats: Stats = field(default_factory=Stats)
     deferred: tuple[str, ...] = ()
+    order: np.ndarray | None = None
+
+    def ordered_table(self) -> pa.Table:
+        """The table in time order (equal times as the reader orders them)."""
+        if self.order is not None:
+            return self.table.take(pa.array(self.order))
+        times = self.table.column("time_ns").to_numpy()
+        if times.size < 2 or bool(np.all(times[1:] >= times[:-1])):
+            return self.table
+        return self.table.take(pa.array(np.argsort(times, kind="stable")))
 
 
 class Reader(Protocol):

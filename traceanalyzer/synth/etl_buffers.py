@@ -1,11 +1,12 @@
 """Per-CPU buffer streams written to an ETL file, buffer by buffer.
 
-Records arrive per CPU in time order as one byte run plus each record's aligned size
-and timestamp. They are packed greedily into buffers of ``buffer_size`` bytes (0x48
-header + records + 0xFF fill); a buffer is written to the file as soon as it is full,
-so memory stays bounded. Buffers that fill up within one :meth:`BufferWriter.flush_ready`
-call are written in order of their last timestamp (then CPU), as an ETW session flushes
-them; the file therefore interleaves the CPUs' streams and is not in global time order,
+Records arrive per CPU in the order they are to be logged (normally time order) as one
+byte run plus each record's aligned size and timestamp. They are packed greedily into
+buffers of ``buffer_size`` bytes (0x48 header + records + 0xFF fill); a buffer is written
+to the file as soon as it is full, so memory stays bounded. Buffers that fill up within
+one :meth:`BufferWriter.flush_ready` call are written in order of the latest timestamp
+their CPU has logged so far (then CPU), as an ETW session flushes them; a CPU's buffers
+thus stay in their stream order even when its records go back in time. The file therefore interleaves the CPUs' streams and is not in global time order,
 like a real trace. The first buffer (the logfile header) is written last, when
 BuffersWritten and EndTime are known.
 """
@@ -37,12 +38,14 @@ class _Stream:
     parts: list[bytes] = field(default_factory=list)
     filled: int = 0
     last_qpc: int = 0
+    max_qpc: int = 0
     buffers: int = 0
 
 
 @dataclass
 class _Done:
     last_qpc: int
+    max_qpc: int
     cpu: int
     payload: bytes
     final: bool
@@ -64,7 +67,7 @@ class BufferWriter:
 
     def add_run(self, cpu: int, data: bytes, sizes: np.ndarray, qpc: np.ndarray) -> None:
         """Append records of one CPU: ``data`` is their bytes back to back (each padded to
-        its aligned size in ``sizes``), ``qpc`` their timestamps, in time order."""
+        its aligned size in ``sizes``), ``qpc`` their timestamps, in logging order."""
         if len(sizes) == 0:
             return
         stream = self.streams.setdefault(cpu, _Stream())
@@ -87,20 +90,22 @@ class BufferWriter:
             stream.parts.append(data[start_byte:end_byte])
             stream.filled += end_byte - start_byte
             stream.last_qpc = int(qpc[stop - 1])
+            stream.max_qpc = max(stream.max_qpc, int(qpc[start:stop].max()))
             self.records += stop - start
             start, start_byte = stop, end_byte
             if start < n:
                 self._close(cpu, stream, final=False)
 
     def _close(self, cpu: int, stream: _Stream, final: bool) -> None:
-        self.ready.append(_Done(stream.last_qpc, cpu, b"".join(stream.parts), final))
+        self.ready.append(_Done(stream.last_qpc, stream.max_qpc, cpu, b"".join(stream.parts), final))
         stream.parts = []
         stream.filled = 0
         stream.buffers += 1
 
     def flush_ready(self) -> None:
-        """Write the full buffers collected so far, ordered by last timestamp then CPU."""
-        self.ready.sort(key=lambda d: (d.last_qpc, d.cpu))
+        """Write the full buffers collected so far, ordered by the latest timestamp of their
+        CPU's stream, then CPU (stable: one CPU's buffers keep their order)."""
+        self.ready.sort(key=lambda d: (d.max_qpc, d.cpu))
         for done in self.ready:
             self._write(done)
         self.ready = []

@@ -101,7 +101,6 @@ class _EtlJob:
         self.unicode_strings = unicode_strings
         self.hex_addresses = hex_addresses
         self.writer = BufferWriter(fh, buffer_size)
-        self.last_qpc: dict[int, int] = {}
         self.max_cpu = -1
         self.max_time_ns = 0
         self.counts: Counter[str] = Counter()
@@ -146,8 +145,9 @@ class _EtlJob:
              else _KIND_CALL for n in names] or [0], dtype=np.int8,
         )
         kinds = kind_of_name[codes]
-        # time order, then grouped by CPU (stable: ties keep input order)
-        order = np.lexsort((np.arange(len(time_ns)), time_ns, cpu))
+        # grouped by CPU, each CPU's rows in input order: a reader breaks equal times by
+        # the position in the CPU's stream, and a step back in time must stay one
+        order = np.argsort(cpu, kind="stable")
         qpc = (self.ticks(time_ns) + self.start_qpc).astype(np.uint64)
         self.count_rounded(time_ns)
         self.max_time_ns = max(self.max_time_ns, int(time_ns.max()))
@@ -240,7 +240,7 @@ class _EtlJob:
             if not len(segment):
                 continue
             c = int(cpu[segment[0]])
-            self._check_cpu(c, int(qpc[segment[0]]), int(qpc[segment[-1]]))
+            self._check_cpu(c)
             g, p = group_of[segment], position[segment]
             sizes = widths[g]
             # runs of rows that are consecutive records of one bulk group: one slice each
@@ -257,16 +257,11 @@ class _EtlJob:
             self.writer.add_run(c, b"".join(pieces), sizes, qpc[segment])
         self.writer.flush_ready()
 
-    def _check_cpu(self, c: int, first_qpc: int, last_qpc: int) -> None:
+    def _check_cpu(self, c: int) -> None:
         if self.cpus is not None and c >= self.cpus:
             raise ValueError(f"cpu {c} is not below cpus={self.cpus}")
         if c > 0x7FF:
             raise ValueError(f"cpu {c} exceeds the 11-bit ProcessorIndex")
-        if first_qpc < self.last_qpc.get(c, 0):
-            raise ValueError(
-                f"events of cpu {c} go back in time across chunks; give chunks in time order"
-            )
-        self.last_qpc[c] = last_qpc
         self.max_cpu = max(self.max_cpu, c)
 
     # --- header -------------------------------------------------------------------
@@ -295,12 +290,10 @@ class _EtlJob:
 
 
 def _chunks(events: Any) -> Iterator[pa.Table]:
-    """Chunks in time order: a whole table is sorted by time and sliced; an iterable of
-    tables is taken as given (each chunk sorted; chunks must not go back in time)."""
+    """Chunks in row order (never sorted: each CPU's rows are written in the order given):
+    a whole table is sliced; an iterable of tables is taken as given."""
     if isinstance(events, (pa.Table, pa.RecordBatch)) or hasattr(events, "columns"):
         table = _as_table(events)
-        if "time_ns" in table.column_names and table.num_rows:
-            table = table.take(pc.sort_indices(table, [("time_ns", "ascending")]))
         for start in range(0, table.num_rows, CHUNK_ROWS):
             yield table.slice(start, CHUNK_ROWS)
         return
@@ -330,8 +323,9 @@ def write_etl(
     ``MdlTrace`` TraceLogging provider) writes one.
 
     events: the canonical table (pyarrow Table or pandas DataFrame; ``time_ns`` since
-        trace start, ``event`` names from docs/trace-format.md), or an iterable of such chunks in
-        time order (bounded memory for very large traces).
+        trace start, ``event`` names from docs/trace-format.md), or an iterable of such chunks
+        (bounded memory for very large traces). Rows are not sorted: each CPU's rows are
+        logged in the order given (equal times keep it; a step back in time stays one).
     path: output file (overwritten).
     pointer_size: 8 (64-bit layouts) or 4 (32-bit layouts; addresses must fit 32 bits).
     cpus: NumberOfProcessors; default: highest ``cpu`` + 1. Rows without a cpu go to CPU 0.

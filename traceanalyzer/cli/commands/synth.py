@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.scenario:
             raise TraceError("a scenario file (or --cswitch-heavy N) is required", out)
-        table = read_file(args.scenario).table
+        table = read_file(args.scenario).ordered_table()
         if args.header_schema:
             table = header_rows(table)
         summary = write_etl(table, out, cpus=args.cpus,

@@ -30,7 +30,7 @@ import pyarrow as pa
 from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES
 from traceanalyzer.readers.convert import Converted, integers_to_column, value_for_column
 from traceanalyzer.readers.etl import tracelogging as tl
-from traceanalyzer.readers.etl.columns import int_column
+from traceanalyzer.readers.etl.columns import ORDER_KEY, int_column
 from traceanalyzer.readers.etl.walk import _i64
 from traceanalyzer.readers.field_map import EventMapping
 
@@ -284,6 +284,7 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
         "cpu": int_column(rec["cpu"][done], None, pa.int32()),
         "pid": int_column(pid, pid >= 0, pa.int64()),
         "tid": int_column(tid, tid >= 0, pa.int64()),
+        ORDER_KEY: int_column(rec["key"][done], None, pa.int64()),
     }
     skipped: list[str] = []
     bad: list[tuple[str, str, int, int, Any]] = []

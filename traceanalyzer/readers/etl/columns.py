@@ -9,6 +9,11 @@ import pyarrow as pa
 
 from traceanalyzer.model.schema import COLUMNS
 
+#: Internal column of the walk's chunks: each row's stream-order key (``walk.stream_keys``:
+#: CPU, then position in that CPU's records). Rows are put in (time_ns, key) order by
+#: :func:`stream_order`, which drops it; it never leaves the reader.
+ORDER_KEY = "_stream_order"
+
 
 def int_column(values: np.ndarray, valid: np.ndarray | None, typ: pa.DataType) -> pa.Array:
     """An integer column of ``typ`` from ``values``; rows where ``valid`` is False are null."""
@@ -52,7 +57,7 @@ def rows_table(cols: dict[str, list[Any]]) -> dict[str, pa.Array]:
     """Canonical columns from Python lists (``event`` dictionary-encoded)."""
     out: dict[str, pa.Array] = {}
     for name, values in cols.items():
-        typ = COLUMNS.get(name, pa.string())
+        typ = pa.int64() if name == ORDER_KEY else COLUMNS.get(name, pa.string())
         arr = pa.array(values, type=typ)
         out[name] = arr.dictionary_encode() if name == "event" else arr
     return out
@@ -85,3 +90,17 @@ def assemble(chunks: list[dict[str, pa.Array]], columns: list[str] | None = None
             names=["time_ns", "event"],
         )
     return pa.concat_tables(tables)
+
+
+
+def stream_order(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
+    """(``table`` without :data:`ORDER_KEY`, the permutation sorting it by time and equal
+    times by that key: by CPU, then in the order each CPU logged them; None if sorted)."""
+    if ORDER_KEY not in table.column_names:
+        return table, None
+    key = table.column(ORDER_KEY).to_numpy()
+    table = table.drop_columns([ORDER_KEY])
+    if table.num_rows < 2:
+        return table, None
+    order = np.lexsort((key, table.column("time_ns").to_numpy()))
+    return table, None if bool(np.all(order[1:] > order[:-1])) else order

@@ -19,7 +19,7 @@ from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.etl import fallback, kernel
 from traceanalyzer.readers.etl import layout as L
 from traceanalyzer.readers.etl.bulk_events import BULK_MIN_EVENTS, EventClass as _EventClass, bulk_events
-from traceanalyzer.readers.etl.columns import rows_table
+from traceanalyzer.readers.etl.columns import ORDER_KEY, rows_table
 from traceanalyzer.errors import TraceFormatError
 from traceanalyzer.readers.convert import value_for_column, why_bad
 from traceanalyzer.readers.field_map import FieldMap
@@ -32,7 +32,8 @@ from traceanalyzer.readers.etl.tracelogging import (
 
 _PTR64 = frozenset({L.SYSTEM64, L.COMPACT64, L.PERFINFO64, L.EVENT64, L.FULL64, L.INSTANCE64})
 _CLASS_OF_GUID = {L.PROCESS_GUID: L.K_PROCESS, L.THREAD_GUID: L.K_THREAD, L.IMAGE_GUID: L.K_IMAGE}
-_FIELDS = ("pos", "size", "hsize", "htype", "kind", "hook", "version", "tid", "pid", "ts", "a", "b", "c", "h", "cpu")
+_FIELDS = ("pos", "size", "hsize", "htype", "kind", "hook", "version", "tid", "pid", "ts", "a", "b", "c", "h", "cpu",
+           "key")
 
 
 def _classic_pointer_size(kind: int, payload: bytes, version: int, ptr: int) -> int:
@@ -81,31 +82,39 @@ class RareDecoder:
                 slow.append(members)
         idx = np.sort(np.concatenate(slow))
         cols = [rec[k][idx].tolist() for k in _FIELDS]
-        for pos, size, hsize, htype, kind, hook, version, tid, pid, ts, a, b, c, h, cpu in zip(*cols):
-            try:
-                if kind == L.K_EVENT:
-                    self._event(data, pos, size, tid, pid, ts, a, b, c, h, cpu, htype)
-                    continue
-                payload = bytes(data[pos + hsize:pos + size])
-                ptr = 8 if htype in _PTR64 else 4
-                if kind == L.K_KERNEL_OTHER:  # only with etlparser_fallback (counted by the reader)
-                    self._fallback(hook, version, payload, ts, cpu, pid, tid)
-                    continue
-                if kind == L.K_CLASSIC:
-                    guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28])) if htype in (L.FULL32, L.FULL64) else None
-                    kind = _CLASS_OF_GUID.get(guid, -1)
-                    if kind == -1:
-                        self._unknown(f"{guid or 'instance'}/{hook}", ts, cpu, pid, tid)
-                        continue
-                    group = {L.K_PROCESS: L.GROUP_PROCESS, L.K_THREAD: L.GROUP_THREAD, L.K_IMAGE: L.GROUP_IMAGE}[kind]
-                    opcode = hook
-                    ptr = _classic_pointer_size(kind, payload, version, ptr)
-                else:
-                    group, opcode = hook >> 8, hook & 0xFF
-                self._kernel(kind, group, opcode, version, ptr, payload, ts, cpu, pid, tid)
-            except (kernel.PayloadError, TlDecodeError, ValueError, IndexError, UnicodeError) as exc:
-                self.stats.add("truncated_records", 1, "warning", self.src,
-                               f"record at 0x{pos:x} does not decode: {exc}")
+        for *fields, key in zip(*cols):
+            before = len(self.rows)
+            self._record(data, *fields)
+            for row in self.rows[before:]:
+                row[ORDER_KEY] = key
+
+    def _record(self, data: np.ndarray, pos: int, size: int, hsize: int, htype: int, kind: int, hook: int,
+                version: int, tid: int, pid: int, ts: int, a: int, b: int, c: int, h: int, cpu: int) -> None:
+        """Decode one record into ``self.rows`` (none when it is not a row or does not decode)."""
+        try:
+            if kind == L.K_EVENT:
+                self._event(data, pos, size, tid, pid, ts, a, b, c, h, cpu, htype)
+                return
+            payload = bytes(data[pos + hsize:pos + size])
+            ptr = 8 if htype in _PTR64 else 4
+            if kind == L.K_KERNEL_OTHER:  # only with etlparser_fallback (counted by the reader)
+                self._fallback(hook, version, payload, ts, cpu, pid, tid)
+                return
+            if kind == L.K_CLASSIC:
+                guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28])) if htype in (L.FULL32, L.FULL64) else None
+                kind = _CLASS_OF_GUID.get(guid, -1)
+                if kind == -1:
+                    self._unknown(f"{guid or 'instance'}/{hook}", ts, cpu, pid, tid)
+                    return
+                group = {L.K_PROCESS: L.GROUP_PROCESS, L.K_THREAD: L.GROUP_THREAD, L.K_IMAGE: L.GROUP_IMAGE}[kind]
+                opcode = hook
+                ptr = _classic_pointer_size(kind, payload, version, ptr)
+            else:
+                group, opcode = hook >> 8, hook & 0xFF
+            self._kernel(kind, group, opcode, version, ptr, payload, ts, cpu, pid, tid)
+        except (kernel.PayloadError, TlDecodeError, ValueError, IndexError, UnicodeError) as exc:
+            self.stats.add("truncated_records", 1, "warning", self.src,
+                           f"record at 0x{pos:x} does not decode: {exc}")
 
     # --- kernel ------------------------------------------------------------------------
     def _kernel(self, kind: int, group: int, opcode: int, version: int, ptr: int, payload: bytes,

@@ -5,7 +5,9 @@ Pipeline: memory-map -> check/decompress buffers (:mod:`.buffers`) -> logfile he
 CSwitch/Thread records, a Python path for the rare ones (Process, Image, provider
 events: :mod:`.kernel`, :mod:`.events`) -> Arrow column chunks, gathered into one table
 (:func:`read_etl`) or streamed (:class:`EtlBatches`). Rows are in file order per walk
-chunk (bulk records, then the rare ones); the model sorts by ``time_ns`` (stable).
+chunk (bulk records, then the rare ones); every row carries its stream-order key (CPU,
+then position in that CPU's records), from which :func:`read_etl` returns the time order
+as ``ReadResult.order`` (equal times: by CPU, then as logged; docs/etl.md).
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from traceanalyzer.readers.etl.checks import (
     missing_buffers,
 )
 from traceanalyzer.readers.etl.columns import (
-    assemble, dict_column, int_column, null_column, sparse_int_column,
+    ORDER_KEY, assemble, dict_column, int_column, null_column, sparse_int_column, stream_order,
 )
 from traceanalyzer.readers.etl.events import RareDecoder
 from traceanalyzer.readers.etl.logfile import LogfileHeader, parse_logfile_header
 from traceanalyzer.readers.field_map import field_map_from_options
-from traceanalyzer.readers.etl.walk import BAD_END_MARKER, OrderCheck, count_records, walk
+from traceanalyzer.readers.etl.walk import BAD_END_MARKER, OrderCheck, count_records, stream_keys, walk
 
 #: Records per walk chunk (bounds the temporary arrays: ~90 bytes per record).
 CHUNK_RECORDS = 1 << 20
@@ -67,9 +69,9 @@ def read_etl(path: Path, options: ReadOptions) -> ReadResult:
     """Read ``path``; see docs/etl.md for the mapping, the stats and the error rules."""
     batches = EtlBatches(path, options)
     chunks = [chunk for group in batches._groups() for chunk in group]
-    table = assemble(chunks)
+    table, order = stream_order(assemble(chunks))
     batches.stats.add("events", table.num_rows, "info", str(path))
-    return ReadResult(table=table, metadata=batches.metadata, stats=batches.stats,
+    return ReadResult(table=table, metadata=batches.metadata, stats=batches.stats, order=order,
                       deferred=("cswitch",) if options.defer_cswitch else ())
 
 
@@ -78,8 +80,9 @@ class EtlBatches:
 
     Iterating yields ``pa.Table`` batches whose columns are every canonical column (absent
     values null; ``event`` dictionary-encoded) plus any extra column of that batch;
-    ``metadata`` and ``stats`` are complete once iteration has finished. Rows are not
-    time-sorted (see docs/etl.md). :func:`read_etl` is this, gathered into one table.
+    ``metadata`` and ``stats`` are complete once iteration has finished. Each batch is in
+    time order, equal times by CPU then as logged; batches are not (see docs/etl.md).
+    :func:`read_etl` is this, gathered into one table.
     """
 
     def __init__(self, path: Path, options: ReadOptions) -> None:
@@ -91,7 +94,9 @@ class EtlBatches:
         rows = 0
         for group in self._groups():
             if group:
-                table = assemble(group, columns=list(COLUMNS))
+                table, order = stream_order(assemble(group, columns=list(COLUMNS)))
+                if order is not None:
+                    table = table.take(pa.array(order))
                 rows += table.num_rows
                 yield table
         self.stats.add("events", rows, "info", str(self.path))
@@ -209,11 +214,13 @@ class _EtlWalk:
         other_hooks: dict[int, int] = {}
         total, done = int(counts.sum()), 0
         order = OrderCheck()
+        keys = stream_keys(self.cpus, counts)
         for k in (0, 1):
             data = self.arenas[k]
             for group in _chunks(np.nonzero((self.arena_of == k) & (counts > 0))[0], counts):
                 brec, rec = walk(data, self.starts[group], self.ends[group], group.astype(np.int32),
-                                 self.cpus[group], counts[group], bulk_counts[group], time_base, order)
+                                 self.cpus[group], counts[group], bulk_counts[group], time_base, order,
+                                 keys[group])
                 rec["cpu"] = self.cpus[rec["seg"]]
                 kind_counts += np.bincount(rec["kind"], minlength=16)[:16]
                 self._count_skipped(rec, other_hooks)
@@ -335,6 +342,7 @@ def _bulk_chunk(b: dict[str, np.ndarray], defer_cswitch: bool = False) -> dict[s
         "time_ns": int_column(b["ts"], None, pa.int64()),
         "event": dict_column(b["code"], _BULK_NAMES),
         "cpu": int_column(b["cpu"], None, pa.int32()),
+        ORDER_KEY: int_column(b["key"], None, pa.int64()),
     }
     if defer_cswitch:
         rows = np.flatnonzero(is_th)

@@ -47,6 +47,7 @@ RECORD_DTYPES: dict[str, np.dtype] = {
     "b": np.dtype(np.int64),        # CSwitch OldThreadId / Thread ThreadId / event: schema off<<16|len
     "c": np.dtype(np.int64),        # event: traits offset<<16|len
     "h": np.dtype(np.uint64),       # event: hash of provider GUID + TraceLogging schema
+    "key": np.dtype(np.int64),      # stream order: cpu << 40 | index in that CPU's records
 }
 
 
@@ -207,12 +208,14 @@ def _event_extras(d, p, size, flags):
 
 
 @nb.njit(cache=True)
-def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, last_ts, disorder,
-                 b_ts, b_cpu, b_code, b_a, b_b,
+def fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key, origin, mult, scale, last_ts, disorder,
+                 b_ts, b_cpu, b_code, b_a, b_b, b_key,
                  out_pos, out_size, out_htype, out_hsize, out_kind,
-                 out_hook, out_version, out_seg, out_tid, out_pid, out_ts, out_a, out_b, out_c, out_h):
+                 out_hook, out_version, out_seg, out_tid, out_pid, out_ts, out_a, out_b, out_c, out_h, out_key):
     """Bulk records (CSwitch, Thread 1-3) into ``b_*``, one row per other record into ``out_*``
     (both sized by :func:`count_records`); returns (bulk rows, other rows) written.
+    ``seg_key[i]`` is the stream-order key of segment i's first record; each record's key
+    (``b_key``/``out_key``) is that plus its index among the segment's records.
     Bulk times are converted here: ``(ts - origin) * mult`` ns, or ``* scale`` when mult is 0.
     ``last_ts[cpu]`` (raw clock, kept across calls) and ``disorder[0]`` count records whose
     time is earlier than the previous timed record of the same CPU in file order."""
@@ -224,6 +227,7 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, last
         p = starts[i]
         end = ends[i]
         cpu = seg_cpu[i]
+        key = seg_key[i]
         while True:
             htype, hsize, size, ok = _header(data, p, end)
             if not ok or size == 0:
@@ -247,6 +251,8 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, last
                 else:
                     b_a[k] = _id(_u32(data, q))
                     b_b[k] = _id(_u32(data, q + 4))
+                b_key[k] = key
+                key += 1
                 k += 1
                 p += (size + 7) & ~7
                 continue
@@ -327,6 +333,8 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, origin, mult, scale, last
             out_b[j] = b
             out_c[j] = c
             out_h[j] = h
+            out_key[j] = key
+            key += 1
             j += 1
             p += (size + 7) & ~7
     return k, j
@@ -341,23 +349,48 @@ class OrderCheck:
 
 
 #: Bulk output: time_ns, cpu, code (0 CSwitch, 1-3 Thread opcode), a/b =
-#: NewThreadId/OldThreadId (CSwitch) or ProcessId/ThreadId (Thread); -1 = none.
+#: NewThreadId/OldThreadId (CSwitch) or ProcessId/ThreadId (Thread); -1 = none; key =
+#: stream order (as ``RECORD_DTYPES``).
 BULK_DTYPES: dict[str, np.dtype] = {
     "ts": np.dtype(np.int64), "cpu": np.dtype(np.int32), "code": np.dtype(np.int32),
-    "a": np.dtype(np.int64), "b": np.dtype(np.int64),
+    "a": np.dtype(np.int64), "b": np.dtype(np.int64), "key": np.dtype(np.int64),
 }
+
+#: Bits of a stream-order key below the CPU number (records per CPU < 2**40).
+KEY_CPU_SHIFT = 40
+
+
+def stream_keys(cpus: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Stream-order key of each segment's first record: ``cpu << 40`` plus the records of
+    the same CPU's earlier segments (segments in file order: a CPU's buffers are written
+    in the order they filled, so this is the order its records were logged)."""
+    cpus = cpus.astype(np.int64)
+    keys = np.empty(len(cpus), np.int64)
+    if not len(cpus):
+        return keys
+    by_cpu = np.lexsort((np.arange(len(cpus)), cpus))  # by CPU, then file order
+    sorted_cpus, sorted_counts = cpus[by_cpu], counts[by_cpu].astype(np.int64)
+    before = np.cumsum(sorted_counts) - sorted_counts  # records before, over all CPUs
+    first = np.r_[True, sorted_cpus[1:] != sorted_cpus[:-1]]
+    before -= np.maximum.accumulate(np.where(first, before, 0))  # ... of the same CPU
+    keys[by_cpu] = (sorted_cpus << KEY_CPU_SHIFT) + before
+    return keys
 
 
 def walk(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, seg_ids: np.ndarray,
          seg_cpu: np.ndarray, counts: np.ndarray, bulk: np.ndarray, time_base: "TimeBaseLike",
-         order: "OrderCheck | None" = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(bulk rows, other records) of the given segments, sized from :func:`count_records`."""
+         order: "OrderCheck | None" = None,
+         seg_key: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(bulk rows, other records) of the given segments, sized from :func:`count_records`;
+    ``seg_key``: :func:`stream_keys` of these segments (default: as if they were all)."""
     nb_ = int(bulk.sum())
     n = int(counts.sum()) - nb_
     b = {name: np.empty(nb_, dtype) for name, dtype in BULK_DTYPES.items()}
     out = {name: np.empty(n, dtype) for name, dtype in RECORD_DTYPES.items()}
     order = order or OrderCheck()
-    kb, written = fill_records(data, starts, ends, seg_ids, seg_cpu, np.int64(time_base.origin),
+    if seg_key is None:
+        seg_key = stream_keys(seg_cpu, counts)
+    kb, written = fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key.astype(np.int64), np.int64(time_base.origin),
                                np.int64(time_base.mult), float(1e9 / time_base.freq), order.last_ts,
                                order.disorder, *(b[k] for k in BULK_DTYPES),
                                *(out[k] for k in RECORD_DTYPES))
