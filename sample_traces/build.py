@@ -1366,6 +1366,38 @@ def _locked_mdls(s: Scenario, t0: int) -> tuple[Callable[[], Scenario], Callable
 
 
 @story
+def clean_call_then_cswitch_same_tick() -> Story:
+    """Calls and context switches of one CPU logged in the same clock tick (issue 11 #3)."""
+    s = Scenario()
+    a = s.process(pid=100, image="a.exe", tid=101, parent_pid=4)
+    b = s.process(pid=200, image="b.exe", tid=201, parent_pid=4)
+    m, buf, umap, umap2 = 0xFFFFC30A6000D000, 0x1F000000000, 0x23A11000000, 0x23A11100000
+    s.at(1 * MS).cswitch(1, new=a)
+    s.at(2 * MS).call("IoAllocateMdl", cpu=1, mdl=m, va=buf, size=4096)
+    s.at(3 * MS).probe_and_lock(None, m, cpu=1, operation="IoReadAccess")
+    s.at(4 * MS).map_user(None, m, umap, cpu=1)
+    # the unmap, then a switch to b.exe in the same tick: the unmap ran in a.exe
+    s.at(6 * MS).unmap(None, m, umap, cpu=1)
+    s.at(6 * MS).cswitch(1, new=b, old=a)
+    # a switch back to a.exe, then a map in the same tick: the map runs in a.exe
+    s.at(7 * MS).cswitch(1, new=a, old=b)
+    s.at(7 * MS).map_user(None, m, umap2, cpu=1)
+    s.at(8 * MS).unmap(None, m, umap2, cpu=1)
+    s.at(8 * MS).cswitch(1, new=b, old=a)
+    s.at(9 * MS).unlock(None, m, cpu=1)
+    s.at(9 * MS).free_mdl(None, m, cpu=1)
+    return Story(
+        "clean_call_then_cswitch_same_tick",
+        "every call row has only `cpu`; a.exe's user mappings are undone in the same clock "
+        "tick as the context switch to b.exe, logged just before it, and one is made in the "
+        "tick of the switch back, logged just after it (on ETL, ties keep each CPU's order)",
+        "USER_UNMAP_WRONG_PROCESS, USER_MAP_IN_ARBITRARY_CONTEXT (the rows of one tick run "
+        "in the order the CPU logged them)",
+        s,
+    )
+
+
+@story
 def cache_type_conflict_across_mdls() -> Story:
     """The same pages mapped with two cache types through two MDLs."""
     s = Scenario()
@@ -1458,13 +1490,14 @@ _T2_LEGAL = "t2_clean_families"
 NEAR_MISS: dict[str, tuple[str, ...]] = {
     "UNLOCK_WHILE_USER_MAPPED": ("clean_worker_attach_unmap",),
     "USER_UNMAP_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only",
-                                 "clean_effective_pid_logged"),
+                                 "clean_effective_pid_logged", "clean_call_then_cswitch_same_tick"),
     "USER_UNMAP_AFTER_OWNER_EXIT": ("clean_worker_attach_unmap",),
     "LOCKED_PAGES_AT_PROCESS_EXIT": ("clean_ioctl_lifecycle",),
     "USER_MAPPING_NOT_UNMAPPED_AT_EXIT": ("clean_worker_attach_unmap",),
     "FREE_PAGES_WHILE_USER_MAPPED": ("seed_unlock_from_worker", "clean_worker_attach_unmap"),
     "USER_MAP_IN_ARBITRARY_CONTEXT": ("clean_worker_attach_unmap", "clean_cswitch_only",
-                                      "unlock_twice_while_user_mapped"),
+                                      "unlock_twice_while_user_mapped",
+                                      "clean_call_then_cswitch_same_tick"),
     "USER_MAP_KERNEL_MEMORY": ("clean_worker_attach_unmap",),
     "USER_MAP_OUTSIDE_USER_RANGE": ("clean_worker_attach_unmap",),
     "CACHE_TYPE_CONFLICT": ("clean_ioctl_lifecycle", "clean_cache_types_per_process"),

@@ -2,7 +2,8 @@
 
 For each ``sample_traces/<name>.csv`` the findings above ``info`` of
 ``traceanalyzer.analyze(traceanalyzer.load(path))`` must equal, as a multiset of
-``(rule, time_ns, pid, mdl, bytes)``, the rows of ``<name>.expected.csv``. The expected
+``(rule, time_ns, pid, mdl, bytes)``, the rows of ``<name>.expected.csv``; the same for
+its ETL twin ``<name>.etl`` (written by ``synth``, see ``make_sample_etls``). The expected
 files were written from the rule reference (``docs/rules.md``) and the replay semantics (see
 ``sample_traces/build.py``), not from the analyzer's output.
 """
@@ -29,6 +30,13 @@ RULES_MD = REPO / "docs" / "rules.md"
 
 SCENARIOS = sorted(p for p in SAMPLES.glob("*.csv") if not p.name.endswith(".expected.csv"))
 CLEAN = [p for p in SCENARIOS if p.stem.startswith(("clean_", "t2_clean_"))]
+#: Every scenario as CSV and as its ETL twin (every sample scenario can be synthesized).
+BOTH = [p for s in SCENARIOS for p in (s, s.with_suffix(".etl"))]
+CLEAN_BOTH = [p for s in CLEAN for p in (s, s.with_suffix(".etl"))]
+
+
+def _id(path: Path) -> str:
+    return f"{path.stem}{path.suffix}"
 SEED = "seed_unlock_from_worker"
 ABOVE_LOW = {"critical", "high", "medium"}
 
@@ -42,7 +50,7 @@ def _int_or_none(text: str) -> int | None:
 
 def expected_rows(scenario: Path) -> Counter[Row]:
     """The multiset of rows of ``<name>.expected.csv``."""
-    path = scenario.with_name(scenario.stem + ".expected.csv")
+    path = scenario.with_name(scenario.stem + ".expected.csv")  # (of the .csv or the .etl)
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         assert reader.fieldnames == ["rule", "time_ns", "pid", "mdl", "bytes"], path
@@ -112,15 +120,16 @@ def test_there_are_enough_scenarios():
     assert (SAMPLES / f"{SEED}.csv") in SCENARIOS
     for scenario in SCENARIOS:
         assert scenario.with_name(scenario.stem + ".expected.csv").exists(), scenario.name
+        assert scenario.with_suffix(".etl").exists(), scenario.name
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("scenario", BOTH, ids=_id)
 def test_findings_match_expected(scenario: Path):
     expected, found = expected_rows(scenario), found_rows(scenario)
-    assert found == expected, diff_message(scenario.stem, expected, found)
+    assert found == expected, diff_message(_id(scenario), expected, found)
 
 
-@pytest.mark.parametrize("scenario", CLEAN, ids=lambda p: p.stem)
+@pytest.mark.parametrize("scenario", CLEAN_BOTH, ids=_id)
 def test_clean_scenarios_have_nothing_above_low(scenario: Path):
     df = findings_of(scenario)
     bad = df[df["severity"].astype(str).isin(ABOVE_LOW)]
