@@ -254,3 +254,25 @@ def test_sample_traces_etl_and_csv_give_identical_findings() -> None:
         pd.testing.assert_frame_equal(ours, ref, check_dtype=False, obj=etl.name)
         some += len(ref)
     assert some > 0  # the samples do have findings
+
+
+def test_a_process_without_image_is_named_alike_from_csv_and_etl(tmp_path: Path) -> None:
+    """A rundown of pid 4 without an image: CSV leaves it empty (null), the ETL Process
+    record holds an empty ImageFileName; both are System (4) in every finding column."""
+    import traceanalyzer as ta
+    from traceanalyzer.analysis import analyze
+
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "time_ns,event,cpu,pid,tid,mdl,va,size,irp,access_mode,operation,irql\n"
+        "0,ProcessRundown,,4,,,,,,,,\n"
+        "1,ThreadRundown,,4,8,,,,,,,\n"
+        "10,IoAllocateMdl,0,4,8,0xffffc30a40000100,0xffffd28f10000000,8192,0xffffc30a55550000,,,0\n"
+        "20,MmProbeAndLockPages,0,4,8,0xffffc30a40000100,,,,KernelMode,IoReadAccess,0\n"
+        "30,MmUnlockPages,0,4,8,0xffffc30a40000100,,,,,,0\n"
+        "40,IoFreeMdl,0,4,8,0xffffc30a40000100,,,,,,0\n")
+    write_etl(read_file(csv).table, tmp_path / "t.etl", perf_freq=1_000_000_000)
+    ref = analyze(ta.load(csv)).findings.reset_index(drop=True)
+    ours = analyze(ta.load(tmp_path / "t.etl")).findings.reset_index(drop=True)
+    assert len(ref) >= 2 and set(ref["process"]) == {"System"}
+    pd.testing.assert_frame_equal(ours, ref, check_dtype=False)

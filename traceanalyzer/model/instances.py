@@ -28,6 +28,12 @@ def _rows(table: pa.Table, columns: list[str]) -> list[dict]:
     return t.to_pylist()
 
 
+def _image(row: dict) -> str | None:
+    """The row's image name; an empty one is not known (an ETL Process record always has
+    an ImageFileName, empty when the logger had none; CSV leaves the cell empty: null)."""
+    return row.get("image") or None
+
+
 def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.DataFrame:
     """Process instances from ProcessStart/ProcessRundown/ProcessEnd (see Trace.processes)."""
     rows = _rows(
@@ -48,7 +54,7 @@ def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.
             out.append(
                 {
                     "pid": pid,
-                    "image": r.get("image"),
+                    "image": _image(r),
                     "parent_pid": r.get("parent_pid"),
                     "wow64": r.get("wow64"),
                     "start_ns": r["time_ns"] if ev == "ProcessStart" else None,
@@ -64,7 +70,7 @@ def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.
                 idx = len(out)
                 out.append(
                     {
-                        "pid": pid, "image": r.get("image"), "parent_pid": r.get("parent_pid"),
+                        "pid": pid, "image": _image(r), "parent_pid": r.get("parent_pid"),
                         "wow64": r.get("wow64"), "start_ns": None, "end_ns": None,
                         "start_seq": None, "end_seq": None, "source": "implicit",
                     }
@@ -72,7 +78,7 @@ def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.
             out[idx]["end_ns"] = r["time_ns"]
             out[idx]["end_seq"] = r["seq"]
             if out[idx]["image"] is None:
-                out[idx]["image"] = r.get("image")
+                out[idx]["image"] = _image(r)
     known = {o["pid"] for o in out}
     for pid in sorted(set(extra_pids) | set(WELL_KNOWN_IMAGES)):
         if pid not in known:
