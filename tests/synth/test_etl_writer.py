@@ -307,3 +307,28 @@ def test_a_step_back_in_time_on_one_cpu_survives(tmp_path, chunked):
     result = read_etl(tmp_path / "t.etl", ReadOptions())
     # CPU 0 logs 5000, 1000, 5100, 1100, ... (300 steps back), CPU 1 6000, 7000, 6100, ... (299)
     assert result.stats.total("time_disorder") == 599
+
+
+def test_trace_time_disorder_fires_alike_on_csv_and_its_etl(tmp_path):
+    """A scenario that goes back in time on one CPU survives the round trip through synth."""
+    import pandas as pd
+
+    import traceanalyzer as ta
+    from traceanalyzer.analysis import analyze
+    from traceanalyzer.readers.registry import read_file
+    from traceanalyzer.synth.scenario import Scenario
+
+    s = Scenario()
+    app = s.process(pid=300, image="app.exe", tid=304, cpu=1)
+    s.at(2_000_000).cswitch(1, new=app)
+    s.at(3_000_000).call("IoAllocateMdl", app, mdl=0xFFFFC30A60000000, va=0x1F000000000, size=4096)
+    s.at(2_500_000).call("IoFreeMdl", app, mdl=0xFFFFC30A60000000)  # back in time on cpu 1
+    s.at(4_000_000).cswitch(0, new=app)
+    csv = s.to_csv(tmp_path / "s.csv")
+    write_etl(read_file(csv).table, tmp_path / "s.etl", perf_freq=10_000_000)
+    found = {}
+    for path in (csv, tmp_path / "s.etl"):
+        df = analyze(ta.load(path)).findings
+        found[path.suffix] = df[df["rule"].astype(str) == "TRACE_TIME_DISORDER"].reset_index(drop=True)
+    assert len(found[".csv"]) == 1
+    pd.testing.assert_frame_equal(found[".etl"], found[".csv"], check_dtype=False)
