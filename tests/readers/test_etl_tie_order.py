@@ -98,3 +98,16 @@ def test_load_uses_the_order(tmp_path: Path) -> None:
     assert calls["event"].astype(str).tolist() == ["IoFreeMdl"]
     seqs = ta.load(tmp_path / "t.etl").table("cswitch").column("seq").to_pylist()
     assert int(calls["seq"].iloc[0]) < seqs[-1]
+
+
+def test_merged_files_keep_each_etl_files_order(tmp_path: Path) -> None:
+    """With several files, each ETL file's equal times keep its order (Trace.from_tables)."""
+    import traceanalyzer as ta
+    from traceanalyzer.analysis import analyze
+
+    sample = Path(__file__).resolve().parents[2] / "sample_traces" / "clean_call_then_cswitch_same_tick.etl"
+    other = tmp_path / "other.csv"
+    other.write_text("time_ns,event,cpu,pid,tid,image,parent_pid\n0,ProcessStart,,900,,c.exe,4\n"
+                     "6000000,ThreadStart,,900,901,,\n")
+    findings = analyze(ta.load([sample, other])).findings
+    assert not findings[findings["severity"].astype(str) != "info"].shape[0], findings[["rule", "time_ns"]]
