@@ -9,10 +9,10 @@ import pyarrow as pa
 
 from traceanalyzer.model.schema import COLUMNS
 
-#: Internal column of the walk's chunks: each row's stream-order key (``walk.stream_keys``:
-#: CPU, then position in that CPU's records). Rows are put in (time_ns, key) order by
-#: :func:`stream_order`, which drops it; it never leaves the reader.
-ORDER_KEY = "_stream_order"
+#: Column of the walk's chunks: each row's stream-order key (``walk.stream_keys``: CPU,
+#: then position in that CPU's records). :func:`stream_order` turns it into
+#: ``ReadResult.order`` and drops it; ``EtlBatches`` keeps it in every batch.
+ORDER_KEY = "stream_order"
 
 
 def int_column(values: np.ndarray, valid: np.ndarray | None, typ: pa.DataType) -> pa.Array:

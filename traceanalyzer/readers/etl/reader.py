@@ -79,10 +79,12 @@ class EtlBatches:
     """``path`` as a stream of tables, one per walk chunk (~1M records), in bounded memory.
 
     Iterating yields ``pa.Table`` batches whose columns are every canonical column (absent
-    values null; ``event`` dictionary-encoded) plus any extra column of that batch;
-    ``metadata`` and ``stats`` are complete once iteration has finished. Each batch is in
-    time order, equal times by CPU then as logged; batches are not (see docs/etl.md).
-    :func:`read_etl` is this, gathered into one table.
+    values null; ``event`` dictionary-encoded) plus any extra column of that batch, and
+    ``stream_order`` (:data:`ORDER_KEY`): rows are not time-sorted; sorting by
+    (``time_ns``, ``stream_order``), within a batch or across batches, gives the order
+    ``read_etl`` gives (equal times by CPU, then as logged; docs/etl.md). ``metadata`` and
+    ``stats`` are complete once iteration has finished. :func:`read_etl` is this,
+    gathered into one table.
     """
 
     def __init__(self, path: Path, options: ReadOptions) -> None:
@@ -94,9 +96,7 @@ class EtlBatches:
         rows = 0
         for group in self._groups():
             if group:
-                table, order = stream_order(assemble(group, columns=list(COLUMNS)))
-                if order is not None:
-                    table = table.take(pa.array(order))
+                table = assemble(group, columns=list(COLUMNS))
                 rows += table.num_rows
                 yield table
         self.stats.add("events", rows, "info", str(self.path))
