@@ -1,7 +1,8 @@
 """Benchmark: ``report`` against ``hazards`` on a trace with many findings.
 
     python benchmarks/bench_report.py                     # 20,000 buggy requests
-    python benchmarks/bench_report.py --bugs 100000 --sites 40
+    python benchmarks/bench_report.py --bugs 50000        # 100,000 findings
+    python benchmarks/bench_report.py --bugs 50000 --pad 10000000   # ... in 10M events
 
 Builds a canonical-CSV trace in a temporary folder: ``--bugs`` request cycles in 7
 processes, each leaving one finding pair (a double lock and an unlock of an MDL that
@@ -14,6 +15,11 @@ was never locked) from one of ``--sites`` call sites, so the findings fold into
 * ``report``: the whole report folder (PNG figures, HTML with the interactive timeline,
   summary.json), and its parts: each figure, the HTML page.
 
+Then, end to end, the two commands as a user runs them (each in its own process, wall
+time and peak RSS of the child): ``traceanalyzer hazards TRACE`` against
+``traceanalyzer report TRACE -o DIR``. ``--pad N`` adds CSwitch events until the trace
+has about N events, so the 100k findings sit in a trace of realistic size.
+
 The report draws problems, not findings (problem lanes above 200 findings, at most
 2,000 finding rows in the HTML, thinned interactive data), so its time should grow
 like the JSON's, not with one matplotlib artist per finding.
@@ -23,9 +29,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 import traceanalyzer as ta
 from traceanalyzer.plot.hazard_timeline import plot_hazard_timeline_for
@@ -59,6 +72,40 @@ def make_trace(bugs: int, sites: int, path: Path) -> Path:
     return s.to_csv(path)
 
 
+def pad_with_cswitch(path: Path, n_events: int) -> None:
+    """Add CSwitch rows (2 CPUs, the benchmark's threads) until ``path`` has about
+    ``n_events`` rows, merged in time order."""
+    calls = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in ("mdl", "va", "size", "caller", "image")}))
+    n = n_events - calls.num_rows
+    if n <= 0:
+        return
+    t = calls.column("time_ns").to_numpy()
+    rng = np.random.default_rng(1)
+    tids = np.array([2000 + i for i in range(7)])
+    cs = pa.table({
+        "time_ns": pa.array(np.sort(rng.integers(int(t.min()), int(t.max()), n))),
+        "event": pa.array(np.full(n, "CSwitch", dtype=object), pa.string()),
+        "cpu": pa.array(rng.integers(0, 2, n)),
+        "new_tid": pa.array(tids[rng.integers(0, 7, n)]),
+        "old_tid": pa.array(tids[rng.integers(0, 7, n)]),
+    })
+    merged = pa.concat_tables([calls, cs], promote_options="permissive")
+    order = np.argsort(merged.column("time_ns").to_numpy(), kind="stable")
+    pacsv.write_csv(merged.take(order), path)
+
+
+def run_cli(label: str, args: list[str]) -> float:
+    """Wall time of ``traceanalyzer ARGS`` in a child process, and the child's peak RSS."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "traceanalyzer", *args], check=True,
+                   stdout=subprocess.DEVNULL)
+    took = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  {label:<34} {took:8.2f} s   (peak RSS of the children so far {rss:.0f} MiB)")
+    return took
+
+
 def timed(label: str, fn) -> float:
     start = time.perf_counter()
     fn()
@@ -71,9 +118,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bugs", type=int, default=20_000, help="buggy request cycles")
     ap.add_argument("--sites", type=int, default=40, help="call sites they come from")
+    ap.add_argument("--pad", type=int, default=0,
+                    help="add CSwitch events up to about this many events in all")
+    ap.add_argument("--no-cli", action="store_true", help="skip the end-to-end commands")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = make_trace(args.bugs, args.sites, Path(tmp) / "bench.csv")
+        if args.pad:
+            pad_with_cswitch(path, args.pad)
         start = time.perf_counter()
         analysis = ta.analyze(ta.load(path))
         n, p = len(analysis.findings), len(analysis.problems)
@@ -105,6 +157,14 @@ def main() -> None:
         rep = timed("whole report folder", lambda: write_report(analysis, Path(tmp) / "out"))
         print(f"report / hazards (text + JSON): {rep / hz:.1f}x; "
               f"{1000 * rep / max(n, 1):.3f} ms per finding")
+        if args.no_cli:
+            return
+        print("end to end (each command in its own process):")
+        cli_h = run_cli("traceanalyzer hazards", ["hazards", str(path)])
+        run_cli("traceanalyzer hazards --json", ["hazards", "--json", str(path)])
+        cli_r = run_cli("traceanalyzer report", ["report", str(path), "-o",
+                                                 str(Path(tmp) / "cli_out")])
+        print(f"report / hazards, end to end: {cli_r / cli_h:.2f}x")
 
 
 if __name__ == "__main__":

@@ -130,3 +130,23 @@ def test_decimated_steps_keep_every_pixel_columns_extremes() -> None:
     assert (td[0], vd[0], td[-1], vd[-1]) == (t[0], v[0], t[-1], v[-1])
     short = t[:100], v[:100]
     assert decimate_steps(*short, 0, 1e9, bins=1000)[0] is short[0]  # short series untouched
+
+
+def test_a_dense_comb_is_drawn_as_its_envelope() -> None:
+    """Thousands of lock/unlock pairs (issue 14 item 6): the PNG's step line has at most
+    four real steps per column of four pixels, and still reaches the comb's peak."""
+    from traceanalyzer.plot import style
+
+    n = 6000
+    t = np.arange(2 * n) * (S // 1000)
+    lt = pd.DataFrame({"time_ns": t, "pid": 7, "process": "comb.exe", "kind": "locked",
+                       "bytes": np.where(np.arange(2 * n) % 2 == 0, 8192, 0)})
+    lt.loc[len(lt) - 1, "bytes"] = 16384  # one higher step at the very end
+    fig = plot_leak_timeline(lt, None, time_span_ns=(0, int(t[-1]) + S // 1000))
+    ax = fig.axes[0]
+    bins = int(fig.get_figwidth() * style.PNG_DPI) // 4
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]
+    assert lines and all(len(ln.get_xdata()) <= 4 * bins + 2 for ln in lines)
+    assert len(lines[0].get_xdata()) < 2 * n  # thinned
+    ys = np.concatenate([ln.get_ydata() for ln in lines])
+    assert ys.max() == 16384 and set(np.unique(ys)) <= {0, 8192, 16384}

@@ -235,8 +235,9 @@ def decimate_steps(t: np.ndarray, v: np.ndarray, lo: float, hi: float, bins: int
                    ) -> tuple[np.ndarray, np.ndarray]:
     """A step function (sorted times ``t``, levels ``v``) thinned to what ``bins`` pixel
     columns can show: per column its first and last step and its lowest and highest
-    level, in time order (min/max decimation). Short series come back unchanged."""
-    if t.size <= 4 * bins or hi <= lo:
+    level, in time order (min/max decimation). Series of at most ``2 * bins`` steps
+    come back unchanged."""
+    if t.size <= 2 * bins or hi <= lo:
         return t, v
     col = np.clip(((t - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
     starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
@@ -253,11 +254,15 @@ def _draw_kind(ax, kind: str, series: list[_Series], t0: float, t1: float, per: 
                ) -> None:
     end_labels: list[tuple[float, str, str]] = []
     ymax = 0.0
+    # columns of the saved PNG, four pixels each: a dense comb of lock/unlock steps is
+    # drawn as its per-column envelope (the kept steps are real ones, at their times),
+    # not as thousands of overdrawn strokes (that drawing was most of the report's time)
+    bins = max(int(ax.figure.get_figwidth() * style.PNG_DPI) // 4, 100)
     for s in series:
         t, v = s.steps[kind]
         if not len(t):
             continue
-        td, vd = decimate_steps(t, v, t0, t1)
+        td, vd = decimate_steps(t, v, t0, t1, bins=bins)
         x = np.concatenate([[td[0]], td, [t1]])
         y = np.concatenate([[0.0], vd, [vd[-1]]])
         xs = (x - t0) / per

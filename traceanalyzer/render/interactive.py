@@ -32,9 +32,12 @@ def _finding_points(findings: pd.DataFrame, t0: float, per: float, max_lanes: in
     by_id = {k: labels[i] for i, k in enumerate(lanes["problem_id"]) if isinstance(k, str)}
     others = labels[-1] if len(lanes) and not isinstance(lanes["problem_id"].iloc[-1], str) \
         else None
-    keys = [problem_id(str(r), None if vocab.is_missing(c) else str(c))
-            for r, c in zip(f["rule"], f["caller"])]
-    lane = [by_id.get(k, others) for k in keys]
+    pairs = pd.MultiIndex.from_arrays([f["rule"].astype(str),
+                                       f["caller"].astype(object).where(f["caller"].notna(), None)])
+    codes, uniques = pd.factorize(pairs)  # one problem_id per distinct rule + call site
+    lane_of = np.array([by_id.get(problem_id(r, c if isinstance(c, str) else None), others)
+                        for r, c in uniques], dtype=object)
+    lane = lane_of[codes].tolist() if len(f) else []
     keep = np.ones(len(f), dtype=bool)
     if len(f) > max_points:  # thin evenly inside each lane, keeping its first and last
         keep[:] = False
@@ -49,7 +52,7 @@ def _finding_points(findings: pd.DataFrame, t0: float, per: float, max_lanes: in
     t = pd.to_numeric(f["time_ns"], errors="coerce").to_numpy(dtype=float)
     sev = f["severity"].astype(str).to_numpy()
     data = {
-        "x": ((t[sel] - t0) / per).tolist(),
+        "x": (t[sel] - t0) / per,  # numpy: Bokeh ships it as one binary buffer
         "lane": [lane[i] for i in sel],
         "rule": f["rule"].astype(str).to_numpy()[sel].tolist(),
         "severity": sev[sel].tolist(),
@@ -61,6 +64,11 @@ def _finding_points(findings: pd.DataFrame, t0: float, per: float, max_lanes: in
         "bytes": [vocab.format_bytes(b, vocab.UNKNOWN_BYTES) for b in f["bytes"].to_numpy()[sel]],
     }
     return data, labels
+
+
+#: Pixel columns the memory curves are decimated to (min/max per column, real steps only):
+#: a page-wide plot, with room to zoom in before steps merge.
+LEAK_BINS = 2000
 
 
 def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
@@ -81,14 +89,15 @@ def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
         v = wide.sum(axis=1).to_numpy(dtype=float)
         t = np.r_[t, t1]
         v = np.r_[v, v[-1]]
-        t, v = decimate_steps(t, v, t0, t1)
+        t, v = decimate_steps(t, v, t0, t1, bins=LEAK_BINS)
+        levels, which = np.unique(v, return_inverse=True)  # few distinct levels
+        text = np.array([vocab.format_bytes(b) for b in levels], dtype=object)
         out.append((vocab.process_label(pid, r.process),
-                    {"x": ((t - t0) / per).tolist(), "bytes": v.tolist(),
-                     "text": [vocab.format_bytes(b) for b in v]}))
+                    {"x": (t - t0) / per, "bytes": v, "text": text[which.ravel()].tolist()}))
     return out
 
 
-def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int = 20_000,
+def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int = 5_000,
                         top_processes: int = 8) -> str:
     """The ``<section id="interactive">`` of the report: Bokeh's inline JS and the two
     linked plots (hazards by problem, memory held by process)."""
