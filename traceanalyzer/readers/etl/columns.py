@@ -102,5 +102,12 @@ def stream_order(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
     table = table.drop_columns([ORDER_KEY])
     if table.num_rows < 2:
         return table, None
-    order = np.lexsort((key, table.column("time_ns").to_numpy()))
+    times = table.column("time_ns").to_numpy()
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    tie = ordered[1:] == ordered[:-1]
+    if tie.any():  # re-sort only the rows in runs of equal times, by (time, key)
+        at = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
+        rows = order[at]
+        order[at] = rows[np.lexsort((key[rows], times[rows]))]
     return table, None if bool(np.all(order[1:] > order[:-1])) else order
