@@ -91,3 +91,26 @@ def test_window_of_a_deferred_trace_keeps_the_switch_before_it(tmp_path: Path) -
     w1, w2 = lean.window(5000, 8000), whole.window(5000, 8000)
     assert w1.cswitch.equals(w2.cswitch) and len(w1.cswitch) > 3
     assert w1.calls.equals(w2.calls)
+
+
+def test_kept_ranks_are_the_ranks_of_a_stable_sort_of_every_row() -> None:
+    """Many equal times, rows left out at random, several chunks: each kept row's seq is
+    its position in the stable time sort of all rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    from traceanalyzer.model.order import kept_ranks
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(1, 80))
+        times = rng.integers(0, int(rng.integers(1, 12)), n)
+        left_out = rng.random(n) < rng.random()
+        cuts = sorted(set(rng.integers(0, n, 3).tolist()) | {0, n})
+        column = pa.chunked_array([pa.array(times[a:b], pa.int64()) for a, b in zip(cuts, cuts[1:])],
+                                  pa.int64())
+        kept, seq = kept_ranks(column, left_out)
+        rank = np.empty(n, np.int64)
+        rank[np.argsort(times, kind="stable")] = np.arange(n)
+        assert kept.tolist() == np.flatnonzero(~left_out).tolist()
+        assert seq.tolist() == rank[kept].tolist()

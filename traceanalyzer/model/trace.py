@@ -21,6 +21,7 @@ from traceanalyzer.model import instances
 from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.dtypes import with_addresses
 from traceanalyzer.model.encoding import as_dictionary, dictionary_codes
+from traceanalyzer.model.order import kept_ranks
 from traceanalyzer.model.schema import (
     COLUMNS, FAMILIES, KNOWN_EVENTS, NULL_POINTER_COLUMNS, OTHER_FAMILY, ZERO_IS_ADDRESS,
     family_of,
@@ -110,15 +111,18 @@ class Trace:
                    cswitch_loader=cswitch_loader)
 
     def _split(self, table: pa.Table, order: np.ndarray | None = None) -> dict[str, pa.Table]:
-        times = table.column("time_ns").to_numpy()
         # seq = rank in time order (ties keep file order, or the reader's `order`). The wide
         # table is never permuted: each family filters its own (narrow) columns, then sorts
         # those rows.
-        in_order = order is None and (times.size < 2 or bool(np.all(times[1:] >= times[:-1])))
         self._n_events = table.num_rows
-        self._span = (int(times.min()), int(times.max())) if times.size else (0, 0)
-        rank = None if in_order else _ranks(order if order is not None else np.argsort(times, kind="stable"))
-        del times
+        span = pc.min_max(table.column("time_ns")).as_py() if table.num_rows else None
+        self._span = (int(span["min"]), int(span["max"])) if span else (0, 0)
+        # deferred CSwitch rows in file-order ties: counted, never sorted (model/order.py)
+        deferring = self._cswitch_loader is not None and order is None
+        if order is not None:
+            rank = _ranks(order)
+        else:
+            rank = None if deferring else _time_ranks(table.column("time_ns").to_numpy())
         # work on the dictionary codes of `event`, never on 10M strings
         events = as_dictionary(table.column("event"))
         codes, names = dictionary_codes(events)
@@ -131,6 +135,8 @@ class Trace:
         )
         fam = fam_of_name[codes] if codes.size else np.zeros(0, dtype=np.int8)
         del codes
+        if deferring:  # the kept rows' seq, the deferred rows counted, not sorted
+            kept, kept_seq = kept_ranks(table.column("time_ns"), fam == family_names.index("cswitch"))
         tables: dict[str, pa.Table] = {}
         present = set(table.column_names)
         for k, family in enumerate(family_names):
@@ -155,7 +161,10 @@ class Trace:
                 sub = sub.filter(pa.array(mask))
             if family != "cswitch":  # read column by column later: one chunk each.
                 sub = sub.combine_chunks()  # (CSwitch columns are read once, by context)
-            seq = rows if rank is None else rank[rows].astype(np.int64)
+            if deferring:
+                seq = kept_seq[np.searchsorted(kept, rows)]
+            else:
+                seq = rows if rank is None else rank[rows].astype(np.int64)
             if seq.size > 1 and not bool(np.all(seq[1:] > seq[:-1])):
                 perm = np.argsort(seq)
                 seq = seq[perm]
@@ -397,6 +406,14 @@ def _ranks(order: np.ndarray) -> np.ndarray:
     rank = np.empty(order.size, np.int32 if order.size < 2**31 else np.int64)
     rank[order] = np.arange(order.size, dtype=rank.dtype)
     return rank
+
+
+def _time_ranks(times: np.ndarray) -> np.ndarray | None:
+    """Each row's rank in time order, ties in row order (int32 when it fits); None when
+    the rows are in time order already."""
+    if times.size < 2 or bool(np.all(times[1:] >= times[:-1])):
+        return None
+    return _ranks(np.argsort(times, kind="stable"))
 
 
 def _null_zero_pointers(table: pa.Table) -> pa.Table:
