@@ -91,3 +91,21 @@ def test_detach_without_attach_and_unbalanced_attach_are_reported():
     trace, ctx = _ctx(rows)
     got = sorted((f.rule, f.time_ns, f.end_time_ns) for f in ctx.attach_findings)
     assert got == [("ATTACH_UNBALANCED", 4, 9), ("DETACH_MISMATCH", 3, None)]
+
+
+def test_attach_on_a_thread_id_near_2_63_stays_a_thread_of_its_own():
+    """A tid the trace never started (so no thread instance) is keyed apart from the
+    instances without arithmetic: 2**63 - 1 used to wrap into an instance index
+    (hypothesis find in test_fuzz_parquet: tid set to 9223372036854775807)."""
+    big = 2**63 - 1
+    rows = SYS + [
+        {"time_ns": 1, "event": "ProcessStart", "pid": 100, "image": "a.exe"},
+        {"time_ns": 2, "event": "ThreadStart", "pid": 100, "tid": 5},
+        {"time_ns": 3, "event": "KeStackAttachProcess", "pid": 4, "tid": big, "target_pid": 100},
+        {"time_ns": 4, "event": "IoAllocateMdl", "pid": 4, "tid": big, "mdl": 0x10},
+        {"time_ns": 5, "event": "IoFreeMdl", "pid": 4, "tid": 5, "mdl": 0x10},
+        {"time_ns": 6, "event": "ThreadEnd", "pid": 100, "tid": 5},
+    ]
+    trace, ctx = _ctx(rows)
+    assert ctx.pid.tolist() == [4, 100, 100]
+    assert [(f.rule, f.time_ns, f.end_time_ns) for f in ctx.attach_findings] == [("ATTACH_UNBALANCED", 3, None)]

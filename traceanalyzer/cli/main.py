@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 from traceanalyzer import __version__
+from traceanalyzer.cli.memory import return_big_blocks
 from traceanalyzer.errors import TraceError, file_of
 from traceanalyzer.escape import TerminalWriter, terminal_safe
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return_big_blocks()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -204,8 +204,13 @@ def _attach_states(
         return np.full(n, -1, dtype=np.int64), []
     target = _col(calls, "target_pid")
     times = _col(calls, "time_ns")
-    # thread key: the thread instance, else the raw tid (negative space to keep them apart)
-    key = np.where(thread_id >= 0, thread_id, np.where(tid >= 0, -(tid + 2), -1))
+    # thread key: the thread instance, else the raw tid numbered after the instances
+    # (no arithmetic on the tid: a tid near 2**63 must not wrap into an instance index)
+    n_threads = len(trace.threads)
+    raw = (thread_id < 0) & (tid >= 0)
+    key = np.where(thread_id >= 0, thread_id, -1)
+    if raw.any():
+        key[raw] = n_threads + np.unique(tid[raw], return_inverse=True)[1].reshape(-1)
     stacks: dict[int, list[tuple[int, int]]] = {}
     change_seq, change_key, change_pid = [], [], []
     findings: list[AttachFinding] = []
@@ -231,7 +236,7 @@ def _attach_states(
             continue
         first = stack[0][1]
         end_ns = None
-        if k >= 0 and not pd.isna(thread_end_ns.iat[k]):
+        if k < n_threads and not pd.isna(thread_end_ns.iat[k]):
             end_ns = int(thread_end_ns.iat[k])
         findings.append(AttachFinding("ATTACH_UNBALANCED", first, int(times[first]), end_ns))
     if not change_seq:

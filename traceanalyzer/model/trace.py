@@ -155,8 +155,8 @@ class Trace:
             # select the family's columns first, then its rows (a filter: chunk by chunk)
             sub = table.select(keep)
             rows = np.flatnonzero(mask)
-            if rows.size == 0:  # (an empty filter would drop the event dictionary)
-                sub = sub.slice(0, 0)
+            if rows.size == 0:  # (not a slice: it would keep the whole table's buffers alive)
+                sub = sub.schema.empty_table()
             elif rows.size != table.num_rows:
                 sub = sub.filter(pa.array(mask))
             if family != "cswitch":  # read column by column later: one chunk each.
