@@ -11,8 +11,11 @@ call row (-1 for a process end), which saves merging a dozen columns with the en
 Addresses are the uint64 bit patterns as int64, so user addresses are exactly
 ``0 < x < USER_SPACE_LIMIT`` and kernel addresses are negative.
 
-Outputs are 2-D int64 record tables (columns named below): slots (one per MDL
-lifetime), mappings, locks, findings. ``replay.py`` turns them into DataFrames.
+Outputs are 2-D int64 record tables (layouts in ``records.py``): slots (one per MDL
+lifetime), mappings, locks, findings; ``tables.py`` decodes them. Findings are written
+through builders named by the shape of their window: ``_finding_at`` (the instant of
+the call), ``_finding_from`` (open until a later event or the end of the trace closes
+it) and ``_exposure_from`` (the same, counting byte-seconds).
 Reservations (MmAllocateMappingAddress ranges) are kept in a kernel-internal table: they
 only surface as RESERVED_* findings.
 
@@ -29,6 +32,8 @@ MmFreeMappingAddress of a mapped reservation); a call on something that does not
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -36,13 +41,37 @@ from numba import njit
 from numba import types as nbt
 from numba.typed import Dict
 
+from traceanalyzer.lifecycle import codes, records
 from traceanalyzer.lifecycle.codes import (
-    E_ALLOCPAGES, E_ALLOCPAGESEX, E_BUILDNP, E_EXFREE, E_FREEPAGES, E_IOALLOC, E_IOFREE,
-    E_IRPCOMPLETE, E_LOCK, E_LOCKPROC, E_MAP, E_MAPSC, E_PARTIAL, E_PREPARE, E_PROCEND,
-    E_RSV_ALLOC, E_RSV_FREE, E_RSV_MAP, E_RSV_UNMAP, E_UNLOCK, E_UNMAP,
-    K_IOALLOC, K_NONPAGED, K_PAGES, K_PARTIAL, K_UNKNOWN, LS_LOCKED, LS_UNKNOWN,
-    LS_UNLOCKED, MODE_USER, R_EXIT, R_FREED, R_IRP, R_LIVE, R_PAGESFREED, R_UNLOCK, R_UNMAP,
-    RULE_CODE, USER_SPACE_LIMIT,
+    ALLOC_PAGES_LEAK, ALLOC_PAGES_SHORT, ALLOC_PAGES_WRONG_FREE, CACHE_TYPE_CONFLICT, DOUBLE_LOCK,
+    DRIVER_FREES_IO_MANAGER_MDL, E_ALLOCPAGES, E_ALLOCPAGESEX, E_BUILDNP, E_EXFREE, E_FREEPAGES,
+    E_IOALLOC, E_IOFREE, E_IRPCOMPLETE, E_LOCK, E_LOCKPROC, E_MAP, E_MAPSC, E_PARTIAL, E_PREPARE,
+    E_PROCEND, E_RSV_ALLOC, E_RSV_FREE, E_RSV_MAP, E_RSV_UNMAP, E_UNLOCK, E_UNMAP,
+    FREE_MDL_WHILE_LOCKED, FREE_PAGES_WHILE_USER_MAPPED, FREE_PAGES_WRONG_MDL, K_IOALLOC,
+    K_NONPAGED, K_PAGES, K_PARTIAL, K_UNKNOWN, KMAP_LEAK, KMAP_SECOND_SYSTEM_MAPPING,
+    KMAP_UNLOCKED_MDL, KUNMAP_NONPAGED_MDL, KUNMAP_NOT_MAPPED, KUNMAP_WRONG_VA_OR_MDL,
+    LOCK_BUILT_OR_PARTIAL_MDL, LOCK_IN_WRONG_PROCESS, LOCKED_MDL_NEVER_UNLOCKED,
+    LOCKED_PAGES_AT_PROCESS_EXIT, LS_LOCKED, LS_UNKNOWN, LS_UNLOCKED, MAP_FAILED_UNCHECKED,
+    MDL_STRUCT_LEAK, MDL_USE_AFTER_FREE, MODE_USER, PARTIAL_OUTLIVES_SOURCE,
+    PARTIAL_RANGE_INVALID, PARTIAL_REUSE_WITHOUT_PREPARE, PARTIAL_SOURCE_NOT_LOCKED,
+    PARTIAL_UNMAP_ILLEGAL, R_EXIT, R_FREED, R_IRP, R_LIVE, R_PAGESFREED, R_UNLOCK, R_UNMAP,
+    RESERVED_FREE_WHILE_MAPPED, RESERVED_LEAK, RESERVED_MAP_WHILE_MAPPED, RESERVED_TAG_MISMATCH,
+    RESERVED_UNMAP_NOT_MAPPED, UNLOCK_ALLOCATED_PAGES_MDL, UNLOCK_BUILT_OR_PARTIAL_MDL,
+    UNLOCK_NOT_LOCKED, UNLOCK_WHILE_USER_MAPPED, USER_MAP_IN_ARBITRARY_CONTEXT,
+    USER_MAP_KERNEL_MEMORY, USER_MAP_OUTLIVES_IRP, USER_MAP_UNBALANCED,
+    USER_MAPPING_NOT_UNMAPPED_AT_EXIT, USER_SPACE_LIMIT, USER_UNMAP_AFTER_OWNER_EXIT,
+    USER_UNMAP_WRONG_PROCESS,
+)
+from traceanalyzer.lifecycle.records import (
+    F_END, F_EV, F_EXPO, F_LOCK, F_MAP, F_PROC, F_REL, F_RULE, F_SEV, F_SLOT, F_START, F_TIDEV,
+    F_TIME, IV_END, IV_SLOT, IV_START, L_END_EV, L_END_T, L_EXIT_F, L_LIVEPOS, L_PROC, L_REASON,
+    L_SLOT, L_START_EV, L_USER, M_CACHE, M_END_EV, M_END_T, M_EXPO_F, M_LIVEPOS, M_MODE, M_NEXT,
+    M_PROC, M_REASON, M_SLOT, M_START_EV, M_VA, NF, NIV, NL, NM, NRV, NS, PAGE_KEY_BITS,
+    PAGE_KEY_MASK, RV_EV, RV_FREED, RV_MAP_EV, RV_PROC, RV_SLOT, RV_TAG, RV_VA, S_ALLOC_EV,
+    S_ALLOC_PROC, S_END_EV, S_FAILMAP, S_FIRST_EV, S_FREE_EV, S_FREED, S_IRP, S_IRPNEXT,
+    S_IVEND, S_IVKEY, S_KIND, S_LOCK, S_LOCKST, S_MDL, S_NLOCKS, S_NMAPS, S_NUSER, S_PAGESFREED,
+    S_REALLOC, S_REQ, S_SIZE, S_SPACE, S_SRC, S_SRCLOCK, S_SYSMAP, S_UHEAD, S_VA, S_XHEAD,
+    SRC_INVALID, SRC_STABLE,
 )
 
 # --- inputs -----------------------------------------------------------------------------
@@ -105,89 +134,6 @@ class Scratch(NamedTuple):
     irp_head: dict
 
 
-# --- record layouts ---------------------------------------------------------------------
-# slots (MDL lifetimes)
-S_MDL, S_KIND, S_ALLOC_EV, S_ALLOC_PROC, S_VA, S_SIZE, S_LOCKST, S_LOCK = 0, 1, 2, 3, 4, 5, 6, 7
-S_FREED, S_FREE_EV, S_SYSMAP, S_NUSER, S_FAILMAP, S_PAGESFREED, S_IRP, S_SRC = 8, 9, 10, 11, 12, 13, 14, 15
-S_REQ, S_FIRST_EV, S_END_EV, S_NMAPS, S_NLOCKS, S_REALLOC, S_UHEAD, S_XHEAD = 16, 17, 18, 19, 20, 21, 22, 23
-# S_SRC: partial MDL -> slot of its source (-1 unknown); S_SRCLOCK: the source's state when
-# the partial was built (lock record id; SRC_STABLE: built/page-allocated/unknown-origin
-# source, valid until freed; SRC_INVALID: source was not usable, nothing to outlive).
-# S_IRPNEXT: next slot owned by the same irp (list head in the irp dict).
-S_SRCLOCK, S_IRPNEXT = 24, 25
-# S_SPACE: the address space of the slot's pages (see "page ranges" below; -1 unknown);
-# S_IVKEY / S_IVEND: its live page range in the interval table (-1: none)
-S_SPACE, S_IVKEY, S_IVEND = 26, 27, 28
-NS = 29
-SRC_STABLE, SRC_INVALID = -2, -3
-# page ranges: live locked (or nonpaged-built, page-allocated, partial) MDLs as intervals
-# of keys space << 36 | page (36-bit page number of a 48-bit va), sorted by start, for
-# CACHE_TYPE_CONFLICT across MDLs. Spaces: 0 kernel va, proc + 1 a process's user va,
-# n_procs + 1 + slot the pages of one page-allocated MDL (its range starts at 0).
-IV_START, IV_END, IV_SLOT = 0, 1, 2
-PAGE_KEY_BITS = 36
-PAGE_KEY_MASK = (1 << PAGE_KEY_BITS) - 1
-# reservations (MmAllocateMappingAddress), kernel-internal
-RV_VA, RV_TAG, RV_EV, RV_PROC, RV_SLOT, RV_MAP_EV, RV_FREED = 0, 1, 2, 3, 4, 5, 6
-NRV = 7
-# mappings
-M_SLOT, M_MODE, M_PROC, M_VA, M_CACHE, M_START_EV, M_END_EV, M_REASON = 0, 1, 2, 3, 4, 5, 6, 7
-M_EXPO_F, M_LIVEPOS, M_END_T, M_NEXT = 8, 9, 10, 11
-NM = 12
-# locks
-L_SLOT, L_PROC, L_USER, L_START_EV, L_END_EV, L_REASON, L_EXIT_F, L_LIVEPOS, L_END_T = range(9)
-NL = 9
-# findings
-F_RULE, F_EV, F_SLOT, F_MAP, F_LOCK, F_PROC, F_TIME, F_START, F_END = 0, 1, 2, 3, 4, 5, 6, 7, 8
-F_EXPO, F_REL, F_SEV, F_TIDEV = 9, 10, 11, 12
-NF = 13
-
-R = RULE_CODE
-UNLOCK_WHILE_USER_MAPPED = R["UNLOCK_WHILE_USER_MAPPED"]
-USER_UNMAP_WRONG_PROCESS = R["USER_UNMAP_WRONG_PROCESS"]
-USER_UNMAP_AFTER_OWNER_EXIT = R["USER_UNMAP_AFTER_OWNER_EXIT"]
-LOCKED_PAGES_AT_PROCESS_EXIT = R["LOCKED_PAGES_AT_PROCESS_EXIT"]
-USER_MAPPING_NOT_UNMAPPED_AT_EXIT = R["USER_MAPPING_NOT_UNMAPPED_AT_EXIT"]
-FREE_PAGES_WHILE_USER_MAPPED = R["FREE_PAGES_WHILE_USER_MAPPED"]
-USER_MAP_IN_ARBITRARY_CONTEXT = R["USER_MAP_IN_ARBITRARY_CONTEXT"]
-USER_MAP_KERNEL_MEMORY = R["USER_MAP_KERNEL_MEMORY"]
-CACHE_TYPE_CONFLICT = R["CACHE_TYPE_CONFLICT"]
-UNLOCK_NOT_LOCKED = R["UNLOCK_NOT_LOCKED"]
-DOUBLE_LOCK = R["DOUBLE_LOCK"]
-FREE_MDL_WHILE_LOCKED = R["FREE_MDL_WHILE_LOCKED"]
-LOCKED_MDL_NEVER_UNLOCKED = R["LOCKED_MDL_NEVER_UNLOCKED"]
-LOCK_IN_WRONG_PROCESS = R["LOCK_IN_WRONG_PROCESS"]
-KMAP_UNLOCKED_MDL = R["KMAP_UNLOCKED_MDL"]
-KMAP_SECOND_SYSTEM_MAPPING = R["KMAP_SECOND_SYSTEM_MAPPING"]
-KUNMAP_NOT_MAPPED = R["KUNMAP_NOT_MAPPED"]
-KUNMAP_WRONG_VA_OR_MDL = R["KUNMAP_WRONG_VA_OR_MDL"]
-USER_MAP_UNBALANCED = R["USER_MAP_UNBALANCED"]
-KMAP_LEAK = R["KMAP_LEAK"]
-MDL_USE_AFTER_FREE = R["MDL_USE_AFTER_FREE"]
-MDL_STRUCT_LEAK = R["MDL_STRUCT_LEAK"]
-MAP_FAILED_UNCHECKED = R["MAP_FAILED_UNCHECKED"]
-UNLOCK_BUILT_OR_PARTIAL_MDL = R["UNLOCK_BUILT_OR_PARTIAL_MDL"]
-LOCK_BUILT_OR_PARTIAL_MDL = R["LOCK_BUILT_OR_PARTIAL_MDL"]
-KUNMAP_NONPAGED_MDL = R["KUNMAP_NONPAGED_MDL"]
-UNLOCK_ALLOCATED_PAGES_MDL = R["UNLOCK_ALLOCATED_PAGES_MDL"]
-ALLOC_PAGES_LEAK = R["ALLOC_PAGES_LEAK"]
-ALLOC_PAGES_WRONG_FREE = R["ALLOC_PAGES_WRONG_FREE"]
-FREE_PAGES_WRONG_MDL = R["FREE_PAGES_WRONG_MDL"]
-PARTIAL_UNMAP_ILLEGAL = R["PARTIAL_UNMAP_ILLEGAL"]
-ALLOC_PAGES_SHORT = R["ALLOC_PAGES_SHORT"]
-PARTIAL_SOURCE_NOT_LOCKED = R["PARTIAL_SOURCE_NOT_LOCKED"]
-PARTIAL_RANGE_INVALID = R["PARTIAL_RANGE_INVALID"]
-PARTIAL_OUTLIVES_SOURCE = R["PARTIAL_OUTLIVES_SOURCE"]
-PARTIAL_REUSE_WITHOUT_PREPARE = R["PARTIAL_REUSE_WITHOUT_PREPARE"]
-RESERVED_MAP_WHILE_MAPPED = R["RESERVED_MAP_WHILE_MAPPED"]
-RESERVED_UNMAP_NOT_MAPPED = R["RESERVED_UNMAP_NOT_MAPPED"]
-RESERVED_FREE_WHILE_MAPPED = R["RESERVED_FREE_WHILE_MAPPED"]
-RESERVED_TAG_MISMATCH = R["RESERVED_TAG_MISMATCH"]
-RESERVED_LEAK = R["RESERVED_LEAK"]
-DRIVER_FREES_IO_MANAGER_MDL = R["DRIVER_FREES_IO_MANAGER_MDL"]
-USER_MAP_OUTLIVES_IRP = R["USER_MAP_OUTLIVES_IRP"]
-
-
 def _is_user(x):
     return x > 0 and x < USER_SPACE_LIMIT
 
@@ -207,21 +153,41 @@ def _grow(a, need):
     return b
 
 
-def _add(F, nf, rule, ev, slot, m, lk, proc, time, start, end, expo, rel, tidev):
+def _add_finding(F, nf, rule, ev, slot, mapping, lock, proc, time, end, exposure, since):
+    """Write finding record nf (see :func:`_finding_at` for the fields); returns nf + 1."""
     F[nf, F_RULE] = rule
     F[nf, F_EV] = ev
     F[nf, F_SLOT] = slot
-    F[nf, F_MAP] = m
-    F[nf, F_LOCK] = lk
+    F[nf, F_MAP] = mapping
+    F[nf, F_LOCK] = lock
     F[nf, F_PROC] = proc
     F[nf, F_TIME] = time
-    F[nf, F_START] = start
+    F[nf, F_START] = time
     F[nf, F_END] = end
-    F[nf, F_EXPO] = expo
-    F[nf, F_REL] = rel
+    F[nf, F_EXPO] = exposure
+    F[nf, F_REL] = since
     F[nf, F_SEV] = 0
-    F[nf, F_TIDEV] = tidev
+    F[nf, F_TIDEV] = ev
     return nf + 1
+
+
+def _finding_at(F, nf, rule, ev, slot, proc, time, since=-1, mapping=-1, lock=-1):
+    """Finding nf about stream event ``ev`` (at ``time``, in process instance ``proc``) on
+    MDL lifetime ``slot``, its window that instant; ``since``: the earlier event it
+    relates to (the allocation, the mapping, ...), ``mapping`` / ``lock``: the records
+    involved (-1 none). Returns the finding count."""
+    return _add_finding(F, nf, rule, ev, slot, mapping, lock, proc, time, time, 0, since)
+
+
+def _finding_from(F, nf, rule, ev, slot, proc, time, since=-1, mapping=-1, lock=-1):
+    """As :func:`_finding_at`, its window open from ``time`` until a later event closes
+    it (``F[k, F_END]``) or the trace ends."""
+    return _add_finding(F, nf, rule, ev, slot, mapping, lock, proc, time, -1, 0, since)
+
+
+def _exposure_from(F, nf, rule, ev, slot, proc, time, since=-1, mapping=-1, lock=-1):
+    """As :func:`_finding_from`, an exposure: its window counts byte-seconds."""
+    return _add_finding(F, nf, rule, ev, slot, mapping, lock, proc, time, -1, 1, since)
 
 
 def _unlink(M, head, m):
@@ -401,17 +367,16 @@ def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx, okay):
         return nf
     r = rsv[x]
     if tg != -1 and RV[r, RV_TAG] != -1 and tg != RV[r, RV_TAG]:
-        return _add(F, nf, RESERVED_TAG_MISMATCH, i, s, -1, -1, p, ti, ti, ti, 0, RV[r, RV_EV], i)
+        return _finding_at(F, nf, RESERVED_TAG_MISMATCH, i, s, p, ti, since=RV[r, RV_EV])
     if e == E_RSV_MAP:
         if RV[r, RV_MAP_EV] >= 0:
-            return _add(F, nf, RESERVED_MAP_WHILE_MAPPED, i, s, -1, -1, p, ti, ti, ti, 0,
-                        RV[r, RV_MAP_EV], i)
+            return _finding_at(F, nf, RESERVED_MAP_WHILE_MAPPED, i, s, p, ti, since=RV[r, RV_MAP_EV])
         if not failed:
             RV[r, RV_MAP_EV] = i
             RV[r, RV_SLOT] = s
         return nf
     if RV[r, RV_MAP_EV] < 0:
-        return _add(F, nf, RESERVED_UNMAP_NOT_MAPPED, i, s, -1, -1, p, ti, ti, ti, 0, RV[r, RV_EV], i)
+        return _finding_at(F, nf, RESERVED_UNMAP_NOT_MAPPED, i, s, p, ti, since=RV[r, RV_EV])
     RV[r, RV_MAP_EV] = -1
     RV[r, RV_SLOT] = -1
     return nf
@@ -435,7 +400,7 @@ def replay(inp, sizes, scratch):
     live_user = np.empty(n_maps + 1, dtype=np.int64)
     live_lock = np.empty(n_locks + 1, dtype=np.int64)
     RV = np.full((n_rsv + 1, NRV), -1, dtype=np.int64)
-    IV = np.full((n_slots + 1, 3), -1, dtype=np.int64)
+    IV = np.full((n_slots + 1, NIV), -1, dtype=np.int64)
     ivn = np.zeros(2, dtype=np.int64)  # live intervals, longest interval
     n_procs = proc_is_system.shape[0]
     nrv = 0
@@ -459,8 +424,7 @@ def replay(inp, sizes, scratch):
                     k += 1
                     continue
                 s = M[m, M_SLOT]
-                nf = _add(F, nf, USER_MAPPING_NOT_UNMAPPED_AT_EXIT, i, s, m, -1, p, ti, ti,
-                          -1, 0, M[m, M_START_EV], i)
+                nf = _finding_from(F, nf, USER_MAPPING_NOT_UNMAPPED_AT_EXIT, i, s, p, ti, since=M[m, M_START_EV], mapping=m)
                 M[m, M_END_EV] = i
                 M[m, M_END_T] = ti
                 M[m, M_REASON] = R_EXIT
@@ -475,8 +439,7 @@ def replay(inp, sizes, scratch):
                 lk = live_lock[k]
                 if L[lk, L_PROC] == p and L[lk, L_USER] == 1 and L[lk, L_EXIT_F] < 0:
                     L[lk, L_EXIT_F] = nf
-                    nf = _add(F, nf, LOCKED_PAGES_AT_PROCESS_EXIT, i, L[lk, L_SLOT], -1, lk, p,
-                              ti, ti, -1, 0, L[lk, L_START_EV], i)
+                    nf = _finding_from(F, nf, LOCKED_PAGES_AT_PROCESS_EXIT, i, L[lk, L_SLOT], p, ti, since=L[lk, L_START_EV], lock=lk)
             continue
         row = cidx[i]  # the call's row: per-call columns are not merged with process ends
 
@@ -501,12 +464,10 @@ def replay(inp, sizes, scratch):
             r = rsv[x]
             if tag[row] != -1 and RV[r, RV_TAG] != -1 and tag[row] != RV[r, RV_TAG]:
                 # no reservation has this address and tag: the call changes nothing
-                nf = _add(F, nf, RESERVED_TAG_MISMATCH, i, -1, -1, -1, p, ti, ti, ti, 0,
-                          RV[r, RV_EV], i)
+                nf = _finding_at(F, nf, RESERVED_TAG_MISMATCH, i, -1, p, ti, since=RV[r, RV_EV])
                 continue
             if RV[r, RV_MAP_EV] >= 0:  # illegal, but the free takes effect (no RESERVED_LEAK)
-                nf = _add(F, nf, RESERVED_FREE_WHILE_MAPPED, i, -1, -1, -1, p, ti, ti, ti, 0,
-                          RV[r, RV_MAP_EV], i)
+                nf = _finding_at(F, nf, RESERVED_FREE_WHILE_MAPPED, i, -1, p, ti, since=RV[r, RV_MAP_EV])
             RV[r, RV_FREED] = 1
             del rsv[x]
             continue
@@ -525,8 +486,7 @@ def replay(inp, sizes, scratch):
                     continue
                 m = S[s, S_UHEAD]
                 while m >= 0:
-                    nf = _add(F, nf, USER_MAP_OUTLIVES_IRP, i, s, m, -1, M[m, M_PROC], ti, ti, -1,
-                              1, M[m, M_START_EV], i)
+                    nf = _exposure_from(F, nf, USER_MAP_OUTLIVES_IRP, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m)
                     if M[m, M_EXPO_F] < 0:
                         M[m, M_EXPO_F] = nf - 1
                     m = M[m, M_NEXT]
@@ -603,23 +563,21 @@ def replay(inp, sizes, scratch):
             S[s, S_REALLOC] = 0
             slot_of[mid] = s
         elif S[s, S_FREED] == 1:
-            nf = _add(F, nf, MDL_USE_AFTER_FREE, i, s, -1, -1, p, ti, ti, ti, 0,
-                      S[s, S_FREE_EV], i)
+            nf = _finding_at(F, nf, MDL_USE_AFTER_FREE, i, s, p, ti, since=S[s, S_FREE_EV])
             continue
 
         kind = S[s, S_KIND]
         if e != E_PARTIAL and _short_use(S, s, size[row]) == 1:
-            nf = _add(F, nf, ALLOC_PAGES_SHORT, i, s, -1, -1, p, ti, ti, ti, 0, S[s, S_ALLOC_EV], i)
+            nf = _finding_at(F, nf, ALLOC_PAGES_SHORT, i, s, p, ti, since=S[s, S_ALLOC_EV])
 
         if e == E_LOCK or e == E_LOCKPROC:
             if ok[row] == 0:
                 continue
             if kind & (K_NONPAGED | K_PARTIAL):
-                nf = _add(F, nf, LOCK_BUILT_OR_PARTIAL_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, LOCK_BUILT_OR_PARTIAL_MDL, i, s, p, ti)
                 continue
             if S[s, S_LOCKST] == LS_LOCKED:
-                nf = _add(F, nf, DOUBLE_LOCK, i, s, -1, S[s, S_LOCK], p, ti, ti, -1, 0,
-                          L[S[s, S_LOCK], L_START_EV], i)
+                nf = _finding_from(F, nf, DOUBLE_LOCK, i, s, p, ti, since=L[S[s, S_LOCK], L_START_EV], lock=S[s, S_LOCK])
                 continue
             lproc = p
             if e == E_LOCKPROC and tproc[row] != -1:
@@ -632,8 +590,7 @@ def replay(inp, sizes, scratch):
                 S[s, S_SIZE] = size[row]
             user = 1 if (_is_user(vs) or (vs == -1 and mode[row] == MODE_USER)) else 0
             if user == 1 and S[s, S_ALLOC_PROC] != -1 and lproc != -1 and lproc != S[s, S_ALLOC_PROC]:
-                nf = _add(F, nf, LOCK_IN_WRONG_PROCESS, i, s, -1, nl, lproc, ti, ti, ti, 0,
-                          S[s, S_ALLOC_EV], i)
+                nf = _finding_at(F, nf, LOCK_IN_WRONG_PROCESS, i, s, lproc, ti, since=S[s, S_ALLOC_EV], lock=nl)
             lk = nl
             nl += 1
             L[lk, L_SLOT] = s
@@ -666,18 +623,17 @@ def replay(inp, sizes, scratch):
 
         if (e == E_UNLOCK or e == E_IOFREE) and S[s, S_IRP] != -1:
             # illegal, but the routine does it: the unlock / free below takes effect
-            nf = _add(F, nf, DRIVER_FREES_IO_MANAGER_MDL, i, s, -1, -1, p, ti, ti, ti, 0,
-                      S[s, S_ALLOC_EV], i)
+            nf = _finding_at(F, nf, DRIVER_FREES_IO_MANAGER_MDL, i, s, p, ti, since=S[s, S_ALLOC_EV])
 
         if e == E_UNLOCK:
             if kind & K_PAGES:
-                nf = _add(F, nf, UNLOCK_ALLOCATED_PAGES_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, UNLOCK_ALLOCATED_PAGES_MDL, i, s, p, ti)
                 continue
             if kind & (K_NONPAGED | K_PARTIAL):
-                nf = _add(F, nf, UNLOCK_BUILT_OR_PARTIAL_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, UNLOCK_BUILT_OR_PARTIAL_MDL, i, s, p, ti)
                 continue
             if S[s, S_LOCKST] == LS_UNLOCKED:
-                nf = _add(F, nf, UNLOCK_NOT_LOCKED, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, UNLOCK_NOT_LOCKED, i, s, p, ti)
                 continue
             # every unlock of a locked MDL under a live user mapping opens an exposure
             # window (a re-lock closes it: see E_LOCK)
@@ -685,8 +641,7 @@ def replay(inp, sizes, scratch):
             while m >= 0:
                 if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
                     M[m, M_EXPO_F] = nf
-                    nf = _add(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, m, S[s, S_LOCK], M[m, M_PROC],
-                              ti, ti, -1, 1, M[m, M_START_EV], i)
+                    nf = _exposure_from(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m, lock=S[s, S_LOCK])
                 m = M[m, M_NEXT]
             _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
             _iv_clear(S, IV, ivn, s)
@@ -702,28 +657,25 @@ def replay(inp, sizes, scratch):
                 kind = K_UNKNOWN | K_PAGES  # allocated before the trace: now we know how
                 S[s, S_KIND] = kind
             if e == E_FREEPAGES and not (kind & K_PAGES):
-                nf = _add(F, nf, FREE_PAGES_WRONG_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, FREE_PAGES_WRONG_MDL, i, s, p, ti)
                 continue
             if e == E_IOFREE and (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
-                nf = _add(F, nf, ALLOC_PAGES_WRONG_FREE, i, s, -1, -1, p, ti, ti, -1, 0,
-                          S[s, S_ALLOC_EV], i)
+                nf = _finding_from(F, nf, ALLOC_PAGES_WRONG_FREE, i, s, p, ti, since=S[s, S_ALLOC_EV])
             if e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED:
                 lk = S[s, S_LOCK]
-                nf = _add(F, nf, FREE_MDL_WHILE_LOCKED, i, s, -1, lk, p, ti, ti, -1, 0,
-                          L[lk, L_START_EV], i)
+                nf = _finding_from(F, nf, FREE_MDL_WHILE_LOCKED, i, s, p, ti, since=L[lk, L_START_EV], lock=lk)
                 if L[lk, L_USER] == 1:
                     F[nf - 1, F_SEV] = 1
             m = S[s, S_UHEAD]
             while m >= 0:
                 if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
                     M[m, M_EXPO_F] = nf
-                    nf = _add(F, nf, FREE_PAGES_WHILE_USER_MAPPED, i, s, m, -1, M[m, M_PROC],
-                              ti, ti, -1, 1, M[m, M_START_EV], i)
+                    nf = _exposure_from(F, nf, FREE_PAGES_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m)
                 m = M[m, M_NEXT]
             sm = S[s, S_SYSMAP]
             if sm >= 0 and not (e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED):
                 if e != E_FREEPAGES and not (kind & K_PARTIAL):
-                    nf = _add(F, nf, KMAP_LEAK, i, s, sm, -1, p, ti, ti, -1, 0, M[sm, M_START_EV], i)
+                    nf = _finding_from(F, nf, KMAP_LEAK, i, s, p, ti, since=M[sm, M_START_EV], mapping=sm)
                 _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
             _iv_clear(S, IV, ivn, s)
             if e == E_FREEPAGES:
@@ -749,29 +701,25 @@ def replay(inp, sizes, scratch):
             how = SRC_STABLE
             root = s0
             if s0 >= 0 and S[s0, S_FREED] == 1:
-                nf = _add(F, nf, MDL_USE_AFTER_FREE, i, s0, -1, -1, p, ti, ti, ti, 0,
-                          S[s0, S_FREE_EV], i)
+                nf = _finding_at(F, nf, MDL_USE_AFTER_FREE, i, s0, p, ti, since=S[s0, S_FREE_EV])
                 how = SRC_INVALID
             elif s0 >= 0:
                 k0 = S[s0, S_KIND]
                 if (k0 & K_PARTIAL) and S[s0, S_LOCKST] != LS_LOCKED:
                     # a partial of a partial: valid while the first one's source is
                     if _source_gone(S, s0) == 1:
-                        nf = _add(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s0, -1, -1, p, ti, ti, ti,
-                                  0, -1, i)
+                        nf = _finding_at(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s0, p, ti)
                         how = SRC_INVALID
                     else:
                         root = S[s0, S_SRC]
                         how = S[s0, S_SRCLOCK]
                 elif (k0 & K_PAGES) and S[s0, S_PAGESFREED] == 1:
-                    nf = _add(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, -1, -1, p, ti, ti, ti, 0,
-                              S[s0, S_ALLOC_EV], i)
+                    nf = _finding_at(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, p, ti, since=S[s0, S_ALLOC_EV])
                     how = SRC_INVALID
                 elif S[s0, S_LOCKST] == LS_LOCKED:
                     how = S[s0, S_LOCK]
                 elif S[s0, S_LOCKST] == LS_UNLOCKED and not (k0 & (K_NONPAGED | K_PAGES)):
-                    nf = _add(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, -1, -1, p, ti, ti, ti, 0,
-                              S[s0, S_ALLOC_EV], i)
+                    nf = _finding_at(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, p, ti, since=S[s0, S_ALLOC_EV])
                     how = SRC_INVALID
                 # the range check: the source's va (0 for page-allocated MDLs) and size
                 base = 0 if (k0 & K_PAGES) else S[s0, S_VA]
@@ -782,17 +730,14 @@ def replay(inp, sizes, scratch):
                             psz = base + ssz - pva
                     if _short_use(S, s0, pva - base + psz) == 1 and pva >= base and \
                             pva - base + psz <= S[s0, S_REQ]:
-                        nf = _add(F, nf, ALLOC_PAGES_SHORT, i, s0, -1, -1, p, ti, ti, ti, 0,
-                                  S[s0, S_ALLOC_EV], i)
+                        nf = _finding_at(F, nf, ALLOC_PAGES_SHORT, i, s0, p, ti, since=S[s0, S_ALLOC_EV])
                     if pva < base or psz < 0 or pva + psz > base + ssz:
-                        nf = _add(F, nf, PARTIAL_RANGE_INVALID, i, s, -1, -1, p, ti, ti, ti, 0,
-                                  S[s0, S_ALLOC_EV], i)
+                        nf = _finding_at(F, nf, PARTIAL_RANGE_INVALID, i, s, p, ti, since=S[s0, S_ALLOC_EV])
                         continue
             if (kind & K_PARTIAL) and S[s, S_SYSMAP] >= 0:
                 sm = S[s, S_SYSMAP]
                 # the old mapping stays the MDL's own (a later prepare/unmap/free ends it)
-                nf = _add(F, nf, PARTIAL_REUSE_WITHOUT_PREPARE, i, s, sm, -1, p, ti, ti, -1, 0,
-                          M[sm, M_START_EV], i)
+                nf = _finding_from(F, nf, PARTIAL_REUSE_WITHOUT_PREPARE, i, s, p, ti, since=M[sm, M_START_EV], mapping=sm)
             S[s, S_KIND] = (kind & ~K_UNKNOWN) | K_PARTIAL
             S[s, S_VA] = pva
             S[s, S_SIZE] = psz
@@ -817,7 +762,7 @@ def replay(inp, sizes, scratch):
             rel = S[s0, S_END_EV]
             if rel < 0 and how >= 0:
                 rel = L[how, L_END_EV]
-            nf = _add(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s, -1, -1, p, ti, ti, ti, 0, rel, i)
+            nf = _finding_at(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s, p, ti, since=rel)
             continue
 
         if e == E_RSV_MAP or e == E_RSV_UNMAP:
@@ -830,28 +775,27 @@ def replay(inp, sizes, scratch):
                 S[s, S_FAILMAP] = i
                 continue
             if S[s, S_LOCKST] == LS_UNLOCKED and not (kind & (K_NONPAGED | K_PAGES | K_PARTIAL)):
-                nf = _add(F, nf, KMAP_UNLOCKED_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, KMAP_UNLOCKED_MDL, i, s, p, ti)
                 continue
             md = mode[row]
             if md == MODE_USER:
                 if p == -1 or proc_is_system[p] == 1:
-                    nf = _add(F, nf, USER_MAP_IN_ARBITRARY_CONTEXT, i, s, nm, -1, p, ti, ti, ti, 0, -1, i)
+                    nf = _finding_at(F, nf, USER_MAP_IN_ARBITRARY_CONTEXT, i, s, p, ti, mapping=nm)
                 kmem = (kind & (K_NONPAGED | K_PAGES)) != 0 or _is_kernel(S[s, S_VA])
                 src0 = S[s, S_SRC] if (kind & K_PARTIAL) else -1
                 if not kmem and src0 >= 0 and (S[src0, S_KIND] & (K_NONPAGED | K_PAGES)):
                     kmem = True  # a partial MDL describes its source's (kernel) pages
                 if kmem:
-                    nf = _add(F, nf, USER_MAP_KERNEL_MEMORY, i, s, nm, -1, p, ti, ti, ti, 0, -1, i)
+                    nf = _finding_at(F, nf, USER_MAP_KERNEL_MEMORY, i, s, p, ti, mapping=nm)
             elif S[s, S_SYSMAP] >= 0 or (kind & K_NONPAGED):
                 rel = M[S[s, S_SYSMAP], M_START_EV] if S[s, S_SYSMAP] >= 0 else -1
-                nf = _add(F, nf, KMAP_SECOND_SYSTEM_MAPPING, i, s, -1, -1, p, ti, ti, ti, 0, rel, i)
+                nf = _finding_at(F, nf, KMAP_SECOND_SYSTEM_MAPPING, i, s, p, ti, since=rel)
                 continue
             c = cache[row]
             if c != -1:
                 conflict = _cache_conflict(S, M, IV, ivn, s, c)
                 if conflict >= 0:
-                    nf = _add(F, nf, CACHE_TYPE_CONFLICT, i, s, nm, -1, p, ti, ti, -1, 0,
-                              M[conflict, M_START_EV], i)
+                    nf = _finding_from(F, nf, CACHE_TYPE_CONFLICT, i, s, p, ti, since=M[conflict, M_START_EV], mapping=nm)
             m = nm
             nm += 1
             M[m, M_SLOT] = s
@@ -879,10 +823,9 @@ def replay(inp, sizes, scratch):
             x = mva[row]
             if x == 0:
                 if S[s, S_FAILMAP] >= 0:
-                    nf = _add(F, nf, MAP_FAILED_UNCHECKED, i, s, -1, -1, p, ti, ti, ti, 0,
-                              S[s, S_FAILMAP], i)
+                    nf = _finding_at(F, nf, MAP_FAILED_UNCHECKED, i, s, p, ti, since=S[s, S_FAILMAP])
                 else:
-                    nf = _add(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                    nf = _finding_at(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, p, ti)
                 continue
             if _is_user(x):
                 m = S[s, S_UHEAD]
@@ -890,8 +833,7 @@ def replay(inp, sizes, scratch):
                     m = M[m, M_NEXT]
                 if m >= 0:
                     if p != -1 and p != M[m, M_PROC]:
-                        nf = _add(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, m, -1, M[m, M_PROC],
-                                  ti, ti, ti, 0, M[m, M_START_EV], i)
+                        nf = _finding_at(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m)
                         continue
                     M[m, M_END_EV] = i
                     M[m, M_END_T] = ti
@@ -906,18 +848,17 @@ def replay(inp, sizes, scratch):
                 while m >= 0 and M[m, M_VA] != x:
                     m = M[m, M_NEXT]
                 if m >= 0:
-                    nf = _add(F, nf, USER_UNMAP_AFTER_OWNER_EXIT, i, s, m, -1, M[m, M_PROC],
-                              ti, ti, ti, 0, M[m, M_START_EV], i)
+                    nf = _finding_at(F, nf, USER_UNMAP_AFTER_OWNER_EXIT, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m)
                     S[s, S_XHEAD] = _unlink(M, S[s, S_XHEAD], m)
                     continue
-                nf = _add(F, nf, USER_MAP_UNBALANCED, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, USER_MAP_UNBALANCED, i, s, p, ti)
                 continue
             if (kind & K_NONPAGED) and x == S[s, S_VA]:
-                nf = _add(F, nf, KUNMAP_NONPAGED_MDL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, KUNMAP_NONPAGED_MDL, i, s, p, ti)
                 continue
             sm = S[s, S_SYSMAP]
             if sm < 0 and (kind & K_PARTIAL):
-                nf = _add(F, nf, PARTIAL_UNMAP_ILLEGAL, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, PARTIAL_UNMAP_ILLEGAL, i, s, p, ti)
                 continue
             if sm >= 0 and M[sm, M_VA] == x:
                 M[sm, M_END_EV] = i
@@ -928,9 +869,9 @@ def replay(inp, sizes, scratch):
                 S[s, S_SYSMAP] = -1
             elif sm >= 0 or x in sysva:
                 rel = M[sm, M_START_EV] if sm >= 0 else M[sysva[x], M_START_EV]
-                nf = _add(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, -1, -1, p, ti, ti, ti, 0, rel, i)
+                nf = _finding_at(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, p, ti, since=rel)
             else:
-                nf = _add(F, nf, KUNMAP_NOT_MAPPED, i, s, -1, -1, p, ti, ti, ti, 0, -1, i)
+                nf = _finding_at(F, nf, KUNMAP_NOT_MAPPED, i, s, p, ti)
             continue
 
     # --- end of trace --------------------------------------------------------------
@@ -938,35 +879,45 @@ def replay(inp, sizes, scratch):
     for r in range(nrv):
         if RV[r, RV_FREED] == 0:
             ev0 = RV[r, RV_EV]
-            nf = _add(F, nf, RESERVED_LEAK, ev0, -1, -1, -1, RV[r, RV_PROC], t[ev0], t[ev0], -1, 0,
-                      -1, ev0)
+            nf = _finding_from(F, nf, RESERVED_LEAK, ev0, -1, RV[r, RV_PROC], t[ev0])
     for s in range(ns):
         kind = S[s, S_KIND]
         lk = S[s, S_LOCK]
         if S[s, S_LOCKST] == LS_LOCKED and lk >= 0 and L[lk, L_USER] == 0:
-            nf = _add(F, nf, LOCKED_MDL_NEVER_UNLOCKED, L[lk, L_START_EV], s, -1, lk,
-                      L[lk, L_PROC], t[L[lk, L_START_EV]], t[L[lk, L_START_EV]], -1, 0, -1,
-                      L[lk, L_START_EV])
+            nf = _finding_from(F, nf, LOCKED_MDL_NEVER_UNLOCKED, L[lk, L_START_EV], s, L[lk, L_PROC], t[L[lk, L_START_EV]], lock=lk)
         if (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
             ev0 = S[s, S_ALLOC_EV] if S[s, S_ALLOC_EV] >= 0 else S[s, S_FIRST_EV]
-            nf = _add(F, nf, ALLOC_PAGES_LEAK, ev0, s, -1, -1, S[s, S_ALLOC_PROC], t[ev0], t[ev0],
-                      -1, 0, -1, ev0)
+            nf = _finding_from(F, nf, ALLOC_PAGES_LEAK, ev0, s, S[s, S_ALLOC_PROC], t[ev0])
         if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
             continue
         sm = S[s, S_SYSMAP]
         if sm >= 0 and S[s, S_LOCKST] != LS_LOCKED and not (kind & K_NONPAGED):
             ev0 = M[sm, M_START_EV]
-            nf = _add(F, nf, KMAP_LEAK, ev0, s, sm, -1, M[sm, M_PROC], t[ev0], t[ev0], -1, 0, -1, ev0)
+            nf = _finding_from(F, nf, KMAP_LEAK, ev0, s, M[sm, M_PROC], t[ev0], mapping=sm)
         if (kind & K_IOALLOC) and S[s, S_IRP] == -1:
             ev0 = S[s, S_ALLOC_EV]
-            nf = _add(F, nf, MDL_STRUCT_LEAK, ev0, s, -1, -1, S[s, S_ALLOC_PROC], t[ev0], t[ev0],
-                      -1, 0, -1, ev0)
+            nf = _finding_from(F, nf, MDL_STRUCT_LEAK, ev0, s, S[s, S_ALLOC_PROC], t[ev0])
     return S[:ns], M[:nm], L[:nl], F[:nf]
 
 
-_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add, _unlink, _live_remove, _iv_lower,
+_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add_finding, _finding_at, _finding_from, _exposure_from,
+                _unlink, _live_remove, _iv_lower,
                 _iv_clear, _iv_set, _clashing_mapping, _cache_conflict, _release_sysmap, _end_lock,
                 _source_gone, _short_use, _rsv_call)
+
+
+#: The modules whose code and constants the compiled kernel holds.
+KERNEL_SOURCES = (codes, records)
+
+
+def _source_key() -> str:
+    """A digest of the kernel's sources. numba's disk cache checks only the file of the
+    function it compiles, not the constants it read from other modules (codes, record
+    layouts): the compiled names carry this digest, so an edit there recompiles."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for module in KERNEL_SOURCES:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _build_jit():
@@ -975,17 +926,18 @@ def _build_jit():
     import types
 
     g = dict(globals())
+    key = _source_key()
 
-    def rebind(f, qualname):
+    def rebind(f):
         # the copy resolves its globals in g, so helpers call the compiled helpers too
         copy = types.FunctionType(f.__code__, g, f.__name__, f.__defaults__, f.__closure__)
         copy.__module__ = f.__module__
-        copy.__qualname__ = qualname
+        copy.__qualname__ = f"{f.__name__}_compiled_{key}"
         return njit(cache=True, nogil=True)(copy)
 
     for f in _JIT_HELPERS:
-        g[f.__name__] = rebind(f, f.__name__ + "_compiled")
-    return rebind(replay, "replay_compiled")
+        g[f.__name__] = rebind(f)
+    return rebind(replay)
 
 
 replay_py = replay

@@ -36,7 +36,7 @@ class ReplayResult:
 
     stream_*: arrays over the stream (``call_index`` = row in ``trace.table('calls')``,
     -1 for synthesised ProcessEnd entries). slots/mappings/locks/findings: the record
-    tables of ``kernel.py`` (column constants S_*, M_*, L_*, F_* there).
+    tables of the kernel (column constants S_*, M_*, L_*, F_* in ``records.py``).
     """
 
     call_index: np.ndarray

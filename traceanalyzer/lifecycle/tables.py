@@ -1,6 +1,6 @@
 """The replay's results as named tables: MDL lifetimes, mappings and locks.
 
-Only ``lifecycle/`` knows the kernel's record layout (``kernel.py``); everything after
+Only ``lifecycle/`` knows the kernel's record layout (``records.py``); everything after
 it reads these DataFrames, whose columns are documented on each function (and in
 docs/architecture.md).
 """
@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from traceanalyzer.context.attribution import Context
-from traceanalyzer.lifecycle import kernel as K
+from traceanalyzer.lifecycle import records as K
 from traceanalyzer.lifecycle.codes import END_REASONS, KERNEL_RULES, KIND_NAMES
 from traceanalyzer.lifecycle.replay import ReplayResult
 from traceanalyzer.model.encoding import gather, take_column
