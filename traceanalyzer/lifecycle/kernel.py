@@ -382,6 +382,67 @@ def _rsv_call(F, nf, RV, rsv, e, i, s, p, ti, x, tg, mx, okay):
     return nf
 
 
+def _on_process_end(F, nf, S, M, L, live_user, nu, live_lock, nl_live, i, p, ti):
+    """Process instance p ends at stream event i: its live user mappings end (each
+    reported, it stays until reboot) and its live user-address locks are reported (the
+    finding ends with the unlock). Returns the finding count and the live user mappings."""
+    k = 0
+    while k < nu:
+        m = live_user[k]
+        if M[m, M_PROC] != p:
+            k += 1
+            continue
+        s = M[m, M_SLOT]
+        nf = _finding_from(F, nf, USER_MAPPING_NOT_UNMAPPED_AT_EXIT, i, s, p, ti,
+                           since=M[m, M_START_EV], mapping=m)
+        M[m, M_END_EV] = i
+        M[m, M_END_T] = ti
+        M[m, M_REASON] = R_EXIT
+        if M[m, M_EXPO_F] >= 0:
+            F[M[m, M_EXPO_F], F_END] = ti
+        nu = _live_remove(live_user, nu, M_LIVEPOS, M, m)
+        S[s, S_UHEAD] = _unlink(M, S[s, S_UHEAD], m)
+        M[m, M_NEXT] = S[s, S_XHEAD]
+        S[s, S_XHEAD] = m
+        S[s, S_NUSER] -= 1
+    for k in range(nl_live):
+        lk = live_lock[k]
+        if L[lk, L_PROC] == p and L[lk, L_USER] == 1 and L[lk, L_EXIT_F] < 0:
+            L[lk, L_EXIT_F] = nf
+            nf = _finding_from(F, nf, LOCKED_PAGES_AT_PROCESS_EXIT, i, L[lk, L_SLOT], p, ti,
+                               since=L[lk, L_START_EV], lock=lk)
+    return nf, nu
+
+
+def _at_trace_end(F, nf, S, M, L, RV, t, ns, nrv):
+    """What is still held when the trace ends (reservations, kernel-address locks, page
+    allocations, system mappings of unlocked MDLs, IoAllocateMdl structures that no IRP
+    owns), each reported from the event that took it. Returns the finding count."""
+    for r in range(nrv):
+        if RV[r, RV_FREED] == 0:
+            ev0 = RV[r, RV_EV]
+            nf = _finding_from(F, nf, RESERVED_LEAK, ev0, -1, RV[r, RV_PROC], t[ev0])
+    for s in range(ns):
+        kind = S[s, S_KIND]
+        lk = S[s, S_LOCK]
+        if S[s, S_LOCKST] == LS_LOCKED and lk >= 0 and L[lk, L_USER] == 0:
+            ev0 = L[lk, L_START_EV]
+            nf = _finding_from(F, nf, LOCKED_MDL_NEVER_UNLOCKED, ev0, s, L[lk, L_PROC], t[ev0], lock=lk)
+        if (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
+            ev0 = S[s, S_ALLOC_EV] if S[s, S_ALLOC_EV] >= 0 else S[s, S_FIRST_EV]
+            nf = _finding_from(F, nf, ALLOC_PAGES_LEAK, ev0, s, S[s, S_ALLOC_PROC], t[ev0])
+        if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
+            continue
+        sm = S[s, S_SYSMAP]
+        if sm >= 0 and S[s, S_LOCKST] != LS_LOCKED and not (kind & K_NONPAGED):
+            ev0 = M[sm, M_START_EV]
+            nf = _finding_from(F, nf, KMAP_LEAK, ev0, s, M[sm, M_PROC], t[ev0], mapping=sm)
+        if (kind & K_IOALLOC) and S[s, S_IRP] == -1:
+            ev0 = S[s, S_ALLOC_EV]
+            nf = _finding_from(F, nf, MDL_STRUCT_LEAK, ev0, s, S[s, S_ALLOC_PROC], t[ev0])
+    return nf
+
+
 def replay(inp, sizes, scratch):
     """Run the state machine over the stream of ``inp`` (:class:`ReplayInput`) with record
     tables sized by ``sizes`` (:class:`ReplaySizes`) and fresh ``scratch``
@@ -417,29 +478,7 @@ def replay(inp, sizes, scratch):
         F = _grow(F, nf + 8 + nu + nl_live)
 
         if e == E_PROCEND:
-            k = 0
-            while k < nu:
-                m = live_user[k]
-                if M[m, M_PROC] != p:
-                    k += 1
-                    continue
-                s = M[m, M_SLOT]
-                nf = _finding_from(F, nf, USER_MAPPING_NOT_UNMAPPED_AT_EXIT, i, s, p, ti, since=M[m, M_START_EV], mapping=m)
-                M[m, M_END_EV] = i
-                M[m, M_END_T] = ti
-                M[m, M_REASON] = R_EXIT
-                if M[m, M_EXPO_F] >= 0:
-                    F[M[m, M_EXPO_F], F_END] = ti
-                nu = _live_remove(live_user, nu, M_LIVEPOS, M, m)
-                S[s, S_UHEAD] = _unlink(M, S[s, S_UHEAD], m)
-                M[m, M_NEXT] = S[s, S_XHEAD]
-                S[s, S_XHEAD] = m
-                S[s, S_NUSER] -= 1
-            for k in range(nl_live):
-                lk = live_lock[k]
-                if L[lk, L_PROC] == p and L[lk, L_USER] == 1 and L[lk, L_EXIT_F] < 0:
-                    L[lk, L_EXIT_F] = nf
-                    nf = _finding_from(F, nf, LOCKED_PAGES_AT_PROCESS_EXIT, i, L[lk, L_SLOT], p, ti, since=L[lk, L_START_EV], lock=lk)
+            nf, nu = _on_process_end(F, nf, S, M, L, live_user, nu, live_lock, nl_live, i, p, ti)
             continue
         row = cidx[i]  # the call's row: per-call columns are not merged with process ends
 
@@ -486,7 +525,8 @@ def replay(inp, sizes, scratch):
                     continue
                 m = S[s, S_UHEAD]
                 while m >= 0:
-                    nf = _exposure_from(F, nf, USER_MAP_OUTLIVES_IRP, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m)
+                    nf = _exposure_from(F, nf, USER_MAP_OUTLIVES_IRP, i, s, M[m, M_PROC], ti,
+                                        since=M[m, M_START_EV], mapping=m)
                     if M[m, M_EXPO_F] < 0:
                         M[m, M_EXPO_F] = nf - 1
                     m = M[m, M_NEXT]
@@ -577,7 +617,8 @@ def replay(inp, sizes, scratch):
                 nf = _finding_at(F, nf, LOCK_BUILT_OR_PARTIAL_MDL, i, s, p, ti)
                 continue
             if S[s, S_LOCKST] == LS_LOCKED:
-                nf = _finding_from(F, nf, DOUBLE_LOCK, i, s, p, ti, since=L[S[s, S_LOCK], L_START_EV], lock=S[s, S_LOCK])
+                nf = _finding_from(F, nf, DOUBLE_LOCK, i, s, p, ti,
+                                   since=L[S[s, S_LOCK], L_START_EV], lock=S[s, S_LOCK])
                 continue
             lproc = p
             if e == E_LOCKPROC and tproc[row] != -1:
@@ -590,7 +631,8 @@ def replay(inp, sizes, scratch):
                 S[s, S_SIZE] = size[row]
             user = 1 if (_is_user(vs) or (vs == -1 and mode[row] == MODE_USER)) else 0
             if user == 1 and S[s, S_ALLOC_PROC] != -1 and lproc != -1 and lproc != S[s, S_ALLOC_PROC]:
-                nf = _finding_at(F, nf, LOCK_IN_WRONG_PROCESS, i, s, lproc, ti, since=S[s, S_ALLOC_EV], lock=nl)
+                nf = _finding_at(F, nf, LOCK_IN_WRONG_PROCESS, i, s, lproc, ti,
+                                 since=S[s, S_ALLOC_EV], lock=nl)
             lk = nl
             nl += 1
             L[lk, L_SLOT] = s
@@ -641,7 +683,8 @@ def replay(inp, sizes, scratch):
             while m >= 0:
                 if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
                     M[m, M_EXPO_F] = nf
-                    nf = _exposure_from(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m, lock=S[s, S_LOCK])
+                    nf = _exposure_from(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti,
+                                        since=M[m, M_START_EV], mapping=m, lock=S[s, S_LOCK])
                 m = M[m, M_NEXT]
             _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
             _iv_clear(S, IV, ivn, s)
@@ -663,14 +706,16 @@ def replay(inp, sizes, scratch):
                 nf = _finding_from(F, nf, ALLOC_PAGES_WRONG_FREE, i, s, p, ti, since=S[s, S_ALLOC_EV])
             if e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED:
                 lk = S[s, S_LOCK]
-                nf = _finding_from(F, nf, FREE_MDL_WHILE_LOCKED, i, s, p, ti, since=L[lk, L_START_EV], lock=lk)
+                nf = _finding_from(F, nf, FREE_MDL_WHILE_LOCKED, i, s, p, ti,
+                                   since=L[lk, L_START_EV], lock=lk)
                 if L[lk, L_USER] == 1:
                     F[nf - 1, F_SEV] = 1
             m = S[s, S_UHEAD]
             while m >= 0:
                 if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
                     M[m, M_EXPO_F] = nf
-                    nf = _exposure_from(F, nf, FREE_PAGES_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m)
+                    nf = _exposure_from(F, nf, FREE_PAGES_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti,
+                                        since=M[m, M_START_EV], mapping=m)
                 m = M[m, M_NEXT]
             sm = S[s, S_SYSMAP]
             if sm >= 0 and not (e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED):
@@ -737,7 +782,8 @@ def replay(inp, sizes, scratch):
             if (kind & K_PARTIAL) and S[s, S_SYSMAP] >= 0:
                 sm = S[s, S_SYSMAP]
                 # the old mapping stays the MDL's own (a later prepare/unmap/free ends it)
-                nf = _finding_from(F, nf, PARTIAL_REUSE_WITHOUT_PREPARE, i, s, p, ti, since=M[sm, M_START_EV], mapping=sm)
+                nf = _finding_from(F, nf, PARTIAL_REUSE_WITHOUT_PREPARE, i, s, p, ti,
+                                   since=M[sm, M_START_EV], mapping=sm)
             S[s, S_KIND] = (kind & ~K_UNKNOWN) | K_PARTIAL
             S[s, S_VA] = pva
             S[s, S_SIZE] = psz
@@ -795,7 +841,8 @@ def replay(inp, sizes, scratch):
             if c != -1:
                 conflict = _cache_conflict(S, M, IV, ivn, s, c)
                 if conflict >= 0:
-                    nf = _finding_from(F, nf, CACHE_TYPE_CONFLICT, i, s, p, ti, since=M[conflict, M_START_EV], mapping=nm)
+                    nf = _finding_from(F, nf, CACHE_TYPE_CONFLICT, i, s, p, ti,
+                                       since=M[conflict, M_START_EV], mapping=nm)
             m = nm
             nm += 1
             M[m, M_SLOT] = s
@@ -833,7 +880,8 @@ def replay(inp, sizes, scratch):
                     m = M[m, M_NEXT]
                 if m >= 0:
                     if p != -1 and p != M[m, M_PROC]:
-                        nf = _finding_at(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m)
+                        nf = _finding_at(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, M[m, M_PROC], ti,
+                                         since=M[m, M_START_EV], mapping=m)
                         continue
                     M[m, M_END_EV] = i
                     M[m, M_END_T] = ti
@@ -848,7 +896,8 @@ def replay(inp, sizes, scratch):
                 while m >= 0 and M[m, M_VA] != x:
                     m = M[m, M_NEXT]
                 if m >= 0:
-                    nf = _finding_at(F, nf, USER_UNMAP_AFTER_OWNER_EXIT, i, s, M[m, M_PROC], ti, since=M[m, M_START_EV], mapping=m)
+                    nf = _finding_at(F, nf, USER_UNMAP_AFTER_OWNER_EXIT, i, s, M[m, M_PROC], ti,
+                                     since=M[m, M_START_EV], mapping=m)
                     S[s, S_XHEAD] = _unlink(M, S[s, S_XHEAD], m)
                     continue
                 nf = _finding_at(F, nf, USER_MAP_UNBALANCED, i, s, p, ti)
@@ -874,36 +923,15 @@ def replay(inp, sizes, scratch):
                 nf = _finding_at(F, nf, KUNMAP_NOT_MAPPED, i, s, p, ti)
             continue
 
-    # --- end of trace --------------------------------------------------------------
     F = _grow(F, nf + 4 * ns + nrv + 8)
-    for r in range(nrv):
-        if RV[r, RV_FREED] == 0:
-            ev0 = RV[r, RV_EV]
-            nf = _finding_from(F, nf, RESERVED_LEAK, ev0, -1, RV[r, RV_PROC], t[ev0])
-    for s in range(ns):
-        kind = S[s, S_KIND]
-        lk = S[s, S_LOCK]
-        if S[s, S_LOCKST] == LS_LOCKED and lk >= 0 and L[lk, L_USER] == 0:
-            nf = _finding_from(F, nf, LOCKED_MDL_NEVER_UNLOCKED, L[lk, L_START_EV], s, L[lk, L_PROC], t[L[lk, L_START_EV]], lock=lk)
-        if (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
-            ev0 = S[s, S_ALLOC_EV] if S[s, S_ALLOC_EV] >= 0 else S[s, S_FIRST_EV]
-            nf = _finding_from(F, nf, ALLOC_PAGES_LEAK, ev0, s, S[s, S_ALLOC_PROC], t[ev0])
-        if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
-            continue
-        sm = S[s, S_SYSMAP]
-        if sm >= 0 and S[s, S_LOCKST] != LS_LOCKED and not (kind & K_NONPAGED):
-            ev0 = M[sm, M_START_EV]
-            nf = _finding_from(F, nf, KMAP_LEAK, ev0, s, M[sm, M_PROC], t[ev0], mapping=sm)
-        if (kind & K_IOALLOC) and S[s, S_IRP] == -1:
-            ev0 = S[s, S_ALLOC_EV]
-            nf = _finding_from(F, nf, MDL_STRUCT_LEAK, ev0, s, S[s, S_ALLOC_PROC], t[ev0])
+    nf = _at_trace_end(F, nf, S, M, L, RV, t, ns, nrv)
     return S[:ns], M[:nm], L[:nl], F[:nf]
 
 
 _JIT_HELPERS = (_is_user, _is_kernel, _grow, _add_finding, _finding_at, _finding_from, _exposure_from,
                 _unlink, _live_remove, _iv_lower,
                 _iv_clear, _iv_set, _clashing_mapping, _cache_conflict, _release_sysmap, _end_lock,
-                _source_gone, _short_use, _rsv_call)
+                _source_gone, _short_use, _rsv_call, _on_process_end, _at_trace_end)
 
 
 #: The modules whose code and constants the compiled kernel holds.
