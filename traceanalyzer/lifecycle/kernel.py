@@ -214,6 +214,19 @@ def _live_remove(live, n, pos_col, table, idx):
     return n - 1
 
 
+def _end_user_mapping(F, S, M, live_user, nu, s, m, i, ti, reason):
+    """End live user mapping m of slot s at stream event i (and the exposure window it
+    kept open); returns the new count of live user mappings."""
+    M[m, M_END_EV] = i
+    M[m, M_END_T] = ti
+    M[m, M_REASON] = reason
+    if M[m, M_EXPO_F] >= 0:
+        F[M[m, M_EXPO_F], F_END] = ti
+    S[s, S_UHEAD] = _unlink(M, S[s, S_UHEAD], m)
+    S[s, S_NUSER] -= 1
+    return _live_remove(live_user, nu, M_LIVEPOS, M, m)
+
+
 def _iv_lower(IV, n, key):
     """First position in the interval table whose start is >= key."""
     lo = 0
@@ -395,16 +408,9 @@ def _on_process_end(F, nf, S, M, L, live_user, nu, live_lock, nl_live, i, p, ti)
         s = M[m, M_SLOT]
         nf = _finding_from(F, nf, USER_MAPPING_NOT_UNMAPPED_AT_EXIT, i, s, p, ti,
                            since=M[m, M_START_EV], mapping=m)
-        M[m, M_END_EV] = i
-        M[m, M_END_T] = ti
-        M[m, M_REASON] = R_EXIT
-        if M[m, M_EXPO_F] >= 0:
-            F[M[m, M_EXPO_F], F_END] = ti
-        nu = _live_remove(live_user, nu, M_LIVEPOS, M, m)
-        S[s, S_UHEAD] = _unlink(M, S[s, S_UHEAD], m)
-        M[m, M_NEXT] = S[s, S_XHEAD]
+        nu = _end_user_mapping(F, S, M, live_user, nu, s, m, i, ti, R_EXIT)
+        M[m, M_NEXT] = S[s, S_XHEAD]  # an unmap after the exit finds it here
         S[s, S_XHEAD] = m
-        S[s, S_NUSER] -= 1
     for k in range(nl_live):
         lk = live_lock[k]
         if L[lk, L_PROC] == p and L[lk, L_USER] == 1 and L[lk, L_EXIT_F] < 0:
@@ -883,14 +889,7 @@ def replay(inp, sizes, scratch):
                         nf = _finding_at(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, M[m, M_PROC], ti,
                                          since=M[m, M_START_EV], mapping=m)
                         continue
-                    M[m, M_END_EV] = i
-                    M[m, M_END_T] = ti
-                    M[m, M_REASON] = R_UNMAP
-                    if M[m, M_EXPO_F] >= 0:
-                        F[M[m, M_EXPO_F], F_END] = ti
-                    nu = _live_remove(live_user, nu, M_LIVEPOS, M, m)
-                    S[s, S_UHEAD] = _unlink(M, S[s, S_UHEAD], m)
-                    S[s, S_NUSER] -= 1
+                    nu = _end_user_mapping(F, S, M, live_user, nu, s, m, i, ti, R_UNMAP)
                     continue
                 m = S[s, S_XHEAD]
                 while m >= 0 and M[m, M_VA] != x:
@@ -931,7 +930,8 @@ def replay(inp, sizes, scratch):
 _JIT_HELPERS = (_is_user, _is_kernel, _grow, _add_finding, _finding_at, _finding_from, _exposure_from,
                 _unlink, _live_remove, _iv_lower,
                 _iv_clear, _iv_set, _clashing_mapping, _cache_conflict, _release_sysmap, _end_lock,
-                _source_gone, _short_use, _rsv_call, _on_process_end, _at_trace_end)
+                _source_gone, _short_use, _rsv_call, _on_process_end, _at_trace_end,
+                _end_user_mapping)
 
 
 #: The modules whose code and constants the compiled kernel holds.
