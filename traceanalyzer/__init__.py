@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from traceanalyzer.analysis import Analysis, analyze, register_view
 from traceanalyzer.errors import (
-    MissingEventError, TraceEmptyError, TraceError, TraceFormatError, UnknownFormatError,
+    MissingEventError, TraceEmptyError, TraceError, TraceFileChangedError, TraceFormatError,
+    UnknownFormatError,
 )
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.query import QueryError, sql
@@ -41,5 +42,5 @@ for _view, _module, _func in (
 
 __all__ = [
     "Analysis", "MissingEventError", "QueryError", "Trace", "TraceEmptyError", "TraceError",
-    "TraceFormatError", "UnknownFormatError", "analyze", "load", "sql",
+    "TraceFileChangedError", "TraceFormatError", "UnknownFormatError", "analyze", "load", "sql",
 ]

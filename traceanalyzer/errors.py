@@ -32,6 +32,11 @@ class UnknownFormatError(TraceError):
     """No reader recognises the file."""
 
 
+class TraceFileChangedError(TraceError):
+    """A file a trace was loaded from changed or vanished before the trace was done
+    reading it (the deferred CSwitch rows of ``load``, read again on first use)."""
+
+
 class MissingEventError(TraceError, KeyError):
     """An analysis needs an event the trace does not contain.
 

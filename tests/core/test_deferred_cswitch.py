@@ -114,3 +114,73 @@ def test_kept_ranks_are_the_ranks_of_a_stable_sort_of_every_row() -> None:
         rank[np.argsort(times, kind="stable")] = np.arange(n)
         assert kept.tolist() == np.flatnonzero(~left_out).tolist()
         assert seq.tolist() == rank[kept].tolist()
+
+
+def _other_etl(tmp_path: Path) -> Path:
+    """A different ETL trace: fewer CSwitch rows, so other seq numbers."""
+    rows = [r for r in _rows(call_without_tid=True) if r["event"] != "CSwitch" or r["time_ns"] < 3000]
+    path = tmp_path / "other.etl"
+    write_etl(scenario_frame(rows), path, buffer_size=1024)
+    return path
+
+
+def _replace(path: Path, by: Path) -> None:
+    path.write_bytes(by.read_bytes())
+
+
+def _truncate(path: Path, by: Path) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+
+
+def _delete(path: Path, by: Path) -> None:
+    path.unlink()
+
+
+@pytest.mark.parametrize("change, word", [(_replace, "changed"), (_truncate, "changed"),
+                                          (_delete, "vanished")])
+def test_a_file_changed_after_load_is_an_error_naming_it(tmp_path: Path, change, word) -> None:
+    path = _write(tmp_path, call_without_tid=True)
+    other = _other_etl(tmp_path)
+    for access in (lambda t: t.cswitch, lambda t: ta.analyze(t).findings,
+                   lambda t: t.window(0, 10**9), lambda t: t.events):
+        trace = ta.load(path)
+        change(path, other)
+        for _ in range(2):  # still an error the second time, never an empty CSwitch table
+            with pytest.raises(ta.TraceFileChangedError) as err:
+                access(trace)
+            assert err.value.path == str(path) and str(err.value).startswith(str(path))
+            assert f"{word} since it was loaded" in str(err.value)
+            assert "keep_cswitch=True" in str(err.value)
+        path = _write(tmp_path, call_without_tid=True)  # back, for the next access
+
+
+def test_kept_cswitch_does_not_read_the_file_again(tmp_path: Path) -> None:
+    path = _write(tmp_path, call_without_tid=True)
+    whole = ta.load(path, keep_cswitch=True)
+    expected = ta.load(path, keep_cswitch=True).cswitch
+    path.unlink()
+    assert whole.cswitch.equals(expected) and len(ta.analyze(whole).findings)
+
+
+def test_a_pickled_trace_carries_its_cswitch_rows(tmp_path: Path) -> None:
+    import pickle
+
+    path = _write(tmp_path, call_without_tid=True)
+    whole = ta.load(path, keep_cswitch=True)
+    data = pickle.dumps(ta.load(path))
+    path.unlink()  # the unpickled trace never reads the file
+    back = pickle.loads(data)
+    assert back.cswitch.equals(whole.cswitch) and back.events_table().equals(whole.events_table())
+    a, b = ta.analyze(back), ta.analyze(whole)
+    assert a.findings.drop(columns="evidence").equals(b.findings.drop(columns="evidence"))
+
+
+def test_pickling_a_trace_whose_file_changed_is_an_error(tmp_path: Path) -> None:
+    import pickle
+
+    path = _write(tmp_path, call_without_tid=False)
+    trace = ta.load(path)
+    _replace(path, _other_etl(tmp_path))
+    with pytest.raises(ta.TraceFileChangedError, match="changed since it was loaded"):
+        pickle.dumps(trace)

@@ -209,13 +209,23 @@ class Trace:
         return empty.append_column("event", pa.array([], pa.string()).dictionary_encode())
 
     def _load_cswitch(self) -> pa.Table:
-        """The CSwitch rows, read again on first use (the loader gives them their seq)."""
-        loader, self._cswitch_loader = self._cswitch_loader, None
+        """The CSwitch rows, read again on first use (the loader gives them their seq).
+        The loader is dropped only once it succeeded: after an error (the file changed:
+        ``TraceFileChangedError``) the trace still knows its rows are missing."""
+        loader = self._cswitch_loader
         assert loader is not None
         self._tables["cswitch"] = loader()
+        self._cswitch_loader = None
         self._full_tables.pop("cswitch", None)
         self._deferred_cpus = set()
         return self._tables["cswitch"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled trace holds its CSwitch rows: they are read now (from the files as
+        they were loaded, or ``TraceFileChangedError``), not wherever it is unpickled."""
+        if self._cswitch_loader is not None:
+            self._load_cswitch()
+        return self.__dict__.copy()
 
     def _all_tables(self) -> dict[str, pa.Table]:
         """Every family table, the deferred CSwitch rows loaded."""
