@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from traceanalyzer.model.schema import IDLE_PID, SYSTEM_PID
-from traceanalyzer.vocabulary import address_to_int
+from traceanalyzer.vocabulary import address_to_int, str_or_none
 
 _NAME_COLS = ("process", "image", "name", "process_name")
 _START_COLS = ("start_ns", "start_time_ns", "start")
@@ -85,20 +85,21 @@ def _basename(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def span_for(spans: pd.DataFrame, pid: Any, name: str, around_ns: float | None
+def span_for(spans: pd.DataFrame, pid: Any, name: Any, around_ns: float | None
              ) -> tuple[float, float] | None:
     """(start_ns, end_ns) of the instance of ``pid`` alive around ``around_ns``.
 
-    Prefers an instance whose name matches; NaN means before/after the trace. None when
-    the process table does not know the pid.
+    Prefers an instance whose name matches (``name`` may be missing: None/NA/NaN);
+    NaN means before/after the trace. None when the process table does not know the pid.
     """
     if spans.empty or pid is None or pd.isna(pid):
         return None
     rows = spans[spans["pid"] == float(pid)]
     if rows.empty:
         return None
+    name = str_or_none(name)  # (pd.NA has no truth value)
     if name:
-        named = rows[rows["process"].str.lower() == str(name).lower()]
+        named = rows[rows["process"].str.lower() == name.lower()]
         rows = named if not named.empty else rows
     if around_ns is not None and len(rows) > 1:
         s = rows["start_ns"].fillna(-np.inf)

@@ -37,7 +37,7 @@ def problem_lanes(findings: pd.DataFrame, max_lanes: int = 12) -> pd.DataFrame:
     for r in shown.itertuples(index=False):
         procs = list(r.processes)
         where = ", ".join(procs[:2]) + (f" +{len(procs) - 2}" if len(procs) > 2 else "")
-        label = (f"{style.plot_text(r.rule)}\n{style.plot_text(r.caller or '?')}\n"
+        label = (f"{style.plot_text(r.rule)}\n{style.plot_text(vocab.str_or_none(r.caller) or '?')}\n"
                  f"{int(r.count)}x" + (f" in {style.plot_text(where)}" if where else ""))
         rows.append((r.problem_id, label, int(r.count), str(r.severity), 1))
     if len(folded):
