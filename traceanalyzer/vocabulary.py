@@ -160,8 +160,12 @@ def format_bytes(n: float | int | None, missing: str = "-") -> str:
 
 def held_bytes_text(leaks: dict[str, Any]) -> str:
     """``leaks.bytes_at_end`` of a summary as text, ``'8 KiB + ?'`` when some process
-    holds MDLs of unknown size (its ``by_process`` bytes is null)."""
-    text = format_bytes(leaks.get("bytes_at_end", 0))
+    holds MDLs of unknown size (its ``by_process`` bytes is null), ``'?'`` when all that
+    is held is of unknown size (``bytes_at_end`` null)."""
+    total = leaks.get("bytes_at_end", 0)
+    if is_missing(total):
+        return UNKNOWN_BYTES
+    text = format_bytes(total)
     unknown = any(p.get("bytes") is None for p in leaks.get("by_process") or [])
     return text + f" + {UNKNOWN_BYTES}" if unknown else text
 

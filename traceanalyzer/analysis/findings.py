@@ -16,7 +16,9 @@ from traceanalyzer.context.attribution import Context, asof_index
 from traceanalyzer.lifecycle.replay import u64_column
 from traceanalyzer.lifecycle.tables import LifecycleTables
 from traceanalyzer.model.trace import Trace
-from traceanalyzer.rules.assemble import FindingAssembler, kernel_partials, partial_frame
+from traceanalyzer.rules.assemble import (
+    UNKNOWN_SIZE, FindingAssembler, kernel_partials, partial_frame,
+)
 from traceanalyzer.rules.stateless import STATELESS_RULES, RuleInput
 
 
@@ -117,10 +119,10 @@ class FindingSources:
         open_locks = self.locks[self.locks["end_reason"] == "live"]
         open_maps = self.mappings[self.mappings["end_reason"] == "live"]
         n_open = len(open_locks) + len(open_maps)
-        if n_open:
+        if n_open:  # the known sizes added; unknown (not 0 B) when none is known
+            sizes = pd.concat([open_locks["bytes"], open_maps["bytes"]]).dropna()
             rows.append(dict(rule="TRACE_OPEN_AT_END", time_ns=t1, start_ns=t1, end_ns=t1,
-                             count=n_open,
-                             bytes=int(open_locks["bytes"].sum() + open_maps["bytes"].sum())))
+                             count=n_open, bytes=int(sizes.sum()) if len(sizes) else UNKNOWN_SIZE))
         if not rows:
             return partial_frame(0)
         cols = {c: [r.get(c) for r in rows] for c in {k for r in rows for k in r}}

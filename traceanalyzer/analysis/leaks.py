@@ -63,27 +63,34 @@ def leak_timeline(held: pd.DataFrame, trace_end_ns: int) -> pd.DataFrame:
     return ch[TIMELINE_COLUMNS].reset_index(drop=True)
 
 
+def known_total(sizes: pd.Series) -> int | None:
+    """The sum of the known sizes (null: an MDL of unknown size); None when there are
+    sizes and none is known (unknown, not 0 B); 0 when there are none."""
+    known = sizes.dropna()
+    return int(known.sum()) if len(known) or not len(sizes) else None
+
+
 def leak_figures(held: pd.DataFrame, findings: pd.DataFrame, trace_end_ns: int) -> dict[str, Any]:
     """bytes_at_end (memory still locked or user-mapped when the trace ends, each MDL
-    lifetime counted once), by_process (bytes null for a process whose held MDLs are all
-    of unknown size), bytes_leaked_at_exit (user mappings and user-buffer locks still
-    held when their process ended). The totals add the sizes that are known."""
+    lifetime counted once), by_process, bytes_leaked_at_exit (user mappings and
+    user-buffer locks still held when their process ended). Each figure adds the sizes
+    that are known (:func:`known_total`): None when memory is held but of unknown size
+    only, 0 when none is held."""
     still = held[held["end_ns"] >= trace_end_ns] if len(held) else held
     by_proc: list[dict[str, Any]] = []
-    total = 0
+    total: int | None = 0
     if len(still):
         # one MDL lifetime counted once; a mapped one is charged to the mapping's process
         still = still.sort_values("kind", ascending=False, kind="stable")  # user_mapped first
         once = still.drop_duplicates("lifetime_id")
-        total = int(once["bytes"].sum())
+        total = known_total(once["bytes"])
         grp = once.groupby(once["pid"].fillna(-1).astype("int64"), sort=True)
         for pid, g in grp:
             name = g["process"].dropna()
-            known = g["bytes"].dropna()  # null bytes: an MDL of unknown size
             by_proc.append({"pid": None if pid == -1 else int(pid),
                             "process": str(name.iloc[0]) if len(name) else None,
-                            "bytes": int(known.sum()) if len(known) else None})
+                            "bytes": known_total(g["bytes"])})
         by_proc.sort(key=lambda r: -(r["bytes"] if r["bytes"] is not None else -1))
     exits = findings[findings["rule"].isin(EXIT_RULES)]
-    at_exit = int(exits.drop_duplicates(["lifetime_id", "pid"])["bytes"].sum()) if len(exits) else 0
+    at_exit = known_total(exits.drop_duplicates(["lifetime_id", "pid"])["bytes"])
     return {"bytes_at_end": total, "by_process": by_proc, "bytes_leaked_at_exit": at_exit}

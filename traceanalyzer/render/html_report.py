@@ -123,11 +123,16 @@ def _summary_section(summary: dict, findings: pd.DataFrame) -> str:
                  '<div class="k">held at trace end</div></div>')
     if "bytes_leaked_at_exit" in leaks:
         cards.append(f'<div class="card"><div class="v">'
-                     f'{esc(vocab.format_bytes(leaks.get("bytes_leaked_at_exit")))}</div>'
+                     f'{esc(vocab.format_bytes(leaks.get("bytes_leaked_at_exit"), vocab.UNKNOWN_BYTES))}</div>'
                      '<div class="k">left behind at process exit</div></div>')
-    total = float(pd.to_numeric(findings.get("impact_byte_seconds", pd.Series(dtype=float)),
-                                errors="coerce").fillna(0).sum()) if len(findings) else 0.0
-    cards.append(f'<div class="card"><div class="v">{esc(vocab.format_byte_seconds(total))}'
+    impacts = pd.to_numeric(findings.get("impact_byte_seconds", pd.Series(dtype=float)),
+                            errors="coerce") if len(findings) else pd.Series(dtype=float)
+    known = impacts.dropna()  # null: a finding of unknown size, not 0 B·s
+    total = (vocab.format_byte_seconds(float(known.sum())) if len(known) or not len(impacts)
+             else vocab.UNKNOWN_BYTES)
+    if len(known) < len(impacts) and len(known):
+        total += f" + {vocab.UNKNOWN_BYTES}"
+    cards.append(f'<div class="card"><div class="v">{esc(total)}'
                  '</div><div class="k">total impact</div></div>')
     verdict = "No findings: no MDL misuse seen in this trace."
     if len(findings):

@@ -23,6 +23,10 @@ from traceanalyzer.rules.catalogue import PERMANENT_LEAKS, RULES
 from traceanalyzer.rules.messages import messages_for, object_array
 from traceanalyzer.vocabulary import SEVERITY_DTYPE, SEVERITY_RANK, describe_bytes, format_address, format_ms
 
+#: A partial's ``bytes`` when the size is known to be unknown (``-1`` means: the size of
+#: its MDL lifetime, ``slot``; 0 when it has none).
+UNKNOWN_SIZE = -2
+
 #: Columns of a partial frame (``-1`` = absent for integers, None for objects).
 PARTIAL_COLUMNS = (
     "rule", "time_ns", "proc", "slot", "call_idx", "rel_call", "event_call", "start_ns",
@@ -171,7 +175,8 @@ class FindingAssembler:
         mdl = gather(T.lifetime_mdl, slot, -1)
         slot_va = gather(T.lifetime_va, slot, -1)
         nbytes = p["bytes"].to_numpy(dtype=np.int64)
-        nbytes = np.where(nbytes >= 0, nbytes, gather(self.slot_bytes, slot, 0))
+        nbytes = np.where(nbytes >= 0, nbytes, np.where(nbytes == UNKNOWN_SIZE, -1,
+                                                        gather(self.slot_bytes, slot, 0)))
         nbytes = self.reservation_bytes(rules, call_idx, nbytes, has_slot)
         map_va = gather(T.mapping_va, mapping_id, -1)
         # the address the call itself names: mapped_va (map/unmap), else va

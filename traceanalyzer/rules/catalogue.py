@@ -112,7 +112,7 @@ RULES: Final[dict[str, Rule]] = {r.id: r for r in [
     Rule('TRACE_UNKNOWN_EVENT', "info", 0, 'an event the analyzer could not classify, counted per provider/event', 'Events that are not understood are not analysed.', "rules.md, trace quality findings", 'Check the provider/event names (or pass a field map) if these events should have been recognised.'),
     Rule('TRACE_CONTEXT_UNRESOLVED', "info", 0, 'a call whose thread or process could not be attributed', 'Rules that need the process context could not be checked on these calls.', "rules.md, trace quality findings", "Record the kernel Process/Thread (and CSwitch) events with the driver's events, or log effective_pid, so every call can be attributed."),
     Rule('TRACE_TIME_DISORDER', "info", 0, 'timestamps out of order beyond per-CPU buffering', 'Ordering-dependent findings may be wrong.', "rules.md, trace quality findings", 'Check the clock source of merged traces; findings that depend on ordering may be wrong.'),
-    Rule('TRACE_OPEN_AT_END', "info", 0, 'lifecycles still open when the trace ends: count and bytes', 'Locks or mappings still held at the end of the trace may be released later, or never.', "rules.md, trace quality findings", 'Stop the trace after the driver has finished its work, or take these lifecycles as still in flight.'),
+    Rule('TRACE_OPEN_AT_END', "info", 0, 'lifecycles still open when the trace ends: count and bytes (the known sizes added; unknown when none is known)', 'Locks or mappings still held at the end of the trace may be released later, or never.', "rules.md, trace quality findings", 'Stop the trace after the driver has finished its work, or take these lifecycles as still in flight.'),
 ]}
 
 
