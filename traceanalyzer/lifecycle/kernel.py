@@ -968,8 +968,13 @@ def _build_jit():
     return rebind(replay)
 
 
-replay_py = replay
-"""The kernel as plain Python (same code; for small traces and for tests)."""
+def replay_py(inp: ReplayInput, sizes: ReplaySizes, scratch: Scratch):
+    """The kernel as plain Python (same code; for small traces and for tests), with the
+    compiled kernel's arithmetic: int64 wraps around silently. Addresses are uint64 bit
+    patterns in int64, so a range end past 2**63 (``va + size``, the partial-MDL range
+    check) wraps in both engines alike; numpy would warn on each such scalar add."""
+    with np.errstate(over="ignore"):
+        return replay(inp, sizes, scratch)
 
 _jit = None
 
