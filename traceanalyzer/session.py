@@ -54,7 +54,7 @@ def load(
         raise TraceError("no trace files given")
     options = ReadOptions(strict=strict, field_map=field_map, progress=progress, extra=dict(reader_options),
                           defer_cswitch=not keep_cswitch)
-    tables, orders, stats, formats, deferred = [], [], Stats(), [], False
+    tables, orders, keys, stats, formats, deferred = [], [], [], Stats(), [], False
     identities: dict[Path, FileIdentity | None] = {}
     metadata: dict[str, object] = {}
     for path in paths:
@@ -74,6 +74,7 @@ def load(
         deferred = deferred or "cswitch" in result.deferred
         identities[path] = identity
         orders.append(result.order)
+        keys.append(result.order_key)
         stats.extend(result.stats)
         formats.append(result.metadata.get("format", "?"))
         for key, value in result.metadata.items():
@@ -81,7 +82,7 @@ def load(
     metadata["formats"] = formats
     metadata["traces"] = [str(p) for p in paths]
     loader = _CSwitchReload(paths, format, options, identities) if deferred else None
-    trace = Trace.from_tables(tables, metadata, stats, paths, orders, cswitch_loader=loader)
+    trace = Trace.from_tables(tables, metadata, stats, paths, orders, cswitch_loader=loader, order_keys=keys)
     return trace.symbolize(symbols) if symbols is not None else trace
 
 
@@ -141,4 +142,5 @@ class _CSwitchReload:
         results = [read_file(path, format=self.format, options=self.options) for path in self.paths]
         self.check()  # replaced while being read
         return Trace.from_tables([r.table for r in results], paths=self.paths,
-                                 orders=[r.order for r in results]).table("cswitch", all_columns=False)
+                                 orders=[r.order for r in results], order_keys=[r.order_key for r in results],
+                                 ).table("cswitch", all_columns=False)

@@ -184,3 +184,29 @@ def test_pickling_a_trace_whose_file_changed_is_an_error(tmp_path: Path) -> None
     _replace(path, _other_etl(tmp_path))
     with pytest.raises(ta.TraceFileChangedError, match="changed since it was loaded"):
         pickle.dumps(trace)
+
+
+def test_kept_ranks_with_a_tie_key_are_the_ranks_of_the_sort_by_time_then_key() -> None:
+    """Equal times ordered by a per-row key (the ETL stream key), not by row order: each
+    kept row's seq is its position in the sort of all rows by (time, key)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from traceanalyzer.model.order import kept_ranks
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        n = int(rng.integers(1, 80))
+        times = rng.integers(0, int(rng.integers(1, 12)), n)
+        keys = rng.permutation(n * 3)[:n]  # unique, unrelated to row order
+        left_out = rng.random(n) < rng.random()
+        cuts = sorted(set(rng.integers(0, n, 3).tolist()) | {0, n})
+        key_cuts = sorted(set(rng.integers(0, n, 2).tolist()) | {0, n})  # chunked differently
+        column = pa.chunked_array([pa.array(times[a:b], pa.int64()) for a, b in zip(cuts, cuts[1:])], pa.int64())
+        ties = pa.chunked_array([pa.array(keys[a:b], pa.int64()) for a, b in zip(key_cuts, key_cuts[1:])],
+                                pa.int64())
+        kept, seq = kept_ranks(column, left_out, ties)
+        rank = np.empty(n, np.int64)
+        rank[np.lexsort((keys, times))] = np.arange(n)
+        assert kept.tolist() == np.flatnonzero(~left_out).tolist()
+        assert seq.tolist() == rank[kept].tolist()

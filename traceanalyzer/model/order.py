@@ -1,42 +1,50 @@
 """seq of the rows a Trace keeps when it leaves others out (the deferred CSwitch rows):
-the rank each kept row has in the time order of all rows (ties keep row order), counted
-without sorting the rows left out."""
+the rank each kept row has in the time order of all rows (ties by a tie key such as the
+ETL stream key, or in row order), counted without sorting the rows left out."""
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 import pyarrow as pa
 
 
-def kept_ranks(times: pa.ChunkedArray, left_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(kept row indexes, their seq): seq = rank of the row in the stable time order of
-    every row of ``times``, rows where ``left_out`` is True included but never sorted.
+def kept_ranks(times: pa.ChunkedArray, left_out: np.ndarray,
+               ties: pa.ChunkedArray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(kept row indexes, their seq): seq = rank of the row in the time order of every
+    row of ``times`` (equal times by ``ties``, an integer per row, e.g. the ETL stream
+    key, else in row order), rows where ``left_out`` is True included but never sorted.
 
     The rows left out are only counted: for each distinct kept time, how many left-out
     rows come earlier (searchsorted chunk by chunk), plus, at an equal time, those before
-    the kept row in row order."""
+    the kept row by tie key (or row order)."""
     kept = np.flatnonzero(~left_out)
     all_times = [c.to_numpy(zero_copy_only=False) for c in times.chunks] if kept.size else []
+    all_ties = [c.to_numpy(zero_copy_only=False) for c in ties.chunks] if ties is not None and kept.size else None
     kt = _gather(all_times, kept)
-    korder = np.argsort(kt, kind="stable")
+    kk = kept if all_ties is None else _gather(all_ties, kept)
+    korder = np.lexsort((kk, kt))
     seq = np.empty(kept.size, np.int64)
     seq[korder] = np.arange(kept.size, dtype=np.int64)  # rank among the kept rows
     if not kept.size or kept.size == left_out.size:
         return kept, seq
-    u = np.unique(kt)
+    u = kt[korder]  # the distinct kept times, sorted
+    u = u[np.r_[True, u[1:] != u[:-1]]]
     less = np.zeros(u.size + 1, np.int64)
     tie_m, tie_row = [], []
     start = 0
-    for chunk in all_times:
+    buckets, shift = _buckets(u)
+    # the tie keys cut as the time chunks are
+    tie_chunks = _aligned(all_ties, [c.size for c in all_times]) if all_ties is not None else None
+    longest = max(c.size for c in all_times)
+    at_buf, m_buf = np.empty(longest, np.int64), np.empty(longest, np.int64)
+    for i, chunk in enumerate(all_times):
         stop = start + chunk.size
-        out = np.flatnonzero(left_out[start:stop])
-        t = chunk[out]
-        r = np.searchsorted(u, t, side="right")  # kept times <= t
-        less += np.bincount(r, minlength=u.size + 1)
-        eq = np.flatnonzero((r > 0) & (u[np.maximum(r - 1, 0)] == t))
-        if eq.size:
-            tie_m.append(r[eq] - 1)
-            tie_row.append(out[eq] + start)
+        at, m = at_buf[:chunk.size], m_buf[:chunk.size]
+        n_eq = _count_chunk(chunk, left_out[start:stop], u, buckets, shift, less, at, m)
+        if n_eq:
+            tie_m.append(m[:n_eq].copy())
+            tie_row.append(at[:n_eq] + start if tie_chunks is None else tie_chunks[i][at[:n_eq]])
         start = stop
     # left-out rows with a time < u[m]: those whose count of kept times <= t is <= m
     before = np.cumsum(less)[:-1]
@@ -46,7 +54,7 @@ def kept_ranks(times: pa.ChunkedArray, left_out: np.ndarray) -> tuple[np.ndarray
         tm, tr = np.concatenate(tie_m), np.concatenate(tie_row)
         # add those before each kept row in row order: sort ties and kept rows by (m, row)
         key_m = np.concatenate([tm, m_k])
-        key_r = np.concatenate([tr, kept])
+        key_r = np.concatenate([tr, kk])
         is_tie = np.concatenate([np.ones(tm.size, bool), np.zeros(kept.size, bool)])
         o = np.lexsort((key_r, key_m))
         ties_so_far = np.cumsum(is_tie[o])
@@ -72,3 +80,59 @@ def _gather(chunks: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
         if sel.any():
             out[sel] = c[rows[sel] - offsets[i]]
     return out
+
+
+def _aligned(chunks: list[np.ndarray], sizes: list[int]) -> list[np.ndarray]:
+    """``chunks`` re-cut to the chunk sizes ``sizes`` (zero-copy where they agree)."""
+    if [c.size for c in chunks] == sizes:
+        return chunks
+    whole = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+    bounds = np.cumsum([0] + sizes)
+    return [whole[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _buckets(u: np.ndarray) -> tuple[np.ndarray, int]:
+    """A lookup over the sorted distinct times ``u``: bucket b covers times
+    ``u[0] + [b << shift, (b + 1) << shift)``; ``buckets[b]`` = how many of ``u`` lie below
+    it (about two buckets per value, so a row's place in ``u`` is a short binary search)."""
+    span = int(u[-1]) - int(u[0]) + 1
+    want = min(1 << 24, max(64, 2 * u.size))
+    shift = max(0, (span - 1) // want).bit_length() if span > want else 0
+    n = (span >> shift) + 2
+    edges = u[0] + (np.arange(n, dtype=np.int64) << np.int64(shift))
+    return np.searchsorted(u, edges, side="left").astype(np.int64), shift
+
+
+@nb.njit(cache=True)
+def _count_chunk(t, left_out, u, buckets, shift, less, at, m):
+    """For each left-out row i of one chunk: ``less[r] += 1`` with r = how many of ``u``
+    are <= t[i]; a row whose time is in ``u`` is also listed: ``at[k] = i``, ``m[k]`` =
+    the index of its time in ``u``. Returns the number listed."""
+    n_u = u.shape[0]
+    lo_t = u[0]
+    k = 0
+    for i in range(t.shape[0]):
+        if not left_out[i]:
+            continue
+        x = t[i]
+        if x < lo_t:
+            r = 0
+        elif x >= u[n_u - 1]:
+            r = n_u
+        else:
+            b = (x - lo_t) >> shift
+            lo = buckets[b]
+            hi = buckets[b + 1]
+            while lo < hi:  # first of u[lo:hi] greater than x
+                mid = (lo + hi) >> 1
+                if u[mid] <= x:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            r = lo
+        less[r] += 1
+        if r > 0 and u[r - 1] == x:
+            at[k] = i
+            m[k] = r - 1
+            k += 1
+    return k

@@ -22,6 +22,7 @@ from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.dtypes import with_addresses
 from traceanalyzer.model.encoding import as_dictionary, dictionary_codes
 from traceanalyzer.model.order import kept_ranks
+from traceanalyzer.readers.base import order_by_key
 from traceanalyzer.model.schema import (
     COLUMNS, FAMILIES, KNOWN_EVENTS, NULL_POINTER_COLUMNS, OTHER_FAMILY, ZERO_IS_ADDRESS,
     family_of,
@@ -58,9 +59,12 @@ class Trace:
         order: np.ndarray | None = None,
         *,
         cswitch_loader: Callable[[], pa.Table] | None = None,
+        order_key: pa.ChunkedArray | None = None,
     ) -> None:
         """``order``: the row permutation that puts ``table`` in time order when the reader
-        knows how equal times are ordered (``ReadResult.order``); default: stable by time."""
+        knows how equal times are ordered (``ReadResult.order``), or ``order_key`` the
+        same as a key per row (``ReadResult.order_key``: by time, then key); default:
+        stable by time."""
         self.paths = [str(p) for p in paths]
         self.metadata = dict(metadata or {})
         self.metadata.setdefault("traces", self.paths)
@@ -70,7 +74,7 @@ class Trace:
         # when every call carries its thread (docs/architecture.md, "Model").
         self._cswitch_loader = cswitch_loader
         self._deferred_cpus: set[int] = set()
-        self._tables = self._split(table, order)
+        self._tables = self._split(table, order, order_key)
         self._full_tables: dict[str, pa.Table] = {}
 
     # --- construction -------------------------------------------------------------
@@ -85,10 +89,11 @@ class Trace:
         orders: list[np.ndarray | None] | None = None,
         *,
         cswitch_loader: Callable[[], pa.Table] | None = None,
+        order_keys: list[pa.ChunkedArray | None] | None = None,
     ) -> "Trace":
         """Merge several canonical tables (one per file) into one trace, by time; equal
         times in file order, within a file as its ``orders`` entry (``ReadResult.order``)
-        puts them.
+        puts them (or its ``order_keys`` entry, ``ReadResult.order_key``).
 
         cswitch_loader: when given, the CSwitch rows are numbered but not kept (their
         other columns may be absent); ``table('cswitch')`` calls it once, and it must
@@ -97,10 +102,14 @@ class Trace:
         if not tables:
             raise TraceError("no trace files given")
         orders = orders or [None] * len(tables)
+        order_keys = order_keys or [None] * len(tables)
         if len(tables) == 1:  # keep a dictionary-encoded `event` as it is: _split wants codes
-            return cls(tables[0], metadata, stats, paths, orders[0], cswitch_loader=cswitch_loader)
+            return cls(tables[0], metadata, stats, paths, orders[0], cswitch_loader=cswitch_loader,
+                       order_key=order_keys[0])
         prepared = []
-        for t, order in zip(tables, orders):
+        for t, order, key in zip(tables, orders, order_keys):
+            if order is None and key is not None:
+                order = order_by_key(t.column("time_ns"), key)
             if order is not None:  # in time order: the stable sort of the whole keeps it
                 t = t.take(pa.array(order))
             # dictionaries differ between files: concatenate plain strings
@@ -110,7 +119,8 @@ class Trace:
         return cls(pa.concat_tables(prepared, promote_options="permissive"), metadata, stats, paths,
                    cswitch_loader=cswitch_loader)
 
-    def _split(self, table: pa.Table, order: np.ndarray | None = None) -> dict[str, pa.Table]:
+    def _split(self, table: pa.Table, order: np.ndarray | None = None,
+               order_key: pa.ChunkedArray | None = None) -> dict[str, pa.Table]:
         # seq = rank in time order (ties keep file order, or the reader's `order`). The wide
         # table is never permuted: each family filters its own (narrow) columns, then sorts
         # those rows.
@@ -119,6 +129,8 @@ class Trace:
         self._span = (int(span["min"]), int(span["max"])) if span else (0, 0)
         # deferred CSwitch rows in file-order ties: counted, never sorted (model/order.py)
         deferring = self._cswitch_loader is not None and order is None
+        if order is None and order_key is not None and not deferring:
+            order = order_by_key(table.column("time_ns"), order_key)
         if order is not None:
             rank = _ranks(order)
         else:
@@ -136,7 +148,7 @@ class Trace:
         fam = fam_of_name[codes] if codes.size else np.zeros(0, dtype=np.int8)
         del codes
         if deferring:  # the kept rows' seq, the deferred rows counted, not sorted
-            kept, kept_seq = kept_ranks(table.column("time_ns"), fam == family_names.index("cswitch"))
+            kept, kept_seq = kept_ranks(table.column("time_ns"), fam == family_names.index("cswitch"), order_key)
         tables: dict[str, pa.Table] = {}
         present = set(table.column_names)
         for k, family in enumerate(family_names):

@@ -49,9 +49,13 @@ class ReadResult:
     deferred: families whose rows carry only ``time_ns``, ``event`` and ``cpu``
         (``("cswitch",)`` when the reader honoured ``ReadOptions.defer_cswitch``).
     order: for a reader whose rows are not in time order and that knows the true order
-        of equal times (ETL: a CPU's records in the order it logged them), the row
-        permutation that puts the table in time order; None = sort by ``time_ns``,
-        equal times in row order (:meth:`ordered_table`; ``Trace`` uses it).
+        of equal times, the row permutation that puts the table in time order; None =
+        sort by ``time_ns``, equal times by ``order_key`` or else in row order
+        (:meth:`time_order`, :meth:`ordered_table`; ``Trace`` uses them).
+    order_key: the same knowledge as one integer per row, cheaper than a permutation
+        (ETL: each record's stream key, CPU then position in that CPU's records): the
+        time order is by (``time_ns``, ``order_key``). A ``Trace`` that ranks only some
+        rows counts the others with it and never sorts the whole table.
     """
 
     table: pa.Table
@@ -59,15 +63,38 @@ class ReadResult:
     stats: Stats = field(default_factory=Stats)
     deferred: tuple[str, ...] = ()
     order: np.ndarray | None = None
+    order_key: pa.ChunkedArray | None = None
+
+    def time_order(self) -> np.ndarray | None:
+        """The row permutation into time order (equal times as the reader orders them);
+        None when the rows are in that order already."""
+        if self.order is not None:
+            return self.order
+        return order_by_key(self.table.column("time_ns"), self.order_key)
 
     def ordered_table(self) -> pa.Table:
         """The table in time order (equal times as the reader orders them)."""
-        if self.order is not None:
-            return self.table.take(pa.array(self.order))
-        times = self.table.column("time_ns").to_numpy()
-        if times.size < 2 or bool(np.all(times[1:] >= times[:-1])):
-            return self.table
-        return self.table.take(pa.array(np.argsort(times, kind="stable")))
+        order = self.time_order()
+        return self.table if order is None else self.table.take(pa.array(order))
+
+
+def order_by_key(times: pa.ChunkedArray, key: pa.ChunkedArray | None = None) -> np.ndarray | None:
+    """The permutation sorting rows by time, equal times by ``key`` (None: in row order);
+    None when the rows are sorted already. A stable sort by time, then only the rows in
+    runs of equal times re-sorted by (time, key)."""
+    t = times.to_numpy()
+    if t.size < 2 or bool(np.all(t[1:] >= t[:-1])) and key is None:
+        return None
+    order = np.argsort(t, kind="stable")
+    if key is not None:
+        ordered = t[order]
+        tie = ordered[1:] == ordered[:-1]
+        if tie.any():
+            k = key.to_numpy()
+            at = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
+            rows = order[at]
+            order[at] = rows[np.lexsort((k[rows], t[rows]))]
+    return None if bool(np.all(order[1:] > order[:-1])) else order
 
 
 class Reader(Protocol):

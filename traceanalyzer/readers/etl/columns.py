@@ -10,8 +10,8 @@ import pyarrow as pa
 from traceanalyzer.model.schema import COLUMNS
 
 #: Column of the walk's chunks: each row's stream-order key (``walk.stream_keys``: CPU,
-#: then position in that CPU's records). :func:`stream_order` turns it into
-#: ``ReadResult.order`` and drops it; ``EtlBatches`` keeps it in every batch.
+#: then position in that CPU's records). ``read_etl`` hands it out as
+#: ``ReadResult.order_key``; ``EtlBatches`` keeps it in every batch.
 ORDER_KEY = "stream_order"
 
 
@@ -91,23 +91,3 @@ def assemble(chunks: list[dict[str, pa.Array]], columns: list[str] | None = None
         )
     return pa.concat_tables(tables)
 
-
-
-def stream_order(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
-    """(``table`` without :data:`ORDER_KEY`, the permutation sorting it by time and equal
-    times by that key: by CPU, then in the order each CPU logged them; None if sorted)."""
-    if ORDER_KEY not in table.column_names:
-        return table, None
-    key = table.column(ORDER_KEY).to_numpy()
-    table = table.drop_columns([ORDER_KEY])
-    if table.num_rows < 2:
-        return table, None
-    times = table.column("time_ns").to_numpy()
-    order = np.argsort(times, kind="stable")
-    ordered = times[order]
-    tie = ordered[1:] == ordered[:-1]
-    if tie.any():  # re-sort only the rows in runs of equal times, by (time, key)
-        at = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
-        rows = order[at]
-        order[at] = rows[np.lexsort((key[rows], times[rows]))]
-    return table, None if bool(np.all(order[1:] > order[:-1])) else order

@@ -6,8 +6,9 @@ CSwitch/Thread records, a Python path for the rare ones (Process, Image, provide
 events: :mod:`.kernel`, :mod:`.events`) -> Arrow column chunks, gathered into one table
 (:func:`read_etl`) or streamed (:class:`EtlBatches`). Rows are in file order per walk
 chunk (bulk records, then the rare ones); every row carries its stream-order key (CPU,
-then position in that CPU's records), from which :func:`read_etl` returns the time order
-as ``ReadResult.order`` (equal times: by CPU, then as logged; docs/etl.md).
+then position in that CPU's records), which :func:`read_etl` returns as
+``ReadResult.order_key``: the time order is by (time, key), equal times by CPU, then as
+logged (docs/etl.md).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from traceanalyzer.readers.etl.checks import (
     missing_buffers,
 )
 from traceanalyzer.readers.etl.columns import (
-    ORDER_KEY, assemble, dict_column, int_column, null_column, sparse_int_column, stream_order,
+    ORDER_KEY, assemble, dict_column, int_column, null_column, sparse_int_column,
 )
 from traceanalyzer.readers.etl.events import RareDecoder
 from traceanalyzer.readers.etl.logfile import LogfileHeader, parse_logfile_header
@@ -69,9 +70,12 @@ def read_etl(path: Path, options: ReadOptions) -> ReadResult:
     """Read ``path``; see docs/etl.md for the mapping, the stats and the error rules."""
     batches = EtlBatches(path, options)
     chunks = [chunk for group in batches._groups() for chunk in group]
-    table, order = stream_order(assemble(chunks))
+    table = assemble(chunks)
+    del chunks
+    key = table.column(ORDER_KEY) if ORDER_KEY in table.column_names else None
+    table = table.drop_columns([ORDER_KEY]) if key is not None else table
     batches.stats.add("events", table.num_rows, "info", str(path))
-    return ReadResult(table=table, metadata=batches.metadata, stats=batches.stats, order=order,
+    return ReadResult(table=table, metadata=batches.metadata, stats=batches.stats, order_key=key,
                       deferred=("cswitch",) if options.defer_cswitch else ())
 
 
