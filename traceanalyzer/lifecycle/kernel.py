@@ -449,6 +449,183 @@ def _at_trace_end(F, nf, S, M, L, RV, t, ns, nrv):
     return nf
 
 
+# --- per-event handlers -----------------------------------------------------------------
+# One function per event family, called from the loop of ``replay`` with the record tables,
+# the counters they move and the call's own column values (``x_*``); each returns the
+# counters it changed. Compiled, they are inlined into the loop (``_INLINED``). The families
+# of nearly every call (allocate, lock, map, unmap, unlock, free) stay in the loop itself:
+# numba takes a reference on every array a function receives and LLVM cannot drop those
+# around a call that may raise (a dict lookup): a handler per hot family made the kernel
+# 1.3-1.7x slower, 1.1-1.4x with every helper inlined too (benchmarks/bench_core.py).
+
+
+def _on_rsv_alloc(RV, rsv, nrv, i, p, x_va, x_mva, x_ok, x_tag):
+    """MmAllocateMappingAddress(Ex): a reservation of address x. Returns the reservation
+    count."""
+    x = x_va if x_va != -1 else x_mva
+    if x_ok == 0 or x == 0 or x == -1:
+        return nrv
+    r = nrv
+    RV[r, RV_VA] = x
+    RV[r, RV_TAG] = x_tag
+    RV[r, RV_EV] = i
+    RV[r, RV_PROC] = p
+    RV[r, RV_FREED] = 0
+    rsv[x] = r
+    return nrv + 1
+
+
+def _on_rsv_free(F, nf, RV, rsv, i, p, ti, x_va, x_mva, x_tag):
+    """MmFreeMappingAddress of the reservation at x. Returns the finding count."""
+    x = x_va if x_va != -1 else x_mva
+    if x == -1 or x not in rsv:
+        return nf
+    r = rsv[x]
+    if x_tag != -1 and RV[r, RV_TAG] != -1 and x_tag != RV[r, RV_TAG]:
+        # no reservation has this address and tag: the call changes nothing
+        return _finding_at(F, nf, RESERVED_TAG_MISMATCH, i, -1, p, ti, since=RV[r, RV_EV])
+    if RV[r, RV_MAP_EV] >= 0:  # illegal, but the free takes effect (no RESERVED_LEAK)
+        nf = _finding_at(F, nf, RESERVED_FREE_WHILE_MAPPED, i, -1, p, ti, since=RV[r, RV_MAP_EV])
+    RV[r, RV_FREED] = 1
+    del rsv[x]
+    return nf
+
+
+def _on_irp_complete(F, nf, S, M, L, IV, ivn, sysva, irp_head, live_lock, nl_live, i, ti, x_irp):
+    """IoCompleteRequest of irp x_irp: every MDL it owns is unlocked and freed, each live
+    user mapping of one reported. Returns the finding count and the live-lock count."""
+    if x_irp == -1 or x_irp not in irp_head:
+        return nf, nl_live
+    s = irp_head[x_irp]
+    del irp_head[x_irp]
+    while s >= 0:
+        nxt = S[s, S_IRPNEXT]
+        S[s, S_IRPNEXT] = -1
+        if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
+            s = nxt
+            continue
+        m = S[s, S_UHEAD]
+        while m >= 0:
+            nf = _exposure_from(F, nf, USER_MAP_OUTLIVES_IRP, i, s, M[m, M_PROC], ti,
+                                since=M[m, M_START_EV], mapping=m)
+            if M[m, M_EXPO_F] < 0:
+                M[m, M_EXPO_F] = nf - 1
+            m = M[m, M_NEXT]
+        _release_sysmap(S, M, sysva, s, i, ti, R_IRP)
+        _iv_clear(S, IV, ivn, s)
+        lk = S[s, S_LOCK]
+        if S[s, S_LOCKST] == LS_LOCKED and lk >= 0:
+            nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_IRP)
+        S[s, S_LOCKST] = LS_UNLOCKED
+        S[s, S_LOCK] = -1
+        S[s, S_FREED] = 1
+        S[s, S_FREE_EV] = i
+        S[s, S_END_EV] = i
+        s = nxt
+    return nf, nl_live
+
+
+def _first_seen(S, slot_of, ns, e, i, a, mid, x_va, x_size):
+    """A call on MDL address a (dense id mid) allocated before the trace: a lifetime of
+    unknown kind from here. Returns the slot count (the new slot is ns)."""
+    s = ns
+    S[s, S_MDL] = a
+    S[s, S_KIND] = K_UNKNOWN
+    S[s, S_FIRST_EV] = i
+    if e != E_RSV_MAP and e != E_RSV_UNMAP:  # there va is the reservation
+        S[s, S_VA] = x_va
+        S[s, S_SIZE] = x_size
+    S[s, S_LOCKST] = LS_UNKNOWN
+    S[s, S_FREED] = 0
+    S[s, S_NUSER] = 0
+    S[s, S_PAGESFREED] = 0
+    S[s, S_NMAPS] = 0
+    S[s, S_NLOCKS] = 0
+    S[s, S_REALLOC] = 0
+    slot_of[mid] = s
+    return ns + 1
+
+
+def _on_build_nonpaged(S, IV, ivn, s, kind, x_va):
+    """MmBuildMdlForNonPagedPool of slot s: it describes nonpaged memory from now on."""
+    S[s, S_KIND] = kind | K_NONPAGED
+    if S[s, S_VA] == -1:
+        S[s, S_VA] = x_va
+    _iv_set(S, IV, ivn, s, 0 if _is_kernel(S[s, S_VA]) else -1, S[s, S_VA], S[s, S_SIZE])
+
+
+def _on_partial(F, nf, S, M, IV, ivn, slot_of, s, kind, i, p, ti, x_src, x_va, x_size):
+    """IoBuildPartialMdl into slot s from the MDL of dense id x_src (-1 unknown): checks
+    the source and the range, then s describes [x_va, x_va + x_size) of the source's
+    pages. Returns the finding count."""
+    s0 = slot_of[x_src] if x_src >= 0 else -1
+    pva = x_va
+    psz = x_size
+    how = SRC_STABLE
+    root = s0
+    if s0 >= 0 and S[s0, S_FREED] == 1:
+        nf = _finding_at(F, nf, MDL_USE_AFTER_FREE, i, s0, p, ti, since=S[s0, S_FREE_EV])
+        how = SRC_INVALID
+    elif s0 >= 0:
+        k0 = S[s0, S_KIND]
+        if (k0 & K_PARTIAL) and S[s0, S_LOCKST] != LS_LOCKED:
+            # a partial of a partial: valid while the first one's source is
+            if _source_gone(S, s0) == 1:
+                nf = _finding_at(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s0, p, ti)
+                how = SRC_INVALID
+            else:
+                root = S[s0, S_SRC]
+                how = S[s0, S_SRCLOCK]
+        elif (k0 & K_PAGES) and S[s0, S_PAGESFREED] == 1:
+            nf = _finding_at(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, p, ti, since=S[s0, S_ALLOC_EV])
+            how = SRC_INVALID
+        elif S[s0, S_LOCKST] == LS_LOCKED:
+            how = S[s0, S_LOCK]
+        elif S[s0, S_LOCKST] == LS_UNLOCKED and not (k0 & (K_NONPAGED | K_PAGES)):
+            nf = _finding_at(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, p, ti, since=S[s0, S_ALLOC_EV])
+            how = SRC_INVALID
+        # the range check: the source's va (0 for page-allocated MDLs) and size
+        base = 0 if (k0 & K_PAGES) else S[s0, S_VA]
+        ssz = S[s0, S_SIZE]
+        if pva != -1 and base != -1 and ssz >= 0:
+            if psz == 0 or psz == -1:
+                if pva >= base and pva < base + ssz:
+                    psz = base + ssz - pva
+            if _short_use(S, s0, pva - base + psz) == 1 and pva >= base and \
+                    pva - base + psz <= S[s0, S_REQ]:
+                nf = _finding_at(F, nf, ALLOC_PAGES_SHORT, i, s0, p, ti, since=S[s0, S_ALLOC_EV])
+            if pva < base or psz < 0 or pva + psz > base + ssz:
+                return _finding_at(F, nf, PARTIAL_RANGE_INVALID, i, s, p, ti, since=S[s0, S_ALLOC_EV])
+    if (kind & K_PARTIAL) and S[s, S_SYSMAP] >= 0:
+        sm = S[s, S_SYSMAP]
+        # the old mapping stays the MDL's own (a later prepare/unmap/free ends it)
+        nf = _finding_from(F, nf, PARTIAL_REUSE_WITHOUT_PREPARE, i, s, p, ti,
+                           since=M[sm, M_START_EV], mapping=sm)
+    S[s, S_KIND] = (kind & ~K_UNKNOWN) | K_PARTIAL
+    S[s, S_VA] = pva
+    S[s, S_SIZE] = psz
+    S[s, S_SRC] = root
+    S[s, S_SRCLOCK] = how
+    space = -1  # a partial MDL describes its source's pages
+    if how != SRC_INVALID and root >= 0 and S[root, S_SPACE] >= 0:
+        space = S[root, S_SPACE]
+    elif how != SRC_INVALID and _is_kernel(pva):
+        space = 0
+    _iv_set(S, IV, ivn, s, space, pva, psz)
+    return nf
+
+
+def _partial_source_gone(F, nf, S, L, s, i, p, ti):
+    """A map of partial slot s whose source has gone: PARTIAL_OUTLIVES_SOURCE. Returns the
+    finding count."""
+    s0 = S[s, S_SRC]
+    how = S[s, S_SRCLOCK]
+    rel = S[s0, S_END_EV]
+    if rel < 0 and how >= 0:
+        rel = L[how, L_END_EV]
+    return _finding_at(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s, p, ti, since=rel)
+
+
 def replay(inp, sizes, scratch):
     """Run the state machine over the stream of ``inp`` (:class:`ReplayInput`) with record
     tables sized by ``sizes`` (:class:`ReplaySizes`) and fresh ``scratch``
@@ -487,66 +664,15 @@ def replay(inp, sizes, scratch):
             nf, nu = _on_process_end(F, nf, S, M, L, live_user, nu, live_lock, nl_live, i, p, ti)
             continue
         row = cidx[i]  # the call's row: per-call columns are not merged with process ends
-
         if e == E_RSV_ALLOC:
-            x = va[row] if va[row] != -1 else mva[row]
-            if ok[row] == 0 or x == 0 or x == -1:
-                continue
-            r = nrv
-            nrv += 1
-            RV[r, RV_VA] = x
-            RV[r, RV_TAG] = tag[row]
-            RV[r, RV_EV] = i
-            RV[r, RV_PROC] = p
-            RV[r, RV_FREED] = 0
-            rsv[x] = r
+            nrv = _on_rsv_alloc(RV, rsv, nrv, i, p, va[row], mva[row], ok[row], tag[row])
             continue
-
         if e == E_RSV_FREE:
-            x = va[row] if va[row] != -1 else mva[row]
-            if x == -1 or x not in rsv:
-                continue
-            r = rsv[x]
-            if tag[row] != -1 and RV[r, RV_TAG] != -1 and tag[row] != RV[r, RV_TAG]:
-                # no reservation has this address and tag: the call changes nothing
-                nf = _finding_at(F, nf, RESERVED_TAG_MISMATCH, i, -1, p, ti, since=RV[r, RV_EV])
-                continue
-            if RV[r, RV_MAP_EV] >= 0:  # illegal, but the free takes effect (no RESERVED_LEAK)
-                nf = _finding_at(F, nf, RESERVED_FREE_WHILE_MAPPED, i, -1, p, ti, since=RV[r, RV_MAP_EV])
-            RV[r, RV_FREED] = 1
-            del rsv[x]
+            nf = _on_rsv_free(F, nf, RV, rsv, i, p, ti, va[row], mva[row], tag[row])
             continue
-
         if e == E_IRPCOMPLETE:
-            q = irp[row]
-            if q == -1 or q not in irp_head:
-                continue
-            s = irp_head[q]
-            del irp_head[q]
-            while s >= 0:
-                nxt = S[s, S_IRPNEXT]
-                S[s, S_IRPNEXT] = -1
-                if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
-                    s = nxt
-                    continue
-                m = S[s, S_UHEAD]
-                while m >= 0:
-                    nf = _exposure_from(F, nf, USER_MAP_OUTLIVES_IRP, i, s, M[m, M_PROC], ti,
-                                        since=M[m, M_START_EV], mapping=m)
-                    if M[m, M_EXPO_F] < 0:
-                        M[m, M_EXPO_F] = nf - 1
-                    m = M[m, M_NEXT]
-                _release_sysmap(S, M, sysva, s, i, ti, R_IRP)
-                _iv_clear(S, IV, ivn, s)
-                lk = S[s, S_LOCK]
-                if S[s, S_LOCKST] == LS_LOCKED and lk >= 0:
-                    nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_IRP)
-                S[s, S_LOCKST] = LS_UNLOCKED
-                S[s, S_LOCK] = -1
-                S[s, S_FREED] = 1
-                S[s, S_FREE_EV] = i
-                S[s, S_END_EV] = i
-                s = nxt
+            nf, nl_live = _on_irp_complete(F, nf, S, M, L, IV, ivn, sysva, irp_head, live_lock,
+                                           nl_live, i, ti, irp[row])
             continue
 
         a = mdl[row]
@@ -593,21 +719,7 @@ def replay(inp, sizes, scratch):
 
         if s < 0:
             s = ns
-            ns += 1
-            S[s, S_MDL] = a
-            S[s, S_KIND] = K_UNKNOWN
-            S[s, S_FIRST_EV] = i
-            if e != E_RSV_MAP and e != E_RSV_UNMAP:  # there va is the reservation
-                S[s, S_VA] = va[row]
-                S[s, S_SIZE] = size[row]
-            S[s, S_LOCKST] = LS_UNKNOWN
-            S[s, S_FREED] = 0
-            S[s, S_NUSER] = 0
-            S[s, S_PAGESFREED] = 0
-            S[s, S_NMAPS] = 0
-            S[s, S_NLOCKS] = 0
-            S[s, S_REALLOC] = 0
-            slot_of[mid] = s
+            ns = _first_seen(S, slot_of, ns, e, i, a, mid, va[row], size[row])
         elif S[s, S_FREED] == 1:
             nf = _finding_at(F, nf, MDL_USE_AFTER_FREE, i, s, p, ti, since=S[s, S_FREE_EV])
             continue
@@ -738,69 +850,12 @@ def replay(inp, sizes, scratch):
             continue
 
         if e == E_BUILDNP:
-            S[s, S_KIND] = kind | K_NONPAGED
-            if S[s, S_VA] == -1:
-                S[s, S_VA] = va[row]
-            _iv_set(S, IV, ivn, s, 0 if _is_kernel(S[s, S_VA]) else -1, S[s, S_VA],
-                    S[s, S_SIZE])
+            _on_build_nonpaged(S, IV, ivn, s, kind, va[row])
             continue
 
         if e == E_PARTIAL:
-            s0 = slot_of[src_id[row]] if src_id[row] >= 0 else -1
-            pva = va[row]
-            psz = size[row]
-            how = SRC_STABLE
-            root = s0
-            if s0 >= 0 and S[s0, S_FREED] == 1:
-                nf = _finding_at(F, nf, MDL_USE_AFTER_FREE, i, s0, p, ti, since=S[s0, S_FREE_EV])
-                how = SRC_INVALID
-            elif s0 >= 0:
-                k0 = S[s0, S_KIND]
-                if (k0 & K_PARTIAL) and S[s0, S_LOCKST] != LS_LOCKED:
-                    # a partial of a partial: valid while the first one's source is
-                    if _source_gone(S, s0) == 1:
-                        nf = _finding_at(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s0, p, ti)
-                        how = SRC_INVALID
-                    else:
-                        root = S[s0, S_SRC]
-                        how = S[s0, S_SRCLOCK]
-                elif (k0 & K_PAGES) and S[s0, S_PAGESFREED] == 1:
-                    nf = _finding_at(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, p, ti, since=S[s0, S_ALLOC_EV])
-                    how = SRC_INVALID
-                elif S[s0, S_LOCKST] == LS_LOCKED:
-                    how = S[s0, S_LOCK]
-                elif S[s0, S_LOCKST] == LS_UNLOCKED and not (k0 & (K_NONPAGED | K_PAGES)):
-                    nf = _finding_at(F, nf, PARTIAL_SOURCE_NOT_LOCKED, i, s, p, ti, since=S[s0, S_ALLOC_EV])
-                    how = SRC_INVALID
-                # the range check: the source's va (0 for page-allocated MDLs) and size
-                base = 0 if (k0 & K_PAGES) else S[s0, S_VA]
-                ssz = S[s0, S_SIZE]
-                if pva != -1 and base != -1 and ssz >= 0:
-                    if psz == 0 or psz == -1:
-                        if pva >= base and pva < base + ssz:
-                            psz = base + ssz - pva
-                    if _short_use(S, s0, pva - base + psz) == 1 and pva >= base and \
-                            pva - base + psz <= S[s0, S_REQ]:
-                        nf = _finding_at(F, nf, ALLOC_PAGES_SHORT, i, s0, p, ti, since=S[s0, S_ALLOC_EV])
-                    if pva < base or psz < 0 or pva + psz > base + ssz:
-                        nf = _finding_at(F, nf, PARTIAL_RANGE_INVALID, i, s, p, ti, since=S[s0, S_ALLOC_EV])
-                        continue
-            if (kind & K_PARTIAL) and S[s, S_SYSMAP] >= 0:
-                sm = S[s, S_SYSMAP]
-                # the old mapping stays the MDL's own (a later prepare/unmap/free ends it)
-                nf = _finding_from(F, nf, PARTIAL_REUSE_WITHOUT_PREPARE, i, s, p, ti,
-                                   since=M[sm, M_START_EV], mapping=sm)
-            S[s, S_KIND] = (kind & ~K_UNKNOWN) | K_PARTIAL
-            S[s, S_VA] = pva
-            S[s, S_SIZE] = psz
-            S[s, S_SRC] = root
-            S[s, S_SRCLOCK] = how
-            space = -1  # a partial MDL describes its source's pages
-            if how != SRC_INVALID and root >= 0 and S[root, S_SPACE] >= 0:
-                space = S[root, S_SPACE]
-            elif how != SRC_INVALID and _is_kernel(pva):
-                space = 0
-            _iv_set(S, IV, ivn, s, space, pva, psz)
+            nf = _on_partial(F, nf, S, M, IV, ivn, slot_of, s, kind, i, p, ti, src_id[row],
+                             va[row], size[row])
             continue
 
         if e == E_PREPARE:
@@ -809,12 +864,7 @@ def replay(inp, sizes, scratch):
 
         if (kind & K_PARTIAL) and (e == E_MAPSC or e == E_MAP or e == E_RSV_MAP) and \
                 _source_gone(S, s) == 1:
-            s0 = S[s, S_SRC]
-            how = S[s, S_SRCLOCK]
-            rel = S[s0, S_END_EV]
-            if rel < 0 and how >= 0:
-                rel = L[how, L_END_EV]
-            nf = _finding_at(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s, p, ti, since=rel)
+            nf = _partial_source_gone(F, nf, S, L, s, i, p, ti)
             continue
 
         if e == E_RSV_MAP or e == E_RSV_UNMAP:
@@ -927,11 +977,15 @@ def replay(inp, sizes, scratch):
     return S[:ns], M[:nm], L[:nl], F[:nf]
 
 
-_JIT_HELPERS = (_is_user, _is_kernel, _grow, _add_finding, _finding_at, _finding_from, _exposure_from,
-                _unlink, _live_remove, _iv_lower,
-                _iv_clear, _iv_set, _clashing_mapping, _cache_conflict, _release_sysmap, _end_lock,
-                _source_gone, _short_use, _rsv_call, _on_process_end, _at_trace_end,
-                _end_user_mapping)
+#: Compiled into the loop of ``replay`` (numba inlines them before type inference).
+_INLINED = (_on_rsv_alloc, _on_rsv_free, _on_irp_complete, _first_seen, _on_build_nonpaged,
+            _on_partial, _partial_source_gone)
+
+_JIT_HELPERS = _INLINED + (
+    _is_user, _is_kernel, _grow, _add_finding, _finding_at, _finding_from, _exposure_from, _unlink,
+    _live_remove, _iv_lower, _iv_clear, _iv_set, _clashing_mapping, _cache_conflict,
+    _release_sysmap, _end_lock, _source_gone, _short_use, _rsv_call, _on_process_end,
+    _at_trace_end, _end_user_mapping)
 
 
 #: The modules whose code and constants the compiled kernel holds.
@@ -956,15 +1010,15 @@ def _build_jit():
     g = dict(globals())
     key = _source_key()
 
-    def rebind(f):
+    def rebind(f, inline="never"):
         # the copy resolves its globals in g, so helpers call the compiled helpers too
         copy = types.FunctionType(f.__code__, g, f.__name__, f.__defaults__, f.__closure__)
         copy.__module__ = f.__module__
         copy.__qualname__ = f"{f.__name__}_compiled_{key}"
-        return njit(cache=True, nogil=True)(copy)
+        return njit(cache=True, nogil=True, inline=inline)(copy)
 
     for f in _JIT_HELPERS:
-        g[f.__name__] = rebind(f)
+        g[f.__name__] = rebind(f, "always" if f in _INLINED else "never")
     return rebind(replay)
 
 
