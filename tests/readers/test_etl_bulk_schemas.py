@@ -180,3 +180,51 @@ def test_dictionary_codes_compare_bytes_so_colliding_slots_never_merge_values() 
     for k, row in enumerate(rows):
         by_value.setdefault(row, set()).add(int(codes[k]))
     assert all(len(c) == 1 for c in by_value.values()) and len({min(c) for c in by_value.values()}) == 3000
+
+
+def test_one_pass_decode_group_equals_decode_payload() -> None:
+    """decode_group (what bulk_events runs): plain numbers copied side by side, every other
+    field dictionary-encoded by its bytes, in one pass; an event cut short is not ok and
+    adds no value to any dictionary."""
+    schema = tl.parse_schema(_meta("Exotic", EXOTIC))
+    plan = B.compile_plan(schema)
+    payloads = [_payload(k) for k in range(60)] + [_payload(1)[:-3]]
+    data = np.frombuffer(b"".join(payloads), np.uint8)
+    ends = np.cumsum([len(p) for p in payloads]).astype(np.int64)
+    starts = ends - np.array([len(p) for p in payloads], np.int64)
+    n, m = len(payloads), len(schema.fields)
+    numeric = [j for j in range(m) if plan.numeric[j] is not None]
+    strings = [j for j in range(m) if plan.numeric[j] is None]
+    assert numeric and strings
+    roles = np.array([1 if j in numeric else 2 for j in range(m)], np.int64)
+    widths = [int(plan.args[j]) for j in numeric]
+    slots = np.zeros(m, np.int64)
+    slots[numeric] = np.cumsum([0] + widths)[:-1]
+    slots[strings] = np.arange(len(strings))
+    raw = np.zeros((n, sum(widths)), np.uint8)
+    s = len(strings)
+    codes = np.zeros((s, n), np.int32)
+    first_off, first_len = np.zeros((s, n), np.int64), np.zeros((s, n), np.int64)
+    distinct, ok = np.zeros(s, np.int64), np.zeros(n, np.bool_)
+    B.decode_group(data, starts, ends, plan.kinds, plan.args, roles, slots, raw, codes, first_off, first_len,
+                   np.full((s, B._table_size(n)), -1, np.int64), distinct, ok)
+    assert ok[:-1].all() and not ok[-1]
+    for i, payload in enumerate(payloads[:-1]):
+        expected = tl.decode_payload(schema, payload)
+        for j, f in enumerate(schema.fields):
+            if j in numeric:
+                at = int(slots[j])
+                value = raw[i, at:at + int(plan.args[j])].view(plan.numeric[j])[0].item()
+            else:
+                k = int(slots[j])
+                c = int(codes[k, i])
+                assert c < distinct[k]
+                o, length = int(first_off[k, c]), int(first_len[k, c])
+                value = tl.decode_field(f, bytes(data[o:o + length]))
+            assert value == expected[f.name], (i, f.name)
+    # each dictionary holds exactly the distinct byte spans of the good events
+    offs, lens, good = np.zeros((n, m), np.int64), np.zeros((n, m), np.int64), np.zeros(n, np.bool_)
+    B.field_spans(data, starts, ends, plan.kinds, plan.args, offs, lens, good)
+    for k, j in enumerate(strings):
+        spans = {bytes(data[offs[i, j]:offs[i, j] + lens[i, j]]) for i in range(n - 1)}
+        assert int(distinct[k]) == len(spans), schema.fields[j].name

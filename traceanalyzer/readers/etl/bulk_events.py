@@ -2,16 +2,21 @@
 
 All events of one provider with one schema share a *plan*: per field, how its length is
 found (fixed size, zero-terminated ANSI or UTF-16 string, a UINT16 count of bytes or of
-fixed-size elements, a SID). A compiled walk (:func:`field_spans`) finds every field's
-byte span in every event of the group, without a Python object per event. Then:
+fixed-size elements, a SID). One compiled pass over the events of the group
+(:func:`decode_group`), without a Python object per event, walks each event's fields and
+at once:
 
-* plain numbers (the usual MdlTrace call: pointers, sizes, enums as numbers) are
-  gathered into one ``(n, size)`` array per field and viewed as numpy integers;
-* every other field (strings, counted and binary data, arrays, SIDs, GUIDs, FILETIME,
-  booleans, characters) is *dictionary-encoded* by its bytes: a hash per span, the
-  distinct values decoded once each by the per-event decoder (``decode_field``; callers,
-  images, status and enum names come from small vocabularies); a candidate value is
-  compared byte for byte, so a hash collision cannot merge two values.
+* copies plain numbers (the usual MdlTrace call: pointers, sizes, enums as numbers) side
+  by side into one ``(n, bytes)`` array, viewed per field as numpy integers;
+* *dictionary-encodes* every other field (strings, counted and binary data, arrays, SIDs,
+  GUIDs, FILETIME, booleans, characters) by its bytes: a hash per span into a table per
+  field; the distinct values are then decoded once each by the per-event decoder
+  (``decode_field``; callers, images, status and enum names come from small
+  vocabularies). A candidate value is compared byte for byte, so a hash collision cannot
+  merge two values.
+
+No per-field span arrays are built (:func:`field_spans` is the same walk, kept for tests
+and diagnostics): each event's bytes are read once, while they are in cache.
 
 Events whose spans do not fit their payload go back to the per-event path (which counts
 them); schemas with structs stay on it.
@@ -121,112 +126,165 @@ def compile_plan(schema: tl.Schema) -> Plan | None:
                 tuple(s[2] for s in steps))
 
 
+@nb.njit(cache=True, inline="always")
+def _span_end(data, p, end, k, a):
+    """End of the field of span kind ``k`` (argument ``a``) starting at ``p``; -1 when it
+    does not fit before ``end``."""
+    q = p
+    if k == 0:
+        q = p + a
+    elif k == 1:
+        while True:
+            if q + a > end:
+                return -1
+            zero = True
+            for t in range(a):
+                if data[q + t] != 0:
+                    zero = False
+            q += a
+            if zero:
+                break
+    elif k == 2:
+        if p + 2 > end:
+            return -1
+        q = p + 2 + (np.int64(data[p]) | (np.int64(data[p + 1]) << 8)) * a
+    else:
+        if p + 8 > end:
+            return -1
+        q = p + 8 + 4 * np.int64(data[p + 1])
+    return q if q <= end else -1
+
+
+@nb.njit(cache=True, inline="always")
+def _walk_event(data, p, end, kinds, args, p_at, q_at):
+    """Field j of the event whose payload is ``[p, end)`` spans ``[p_at[j], q_at[j])``;
+    False when the fields do not fit the payload (``p`` < 0: no payload)."""
+    if p < 0:
+        return False
+    for j in range(kinds.shape[0]):
+        q = _span_end(data, p, end, kinds[j], args[j])
+        if q < 0:
+            return False
+        p_at[j] = p
+        q_at[j] = q
+        p = q
+    return True
+
+
 @nb.njit(cache=True)
 def field_spans(data, starts, ends, kinds, args, offs, lens, ok):
     """Byte span ``[offs, offs + lens)`` of every field of every event (payload
     ``[starts, ends)``); ``ok[i]`` False when event i's fields do not fit its payload."""
     m = kinds.shape[0]
+    p_at = np.zeros(m, np.int64)
+    q_at = np.zeros(m, np.int64)
     for i in range(starts.shape[0]):
-        p = starts[i]
-        end = ends[i]
-        good = p >= 0
-        for j in range(m):
-            if not good:
-                break
-            k = kinds[j]
-            a = args[j]
-            q = p
-            if k == 0:
-                q = p + a
-            elif k == 1:
-                while True:
-                    if q + a > end:
-                        good = False
-                        break
-                    zero = True
-                    for t in range(a):
-                        if data[q + t] != 0:
-                            zero = False
-                    q += a
-                    if zero:
-                        break
-            elif k == 2:
-                if p + 2 > end:
-                    good = False
-                else:
-                    q = p + 2 + (np.int64(data[p]) | (np.int64(data[p + 1]) << 8)) * a
-            else:
-                if p + 8 > end:
-                    good = False
-                else:
-                    q = p + 8 + 4 * np.int64(data[p + 1])
-            if q > end:
-                good = False
-            offs[i, j] = p
-            lens[i, j] = q - p
-            p = q
-        ok[i] = good
+        ok[i] = _walk_event(data, starts[i], ends[i], kinds, args, p_at, q_at)
+        if ok[i]:
+            for j in range(m):
+                offs[i, j] = p_at[j]
+                lens[i, j] = q_at[j] - p_at[j]
 
 
-@nb.njit(cache=True)
-def dictionary_codes(data, offs, lens, codes, firsts):
-    """Dictionary-encode spans by their bytes in one pass: ``codes[i]`` = index of span
-    i's value, ``firsts[c]`` = first row holding value c; returns the number of values.
-    An open-addressing table keyed by an FNV-1a hash (8 bytes at a time); a candidate is
-    compared byte for byte, so a hash collision never merges two values."""
-    n = offs.shape[0]
+@nb.njit(cache=True, inline="always")
+def _fnv_span(data, o, length):
+    h = np.uint64(14695981039346656037) ^ np.uint64(length)
+    k = o
+    while k + 8 <= o + length:
+        h = (h ^ np.uint64(_i64(data, k))) * np.uint64(1099511628211)
+        k += 8
+    while k < o + length:
+        h = (h ^ np.uint64(data[k])) * np.uint64(1099511628211)
+        k += 1
+    return h
+
+
+@nb.njit(cache=True, inline="always")
+def _code(data, o, length, slots, first_off, first_len, distinct):
+    """The dictionary code of span ``[o, o + length)`` in the open-addressing table
+    ``slots`` (values: their first span in ``first_off``/``first_len``), added as code
+    ``distinct`` when new. A candidate is compared byte for byte, so a hash collision
+    never merges two values."""
+    mask = slots.shape[0] - 1
+    s = np.int64(_fnv_span(data, o, length) >> np.uint64(40)) & mask  # FNV's low bits see only the low bits of each word
+    while True:
+        c = slots[s]
+        if c < 0:
+            slots[s] = distinct
+            first_off[distinct] = o
+            first_len[distinct] = length
+            return distinct
+        if first_len[c] == length:
+            a = first_off[c]
+            same = True
+            for q in range(length):
+                if data[a + q] != data[o + q]:
+                    same = False
+                    break
+            if same:
+                return c
+        s = (s + 1) & mask
+
+
+def _table_size(n: int) -> int:
     size = 64
     while size < 2 * n:
         size *= 2
-    slots = np.full(size, -1, np.int64)
-    mask = size - 1
-    distinct = 0
-    for i in range(n):
-        o = offs[i]
-        length = lens[i]
-        h = np.uint64(14695981039346656037) ^ np.uint64(length)
-        k = o
-        while k + 8 <= o + length:
-            h = (h ^ np.uint64(_i64(data, k))) * np.uint64(1099511628211)
-            k += 8
-        while k < o + length:
-            h = (h ^ np.uint64(data[k])) * np.uint64(1099511628211)
-            k += 1
-        s = np.int64(h >> np.uint64(40)) & mask  # FNV's low bits see only the low bits of each word
-        while True:
-            c = slots[s]
-            if c < 0:
-                slots[s] = distinct
-                firsts[distinct] = i
-                codes[i] = distinct
-                distinct += 1
-                break
-            r = firsts[c]
-            if lens[r] == length:
-                a = offs[r]
-                same = True
-                for q in range(length):
-                    if data[a + q] != data[o + q]:
-                        same = False
-                        break
-                if same:
-                    codes[i] = c
-                    break
-            s = (s + 1) & mask
-    return distinct
+    return size
 
 
 @nb.njit(cache=True)
-def gather_fixed(data, offs, fields, sizes, out):
-    """One pass over the events: row i of ``out`` = the bytes of fields ``fields``
-    (``sizes[k]`` bytes each, at ``offs[i, fields[k]]``) side by side."""
+def _dictionary_codes(data, offs, lens, codes, firsts, first_off, first_len, slots):
+    distinct = 0
     for i in range(offs.shape[0]):
-        c = 0
-        for k in range(fields.shape[0]):
-            o = offs[i, fields[k]]
-            for b in range(sizes[k]):
-                out[i, c + b] = data[o + b]
-            c += sizes[k]
+        c = _code(data, offs[i], lens[i], slots, first_off, first_len, distinct)
+        codes[i] = c
+        if c == distinct:
+            firsts[distinct] = i
+            distinct += 1
+    return distinct
+
+
+def dictionary_codes(data: np.ndarray, offs: np.ndarray, lens: np.ndarray, codes: np.ndarray,
+                     firsts: np.ndarray) -> int:
+    """Dictionary-encode spans by their bytes in one pass: ``codes[i]`` = index of span
+    i's value, ``firsts[c]`` = first row holding value c; returns the number of values
+    (an open-addressing table keyed by an FNV-1a hash, 8 bytes at a time)."""
+    n = len(offs)
+    return _dictionary_codes(data, offs, lens, codes, firsts, np.empty(n, np.int64), np.empty(n, np.int64),
+                             np.full(_table_size(n), -1, np.int64))
+
+
+@nb.njit(cache=True)
+def decode_group(data, starts, ends, kinds, args, roles, slots_of, raw, codes, first_off, first_len,
+                 tables, distinct, ok):
+    """One pass over the events of one schema: walk each event's fields (as
+    :func:`field_spans`), then, when all fit (``ok[i]``), copy field j's bytes into row i of
+    ``raw`` at column ``slots_of[j]`` (``roles[j]`` 1: a plain number) or put its code
+    among the distinct values of string column ``s = slots_of[j]`` in ``codes[s, i]``
+    (``roles[j]`` 2: dictionary-encoded by bytes; ``tables[s]`` is that column's hash
+    table, ``first_off[s]``/``first_len[s]`` its values' spans, ``distinct[s]`` their
+    number). ``roles[j]`` 0: the field is walked over, not kept."""
+    m = kinds.shape[0]
+    p_at = np.empty(m, np.int64)
+    q_at = np.empty(m, np.int64)
+    for i in range(starts.shape[0]):
+        ok[i] = _walk_event(data, starts[i], ends[i], kinds, args, p_at, q_at)
+        if not ok[i]:
+            continue
+        for j in range(m):
+            r = roles[j]
+            if r == 1:
+                at = slots_of[j]
+                o = p_at[j]
+                for b in range(q_at[j] - o):
+                    raw[i, at + b] = data[o + b]
+            elif r == 2:
+                s = slots_of[j]
+                c = _code(data, p_at[j], q_at[j] - p_at[j], tables[s], first_off[s], first_len[s], distinct[s])
+                codes[s, i] = c
+                if c == distinct[s]:
+                    distinct[s] += 1
 
 
 def _numbers(column: str, values: np.ndarray) -> Converted:
@@ -248,11 +306,18 @@ def _by_value(data: np.ndarray, f: tl.Field, column: str, offs: np.ndarray, lens
     firsts = np.empty(len(offs), np.int64)
     distinct = dictionary_codes(data, np.ascontiguousarray(offs), np.ascontiguousarray(lens), inverse, firsts)
     first = firsts[:distinct]
-    decoded = [tl.decode_field(f, bytes(data[o:o + n]), ptr) for o, n in zip(offs[first].tolist(), lens[first].tolist())]
+    return _from_codes(data, f, column, inverse, offs[first], lens[first], ptr)
+
+
+def _from_codes(data: np.ndarray, f: tl.Field, column: str, codes: np.ndarray, value_offs: np.ndarray,
+                value_lens: np.ndarray, ptr: int) -> tuple[Converted, list[Any]]:
+    """``column`` from dictionary codes whose values are the spans ``value_offs/lens``,
+    each decoded once (and the decoded values, by row, of the bad ones)."""
+    decoded = [tl.decode_field(f, bytes(data[o:o + n]), ptr) for o, n in zip(value_offs.tolist(), value_lens.tolist())]
     converted = [value_for_column(column, v) for v in decoded]
-    array = pa.array([v for v, _bad in converted], COLUMNS.get(column, pa.string())).take(pa.array(inverse))
-    bad = np.array([b for _v, b in converted], dtype=bool)[inverse]
-    return Converted(array, bad), [decoded[k] for k in inverse[bad].tolist()[:1]]
+    array = pa.array([v for v, _bad in converted], COLUMNS.get(column, pa.string())).take(pa.array(codes))
+    bad = np.array([b for _v, b in converted], dtype=bool)[codes]
+    return Converted(array, bad), [decoded[k] for k in codes[bad][:1].tolist()]
 
 
 def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarray, cls: EventClass,
@@ -268,13 +333,32 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
     if plan is None or cls.mapping is None or cls.schema is None:
         return members
     n, m = len(members), len(plan.kinds)
-    offs, lens, ok = np.zeros((n, m), np.int64), np.zeros((n, m), np.int64), np.zeros(n, np.bool_)
-    field_spans(data, rec["a"][members], rec["pos"][members] + rec["size"][members], plan.kinds, plan.args,
-                offs, lens, ok)
+    fields = cls.schema.fields
+    columns = [cls.column(f.name) for f in fields]
+    roles, slots_of = np.zeros(m, np.int64), np.zeros(m, np.int64)
+    width, strings = 0, []
+    for j, col in enumerate(columns):
+        if col is None:
+            continue
+        if plan.numeric[j] is not None:
+            roles[j], slots_of[j] = 1, width
+            width += int(plan.args[j])
+        else:
+            roles[j], slots_of[j] = 2, len(strings)
+            strings.append(j)
+    n_str = max(1, len(strings))
+    raw = np.empty((n, max(1, width)), np.uint8)
+    codes = np.empty((n_str, n), np.int32)
+    first_off, first_len = np.empty((n_str, n), np.int64), np.empty((n_str, n), np.int64)
+    distinct, ok = np.zeros(n_str, np.int64), np.zeros(n, np.bool_)
+    decode_group(data, rec["a"][members], rec["pos"][members] + rec["size"][members], plan.kinds, plan.args,
+                 roles, slots_of, raw, codes, first_off, first_len,
+                 np.full((n_str, _table_size(n) if strings else 1), -1, np.int64), distinct, ok)
     done = members[ok]
     if len(done) < BULK_MIN_EVENTS:
         return members
-    offs, lens = offs[ok], lens[ok]
+    if len(done) < n:
+        raw, codes = raw[ok], codes[:, ok]
     ptr = 8 if (rec["htype"][done] == 0x13).all() else 4
     pid, tid = rec["pid"][done], rec["tid"][done]
     chunk: dict[str, pa.Array] = {
@@ -288,24 +372,21 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
     }
     skipped: list[str] = []
     bad: list[tuple[str, str, int, int, Any]] = []
-    numeric = [j for j, t in enumerate(plan.numeric) if t is not None and cls.column(cls.schema.fields[j].name)]
-    sizes = np.array([np.dtype(plan.numeric[j]).itemsize for j in numeric], np.int64)
-    starts = dict(zip(numeric, np.cumsum(sizes) - sizes))
-    raw = np.empty((len(done), int(sizes.sum())), np.uint8)
-    gather_fixed(data, offs, np.array(numeric, np.int64), sizes, raw)
-    for j, f in enumerate(cls.schema.fields):
-        col = cls.column(f.name)
+    for j, f in enumerate(fields):
+        col = columns[j]
         if col is None:
             skipped.append(f.name)
             continue
         np_type = plan.numeric[j]
         if np_type is not None:
-            at = int(starts[j])
+            at = int(slots_of[j])
             values = np.ascontiguousarray(raw[:, at:at + np.dtype(np_type).itemsize]).view(np_type).reshape(len(done))
             res = _numbers(col, values)
             first_values = [values[res.bad][:1].tolist()[0]] if res.bad.any() else []
         else:
-            res, first_values = _by_value(data, f, col, offs[:, j], lens[:, j], ptr)
+            k = int(slots_of[j])
+            d = int(distinct[k])
+            res, first_values = _from_codes(data, f, col, codes[k], first_off[k, :d], first_len[k, :d], ptr)
         if res.bad.any():
             row = int(np.flatnonzero(res.bad)[0])
             bad.append((col, f.name, int(res.bad.sum()), int(rec["pos"][done][row]), first_values[0]))
