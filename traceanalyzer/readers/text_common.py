@@ -220,7 +220,13 @@ def assemble(parts: list[dict[str, pa.Array]], order_key: str | None = None) -> 
         tables.append(pa.table(cols, names=names))
     if not tables:
         return pa.table({"time_ns": pa.array([], pa.int64()), "event": pa.array([], pa.string())})
-    table = pa.concat_tables(tables).combine_chunks()
+    table = pa.concat_tables(tables)
+    if order_key is not None and order_key in table.column_names and table.column(order_key).null_count == 0:
+        # one take of the chunks in key order (stable) also joins them: no copy before it
+        key = np.concatenate([c.to_numpy() for c in table.column(order_key).chunks]) if table.num_rows else []
+        idx = pa.array(np.argsort(key, kind="stable"), pa.int64())
+        return table.take(idx).drop_columns([order_key]).combine_chunks()
+    table = table.combine_chunks()
     if order_key is not None and order_key in table.column_names:
         idx = pc.sort_indices(table, sort_keys=[(order_key, "ascending")])
         table = table.take(idx).drop_columns([order_key])

@@ -12,9 +12,11 @@ Layout (see docs/text_formats.md)::
 
 Columns are mapped by the header's names for each event type (an event type may have
 several header lines, one per version: a row takes the one with its field count), never
-by position. The body is parsed in chunks with pyarrow.compute: rows are grouped by
-event type and field count and each column is converted as a whole array; only rows
-holding double quotes go through a per-line Python splitter.
+by position. The body is read in blocks: a compiled scan (:mod:`.xperf_scan`) finds the
+lines, commas and event type of each line, and each event type's mapped fields are
+converted as whole columns. Event types with quoted lines (and blocks that are not plain
+UTF-8) take the Arrow text path: lines split with pyarrow.compute, lines holding double
+quotes by a per-line Python splitter. Both give the same cells (docs/text_formats.md).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.registry import register_reader
 from traceanalyzer.readers.convert import Problems, clean_strings, parse_scaled_decimal, to_canonical
 from traceanalyzer.readers.field_map import FieldMap, field_map_from_options
+from traceanalyzer.readers.xperf_scan import ERROR_LINE, SpanCells, scan_block
 from traceanalyzer.readers.text_common import (
     assemble,
     decode_bytes,
@@ -125,6 +128,8 @@ class _State:
     headers: dict[str, list[_Header]] = field(default_factory=dict)
     parts: list[dict[str, pa.Array]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: fields each (event type, id of its header) read last time: read them in one pass
+    fields_used: dict[tuple[str, int], set[int]] = field(default_factory=dict)
 
 
 class XperfTextReader:
@@ -166,8 +171,9 @@ class XperfTextReader:
         with fh:
             line_no = _read_header(fh, state)
             total = max(path.stat().st_size, 1)
-            for chunk, first_line in _chunks(fh, line_no, state):
-                _parse_chunk(chunk, first_line, state)
+            first_line = line_no + 1
+            for block, length in _blocks(fh):
+                first_line += _parse_block(block, length, first_line, state)
                 if options.progress is not None:
                     options.progress(fh.tell(), total)
         state.report.raise_if_strict()
@@ -284,36 +290,91 @@ def _parse_info_line(text: str, state: _State, line_no: int) -> None:
 # --- body -------------------------------------------------------------------------------
 
 
-def _chunks(fh: BinaryIO, line_no: int, state: _State):
-    """Yield (text, number of its first line) in blocks cut at line ends."""
-    rest = b""
-    next_line = line_no + 1
+def _blocks(fh: BinaryIO):
+    """Yield (bytes, length of their part that ends at a line end) blocks.
+
+    Blocks end at the last newline before each multiple of _CHUNK_BYTES from the start of
+    the body (the cuts the text path always made, so counters come in the same order).
+    The bytes after that newline are read again with the next block (a seek back, no
+    copy); the file's last bytes come as a block of their own."""
+    target = fh.tell()
     while True:
-        block = fh.read(_CHUNK_BYTES)
+        target += _CHUNK_BYTES
+        block = fh.read(max(target - fh.tell(), 0))
         if not block:
-            break
-        block = rest + block
+            return
         cut = block.rfind(b"\n")
-        if cut < 0:
-            rest = block
+        if fh.tell() < target:  # end of file: the lines, then what follows the last newline
+            if 0 <= cut < len(block) - 1:
+                yield block, cut + 1
+                block = block[cut + 1 :]
+            yield block, len(block)
+            return
+        if cut < 0:  # no line end yet: read on to the next cut
+            fh.seek(-len(block), io.SEEK_CUR)
             continue
-        rest = block[cut + 1 :]
-        text, replaced = decode_bytes(block[: cut + 1])
+        fh.seek(cut + 1 - len(block), io.SEEK_CUR)
+        yield block, cut + 1
+
+
+def _parse_block(block: bytes, length: int, first_line: int, state: _State) -> int:
+    """``block[:length]``: the compiled scan when it is plain UTF-8, else the text path.
+
+    Event types are handled in the order the text path takes them (first appearance), a
+    type with quoted lines, ``Stack`` and the meta rows by the text path, so counters and
+    the first problem come out the same. Returns the number of newlines read (to number
+    the next block's lines)."""
+    scan = None
+    if _scannable(block, length):
+        scan = scan_block(np.frombuffer(block, dtype=np.uint8, count=length), first_line)
+    if scan is None or scan.odd_lines:
+        body = block[:length] if length < len(block) else block
+        text, replaced = decode_bytes(body)
         state.report.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
-        yield text, next_line
-        next_line += text.count("\n")
-    if rest:
-        text, replaced = decode_bytes(rest)
-        state.report.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
-        yield text, next_line
+        _parse_chunk(text, first_line, state)
+        return body.count(b"\n")
+    codes = scan.code
+    errors = np.flatnonzero(codes == ERROR_LINE)
+    if len(errors):
+        state.report.count("decode_errors", len(errors), detail="xperf 'Error:' lines")
+        first = scan.lines(errors[:1])[0].as_py()
+        state.report.problem(int(scan.numbers[errors[0]]), "xperf reported an error: " + first[:80])
+    order = np.argsort(codes, kind="stable")  # each event type's lines together, in file order
+    bounds = np.searchsorted(codes[order], np.arange(len(scan.names) + 1))
+    for k, name in enumerate(scan.names):
+        rows = order[bounds[k] : bounds[k + 1]]
+        if name in _META_ROWS or name == "Stack" or scan.quoted[rows].any():
+            _parse_event_type(name, scan.lines(rows), scan.numbers[rows], state, True)
+        else:
+            _parse_rows(name, SpanCells(scan, rows), scan.numbers[rows], state)
+    return scan.newlines
+
+
+def _scannable(block: bytes, length: int) -> bool:
+    """True when ``block[:length]`` is UTF-8 without a BOM (the text path strips one)."""
+    if block.startswith(b"\xef\xbb\xbf"):
+        return False
+    if block.isascii():
+        return True
+    try:
+        block[:length].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parse_chunk(text: str, first_line: int, state: _State) -> None:
+    """Text the compiled scan does not take (undecodable bytes, a BOM): the general path."""
     raw_lines = text.split("\n")
     if raw_lines and raw_lines[-1] == "":
         raw_lines.pop()
     lines = pc.utf8_trim_whitespace(pa.array(raw_lines, pa.string()))
     numbers = np.arange(first_line, first_line + len(raw_lines), dtype=np.int64)
+    _parse_lines(lines, numbers, state, '"' in text)
+
+
+def _parse_lines(lines: pa.Array, numbers: np.ndarray, state: _State, may_quote: bool) -> None:
+    """Trimmed lines with their numbers: drop empty ones, count errors, parse by event type."""
     keep = pc.not_equal(lines, "").to_numpy(zero_copy_only=False)
     lines = lines.filter(pa.array(keep))
     numbers = numbers[keep]
@@ -328,7 +389,6 @@ def _parse_chunk(text: str, first_line: int, state: _State) -> None:
     names = pc.utf8_trim_whitespace(pc.list_element(pc.split_pattern(lines, ",", max_splits=1), 0))
     encoded = pc.dictionary_encode(names)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
-    may_quote = '"' in text
     # one take puts each event type's lines together (file order kept within a type)
     order = np.argsort(codes, kind="stable")
     lines = lines.take(pa.array(order))
@@ -378,14 +438,19 @@ def _parse_event_type(
         state.report.count("stack_rows", len(lines), "info", detail="xperf Stack rows (not events)")
         return
     rows, numbers = _split_rows(lines, numbers, state, may_quote)
+    _parse_rows(name, _ListCells(rows), numbers, state)
+
+
+def _parse_rows(name: str, rows: "Cells", numbers: np.ndarray, state: _State) -> None:
+    """Rows of one event type (split into fields): each field count with its header."""
     if len(rows) == 0:
         return
-    counts = pc.list_value_length(rows).to_numpy(zero_copy_only=False)
+    counts = rows.field_counts()
     headers = state.headers.get(name, [])
     single = bool((counts == counts[0]).all())
     for count in np.unique(counts):
         sel = np.arange(len(counts)) if single else np.flatnonzero(counts == count)
-        sub = rows if single else rows.take(pa.array(sel))
+        sub = rows if single else rows.take(sel)
         header = _pick_header(headers, int(count))
         if header is None and headers:
             state.report.count("bad_rows", len(sel), detail=f"{name}: fewer fields than its header")
@@ -399,7 +464,39 @@ def _parse_event_type(
                 continue
         elif count > len(header.columns):
             state.report.count("extra_columns", len(sel), "info", detail=name)
-        _map_rows(name, header, sub, numbers[sel], state)
+        if isinstance(sub, SpanCells):
+            key = (name, id(header))
+            sub.prefetch(state.fields_used.get(key, set()))
+            _map_rows(name, header, sub, numbers[sel], state)
+            state.fields_used[key] = sub.requested
+        else:
+            _map_rows(name, header, sub, numbers[sel], state)
+
+
+class _ListCells:
+    """Rows split by Arrow (``list<string>``): the general path's :data:`Cells`."""
+
+    def __init__(self, rows: pa.ListArray) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def field_counts(self) -> np.ndarray:
+        return pc.list_value_length(self.rows).to_numpy(zero_copy_only=False)
+
+    def take(self, sel: np.ndarray) -> "_ListCells":
+        return _ListCells(self.rows.take(pa.array(sel)))
+
+    def filter(self, keep: np.ndarray) -> "_ListCells":
+        return _ListCells(self.rows.filter(pa.array(keep)))
+
+    def column(self, index: int) -> pa.Array:
+        return pc.list_element(self.rows, index)
+
+
+#: Rows of one event type, one field at a time: split by Arrow or by the compiled scan.
+Cells = _ListCells | SpanCells
 
 
 def _pick_header(headers: list[_Header], count: int) -> _Header | None:
@@ -414,11 +511,11 @@ def _pick_header(headers: list[_Header], count: int) -> _Header | None:
     return best
 
 
-def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarray, state: _State) -> None:
+def _map_rows(name: str, header: _Header, rows: Cells, numbers: np.ndarray, state: _State) -> None:
     """Convert one (event type, header) group to canonical columns and store it."""
 
     def column(index: int) -> pa.Array:
-        return pc.list_element(rows, index)
+        return rows.column(index)
 
     if name in RUNDOWN_END_EVENTS:
         state.report.count("rundown_end_events", len(rows), "info", detail=name)
@@ -435,8 +532,7 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
         state.report.problem(int(numbers[~keep].min()), f"{name}: TimeStamp is not a number")
         if not keep.any():
             return
-        mask = pa.array(keep)
-        rows, time_ns, numbers = rows.filter(mask), time_ns.filter(mask), numbers[keep]
+        rows, time_ns, numbers = rows.filter(keep), time_ns.filter(pa.array(keep)), numbers[keep]
 
     # rows of unknown events are kept under their name; Trace counts them as unknown_events
     event, family, mapping_fields = _classify(name, state)
@@ -488,7 +584,7 @@ def _map_rows(name: str, header: _Header, rows: pa.ListArray, numbers: np.ndarra
                 continue
             res = to_canonical(column(idx), target)
             put(target, res.array, res.bad, column(idx))
-    out["event"] = pa.array([event] * len(numbers), pa.string()) if len(numbers) else pa.array([], pa.string())
+    out["event"] = pa.repeat(pa.scalar(event, pa.string()), len(numbers))
     state.parts.append(out)
 
 
