@@ -1,7 +1,11 @@
 """The canonical CSV of docs/trace-format.md: a header row of canonical column names, any order.
 
-Read with pyarrow's multithreaded CSV reader; columns pyarrow cannot type itself (hex
-integers, enums, pool tags) are converted by :mod:`traceanalyzer.readers.convert`.
+Read with pyarrow's streaming CSV reader in batches of ~8 MB of text, each made
+canonical before the next is read (the text table of the whole file never sits in
+memory); columns pyarrow cannot type itself (hex integers, enums, pool tags) are
+converted by :mod:`traceanalyzer.readers.convert`. With ``ReadOptions.defer_cswitch``
+(what ``ta.load`` asks unless ``keep_cswitch``) CSwitch rows keep only time, event and
+cpu; ``trace.cswitch`` reads the file again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.convert import (
     Converted, Problems, canonicalize_columns, null_token_variants, report_bad_cells, why_bad,
 )
+from traceanalyzer.readers.etl.columns import null_column
 from traceanalyzer.readers.gzip_limit import CountingFile, GzipLimitError, limited_gzip
 from traceanalyzer.readers.registry import read_head, register_reader
 
@@ -53,13 +58,11 @@ class CanonicalCsvReader:
         names = _header_names(head)
         return "time_ns" in names and "event" in names
 
-    def _read_table(self, path: Path, names: list[str],
-                    progress: Callable[[int, int], None] | None = None,
-                    extra: dict[str, Any] | None = None) -> pa.Table:
-        """pyarrow's CSV reader with canonical types where it can parse them itself:
-        decimal integer columns natively (a column found to hold hex is re-read as
-        text and parsed by us), address columns as text (usually hex), enum columns
-        and ``event`` dictionary-encoded, unknown columns as text."""
+    def _types(self, names: list[str]) -> dict[str, pa.DataType]:
+        """What pyarrow's CSV reader converts itself: decimal integer columns natively (a
+        column found to hold hex is re-read as text and parsed by us), address columns
+        as text (usually hex), enum columns and ``event`` dictionary-encoded, unknown
+        columns as text."""
         types: dict[str, pa.DataType] = {}
         for name in names:
             typ = COLUMNS.get(name)
@@ -69,11 +72,19 @@ class CanonicalCsvReader:
                 types[name] = pa.string() if typ is None or pa.types.is_integer(typ) else typ
             else:
                 types[name] = typ
+        return types
+
+    def _read_batches(self, path: Path, names: list[str], options: ReadOptions) -> _Batches:
+        """Every batch of the file read and made canonical (see :class:`_Batches`); a
+        conversion error of pyarrow's in a column starts the read again with that
+        column as text (e.g. hex in a pid column: parsed by us)."""
+        types = self._types(names)
         for _attempt in range(len(names) + 1):
+            out = _Batches(options.defer_cswitch)
             try:
-                return pacsv.read_csv(
-                    _source(path, progress, extra or {}),
-                    read_options=pacsv.ReadOptions(block_size=8 << 20),
+                reader = pacsv.open_csv(
+                    _source(path, options.progress, options.extra or {}),
+                    read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES),
                     parse_options=pacsv.ParseOptions(newlines_in_values=False),
                     convert_options=pacsv.ConvertOptions(
                         column_types=types,
@@ -82,16 +93,22 @@ class CanonicalCsvReader:
                         quoted_strings_can_be_null=True,
                     ),
                 )
+                for batch in reader:
+                    out.add(pa.Table.from_batches([batch]))
+                return out
             except pa.ArrowInvalid as exc:
                 col = _failed_column(exc, names)
                 if col is None or types.get(col) == pa.string():
                     raise TraceFormatError(f"malformed CSV: {_first_line(exc)}", path) from None
-                types[col] = pa.string()  # e.g. hex in a pid column: parse it ourselves
+                types[col] = pa.string()
             except OSError as exc:  # a .gz that is truncated or not gzip at all
                 raise TraceFormatError(f"cannot read: {_first_line(exc)}", path) from None
         raise TraceFormatError("malformed CSV", path)
 
     def read(self, path: Path, options: ReadOptions) -> ReadResult:
+        """Read in batches of ~8 MB of text, each made canonical before the next is read
+        (so the text table of the whole file never sits in memory). With
+        ``options.defer_cswitch`` the CSwitch rows keep only time, event and cpu."""
         head = read_head(path, 65536)
         if not head.strip():
             raise TraceEmptyError("file is empty", path)
@@ -108,16 +125,13 @@ class CanonicalCsvReader:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise TraceFormatError(f"duplicate column(s) in header: {', '.join(dupes)}", path)
-        table = self._read_table(path, names, options.progress, options.extra)
-        if table.num_rows == 0:
+        batches = self._read_batches(path, names, options)
+        if batches.rows == 0:
             raise TraceEmptyError("CSV has a header but no event rows", path)
-        raw = table
-        table, bad = canonicalize_columns(raw)
         report = Problems(path, options.strict)
-        bad_time = bad.pop("time_ns", None)
-        report_bad_cells(bad, raw, report, 2)
-        table = _drop_rows_without_time_or_event(table, raw, bad_time, report)
+        batches.report(report)
         report.raise_if_strict()
+        table = batches.table()
         if table.num_rows == 0:
             line, what = report.first if report.first is not None else (2, "no rows")
             raise TraceFormatError(f"no readable rows (line {line}: {what})", path)
@@ -126,27 +140,106 @@ class CanonicalCsvReader:
         disorder = count_time_disorder(table)
         if disorder:
             stats.add("time_disorder", disorder, "warning", source=str(path))
-        return ReadResult(table, {"format": "csv"}, stats)
+        return ReadResult(table, {"format": "csv"}, stats, deferred=("cswitch",) if options.defer_cswitch else ())
 
 
-def _drop_rows_without_time_or_event(table: pa.Table, raw: pa.Table, bad_time: Converted | None,
-                                     report: Problems) -> pa.Table:
-    """Rows whose time_ns is empty or not a valid time, or whose event is empty, cannot be
-    placed: dropped and counted as ``bad_rows`` (detail says which)."""
-    lines = np.arange(2, 2 + table.num_rows, dtype=np.int64)
-    bad = bad_time.bad if bad_time is not None else np.zeros(table.num_rows, dtype=bool)
-    no_time = np.asarray(table.column("time_ns").is_null()) & ~bad
-    no_event = np.asarray(table.column("event").is_null())
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        report.count("bad_rows", int(bad.sum()), detail="time_ns is not a valid time")
-        report.problem(row + 2, f"column 'time_ns': {why_bad('time_ns', raw.column('time_ns')[row].as_py())}")
-    for empty, column in ((no_time, "time_ns"), (no_event & ~bad & ~no_time, "event")):
-        if empty.any():
-            report.count("bad_rows", int(empty.sum()), detail=f"{column} is empty")
-            report.problem(int(lines[empty][0]), f"{column} is empty")
-    drop = bad | no_time | no_event
-    return table.filter(pa.array(~drop)) if drop.any() else table
+#: Bytes of text per batch (each batch is made canonical before the next is read).
+_BLOCK_BYTES = 8 << 20
+
+#: Columns a deferred CSwitch row keeps (ReadOptions.defer_cswitch).
+_DEFERRED_KEEP = ("time_ns", "event", "cpu")
+
+
+class _Batches:
+    """Canonical batches of one read, and what was wrong in them, reported at the end in
+    the order a whole-table read reports it (bad cells by column, then dropped rows)."""
+
+    def __init__(self, defer_cswitch: bool) -> None:
+        self.defer_cswitch = defer_cswitch
+        self.parts: list[pa.Table] = []
+        self.rows = 0
+        #: column -> [bad cells, first bad row (0-based), its text]
+        self.bad_cells: dict[str, list[Any]] = {}
+        #: what made rows unplaceable -> [rows, first line, message]
+        self.dropped: dict[str, list[Any]] = {}
+
+    def add(self, raw: pa.Table) -> None:
+        table, bad = canonicalize_columns(raw)
+        bad_time = bad.pop("time_ns", None)
+        for column, res in bad.items():
+            rows = np.flatnonzero(res.bad)
+            entry = self.bad_cells.setdefault(column, [0, None, None])
+            if entry[1] is None:
+                entry[1], entry[2] = self.rows + int(rows[0]), raw.column(column)[int(rows[0])].as_py()
+            entry[0] += len(rows)
+        table = self._drop_rows_without_time_or_event(table, raw, bad_time)
+        if self.defer_cswitch:
+            table = _defer_cswitch(table)
+        self.parts.append(table)
+        self.rows += raw.num_rows
+
+    def _drop_rows_without_time_or_event(self, table: pa.Table, raw: pa.Table, bad_time: Converted | None) -> pa.Table:
+        """Rows whose time_ns is empty or not a valid time, or whose event is empty, cannot
+        be placed: dropped and counted as ``bad_rows`` (detail says which)."""
+        first_line = 2 + self.rows
+        bad = bad_time.bad if bad_time is not None else np.zeros(table.num_rows, dtype=bool)
+        no_time = np.asarray(table.column("time_ns").is_null()) & ~bad
+        no_event = np.asarray(table.column("event").is_null())
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            why = f"column 'time_ns': {why_bad('time_ns', raw.column('time_ns')[row].as_py())}"
+            self._drop("time_ns is not a valid time", bad, first_line + row, why)
+        for empty, column in ((no_time, "time_ns"), (no_event & ~bad & ~no_time, "event")):
+            if empty.any():
+                self._drop(f"{column} is empty", empty, first_line + int(np.flatnonzero(empty)[0]), f"{column} is empty")
+        drop = bad | no_time | no_event
+        return table.filter(pa.array(~drop)) if drop.any() else table
+
+    def _drop(self, detail: str, rows: np.ndarray, line: int, message: str) -> None:
+        entry = self.dropped.setdefault(detail, [0, line, message])
+        entry[0] += int(rows.sum())
+
+    def report(self, report: Problems) -> None:
+        for column, (count, row, text) in self.bad_cells.items():
+            report.count("bad_values", count, detail=column)
+            report.problem(row + 2, f"column {column!r}: {why_bad(column, text)}")
+        for detail in ("time_ns is not a valid time", "time_ns is empty", "event is empty"):
+            if detail in self.dropped:
+                count, line, message = self.dropped[detail]
+                report.count("bad_rows", count, detail=detail)
+                report.problem(line, message)
+
+    def table(self) -> pa.Table:
+        """The batches as one table (chunked: each batch one chunk); a column null in
+        every row (CSwitch-only columns of a deferred read) takes no memory."""
+        table = pa.concat_tables(self.parts, promote_options="permissive")
+        for i, (name, col) in enumerate(zip(table.column_names, table.columns)):
+            if col.null_count == len(col) and len(col) and not pa.types.is_dictionary(col.type):
+                table = table.set_column(i, name, null_column(len(col), col.type))
+        return table
+
+
+def _defer_cswitch(table: pa.Table) -> pa.Table:
+    """CSwitch rows with only time, event and cpu (others null): the caller reads them again."""
+    events = table.column("event").combine_chunks()
+    if not pa.types.is_dictionary(events.type):
+        events = pc.dictionary_encode(events)
+    names = events.dictionary.to_pylist()
+    if "CSwitch" not in names:
+        return table
+    is_cs = pc.equal(events.indices, names.index("CSwitch"))
+    if not pc.any(is_cs).as_py():
+        return table
+    keep = pc.invert(pc.fill_null(is_cs, False))
+    cols = []
+    for name, col in zip(table.column_names, table.columns):
+        if name in _DEFERRED_KEEP:
+            cols.append(col)
+        elif not pc.any(pc.and_(pc.is_valid(col), keep)).as_py():
+            cols.append(pa.nulls(len(col), col.type))
+        else:
+            cols.append(pc.if_else(keep, col, pa.scalar(None, col.type)))
+    return pa.table(cols, names=table.column_names)
 
 
 def _failed_column(exc: Exception, names: list[str]) -> str | None:
