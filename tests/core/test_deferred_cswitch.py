@@ -75,6 +75,22 @@ def test_cswitch_is_read_again_once_and_only_when_asked(tmp_path: Path, monkeypa
     assert reads == [path, path]
 
 
+def test_events_at_reads_cswitch_rows_again_only_when_asked_for_one(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    path = _write(tmp_path, call_without_tid=False)
+    whole = ta.load(path, keep_cswitch=True).events_table().to_pandas()
+    reads = _count_reads(monkeypatch)
+    trace = ta.load(path)
+    calls = trace.calls["seq"].tolist()[:3]
+    assert trace.events_at(calls).to_pandas()["seq"].tolist() == calls
+    assert reads == [path]  # no CSwitch asked for: not read again
+    switch = int(whole.loc[whole["event"] == "CSwitch", "seq"].iloc[0])
+    got = trace.events_at([switch, *calls]).to_pandas()
+    assert reads == [path, path]
+    assert got["seq"].tolist() == sorted([switch, *calls])
+    assert got.loc[got["seq"] == switch, "event"].tolist() == ["CSwitch"]
+
+
 def test_a_call_without_thread_reads_the_cswitch_rows(tmp_path: Path, monkeypatch) -> None:
     path = _write(tmp_path, call_without_tid=True)
     reads = _count_reads(monkeypatch)

@@ -55,6 +55,18 @@ def test_events_table_keeps_every_row_in_time_order(trace: ta.Trace):
     assert ev.loc[ev["event"] == "SomethingElse", "tid"].tolist() == [88]
 
 
+def test_events_at_gives_the_rows_of_the_events_table(trace: ta.Trace):
+    """Each family filtered by seq (the report's evidence) = those rows of the merged
+    table: the same values in the columns the picked families have, the others null."""
+    whole = trace.events_table().to_pandas()
+    for seqs in ([4, 0, 2], [1, 2], [6], [5, 99], []):
+        got = trace.events_at(seqs).to_pandas()
+        want = whole[whole["seq"].isin(seqs)].reset_index(drop=True)
+        assert got["seq"].tolist() == sorted(s for s in set(seqs) if s < 7)
+        pd.testing.assert_frame_equal(got, want[list(got.columns)], check_dtype=False)
+        assert want.drop(columns=list(got.columns)).isna().all().all()
+
+
 def test_parquet_round_trip_gives_the_same_tables(trace: ta.Trace, tmp_path: Path):
     out = tmp_path / "t.parquet"
     write_parquet(trace, out)

@@ -33,24 +33,17 @@ def rule_info(rule_id: str) -> Any:
 def evidence_frame(analysis: Any, seqs: Iterable[int]) -> pd.DataFrame:
     """The events with the given ``seq`` numbers (canonical columns, time order).
 
-    Uses ``trace.events_table()`` (row position = seq) when the trace has it, else
-    filters ``trace.events``. Empty when the analysis has no trace.
+    Uses ``trace.events_at(seqs)`` (each family filtered, not the whole trace merged)
+    when the trace has it, else filters ``trace.events``. Empty when the analysis has no
+    trace.
     """
     seqs = sorted({int(s) for s in seqs})
     trace = getattr(analysis, "trace", None)
     if trace is None or not seqs:
         return pd.DataFrame(columns=["seq"])
-    table_fn = getattr(trace, "events_table", None)
-    if callable(table_fn):
-        import pyarrow as pa
-
-        table = table_fn()
-        valid = [s for s in seqs if 0 <= s < table.num_rows]
-        sub = table.take(pa.array(valid, type=pa.int64()))
-        df = sub.to_pandas()
-        if "seq" in df.columns:
-            df = df[df["seq"].isin(seqs)]
-        return df.reset_index(drop=True)
+    events_at = getattr(trace, "events_at", None)
+    if callable(events_at):
+        return events_at(seqs).to_pandas().reset_index(drop=True)
     events = trace.events
     return events[events["seq"].isin(seqs)].reset_index(drop=True)
 
