@@ -143,6 +143,12 @@ class FakeAnalysis:
         return self.tables["leak_timeline"]
 
     @property
+    def problems(self) -> pd.DataFrame:
+        from traceanalyzer.rules.problems import problems_of
+
+        return problems_of(self.findings)
+
+    @property
     def leaks(self) -> dict:
         return self.summary()["leaks"]
 

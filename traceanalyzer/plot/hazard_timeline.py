@@ -480,7 +480,7 @@ def plot_hazard_timeline_for(analysis: Any, lanes: str = "auto", **kwargs: Any) 
     if lanes == "problem":
         if kwargs.pop("mdl", None) is not None:
             raise ValueError("mdl= zooms the process lanes: use lanes='process'")
-        return pt.plot_problem_timeline(analysis.findings, **kwargs)
+        return pt.plot_problem_timeline(analysis.findings, problems=analysis.problems, **kwargs)
     findings = with_call_context(analysis.findings)
     return plot_hazard_timeline(findings, analysis.mappings, analysis.locks, **kwargs)
 

@@ -25,11 +25,13 @@ from traceanalyzer.rules.problems import problem_id, problems_of
 PROBLEM_LANES_ABOVE = 200
 
 
-def problem_lanes(findings: pd.DataFrame, max_lanes: int = 12) -> pd.DataFrame:
+def problem_lanes(findings: pd.DataFrame, max_lanes: int = 12,
+                  problems: pd.DataFrame | None = None) -> pd.DataFrame:
     """The lanes, top to bottom: columns ``lane``, ``problem_id`` (None for the others
     lane), ``label``, ``count``, ``severity`` (worst), ``problems`` (1, or how many
-    are folded into the others lane)."""
-    p = problems_of(findings)
+    are folded into the others lane). ``problems``: ``problems_of(findings)`` when the
+    caller has it (``Analysis.problems``), so 100k findings are not grouped again."""
+    p = problems_of(findings) if problems is None else problems
     max_lanes = max(int(max_lanes), 1)
     shown, folded = (p, p.iloc[:0]) if len(p) <= max_lanes else (
         p.iloc[: max_lanes - 1], p.iloc[max_lanes - 1:])
@@ -48,6 +50,26 @@ def problem_lanes(findings: pd.DataFrame, max_lanes: int = 12) -> pd.DataFrame:
                         columns=["lane", "problem_id", "label", "count", "severity", "problems"])
 
 
+def finding_lanes(findings: pd.DataFrame, lanes: pd.DataFrame) -> np.ndarray:
+    """The lane (row of :func:`problem_lanes`) of each finding: its problem's, the
+    folded lane's when its problem is not drawn, -1 when there is no folded lane. The
+    problem id is hashed once per distinct rule + call site, not once per finding."""
+    if not len(findings):
+        return np.array([], dtype=np.int64)
+    lane_of = {k: i for k, i in zip(lanes["problem_id"], lanes["lane"]) if isinstance(k, str)}
+    others = int(lanes["lane"].iloc[-1]) if len(lanes) and not isinstance(
+        lanes["problem_id"].iloc[-1], str) else -1  # the folded lane has no id
+    rule_codes, rules = pd.factorize(findings["rule"].astype(str))
+    caller_codes, callers = pd.factorize(findings["caller"])  # a missing caller: -1
+    pair = rule_codes.astype(np.int64) * (len(callers) + 1) + caller_codes + 1
+    keys, codes = np.unique(pair, return_inverse=True)
+    per_key = np.array([lane_of.get(problem_id(
+        str(rules[k // (len(callers) + 1)]),
+        None if k % (len(callers) + 1) == 0 else str(callers[k % (len(callers) + 1) - 1])),
+        others) for k in keys], dtype=np.int64)
+    return per_key[codes.ravel()]
+
+
 def plot_problem_timeline(
     findings: pd.DataFrame,
     *,
@@ -57,6 +79,7 @@ def plot_problem_timeline(
     max_lanes: int = 12,
     title: str | None = None,
     width: float = style.FIG_WIDTH,
+    problems: pd.DataFrame | None = None,
 ) -> Figure:
     """Figure with one lane per problem and a mark per occurrence.
 
@@ -65,6 +88,8 @@ def plot_problem_timeline(
     zoom to. include_info: also draw severity ``info`` findings (trace quality).
     max_lanes: lanes drawn, the last one folding the remaining problems. title,
     width: figure title (default "Hazard timeline by problem") and width in inches.
+    problems: ``Analysis.problems`` of ``findings`` when at hand, so they are not
+    grouped again (not used with ``time_window_ns``: its findings are a subset).
     """
     f = findings
     hidden_info = 0
@@ -81,16 +106,15 @@ def plot_problem_timeline(
         keep = (times >= x_lo) & (times <= x_hi)
         f, times = f[keep.to_numpy()], times[keep]
         zoom = f"; zoom: {vocab.format_time_ns(x_lo, t0)} to {vocab.format_time_ns(x_hi, t0)}"
-    lanes = problem_lanes(f, max_lanes)
+    if problems is not None and time_window_ns is None and not include_info:
+        # info is the severity of the trace-quality rules, never one a finding is raised
+        # to: a problem's findings are all info or none, so dropping its rows is enough
+        problems = problems[problems["severity"].astype(str) != "info"]
+    lanes = problem_lanes(f, max_lanes, problems=None if time_window_ns is not None
+                          else problems)
     n = max(len(lanes), 1)
     unit, per = vocab.time_unit(x_hi - x_lo)
-    lane_of = {k: i for k, i in zip(lanes["problem_id"], lanes["lane"]) if isinstance(k, str)}
-    others = int(lanes["lane"].iloc[-1]) if len(lanes) and not isinstance(
-        lanes["problem_id"].iloc[-1], str) else None  # the folded lane has no id
-    keys = [problem_id(str(r), None if vocab.is_missing(c) else str(c))
-            for r, c in zip(f["rule"], f["caller"])] if len(f) else []
-    lane = np.array([lane_of.get(k, others if others is not None else -1) for k in keys],
-                    dtype=np.int64)
+    lane = finding_lanes(f, lanes)
     x = (times.to_numpy(dtype=float) - t0) / per
     sev = f["severity"].astype(str).to_numpy() if len(f) else np.array([], dtype=object)
     with matplotlib.rc_context(style.rc_params()):

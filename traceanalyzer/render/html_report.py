@@ -20,7 +20,6 @@ from traceanalyzer.model.html_repr import esc
 from traceanalyzer.render.html_findings import findings_section
 from traceanalyzer.render.interactive import interactive_section
 from traceanalyzer.render.summary import summary_head
-from traceanalyzer.rules.problems import problems_of
 
 #: Figures of the report: name -> (title, caption).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -87,7 +86,7 @@ def html_report(analysis: Any, figures: dict[str, bytes] | None = None,
         + f" · {esc(_span_text(summary))} · traceanalyzer {esc(__version__)}</div></header>",
         "<main>",
         _summary_section(summary, findings),
-        _problems_section(problems_of(findings), t0),
+        _problems_section(analysis.problems, t0),
         interactive_section(analysis) if interactive else "",
         _figures_section(figures),
         _impact_section(findings),

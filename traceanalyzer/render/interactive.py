@@ -18,33 +18,26 @@ import pandas as pd
 
 from traceanalyzer import vocabulary as vocab
 from traceanalyzer.plot.leak_timeline import decimate_steps, rank_processes
-from traceanalyzer.plot.problem_timeline import problem_lanes
-from traceanalyzer.rules.problems import problem_id
+from traceanalyzer.plot.problem_timeline import finding_lanes, problem_lanes
 
 __all__ = ["interactive_section"]
 
 
-def _finding_points(findings: pd.DataFrame, t0: float, per: float, max_lanes: int,
-                    max_points: int) -> tuple[dict[str, list], list[str]]:
+def _finding_points(findings: pd.DataFrame, problems: pd.DataFrame, t0: float, per: float,
+                    max_lanes: int, max_points: int) -> tuple[dict[str, list], list[str]]:
     f = findings[findings["severity"].astype(str) != "info"].reset_index(drop=True)
-    lanes = problem_lanes(f, max_lanes)
+    # a rule's findings are all info or none (info is never a raised severity)
+    lanes = problem_lanes(f, max_lanes,
+                          problems=problems[problems["severity"].astype(str) != "info"])
     labels = [str(lbl).replace("\n", " · ") for lbl in lanes["label"]]
-    by_id = {k: labels[i] for i, k in enumerate(lanes["problem_id"]) if isinstance(k, str)}
-    others = labels[-1] if len(lanes) and not isinstance(lanes["problem_id"].iloc[-1], str) \
-        else None
-    pairs = pd.MultiIndex.from_arrays([f["rule"].astype(str),
-                                       f["caller"].astype(object).where(f["caller"].notna(), None)])
-    codes, uniques = pd.factorize(pairs)  # one problem_id per distinct rule + call site
-    lane_of = np.array([by_id.get(problem_id(r, c if isinstance(c, str) else None), others)
-                        for r, c in uniques], dtype=object)
-    lane = lane_of[codes].tolist() if len(f) else []
+    lane_no = finding_lanes(f, lanes)
+    lane_names = np.array(labels + [None], dtype=object)  # -1: no lane (nothing folded)
     keep = np.ones(len(f), dtype=bool)
     if len(f) > max_points:  # thin evenly inside each lane, keeping its first and last
         keep[:] = False
-        lane_arr = np.array(lane, dtype=object)
         per_lane = max(max_points // max(len(labels), 1), 2)
-        for name in labels:
-            idx = np.flatnonzero(lane_arr == name)
+        for k in range(len(labels)):
+            idx = np.flatnonzero(lane_no == k)
             if idx.size:
                 keep[idx[np.unique(np.linspace(0, idx.size - 1, min(per_lane, idx.size))
                                    .astype(int))]] = True
@@ -53,7 +46,7 @@ def _finding_points(findings: pd.DataFrame, t0: float, per: float, max_lanes: in
     sev = f["severity"].astype(str).to_numpy()
     data = {
         "x": (t[sel] - t0) / per,  # numpy: Bokeh ships it as one binary buffer
-        "lane": [lane[i] for i in sel],
+        "lane": lane_names[lane_no[sel]].tolist(),
         "rule": f["rule"].astype(str).to_numpy()[sel].tolist(),
         "severity": sev[sel].tolist(),
         "color": [vocab.severity_color(s) for s in sev[sel]],
@@ -110,7 +103,8 @@ def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int =
     t0, t1 = (float(x) for x in analysis.trace.time_span_ns)
     unit, per = vocab.time_unit(t1 - t0)
     span = max((t1 - t0) / per, 1e-9)
-    data, labels = _finding_points(analysis.findings, t0, per, max_lanes, max_points)
+    data, labels = _finding_points(analysis.findings, analysis.problems, t0, per, max_lanes,
+                                   max_points)
     x_range = Range1d(-span * 0.01, span * 1.01, bounds=(-span * 0.05, span * 1.05),
                       name="time")
     tools = "xpan,xwheel_zoom,box_zoom,reset,save"
