@@ -3,6 +3,8 @@
     python benchmarks/bench_report.py                     # 20,000 buggy requests
     python benchmarks/bench_report.py --bugs 50000        # 100,000 findings
     python benchmarks/bench_report.py --bugs 50000 --pad 10000000   # ... in 10M events
+    python benchmarks/bench_report.py --bugs 50000 --pad 10000000 --trace /tmp/b10m.csv \
+        --no-parts --repeat 3 --baseline /tmp/main-wt     # A/B against main, medians of 3
 
 Builds a canonical-CSV trace in a temporary folder: ``--bugs`` request cycles in 7
 processes, each leaving one finding pair (a double lock and an unlock of an MDL that
@@ -15,10 +17,13 @@ was never locked) from one of ``--sites`` call sites, so the findings fold into
 * ``report``: the whole report folder (PNG figures, HTML with the interactive timeline,
   summary.json), and its parts: each figure, the HTML page.
 
-Then, end to end, the two commands as a user runs them (each in its own process, wall
-time and peak RSS of the child): ``traceanalyzer hazards TRACE`` against
-``traceanalyzer report TRACE -o DIR``. ``--pad N`` adds CSwitch events until the trace
-has about N events, so the 100k findings sit in a trace of realistic size.
+Then, end to end, the commands as a user runs them (each in its own process: wall
+time, CPU time and peak RSS of the child): ``traceanalyzer hazards TRACE`` (and
+``--json``) against ``traceanalyzer report TRACE -o DIR``, ``--repeat`` times, medians;
+``--baseline DIR`` runs the same commands of another checkout alternately with ours, so
+a busy machine loads both alike (CPU time varies less than wall time there). ``--pad N``
+adds CSwitch events until the trace has about N events, so the 100k findings sit in a
+trace of realistic size; ``--trace FILE`` keeps it for the next run.
 
 The report draws problems, not findings (problem lanes above 200 findings, at most
 2,000 finding rows in the HTML, thinned interactive data), so its time should grow
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,15 +100,53 @@ def pad_with_cswitch(path: Path, n_events: int) -> None:
     pacsv.write_csv(merged.take(order), path)
 
 
-def run_cli(label: str, args: list[str]) -> float:
-    """Wall time of ``traceanalyzer ARGS`` in a child process, and the child's peak RSS."""
+def run_cli(label: str, args: list[str], code: str | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + system) time of ``traceanalyzer ARGS`` in a child process,
+    run from the package in folder ``code`` (default: the one imported here); prints
+    them with the child's peak RSS."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "traceanalyzer", *args], check=True,
-                   stdout=subprocess.DEVNULL)
+    child = subprocess.Popen([sys.executable, "-m", "traceanalyzer", *args],
+                             stdout=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
     took = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"  {label:<34} {took:8.2f} s   (peak RSS of the children so far {rss:.0f} MiB)")
-    return took
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, args)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(f"  {label:<42} {took:8.2f} s   (CPU {cpu:.2f} s, peak RSS "
+          f"{usage.ru_maxrss / 1024:.0f} MiB)", flush=True)
+    return took, cpu
+
+
+def end_to_end(path: Path, out: Path, repeat: int, baseline: str | None) -> None:
+    """``hazards`` and ``report`` as a user runs them, ``repeat`` times each, medians;
+    with ``baseline`` the same commands of that checkout, alternating with ours (A/B in
+    the same run, so a busy machine loads both alike)."""
+    here = str(Path(__file__).resolve().parents[1])  # this checkout, whatever is installed
+    codes = {"this": here} if baseline is None else {"this": here, "baseline": baseline}
+    commands = {"hazards": ["hazards", str(path)],
+                "hazards --json": ["hazards", "--json", str(path)],
+                "report": ["report", str(path), "-o", str(out)]}
+    for name, code in codes.items():  # untimed: numba's disk cache of each checkout
+        run_cli(f"warm-up ({name})", ["hazards", str(path)], code)
+    times: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for i in range(repeat):
+        print(f"round {i + 1} of {repeat}:")
+        for cmd, args in commands.items():
+            for name, code in codes.items():
+                times.setdefault((name, cmd), []).append(
+                    run_cli(f"traceanalyzer {cmd} ({name})", args, code))
+    print(f"medians of {repeat} (wall s / CPU s):")
+    for name in codes:
+        med = {cmd: (statistics.median(w for w, _ in times[(name, cmd)]),
+                     statistics.median(c for _, c in times[(name, cmd)])) for cmd in commands}
+        cells = "  ".join(f"{cmd} {w:.1f} / {c:.1f}" for cmd, (w, c) in med.items())
+        print(f"  {name:<9} {cells}  ->  report / hazards: wall "
+              f"{med['report'][0] / med['hazards'][0]:.2f}x, CPU "
+              f"{med['report'][1] / med['hazards'][1]:.2f}x")
 
 
 def timed(label: str, fn) -> float:
@@ -121,50 +164,62 @@ def main() -> None:
     ap.add_argument("--pad", type=int, default=0,
                     help="add CSwitch events up to about this many events in all")
     ap.add_argument("--no-cli", action="store_true", help="skip the end-to-end commands")
+    ap.add_argument("--no-parts", action="store_true",
+                    help="skip the in-process timings (only the end-to-end commands)")
+    ap.add_argument("--trace", type=Path, metavar="FILE",
+                    help="keep the trace in FILE (made when missing, reused when present: "
+                    "--bugs/--sites/--pad only make it)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="end-to-end runs of each command (medians)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="a checkout of another commit (e.g. a worktree of main): its "
+                    "commands run alternately with ours, A/B in the same run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = make_trace(args.bugs, args.sites, Path(tmp) / "bench.csv")
-        if args.pad:
-            pad_with_cswitch(path, args.pad)
-        start = time.perf_counter()
-        analysis = ta.analyze(ta.load(path))
-        n, p = len(analysis.findings), len(analysis.problems)
-        print(f"trace: {analysis.trace.n_events} events, {n} findings, {p} problems "
-              f"(load + analyze {time.perf_counter() - start:.2f} s)")
-        print("hazards:")
-        hz = timed("text (problems)", lambda: render(analysis, "text"))
-        hz += timed("JSON summary", lambda: render(analysis, "json"))
-        print("findings at scale (fresh analysis):")
-        fresh = ta.analyze(analysis.trace)
-        fs = timed("findings table", lambda: fresh.findings)
-        fs += timed("problems table", lambda: fresh.problems)
-        fs += timed("summary() dict", fresh.summary)
+        path = args.trace or Path(tmp) / "bench.csv"
+        if not path.exists():
+            make_trace(args.bugs, args.sites, path)
+            if args.pad:
+                pad_with_cswitch(path, args.pad)
+        if not args.no_parts:
+            in_process(path, Path(tmp))
+        if not args.no_cli:
+            print("end to end (each command in its own process):")
+            end_to_end(path, Path(tmp) / "cli_out", max(args.repeat, 1), args.baseline)
 
-        def stream_json() -> None:
-            with open(os.devnull, "w", encoding="utf-8") as fh:
-                write_summary_json(fresh, fh)
 
-        fs += timed("JSON streamed to a file", stream_json)
-        print(f"  {'findings + problems + summary + JSON':<34} {fs:8.2f} s")
-        print("report parts:")
-        timed("leak timeline PNG", lambda: figure_png(plot_leak_timeline_for(analysis)))
-        timed("hazard timeline PNG (problem lanes)",
-              lambda: figure_png(plot_hazard_timeline_for(analysis)))
-        timed("impact PNG", lambda: figure_png(plot_impact_for(analysis)))
-        timed("HTML page (interactive timeline)",
-              lambda: html_report(analysis, figures={}))
-        print("report:")
-        rep = timed("whole report folder", lambda: write_report(analysis, Path(tmp) / "out"))
-        print(f"report / hazards (text + JSON): {rep / hz:.1f}x; "
-              f"{1000 * rep / max(n, 1):.3f} ms per finding")
-        if args.no_cli:
-            return
-        print("end to end (each command in its own process):")
-        cli_h = run_cli("traceanalyzer hazards", ["hazards", str(path)])
-        run_cli("traceanalyzer hazards --json", ["hazards", "--json", str(path)])
-        cli_r = run_cli("traceanalyzer report", ["report", str(path), "-o",
-                                                 str(Path(tmp) / "cli_out")])
-        print(f"report / hazards, end to end: {cli_r / cli_h:.2f}x")
+def in_process(path: Path, tmp: Path) -> None:
+    """Times of the parts of ``hazards`` and ``report`` after one load + analysis."""
+    start = time.perf_counter()
+    analysis = ta.analyze(ta.load(path))
+    n, p = len(analysis.findings), len(analysis.problems)
+    print(f"trace: {analysis.trace.n_events} events, {n} findings, {p} problems "
+          f"(load + analyze {time.perf_counter() - start:.2f} s)")
+    print("hazards:")
+    hz = timed("text (problems)", lambda: render(analysis, "text"))
+    hz += timed("JSON summary", lambda: render(analysis, "json"))
+    print("findings at scale (fresh analysis):")
+    fresh = ta.analyze(analysis.trace)
+    fs = timed("findings table", lambda: fresh.findings)
+    fs += timed("problems table", lambda: fresh.problems)
+    fs += timed("summary() dict", fresh.summary)
+
+    def stream_json() -> None:
+        with open(os.devnull, "w", encoding="utf-8") as fh:
+            write_summary_json(fresh, fh)
+
+    fs += timed("JSON streamed to a file", stream_json)
+    print(f"  {'findings + problems + summary + JSON':<34} {fs:8.2f} s")
+    print("report parts:")
+    timed("leak timeline PNG", lambda: figure_png(plot_leak_timeline_for(analysis)))
+    timed("hazard timeline PNG (problem lanes)",
+          lambda: figure_png(plot_hazard_timeline_for(analysis)))
+    timed("impact PNG", lambda: figure_png(plot_impact_for(analysis)))
+    timed("HTML page (interactive timeline)", lambda: html_report(analysis, figures={}))
+    print("report:")
+    rep = timed("whole report folder", lambda: write_report(analysis, tmp / "out"))
+    print(f"report / hazards (text + JSON): {rep / hz:.1f}x; "
+          f"{1000 * rep / max(n, 1):.3f} ms per finding")
 
 
 if __name__ == "__main__":
