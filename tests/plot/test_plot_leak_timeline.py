@@ -43,6 +43,44 @@ def test_rank_orders_by_impact_not_by_size() -> None:
     assert list(ranked["process"]) == ["small_long.exe", "big_short.exe"]
 
 
+def _rank_by_hand(lt: pd.DataFrame, t_end: float) -> dict:
+    """The ranking figures by walking each process's changes in time order."""
+    out = {}
+    for (pid, proc), g in lt.groupby(["pid", "process"]):
+        level = {k: 0.0 for k in ("locked", "user_mapped")}
+        area = peak = 0.0
+        times = sorted(set(g["time_ns"]))
+        for i, t in enumerate(times):
+            for r in g[g["time_ns"] == t].itertuples():  # the last row of a time wins
+                level[r.kind] = float(r.bytes)
+            peak = max(peak, sum(level.values()))
+            nxt = times[i + 1] if i + 1 < len(times) else max(t_end, times[-1])
+            area += sum(level.values()) * (nxt - t)
+        out[(float(pid), proc)] = (area / 1e9, peak, sum(level.values()))
+    return out
+
+
+def test_rank_processes_matches_a_walk_through_random_timelines() -> None:
+    """Many processes, both kinds, several changes at one instant (the last holds)."""
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n = int(rng.integers(1, 60))
+        lt = pd.DataFrame({
+            "time_ns": rng.integers(0, 8, n) * S, "pid": rng.integers(1, 4, n),
+            "process": rng.choice(["a.exe", "b.exe"], n),
+            "kind": rng.choice(["locked", "user_mapped"], n),
+            "bytes": rng.integers(0, 4, n) * 4096})
+        ranked = rank_processes(lt, t_end_ns=10 * S)
+        want = _rank_by_hand(lt, 10 * S)
+        got = {(r.pid, r.process): (r.impact_byte_seconds, r.peak_bytes, r.bytes_at_end)
+               for r in ranked.itertuples()}
+        assert got.keys() == want.keys()
+        for key, figures in want.items():
+            assert got[key] == pytest.approx(figures), key
+        impact = ranked["impact_byte_seconds"].tolist()
+        assert impact == sorted(impact, reverse=True)
+
+
 def test_seed_figure_marks_exit_with_memory_held_and_bytes_at_end() -> None:
     t = seed_tables()
     fig = plot_leak_timeline(t["leak_timeline"], t["processes"], time_span_ns=t["time_span_ns"])

@@ -131,6 +131,11 @@ class Analysis:
         this time until the next row of the same pid and kind). User mappings torn down
         at process exit count as held to the end: that memory is leaked until reboot.
         """
+        return self._leak_timeline.copy()  # a copy: the caller may change it
+
+    @cached_property
+    def _leak_timeline(self) -> pd.DataFrame:
+        # built once: the report's PNG and its interactive timeline both draw it
         return _leaks.leak_timeline(self._held, self.trace_end_ns)
 
     @cached_property
