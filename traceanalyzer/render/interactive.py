@@ -49,7 +49,6 @@ def _finding_points(findings: pd.DataFrame, problems: pd.DataFrame, t0: float, p
         "lane": lane_names[lane_no[sel]].tolist(),
         "rule": f["rule"].astype(str).to_numpy()[sel].tolist(),
         "severity": sev[sel].tolist(),
-        "color": [vocab.severity_color(s) for s in sev[sel]],
         "caller": [vocab.str_or_none(c) or "?" for c in f["caller"].to_numpy()[sel]],
         "process": [vocab.process_label(p, n) for p, n in
                     zip(f["pid"].to_numpy()[sel], f["process"].to_numpy()[sel])],
@@ -59,6 +58,10 @@ def _finding_points(findings: pd.DataFrame, problems: pd.DataFrame, t0: float, p
     return data, labels
 
 
+#: Hover text of the memory curves: bytes in binary units (``8 KiB``), formatted in the
+#: page by Bokeh, so no label string is shipped per point.
+_HELD_FORMAT = "@bytes{0.[0] b}"
+
 #: Pixel columns the memory curves are decimated to (min/max per column, real steps only):
 #: a page-wide plot, with room to zoom in before steps merge.
 LEAK_BINS = 2000
@@ -66,7 +69,7 @@ LEAK_BINS = 2000
 
 def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
                  ) -> list[tuple[str, dict]]:
-    """(label, {x, bytes, text}) of locked + user-mapped bytes of the top processes."""
+    """(label, {x, bytes}) of locked + user-mapped bytes of the top processes."""
     lt = analysis.leak_timeline()
     if lt.empty:
         return []
@@ -83,10 +86,7 @@ def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
         t = np.r_[t, t1]
         v = np.r_[v, v[-1]]
         t, v = decimate_steps(t, v, t0, t1, bins=LEAK_BINS)
-        levels, which = np.unique(v, return_inverse=True)  # few distinct levels
-        text = np.array([vocab.format_bytes(b) for b in levels], dtype=object)
-        out.append((vocab.process_label(pid, r.process),
-                    {"x": (t - t0) / per, "bytes": v, "text": text[which.ravel()].tolist()}))
+        out.append((vocab.process_label(pid, r.process), {"x": (t - t0) / per, "bytes": v}))
     return out
 
 
@@ -99,6 +99,7 @@ def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int =
     from bokeh.models import ColumnDataSource, HoverTool, Range1d
     from bokeh.plotting import figure
     from bokeh.resources import Resources
+    from bokeh.transform import factor_cmap
 
     t0, t1 = (float(x) for x in analysis.trace.time_span_ns)
     unit, per = vocab.time_unit(t1 - t0)
@@ -114,7 +115,9 @@ def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int =
                 title=f"Hazards by problem ({len(data['x'])} findings drawn)",
                 x_axis_label=f"time since trace start ({unit})")
     src = ColumnDataSource(data, name="findings")
-    dots = hz.scatter("x", "lane", source=src, size=8, color="color", line_color="black",
+    colors = factor_cmap("severity", palette=[vocab.SEVERITY_COLORS[s] for s in vocab.SEVERITIES],
+                         factors=list(vocab.SEVERITIES), nan_color=vocab.severity_color("?"))
+    dots = hz.scatter("x", "lane", source=src, size=8, color=colors, line_color="black",
                       line_width=0.4, alpha=0.85)
     hz.add_tools(HoverTool(renderers=[dots], tooltips=[
         ("rule", "@rule (@severity)"), ("caller", "@caller"), ("process", "@process"),
@@ -130,7 +133,7 @@ def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int =
                                  line_width=2))
     if renderers:
         lk.add_tools(HoverTool(renderers=renderers, tooltips=[
-            ("held", "@text"), ("time", f"@x{{0.000}} {unit}")], mode="vline"))
+            ("held", _HELD_FORMAT), ("time", f"@x{{0.000}} {unit}")], mode="vline"))
         lk.legend.location = "top_left"
         lk.legend.click_policy = "hide"
     script, div = components(column(hz, lk, sizing_mode="stretch_width"))
