@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from traceanalyzer.rules.problems import problem_id
-from traceanalyzer.vocabulary import SEVERITIES, int_or_none, severity_rank
+from traceanalyzer.vocabulary import int_or_none, severity_rank
 
 #: Leak figures compared by the gate (keys of ``summary["leaks"]``).
 LEAK_METRICS: tuple[str, ...] = ("bytes_at_end", "bytes_leaked_at_exit")

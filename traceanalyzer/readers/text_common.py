@@ -96,6 +96,15 @@ def normalize_header(name: str) -> str:
     return re.sub(r"[\s_]+", "", name).lower()
 
 
+def find_column(keys: list[str], aliases: tuple[str, ...]) -> int | None:
+    """Position in ``keys`` (normalized header names) of the first alias present, in the
+    aliases' order of preference; None when none is."""
+    for alias in aliases:
+        if alias in keys:
+            return keys.index(alias)
+    return None
+
+
 # --- name (PID) --------------------------------------------------------------------------
 
 _NAME_PID_RE = r'^"?(?P<name>.*?)"?\s*\(\s*(?P<pid>-?[0-9]+)\s*\)$'

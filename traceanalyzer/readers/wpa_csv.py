@@ -47,6 +47,7 @@ from traceanalyzer.readers.field_map import EventMapping, FieldMap, field_map_fr
 from traceanalyzer.readers.text_common import (
     assemble,
     decode_bytes,
+    find_column,
     guess_decimal_separator,
     normalize_header,
     parse_name_pid,
@@ -96,10 +97,7 @@ class _Columns:
         self.units = [u for _, u in bases]
 
     def find(self, aliases: tuple[str, ...]) -> int | None:
-        for alias in aliases:
-            if alias in self.keys:
-                return self.keys.index(alias)
-        return None
+        return find_column(self.keys, aliases)
 
 
 class WpaCsvReader:

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
-from traceanalyzer.model.schema import COLUMNS, KNOWN_EVENTS
+from traceanalyzer.model.schema import COLUMNS
 from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.registry import register_reader
 from traceanalyzer.readers.convert import Problems, clean_strings, parse_scaled_decimal, to_canonical
@@ -41,6 +41,7 @@ from traceanalyzer.readers.xperf_scan import ERROR_LINE, SpanCells, scan_block
 from traceanalyzer.readers.text_common import (
     assemble,
     decode_bytes,
+    find_column,
     normalize_header,
     parse_name_pid,
     split_fields,
@@ -112,10 +113,7 @@ class _Header:
         self.keys = [normalize_header(c) for c in self.columns]
 
     def find(self, aliases: tuple[str, ...]) -> int | None:
-        for alias in aliases:
-            if alias in self.keys:
-                return self.keys.index(alias)
-        return None
+        return find_column(self.keys, aliases)
 
 
 @dataclass
