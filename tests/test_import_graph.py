@@ -94,3 +94,11 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     fake = tmp_path / "x.py"
     fake.write_text("def f():\n    from traceanalyzer.render.summary import summary_dict\n")
     assert _rank("lifecycle.x") < _rank(next(iter(_imports(fake))))
+
+
+def test_render_does_not_depend_on_plot() -> None:
+    """Renderers take the tables and figures they are given; the timeline data they
+    share with the figures lives in analysis/timelines.py."""
+    uses = sorted(f"{_module_name(p)} -> {t}" for p in (ROOT / "render").rglob("*.py")
+                  for t in _imports(p) if t == "plot" or t.startswith("plot."))
+    assert uses == []

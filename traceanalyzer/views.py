@@ -18,9 +18,6 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from traceanalyzer.plot import hazard_timeline as ht
-from traceanalyzer.plot import leak_timeline
-from traceanalyzer.plot import problem_timeline as pt
 from traceanalyzer.rules.problems import problems_of
 
 __all__ = ["AnalysisView"]
@@ -178,6 +175,9 @@ class AnalysisView:
         """The hazard timeline of the view (see ``Analysis.plot_hazard_timeline``),
         framed to its window. lanes: 'auto', 'process' or 'problem'; include_info: draw
         info findings; max_lanes: lanes drawn; title, width: figure title and width."""
+        # matplotlib loads on the first plot, not with every command that makes a view
+        from traceanalyzer.plot import hazard_timeline as ht
+        from traceanalyzer.plot import problem_timeline as pt
 
         span = self.trace.time_span_ns
         window = self._f.window
@@ -198,6 +198,7 @@ class AnalysisView:
                            width: float = 12.0):
         """Bytes locked and user-mapped over time for the view's processes and window.
         top_n: processes drawn; title, width: figure title and width in inches."""
+        from traceanalyzer.plot import leak_timeline
 
         span = self._f.window or self.trace.time_span_ns
         return leak_timeline.plot_leak_timeline(

@@ -158,3 +158,21 @@ def test_module_entry_point(seed: Path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["findings"][0]["rule"] == "UNLOCK_WHILE_USER_MAPPED"
+
+
+@pytest.mark.parametrize("args", [["hazards"], ["hazards", "--json"], ["info"],
+                                  ["query", "SELECT count(*) AS n FROM calls"]])
+def test_commands_without_figures_do_not_load_matplotlib_or_bokeh(seed: Path, args):
+    """Drawing libraries cost ~0.3-0.7 s and ~30 MB at start: only the commands that
+    draw (report, plot) load them."""
+    code = ("import sys, contextlib, io\n"
+            "from traceanalyzer.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main(sys.argv[1:])\n"
+            "    except SystemExit as e:\n        assert not e.code or e.code == 1, e.code\n"
+            "print(sorted(m for m in ('matplotlib', 'bokeh') if m in sys.modules))\n")
+    cmd = [args[0], str(seed), *args[1:]] if args[0] == "query" else [*args, str(seed)]
+    proc = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

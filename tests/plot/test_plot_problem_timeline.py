@@ -80,3 +80,20 @@ def test_plot_methods_have_explicit_documented_parameters(name: str):
     assert params and all(p.kind is p.KEYWORD_ONLY for p in params)
     for p in params:
         assert p.name in (method.__doc__ or ""), (name, p.name)
+
+
+def test_a_dollar_in_a_caller_is_escaped_for_matplotlib_only(small: ta.Analysis):
+    """A '$' in trace text would start mathtext in a matplotlib label, so the figure
+    escapes it; the interactive timeline (Bokeh) shows the text as it is."""
+    from traceanalyzer.render.interactive import _finding_points
+
+    f = small.findings.copy()
+    f["caller"] = "my$drv.sys+0x10"
+    figure_labels = [t.get_text() for t in
+                     plot_problem_timeline(f, max_lanes=4).axes[0].get_yticklabels()]
+    assert any(r"my\$drv.sys+0x10" in lbl for lbl in figure_labels)
+    assert "my$drv.sys+0x10" in problem_lanes(f)["label"].iloc[0]
+    problems = small.problems.assign(caller="my$drv.sys+0x10")
+    _, lane_labels = _finding_points(f, problems, 0.0, 1e9, max_lanes=4, max_points=100)
+    assert lane_labels and all("my$drv.sys+0x10" in lbl and "\\" not in lbl
+                               for lbl in lane_labels)

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from traceanalyzer.analysis.timelines import float_series
 from traceanalyzer.model.schema import IDLE_PID, SYSTEM_PID
 from traceanalyzer.vocabulary import address_to_int, str_or_none
 
@@ -28,10 +29,8 @@ def first_column(df: pd.DataFrame, names: Sequence[str]) -> str | None:
     return None
 
 
-def numeric(series: Any) -> pd.Series:
-    """A float64 Series (missing -> NaN) from any column, Arrow-backed or not."""
-    s = series if isinstance(series, pd.Series) else pd.Series(series)
-    return pd.to_numeric(s, errors="coerce").astype("float64")
+#: A float64 Series (missing -> NaN) from any column, Arrow-backed or not.
+numeric = float_series
 
 
 def address_series(series: pd.Series) -> pd.Series:

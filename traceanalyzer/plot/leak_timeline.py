@@ -20,8 +20,13 @@ from matplotlib.lines import Line2D
 
 from traceanalyzer.plot import frames, style
 from traceanalyzer import vocabulary as vocab
+from traceanalyzer.analysis.timelines import (  # noqa: F401  (re-exported: plot API)
+    KINDS,
+    decimate_steps,
+    normalise_leak_timeline as _normalise,
+    rank_processes,
+)
 
-KINDS: tuple[str, ...] = ("locked", "user_mapped")
 _MAX_EDGE_LABELS = 5
 _KIND_TITLES = {"locked": "Bytes locked (probed-and-locked MDLs)",
                 "user_mapped": "Bytes mapped into user space"}
@@ -38,55 +43,6 @@ class _Series:
     steps: dict[str, tuple[np.ndarray, np.ndarray]]  # kind -> (times, values)
     span: tuple[float, float] | None  # lifetime (NaN = beyond the trace)
     members: int = 1
-
-
-def rank_processes(leak_timeline: pd.DataFrame, t_end_ns: float | None = None) -> pd.DataFrame:
-    """Processes of a leak timeline ranked by impact, largest first.
-
-    Columns: ``pid``, ``process``, ``impact_byte_seconds`` (integral of locked +
-    user-mapped bytes over time, until ``t_end_ns`` or the last change),
-    ``peak_bytes`` (max over time of locked + user-mapped), ``bytes_at_end``
-    (locked + user-mapped still held at the end).
-    """
-    cols = ["pid", "process", "impact_byte_seconds", "peak_bytes", "bytes_at_end"]
-    lt = _normalise(leak_timeline)
-    if lt.empty:
-        return pd.DataFrame(columns=cols)
-    t_end = float(lt["time_ns"].max()) if t_end_ns is None else float(t_end_ns)
-    # numpy over integer keys: pandas group-bys on the (pid, process) strings cost
-    # ~1 s at 100k changes, and the report ranks twice (PNG, interactive timeline)
-    pid_codes, pids = pd.factorize(lt["pid"].to_numpy(), sort=True)
-    name_codes, names = pd.factorize(lt["process"].to_numpy(), sort=True)
-    procs, proc = np.unique(pid_codes.astype(np.int64) * len(names) + name_codes,
-                            return_inverse=True)  # (pid, process) in sorted order
-    proc = proc.ravel()
-    kind = (lt["kind"].to_numpy() != KINDS[0]).astype(np.int64)  # locked 0, user_mapped 1
-    t, b = lt["time_ns"].to_numpy(dtype="float64"), lt["bytes"].to_numpy(dtype="float64")
-    order = np.lexsort((t, kind, proc))  # stable: equal (process, kind, time) keep row order
-    proc, kind, t, b = proc[order], kind[order], t[order], b[order]
-    last_at_time = np.r_[(proc[1:] != proc[:-1]) | (kind[1:] != kind[:-1]) | (t[1:] != t[:-1]),
-                         True]  # equal times: the last row's level holds
-    proc, kind, t, b = proc[last_at_time], kind[last_at_time], t[last_at_time], b[last_at_time]
-    first = np.r_[True, (proc[1:] != proc[:-1]) | (kind[1:] != kind[:-1])]  # of a series
-    last = np.r_[first[1:], True]
-    delta = b - np.where(first, 0.0, np.r_[0.0, b[:-1]])
-    nxt = np.where(last, max(t_end, float(t.max())), np.r_[t[1:], 0.0])
-    impact = np.bincount(proc, weights=b * (nxt - t), minlength=len(procs)) / 1e9
-    at_end = np.bincount(proc[last], weights=b[last], minlength=len(procs))
-    # total level (both kinds) after each change; changes at one instant count once
-    o2 = np.lexsort((kind, t, proc))
-    p2, t2, level = proc[o2], t[o2], np.cumsum(delta[o2])
-    starts = np.flatnonzero(np.r_[True, p2[1:] != p2[:-1]])
-    before = np.r_[0.0, level[:-1]][starts]  # cumulated level of the processes before
-    level -= np.repeat(before, np.diff(np.r_[starts, len(p2)]))
-    inst = np.r_[(p2[1:] != p2[:-1]) | (t2[1:] != t2[:-1]), True]
-    peak = np.full(len(procs), -np.inf)
-    np.maximum.at(peak, p2[inst], level[inst])
-    out = pd.DataFrame({"pid": pids[procs // len(names)], "process": names[procs % len(names)],
-                        "impact_byte_seconds": impact, "peak_bytes": peak,
-                        "bytes_at_end": at_end})
-    return out.sort_values(["impact_byte_seconds", "bytes_at_end"], ascending=False,
-                           ignore_index=True)
 
 
 def plot_leak_timeline(
@@ -169,26 +125,6 @@ def _legend_label(s: _Series) -> str:
 # --- data --------------------------------------------------------------------------------
 
 
-def _normalise(leak_timeline: pd.DataFrame | None) -> pd.DataFrame:
-    cols = ["time_ns", "pid", "process", "kind", "bytes"]
-    if leak_timeline is None or len(leak_timeline) == 0:
-        return pd.DataFrame({"time_ns": pd.Series(dtype="float64"),
-                             "pid": pd.Series(dtype="float64"),
-                             "process": pd.Series(dtype=object),
-                             "kind": pd.Series(dtype=object),
-                             "bytes": pd.Series(dtype="float64")})
-    lt = pd.DataFrame({
-        "time_ns": frames.numeric(leak_timeline["time_ns"]).to_numpy(),
-        "pid": frames.numeric(leak_timeline["pid"]).fillna(-1).to_numpy(),
-        "process": leak_timeline["process"].astype(object).where(
-            leak_timeline["process"].notna(), "").astype(str).to_numpy(),
-        "kind": leak_timeline["kind"].astype(str).to_numpy(),
-        "bytes": frames.numeric(leak_timeline["bytes"]).fillna(0).to_numpy(),
-    })
-    lt = lt[lt["kind"].isin(KINDS) & lt["time_ns"].notna()]
-    return lt.sort_values("time_ns", kind="stable", ignore_index=True)[cols]
-
-
 def _step_arrays(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Times and levels of a post-step function; the last row at equal times wins."""
     g = group.drop_duplicates("time_ns", keep="last")
@@ -244,22 +180,6 @@ def _sum_steps(kg: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     d = _with_deltas(kg)
     by_time = d.groupby("time_ns", sort=True)["delta"].sum().cumsum()
     return by_time.index.to_numpy(dtype="float64"), by_time.to_numpy(dtype="float64")
-
-
-def decimate_steps(t: np.ndarray, v: np.ndarray, lo: float, hi: float, bins: int = 4000
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """A step function (sorted times ``t``, levels ``v``) thinned to what ``bins`` pixel
-    columns can show: per column its first and last step and its lowest and highest
-    level, in time order (min/max decimation). Series of at most ``2 * bins`` steps
-    come back unchanged."""
-    if t.size <= 2 * bins or hi <= lo:
-        return t, v
-    col = np.clip(((t - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
-    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
-    ends = np.r_[starts[1:], t.size] - 1
-    by_level = np.lexsort((v, col))  # within each column (t is sorted): lowest .. highest
-    keep = np.unique(np.concatenate([starts, ends, by_level[starts], by_level[ends]]))
-    return t[keep], v[keep]
 
 
 # --- drawing -----------------------------------------------------------------------------

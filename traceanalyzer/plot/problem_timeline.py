@@ -19,56 +19,11 @@ from matplotlib.lines import Line2D
 
 from traceanalyzer import vocabulary as vocab
 from traceanalyzer.plot import frames, style
-from traceanalyzer.rules.problems import problem_id, problems_of
-
-#: Above this many findings (severity above info) ``lanes="auto"`` draws problem lanes.
-PROBLEM_LANES_ABOVE = 200
-
-
-def problem_lanes(findings: pd.DataFrame, max_lanes: int = 12,
-                  problems: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The lanes, top to bottom: columns ``lane``, ``problem_id`` (None for the others
-    lane), ``label``, ``count``, ``severity`` (worst), ``problems`` (1, or how many
-    are folded into the others lane). ``problems``: ``problems_of(findings)`` when the
-    caller has it (``Analysis.problems``), so 100k findings are not grouped again."""
-    p = problems_of(findings) if problems is None else problems
-    max_lanes = max(int(max_lanes), 1)
-    shown, folded = (p, p.iloc[:0]) if len(p) <= max_lanes else (
-        p.iloc[: max_lanes - 1], p.iloc[max_lanes - 1:])
-    rows = []
-    for r in shown.itertuples(index=False):
-        procs = list(r.processes)
-        where = ", ".join(procs[:2]) + (f" +{len(procs) - 2}" if len(procs) > 2 else "")
-        label = (f"{style.plot_text(r.rule)}\n{style.plot_text(vocab.str_or_none(r.caller) or '?')}\n"
-                 f"{int(r.count)}x" + (f" in {style.plot_text(where)}" if where else ""))
-        rows.append((r.problem_id, label, int(r.count), str(r.severity), 1))
-    if len(folded):
-        n = int(folded["count"].sum())
-        rows.append((None, f"others\n{len(folded)} problems, {n}x", n,
-                     str(folded["severity"].max()), len(folded)))
-    return pd.DataFrame([(i, *r) for i, r in enumerate(rows)],
-                        columns=["lane", "problem_id", "label", "count", "severity", "problems"])
-
-
-def finding_lanes(findings: pd.DataFrame, lanes: pd.DataFrame) -> np.ndarray:
-    """The lane (row of :func:`problem_lanes`) of each finding: its problem's, the
-    folded lane's when its problem is not drawn, -1 when there is no folded lane. The
-    problem id is hashed once per distinct rule + call site, not once per finding."""
-    if not len(findings):
-        return np.array([], dtype=np.int64)
-    lane_of = {k: i for k, i in zip(lanes["problem_id"], lanes["lane"]) if isinstance(k, str)}
-    others = int(lanes["lane"].iloc[-1]) if len(lanes) and not isinstance(
-        lanes["problem_id"].iloc[-1], str) else -1  # the folded lane has no id
-    rule_codes, rules = pd.factorize(findings["rule"].astype(str))
-    caller_codes, callers = pd.factorize(findings["caller"])  # a missing caller: -1
-    pair = rule_codes.astype(np.int64) * (len(callers) + 1) + caller_codes + 1
-    keys, codes = np.unique(pair, return_inverse=True)
-    per_key = np.array([lane_of.get(problem_id(
-        str(rules[k // (len(callers) + 1)]),
-        None if k % (len(callers) + 1) == 0 else str(callers[k % (len(callers) + 1) - 1])),
-        others) for k in keys], dtype=np.int64)
-    return per_key[codes.ravel()]
-
+from traceanalyzer.analysis.timelines import (  # noqa: F401  (re-exported: plot API)
+    PROBLEM_LANES_ABOVE,
+    finding_lanes,
+    problem_lanes,
+)
 
 def plot_problem_timeline(
     findings: pd.DataFrame,
@@ -111,7 +66,7 @@ def plot_problem_timeline(
         # to: a problem's findings are all info or none, so dropping its rows is enough
         problems = problems[problems["severity"].astype(str) != "info"]
     lanes = problem_lanes(f, max_lanes, problems=None if time_window_ns is not None
-                          else problems)
+                          else problems, text=style.plot_text)
     n = max(len(lanes), 1)
     unit, per = vocab.time_unit(x_hi - x_lo)
     lane = finding_lanes(f, lanes)

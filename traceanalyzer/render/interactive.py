@@ -17,8 +17,12 @@ import numpy as np
 import pandas as pd
 
 from traceanalyzer import vocabulary as vocab
-from traceanalyzer.plot.leak_timeline import decimate_steps, rank_processes
-from traceanalyzer.plot.problem_timeline import finding_lanes, problem_lanes
+from traceanalyzer.analysis.timelines import (
+    decimate_steps,
+    finding_lanes,
+    problem_lanes,
+    rank_processes,
+)
 
 __all__ = ["interactive_section"]
 

@@ -1,0 +1,168 @@
+"""Timeline data shared by the figures (``plot/``) and the report's interactive timeline
+(``render/interactive.py``): processes ranked by memory held, step curves thinned to
+pixel columns, findings laid out in problem lanes. Tables in, tables or arrays out; no
+drawing library is imported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from traceanalyzer import vocabulary as vocab
+from traceanalyzer.rules.problems import problem_id, problems_of
+
+__all__ = ["KINDS", "PROBLEM_LANES_ABOVE", "decimate_steps", "finding_lanes", "float_series",
+           "normalise_leak_timeline", "problem_lanes", "rank_processes"]
+
+#: The leak timeline's kinds, in drawing order.
+KINDS: tuple[str, ...] = ("locked", "user_mapped")
+
+
+def float_series(series: Any) -> pd.Series:
+    """A float64 Series (missing -> NaN) from any column, Arrow-backed or not."""
+    s = series if isinstance(series, pd.Series) else pd.Series(series)
+    return pd.to_numeric(s, errors="coerce").astype("float64")
+
+
+def normalise_leak_timeline(leak_timeline: pd.DataFrame | None) -> pd.DataFrame:
+    """The leak timeline's columns ``time_ns, pid, process, kind, bytes`` as plain
+    float/str columns (missing pid -1, missing bytes 0), known kinds only, in time order."""
+    cols = ["time_ns", "pid", "process", "kind", "bytes"]
+    if leak_timeline is None or len(leak_timeline) == 0:
+        return pd.DataFrame({"time_ns": pd.Series(dtype="float64"),
+                             "pid": pd.Series(dtype="float64"),
+                             "process": pd.Series(dtype=object),
+                             "kind": pd.Series(dtype=object),
+                             "bytes": pd.Series(dtype="float64")})
+    lt = pd.DataFrame({
+        "time_ns": float_series(leak_timeline["time_ns"]).to_numpy(),
+        "pid": float_series(leak_timeline["pid"]).fillna(-1).to_numpy(),
+        "process": leak_timeline["process"].astype(object).where(
+            leak_timeline["process"].notna(), "").astype(str).to_numpy(),
+        "kind": leak_timeline["kind"].astype(str).to_numpy(),
+        "bytes": float_series(leak_timeline["bytes"]).fillna(0).to_numpy(),
+    })
+    lt = lt[lt["kind"].isin(KINDS) & lt["time_ns"].notna()]
+    return lt.sort_values("time_ns", kind="stable", ignore_index=True)[cols]
+
+
+def rank_processes(leak_timeline: pd.DataFrame, t_end_ns: float | None = None) -> pd.DataFrame:
+    """Processes of a leak timeline ranked by impact, largest first.
+
+    Columns: ``pid``, ``process``, ``impact_byte_seconds`` (integral of locked +
+    user-mapped bytes over time, until ``t_end_ns`` or the last change),
+    ``peak_bytes`` (max over time of locked + user-mapped), ``bytes_at_end``
+    (locked + user-mapped still held at the end).
+    """
+    cols = ["pid", "process", "impact_byte_seconds", "peak_bytes", "bytes_at_end"]
+    lt = normalise_leak_timeline(leak_timeline)
+    if lt.empty:
+        return pd.DataFrame(columns=cols)
+    t_end = float(lt["time_ns"].max()) if t_end_ns is None else float(t_end_ns)
+    # numpy over integer keys: pandas group-bys on the (pid, process) strings cost
+    # ~1 s at 100k changes, and the report ranks twice (PNG, interactive timeline)
+    pid_codes, pids = pd.factorize(lt["pid"].to_numpy(), sort=True)
+    name_codes, names = pd.factorize(lt["process"].to_numpy(), sort=True)
+    procs, proc = np.unique(pid_codes.astype(np.int64) * len(names) + name_codes,
+                            return_inverse=True)  # (pid, process) in sorted order
+    proc = proc.ravel()
+    kind = (lt["kind"].to_numpy() != KINDS[0]).astype(np.int64)  # locked 0, user_mapped 1
+    t, b = lt["time_ns"].to_numpy(dtype="float64"), lt["bytes"].to_numpy(dtype="float64")
+    order = np.lexsort((t, kind, proc))  # stable: equal (process, kind, time) keep row order
+    proc, kind, t, b = proc[order], kind[order], t[order], b[order]
+    last_at_time = np.r_[(proc[1:] != proc[:-1]) | (kind[1:] != kind[:-1]) | (t[1:] != t[:-1]),
+                         True]  # equal times: the last row's level holds
+    proc, kind, t, b = proc[last_at_time], kind[last_at_time], t[last_at_time], b[last_at_time]
+    first = np.r_[True, (proc[1:] != proc[:-1]) | (kind[1:] != kind[:-1])]  # of a series
+    last = np.r_[first[1:], True]
+    delta = b - np.where(first, 0.0, np.r_[0.0, b[:-1]])
+    nxt = np.where(last, max(t_end, float(t.max())), np.r_[t[1:], 0.0])
+    impact = np.bincount(proc, weights=b * (nxt - t), minlength=len(procs)) / 1e9
+    at_end = np.bincount(proc[last], weights=b[last], minlength=len(procs))
+    # total level (both kinds) after each change; changes at one instant count once
+    o2 = np.lexsort((kind, t, proc))
+    p2, t2, level = proc[o2], t[o2], np.cumsum(delta[o2])
+    starts = np.flatnonzero(np.r_[True, p2[1:] != p2[:-1]])
+    before = np.r_[0.0, level[:-1]][starts]  # cumulated level of the processes before
+    level -= np.repeat(before, np.diff(np.r_[starts, len(p2)]))
+    inst = np.r_[(p2[1:] != p2[:-1]) | (t2[1:] != t2[:-1]), True]
+    peak = np.full(len(procs), -np.inf)
+    np.maximum.at(peak, p2[inst], level[inst])
+    out = pd.DataFrame({"pid": pids[procs // len(names)], "process": names[procs % len(names)],
+                        "impact_byte_seconds": impact, "peak_bytes": peak,
+                        "bytes_at_end": at_end})
+    return out.sort_values(["impact_byte_seconds", "bytes_at_end"], ascending=False,
+                           ignore_index=True)
+
+
+def decimate_steps(t: np.ndarray, v: np.ndarray, lo: float, hi: float, bins: int = 4000
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A step function (sorted times ``t``, levels ``v``) thinned to what ``bins`` pixel
+    columns can show: per column its first and last step and its lowest and highest
+    level, in time order (min/max decimation). Series of at most ``2 * bins`` steps
+    come back unchanged."""
+    if t.size <= 2 * bins or hi <= lo:
+        return t, v
+    col = np.clip(((t - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    ends = np.r_[starts[1:], t.size] - 1
+    by_level = np.lexsort((v, col))  # within each column (t is sorted): lowest .. highest
+    keep = np.unique(np.concatenate([starts, ends, by_level[starts], by_level[ends]]))
+    return t[keep], v[keep]
+
+
+# --- problem lanes -----------------------------------------------------------------
+
+#: Above this many findings (severity above info) ``lanes="auto"`` draws problem lanes.
+PROBLEM_LANES_ABOVE = 200
+
+
+def problem_lanes(findings: pd.DataFrame, max_lanes: int = 12,
+                  problems: pd.DataFrame | None = None,
+                  text: Callable[[Any], str] = str) -> pd.DataFrame:
+    """The lanes, top to bottom: columns ``lane``, ``problem_id`` (None for the others
+    lane), ``label``, ``count``, ``severity`` (worst), ``problems`` (1, or how many
+    are folded into the others lane). ``problems``: ``problems_of(findings)`` when the
+    caller has it (``Analysis.problems``), so 100k findings are not grouped again.
+    ``text``: how trace text (rule, caller, process) goes into a label (the figures
+    escape matplotlib's mathtext; the interactive timeline takes it as it is)."""
+    p = problems_of(findings) if problems is None else problems
+    max_lanes = max(int(max_lanes), 1)
+    shown, folded = (p, p.iloc[:0]) if len(p) <= max_lanes else (
+        p.iloc[: max_lanes - 1], p.iloc[max_lanes - 1:])
+    rows = []
+    for r in shown.itertuples(index=False):
+        procs = list(r.processes)
+        where = ", ".join(procs[:2]) + (f" +{len(procs) - 2}" if len(procs) > 2 else "")
+        label = (f"{text(r.rule)}\n{text(vocab.str_or_none(r.caller) or '?')}\n"
+                 f"{int(r.count)}x" + (f" in {text(where)}" if where else ""))
+        rows.append((r.problem_id, label, int(r.count), str(r.severity), 1))
+    if len(folded):
+        n = int(folded["count"].sum())
+        rows.append((None, f"others\n{len(folded)} problems, {n}x", n,
+                     str(folded["severity"].max()), len(folded)))
+    return pd.DataFrame([(i, *r) for i, r in enumerate(rows)],
+                        columns=["lane", "problem_id", "label", "count", "severity", "problems"])
+
+
+def finding_lanes(findings: pd.DataFrame, lanes: pd.DataFrame) -> np.ndarray:
+    """The lane (row of :func:`problem_lanes`) of each finding: its problem's, the
+    folded lane's when its problem is not drawn, -1 when there is no folded lane. The
+    problem id is hashed once per distinct rule + call site, not once per finding."""
+    if not len(findings):
+        return np.array([], dtype=np.int64)
+    lane_of = {k: i for k, i in zip(lanes["problem_id"], lanes["lane"]) if isinstance(k, str)}
+    others = int(lanes["lane"].iloc[-1]) if len(lanes) and not isinstance(
+        lanes["problem_id"].iloc[-1], str) else -1  # the folded lane has no id
+    rule_codes, rules = pd.factorize(findings["rule"].astype(str))
+    caller_codes, callers = pd.factorize(findings["caller"])  # a missing caller: -1
+    pair = rule_codes.astype(np.int64) * (len(callers) + 1) + caller_codes + 1
+    keys, codes = np.unique(pair, return_inverse=True)
+    per_key = np.array([lane_of.get(problem_id(
+        str(rules[k // (len(callers) + 1)]),
+        None if k % (len(callers) + 1) == 0 else str(callers[k % (len(callers) + 1) - 1])),
+        others) for k in keys], dtype=np.int64)
+    return per_key[codes.ravel()]
