@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -67,21 +68,46 @@ def test_batches_read_like_one(tmp_path, monkeypatch, bad_every):
 
 
 def test_deferred_cswitch_rows_keep_time_event_cpu(tmp_path, monkeypatch):
+    """Deferred, the CSwitch rows come after the others with only time, event and cpu;
+    ``order_key`` (each row's place in the file) puts the table back in file order."""
     path = tmp_path / "t.csv"
     path.write_text(HEADER + rows(300))
     monkeypatch.setattr(csv_canonical, "_BLOCK_BYTES", 1024)
-    table, _stats, deferred = result(path, False, defer=True)
-    assert deferred == ("cswitch",)
-    is_cs = pa.compute.equal(table.column("event").cast(pa.string()), "CSwitch")
-    cs = table.filter(is_cs)
-    assert cs.num_rows == 100
+    r = read_file(path, options=ReadOptions(defer_cswitch=True))
+    assert r.deferred == ("cswitch",)
+    table = r.table.combine_chunks()
+    is_cs = pa.compute.equal(table.column("event").cast(pa.string()), "CSwitch").to_numpy(
+        zero_copy_only=False)
+    assert is_cs.sum() == 100 and not is_cs[:200].any()  # moved after the other rows
+    cs = table.filter(pa.array(is_cs))
     assert cs.column("cpu").null_count == 0
     for column in ("pid", "tid", "new_tid", "old_tid", "mdl"):
         assert cs.column(column).null_count == cs.num_rows, column
-    calls = table.filter(pa.compute.invert(is_cs))
-    assert calls.column("mdl").null_count == 0 and calls.column("tid").null_count == 0
     full = result(path, False)[0]
-    assert table.filter(pa.compute.invert(is_cs)).equals(full.filter(pa.compute.invert(is_cs)))
+    key = r.order_key.to_numpy()
+    assert sorted(key.tolist()) == list(range(300))
+    in_file = table.take(pa.array(np.argsort(key)))
+    for column in ("time_ns", "event", "cpu"):
+        assert in_file.column(column).equals(full.column(column)), column
+    full_cs = pa.compute.equal(full.column("event").cast(pa.string()), "CSwitch")
+    assert in_file.filter(pa.compute.invert(full_cs)).equals(full.filter(pa.compute.invert(full_cs)))
+
+
+def test_deferred_read_keeps_file_order_for_equal_times(tmp_path, monkeypatch):
+    """Four rows per instant, CSwitch among them: the seq of every family is the same
+    whether the CSwitch rows were deferred (moved after the others) or kept."""
+    path = tmp_path / "t.csv"
+    text = HEADER + rows(300)
+    lines = text.splitlines(keepends=True)
+    # times in groups of four equal values, in file order
+    body = [f"{1000 + (i // 4) * 10}{line[line.index(','):]}" for i, line in enumerate(lines[1:])]
+    path.write_text(lines[0] + "".join(body))
+    monkeypatch.setattr(csv_canonical, "_BLOCK_BYTES", 1024)
+    lazy, kept = ta.load(path), ta.load(path, keep_cswitch=True)
+    for family in ("calls", "cswitch"):
+        assert lazy.table(family).equals(kept.table(family)), family
+    assert kept.table("calls").column("seq").to_pylist() == \
+        [i for i in range(300) if i % 3]  # file order: every third row is a CSwitch
 
 
 def test_deferred_load_gives_the_same_cswitch(tmp_path):

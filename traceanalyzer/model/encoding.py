@@ -1,4 +1,5 @@
-"""Dictionary codes of string columns: rules and the model compare small integers, not strings."""
+"""Dictionary codes of string columns (rules and the model compare small integers, not
+strings), and all-null columns that take no memory."""
 
 from __future__ import annotations
 
@@ -50,3 +51,17 @@ def gather(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
         return np.full(idx.shape, fill, dtype=object if fill is None or isinstance(fill, str)
                        else np.int64)
     return np.where(idx >= 0, values[np.maximum(idx, 0)], fill)
+
+
+def null_column(n: int, typ: pa.DataType) -> pa.Array:
+    """An all-null column of ``n`` rows. For strings and fixed-width types its buffers are
+    zeroed by calloc: untouched zero pages, no resident memory (``pa.nulls`` writes
+    them); other types come from ``pa.nulls``."""
+    if not (pa.types.is_string(typ) or pa.types.is_integer(typ) or pa.types.is_floating(typ)):
+        return pa.nulls(n, typ)
+    bitmap = pa.py_buffer(np.zeros((n + 7) // 8, np.uint8))
+    if pa.types.is_string(typ):
+        offsets = pa.py_buffer(np.zeros(n + 1, np.int32))
+        return pa.Array.from_buffers(typ, n, [bitmap, offsets, pa.py_buffer(b"")], null_count=n)
+    width = typ.bit_width // 8
+    return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(np.zeros(n * width, np.uint8))], null_count=n)

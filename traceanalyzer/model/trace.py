@@ -20,7 +20,7 @@ from traceanalyzer.errors import MissingEventError, TraceError
 from traceanalyzer.model import instances
 from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.dtypes import with_addresses
-from traceanalyzer.model.encoding import as_dictionary, dictionary_codes
+from traceanalyzer.model.encoding import as_dictionary, dictionary_codes, null_column
 from traceanalyzer.model.order import kept_ranks
 from traceanalyzer.readers.base import order_by_key
 from traceanalyzer.model.schema import (
@@ -492,5 +492,5 @@ def _with_missing_columns(table: pa.Table, columns: list[str]) -> pa.Table:
     """Add the family's columns that the source lacked, as nulls of the canonical type."""
     for c in columns:
         if c not in table.column_names:
-            table = table.append_column(c, pa.nulls(table.num_rows, COLUMNS.get(c, pa.int64())))
+            table = table.append_column(c, null_column(table.num_rows, COLUMNS.get(c, pa.int64())))
     return table

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from traceanalyzer.model.encoding import null_column
 from traceanalyzer.model.schema import COLUMNS
 
 #: Column of the walk's chunks: each row's stream-order key (``walk.stream_keys``: CPU,
@@ -23,16 +24,6 @@ def int_column(values: np.ndarray, valid: np.ndarray | None, typ: pa.DataType) -
     bitmap = np.packbits(valid, bitorder="little")
     return pa.Array.from_buffers(typ, len(values), [pa.py_buffer(bitmap), pa.py_buffer(values)],
                                  null_count=int(len(values) - np.count_nonzero(valid)))
-
-
-def null_column(n: int, typ: pa.DataType) -> pa.Array:
-    """An all-null column whose buffers are untouched zero pages (no resident memory)."""
-    bitmap = pa.py_buffer(np.zeros((n + 7) // 8, np.uint8))
-    if pa.types.is_string(typ):
-        offsets = pa.py_buffer(np.zeros(n + 1, np.int32))
-        return pa.Array.from_buffers(typ, n, [bitmap, offsets, pa.py_buffer(b"")], null_count=n)
-    width = typ.bit_width // 8
-    return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(np.zeros(n * width, np.uint8))], null_count=n)
 
 
 def sparse_int_column(n: int, rows: np.ndarray, values: np.ndarray, valid: np.ndarray,
