@@ -1,6 +1,7 @@
 """The repository stands on its own: README, docs/, every ``--help``, and the docstrings
-and comments of the package and the tests point only at files in the repository (no
-``shared/spec/...``, no ``../shared``, no absolute paths of a development machine), and
+and comments of the package and the tests point only at files in the repository (none into
+the spec or the shared folder that sit beside a development clone, no absolute paths of
+a development machine), and
 every relative link of README and docs/ resolves."""
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ installs them); required when CI is set, skipped with the reason otherwise."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -24,14 +25,27 @@ from traceanalyzer.model.schema import COLUMNS, ENUM_ALIASES
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CAPTURE = REPO / "capture"
-MINGW = Path("/usr/share/mingw-w64/include")
+
+
+@functools.cache
+def _mingw_include() -> Path | None:
+    """The MinGW-w64 header folder clang searches for its x86_64-w64-mingw32 target (the
+    one holding the DDK's ddk/wdm.h), asked of clang itself; None without either."""
+    if shutil.which("clang") is None:
+        return None
+    out = subprocess.run(["clang", "--target=x86_64-w64-mingw32", "-E", "-x", "c", "-", "-v"],
+                         input="", capture_output=True, text=True).stderr
+    dirs = out.partition("#include <...> search starts here:")[2].partition("End of search list.")[0]
+    return next((Path(d.strip()) for d in dirs.splitlines()
+                 if d.strip() and (Path(d.strip()) / "ddk" / "wdm.h").exists()), None)
+
 SCHEMA = mdltrace_schema()
 TOOLS = ("gcc", "clang", "llvm-nm", "addr2line")
 
 
 def _need_tools() -> None:
     missing = [t for t in TOOLS if shutil.which(t) is None]
-    if not (MINGW / "ddk" / "wdm.h").exists():
+    if _mingw_include() is None:
         missing.append("mingw-w64-x86-64-dev")
     if missing:
         if os.environ.get("CI"):
@@ -56,7 +70,7 @@ def test_header_section_is_generated_from_the_schema():
 def _clang_kernel(tmp_path: Path, *defines: str) -> Path:
     obj = tmp_path / "kernel_unit.o"
     _run(["clang", "--target=x86_64-w64-mingw32", "-fms-extensions", "-D_KERNEL_MODE", *defines,
-          f"-I{MINGW / 'ddk'}", f"-I{MINGW}", f"-I{HERE / 'stub'}", f"-I{CAPTURE}",
+          f"-I{_mingw_include() / 'ddk'}", f"-I{_mingw_include()}", f"-I{HERE / 'stub'}", f"-I{CAPTURE}",
           "-Werror=implicit-function-declaration", "-Werror=incompatible-pointer-types",
           "-Werror=int-conversion", "-Werror=incompatible-function-pointer-types", "-Werror=int-to-pointer-cast",
           "-c", str(HERE / "stub" / "kernel_unit.c"), "-o", str(obj)])

@@ -168,11 +168,9 @@ class _Batches:
         self.defer_cswitch = defer_cswitch
         self.parts: list[pa.Table] = []
         self.cswitch_parts: list[pa.Table] = []
-        #: file row (after drops) of each row of a part: an array, or (start, stop)
-        self.rows_of_parts: list[np.ndarray | tuple[int, int]] = []
-        self.rows_of_cswitch: list[np.ndarray] = []
+        #: per batch, in file order: which of its (kept) rows are deferred CSwitch rows
+        self.is_cswitch: list[np.ndarray] = []
         self.rows = 0
-        self.kept_rows = 0
         #: column -> [bad cells, first bad row (0-based), its text]
         self.bad_cells: dict[str, list[Any]] = {}
         #: what made rows unplaceable -> [rows, first line, message]
@@ -189,20 +187,18 @@ class _Batches:
             entry[0] += len(rows)
         table = self._drop_rows_without_time_or_event(table, raw, bad_time)
         self.rows += raw.num_rows
-        start, self.kept_rows = self.kept_rows, self.kept_rows + table.num_rows
         is_cs = _cswitch_rows(table) if self.defer_cswitch else None
         if is_cs is None:
             self.parts.append(table)
-            self.rows_of_parts.append((start, self.kept_rows))
+            if self.defer_cswitch:
+                self.is_cswitch.append(np.zeros(table.num_rows, dtype=bool))
             return
-        rows = np.arange(start, self.kept_rows, dtype=_row_type(self.kept_rows))
+        self.is_cswitch.append(is_cs)
         mask = pa.array(is_cs)
         keep = [c for c in _DEFERRED_KEEP if c in table.column_names]
         self.cswitch_parts.append(table.select(keep).filter(mask))
-        self.rows_of_cswitch.append(rows[is_cs])
         if not is_cs.all():
             self.parts.append(table.filter(pc.invert(mask)))
-            self.rows_of_parts.append(rows[~is_cs])
 
     def _drop_rows_without_time_or_event(self, table: pa.Table, raw: pa.Table, bad_time: Converted | None) -> pa.Table:
         """Rows whose time_ns is empty or not a valid time, or whose event is empty, cannot
@@ -240,7 +236,6 @@ class _Batches:
         row takes no memory) and, when the CSwitch rows were moved after the others, each
         row's place in the file (None: the rows are in file order)."""
         parts = self.parts
-        moved = bool(self.cswitch_parts) and bool(self.parts)
         if self.cswitch_parts:
             schema = pa.unify_schemas([p.schema for p in parts + self.cswitch_parts],
                                       promote_options="permissive")
@@ -252,16 +247,13 @@ class _Batches:
         for i, (name, col) in enumerate(zip(table.column_names, table.columns)):
             if col.null_count == len(col) and len(col) and not pa.types.is_dictionary(col.type):
                 table = table.set_column(i, name, null_column(len(col), col.type))
-        if not moved:
+        is_cs = np.concatenate(self.is_cswitch) if self.cswitch_parts else np.zeros(0, dtype=bool)
+        if is_cs.all():  # no CSwitch row, or nothing else: the rows are in file order
             return table, None
-        rows = [np.arange(*r, dtype=_row_type(self.kept_rows)) if isinstance(r, tuple) else r
-                for r in self.rows_of_parts]
-        return table, np.concatenate(rows + self.rows_of_cswitch)
-
-
-def _row_type(rows: int) -> type:
-    """int32 row numbers while they fit (40 MB less than int64 at 10M rows)."""
-    return np.int32 if rows < 2**31 else np.int64
+        # int32 while the row numbers fit: 40 MB less than int64 at 10M rows
+        row_type = np.int32 if is_cs.size < 2**31 else np.int64
+        return table, np.concatenate([np.flatnonzero(~is_cs).astype(row_type),
+                                      np.flatnonzero(is_cs).astype(row_type)])
 
 
 def _cswitch_rows(table: pa.Table) -> np.ndarray | None:
@@ -300,19 +292,19 @@ def count_time_disorder(table: pa.Table, row_of: np.ndarray | None = None) -> in
     """
     if table.num_rows < 2 or "time_ns" not in table.column_names:
         return 0
-    t = table.column("time_ns").to_numpy()
-    if row_of is not None:  # back into file order (row_of is a permutation)
-        in_file = np.empty_like(t)
-        in_file[row_of] = t
-        t = in_file
+
+    def in_file_order(values: np.ndarray) -> np.ndarray:
+        if row_of is None:
+            return values
+        out = np.empty_like(values)
+        out[row_of] = values  # row_of is a permutation
+        return out
+
+    t = in_file_order(table.column("time_ns").to_numpy())
     if bool(np.all(t[1:] >= t[:-1])):
         return 0  # in order overall, so in order within every CPU
     if "cpu" in table.column_names:
-        cpu = pc.fill_null(table.column("cpu").cast(pa.int64()), -1).to_numpy()
-        if row_of is not None:
-            in_file = np.empty_like(cpu)
-            in_file[row_of] = cpu
-            cpu = in_file
+        cpu = in_file_order(pc.fill_null(table.column("cpu").cast(pa.int64()), -1).to_numpy())
         order = np.argsort(cpu, kind="stable")
         t, cpu = t[order], cpu[order]
         same = cpu[1:] == cpu[:-1]
