@@ -18,6 +18,7 @@ from json.encoder import encode_basestring
 from typing import Any, Callable, TextIO
 
 import numpy as np
+import pandas as pd
 
 from traceanalyzer.analysis import Analysis
 from traceanalyzer.render.base import filter_findings
@@ -93,7 +94,7 @@ def write_summary_json(analysis: Any, stream: TextIO, indent: int | None = 2,
                       allow_nan=False)
     before, after = text.split(json.dumps(token), 1)
     stream.write(before)
-    _write_findings(stream, finding_columns(findings), len(findings), indent)
+    _write_findings(stream, finding_columns(findings, copy_lists=False), len(findings), indent)
     stream.write(after + "\n")
 
 
@@ -121,8 +122,10 @@ def _write_findings(stream: TextIO, columns: dict[str, list[Any]], n: int,
 
 def _encoded(values: list[Any], kind: str, nl: Callable[[int], str], sep: str) -> list[str]:
     """One column's values as JSON text, as ``json.dumps`` writes them."""
-    if kind == "str":
-        text = ["null" if v is None else encode_basestring(v) for v in values]
+    if kind == "str":  # each distinct string encoded once (callers, rules, ... repeat)
+        codes, distinct = pd.factorize(np.asarray(values, dtype=object))
+        encoded = np.array([encode_basestring(v) for v in distinct] + ["null"], dtype=object)
+        text = encoded[codes].tolist()  # code -1 (None) picks the last: null
     elif kind == "int":
         text = ["null" if v is None else int.__repr__(v) for v in values]
     elif kind == "float":

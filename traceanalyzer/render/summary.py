@@ -46,6 +46,8 @@ def _ints(column: Any) -> list[int | None]:
 def _strs(column: Any) -> list[str | None]:
     """A column as str, None where missing."""
     s = pd.Series(column)
+    if isinstance(s.dtype, pd.StringDtype):  # str or missing, by its dtype
+        return s.to_numpy(dtype=object, na_value=None).tolist()
     values = s.astype(object).where(s.notna(), None).tolist()
     if all(type(v) is str or v is None for v in values):
         return values
@@ -58,9 +60,10 @@ def _rounded(column: Any) -> list[float | None]:
     return [None if v != v else round(v, 6) for v in values.tolist()]
 
 
-def finding_columns(findings: pd.DataFrame) -> dict[str, list[Any]]:
+def finding_columns(findings: pd.DataFrame, *, copy_lists: bool = True) -> dict[str, list[Any]]:
     """``Analysis.findings`` as the JSON findings, column-wise: each key of
-    :data:`FINDING_FIELDS` -> one JSON-ready value per row."""
+    :data:`FINDING_FIELDS` -> one JSON-ready value per row. ``copy_lists=False`` hands
+    out the table's own evidence lists (for a writer that only reads them)."""
     f = findings
     mdl = _ints(f["mdl"])
     start, end = _ints(f["exposure_start_ns"]), _ints(f["exposure_end_ns"])
@@ -75,7 +78,8 @@ def finding_columns(findings: pd.DataFrame) -> dict[str, list[Any]]:
         "exposure_window_ns": [None if s is None else [s, e] for s, e in zip(start, end)],
         "message": _strs(f["message"]), "advice": _strs(f["advice"]),
         "fingerprint": _strs(f["fingerprint"]),
-        "evidence_seq": [list(e) for e in f["evidence"]],
+        "evidence_seq": ([list(e) for e in f["evidence"]] if copy_lists
+                         else f["evidence"].tolist()),
         "count": _ints(f["count"]),
         "permanent": f["permanent"].fillna(False).astype(bool).tolist(),
     }
