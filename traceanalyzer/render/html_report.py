@@ -8,6 +8,7 @@ is HTML-escaped.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,17 +47,19 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
         "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 
 
-def figure_pngs(analysis: Any) -> dict[str, bytes]:
-    """PNG bytes of the report's figures: ``leak_timeline``, ``hazard_timeline``,
-    ``impact`` (rendered with the Agg canvas)."""
-    return {name: getattr(analysis, f"plot_{name}")().png() for name in FIGURES}
+def figure_pngs(analysis: Any, top_n: int = 8) -> dict[str, bytes]:
+    """PNG bytes of the report's figures: ``leak_timeline`` (``top_n`` processes drawn
+    one by one), ``hazard_timeline``, ``impact`` (rendered with the Agg canvas)."""
+    return {"leak_timeline": analysis.plot_leak_timeline(top_n=top_n).png(),
+            "hazard_timeline": analysis.plot_hazard_timeline().png(),
+            "impact": analysis.plot_impact().png()}
 
 
 def _asset(name: str) -> str:
     return resources.files("traceanalyzer.render").joinpath("assets", name).read_text("utf-8")
 
 
-def html_report(analysis: Any, figures: dict[str, bytes] | None = None,
+def html_report(analysis: Any, figures: Mapping[str, bytes] | None = None,
                 title: str | None = None, max_findings: int = 2000,
                 interactive: bool = True) -> str:
     """The report page as one HTML string.
@@ -145,7 +148,7 @@ def _summary_section(summary: dict, findings: pd.DataFrame) -> str:
             f'{notice_html}<p class="verdict">{verdict}</p></section>')
 
 
-def _figures_section(figures: dict[str, bytes]) -> str:
+def _figures_section(figures: Mapping[str, bytes]) -> str:
     out = ['<section id="figures"><h2>Figures</h2>']
     for name, (title, caption) in FIGURES.items():
         png = figures.get(name)

@@ -4,12 +4,14 @@ timeline PNGs, into one directory."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Iterator
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.fileio import atomic_output, write_bytes_atomic
-from traceanalyzer.render.html_report import html_report
+from traceanalyzer.render.html_report import figure_pngs, html_report
 from traceanalyzer.render.json_summary import write_summary_json
+from traceanalyzer.render.side_job import SideJob
 
 #: File names written by :func:`write_report`, by role.
 REPORT_FILES: dict[str, str] = {
@@ -21,14 +23,17 @@ REPORT_FILES: dict[str, str] = {
 
 
 def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None,
-                 top_n: int = 8, interactive: bool = True) -> dict[str, Path]:
+                 top_n: int = 8, interactive: bool = True,
+                 parallel: bool = True) -> dict[str, Path]:
     """Render the report of ``analysis`` into ``out_dir`` (created if missing).
 
     Writes :data:`REPORT_FILES` and returns role -> path. Each figure is drawn once and
     used both as a PNG file and embedded in the HTML. ``top_n`` processes are drawn
     individually in the leak timeline; ``interactive`` adds the zoomable timeline
-    (:mod:`traceanalyzer.render.interactive`). Raises :class:`TraceError` naming the directory
-    when it cannot be written.
+    (:mod:`traceanalyzer.render.interactive`). ``parallel`` lets a forked child process
+    draw the figures while this one writes summary.json and the page, where forking is
+    possible (:mod:`traceanalyzer.render.side_job`); the files are the same either way.
+    Raises :class:`TraceError` naming the directory or file that cannot be written.
     """
     out = Path(out_dir)
     try:
@@ -37,26 +42,55 @@ def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None
         raise TraceError(f"cannot create the report directory: {exc.strerror}", out) from exc
     if not out.is_dir():
         raise TraceError("is not a directory", out)
-    figures = {
-        "leak_timeline": analysis.plot_leak_timeline(top_n=top_n).png(),
-        "hazard_timeline": analysis.plot_hazard_timeline().png(),
-        "impact": analysis.plot_impact().png(),
-    }
     paths = {role: out / name for role, name in REPORT_FILES.items()}
-    contents: dict[str, str | bytes] = {
-        "html": html_report(analysis, figures=figures, title=title, interactive=interactive),
-        "leak_timeline": figures["leak_timeline"],
-        "hazard_timeline": figures["hazard_timeline"],
-    }
-    for role, data in contents.items():
+    _compute_shared(analysis)
+    # the figures are drawn in a child process (see side_job.py) while this one writes
+    # summary.json and builds the page; the files are the same either way
+    with SideJob(lambda: figure_pngs(analysis, top_n=top_n), fork=parallel) as side:
+        _write_json(analysis, paths["json"])
+        figures = _Pending(side)
+        html = html_report(analysis, figures=figures, title=title, interactive=interactive)
+        pngs = side.result()
+    for role, data in (("html", html.encode("utf-8")),
+                       ("leak_timeline", pngs["leak_timeline"]),
+                       ("hazard_timeline", pngs["hazard_timeline"])):
         try:
-            write_bytes_atomic(paths[role], data if isinstance(data, bytes) else data.encode("utf-8"))
+            write_bytes_atomic(paths[role], data)
         except OSError as exc:
             raise TraceError(f"cannot write: {exc.strerror}", paths[role]) from exc
-    try:  # streamed: the findings are never one string
-        with atomic_output(paths["json"]) as tmp, open(tmp, "w", encoding="utf-8",
-                                                      newline="\n") as fh:
+    return paths
+
+
+def _compute_shared(analysis: Any) -> None:
+    """Compute the tables both processes read, once, before the fork."""
+    for name in ("findings", "problems", "leaks"):
+        getattr(analysis, name, None)
+    timeline = getattr(analysis, "leak_timeline", None)
+    if callable(timeline):
+        timeline()
+
+
+def _write_json(analysis: Any, path: Path) -> None:
+    """summary.json, streamed: the findings are never one string."""
+    try:
+        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             write_summary_json(analysis, fh)
     except OSError as exc:
-        raise TraceError(f"cannot write: {exc.strerror}", paths["json"]) from exc
-    return paths
+        raise TraceError(f"cannot write: {exc.strerror}", path) from exc
+
+
+class _Pending(Mapping[str, bytes]):
+    """The figures of a side job, waited for when first read (the HTML reads them after
+    its interactive part)."""
+
+    def __init__(self, side: SideJob[dict[str, bytes]]) -> None:
+        self._side = side
+
+    def __getitem__(self, name: str) -> bytes:
+        return self._side.result()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._side.result())
+
+    def __len__(self) -> int:
+        return len(self._side.result())
