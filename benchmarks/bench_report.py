@@ -103,13 +103,15 @@ def pad_with_cswitch(path: Path, n_events: int) -> None:
 def run_cli(label: str, args: list[str], code: str | None = None) -> tuple[float, float]:
     """Wall and CPU (user + system) time of ``traceanalyzer ARGS`` in a child process,
     run from the package in folder ``code`` (default: the one imported here); prints
-    them with the child's peak RSS."""
+    them with the child's peak RSS. The child starts in ``code`` too: ``python -m`` puts
+    its working folder first on the import path, ahead of PYTHONPATH, so a child started
+    in another checkout would run that checkout's package."""
     env = dict(os.environ)
     if code is not None:
         env["PYTHONPATH"] = str(code)
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "traceanalyzer", *args],
-                             stdout=subprocess.DEVNULL, env=env)
+                             stdout=subprocess.DEVNULL, env=env, cwd=code)
     _, status, usage = os.wait4(child.pid, 0)
     took = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -126,7 +128,10 @@ def end_to_end(path: Path, out: Path, repeat: int, baseline: str | None) -> None
     with ``baseline`` the same commands of that checkout, alternating with ours (A/B in
     the same run, so a busy machine loads both alike)."""
     here = str(Path(__file__).resolve().parents[1])  # this checkout, whatever is installed
-    codes = {"this": here} if baseline is None else {"this": here, "baseline": baseline}
+    path, out = path.resolve(), out.resolve()  # the children start in their checkouts
+    codes = {"this": here}
+    if baseline is not None:
+        codes["baseline"] = str(Path(baseline).resolve())
     commands = {"hazards": ["hazards", str(path)],
                 "hazards --json": ["hazards", "--json", str(path)],
                 "report": ["report", str(path), "-o", str(out)]}
