@@ -151,7 +151,7 @@ def main() -> None:
     if not args.batches_only:
         runs += [("ours (read_etl)", "ours", sample), ("etl-parser 1.0.1", "etlparser", sample),
                  ("dissect.etl 3.14", "dissect", sample)]
-    print(f"{'decoder':26} {'file':24} {'events':>12} {'seconds':>9} {'events/s':>12} {'peak RSS MB':>12}"
+    print(f"{'decoder':26} {'file':24} {'events':>12} {'seconds':>9} {'events/s':>12} {'peak RSS MiB':>12}"
           f" {'user s':>7} {'sys s':>6}")
     for label, kind, path in runs:
         r = _run(kind, path)

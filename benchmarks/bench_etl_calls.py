@@ -106,7 +106,7 @@ def main() -> None:
         print(f"wrote {n:,} events ({args.calls:.0%} calls, {'UTF-16' if args.unicode else 'ANSI'} strings, "
               f"{path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
         _run("bulk", path)  # warm the numba cache and the page cache
-        print(f"{'decoder':22} {'events':>10} {'seconds':>8} {'events/s':>12} {'peak RSS MB':>12}")
+        print(f"{'decoder':22} {'events':>10} {'seconds':>8} {'events/s':>12} {'peak RSS MiB':>12}")
         for mode in ("bulk", "per-event"):
             runs = [_run(mode, path) for _ in range(args.repeat)]
             sec = statistics.median(r["seconds"] for r in runs)

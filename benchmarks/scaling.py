@@ -79,7 +79,7 @@ def _trace(folder: Path, kind: str, n: int) -> Path:
 
 
 def _hazards(path: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB, events) of one ``traceanalyzer hazards --json`` run."""
+    """(wall seconds, peak RSS in MiB, events) of one ``traceanalyzer hazards --json`` run."""
     out = tempfile.TemporaryFile()
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "traceanalyzer", "hazards", "--json", str(path)],
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{rate / ep:,.0f}x" if ep else "n/a", f"{rate / ds:,.0f}x" if ds else "n/a"))
             if tmp is not None:
                 path.unlink()
-    head = ("input", "size", "events", "file MB", "hazards wall s", "events/s", "peak RSS MB",
+    head = ("input", "size", "events", "file MB", "hazards wall s", "events/s", "peak RSS MiB",
             "vs etl-parser", "vs dissect.etl")
     fmt = [lambda v: v, lambda v: f"{v / 1e6:g}M", lambda v: f"{v:,}", lambda v: f"{v:,.0f}",
            lambda v: f"{v:.2f}", lambda v: f"{v:,.0f}", lambda v: f"{v:,.0f}", lambda v: v,
