@@ -85,8 +85,10 @@ def load(
     metadata["formats"] = formats
     metadata["traces"] = [str(p) for p in paths]
     loader = _CSwitchReload(paths, format, options, identities) if deferred else None
-    trace = Trace.from_tables(tables, metadata, stats, paths, orders, cswitch_loader=loader, order_keys=keys)
-    del tables, orders, keys, result  # the readers' wide tables: the trace keeps its family tables
+    del result  # the trace takes the readers' wide tables (freed column by column as it splits them)
+    trace = Trace.from_tables(tables, metadata, stats, paths, orders, cswitch_loader=loader,
+                              order_keys=keys, consume=True)
+    del tables, orders, keys
     pa.default_memory_pool().release_unused()  # and what splitting them freed
     return trace.symbolize(symbols) if symbols is not None else trace
 

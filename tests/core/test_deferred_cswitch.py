@@ -226,3 +226,13 @@ def test_kept_ranks_with_a_tie_key_are_the_ranks_of_the_sort_by_time_then_key() 
         rank[np.lexsort((keys, times))] = np.arange(n)
         assert kept.tolist() == np.flatnonzero(~left_out).tolist()
         assert seq.tolist() == rank[kept].tolist()
+
+
+def test_kept_ranks_count_long_chunks_a_slice_at_a_time(monkeypatch) -> None:
+    """A reader's deferred CSwitch rows come as one long chunk; they are counted in
+    slices (bounded scratch memory): the ranks do not depend on the slice length."""
+    from traceanalyzer.model import order
+
+    monkeypatch.setattr(order, "_SLICE_ROWS", 3)
+    test_kept_ranks_are_the_ranks_of_a_stable_sort_of_every_row()
+    test_kept_ranks_with_a_tie_key_are_the_ranks_of_the_sort_by_time_then_key()

@@ -34,38 +34,54 @@ def kept_ranks(times: pa.ChunkedArray, left_out: np.ndarray,
     tie_m, tie_row = [], []
     start = 0
     buckets, shift = _buckets(u)
-    # the tie keys cut as the time chunks are
-    tie_chunks = _aligned(all_ties, [c.size for c in all_times]) if all_ties is not None else None
-    longest = max(c.size for c in all_times)
-    at_buf, m_buf = np.empty(longest, np.int64), np.empty(longest, np.int64)
-    for i, chunk in enumerate(all_times):
-        stop = start + chunk.size
-        at, m = at_buf[:chunk.size], m_buf[:chunk.size]
-        n_eq = _count_chunk(chunk, left_out[start:stop], u, buckets, shift, less, at, m)
-        if n_eq:
-            tie_m.append(m[:n_eq].copy())
-            tie_row.append(at[:n_eq] + start if tie_chunks is None else tie_chunks[i][at[:n_eq]])
-        start = stop
+    # rows are counted a slice at a time: the scratch of a 10M-row chunk (a reader's
+    # CSwitch rows in one piece) would be 160 MB
+    step = min(max(c.size for c in all_times), _SLICE_ROWS)
+    at_buf, m_buf = np.empty(step, np.int64), np.empty(step, np.int64)
+    for chunk in all_times:
+        for lo in range(0, chunk.size, step):
+            part = chunk[lo:lo + step]
+            at, m = at_buf[:part.size], m_buf[:part.size]
+            n_eq = _count_chunk(part, left_out[start + lo:start + lo + part.size], u, buckets,
+                                shift, less, at, m)
+            if n_eq:
+                tie_m.append(m[:n_eq].copy())
+                tie_row.append(at[:n_eq] + (start + lo))  # global rows: tie keys below
+        start += chunk.size
+    if all_ties is not None and tie_row:
+        tie_row = [_gather(all_ties, rows) for rows in tie_row]
     # left-out rows with a time < u[m]: those whose count of kept times <= t is <= m
     before = np.cumsum(less)[:-1]
     m_k = np.searchsorted(u, kt)
     seq += before[m_k]
     if tie_m:  # left-out rows at a kept row's time (in `before` only from u[m + 1] on)
-        tm, tr = np.concatenate(tie_m), np.concatenate(tie_row)
-        # add those before each kept row in row order: sort ties and kept rows by (m, row)
-        key_m = np.concatenate([tm, m_k])
-        key_r = np.concatenate([tr, kk])
-        is_tie = np.concatenate([np.ones(tm.size, bool), np.zeros(kept.size, bool)])
+        # add those before each kept row in row order: sort ties and kept rows by (m, row);
+        # the ties come first in the keys, so key index < n_tie marks a tie. Each step
+        # frees what the next no longer needs (millions of ties at 10M rows).
+        n_tie = sum(part.size for part in tie_m)
+        key_m = np.concatenate(tie_m + [m_k])
+        del tie_m, m_k
+        key_r = np.concatenate(tie_row + [kk])
+        del tie_row
         o = np.lexsort((key_r, key_m))
-        ties_so_far = np.cumsum(is_tie[o])
-        # ties counted from the start of each time group m
+        del key_r
+        is_tie = o < n_tie
+        ties_so_far = np.cumsum(is_tie)
         grp = key_m[o]
+        del key_m
+        # ties counted from the start of each time group m
         first = np.searchsorted(grp, grp, side="left")
+        del grp
         base = np.where(first > 0, ties_so_far[first - 1], 0)
-        at = ~is_tie[o]
-        idx = o[at] - tm.size
-        seq[idx] += (ties_so_far[at] - base[at])
+        del first
+        at = ~is_tie
+        del is_tie
+        seq[o[at] - n_tie] += ties_so_far[at] - base[at]
     return kept, seq
+
+
+#: Rows of one call of :func:`_count_chunk`.
+_SLICE_ROWS = 1 << 20
 
 
 def _gather(chunks: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
@@ -80,15 +96,6 @@ def _gather(chunks: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
         if sel.any():
             out[sel] = c[rows[sel] - offsets[i]]
     return out
-
-
-def _aligned(chunks: list[np.ndarray], sizes: list[int]) -> list[np.ndarray]:
-    """``chunks`` re-cut to the chunk sizes ``sizes`` (zero-copy where they agree)."""
-    if [c.size for c in chunks] == sizes:
-        return chunks
-    whole = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
-    bounds = np.cumsum([0] + sizes)
-    return [whole[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _buckets(u: np.ndarray) -> tuple[np.ndarray, int]:

@@ -7,6 +7,7 @@ its position in the time-sorted whole, so tables can be merged back in order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -88,7 +89,9 @@ class Trace:
         # when every call carries its thread (docs/architecture.md, "Model").
         self._cswitch_loader = cswitch_loader
         self._deferred_cpus: set[int] = set()
-        self._tables = self._split(table, order, order_key)
+        box = [table]  # _split takes the table out: no frame of ours keeps it alive
+        del table
+        self._tables = self._split(box, order, order_key)
         self._full_tables: dict[str, pa.Table] = {}
 
     # --- construction -------------------------------------------------------------
@@ -104,6 +107,7 @@ class Trace:
         *,
         cswitch_loader: Callable[[], pa.Table] | None = None,
         order_keys: list[pa.ChunkedArray | None] | None = None,
+        consume: bool = False,
     ) -> "Trace":
         """Merge several canonical tables (one per file) into one trace, by time; equal
         times in file order, within a file as its ``orders`` entry (``ReadResult.order``)
@@ -112,14 +116,18 @@ class Trace:
         cswitch_loader: when given, the CSwitch rows are numbered but not kept (their
         other columns may be absent); ``table('cswitch')`` calls it once, and it must
         return the cswitch family table of the same files, ``seq`` included.
+        consume: empty ``tables`` and free each wide column as soon as the family
+        tables have their part of it (the caller must hold no other reference to a
+        table: then a single file's trace never holds its wide table and its family
+        tables whole at once).
         """
         if not tables:
             raise TraceError("no trace files given")
         orders = orders or [None] * len(tables)
         order_keys = order_keys or [None] * len(tables)
         if len(tables) == 1:  # keep a dictionary-encoded `event` as it is: _split wants codes
-            return cls(tables[0], metadata, stats, paths, orders[0], cswitch_loader=cswitch_loader,
-                       order_key=order_keys[0])
+            return cls(tables.pop() if consume else tables[0], metadata, stats, paths, orders[0],
+                       cswitch_loader=cswitch_loader, order_key=order_keys[0])
         prepared = []
         for t, order, key in zip(tables, orders, order_keys):
             if order is None and key is not None:
@@ -133,11 +141,13 @@ class Trace:
         return cls(pa.concat_tables(prepared, promote_options="permissive"), metadata, stats, paths,
                    cswitch_loader=cswitch_loader)
 
-    def _split(self, table: pa.Table, order: np.ndarray | None = None,
+    def _split(self, box: list[pa.Table], order: np.ndarray | None = None,
                order_key: pa.ChunkedArray | None = None) -> dict[str, pa.Table]:
         # seq = rank in time order (ties keep file order, or the reader's `order`). The wide
         # table is never permuted: each family filters its own (narrow) columns, then sorts
-        # those rows.
+        # those rows. Column by column: once every family has its part of a wide column,
+        # the column is dropped (freed when nobody else holds the table).
+        table = box.pop()
         self._n_events = table.num_rows
         span = pc.min_max(table.column("time_ns")).as_py() if table.num_rows else None
         self._span = (int(span["min"]), int(span["max"])) if span else (0, 0)
@@ -165,6 +175,7 @@ class Trace:
             kept, kept_seq = kept_ranks(table.column("time_ns"), fam == family_names.index("cswitch"), order_key)
         tables: dict[str, pa.Table] = {}
         present = set(table.column_names)
+        plans: list[_FamilyPlan] = []
         for k, family in enumerate(family_names):
             mask = fam == k
             if family == "cswitch" and self._cswitch_loader is not None:
@@ -178,25 +189,30 @@ class Trace:
                 # extra (non-canonical) columns stay with the calls, where instrumentation puts them
                 if family == "calls":
                     keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
-            # select the family's columns first, then its rows (a filter: chunk by chunk)
-            sub = table.select(keep)
             rows = np.flatnonzero(mask)
-            if rows.size == 0:  # (not a slice: it would keep the whole table's buffers alive)
-                sub = sub.schema.empty_table()
-            elif rows.size != table.num_rows:
-                sub = sub.filter(pa.array(mask))
-            if family != "cswitch":  # read column by column later: one chunk each.
-                sub = sub.combine_chunks()  # (CSwitch columns are read once, by context)
             if deferring:
                 seq = kept_seq[np.searchsorted(kept, rows)]
             else:
                 seq = rows if rank is None else rank[rows].astype(np.int64)
+            perm = None
             if seq.size > 1 and not bool(np.all(seq[1:] > seq[:-1])):
                 perm = np.argsort(seq)
                 seq = seq[perm]
-                sub = sub.take(pa.array(perm))
-            sub = _null_zero_pointers(sub)
-            tables[family] = sub.add_column(0, "seq", pa.array(seq.astype(np.int64, copy=False)))
+            plans.append(_FamilyPlan(
+                family, rows.size, None if rows.size in (0, table.num_rows) else pa.array(mask),
+                seq, None if perm is None else pa.array(perm),
+                pa.schema([table.schema.field(c) for c in keep])))
+        del fam, rank
+        for name in table.column_names:
+            column = table.column(name)
+            for plan in plans:
+                if plan.wants(name):
+                    plan.columns[name] = plan.part_of(column)
+            del column
+            table = table.drop_columns([name])  # the wide column: freed unless shared
+        for plan in plans:
+            sub = _null_zero_pointers(plan.table())
+            tables[plan.family] = sub.add_column(0, "seq", pa.array(plan.seq.astype(np.int64, copy=False)))
         tables["calls"] = resolve_callers(tables["calls"], tables["images"], self.stats)
         for name, count in self.events_by_name.items():
             if name not in KNOWN_EVENTS:
@@ -465,6 +481,40 @@ def _time_ranks(times: np.ndarray) -> np.ndarray | None:
     if times.size < 2 or bool(np.all(times[1:] >= times[:-1])):
         return None
     return _ranks(np.argsort(times, kind="stable"))
+
+
+@dataclass
+class _FamilyPlan:
+    """One family's share of the wide table: its columns (``schema``), its rows (``mask``,
+    None for all or none of them), their seq and the permutation that sorts them; the
+    parts of the wide columns are gathered in ``columns``."""
+
+    family: str
+    n_rows: int
+    mask: pa.Array | None
+    seq: np.ndarray
+    perm: pa.Array | None
+    schema: pa.Schema
+    columns: dict[str, Any] = field(default_factory=dict)
+
+    def wants(self, name: str) -> bool:
+        return self.n_rows > 0 and name in self.schema.names
+
+    def part_of(self, column: pa.ChunkedArray) -> Any:
+        """The family's rows of one wide column: filtered, in one chunk (CSwitch: chunked,
+        read once by the context), sorted by seq."""
+        part = column if self.mask is None else column.filter(self.mask)
+        if self.family != "cswitch":  # read column by column later: one chunk each
+            part = pa.table({"c": part}).combine_chunks().column(0)
+        if self.perm is not None:
+            part = part.take(self.perm)
+        return part
+
+    def table(self) -> pa.Table:
+        """The family's table, its columns in schema order."""
+        if self.n_rows == 0:
+            return self.schema.empty_table()
+        return pa.table([self.columns[c] for c in self.schema.names], schema=self.schema)
 
 
 def _null_zero_pointers(table: pa.Table) -> pa.Table:
