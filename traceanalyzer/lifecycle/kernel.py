@@ -78,7 +78,9 @@ from traceanalyzer.lifecycle.records import (
 
 
 class ReplayInput(NamedTuple):
-    """What the kernel replays: int64 arrays, -1 = absent (addresses as uint64 bits).
+    """What the kernel replays: integer arrays, -1 = absent (addresses as uint64 bits in
+    int64; ``ev``, ``mode``, ``cache``, ``ok`` int8; ``tproc``, ``mdl_id``, ``src_id``
+    int32 while the ids fit, else int64; the rest int64).
 
     Over the stream (calls + process ends, in ``seq`` order): ``ev`` (event code,
     ``codes.EVENT_CODE``), ``t`` (time_ns), ``proc`` (process instance of the call's

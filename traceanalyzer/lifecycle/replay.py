@@ -193,6 +193,11 @@ def run_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> ReplayRes
     return prepare_replay(trace, ctx, engine).run()
 
 
+#: dtype of the small codes the kernel reads (event, access mode, cache type, success):
+#: 1 byte instead of 8 per call (~50 MB less at 1.5M calls, with the int32 ids).
+CODE = np.int8
+
+
 def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> PreparedReplay:
     """Build the kernel's input arrays for ``trace`` (see :func:`run_replay`)."""
     calls = trace.table("calls")
@@ -205,17 +210,17 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
     call_pos, end_pos = _merge_positions(seq, pe_seq)
     m = pe_seq.size
 
-    def stream(call_values: np.ndarray, end_values: np.ndarray) -> np.ndarray:
+    def stream(call_values: np.ndarray, end_values: np.ndarray, dtype: type = np.int64) -> np.ndarray:
         if m == 0:
-            return np.ascontiguousarray(call_values, dtype=np.int64)
-        out = np.empty(n + m, dtype=np.int64)  # a scatter: cheaper than concatenate + gather
+            return np.ascontiguousarray(call_values, dtype=dtype)
+        out = np.empty(n + m, dtype=dtype)  # a scatter: cheaper than concatenate + gather
         out[call_pos] = call_values
         out[end_pos] = end_values
         return out
 
     blank = np.full(m, -1, dtype=np.int64)
     call_index = stream(np.arange(n, dtype=np.int64), blank)
-    s_ev = stream(ev, np.full(m, E_PROCEND, dtype=np.int64))
+    s_ev = stream(ev, np.full(m, E_PROCEND, dtype=np.int64), CODE)
     s_seq = stream(seq, pe_seq)
     s_t = stream(_i64(calls, "time_ns"), ended["end_ns"].to_numpy(dtype=np.int64))
     s_proc = stream(ctx.proc_id.astype(np.int64), ended["proc_id"].to_numpy(dtype=np.int64))
@@ -223,8 +228,11 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
     src = u64_column(calls, "source_mdl")
     (mdl_id, src_id), n_addresses = _dense_ids(mdl, src)
 
-    def per_call(values: np.ndarray) -> np.ndarray:  # indexed through call_index by the kernel
-        return np.ascontiguousarray(values, dtype=np.int64)
+    def per_call(values: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+        return np.ascontiguousarray(values, dtype=dtype)  # indexed through cidx by the kernel
+
+    # ids as int32 while they fit (always, short of 2**31 distinct MDLs or processes)
+    ids = np.int32 if max(n_addresses, len(procs)) < 2**31 - 1 else np.int64
 
     pids = procs["pid"].to_numpy(dtype=np.int64)
     inp = kernel.ReplayInput(
@@ -232,14 +240,14 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
         va=per_call(u64_column(calls, "va")),
         size=per_call(u64_column(calls, "size")),
         req=per_call(u64_column(calls, "requested_size")),
-        mode=per_call(_codes(calls, "access_mode", ACCESS_MODES)),
-        cache=per_call(_codes(calls, "cache_type", CACHE_TYPES)),
+        mode=per_call(_codes(calls, "access_mode", ACCESS_MODES), CODE),
+        cache=per_call(_codes(calls, "cache_type", CACHE_TYPES), CODE),
         mva=per_call(u64_column(calls, "mapped_va")),
-        ok=per_call(_status_ok(calls)),
+        ok=per_call(_status_ok(calls), CODE),
         irp=per_call(u64_column(calls, "irp")),
-        tproc=per_call(process_index(trace, seq, _i64(calls, "target_pid"))),
+        tproc=per_call(process_index(trace, seq, _i64(calls, "target_pid")), ids),
         tag=per_call(_i64(calls, "tag")),
-        mdl_id=per_call(mdl_id), src_id=per_call(src_id), cidx=call_index,
+        mdl_id=per_call(mdl_id, ids), src_id=per_call(src_id, ids), cidx=call_index,
         proc_is_system=np.isin(pids, [SYSTEM_PID, IDLE_PID]).astype(np.int64),
     )
     counts = np.bincount(ev[ev >= 0], minlength=len(EVENT_CODE)) if n else np.zeros(len(EVENT_CODE), int)
