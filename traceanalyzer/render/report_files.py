@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from collections.abc import Mapping
-from typing import Any, Iterator
+from contextlib import contextmanager
+from typing import Any, Iterator, TextIO
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.fileio import atomic_output, write_bytes_atomic
@@ -45,19 +46,24 @@ def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None
     paths = {role: out / name for role, name in REPORT_FILES.items()}
     _compute_shared(analysis)
     # the figures are drawn in a child process (see side_job.py) while this one writes
-    # summary.json and builds the page; the files are the same either way
-    with SideJob(lambda: figure_pngs(analysis, top_n=top_n), fork=parallel) as side:
-        _write_json(analysis, paths["json"])
-        figures = _Pending(side)
-        html = html_report(analysis, figures=figures, title=title, interactive=interactive)
-        pngs = side.result()
-    for role, data in (("html", html.encode("utf-8")),
-                       ("leak_timeline", pngs["leak_timeline"]),
-                       ("hazard_timeline", pngs["hazard_timeline"])):
-        try:
-            write_bytes_atomic(paths[role], data)
-        except OSError as exc:
-            raise TraceError(f"cannot write: {exc.strerror}", paths[role]) from exc
+    # summary.json and builds the page; the files are the same either way. summary.json
+    # is put in place last: a failure before leaves no new summary.json beside old files
+    with _json_file(paths["json"]) as json_out:
+        with SideJob(lambda: figure_pngs(analysis, top_n=top_n), fork=parallel) as side:
+            try:
+                write_summary_json(analysis, json_out)  # streamed: never one string
+            except OSError as exc:
+                raise TraceError(f"cannot write: {exc.strerror}", paths["json"]) from exc
+            html = html_report(analysis, figures=_Pending(side), title=title,
+                               interactive=interactive)
+            pngs = side.result()
+        for role, data in (("html", html.encode("utf-8")),
+                           ("leak_timeline", pngs["leak_timeline"]),
+                           ("hazard_timeline", pngs["hazard_timeline"])):
+            try:
+                write_bytes_atomic(paths[role], data)
+            except OSError as exc:
+                raise TraceError(f"cannot write: {exc.strerror}", paths[role]) from exc
     return paths
 
 
@@ -70,12 +76,22 @@ def _compute_shared(analysis: Any) -> None:
         timeline()
 
 
-def _write_json(analysis: Any, path: Path) -> None:
-    """summary.json, streamed: the findings are never one string."""
+@contextmanager
+def _json_file(path: Path) -> Iterator[TextIO]:
+    """summary.json opened as a temporary file next to it, put in place when the block
+    succeeds (after the other files), removed when it fails; a failure to create or
+    rename it names the file."""
+    in_block = False
     try:
         with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            write_summary_json(analysis, fh)
+            try:
+                yield fh
+            except BaseException:
+                in_block = True  # the block's own error, whatever it is, passes unchanged
+                raise
     except OSError as exc:
+        if in_block:
+            raise
         raise TraceError(f"cannot write: {exc.strerror}", path) from exc
 
 
