@@ -53,8 +53,9 @@ def load(
     if not paths:
         raise TraceError("no trace files given")
     options = ReadOptions(strict=strict, field_map=field_map, progress=progress, extra=dict(reader_options),
-                          defer_cswitch=not keep_cswitch)
+                          defer_cswitch=not keep_cswitch, leave_out_deferred=len(paths) == 1)
     tables, orders, keys, stats, formats, deferred = [], [], [], Stats(), [], False
+    left_out = None
     identities: dict[Path, FileIdentity | None] = {}
     metadata: dict[str, object] = {}
     for path in paths:
@@ -76,6 +77,7 @@ def load(
         pa.default_memory_pool().release_unused()
         deferred = deferred or "cswitch" in result.deferred
         identities[path] = identity
+        left_out = result.left_out
         orders.append(result.order)
         keys.append(result.order_key)
         stats.extend(result.stats)
@@ -87,7 +89,7 @@ def load(
     loader = _CSwitchReload(paths, format, options, identities) if deferred else None
     del result  # the trace takes the readers' wide tables (freed column by column as it splits them)
     trace = Trace.from_tables(tables, metadata, stats, paths, orders, cswitch_loader=loader,
-                              order_keys=keys, consume=True)
+                              order_keys=keys, consume=True, left_out=left_out)
     del tables, orders, keys
     pa.default_memory_pool().release_unused()  # and what splitting them freed
     return trace.symbolize(symbols) if symbols is not None else trace
@@ -125,7 +127,7 @@ class _CSwitchReload:
     def __init__(self, paths: list[Path], format: str | None, options: ReadOptions,
                  identities: dict[Path, FileIdentity | None] | None = None) -> None:
         self.paths, self.format = paths, format
-        self.options = replace(options, defer_cswitch=False, progress=None)
+        self.options = replace(options, defer_cswitch=False, leave_out_deferred=False, progress=None)
         self.identities = dict(identities or {})
 
     def check(self) -> None:

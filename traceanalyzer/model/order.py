@@ -4,6 +4,8 @@ ETL stream key, or in row order), counted without sorting the rows left out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numba as nb
 import numpy as np
 import pyarrow as pa
@@ -13,56 +15,77 @@ def kept_ranks(times: pa.ChunkedArray, left_out: np.ndarray,
                ties: pa.ChunkedArray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(kept row indexes, their seq): seq = rank of the row in the time order of every
     row of ``times`` (equal times by ``ties``, an integer per row, e.g. the ETL stream
-    key, else in row order), rows where ``left_out`` is True included but never sorted.
-
-    The rows left out are only counted: for each distinct kept time, how many left-out
-    rows come earlier (searchsorted chunk by chunk), plus, at an equal time, those before
-    the kept row by tie key (or row order)."""
+    key, else in row order), rows where ``left_out`` is True included but never sorted
+    (:func:`ranks_around`)."""
     kept = np.flatnonzero(~left_out)
     all_times = [c.to_numpy(zero_copy_only=False) for c in times.chunks] if kept.size else []
     all_ties = [c.to_numpy(zero_copy_only=False) for c in ties.chunks] if ties is not None and kept.size else None
     kt = _gather(all_times, kept)
     kk = kept if all_ties is None else _gather(all_ties, kept)
-    korder = np.lexsort((kk, kt))
-    seq = np.empty(kept.size, np.int64)
-    seq[korder] = np.arange(kept.size, dtype=np.int64)  # rank among the kept rows
     if not kept.size or kept.size == left_out.size:
-        return kept, seq
+        return kept, ranks_around(kt, kk, ())
+    return kept, ranks_around(kt, kk, _left_parts(all_times, all_ties, left_out))
+
+
+def _left_parts(all_times: list[np.ndarray], all_ties: list[np.ndarray] | None,
+                left_out: np.ndarray):
+    """(times, tie keys) of the left-out rows, a slice of rows at a time: the scratch of a
+    10M-row chunk (a reader's CSwitch rows in one piece) would be 160 MB. Ties may be
+    chunked unlike the times: gathered by row."""
+    start = 0
+    for chunk in all_times:
+        for lo in range(0, chunk.size, _SLICE_ROWS):
+            hi = min(lo + _SLICE_ROWS, chunk.size)
+            at = np.flatnonzero(left_out[start + lo:start + hi])
+            if at.size:
+                rows = at + (start + lo)
+                yield chunk[lo:hi][at], rows if all_ties is None else _gather(all_ties, rows)
+        start += chunk.size
+
+
+def ranks_around(kt: np.ndarray, kk: np.ndarray,
+                 left: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """seq of the kept rows (times ``kt``, tie keys ``kk``: distinct integers) in the time
+    order of those rows and of the rows ``left`` gives, part by part, as (times, tie keys).
+
+    The left-out rows are only counted: for each distinct kept time, how many left-out
+    rows come earlier, plus, at an equal time, those with a smaller tie key."""
+    korder = np.lexsort((kk, kt))
+    seq = np.empty(kt.size, np.int64)
+    seq[korder] = np.arange(kt.size, dtype=np.int64)  # rank among the kept rows
+    if not kt.size:
+        return seq
     u = kt[korder]  # the distinct kept times, sorted
     u = u[np.r_[True, u[1:] != u[:-1]]]
     less = np.zeros(u.size + 1, np.int64)
-    tie_m, tie_row = [], []
-    start = 0
+    tie_m, tie_key = [], []
     buckets, shift = _buckets(u)
-    # rows are counted a slice at a time: the scratch of a 10M-row chunk (a reader's
-    # CSwitch rows in one piece) would be 160 MB
-    step = min(max(c.size for c in all_times), _SLICE_ROWS)
-    at_buf, m_buf = np.empty(step, np.int64), np.empty(step, np.int64)
-    for chunk in all_times:
-        for lo in range(0, chunk.size, step):
-            part = chunk[lo:lo + step]
-            at, m = at_buf[:part.size], m_buf[:part.size]
-            n_eq = _count_chunk(part, left_out[start + lo:start + lo + part.size], u, buckets,
-                                shift, less, at, m)
-            if n_eq:
-                tie_m.append(m[:n_eq].copy())
-                tie_row.append(at[:n_eq] + (start + lo))  # global rows: tie keys below
-        start += chunk.size
-    if all_ties is not None and tie_row:
-        tie_row = [_gather(all_ties, rows) for rows in tie_row]
+    at_buf = m_buf = np.empty(0, np.int64)
+    counted = False
+    for part, keys in left:
+        if part.size > at_buf.size:
+            at_buf, m_buf = np.empty(part.size, np.int64), np.empty(part.size, np.int64)
+        at, m = at_buf[:part.size], m_buf[:part.size]
+        n_eq = _count_chunk(part, u, buckets, shift, less, at, m)
+        counted = True
+        if n_eq:
+            tie_m.append(m[:n_eq].copy())
+            tie_key.append(keys[at[:n_eq]])
+    if not counted:
+        return seq
     # left-out rows with a time < u[m]: those whose count of kept times <= t is <= m
     before = np.cumsum(less)[:-1]
     m_k = np.searchsorted(u, kt)
     seq += before[m_k]
     if tie_m:  # left-out rows at a kept row's time (in `before` only from u[m + 1] on)
-        # add those before each kept row in row order: sort ties and kept rows by (m, row);
+        # add those before each kept row by key: sort ties and kept rows by (m, key);
         # the ties come first in the keys, so key index < n_tie marks a tie. Each step
         # frees what the next no longer needs (millions of ties at 10M rows).
         n_tie = sum(part.size for part in tie_m)
         key_m = np.concatenate(tie_m + [m_k])
         del tie_m, m_k
-        key_r = np.concatenate(tie_row + [kk])
-        del tie_row
+        key_r = np.concatenate(tie_key + [kk])
+        del tie_key
         o = np.lexsort((key_r, key_m))
         del key_r
         is_tie = o < n_tie
@@ -77,7 +100,7 @@ def kept_ranks(times: pa.ChunkedArray, left_out: np.ndarray,
         at = ~is_tie
         del is_tie
         seq[o[at] - n_tie] += ties_so_far[at] - base[at]
-    return kept, seq
+    return seq
 
 
 #: Rows of one call of :func:`_count_chunk`.
@@ -110,17 +133,15 @@ def _buckets(u: np.ndarray) -> tuple[np.ndarray, int]:
     return np.searchsorted(u, edges, side="left").astype(np.int64), shift
 
 
-@nb.njit(cache=True)
-def _count_chunk(t, left_out, u, buckets, shift, less, at, m):
-    """For each left-out row i of one chunk: ``less[r] += 1`` with r = how many of ``u``
+@nb.njit(cache=True, nogil=True)
+def _count_chunk(t, u, buckets, shift, less, at, m):
+    """For each left-out row i of one part: ``less[r] += 1`` with r = how many of ``u``
     are <= t[i]; a row whose time is in ``u`` is also listed: ``at[k] = i``, ``m[k]`` =
     the index of its time in ``u``. Returns the number listed."""
     n_u = u.shape[0]
     lo_t = u[0]
     k = 0
     for i in range(t.shape[0]):
-        if not left_out[i]:
-            continue
         x = t[i]
         if x < lo_t:
             r = 0

@@ -22,7 +22,8 @@ from traceanalyzer.model import instances
 from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.dtypes import with_addresses
 from traceanalyzer.model.encoding import as_dictionary, dictionary_codes, null_column
-from traceanalyzer.model.order import kept_ranks
+from traceanalyzer.model.left_out import LeftOut
+from traceanalyzer.model.order import kept_ranks, ranks_around
 from traceanalyzer.readers.base import order_by_key
 from traceanalyzer.model.schema import (
     COLUMNS, FAMILIES, KNOWN_EVENTS, NULL_POINTER_COLUMNS, OTHER_FAMILY, ZERO_IS_ADDRESS,
@@ -75,11 +76,13 @@ class Trace:
         *,
         cswitch_loader: Callable[[], pa.Table] | None = None,
         order_key: pa.ChunkedArray | None = None,
+        left_out: LeftOut | None = None,
     ) -> None:
         """``order``: the row permutation that puts ``table`` in time order when the reader
         knows how equal times are ordered (``ReadResult.order``), or ``order_key`` the
         same as a key per row (``ReadResult.order_key``: by time, then key); default:
-        stable by time."""
+        stable by time. ``left_out``: CSwitch rows the reader left out of ``table``
+        (``ReadResult.left_out``, with a ``cswitch_loader``): counted, numbered around."""
         self.paths = [str(p) for p in paths]
         self.metadata = dict(metadata or {})
         self.metadata.setdefault("traces", self.paths)
@@ -91,7 +94,7 @@ class Trace:
         self._deferred_cpus: set[int] = set()
         box = [table]  # _split takes the table out: no frame of ours keeps it alive
         del table
-        self._tables = self._split(box, order, order_key)
+        self._tables = self._split(box, order, order_key, left_out if cswitch_loader is not None else None)
         self._full_tables: dict[str, pa.Table] = {}
 
     # --- construction -------------------------------------------------------------
@@ -108,6 +111,7 @@ class Trace:
         cswitch_loader: Callable[[], pa.Table] | None = None,
         order_keys: list[pa.ChunkedArray | None] | None = None,
         consume: bool = False,
+        left_out: LeftOut | None = None,
     ) -> "Trace":
         """Merge several canonical tables (one per file) into one trace, by time; equal
         times in file order, within a file as its ``orders`` entry (``ReadResult.order``)
@@ -116,6 +120,8 @@ class Trace:
         cswitch_loader: when given, the CSwitch rows are numbered but not kept (their
         other columns may be absent); ``table('cswitch')`` calls it once, and it must
         return the cswitch family table of the same files, ``seq`` included.
+        left_out: one file's CSwitch rows its reader left out of ``tables[0]``
+        (``ReadResult.left_out``), with ``cswitch_loader``.
         consume: empty ``tables`` and free each wide column as soon as the family
         tables have their part of it (the caller must hold no other reference to a
         table: then a single file's trace never holds its wide table and its family
@@ -127,7 +133,9 @@ class Trace:
         order_keys = order_keys or [None] * len(tables)
         if len(tables) == 1:  # keep a dictionary-encoded `event` as it is: _split wants codes
             return cls(tables.pop() if consume else tables[0], metadata, stats, paths, orders[0],
-                       cswitch_loader=cswitch_loader, order_key=order_keys[0])
+                       cswitch_loader=cswitch_loader, order_key=order_keys[0], left_out=left_out)
+        if left_out is not None:
+            raise TraceError("left-out rows are for one file: merging files needs the rows")
         prepared = []
         for t, order, key in zip(tables, orders, order_keys):
             if order is None and key is not None:
@@ -142,15 +150,19 @@ class Trace:
                    cswitch_loader=cswitch_loader)
 
     def _split(self, box: list[pa.Table], order: np.ndarray | None = None,
-               order_key: pa.ChunkedArray | None = None) -> dict[str, pa.Table]:
+               order_key: pa.ChunkedArray | None = None,
+               left_out: LeftOut | None = None) -> dict[str, pa.Table]:
         # seq = rank in time order (ties keep file order, or the reader's `order`). The wide
         # table is never permuted: each family filters its own (narrow) columns, then sorts
         # those rows. Column by column: once every family has its part of a wide column,
         # the column is dropped (freed when nobody else holds the table).
         table = box.pop()
-        self._n_events = table.num_rows
+        self._n_events = table.num_rows + (left_out.count if left_out else 0)
         span = pc.min_max(table.column("time_ns")).as_py() if table.num_rows else None
         self._span = (int(span["min"]), int(span["max"])) if span else (0, 0)
+        if left_out is not None and left_out.count:
+            lo, hi = left_out.t_min, left_out.t_max
+            self._span = (lo, hi) if span is None else (min(self._span[0], lo), max(self._span[1], hi))
         # deferred CSwitch rows in file-order ties: counted, never sorted (model/order.py)
         deferring = self._cswitch_loader is not None and order is None
         if order is None and order_key is not None and not deferring:
@@ -164,6 +176,8 @@ class Trace:
         codes, names = dictionary_codes(events)
         counts = np.bincount(codes, minlength=len(names))
         self.events_by_name = {str(n): int(c) for n, c in zip(names, counts) if c}
+        if left_out is not None and left_out.count:
+            self.events_by_name[left_out.event] = self.events_by_name.get(left_out.event, 0) + left_out.count
         table = table.set_column(table.column_names.index("event"), "event", events)
         family_names = list(FAMILIES) + [OTHER_FAMILY]
         fam_of_name = np.array(
@@ -171,7 +185,13 @@ class Trace:
         )
         fam = fam_of_name[codes] if codes.size else np.zeros(0, dtype=np.int8)
         del codes
-        if deferring:  # the kept rows' seq, the deferred rows counted, not sorted
+        if deferring and left_out is not None:  # every row kept; the reader's left-out rows counted
+            kept = np.arange(table.num_rows)
+            times = table.column("time_ns")
+            ties = kept if order_key is None else _int64s(order_key)
+            kept_seq = ranks_around(_int64s(times), ties, left_out.parts())
+            self._deferred_cpus = left_out.cpus()
+        elif deferring:  # the kept rows' seq, the deferred rows counted, not sorted
             kept, kept_seq = kept_ranks(table.column("time_ns"), fam == family_names.index("cswitch"), order_key)
         tables: dict[str, pa.Table] = {}
         present = set(table.column_names)
@@ -179,7 +199,7 @@ class Trace:
         for k, family in enumerate(family_names):
             mask = fam == k
             if family == "cswitch" and self._cswitch_loader is not None:
-                tables[family] = self._defer(table, mask)
+                tables[family] = self._defer(table, mask, keep_cpus=left_out is not None)
                 continue
             if family == OTHER_FAMILY:
                 keep = ["time_ns", "event"] + [c for c in table.column_names if c not in ("seq", "time_ns", "event")]
@@ -242,9 +262,10 @@ class Trace:
             t = full
         return t
 
-    def _defer(self, table: pa.Table, rows: np.ndarray) -> pa.Table:
-        """Stand-in for the deferred CSwitch family: no rows; their CPUs remembered."""
-        if rows.any() and "cpu" in table.column_names:
+    def _defer(self, table: pa.Table, rows: np.ndarray, keep_cpus: bool = False) -> pa.Table:
+        """Stand-in for the deferred CSwitch family: no rows; their CPUs remembered
+        (``keep_cpus``: already known, from the reader's left-out rows)."""
+        if not keep_cpus and rows.any() and "cpu" in table.column_names:
             cpu = table.column("cpu").filter(pa.array(rows))
             self._deferred_cpus = {v for v in pc.unique(cpu).to_pylist() if v is not None}
         empty = pa.table({"seq": pa.array([], pa.int64()), "time_ns": pa.array([], pa.int64())})
@@ -466,6 +487,12 @@ class Trace:
             f"{self._n_events} events, {(hi - lo) / 1e9:.3f} s, "
             f"{self._tables['calls'].num_rows} calls>"
         )
+
+
+def _int64s(column: pa.ChunkedArray) -> np.ndarray:
+    """An integer column without nulls as one int64 array."""
+    parts = [c.to_numpy(zero_copy_only=False) for c in column.chunks]
+    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
 
 
 def _ranks(order: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import pyarrow as pa
 
+from traceanalyzer.model.left_out import LeftOut
 from traceanalyzer.model.stats import Stats
 
 
@@ -28,6 +29,10 @@ class ReadOptions:
     defer_cswitch: the caller numbers the CSwitch rows but will not keep them (it reads
         them again when asked): a reader may then give CSwitch rows only ``time_ns``,
         ``event`` and ``cpu`` and say so in ``ReadResult.deferred``.
+    leave_out_deferred: with ``defer_cswitch``, a reader may leave the CSwitch rows out
+        of the table altogether and return what their ``seq`` needs as
+        ``ReadResult.left_out`` (``load`` asks for it when it reads one file: merging
+        several files by time needs the rows).
     """
 
     strict: bool = False
@@ -35,6 +40,7 @@ class ReadOptions:
     progress: Callable[[int, int], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     defer_cswitch: bool = False
+    leave_out_deferred: bool = False
 
 
 @dataclass
@@ -56,6 +62,8 @@ class ReadResult:
         (ETL: each record's stream key, CPU then position in that CPU's records): the
         time order is by (``time_ns``, ``order_key``). A ``Trace`` that ranks only some
         rows counts the others with it and never sorts the whole table.
+    left_out: the CSwitch rows left out of ``table`` (``ReadOptions.leave_out_deferred``):
+        their count, time range, CPUs, and each one's time and ``order_key``.
     """
 
     table: pa.Table
@@ -64,6 +72,7 @@ class ReadResult:
     deferred: tuple[str, ...] = ()
     order: np.ndarray | None = None
     order_key: pa.ChunkedArray | None = None
+    left_out: LeftOut | None = None
 
     def time_order(self) -> np.ndarray | None:
         """The row permutation into time order (equal times as the reader orders them);

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from traceanalyzer.errors import TraceError, TraceFormatError
+from traceanalyzer.model.left_out import LeftOut
 from traceanalyzer.model.schema import COLUMNS
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
@@ -69,14 +70,18 @@ class TimeBase:
 def read_etl(path: Path, options: ReadOptions) -> ReadResult:
     """Read ``path``; see docs/etl.md for the mapping, the stats and the error rules."""
     batches = EtlBatches(path, options)
-    chunks = [chunk for group in batches._groups() for chunk in group]
+    left_out = LeftOut("CSwitch") if options.defer_cswitch and options.leave_out_deferred else None
+    chunks = [chunk for group in batches._groups(left_out) for chunk in group]
+    if not chunks and left_out is not None and left_out.count:  # CSwitch rows only
+        chunks = [{"time_ns": pa.array([], pa.int64()), "event": dict_column(np.zeros(0, np.int8), _BULK_NAMES),
+                   ORDER_KEY: pa.array([], pa.int64())}]
     table = assemble(chunks)
     del chunks
     key = table.column(ORDER_KEY) if ORDER_KEY in table.column_names else None
     table = table.drop_columns([ORDER_KEY]) if key is not None else table
-    batches.stats.add("events", table.num_rows, "info", str(path))
+    batches.stats.add("events", table.num_rows + (left_out.count if left_out else 0), "info", str(path))
     return ReadResult(table=table, metadata=batches.metadata, stats=batches.stats, order_key=key,
-                      deferred=("cswitch",) if options.defer_cswitch else ())
+                      deferred=("cswitch",) if options.defer_cswitch else (), left_out=left_out)
 
 
 class EtlBatches:
@@ -105,10 +110,12 @@ class EtlBatches:
                 yield table
         self.stats.add("events", rows, "info", str(self.path))
 
-    def _groups(self) -> Iterator[list[dict[str, pa.Array]]]:
+    def _groups(self, left_out: LeftOut | None = None) -> Iterator[list[dict[str, pa.Array]]]:
+        """Column chunks per walk chunk; CSwitch rows go to ``left_out`` when given."""
         mm, view = open_map(self.path, self.options.extra)
         try:
-            yield from _EtlWalk(self.path, view, self.options, _Releaser(mm), self.stats, self.metadata).groups()
+            yield from _EtlWalk(self.path, view, self.options, _Releaser(mm), self.stats, self.metadata,
+                                left_out).groups()
         except TraceError:
             raise
         except (ValueError, IndexError, OverflowError, KeyError, TypeError) as exc:  # last resort
@@ -143,8 +150,9 @@ class _EtlWalk:
     """One pass over a mapped file: buffers, counts, logfile header, then chunk by chunk."""
 
     def __init__(self, path: Path, view: np.ndarray, options: ReadOptions, release: _Releaser,
-                 stats: Stats, metadata: dict[str, Any]) -> None:
+                 stats: Stats, metadata: dict[str, Any], left_out: LeftOut | None = None) -> None:
         self.path, self.options, self.release, self.stats, self.metadata = path, options, release, stats, metadata
+        self.left_out = left_out
         self.src = str(path)
         if not plausible_first_buffer(bytes(view[:L.BUFFER_HEADER_SIZE + 16])):
             raise TraceFormatError("not an ETL file (no WMI buffer with a logfile header at offset 0)", path)
@@ -231,6 +239,8 @@ class _EtlWalk:
                 decoder.decode(data, rec, np.nonzero(np.isin(rec["kind"], rare_kinds))[0])
                 if k == 0:
                     self.release(int(self.starts[group].min()), int(self.ends[group].max()))
+                if self.left_out is not None:
+                    brec = _leave_out_cswitch(brec, self.left_out)
                 out = [_bulk_chunk(brec, self.options.defer_cswitch)] if len(brec["ts"]) else []
                 yield out + decoder.columns()
                 done += len(rec["pos"]) + len(brec["ts"])
@@ -332,6 +342,16 @@ def _logfile_header(data: np.ndarray, start: int, end: int) -> LogfileHeader | N
     ts = int.from_bytes(head[16:24], "little", signed=True)
     payload = bytes(data[start + 0x20:min(start + size, end)])
     return parse_logfile_header(payload, 8 if htype == L.SYSTEM64 else 4, ts)
+
+
+def _leave_out_cswitch(b: dict[str, np.ndarray], left_out: LeftOut) -> dict[str, np.ndarray]:
+    """The Thread rows of bulk rows ``b``; its CSwitch rows go to ``left_out``."""
+    is_cs = b["code"] == 0
+    if not is_cs.any():
+        return b
+    left_out.add(b["ts"][is_cs], b["key"][is_cs], b["cpu"][is_cs])
+    keep = np.flatnonzero(~is_cs)
+    return {name: col[keep] for name, col in b.items()}
 
 
 def _bulk_chunk(b: dict[str, np.ndarray], defer_cswitch: bool = False) -> dict[str, pa.Array]:

@@ -1,0 +1,116 @@
+"""The CSwitch rows a single-file ETL load leaves out of its table (``ReadResult.left_out``):
+delta-coded times and keys that decode to exactly what was added, ranks around them equal
+to the ranks of a sort of every row, and a trace equal to the one that kept the rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from helpers.etl_oracles import scenario_frame, scenario_rows
+
+import traceanalyzer as ta
+from traceanalyzer.model.left_out import LeftOut
+from traceanalyzer.model.order import ranks_around
+from traceanalyzer.readers import ReadOptions, read_file
+from traceanalyzer.readers.etl.reader import ORDER_KEY
+from traceanalyzer.synth.etl_writer import write_etl
+
+
+def _rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Times and keys mostly stepping a little, with every kind of step that does not fit:
+    back in time, a gap over 2**32 ns, a key jumping back or by more than 255."""
+    step_t = rng.integers(0, 3000, n)
+    step_k = rng.integers(1, 4, n)
+    odd = rng.random(n) < 0.05
+    step_t[odd] = rng.choice([-5, -(1 << 40), 1 << 32, (1 << 32) - 1, 1 << 45], odd.sum())
+    odd = rng.random(n) < 0.05
+    step_k[odd] = rng.choice([-1, 0, 255, 256, 1 << 41], odd.sum())
+    times = (1 << 50) + np.cumsum(step_t)
+    keys = np.cumsum(step_k)
+    cpus = rng.choice([0, 1, 7, 65535, 65536, -1], n, p=[0.4, 0.3, 0.2, 0.04, 0.03, 0.03])
+    return times.astype(np.int64), keys.astype(np.int64), cpus
+
+
+def test_parts_decode_to_the_rows_added() -> None:
+    rng = np.random.default_rng(5)
+    left = LeftOut("CSwitch")
+    added = []
+    for n in (1, 0, 700, 3, 5000):
+        times, keys, cpus = _rows(rng, n)
+        left.add(times, keys, cpus)
+        added.append((times, keys, cpus))
+    got = list(left.parts())
+    want = [(t, k) for t, k, _ in added if t.size]
+    assert len(got) == len(want)
+    for (t, k), (wt, wk) in zip(got, want):
+        assert t.tolist() == wt.tolist() and k.tolist() == wk.tolist()
+    every = np.concatenate([t for t, _, _ in added])
+    assert left.count == every.size and (left.t_min, left.t_max) == (every.min(), every.max())
+    assert left.cpus() == set(np.concatenate([c for _, _, c in added]).tolist())
+    # steps that fit cost 5 bytes a row; each anchor 24 more
+    assert left.nbytes < every.size * 5 + every.size * 0.2 * 24
+
+
+def test_ranks_around_left_out_parts_are_the_ranks_of_the_whole_sort() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        n = int(rng.integers(1, 90))
+        times = rng.integers(0, int(rng.integers(1, 15)), n)
+        keys = rng.permutation(n * 4)[:n]
+        left_out = rng.random(n) < rng.random()
+        kept = np.flatnonzero(~left_out)
+        rows = np.flatnonzero(left_out)
+        cuts = sorted(set(rng.integers(0, rows.size + 1, 3).tolist()) | {0, rows.size})
+        parts = [(times[rows[a:b]], keys[rows[a:b]]) for a, b in zip(cuts, cuts[1:])]
+        seq = ranks_around(times[kept], keys[kept], iter(parts))
+        rank = np.empty(n, np.int64)
+        rank[np.lexsort((keys, times))] = np.arange(n)
+        assert seq.tolist() == rank[kept].tolist()
+
+
+def _trace_file(tmp_path: Path) -> Path:
+    rows = scenario_rows()
+    rows += [dict(time_ns=t, event="CSwitch", cpu=i % 3, new_tid=2004, old_tid=8)
+             for i, t in enumerate(range(120, 9800, 97))]
+    rows += [dict(time_ns=r["time_ns"], event="CSwitch", cpu=1, new_tid=8, old_tid=2004)
+             for r in scenario_rows()[::3]]  # at the time of other events: ties by key
+    path = tmp_path / "t.etl"
+    write_etl(scenario_frame(sorted(rows, key=lambda r: r["time_ns"])), path, buffer_size=1024)
+    return path
+
+
+def test_the_reader_leaves_out_exactly_the_cswitch_rows(tmp_path: Path) -> None:
+    path = _trace_file(tmp_path)
+    deferred = read_file(path, options=ReadOptions(defer_cswitch=True))
+    lean = read_file(path, options=ReadOptions(defer_cswitch=True, leave_out_deferred=True))
+    table = deferred.table.append_column(ORDER_KEY, deferred.order_key).to_pandas()
+    cs = table[table["event"] == "CSwitch"]
+    assert lean.table.num_rows == len(table) - len(cs) and "CSwitch" not in set(lean.table.column("event").to_pylist())
+    times = np.concatenate([t for t, _ in lean.left_out.parts()])
+    keys = np.concatenate([k for _, k in lean.left_out.parts()])
+    assert sorted(zip(times.tolist(), keys.tolist())) == sorted(zip(cs["time_ns"], cs[ORDER_KEY]))
+    assert lean.left_out.cpus() == set(cs["cpu"]) and lean.left_out.count == len(cs)
+    assert lean.stats.total("events") == deferred.stats.total("events") == len(table)
+
+
+def test_a_loaded_trace_is_the_one_that_kept_the_rows(tmp_path: Path) -> None:
+    path = _trace_file(tmp_path)
+    lean, whole = ta.load(path), ta.load(path, keep_cswitch=True)
+    assert lean._deferred_cpus and lean.n_events == whole.n_events
+    assert lean.events_by_name == whole.events_by_name and lean.time_span_ns == whole.time_span_ns
+    for family in ("calls", "processes", "threads", "images", "other"):
+        assert lean.table(family).equals(whole.table(family)), family
+    assert lean.cpus() == whole.cpus()
+    assert lean.cswitch.equals(whole.cswitch)
+
+
+def test_a_file_of_cswitch_rows_only(tmp_path: Path) -> None:
+    rows = [dict(time_ns=t, event="CSwitch", cpu=t % 3, new_tid=5, old_tid=6) for t in range(100, 2000, 50)]
+    path = tmp_path / "cs.etl"
+    write_etl(scenario_frame(rows), path, buffer_size=1024)
+    lean, whole = ta.load(path), ta.load(path, keep_cswitch=True)
+    assert lean.n_events == whole.n_events == len(rows) and lean.events_by_name == {"CSwitch": len(rows)}
+    assert lean.cpus() == whole.cpus() == [0, 1, 2]
+    assert len(ta.analyze(lean).findings) == 0
+    assert lean.cswitch.equals(whole.cswitch)
