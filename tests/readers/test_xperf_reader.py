@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import traceanalyzer as ta
@@ -31,7 +32,7 @@ MDL = 0xFFFFC30A4B2F1000
 @pytest.fixture(scope="module")
 def seed():
     result = read_file(SEED)
-    return result, result.table.to_pylist()
+    return result, result.ordered_table().to_pylist()
 
 
 def rows_of(rows, event):
@@ -54,6 +55,15 @@ def test_row_count_and_file_order(seed):
     assert [r["event"] for r in rows[:6]] == [
         "ProcessRundown", "ProcessRundown", "ThreadRundown", "ThreadRundown", "ImageLoad", "CSwitch",
     ]
+
+
+def test_rows_stay_grouped_by_event_type_with_their_line_as_order_key(seed):
+    """The reader never permutes its table: the order key (line number) orders it."""
+    result, rows = seed
+    lines = result.order_key.to_pylist()
+    assert lines != sorted(lines) and len(set(lines)) == len(lines)  # grouped; one line each
+    assert sorted(lines) != list(range(min(lines), min(lines) + len(lines)))  # the skipped lines
+    assert result.table.take(np.argsort(lines, kind="stable")).to_pylist() == rows
 
 
 def test_process_events(seed):

@@ -114,7 +114,7 @@ def test_seed_scenario_round_trip(tmp_path, kwargs):
     source = seed_table()
     path = write_xperf_text(source, tmp_path / "seed.txt", lost_events=2, lost_buffers=1, **kwargs)
     result = read_file(path)
-    assert_same_rows(source, result.table, wow64=kwargs.get("variant") != "win7")  # win7 has no Flags
+    assert_same_rows(source, result.ordered_table(), wow64=kwargs.get("variant") != "win7")  # win7 has no Flags
     assert result.stats.total("lost_events") == 2 and result.stats.total("lost_buffers") == 1
     assert result.stats.total("bad_rows") == 0 and result.stats.total("bad_values") == 0
     assert result.metadata["start_time_utc"] == "2026-01-01T00:00:00+00:00"
@@ -126,7 +126,7 @@ def test_unknown_event_round_trip(tmp_path):
         dict(time_ns=6000, event="IoFreeMdl", pid=3, tid=4, cpu=0, mdl=1),
     ])
     path = write_xperf_text(source, tmp_path / "u.txt")
-    assert_same_rows(source, read_file(path).table)
+    assert_same_rows(source, read_file(path).ordered_table())
     assert ta.load(path).stats.by_detail("unknown_events") == {"SomethingElse": 1}
 
 
@@ -155,4 +155,4 @@ call_rows = st.lists(
 def test_random_calls_round_trip(tmp_path, rows):
     source = _table(rows)
     result = read_file(write_xperf_text(source, tmp_path / "r.txt"))
-    assert_same_rows(source, result.table)
+    assert_same_rows(source, result.ordered_table())

@@ -202,6 +202,31 @@ def assemble(parts: list[dict[str, pa.Array]], order_key: str | None = None) -> 
     Canonical columns get their schema type; with ``order_key`` the rows are sorted by
     that column (stable) and the column dropped — readers use it for file order.
     """
+    table = _concat(parts)
+    if order_key is not None and order_key in table.column_names and table.column(order_key).null_count == 0:
+        # one take of the chunks in key order (stable) also joins them: no copy before it
+        key = np.concatenate([c.to_numpy() for c in table.column(order_key).chunks]) if table.num_rows else []
+        idx = pa.array(np.argsort(key, kind="stable"), pa.int64())
+        return table.take(idx).drop_columns([order_key]).combine_chunks()
+    table = table.combine_chunks()
+    if order_key is not None and order_key in table.column_names:
+        idx = pc.sort_indices(table, sort_keys=[(order_key, "ascending")])
+        table = table.take(idx).drop_columns([order_key])
+    return table
+
+
+def assemble_keyed(parts: list[dict[str, pa.Array]], key: str) -> tuple[pa.Table, pa.ChunkedArray | None]:
+    """:func:`assemble` without moving a row: the table as the parts come (one chunk
+    each) and its ``key`` column taken out (the file order: ``ReadResult.order_key``).
+    Sorting 10M rows of text columns into file order would copy the whole table."""
+    table = _concat(parts)
+    if key not in table.column_names:
+        return table, None
+    column = table.column(key)
+    return table.drop_columns([key]), column.cast(pa.int64()) if column.type != pa.int64() else column
+
+
+def _concat(parts: list[dict[str, pa.Array]]) -> pa.Table:
     names: list[str] = []
     for part in parts:
         for name in part:
@@ -229,14 +254,4 @@ def assemble(parts: list[dict[str, pa.Array]], order_key: str | None = None) -> 
         tables.append(pa.table(cols, names=names))
     if not tables:
         return pa.table({"time_ns": pa.array([], pa.int64()), "event": pa.array([], pa.string())})
-    table = pa.concat_tables(tables)
-    if order_key is not None and order_key in table.column_names and table.column(order_key).null_count == 0:
-        # one take of the chunks in key order (stable) also joins them: no copy before it
-        key = np.concatenate([c.to_numpy() for c in table.column(order_key).chunks]) if table.num_rows else []
-        idx = pa.array(np.argsort(key, kind="stable"), pa.int64())
-        return table.take(idx).drop_columns([order_key]).combine_chunks()
-    table = table.combine_chunks()
-    if order_key is not None and order_key in table.column_names:
-        idx = pc.sort_indices(table, sort_keys=[(order_key, "ascending")])
-        table = table.take(idx).drop_columns([order_key])
-    return table
+    return pa.concat_tables(tables)

@@ -45,7 +45,7 @@ from traceanalyzer.readers.convert import (
 )
 from traceanalyzer.readers.field_map import EventMapping, FieldMap, field_map_from_options
 from traceanalyzer.readers.text_common import (
-    assemble,
+    assemble_keyed,
     decode_bytes,
     find_column,
     guess_decimal_separator,
@@ -168,10 +168,10 @@ class _Read:
         decimal = self.decimal(columns)
         parts = self.convert(cols, columns, numbers, decimal)
         self.report.raise_if_strict()
-        table = assemble(parts, order_key="_line")
+        table, line = assemble_keyed(parts, "_line")  # rows by event type; file order as a key
         if table.num_rows == 0:
             raise TraceFormatError("no readable rows (no row has a valid time)", self.path)
-        return ReadResult(table, self.metadata, self.report.stats)
+        return ReadResult(table, self.metadata, self.report.stats, order_key=line)
 
     def parse_rows(self, cols: _Columns) -> tuple[list[pa.Array], np.ndarray]:
         """All data rows as string columns (pyarrow.csv) and their line numbers.

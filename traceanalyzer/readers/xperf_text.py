@@ -39,7 +39,7 @@ from traceanalyzer.readers.convert import Problems, clean_strings, parse_scaled_
 from traceanalyzer.readers.field_map import FieldMap, field_map_from_options
 from traceanalyzer.readers.xperf_scan import ERROR_LINE, SpanCells, scan_block
 from traceanalyzer.readers.text_common import (
-    assemble,
+    assemble_keyed,
     decode_bytes,
     find_column,
     normalize_header,
@@ -175,13 +175,13 @@ class XperfTextReader:
                 if options.progress is not None:
                     options.progress(fh.tell(), total)
         state.report.raise_if_strict()
-        table = assemble(state.parts, order_key="_line")
+        table, line = assemble_keyed(state.parts, "_line")  # rows by event type; file order as a key
         if table.num_rows == 0:
             if state.report.stats.total("bad_rows") or state.report.stats.total("decode_errors"):
                 raise TraceFormatError("no readable event rows (every row was malformed)", path)
             raise TraceEmptyError("no event rows after the header", path)
         state.metadata["header_event_types"] = len(state.headers)
-        return ReadResult(table, state.metadata, state.report.stats)
+        return ReadResult(table, state.metadata, state.report.stats, order_key=line)
 
 
 # --- header ------------------------------------------------------------------------------
