@@ -124,3 +124,23 @@ def test_scan_takes_the_plain_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(xperf_text, "_parse_rows", spy)
     read_file(path, format="xperf")
     assert {"CSwitch", "SampledProfile", "UnknownEvent/Classic"} <= set(seen)
+
+
+def test_blocks_scanned_ahead_report_progress_in_order_and_leave_no_thread(tmp_path, monkeypatch):
+    """The next block is read and scanned on a second thread: progress still comes in
+    file order up to the file's size, and the thread is gone after the read, also after
+    a strict error part-way."""
+    import threading
+
+    monkeypatch.setattr(xperf_text, "_CHUNK_BYTES", 300)
+    path = tmp_path / "p.txt"
+    path.write_bytes(SEED)
+    seen: list[tuple[int, int]] = []
+    before = threading.active_count()
+    read_file(path, format="xperf", options=ReadOptions(progress=lambda done, total: seen.append((done, total))))
+    assert len(seen) > 5 and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[-1] == (len(SEED), len(SEED))
+    assert threading.active_count() == before
+    with pytest.raises(TraceError):
+        read_file(path, format="xperf", options=ReadOptions(strict=True))  # the seed has bad rows
+    assert threading.active_count() == before

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -37,7 +39,7 @@ from traceanalyzer.readers.base import ReadOptions, ReadResult
 from traceanalyzer.readers.registry import register_reader
 from traceanalyzer.readers.convert import Problems, clean_strings, parse_scaled_decimal, to_canonical
 from traceanalyzer.readers.field_map import FieldMap, field_map_from_options
-from traceanalyzer.readers.xperf_scan import ERROR_LINE, SpanCells, scan_block
+from traceanalyzer.readers.xperf_scan import ERROR_LINE, LineScan, SpanCells, scan_block
 from traceanalyzer.readers.text_common import (
     assemble_keyed,
     decode_bytes,
@@ -170,10 +172,10 @@ class XperfTextReader:
             line_no = _read_header(fh, state)
             total = max(path.stat().st_size, 1)
             first_line = line_no + 1
-            for block, length in _blocks(fh):
-                first_line += _parse_block(block, length, first_line, state)
+            for block, length, scan, pos in _scanned_blocks(fh):
+                first_line += _parse_block(block, length, first_line, state, scan)
                 if options.progress is not None:
-                    options.progress(fh.tell(), total)
+                    options.progress(pos, total)
         state.report.raise_if_strict()
         table, line = assemble_keyed(state.parts, "_line")  # rows by event type; file order as a key
         if table.num_rows == 0:
@@ -315,22 +317,48 @@ def _blocks(fh: BinaryIO):
         yield block, cut + 1
 
 
-def _parse_block(block: bytes, length: int, first_line: int, state: _State) -> int:
-    """``block[:length]``: the compiled scan when it is plain UTF-8, else the text path.
+def _scanned_blocks(fh: BinaryIO) -> Iterator[tuple[bytes, int, LineScan | None, int]]:
+    """:func:`_blocks` with each block's compiled scan (None: not plain UTF-8) and the file
+    position after it. The next block is read and scanned on a second thread while the
+    caller converts this one: the read and the scan release the GIL, so on two cores the
+    scan costs no wall time (at 10M events: 9 of 24 s)."""
+    blocks = _blocks(fh)
+
+    def next_block() -> tuple[bytes, int, LineScan | None, int] | None:
+        item = next(blocks, None)
+        if item is None:
+            return None
+        block, length = item
+        scan = scan_block(np.frombuffer(block, dtype=np.uint8, count=length), 0) \
+            if _scannable(block, length) else None
+        return block, length, scan, fh.tell()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="traceanalyzer-xperf-scan") as pool:
+        pending = pool.submit(next_block)
+        while True:
+            item = pending.result()
+            if item is None:
+                return
+            pending = pool.submit(next_block)
+            yield item
+
+
+def _parse_block(block: bytes, length: int, first_line: int, state: _State,
+                 scan: LineScan | None) -> int:
+    """``block[:length]``: its compiled ``scan`` (lines numbered from 0; None when it is
+    not plain UTF-8), else the text path.
 
     Event types are handled in the order the text path takes them (first appearance), a
     type with quoted lines, ``Stack`` and the meta rows by the text path, so counters and
     the first problem come out the same. Returns the number of newlines read (to number
     the next block's lines)."""
-    scan = None
-    if _scannable(block, length):
-        scan = scan_block(np.frombuffer(block, dtype=np.uint8, count=length), first_line)
     if scan is None or scan.odd_lines:
         body = block[:length] if length < len(block) else block
         text, replaced = decode_bytes(body)
         state.report.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
         _parse_chunk(text, first_line, state)
         return body.count(b"\n")
+    scan.numbers += first_line
     codes = scan.code
     errors = np.flatnonzero(codes == ERROR_LINE)
     if len(errors):
