@@ -36,9 +36,14 @@ def test_parts_decode_to_the_rows_added() -> None:
     rng = np.random.default_rng(5)
     left = LeftOut("CSwitch")
     added = []
-    for n in (1, 0, 700, 3, 5000):
+    for n in (1, 0, 700, 3, 5000, 4000):
         times, keys, cpus = _rows(rng, n)
-        left.add(times, keys, cpus)
+        if n == 4000:  # only the rows of a mask (the reader's CSwitch rows among Thread rows)
+            select = rng.random(n) < 0.7
+            left.add(times, keys, cpus, select)
+            times, keys, cpus = times[select], keys[select], cpus[select]
+        else:
+            left.add(times, keys, cpus)
         added.append((times, keys, cpus))
     got = list(left.parts())
     want = [(t, k) for t, k, _ in added if t.size]

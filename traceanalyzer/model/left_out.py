@@ -23,26 +23,36 @@ _CPU_SLOTS = 1 << 16  # CPU numbers marked in a table; others (never seen in ETL
 
 
 @nb.njit(cache=True, nogil=True)
-def _encode(times, keys, cpus, dt, dk, anchors, cpu_seen):  # pragma: no cover - compiled
-    """Steps of ``times``/``keys`` into ``dt``/``dk``; anchor rows listed in ``anchors``.
-    CPUs marked in ``cpu_seen``. Returns (anchors, rows whose CPU is outside the table)."""
+def _encode(times, keys, cpus, select, dt, dk, anchors, cpu_seen):  # pragma: no cover - compiled
+    """Steps of the selected rows' ``times``/``keys`` into ``dt``/``dk``; anchor rows
+    listed in ``anchors``, CPUs marked in ``cpu_seen``. Returns (anchors, rows whose CPU
+    is outside the table, least time, greatest time)."""
     n_anchor = 0
     odd_cpu = 0
     prev_t = np.int64(0)
     prev_k = np.int64(0)
+    lo = np.int64(0)
+    hi = np.int64(0)
+    j = 0
     for i in range(times.shape[0]):
-        t = times[i]
-        k = keys[i]
+        if not select[i]:
+            continue
+        t = np.int64(times[i])
+        k = np.int64(keys[i])
         d = t - prev_t
         e = k - prev_k
-        if i == 0 or d < 0 or d > _MAX_DT or e < 0 or e > _MAX_DK:
-            anchors[n_anchor] = i
+        if j == 0 or d < 0 or d > _MAX_DT or e < 0 or e > _MAX_DK:
+            anchors[n_anchor] = j
             n_anchor += 1
-            dt[i] = 0
-            dk[i] = 0
+            dt[j] = 0
+            dk[j] = 0
         else:
-            dt[i] = d
-            dk[i] = e
+            dt[j] = d
+            dk[j] = e
+        if j == 0 or t < lo:
+            lo = t
+        if j == 0 or t > hi:
+            hi = t
         prev_t = t
         prev_k = k
         c = cpus[i]
@@ -50,7 +60,8 @@ def _encode(times, keys, cpus, dt, dk, anchors, cpu_seen):  # pragma: no cover -
             cpu_seen[c] = True
         else:
             odd_cpu += 1
-    return n_anchor, odd_cpu
+        j += 1
+    return n_anchor, odd_cpu, lo, hi
 
 
 @nb.njit(cache=True, nogil=True)
@@ -95,27 +106,28 @@ class LeftOut:
     _cpu_seen: np.ndarray = field(default_factory=lambda: np.zeros(_CPU_SLOTS, np.bool_))
     _odd_cpus: set[int] = field(default_factory=set)
 
-    def add(self, times: np.ndarray, keys: np.ndarray, cpus: np.ndarray) -> None:
-        """More rows left out, in any order (rows in the order they were logged take the
-        least room: their steps are small)."""
-        n = int(times.shape[0])
+    def add(self, times: np.ndarray, keys: np.ndarray, cpus: np.ndarray,
+            select: np.ndarray | None = None) -> None:
+        """More rows left out (those of ``select``, a boolean mask, when given), in any
+        order (rows in the order they were logged take the least room: small steps)."""
+        if select is None:
+            select = np.ones(times.shape[0], np.bool_)
+        n = int(np.count_nonzero(select))
         if not n:
             return
-        times = np.ascontiguousarray(times, np.int64)
-        keys = np.ascontiguousarray(keys, np.int64)
         dt, dk = np.empty(n, np.uint32), np.empty(n, np.uint8)
         anchors = np.empty(n, np.int64)
-        n_anchor, odd = _encode(times, keys, np.ascontiguousarray(cpus, np.int64), dt, dk, anchors,
-                                self._cpu_seen)
+        n_anchor, odd, lo, hi = _encode(times, keys, cpus, select, dt, dk, anchors, self._cpu_seen)
         if odd:
-            c = np.asarray(cpus, np.int64)
+            c = np.asarray(cpus, np.int64)[select]
             self._odd_cpus.update(np.unique(c[(c < 0) | (c >= _CPU_SLOTS)]).tolist())
         anchors = anchors[:n_anchor].copy()
-        self._parts.append(_Part(dt, dk, anchors, times[anchors], keys[anchors]))
+        rows = np.flatnonzero(select)[anchors]
+        self._parts.append(_Part(dt, dk, anchors, np.asarray(times, np.int64)[rows],
+                                 np.asarray(keys, np.int64)[rows]))
         self.count += n
-        lo, hi = int(times.min()), int(times.max())
-        self.t_min = lo if self.t_min is None else min(self.t_min, lo)
-        self.t_max = hi if self.t_max is None else max(self.t_max, hi)
+        self.t_min = int(lo) if self.t_min is None else min(self.t_min, int(lo))
+        self.t_max = int(hi) if self.t_max is None else max(self.t_max, int(hi))
 
     def parts(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(times, tie keys) of the rows, one part at a time (int64 arrays)."""

@@ -347,11 +347,9 @@ def _logfile_header(data: np.ndarray, start: int, end: int) -> LogfileHeader | N
 def _leave_out_cswitch(b: dict[str, np.ndarray], left_out: LeftOut) -> dict[str, np.ndarray]:
     """The Thread rows of bulk rows ``b``; its CSwitch rows go to ``left_out``."""
     is_cs = b["code"] == 0
-    if not is_cs.any():
-        return b
-    left_out.add(b["ts"][is_cs], b["key"][is_cs], b["cpu"][is_cs])
+    left_out.add(b["ts"], b["key"], b["cpu"], is_cs)
     keep = np.flatnonzero(~is_cs)
-    return {name: col[keep] for name, col in b.items()}
+    return b if keep.size == is_cs.size else {name: col[keep] for name, col in b.items()}
 
 
 def _bulk_chunk(b: dict[str, np.ndarray], defer_cswitch: bool = False) -> dict[str, pa.Array]:
