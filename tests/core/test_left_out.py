@@ -119,3 +119,31 @@ def test_a_file_of_cswitch_rows_only(tmp_path: Path) -> None:
     assert lean.cpus() == whole.cpus() == [0, 1, 2]
     assert len(ta.analyze(lean).findings) == 0
     assert lean.cswitch.equals(whole.cswitch)
+
+
+def test_merged_files_keep_their_rows_and_equal_the_whole_merge(tmp_path: Path, monkeypatch) -> None:
+    """Several files are merged with ties in row order: their readers are not asked to
+    leave rows out, and the merged trace equals the one that kept every CSwitch row."""
+    from traceanalyzer import session
+
+    first = _trace_file(tmp_path)
+    second = tmp_path / "second.etl"
+    rows = [dict(time_ns=t, event="CSwitch", cpu=i % 2, new_tid=2004, old_tid=8)
+            for i, t in enumerate(range(100, 9900, 61))]
+    rows += [dict(r, cpu=r.get("cpu", 0)) for r in scenario_rows()[:6]]
+    write_etl(scenario_frame(sorted(rows, key=lambda r: r["time_ns"])), second, buffer_size=1024)
+    asked: list[bool] = []
+    real = session.read_file
+
+    def spy(path, *args, **kwargs):
+        asked.append(kwargs["options"].leave_out_deferred)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(session, "read_file", spy)
+    lean = ta.load([first, second])
+    assert asked == [False, False]
+    whole = ta.load([first, second], keep_cswitch=True)
+    assert lean.n_events == whole.n_events and lean.events_by_name == whole.events_by_name
+    for family in ("calls", "processes", "threads", "images", "other"):
+        assert lean.table(family).equals(whole.table(family)), family
+    assert lean.cswitch.equals(whole.cswitch)
