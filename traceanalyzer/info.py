@@ -39,7 +39,7 @@ def trace_info(trace: Trace) -> dict[str, Any]:
         "time_span_ns": [lo, hi],
         "duration_s": (hi - lo) / 1e9,
         "events": trace.n_events,
-        "events_by_name": dict(sorted(trace.events_by_name.items(), key=lambda kv: -kv[1])),
+        "events_by_name": dict(sorted(trace.events_by_name.items(), key=lambda kv: (-kv[1], kv[0]))),
         "calls": trace.table("calls").num_rows,
         "cpus": trace.cpus(),
         "processes": [
@@ -57,7 +57,7 @@ def trace_info(trace: Trace) -> dict[str, Any]:
         "problems": stats.details([e.name for e in stats.entries.values() if e.severity != "info"],
                                   limit=1000),
         "unknown_by_event": dict(sorted(stats.by_detail("unknown_events").items(),
-                                        key=lambda kv: -kv[1])),
+                                        key=lambda kv: (-kv[1], kv[0]))),
         "stats": stats.to_frame().to_dict("records"),
         "recording": recording_check(trace),
     }

@@ -99,26 +99,86 @@ def test_the_reader_leaves_out_exactly_the_cswitch_rows(tmp_path: Path) -> None:
     assert lean.stats.total("events") == deferred.stats.total("events") == len(table)
 
 
-def test_a_loaded_trace_is_the_one_that_kept_the_rows(tmp_path: Path) -> None:
-    path = _trace_file(tmp_path)
-    lean, whole = ta.load(path), ta.load(path, keep_cswitch=True)
-    assert lean._deferred_cpus and lean.n_events == whole.n_events
-    assert lean.events_by_name == whole.events_by_name and lean.time_span_ns == whole.time_span_ns
+def _loaded_both(path: Path, monkeypatch, **kwargs) -> tuple[ta.Trace, ta.Trace]:
+    """(the trace ``ta.load`` gives, checked to have taken the left-out path; the one
+    that kept every CSwitch row)."""
+    from traceanalyzer import session
+
+    left: list[int] = []
+    real = session.read_file
+
+    def spy(*args, **kw):
+        result = real(*args, **kw)
+        left.append(-1 if result.left_out is None else result.left_out.count)
+        return result
+
+    with monkeypatch.context() as m:
+        m.setattr(session, "read_file", spy)
+        lean = ta.load(path, **kwargs)
+    assert left and left[0] > 0, "ta.load did not leave the CSwitch rows out"
+    return lean, ta.load(path, keep_cswitch=True, **kwargs)
+
+
+def _assert_same(lean: ta.Trace, whole: ta.Trace) -> None:
+    assert lean.n_events == whole.n_events and lean.time_span_ns == whole.time_span_ns
+    assert list(lean.events_by_name.items()) == list(whole.events_by_name.items())  # order too
+    assert lean.stats.to_frame().equals(whole.stats.to_frame())
     for family in ("calls", "processes", "threads", "images", "other"):
         assert lean.table(family).equals(whole.table(family)), family
+        assert lean.table(family, all_columns=False).equals(whole.table(family, all_columns=False)), family
     assert lean.cpus() == whole.cpus()
+    a, b = ta.analyze(lean), ta.analyze(whole)
+    assert a.findings.drop(columns="evidence").equals(b.findings.drop(columns="evidence"))
     assert lean.cswitch.equals(whole.cswitch)
 
 
-def test_a_file_of_cswitch_rows_only(tmp_path: Path) -> None:
+def test_a_loaded_trace_is_the_one_that_kept_the_rows(tmp_path: Path, monkeypatch) -> None:
+    _assert_same(*_loaded_both(_trace_file(tmp_path), monkeypatch))
+
+
+def test_a_file_without_thread_records(tmp_path: Path, monkeypatch) -> None:
+    """Every bulk record left out: the table still has the bulk columns and names."""
+    rows = [r for r in scenario_rows() if not r["event"].startswith("Thread")]
+    rows += [dict(time_ns=t, event="CSwitch", cpu=t % 2, new_tid=5, old_tid=6) for t in range(150, 9000, 170)]
+    path = tmp_path / "nothreads.etl"
+    write_etl(scenario_frame(sorted(rows, key=lambda r: r["time_ns"])), path, buffer_size=1024)
+    _assert_same(*_loaded_both(path, monkeypatch))
+
+
+def test_cswitch_rows_a_field_map_makes_keep_their_cpus(tmp_path: Path, monkeypatch) -> None:
+    """A provider event mapped to CSwitch stays in the table (it is not a bulk record):
+    its CPUs count with those of the left-out rows."""
+    import json
+
+    from traceanalyzer.synth.etl_writer import PROVIDER_NAME
+
+    rows = scenario_rows() + [dict(time_ns=5000 + 100 * i, event="MyCs", cpu=5, pid=4, tid=8) for i in range(3)]
+    rows += [dict(time_ns=t, event="CSwitch", cpu=1, new_tid=5, old_tid=6) for t in range(150, 9000, 170)]
+    path = tmp_path / "mapped.etl"
+    write_etl(scenario_frame(sorted(rows, key=lambda r: r["time_ns"])), path, buffer_size=1024)
+    fmap = tmp_path / "fm.json"
+    fmap.write_text(json.dumps({"providers": [{"provider": PROVIDER_NAME, "events": {"MyCs": "CSwitch"}}]}))
+    lean, whole = _loaded_both(path, monkeypatch, field_map=fmap)
+    assert 5 in lean.cpus()
+    _assert_same(lean, whole)
+
+
+def test_progress_counts_the_rows_left_out(tmp_path: Path) -> None:
+    path = _trace_file(tmp_path)
+    seen: list[tuple[int, int]] = []
+    ta.load(path, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1]
+
+
+def test_a_file_of_cswitch_rows_only(tmp_path: Path, monkeypatch) -> None:
     rows = [dict(time_ns=t, event="CSwitch", cpu=t % 3, new_tid=5, old_tid=6) for t in range(100, 2000, 50)]
     path = tmp_path / "cs.etl"
     write_etl(scenario_frame(rows), path, buffer_size=1024)
-    lean, whole = ta.load(path), ta.load(path, keep_cswitch=True)
+    lean, whole = _loaded_both(path, monkeypatch)
     assert lean.n_events == whole.n_events == len(rows) and lean.events_by_name == {"CSwitch": len(rows)}
     assert lean.cpus() == whole.cpus() == [0, 1, 2]
     assert len(ta.analyze(lean).findings) == 0
-    assert lean.cswitch.equals(whole.cswitch)
+    _assert_same(lean, whole)
 
 
 def test_merged_files_keep_their_rows_and_equal_the_whole_merge(tmp_path: Path, monkeypatch) -> None:

@@ -94,7 +94,9 @@ class Trace:
         self._deferred_cpus: set[int] = set()
         box = [table]  # _split takes the table out: no frame of ours keeps it alive
         del table
-        self._tables = self._split(box, order, order_key, left_out if cswitch_loader is not None else None)
+        if left_out is not None and cswitch_loader is None:
+            raise TraceError("left-out rows need a cswitch_loader (the rows come back from it)")
+        self._tables = self._split(box, order, order_key, left_out)
         self._full_tables: dict[str, pa.Table] = {}
 
     # --- construction -------------------------------------------------------------
@@ -175,9 +177,12 @@ class Trace:
         events = as_dictionary(table.column("event"))
         codes, names = dictionary_codes(events)
         counts = np.bincount(codes, minlength=len(names))
-        self.events_by_name = {str(n): int(c) for n, c in zip(names, counts) if c}
-        if left_out is not None and left_out.count:
-            self.events_by_name[left_out.event] = self.events_by_name.get(left_out.event, 0) + left_out.count
+        names = [str(n) for n in names]
+        if left_out is not None and left_out.count:  # in the dictionary's order, as if they were rows
+            if left_out.event not in names:
+                names, counts = names + [left_out.event], np.append(counts, 0)
+            counts[names.index(left_out.event)] += left_out.count
+        self.events_by_name = {n: int(c) for n, c in zip(names, counts) if c}
         table = table.set_column(table.column_names.index("event"), "event", events)
         family_names = list(FAMILIES) + [OTHER_FAMILY]
         fam_of_name = np.array(
@@ -186,11 +191,12 @@ class Trace:
         fam = fam_of_name[codes] if codes.size else np.zeros(0, dtype=np.int8)
         del codes
         if deferring and left_out is not None:  # every row kept; the reader's left-out rows counted
+            if order_key is None and left_out.count:
+                raise TraceError("left-out rows need the reader's order_key to be ranked among")
             kept = np.arange(table.num_rows)
             times = table.column("time_ns")
             ties = kept if order_key is None else _int64s(order_key)
             kept_seq = ranks_around(_int64s(times), ties, left_out.parts())
-            self._deferred_cpus = left_out.cpus()
         elif deferring:  # the kept rows' seq, the deferred rows counted, not sorted
             kept, kept_seq = kept_ranks(table.column("time_ns"), fam == family_names.index("cswitch"), order_key)
         tables: dict[str, pa.Table] = {}
@@ -199,7 +205,7 @@ class Trace:
         for k, family in enumerate(family_names):
             mask = fam == k
             if family == "cswitch" and self._cswitch_loader is not None:
-                tables[family] = self._defer(table, mask, keep_cpus=left_out is not None)
+                tables[family] = self._defer(table, mask, left_out)
                 continue
             if family == OTHER_FAMILY:
                 keep = ["time_ns", "event"] + [c for c in table.column_names if c not in ("seq", "time_ns", "event")]
@@ -262,12 +268,13 @@ class Trace:
             t = full
         return t
 
-    def _defer(self, table: pa.Table, rows: np.ndarray, keep_cpus: bool = False) -> pa.Table:
-        """Stand-in for the deferred CSwitch family: no rows; their CPUs remembered
-        (``keep_cpus``: already known, from the reader's left-out rows)."""
-        if not keep_cpus and rows.any() and "cpu" in table.column_names:
+    def _defer(self, table: pa.Table, rows: np.ndarray, left_out: LeftOut | None = None) -> pa.Table:
+        """Stand-in for the deferred CSwitch family: no rows; their CPUs remembered (the
+        table's CSwitch rows, e.g. a field-mapped event, and the reader's left-out rows)."""
+        self._deferred_cpus = left_out.cpus() if left_out is not None else set()
+        if rows.any() and "cpu" in table.column_names:
             cpu = table.column("cpu").filter(pa.array(rows))
-            self._deferred_cpus = {v for v in pc.unique(cpu).to_pylist() if v is not None}
+            self._deferred_cpus |= {v for v in pc.unique(cpu).to_pylist() if v is not None}
         empty = pa.table({"seq": pa.array([], pa.int64()), "time_ns": pa.array([], pa.int64())})
         return empty.append_column("event", pa.array([], pa.string()).dictionary_encode())
 

@@ -223,6 +223,8 @@ def assemble_keyed(parts: list[dict[str, pa.Array]], key: str) -> tuple[pa.Table
     if key not in table.column_names:
         return table, None
     column = table.column(key)
+    if column.null_count:  # every part carries its rows' key (a part without one would be null)
+        raise ValueError(f"assemble_keyed: {column.null_count} rows without {key!r}")
     return table.drop_columns([key]), column.cast(pa.int64()) if column.type != pa.int64() else column
 
 

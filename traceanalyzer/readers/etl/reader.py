@@ -72,9 +72,6 @@ def read_etl(path: Path, options: ReadOptions) -> ReadResult:
     batches = EtlBatches(path, options)
     left_out = LeftOut("CSwitch") if options.defer_cswitch and options.leave_out_deferred else None
     chunks = [chunk for group in batches._groups(left_out) for chunk in group]
-    if not chunks and left_out is not None and left_out.count:  # CSwitch rows only
-        chunks = [{"time_ns": pa.array([], pa.int64()), "event": dict_column(np.zeros(0, np.int8), _BULK_NAMES),
-                   ORDER_KEY: pa.array([], pa.int64())}]
     table = assemble(chunks)
     del chunks
     key = table.column(ORDER_KEY) if ORDER_KEY in table.column_names else None
@@ -239,11 +236,14 @@ class _EtlWalk:
                 decoder.decode(data, rec, np.nonzero(np.isin(rec["kind"], rare_kinds))[0])
                 if k == 0:
                     self.release(int(self.starts[group].min()), int(self.ends[group].max()))
+                done += len(rec["pos"]) + len(brec["ts"])
+                had_bulk = len(brec["ts"]) > 0
                 if self.left_out is not None:
                     brec = _leave_out_cswitch(brec, self.left_out)
-                out = [_bulk_chunk(brec, self.options.defer_cswitch)] if len(brec["ts"]) else []
+                # a bulk chunk whenever there were bulk records, empty if all were left
+                # out: the table has the same columns and event names as with the rows
+                out = [_bulk_chunk(brec, self.options.defer_cswitch)] if had_bulk else []
                 yield out + decoder.columns()
-                done += len(rec["pos"]) + len(brec["ts"])
                 if self.options.progress is not None:
                     self.options.progress(done, total)
         if order.disorder[0]:
