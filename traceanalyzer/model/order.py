@@ -10,6 +10,9 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
+from traceanalyzer.errors import TraceError
+from traceanalyzer.model.left_out import LeftOut
+
 
 def kept_ranks(times: pa.ChunkedArray, left_out: np.ndarray,
                ties: pa.ChunkedArray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -25,6 +28,23 @@ def kept_ranks(times: pa.ChunkedArray, left_out: np.ndarray,
     if not kept.size or kept.size == left_out.size:
         return kept, ranks_around(kt, kk, ())
     return kept, ranks_around(kt, kk, _left_parts(all_times, all_ties, left_out))
+
+
+def ranks_around_left_out(times: pa.ChunkedArray, ties: pa.ChunkedArray | None,
+                          left_out: LeftOut) -> np.ndarray:
+    """seq of every row of ``times`` (ties by ``ties``: the reader's order key, which the
+    left-out rows carry too) among those rows and the rows a reader left out."""
+    if ties is None and left_out.count:
+        raise TraceError("left-out rows need the reader's order key to be ranked among")
+    kt = _int64s(times)
+    kk = np.arange(kt.size, dtype=np.int64) if ties is None else _int64s(ties)
+    return ranks_around(kt, kk, left_out.parts())
+
+
+def _int64s(column: pa.ChunkedArray) -> np.ndarray:
+    """An integer column without nulls as one int64 array."""
+    parts = [c.to_numpy(zero_copy_only=False) for c in column.chunks]
+    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
 
 
 def _left_parts(all_times: list[np.ndarray], all_ties: list[np.ndarray] | None,

@@ -23,7 +23,7 @@ from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.dtypes import with_addresses
 from traceanalyzer.model.encoding import as_dictionary, dictionary_codes, null_column
 from traceanalyzer.model.left_out import LeftOut
-from traceanalyzer.model.order import kept_ranks, ranks_around
+from traceanalyzer.model.order import kept_ranks, ranks_around_left_out
 from traceanalyzer.readers.base import order_by_key
 from traceanalyzer.model.schema import (
     COLUMNS, FAMILIES, KNOWN_EVENTS, NULL_POINTER_COLUMNS, OTHER_FAMILY, ZERO_IS_ADDRESS,
@@ -190,13 +190,9 @@ class Trace:
         )
         fam = fam_of_name[codes] if codes.size else np.zeros(0, dtype=np.int8)
         del codes
+        kept = None  # with the seq of every row: kept_seq
         if deferring and left_out is not None:  # every row kept; the reader's left-out rows counted
-            if order_key is None and left_out.count:
-                raise TraceError("left-out rows need the reader's order_key to be ranked among")
-            kept = np.arange(table.num_rows)
-            times = table.column("time_ns")
-            ties = kept if order_key is None else _int64s(order_key)
-            kept_seq = ranks_around(_int64s(times), ties, left_out.parts())
+            kept_seq = ranks_around_left_out(table.column("time_ns"), order_key, left_out)
         elif deferring:  # the kept rows' seq, the deferred rows counted, not sorted
             kept, kept_seq = kept_ranks(table.column("time_ns"), fam == family_names.index("cswitch"), order_key)
         tables: dict[str, pa.Table] = {}
@@ -217,7 +213,7 @@ class Trace:
                     keep += [c for c in table.column_names if c not in COLUMNS and c != "seq"]
             rows = np.flatnonzero(mask)
             if deferring:
-                seq = kept_seq[np.searchsorted(kept, rows)]
+                seq = kept_seq[rows] if kept is None else kept_seq[np.searchsorted(kept, rows)]
             else:
                 seq = rows if rank is None else rank[rows].astype(np.int64)
             perm = None
@@ -494,12 +490,6 @@ class Trace:
             f"{self._n_events} events, {(hi - lo) / 1e9:.3f} s, "
             f"{self._tables['calls'].num_rows} calls>"
         )
-
-
-def _int64s(column: pa.ChunkedArray) -> np.ndarray:
-    """An integer column without nulls as one int64 array."""
-    parts = [c.to_numpy(zero_copy_only=False) for c in column.chunks]
-    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
 
 
 def _ranks(order: np.ndarray) -> np.ndarray:

@@ -196,29 +196,11 @@ def guess_decimal_separator(values: Iterable[str | None], default: str = ".") ->
 # --- assembling the table ------------------------------------------------------------------------
 
 
-def assemble(parts: list[dict[str, pa.Array]], order_key: str | None = None) -> pa.Table:
-    """Concatenate per-event-type column dicts into one table (missing columns null).
-
-    Canonical columns get their schema type; with ``order_key`` the rows are sorted by
-    that column (stable) and the column dropped — readers use it for file order.
-    """
-    table = _concat(parts)
-    if order_key is not None and order_key in table.column_names and table.column(order_key).null_count == 0:
-        # one take of the chunks in key order (stable) also joins them: no copy before it
-        key = np.concatenate([c.to_numpy() for c in table.column(order_key).chunks]) if table.num_rows else []
-        idx = pa.array(np.argsort(key, kind="stable"), pa.int64())
-        return table.take(idx).drop_columns([order_key]).combine_chunks()
-    table = table.combine_chunks()
-    if order_key is not None and order_key in table.column_names:
-        idx = pc.sort_indices(table, sort_keys=[(order_key, "ascending")])
-        table = table.take(idx).drop_columns([order_key])
-    return table
-
-
 def assemble_keyed(parts: list[dict[str, pa.Array]], key: str) -> tuple[pa.Table, pa.ChunkedArray | None]:
-    """:func:`assemble` without moving a row: the table as the parts come (one chunk
-    each) and its ``key`` column taken out (the file order: ``ReadResult.order_key``).
-    Sorting 10M rows of text columns into file order would copy the whole table."""
+    """Concatenate per-event-type column dicts into one table (missing columns null,
+    canonical columns of their schema type), without moving a row: one chunk per part,
+    and its ``key`` column taken out (the file order: ``ReadResult.order_key``). Sorting
+    10M rows of text columns into file order would copy the whole table."""
     table = _concat(parts)
     if key not in table.column_names:
         return table, None
