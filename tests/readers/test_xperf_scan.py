@@ -152,3 +152,30 @@ def test_blocks_scanned_ahead_report_progress_in_order_and_leave_no_thread(tmp_p
         read_file(path, format="xperf", options=ReadOptions(progress=stop_part_way))
     assert len(calls) == 3 and calls[-1] < len(SEED)
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_prefetched_fields_equal_fields_read_one_at_a_time(seed):
+    """SpanCells.prefetch (every wanted field of a row in one pass) gives each field's
+    cells exactly as SpanCells.column reads one field alone: empty cells, the first and
+    the last field, rows of several lengths, rows picked out of order."""
+    import numpy as np
+
+    from traceanalyzer.readers.xperf_scan import SpanCells, scan_block
+
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(rng.randint(1, 300)):
+        cells = ["Ev"] + [rng.choice(["", " ", "  7", "0xff", "a b", "é", "x" * rng.randint(0, 40)])
+                          for _ in range(rng.randint(2, 9))]
+        lines.append(",".join(cells))
+    data = np.frombuffer(("\n".join(lines) + "\n").encode("utf-8"), dtype=np.uint8)
+    scan = scan_block(data, 0)
+    rows = np.array(rng.sample(range(len(lines)), rng.randint(1, len(lines))), dtype=np.int64)
+    width = int(scan.n_fields[rows].min())
+    fields = set(rng.sample(range(width), rng.randint(1, width)))
+    alone, together = SpanCells(scan, rows), SpanCells(scan, rows)
+    together.prefetch(fields)
+    for index in sorted(fields):
+        assert together.column(index).to_pylist() == alone.column(index).to_pylist()
+        assert alone.column(index).to_pylist() == [lines[r].strip(" ").split(",")[index] for r in rows]  # lines are trimmed

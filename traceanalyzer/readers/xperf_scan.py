@@ -183,15 +183,19 @@ def _gather_fields(data, start, end, comma_base, n_fields, commas, rows, fields,
     """Fields ``fields`` of each row copied row by row (each line is read once, while it is
     in cache): field f's cells go to ``out[offsets[f, 0]:offsets[f, -1]]``.
 
-    First pass sizes each field's part; the second copies. ``offsets`` is (fields, rows+1).
+    The first pass finds each cell's span (kept, not looked up again: that lookup cost
+    more than the copy) and sizes each field's part; the second copies. ``offsets`` is
+    (fields, rows+1).
     """
     n = rows.size
     nf = fields.size
+    first = np.empty((n, nf), dtype=np.int64)
     for f in range(nf):
         offsets[f, 0] = 0
     for r in range(n):
         for f in range(nf):
             a, b = _span(start, end, comma_base, n_fields, commas, rows[r], fields[f])
+            first[r, f] = a
             offsets[f, r + 1] = offsets[f, r] + (b - a)
     pos = 0
     for f in range(nf):
@@ -201,9 +205,9 @@ def _gather_fields(data, start, end, comma_base, n_fields, commas, rows, fields,
             offsets[f, r] += shift
     for r in range(n):
         for f in range(nf):
-            a, b = _span(start, end, comma_base, n_fields, commas, rows[r], fields[f])
+            a = first[r, f]
             k = offsets[f, r]
-            for m in range(b - a):
+            for m in range(offsets[f, r + 1] - k):
                 out[k + m] = data[a + m]
     return pos
 
