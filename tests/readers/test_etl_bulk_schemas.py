@@ -89,6 +89,35 @@ def test_bulk_equals_per_event_on_every_writer_schema(tmp_path: Path, monkeypatc
         assert bulk.table.column("return_address").null_count < bulk.table.num_rows
 
 
+@pytest.mark.parametrize("variant", ["ansi", "utf16", "header"])
+def test_classes_walked_on_two_threads_read_like_one_thread(tmp_path: Path, monkeypatch, variant: str) -> None:
+    """The compiled walks of a chunk's classes run on two threads (decode_bulk_all); the
+    columns and counters are then made class by class, so the table, its row order and
+    the counters (in order) equal the single-thread read."""
+    import threading
+
+    path = tmp_path / "calls.etl"
+    table = canonical_table(_rows(8))
+    write_etl(header_rows(table) if variant == "header" else table, path,
+              unicode_strings=variant == "utf16")
+    monkeypatch.setattr(B, "PARALLEL_MIN_EVENTS", 10**12)
+    one = read_etl(path, ReadOptions())
+    threads = []
+    original = B.decode_bulk
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(B, "decode_bulk", spy)
+    monkeypatch.setattr(B, "PARALLEL_MIN_EVENTS", 0)
+    two = read_etl(path, ReadOptions())
+    assert len(threads) >= 2 and all(t.startswith("traceanalyzer-etl-decode") for t in threads)
+    assert two.table.equals(one.table)
+    assert two.ordered_table().equals(one.ordered_table())
+    assert list(two.stats.entries.items()) == list(one.stats.entries.items())
+
+
 # --- hand-built schemas: the compiled walk and the dictionary decode vs decode_payload ---
 
 def _meta(name: str, fields: list[tuple[str, int, bytes]]) -> bytes:

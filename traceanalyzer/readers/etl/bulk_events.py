@@ -25,6 +25,7 @@ them); schemas with structs stay on it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,7 +256,7 @@ def dictionary_codes(data: np.ndarray, offs: np.ndarray, lens: np.ndarray, codes
                              np.full(_table_size(n), -1, np.int64))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def decode_group(data, starts, ends, kinds, args, roles, slots_of, raw, codes, first_off, first_len,
                  tables, distinct, ok):
     """One pass over the events of one schema: walk each event's fields (as
@@ -320,21 +321,31 @@ def _from_codes(data: np.ndarray, f: tl.Field, column: str, codes: np.ndarray, v
     return Converted(array, bad), [decoded[k] for k in codes[bad][:1].tolist()]
 
 
-def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarray, cls: EventClass,
-                time_base: Any, out: list[dict[str, pa.Array]],
-                bad_values: Callable[[EventClass, str, str, int, int, Any], None],
-                unmapped: Callable[[str, int], None] | None = None) -> np.ndarray:
-    """Decode ``members`` in bulk into ``out`` when the class allows; returns the rest.
+@dataclass
+class Decoded:
+    """What :func:`decode_bulk` walked out of a class's events, for :func:`bulk_events`."""
 
-    ``bad_values(cls, column, field, count, record offset, first value)`` is told of
-    values that do not fit their column (they are null); ``unmapped(field, n)`` of fields
-    no column takes (as the per-event path counts them)."""
+    members: np.ndarray
+    plan: Any
+    columns: list[str | None]
+    slots_of: np.ndarray
+    raw: np.ndarray
+    codes: np.ndarray
+    first_off: np.ndarray
+    first_len: np.ndarray
+    distinct: np.ndarray
+    ok: np.ndarray
+
+
+def decode_bulk(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarray,
+                cls: EventClass) -> Decoded | None:
+    """The compiled walk of ``members`` (:func:`decode_group`); None when the class has no
+    bulk plan. Touches nothing shared: classes may be walked on several threads."""
     plan = cls.plan() if cls.mapping is not None else None
     if plan is None or cls.mapping is None or cls.schema is None:
-        return members
+        return None
     n, m = len(members), len(plan.kinds)
-    fields = cls.schema.fields
-    columns = [cls.column(f.name) for f in fields]
+    columns = [cls.column(f.name) for f in cls.schema.fields]
     roles, slots_of = np.zeros(m, np.int64), np.zeros(m, np.int64)
     width, strings = 0, []
     for j, col in enumerate(columns):
@@ -354,6 +365,41 @@ def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
     decode_group(data, rec["a"][members], rec["pos"][members] + rec["size"][members], plan.kinds, plan.args,
                  roles, slots_of, raw, codes, first_off, first_len,
                  np.full((n_str, _table_size(n) if strings else 1), -1, np.int64), distinct, ok)
+    return Decoded(members, plan, columns, slots_of, raw, codes, first_off, first_len, distinct, ok)
+
+
+#: Events of one walk chunk from which the classes are walked by two threads.
+PARALLEL_MIN_EVENTS = 1 << 15
+
+
+def decode_bulk_all(data: np.ndarray, rec: dict[str, np.ndarray],
+                    groups: list[tuple[EventClass, np.ndarray]]) -> list[Decoded | None]:
+    """:func:`decode_bulk` of each (class, members), on two threads when there are
+    several classes and :data:`PARALLEL_MIN_EVENTS` events (the walk releases the GIL)."""
+    if len(groups) < 2 or sum(len(m) for _c, m in groups) < PARALLEL_MIN_EVENTS:
+        return [decode_bulk(data, rec, members, cls) for cls, members in groups]
+    with ThreadPoolExecutor(2, thread_name_prefix="traceanalyzer-etl-decode") as pool:
+        return list(pool.map(lambda group: decode_bulk(data, rec, group[1], group[0]), groups))
+
+
+def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarray, cls: EventClass,
+                time_base: Any, out: list[dict[str, pa.Array]],
+                bad_values: Callable[[EventClass, str, str, int, int, Any], None],
+                unmapped: Callable[[str, int], None] | None = None,
+                decoded: Decoded | None = None) -> np.ndarray:
+    """Decode ``members`` in bulk into ``out`` when the class allows; returns the rest.
+
+    ``bad_values(cls, column, field, count, record offset, first value)`` is told of
+    values that do not fit their column (they are null); ``unmapped(field, n)`` of fields
+    no column takes (as the per-event path counts them). ``decoded``: the walk of these
+    members already made by :func:`decode_bulk_all`."""
+    got = decoded if decoded is not None else decode_bulk(data, rec, members, cls)
+    if got is None:
+        return members
+    plan, columns, slots_of, ok = got.plan, got.columns, got.slots_of, got.ok
+    raw, codes, first_off, first_len, distinct = got.raw, got.codes, got.first_off, got.first_len, got.distinct
+    fields = cls.schema.fields
+    n = len(members)
     done = members[ok]
     if len(done) < BULK_MIN_EVENTS:
         return members

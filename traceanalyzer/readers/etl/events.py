@@ -18,7 +18,12 @@ import pyarrow as pa
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.etl import fallback, kernel
 from traceanalyzer.readers.etl import layout as L
-from traceanalyzer.readers.etl.bulk_events import BULK_MIN_EVENTS, EventClass as _EventClass, bulk_events
+from traceanalyzer.readers.etl.bulk_events import (
+    BULK_MIN_EVENTS,
+    EventClass as _EventClass,
+    bulk_events,
+    decode_bulk_all,
+)
 from traceanalyzer.readers.etl.columns import ORDER_KEY, rows_table
 from traceanalyzer.errors import TraceFormatError
 from traceanalyzer.readers.convert import value_for_column, why_bad
@@ -69,6 +74,7 @@ class RareDecoder:
         slow = [idx[rec["kind"][idx] != L.K_EVENT]]
         if len(events):
             hashes, inverse = np.unique(rec["h"][events], return_inverse=True)
+            groups: list[tuple[_EventClass | None, np.ndarray]] = []
             for g, h in enumerate(hashes.tolist()):
                 members = events[inverse == g]
                 first = int(members[0])
@@ -76,9 +82,16 @@ class RareDecoder:
                 if cls is None and rec["a"][first] >= 0:
                     cls = self._classify(data, int(rec["pos"][first]), int(rec["b"][first]), int(rec["c"][first]))
                     self.classes[h] = cls
+                groups.append((cls, members))
+            # the compiled walks first (on two threads when large), then, class by class in
+            # this order, the columns and counters
+            bulk = [(cls, members) for cls, members in groups
+                    if cls is not None and len(members) >= BULK_MIN_EVENTS]
+            walked = iter(decode_bulk_all(data, rec, bulk))
+            for cls, members in groups:
                 if cls is not None and len(members) >= BULK_MIN_EVENTS:
                     members = bulk_events(data, rec, members, cls, self.time, self.chunks, self.bad_values,
-                                          self._unmapped_counter(cls))
+                                          self._unmapped_counter(cls), decoded=next(walked))
                 slow.append(members)
         idx = np.sort(np.concatenate(slow))
         cols = [rec[k][idx].tolist() for k in _FIELDS]

@@ -14,6 +14,7 @@ logged (docs/etl.md).
 from __future__ import annotations
 
 import mmap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +45,8 @@ from traceanalyzer.readers.etl.walk import BAD_END_MARKER, OrderCheck, count_rec
 
 #: Records per walk chunk (bounds the temporary arrays: ~90 bytes per record).
 CHUNK_RECORDS = 1 << 20
+#: Buffers counted per task of the count (:meth:`_EtlWalk._count`).
+_COUNT_SEGMENTS = 1024
 _BULK_NAMES = ["CSwitch", "ThreadStart", "ThreadEnd", "ThreadRundown"]
 _RARE_KINDS = (L.K_PROCESS, L.K_IMAGE, L.K_EVENT, L.K_CLASSIC)
 
@@ -180,12 +183,19 @@ class _EtlWalk:
             sel = np.nonzero(self.arena_of == k)[0]
             c, b, x = np.zeros(len(sel), np.int64), np.zeros(len(sel), np.int64), np.zeros(len(sel), np.uint8)
             s = np.zeros(len(sel), np.int64)
-            for lo in range(0, len(sel), 1024):
-                part = slice(lo, lo + 1024)
+
+            def count(lo: int, k: int = k, sel: np.ndarray = sel, c: np.ndarray = c, b: np.ndarray = b,
+                      x: np.ndarray = x, s: np.ndarray = s) -> None:
+                part = slice(lo, lo + _COUNT_SEGMENTS)
                 ps = sel[part]
                 count_records(self.arenas[k], self.starts[ps], self.ends[ps], c[part], b[part], x[part], s[part])
                 if k == 0:
                     self.release(int(self.starts[ps].min()), int(self.ends[ps].max()))
+
+            # two threads (the compiled count releases the GIL), each ~8 MB of buffers at a time
+            with ThreadPoolExecutor(2, thread_name_prefix="traceanalyzer-etl-count") as pool:
+                for _ in pool.map(count, range(0, len(sel), _COUNT_SEGMENTS)):
+                    pass
             counts[sel], bulk[sel], bad[sel], stops[sel] = c, b, x, s
         for i in np.nonzero(bad)[0]:
             off = int(self.segs.file_offset[i])

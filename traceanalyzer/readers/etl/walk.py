@@ -11,6 +11,7 @@ Segments are byte ranges ``[start, end)`` of the records of one buffer inside ``
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numba as nb
@@ -136,7 +137,7 @@ def _bulk_code(data, p, htype, hsize, size):
 BAD_RECORD, BAD_END_MARKER = 1, 2
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def count_records(data, starts, ends, counts, bulk, bad, stops):
     """Records per segment into ``counts`` (of which ``bulk`` CSwitch/Thread).
 
@@ -207,9 +208,9 @@ def _event_extras(d, p, size, flags):
     return q, schema, traits
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key, origin, mult, scale, last_ts, disorder,
-                 b_ts, b_cpu, b_code, b_a, b_b, b_key,
+                 first_ts, seen, b_ts, b_cpu, b_code, b_a, b_b, b_key,
                  out_pos, out_size, out_htype, out_hsize, out_kind,
                  out_hook, out_version, out_seg, out_tid, out_pid, out_ts, out_a, out_b, out_c, out_h, out_key):
     """Bulk records (CSwitch, Thread 1-3) into ``b_*``, one row per other record into ``out_*``
@@ -218,7 +219,9 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key, origin, mult, sc
     (``b_key``/``out_key``) is that plus its index among the segment's records.
     Bulk times are converted here: ``(ts - origin) * mult`` ns, or ``* scale`` when mult is 0.
     ``last_ts[cpu]`` (raw clock, kept across calls) and ``disorder[0]`` count records whose
-    time is earlier than the previous timed record of the same CPU in file order."""
+    time is earlier than the previous timed record of the same CPU in file order;
+    ``first_ts[cpu]`` is the raw clock of the first timed record of each CPU, ``seen[cpu]``
+    1 once there is one (what joins the order check of two halves filled apart)."""
     j = 0
     k = 0
     n_out = out_pos.shape[0]
@@ -238,6 +241,9 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key, origin, mult, sc
                     break
                 q = p + hsize
                 raw = _i64(data, p + (8 if htype >= 0x10 else 16))
+                if seen[cpu] == 0:
+                    seen[cpu] = 1
+                    first_ts[cpu] = raw
                 if raw < last_ts[cpu]:
                     disorder[0] += 1
                 last_ts[cpu] = raw
@@ -315,6 +321,9 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key, origin, mult, sc
             elif htype == 0x0F:
                 kind = _K_WPP
             if kind != _K_WPP and kind != _K_OTHER:
+                if seen[cpu] == 0:
+                    seen[cpu] = 1
+                    first_ts[cpu] = ts
                 if ts < last_ts[cpu]:
                     disorder[0] += 1
                 last_ts[cpu] = ts
@@ -390,11 +399,74 @@ def walk(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, seg_ids: np.nda
     order = order or OrderCheck()
     if seg_key is None:
         seg_key = stream_keys(seg_cpu, counts)
-    kb, written = fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key.astype(np.int64), np.int64(time_base.origin),
-                               np.int64(time_base.mult), float(1e9 / time_base.freq), order.last_ts,
-                               order.disorder, *(b[k] for k in BULK_DTYPES),
-                               *(out[k] for k in RECORD_DTYPES))
+    fill = _Fill(data, starts, ends, seg_ids, seg_cpu, seg_key.astype(np.int64), time_base, b, out)
+    cut = _half(counts) if nb_ + n >= SPLIT_MIN_RECORDS else 0
+    if cut:
+        saved = order.last_ts.copy(), order.disorder.copy()
+        if fill.in_two(cut, counts, bulk, order):
+            return b, out
+        order.last_ts[:], order.disorder[:] = saved  # cannot happen (see below): once, in order
+    kb, written = fill.part(0, len(starts), 0, 0, order.last_ts, order.disorder)
     if written != n or kb != nb_:  # cannot happen: both passes read the same bytes
         out = {k: v[:written] for k, v in out.items()}
         b = {k: v[:kb] for k, v in b.items()}
     return b, out
+
+
+#: A walk chunk of at least this many records is filled by two threads, half of its
+#: segments each (the compiled walk releases the GIL).
+SPLIT_MIN_RECORDS = 1 << 16
+
+
+def _half(counts: np.ndarray) -> int:
+    """The segment index that splits ``counts`` into two halves of about as many records
+    (0: no split, fewer than two segments)."""
+    if len(counts) < 2:
+        return 0
+    cum = np.cumsum(counts)
+    return int(min(max(np.searchsorted(cum, cum[-1] // 2) + 1, 1), len(counts) - 1))
+
+
+class _Fill:
+    """:func:`fill_records` over a range of a chunk's segments into the matching rows of
+    the chunk's output arrays."""
+
+    def __init__(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray, seg_ids: np.ndarray,
+                 seg_cpu: np.ndarray, seg_key: np.ndarray, time_base: "TimeBaseLike",
+                 b: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> None:
+        self.data, self.starts, self.ends, self.seg_ids, self.seg_cpu, self.seg_key = \
+            data, starts, ends, seg_ids, seg_cpu, seg_key
+        self.clock = (np.int64(time_base.origin), np.int64(time_base.mult), float(1e9 / time_base.freq))
+        self.b, self.out = b, out
+
+    def part(self, lo: int, hi: int, k: int, j: int, last_ts: np.ndarray, disorder: np.ndarray,
+             first_ts: np.ndarray | None = None, seen: np.ndarray | None = None) -> tuple[int, int]:
+        """Segments ``lo:hi`` into bulk rows from ``k`` and other rows from ``j``; returns
+        (bulk rows, other rows) written."""
+        if first_ts is None or seen is None:
+            first_ts, seen = np.empty_like(last_ts), np.zeros(len(last_ts), np.uint8)
+        return fill_records(self.data, self.starts[lo:hi], self.ends[lo:hi], self.seg_ids[lo:hi],
+                            self.seg_cpu[lo:hi], self.seg_key[lo:hi], *self.clock, last_ts, disorder,
+                            first_ts, seen, *(v[k:] for v in self.b.values()),
+                            *(v[j:] for v in self.out.values()))
+
+    def in_two(self, cut: int, counts: np.ndarray, bulk: np.ndarray, order: "OrderCheck") -> bool:
+        """Segments ``:cut`` on this thread (in ``order``), ``cut:`` on another from an empty
+        order state; then the second half's first record of each CPU is checked against
+        the first half's last, so the disorder count is the one a single pass gives.
+        False (nothing to keep) if a half did not write the rows its count promised."""
+        k0 = int(bulk[:cut].sum())
+        j0 = int(counts[:cut].sum()) - k0
+        last2 = np.full_like(order.last_ts, np.iinfo(np.int64).min)
+        disorder2 = np.zeros(1, np.int64)
+        first2, seen2 = np.empty_like(last2), np.zeros(len(last2), np.uint8)
+        with ThreadPoolExecutor(1, thread_name_prefix="traceanalyzer-etl-walk") as pool:
+            second = pool.submit(self.part, cut, len(self.starts), k0, j0, last2, disorder2, first2, seen2)
+            kb1, n1 = self.part(0, cut, 0, 0, order.last_ts, order.disorder)
+            kb2, n2 = second.result()
+        if (kb1, n1) != (k0, j0) or kb1 + kb2 != len(self.b["ts"]) or n1 + n2 != len(self.out["pos"]):
+            return False
+        joined = seen2.astype(bool)
+        order.disorder[0] += disorder2[0] + int((first2[joined] < order.last_ts[joined]).sum())
+        order.last_ts[joined] = last2[joined]
+        return True
