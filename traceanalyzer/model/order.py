@@ -76,7 +76,11 @@ def ranks_around(kt: np.ndarray, kk: np.ndarray,
     if not kt.size:
         return seq
     u = kt[korder]  # the distinct kept times, sorted
-    u = u[np.r_[True, u[1:] != u[:-1]]]
+    first = np.r_[True, u[1:] != u[:-1]]
+    m_k = np.empty(kt.size, np.int64)  # each kept row's index in u
+    m_k[korder] = np.cumsum(first) - 1
+    u = u[first]
+    del first
     less = np.zeros(u.size + 1, np.int64)
     tie_m, tie_key = [], []
     buckets, shift = _buckets(u)
@@ -95,7 +99,6 @@ def ranks_around(kt: np.ndarray, kk: np.ndarray,
         return seq
     # left-out rows with a time < u[m]: those whose count of kept times <= t is <= m
     before = np.cumsum(less)[:-1]
-    m_k = np.searchsorted(u, kt)
     seq += before[m_k]
     if tie_m:  # left-out rows at a kept row's time (in `before` only from u[m + 1] on)
         # add those before each kept row by key: sort ties and kept rows by (m, key);
@@ -148,9 +151,22 @@ def _buckets(u: np.ndarray) -> tuple[np.ndarray, int]:
     span = int(u[-1]) - int(u[0]) + 1
     want = min(1 << 24, max(64, 2 * u.size))
     shift = max(0, (span - 1) // want).bit_length() if span > want else 0
-    n = (span >> shift) + 2
-    edges = u[0] + (np.arange(n, dtype=np.int64) << np.int64(shift))
-    return np.searchsorted(u, edges, side="left").astype(np.int64), shift
+    buckets = np.empty((span >> shift) + 2, np.int64)
+    _fill_buckets(u, shift, buckets)
+    return buckets, shift
+
+
+@nb.njit(cache=True, nogil=True)
+def _fill_buckets(u, shift, buckets):
+    """``buckets[b]`` = how many of the sorted ``u`` lie below ``u[0] + (b << shift)``:
+    one merge pass (a binary search per bucket cost more than the whole count)."""
+    j = 0
+    n_u = u.shape[0]
+    for b in range(buckets.shape[0]):
+        edge = u[0] + (np.int64(b) << shift)
+        while j < n_u and u[j] < edge:
+            j += 1
+        buckets[b] = j
 
 
 @nb.njit(cache=True, nogil=True)
