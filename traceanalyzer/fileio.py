@@ -12,22 +12,41 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from traceanalyzer.errors import TraceError
+
 
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; when the block succeeds it is renamed to
-    ``path``, when it raises it is removed. Parent folders are created."""
+    ``path``, when it raises it is removed. Parent folders are created. A failure to
+    create, set up or rename the file is a :class:`TraceError` naming ``path``; what the
+    block raises passes unchanged."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    os.close(fd)
+    with _naming(p):
+        if p.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+        os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~current_umask())
+        with _naming(p):
+            os.chmod(tmp, 0o666 & ~current_umask())
         yield Path(tmp)
-        os.replace(tmp, p)
+        with _naming(p):
+            os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError of the file's own set-up or rename as a TraceError naming ``path`` (a
+    full or read-only disk, a folder in the way: the user's to fix, not a bug)."""
+    try:
+        yield
+    except OSError as exc:
+        raise TraceError(f"cannot write: {exc.strerror or exc}", path) from exc
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -144,3 +144,42 @@ def test_info_check_and_errors_escape_control_characters(tmp_path: Path, capsys)
 
 def test_terminal_text_keeps_line_breaks_only() -> None:
     assert terminal_text("a\tb\x1b\x9b\n") == "a\\x09b\\x1b\\x9b\n"
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file"])
+@pytest.mark.parametrize("command", ["convert", "junit", "sarif", "json", "baseline"])
+def test_an_output_that_cannot_be_written_is_named_not_an_internal_error(
+        tmp_path: Path, capsys, command: str, where: str) -> None:
+    """A folder in the way, or a file where a folder should be: exit 2 and one line that
+    names the output (not the trace) and says why; nothing left behind."""
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    target = tmp_path / "adir" if where == "folder" else tmp_path / "afile" / "out"
+    baseline = tmp_path / "b.json"
+    argv = {"convert": ["convert", str(SEED), "-o", str(target)],
+            "junit": ["check", str(SEED), "--baseline", str(baseline), "--junit", str(target)],
+            "sarif": ["check", str(SEED), "--baseline", str(baseline), "--sarif", str(target)],
+            "json": ["check", str(SEED), "--baseline", str(baseline), "--json", str(target)],
+            "baseline": ["check", str(SEED), "--baseline", str(target), "--update-baseline"]}[command]
+    if command in ("junit", "sarif", "json"):
+        assert main(["check", str(SEED), "--baseline", str(baseline), "--update-baseline", "-q"]) == 0
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error" not in err[0], err
+    assert f"{target}: cannot write: " in err[0]
+    assert not [p for p in tmp_path.rglob(f".{target.name}.*")]  # no temporary file left
+    assert (tmp_path / "afile").read_text() == "x" and (tmp_path / "adir").is_dir()
+
+
+def test_a_result_cache_that_cannot_be_written_leaves_the_check_alone(tmp_path: Path, capsys) -> None:
+    (tmp_path / "afile").write_text("x")
+    baseline = tmp_path / "b.json"
+    assert main(["check", str(SEED), "--baseline", str(baseline), "--update-baseline", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(SEED), "--baseline", str(baseline),
+                 "--cache-dir", str(tmp_path / "afile" / "cache")]) == 0
+    assert "result cache not written: " in capsys.readouterr().out
+    cache = ResultCache(tmp_path / "afile" / "cache")
+    cache.put("ab" * 8, {"findings": []})
+    assert cache.unwritable is not None and str(tmp_path / "afile") in cache.unwritable

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from traceanalyzer.errors import TraceError
 from traceanalyzer.fileio import write_text_atomic
 
 #: Package folders whose code cannot change a summary (left out of the analyzer key).
@@ -65,6 +66,7 @@ class ResultCache:
         self.dir = self.root / self.key
         self.hits = 0
         self.misses = 0
+        self.unwritable: str | None = None  #: why the cache could not be written (None: it could)
 
     def _path(self, file_hash: str) -> Path:
         return self.dir / f"{file_hash}.json"
@@ -83,10 +85,18 @@ class ResultCache:
         return doc
 
     def put(self, file_hash: str, summary: dict[str, Any]) -> None:
-        """Store a summary (atomically); the key folder gets its marker first."""
-        if not (self.dir / MARKER).is_file():
-            write_text_atomic(self.dir / MARKER, json.dumps({"format": CACHE_FORMAT, "key": self.key}) + "\n")
-        write_text_atomic(self._path(file_hash), json.dumps(summary, default=_jsonable, sort_keys=True))
+        """Store a summary (atomically); the key folder gets its marker first. The cache
+        only saves time: a folder that cannot be written (read-only, full) leaves the
+        check as it is; the first such failure is kept in :attr:`unwritable` and no more
+        writes are tried."""
+        if self.unwritable is not None:
+            return
+        try:
+            if not (self.dir / MARKER).is_file():
+                write_text_atomic(self.dir / MARKER, json.dumps({"format": CACHE_FORMAT, "key": self.key}) + "\n")
+            write_text_atomic(self._path(file_hash), json.dumps(summary, default=_jsonable, sort_keys=True))
+        except TraceError as exc:
+            self.unwritable = str(exc)
 
     def prune_stale(self) -> int:
         """Empty the folders of other analyzer keys that this cache created (they hold
@@ -98,10 +108,14 @@ class ResultCache:
         for d in self.root.iterdir():
             if d.name == self.key or d.is_symlink() or not (d / MARKER).is_file():
                 continue
-            for f in d.iterdir():
-                if f.name != MARKER and _is_entry(f.name) and f.is_file() and not f.is_symlink():
-                    f.unlink(missing_ok=True)
-            (d / MARKER).unlink(missing_ok=True)
+            try:
+                for f in d.iterdir():
+                    if f.name != MARKER and _is_entry(f.name) and f.is_file() and not f.is_symlink():
+                        f.unlink(missing_ok=True)
+                (d / MARKER).unlink(missing_ok=True)
+            except OSError as exc:  # a read-only cache folder: left as it is
+                self.unwritable = self.unwritable or f"{d}: cannot prune: {exc.strerror or exc}"
+                continue
             try:
                 d.rmdir()
             except OSError:  # something the cache did not write is in there: keep it

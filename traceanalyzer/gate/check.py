@@ -29,6 +29,7 @@ class CheckOutcome:
     baseline_written: True if ``update_baseline`` wrote the file.
     dropped: baseline traces not seen tonight, left out of the updated baseline.
     seconds: wall time of the whole check.
+    cache_unwritable: why the result cache could not be written (None: it could, or none).
     """
 
     result: GateResult
@@ -38,6 +39,7 @@ class CheckOutcome:
     baseline_written: bool = False
     dropped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cache_unwritable: str | None = None
 
     @property
     def cached(self) -> int:
@@ -102,6 +104,8 @@ def run_check(
             v.path, v.file_hash, v.seconds, v.cached = str(r.trace.path), r.file_hash, r.seconds, r.cached
 
     outcome = CheckOutcome(result, bpath, traces, results)
+    if opts.cache is not None:
+        outcome.cache_unwritable = opts.cache.unwritable
     if update_baseline:  # unreadable or damaged traces keep their old entries
         errors = {v.trace: v.error or "" for v in result.errors}
         kept = {tid: baseline.traces[tid] for tid in errors if tid in baseline.traces}

@@ -154,6 +154,8 @@ def _say_outcome(request: CheckRequest, outcome: CheckOutcome, output: GateOutpu
             output.report(line)
         output.note(f"analysed {len(outcome.results) - outcome.cached}, from cache {outcome.cached}, "
                     f"in {outcome.seconds:.1f} s")
+        if outcome.cache_unwritable:
+            output.note(f"result cache not written: {outcome.cache_unwritable}")
     json_path = None if request.json_to_stdout or request.json is None else Path(request.json)
     write_outputs(outcome, json_path=json_path, junit=request.junit, sarif=request.sarif, history=request.history)
     if request.history and request.trend:
