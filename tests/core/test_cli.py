@@ -176,3 +176,14 @@ def test_commands_without_figures_do_not_load_matplotlib_or_bokeh(seed: Path, ar
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_info_text_shows_records_counted_but_not_made_into_rows(seed: Path):
+    """A file of WPP messages only (real OneDrive CldFlt log): 0 events, and info says
+    what the records were instead of showing nothing (they are in --json's stats too)."""
+    path = Path(__file__).resolve().parents[1] / "data" / "real" / "jtmoon79__super-speedy-syslog-searcher" \
+        / "CldFlt0-2025-12-21-121418.etlgz"
+    out = run("info", str(path)).stdout
+    section = out.split("also counted (info):", 1)[1].split("\nrecording:", 1)[0]
+    assert "wpp_events" in section and " 13 " in section and "TMF" in section
+    assert "also counted" not in run("info", str(seed)).stdout  # rows read are not listed

@@ -126,3 +126,15 @@ def test_trace_window_cuts_calls_and_keeps_process_state():
     assert "UNLOCK_WHILE_USER_MAPPED" not in set(cut.findings["rule"])
     with pytest.raises(ValueError):
         trace.window(2, 1)
+
+
+@pytest.mark.parametrize("table", ["findings", "problems"])
+def test_every_column_is_named_in_the_docstring(seed: ta.Analysis, table: str):
+    """The docstring of each Analysis table names every column it returns (a column
+    added without its documentation fails here)."""
+    import re
+
+    doc = getattr(ta.Analysis, table).__doc__ or ""
+    named = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", doc))
+    columns = list(getattr(seed, table).columns)
+    assert columns and [c for c in columns if c not in named] == []

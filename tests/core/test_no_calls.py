@@ -108,3 +108,13 @@ def test_gather_on_empty_values_fills_instead_of_raising() -> None:
     assert gather(np.zeros(0, object), idx, None).tolist() == [None, None]
     assert gather(np.zeros(0, object), idx, "live").tolist() == ["live", "live"]
     assert gather(np.array([7, 8]), np.array([1, -1, 0]), -1).tolist() == [8, -1, 7]
+
+
+def test_report_of_a_trace_without_calls_logs_no_warning(foo_csv: Path, tmp_path: Path, capsys,
+                                                          caplog) -> None:
+    """The interactive memory plot has nothing to draw: Bokeh must not log W-1000
+    (MISSING_RENDERERS) on the user's stderr."""
+    with caplog.at_level("WARNING"):
+        assert main(["report", str(foo_csv), "-o", str(tmp_path / "r")]) == 0
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+    assert "W-1000" not in capsys.readouterr().err

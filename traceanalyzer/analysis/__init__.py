@@ -88,7 +88,10 @@ class Analysis:
         seq of the events that led to it), lifetime_id, mapping_id, count (aggregated
         trace-quality rows: how many; else 1), call_pid / call_process (the effective
         process the triggering call ran in, from context attribution: e.g. System for an
-        unlock from a worker thread, while ``pid`` is the process whose memory it hurts).
+        unlock from a worker thread, while ``pid`` is the process whose memory it hurts),
+        permanent (True for a leak nothing can release before reboot: a user mapping left
+        by an exited process, MmAllocatePagesForMdl pages freed with IoFreeMdl; these rank
+        first within a severity).
         """
         return self._sources.findings()
 

@@ -65,7 +65,7 @@ def pick_reader(path: str | Path, format: str | None = None) -> Reader:
             return reader
     raise UnknownFormatError(
         "not a trace format traceanalyzer knows (expected ETL, canonical CSV, xperf text, "
-        "WPA CSV export or Parquet); pass format=... to choose a reader",
+        "WPA CSV export or Parquet); choose a reader with --format (format=... in Python)",
         path,
     )
 

@@ -135,6 +135,8 @@ def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int =
                                  mode="after",
                                  color=_PALETTE[i % len(_PALETTE)], legend_label=label,
                                  line_width=2))
+    if not renderers:  # nothing held: an empty line, so Bokeh does not log a warning
+        lk.line(x=[], y=[])
     if renderers:
         lk.add_tools(HoverTool(renderers=renderers, tooltips=[
             ("held", _HELD_FORMAT), ("time", f"@x{{0.000}} {unit}")], mode="vline"))

@@ -67,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name or '?':<50} {count:>10}")
         if len(unknown) > 20:
             print(f"  ... and {len(unknown) - 20} more (--json lists all)")
+    counted = _other_info_counters(info["stats"])
+    if counted:
+        print("\nalso counted (info):")
+        for (name, detail), count in list(counted.items())[:20]:
+            print(f"  {name:<22} {count:>10}  {detail}")
+        if len(counted) > 20:
+            print(f"  ... and {len(counted) - 20} more (--json lists all)")
     recording = info["recording"]
     print("\nrecording: " + ("complete (everything the analysis needs was recorded)" if recording["complete"]
                              else "missing " + ", ".join(recording["missing"])))
@@ -75,6 +82,18 @@ def run(args: argparse.Namespace) -> int:
         if not check["ok"]:
             print(f"           -> {check['remedy']}")
     return 0
+
+
+def _other_info_counters(stats: list[dict]) -> dict[tuple[str, str], int]:
+    """The info counters the sections above do not show (WPP records, rundown ends,
+    xperf Stack rows, ...): (name, detail) -> count, summed over the traces."""
+    counted: dict[tuple[str, str], int] = {}
+    for row in stats:
+        if row["severity"] != "info" or row["name"] in ("events", "rows", "unknown_events") or not row["value"]:
+            continue
+        key = (row["name"], row.get("detail") or "")
+        counted[key] = counted.get(key, 0) + int(row["value"])
+    return counted
 
 
 def _s(ns: int) -> str:
