@@ -50,6 +50,11 @@ def is_missing(value: Any) -> bool:
     """True for None, NaN, pd.NA and NaT (never raises, also for lists)."""
     if value is None:
         return True
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:  # the common cells, without pandas
+        return False
+    if kind is float:
+        return value != value
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):

@@ -7,6 +7,7 @@ Every string from the trace is escaped with :func:`esc`.
 from __future__ import annotations
 
 import html
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ CELL_STYLE = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left"
 
 def esc(value: Any) -> str:
     """HTML-escaped text of any value (None/NA -> '')."""
+    if type(value) is str:  # most cells; rule texts, callers and images repeat
+        return _escaped(value) if len(value) < 512 else html.escape(value, quote=True)
     return "" if is_missing(value) else html.escape(str(value), quote=True)
+
+
+@lru_cache(maxsize=8192)
+def _escaped(text: str) -> str:
+    return html.escape(text, quote=True)
 
 
 def kv_table(rows: list[tuple[str, str]]) -> str:
