@@ -71,14 +71,15 @@ def test_lost_events_come_from_the_logfile_header(real_traces: Path, name: str, 
 def test_kernel_event_counts_of_the_shutdown_trace() -> None:
     """SOURCES.md (dissect symbols): Process DCStart 94 / End 60 / DCEnd 37 / Defunct 5,
     Thread DCStart 1175 / End 1032 / DCEnd 501 / Start 350, Image UnLoad 4791,
-    Process-group ImageLoad(10) 72; DCEnd and Defunct are counted, not rows."""
+    Process-group ImageLoad(10) 72; Process/Thread DCEnd are rows (ProcessRundownEnd,
+    ThreadRundownEnd), Image DCEnd and Process Defunct are counted, not rows."""
     result = read_etl(full_collection_trace(SHUTDOWN), ReadOptions())
     counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
     assert counts["ProcessRundown"] == 94 and counts["ProcessEnd"] == 60
     assert counts["ThreadRundown"] == 1175 and counts["ThreadEnd"] == 1032 and counts["ThreadStart"] == 350
     assert counts["ImageUnload"] == 4791
-    ends = result.stats.by_detail("rundown_end_events")
-    assert ends["Process/4"] == 37 and ends["Thread/4"] == 501
+    assert counts["ProcessRundownEnd"] == 37 and counts["ThreadRundownEnd"] == 501
+    assert set(result.stats.by_detail("rundown_end_events")) == {"Image/4"}
     assert result.stats.by_detail("process_defunct_events") == {"Process/39": 5}
     # Image DCStart (6745 as etl-parser decodes them) and the 72 hook-0x030A loads
     assert counts["ImageLoad"] == 6745 + 72
@@ -146,6 +147,38 @@ def test_tracelogging_tester_7z(tmp_path: Path, oracles) -> None:
     counts = result.table.column("event").to_pandas().astype(str).value_counts().to_dict()
     assert counts["ThreadStart"] == 23 and counts["ThreadEnd"] == 8
     assert counts["ProcessStart"] == 1 and counts["ProcessEnd"] == 1
+    # a WPR memory-mode trace: no DCStart rundown, only DCEnd (SOURCES.md)
+    assert counts["ProcessRundownEnd"] == 360 and counts["ThreadRundownEnd"] == 6719
+    assert "ProcessRundown" not in counts and "ThreadRundown" not in counts
+    assert set(result.stats.by_detail("rundown_end_events")) == {"Image/4"}
+
+
+@pytest.mark.slow
+def test_tracelogging_tester_names_its_processes_from_the_end_rundown(tmp_path) -> None:
+    """The processes alive before the trace are named by their DCEnd rundown (before,
+    12 of the 16 processes the events touch had no name), and it ends none of them."""
+    import py7zr
+
+    import traceanalyzer as ta
+
+    archive_path = full_collection_trace("Siemens-Healthineers__ETWAnalyzer/TraceLoggingTester.7z")
+    with py7zr.SevenZipFile(archive_path) as archive:
+        archive.extractall(tmp_path)
+    trace = ta.load(next(tmp_path.rglob("*.etl")))
+    procs = trace.processes
+    assert procs["image"].notna().all()
+    assert not procs["pid"].duplicated().any()
+    by_source = procs["source"].value_counts().to_dict()
+    # wpr.exe 3296 ends (ProcessEnd only); wpr.exe 39036 starts and is in the rundown too
+    assert by_source == {"rundown_end": 359, "start": 1, "implicit": 1}
+    wpr = procs[procs["image"] == "wpr.exe"].sort_values("pid")
+    assert wpr[["pid", "source"]].values.tolist() == [[3296, "implicit"], [39036, "start"]]
+    assert wpr["end_ns"].notna().tolist() == [True, False]
+    assert procs.loc[procs["source"] == "rundown_end", "end_ns"].isna().all()
+    # every thread the rundown lists has its owning process
+    threads = trace.threads
+    assert threads["pid"].notna().all() and set(threads["pid"]) <= set(procs["pid"])
+    assert not threads["tid"].duplicated().any()
 
 
 @pytest.mark.parametrize("name", ETL_FILES, ids=str)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import traceanalyzer as ta
@@ -48,8 +49,8 @@ def test_picked_by_content(seed):
 def test_row_count_and_file_order(seed):
     _, rows = seed
     # 27 lines after the FirstReliable line; Stack, Error:, the truncated CSwitch and the
-    # TimeStamp "abc" row are not events, P-DCEnd is counted, not a row -> 22 kept.
-    assert len(rows) == 27 - 5
+    # TimeStamp "abc" row are not events -> 23 kept (P-DCEnd is a ProcessRundownEnd row).
+    assert len(rows) == 27 - 4
     times = [r["time_ns"] for r in rows]
     assert times == sorted(times)
     assert [r["event"] for r in rows[:6]] == [
@@ -137,9 +138,14 @@ def test_unknown_events_kept_and_counted_once(seed):
         "ThirdParty/Thing": 1,
         "Microsoft-Windows-Kernel-Process/ProcessStop": 1,
     }
-    # the stop-time rundown is known, and not an end of anything: counted, not a row
-    assert result.stats.by_detail("rundown_end_events") == {"P-DCEnd": 1}
-    assert rows_of(rows, "P-DCEnd") == []
+    # the stop-time rundown is known, and not an end of anything: a ProcessRundownEnd row
+    assert result.stats.by_detail("rundown_end_events") == {}
+    (dcend,) = rows_of(rows, "ProcessRundownEnd")
+    assert (dcend["time_ns"], dcend["pid"], dcend["parent_pid"], dcend["image"]) == (7_000_000, 1234, 700, "app.exe")
+    # ... which app.exe's P-DCStart describes already: one instance, not ended
+    procs = ta.load(SEED).processes
+    (app,) = procs[procs["pid"] == 1234].itertuples()
+    assert (app.source, app.image) == ("rundown", "app.exe") and pd.isna(app.end_ns)
     (sample,) = rows_of(rows, "SampledProfile")
     assert (sample["time_ns"], sample["pid"], sample["tid"], sample["cpu"]) == (1_500_000, 1234, 5678, 1)
     (headerless,) = rows_of(rows, "ThirdParty/Thing")

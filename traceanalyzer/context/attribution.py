@@ -3,8 +3,9 @@
 1. ``effective_pid`` on the row wins.
 2. Else the calling thread (``tid``, or the thread the last CSwitch on ``cpu`` switched
    in): if it is inside KeStackAttachProcess, the attached process (top of its attach
-   stack); otherwise its owning process from ThreadStart/ThreadRundown (or the row's
-   ``pid``; or the ``new_pid`` of that CSwitch).
+   stack); otherwise its owning process from its thread instance (ThreadStart,
+   ThreadRundown, or ThreadRundownEnd: :mod:`traceanalyzer.model.instances`; else the
+   row's ``pid``; or the ``new_pid`` of that CSwitch).
 3. Else unresolved.
 
 Everything is an as-of join on ``seq`` (:func:`asof_index`, one compiled merge) except

@@ -2,6 +2,14 @@
 
 Process/Thread start, rundown and end events are few (thousands, not millions), so a
 plain ordered walk builds the instance tables.
+
+The rundown at the trace end (``ProcessRundownEnd`` / ``ThreadRundownEnd``, DCEnd) says
+"alive when the trace ended": it neither starts nor ends an instance. It describes only
+an id that nothing before it describes: an id with a live instance keeps that one (the
+rundown only fills a missing image or owning process); any other id gets an instance of
+source ``rundown_end`` that was alive, as far as the trace tells, from the trace start
+(or from the end of the id's previous instance, when the id was reused) and did not end.
+A circular-buffer (WPR memory mode) recording often holds only this rundown.
 """
 
 from __future__ import annotations
@@ -35,13 +43,15 @@ def _image(row: dict) -> str | None:
 
 
 def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.DataFrame:
-    """Process instances from ProcessStart/ProcessRundown/ProcessEnd (see Trace.processes)."""
+    """Process instances from ProcessStart/ProcessRundown/ProcessEnd, and from
+    ProcessRundownEnd for pids nothing else describes (see Trace.processes)."""
     rows = _rows(
         tables["processes"],
         ["seq", "time_ns", "event", "pid", "parent_pid", "image", "wow64"],
     )
     out: list[dict] = []
     live: dict[int, int] = {}  # pid -> index in out of the newest instance without an end
+    ended: dict[int, int] = {}  # pid -> end_seq of its newest ended instance
     for r in rows:
         pid = r.get("pid")
         if pid is None:
@@ -64,6 +74,20 @@ def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.
                     "source": "start" if ev == "ProcessStart" else "rundown",
                 }
             )
+        elif ev == "ProcessRundownEnd":
+            idx = live.get(pid)
+            if idx is not None:  # described already: that instance stays as it is
+                if out[idx]["image"] is None:
+                    out[idx]["image"] = _image(r)
+                continue
+            live[pid] = len(out)
+            out.append(
+                {
+                    "pid": pid, "image": _image(r), "parent_pid": r.get("parent_pid"),
+                    "wow64": r.get("wow64"), "start_ns": None, "end_ns": None,
+                    "start_seq": ended.get(pid), "end_seq": None, "source": "rundown_end",
+                }
+            )
         elif ev == "ProcessEnd":
             idx = live.pop(pid, None)
             if idx is None:  # ended without a start in the trace: alive when it began
@@ -76,7 +100,7 @@ def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.
                     }
                 )
             out[idx]["end_ns"] = r["time_ns"]
-            out[idx]["end_seq"] = r["seq"]
+            out[idx]["end_seq"] = ended[pid] = r["seq"]
             if out[idx]["image"] is None:
                 out[idx]["image"] = _image(r)
     known = {o["pid"] for o in out}
@@ -98,10 +122,12 @@ def process_instances(tables: dict[str, pa.Table], extra_pids: list[int]) -> pd.
 
 
 def thread_instances(tables: dict[str, pa.Table]) -> pd.DataFrame:
-    """Thread instances from ThreadStart/ThreadRundown/ThreadEnd (see Trace.threads)."""
+    """Thread instances from ThreadStart/ThreadRundown/ThreadEnd, and from
+    ThreadRundownEnd for tids nothing else describes (see Trace.threads)."""
     rows = _rows(tables["threads"], ["seq", "time_ns", "event", "pid", "tid"])
     out: list[dict] = []
     live: dict[int, int] = {}
+    ended: dict[int, int] = {}  # tid -> end_seq of its newest ended instance
     for r in rows:
         tid = r.get("tid")
         if tid is None:
@@ -119,6 +145,19 @@ def thread_instances(tables: dict[str, pa.Table]) -> pd.DataFrame:
                     "source": "start" if ev == "ThreadStart" else "rundown",
                 }
             )
+        elif ev == "ThreadRundownEnd":
+            idx = live.get(tid)
+            if idx is not None:  # described already: that instance stays as it is
+                if out[idx]["pid"] is None:
+                    out[idx]["pid"] = r.get("pid")
+                continue
+            live[tid] = len(out)
+            out.append(
+                {
+                    "tid": tid, "pid": r.get("pid"), "start_ns": None, "end_ns": None,
+                    "start_seq": ended.get(tid, -1), "end_seq": None, "source": "rundown_end",
+                }
+            )
         elif ev == "ThreadEnd":
             idx = live.pop(tid, None)
             if idx is None:
@@ -130,7 +169,7 @@ def thread_instances(tables: dict[str, pa.Table]) -> pd.DataFrame:
                     }
                 )
             out[idx]["end_ns"] = r["time_ns"]
-            out[idx]["end_seq"] = r["seq"]
+            out[idx]["end_seq"] = ended[tid] = r["seq"]
     return _frame(out, THREAD_COLUMNS, ("tid", "pid", "start_ns", "end_ns", "start_seq", "end_seq"))
 
 

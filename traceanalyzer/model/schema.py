@@ -77,8 +77,11 @@ INTEGER_COLUMNS: Final[frozenset[str]] = frozenset(
 
 # --- event names -------------------------------------------------------------------------
 
-PROCESS_EVENTS: Final[tuple[str, ...]] = ("ProcessStart", "ProcessEnd", "ProcessRundown")
-THREAD_EVENTS: Final[tuple[str, ...]] = ("ThreadStart", "ThreadEnd", "ThreadRundown")
+#: ``*Rundown`` is the rundown at the trace start (DCStart: alive when the trace began),
+#: ``*RundownEnd`` the one at the trace end (DCEnd: still alive when it ended; a
+#: circular-buffer recording often has only this one). Neither starts nor ends anything.
+PROCESS_EVENTS: Final[tuple[str, ...]] = ("ProcessStart", "ProcessEnd", "ProcessRundown", "ProcessRundownEnd")
+THREAD_EVENTS: Final[tuple[str, ...]] = ("ThreadStart", "ThreadEnd", "ThreadRundown", "ThreadRundownEnd")
 CSWITCH_EVENTS: Final[tuple[str, ...]] = ("CSwitch",)
 IMAGE_EVENTS: Final[tuple[str, ...]] = ("ImageLoad", "ImageUnload")
 #: System events that the replay consumes together with the calls.

@@ -321,7 +321,8 @@ class Trace:
 
         Columns: proc_id (int, index into this table), pid, image, parent_pid, wow64,
         start_ns (null: alive when the trace began), end_ns (null: alive at the end),
-        start_seq, end_seq, source ('start', 'rundown' or 'implicit': only seen in calls).
+        start_seq, end_seq, source ('start', 'rundown', 'rundown_end': known only from
+        the rundown at the trace end, or 'implicit': only seen in calls or a ProcessEnd).
         """
         return instances.process_instances(self._tables, self._extra_pids())
 
@@ -330,7 +331,8 @@ class Trace:
         """One row per thread instance.
 
         Columns: thread_id, tid, pid, start_ns (null: before the trace), end_ns,
-        start_seq, end_seq, source ('start' or 'rundown').
+        start_seq, end_seq, source ('start', 'rundown', 'rundown_end': known only from
+        the rundown at the trace end, or 'implicit': only seen in a ThreadEnd).
         """
         return instances.thread_instances(self._tables)
 

@@ -54,19 +54,21 @@ KERNEL_EVENTS: dict[str, tuple[str, str]] = {
     "P-Start": ("ProcessStart", "process"),
     "P-End": ("ProcessEnd", "process"),
     "P-DCStart": ("ProcessRundown", "process"),
+    "P-DCEnd": ("ProcessRundownEnd", "process"),
     "T-Start": ("ThreadStart", "thread"),
     "T-End": ("ThreadEnd", "thread"),
     "T-DCStart": ("ThreadRundown", "thread"),
+    "T-DCEnd": ("ThreadRundownEnd", "thread"),
     "I-Start": ("ImageLoad", "image"),
     "I-DCStart": ("ImageLoad", "image"),
     "I-End": ("ImageUnload", "image"),
     "CSwitch": ("CSwitch", "cswitch"),
 }
 
-#: Rundowns written when the session stops: every process/thread/image still alive then.
-#: Not an end of anything, so not a row; counted as ``rundown_end_events`` like the ETL
-#: reader does with the same records.
-RUNDOWN_END_EVENTS = ("P-DCEnd", "T-DCEnd", "I-DCEnd")
+#: Rundowns written when the session stops: every image still alive then. Not a row;
+#: counted as ``rundown_end_events`` like the ETL reader does with the same records.
+#: (P-DCEnd and T-DCEnd are rows, above: they name processes and their threads.)
+RUNDOWN_END_EVENTS = ("I-DCEnd",)
 
 #: Header names (normalized: lower case, no blanks) for each canonical column.
 _PROCESS_PID = ("processname(pid)", "process(pid)")

@@ -9,9 +9,11 @@ event            header              group/type   version  payload
 ProcessStart     SYSTEM_TRACE        0x03 / 1     4        Process_V4
 ProcessEnd       SYSTEM_TRACE        0x03 / 2     4        Process_V4
 ProcessRundown   PERFINFO            0x03 / 3     4        Process_V4 (DCStart)
+ProcessRundownEnd PERFINFO           0x03 / 4     4        Process_V4 (DCEnd)
 ThreadStart      SYSTEM_TRACE        0x05 / 1     3        Thread_V3
 ThreadEnd        SYSTEM_TRACE        0x05 / 2     3        Thread_V3
 ThreadRundown    SYSTEM_TRACE        0x05 / 3     3        Thread_V3 (DCStart)
+ThreadRundownEnd SYSTEM_TRACE        0x05 / 4     3        Thread_V3 (DCEnd)
 CSwitch          COMPACT             0x05 / 36    2        CSwitch_V2 (24 bytes)
 ImageLoad        SYSTEM_TRACE        0x03 / 10    3        Image_Load (hook 0x030A)
 ImageUnload      SYSTEM_TRACE        0x14 / 2     3        Image_Load
@@ -61,9 +63,11 @@ KERNEL_HOOKS: Final[dict[str, tuple[str, int, int, int]]] = {
     "ProcessStart": ("system", GROUP_PROCESS, 1, PROCESS_VERSION),
     "ProcessEnd": ("system", GROUP_PROCESS, 2, PROCESS_VERSION),
     "ProcessRundown": ("perfinfo", GROUP_PROCESS, 3, PROCESS_VERSION),
+    "ProcessRundownEnd": ("perfinfo", GROUP_PROCESS, 4, PROCESS_VERSION),
     "ThreadStart": ("system", GROUP_THREAD, 1, THREAD_VERSION),
     "ThreadEnd": ("system", GROUP_THREAD, 2, THREAD_VERSION),
     "ThreadRundown": ("system", GROUP_THREAD, 3, THREAD_VERSION),
+    "ThreadRundownEnd": ("system", GROUP_THREAD, 4, THREAD_VERSION),
     "ImageLoad": ("system", GROUP_PROCESS, 10, IMAGE_VERSION),
     "ImageUnload": ("system", GROUP_IMAGE, 2, IMAGE_VERSION),
 }

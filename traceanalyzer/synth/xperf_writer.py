@@ -61,7 +61,9 @@ _GENERIC_COLS = ["TimeStamp", "Process Name ( PID)", "ThreadID", "CPU", "etw:Act
 
 _KERNEL_NAMES = {
     "ProcessStart": "P-Start", "ProcessEnd": "P-End", "ProcessRundown": "P-DCStart",
+    "ProcessRundownEnd": "P-DCEnd",
     "ThreadStart": "T-Start", "ThreadEnd": "T-End", "ThreadRundown": "T-DCStart",
+    "ThreadRundownEnd": "T-DCEnd",
     "ImageLoad": "I-Start", "ImageUnload": "I-End", "CSwitch": "CSwitch",
 }
 #: Call payload columns written in hex (pointers), as TraceLogging HexInt64 prints them.
@@ -129,14 +131,17 @@ class _Writer:
     def _process_names(self) -> dict[int, str]:
         names = {0: "Idle", 4: "System"}
         for i in range(self.n):
-            if self.get("event", i) in ("ProcessStart", "ProcessRundown") and self.get("pid", i) is not None:
-                names[int(self.get("pid", i))] = _basename(self.get("image", i))
+            event, pid = self.get("event", i), self.get("pid", i)
+            if event in ("ProcessStart", "ProcessRundown") and pid is not None:
+                names[int(pid)] = _basename(self.get("image", i))
+            elif event == "ProcessRundownEnd" and pid is not None:  # xperf names it too
+                names.setdefault(int(pid), _basename(self.get("image", i)))
         return names
 
     def _thread_pids(self) -> dict[int, int]:
         out: dict[int, int] = {}
         for i in range(self.n):
-            if self.get("event", i) in ("ThreadStart", "ThreadRundown") and self.get("tid", i) is not None:
+            if self.get("event", i) in ("ThreadStart", "ThreadRundown", "ThreadRundownEnd") and self.get("tid", i) is not None:
                 if self.get("pid", i) is not None:
                     out[int(self.get("tid", i))] = int(self.get("pid", i))
         return out
@@ -157,7 +162,7 @@ class _Writer:
         us = str(int(self.c["time_ns"][i]) // 1000)
         pid, tid, cpu = self.get("pid", i), self.get("tid", i), self.get("cpu", i)
         v = self.variant
-        if event in ("ProcessStart", "ProcessEnd", "ProcessRundown"):
+        if event in ("ProcessStart", "ProcessEnd", "ProcessRundown", "ProcessRundownEnd"):
             name = _KERNEL_NAMES[event]
             cols = list(_PROCESS_COLS[v])
             if event == "ProcessEnd":
@@ -174,7 +179,7 @@ class _Writer:
             if v == "win10":
                 values += ["<none>", "<none>"]
             return name, values
-        if event in ("ThreadStart", "ThreadEnd", "ThreadRundown"):
+        if event in ("ThreadStart", "ThreadEnd", "ThreadRundown", "ThreadRundownEnd"):
             name = _KERNEL_NAMES[event]
             self.headers.setdefault(name, _THREAD_COLS[v])
             values = [us, self.proc(pid), "" if tid is None else str(tid)] + ["0xfffffe8891310000"] * 5

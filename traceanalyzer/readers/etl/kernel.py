@@ -11,9 +11,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-#: Process opcodes -> canonical event (None: counted, not a row; see docs/etl.md)
-PROCESS_EVENTS: dict[int, str | None] = {1: "ProcessStart", 2: "ProcessEnd", 3: "ProcessRundown", 4: None, 39: None}
-THREAD_EVENTS: dict[int, str | None] = {1: "ThreadStart", 2: "ThreadEnd", 3: "ThreadRundown", 4: None}
+#: Process opcodes -> canonical event (None: counted, not a row; see docs/etl.md).
+#: 3 DCStart and 4 DCEnd are the rundowns at the trace start and end.
+PROCESS_EVENTS: dict[int, str | None] = {1: "ProcessStart", 2: "ProcessEnd", 3: "ProcessRundown",
+                                         4: "ProcessRundownEnd", 39: None}
+THREAD_EVENTS: dict[int, str | None] = {1: "ThreadStart", 2: "ThreadEnd", 3: "ThreadRundown", 4: "ThreadRundownEnd"}
 IMAGE_EVENTS: dict[int, str | None] = {10: "ImageLoad", 2: "ImageUnload", 3: "ImageLoad", 4: None}
 #: why an opcode is not a row (stat name)
 NOT_A_ROW: dict[int, str] = {4: "rundown_end_events", 39: "process_defunct_events"}

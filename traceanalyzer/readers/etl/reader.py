@@ -47,7 +47,7 @@ from traceanalyzer.readers.etl.walk import BAD_END_MARKER, OrderCheck, count_rec
 CHUNK_RECORDS = 1 << 20
 #: Buffers counted per task of the count (:meth:`_EtlWalk._count`).
 _COUNT_SEGMENTS = 1024
-_BULK_NAMES = ["CSwitch", "ThreadStart", "ThreadEnd", "ThreadRundown"]
+_BULK_NAMES = ["CSwitch", "ThreadStart", "ThreadEnd", "ThreadRundown", "ThreadRundownEnd"]  # by bulk code
 _RARE_KINDS = (L.K_PROCESS, L.K_IMAGE, L.K_EVENT, L.K_CLASSIC)
 
 
@@ -282,11 +282,8 @@ class _EtlWalk:
         return clock_rate(header)
 
     def _count_skipped(self, rec: dict[str, np.ndarray], other_hooks: dict[int, int]) -> None:
-        thread = rec["kind"] == L.K_THREAD
-        th_end = thread & ((rec["hook"] & 0xFF) == 4)
-        if th_end.any():
-            self.stats.add("rundown_end_events", int(th_end.sum()), "info", self.src, "Thread/4")
-        short = (thread & ~th_end) | (rec["kind"] == L.K_CSWITCH)  # payload under 8 bytes
+        # Thread and CSwitch records outside the bulk rows: payload under 8 bytes
+        short = (rec["kind"] == L.K_THREAD) | (rec["kind"] == L.K_CSWITCH)
         for pos in rec["pos"][short].tolist():
             if self.options.strict:
                 raise TraceFormatError(f"Thread record at 0x{pos:x}: payload shorter than 8 bytes", self.path)

@@ -121,14 +121,14 @@ def _header(d, p, end):
 
 @nb.njit(cache=True, inline="always")
 def _bulk_code(data, p, htype, hsize, size):
-    """0 CSwitch, 1-3 Thread Start/End/DCStart (fixed layouts decoded in bulk), else -1.
-    Kernel headers only (SYSTEM, COMPACT, PERFINFO)."""
+    """0 CSwitch, 1-4 Thread Start/End/DCStart/DCEnd (fixed layouts decoded in bulk),
+    else -1. Kernel headers only (SYSTEM, COMPACT, PERFINFO)."""
     if (htype > 0x04 and htype != 0x10 and htype != 0x11) or data[p + 7] != 0x05 or size - hsize < 8:
         return -1
     opcode = data[p + 6]
     if opcode == 36:
         return 0
-    if opcode >= 1 and opcode <= 3:
+    if opcode >= 1 and opcode <= 4:
         return opcode
     return -1
 
@@ -213,7 +213,7 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key, origin, mult, sc
                  first_ts, seen, b_ts, b_cpu, b_code, b_a, b_b, b_key,
                  out_pos, out_size, out_htype, out_hsize, out_kind,
                  out_hook, out_version, out_seg, out_tid, out_pid, out_ts, out_a, out_b, out_c, out_h, out_key):
-    """Bulk records (CSwitch, Thread 1-3) into ``b_*``, one row per other record into ``out_*``
+    """Bulk records (CSwitch, Thread 1-4) into ``b_*``, one row per other record into ``out_*``
     (both sized by :func:`count_records`); returns (bulk rows, other rows) written.
     ``seg_key[i]`` is the stream-order key of segment i's first record; each record's key
     (``b_key``/``out_key``) is that plus its index among the segment's records.
@@ -288,7 +288,7 @@ def fill_records(data, starts, ends, seg_ids, seg_cpu, seg_key, origin, mult, sc
                 if group == 0x05 and opcode == 36:
                     kind = _K_CSWITCH  # only when too short for bulk: counted as truncated
                 elif group == 0x05 and opcode >= 1 and opcode <= 4:
-                    kind = _K_THREAD  # DCEnd (4), or Start/End/DCStart too short for bulk
+                    kind = _K_THREAD  # only when too short for bulk: counted as truncated
                 elif group == 0x03 and (opcode <= 4 or opcode == 39):
                     kind = _K_PROCESS
                 elif (group == 0x03 and opcode == 10) or (group == 0x14 and opcode <= 4 and opcode >= 2) or (group == 0x14 and opcode == 10):
@@ -357,7 +357,7 @@ class OrderCheck:
         self.disorder = np.zeros(1, np.int64)
 
 
-#: Bulk output: time_ns, cpu, code (0 CSwitch, 1-3 Thread opcode), a/b =
+#: Bulk output: time_ns, cpu, code (0 CSwitch, 1-4 Thread opcode), a/b =
 #: NewThreadId/OldThreadId (CSwitch) or ProcessId/ThreadId (Thread); -1 = none; key =
 #: stream order (as ``RECORD_DTYPES``).
 BULK_DTYPES: dict[str, np.dtype] = {
