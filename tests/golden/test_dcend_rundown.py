@@ -201,3 +201,31 @@ def test_end_rundown_instances_in_the_model() -> None:
     ctx = attribute(trace)
     images = trace.processes["image"].to_numpy()[ctx.proc_id]
     assert dict(zip(trace.calls["mdl"], images)) == {MDL_A: "old.exe", MDL_B: "new.exe"}
+
+
+@pytest.mark.parametrize("fmt", ["etl", "xperf"])
+def test_memory_mode_resolves_return_addresses_from_the_image_end_rundown(tmp_path: Path, fmt: str) -> None:
+    """With the capture header's events (return addresses, no caller text) the modules
+    come from the image rundown: in memory mode only the one of the trace end
+    (ImageRundownEnd). The calls resolve to the same ``module+0xoffset`` callers, so the
+    findings and their fingerprints equal the file-mode trace's."""
+    import pyarrow as pa
+
+    from traceanalyzer.synth.header_rows import header_rows
+
+    findings = {}
+    for mode in ("file", "memory"):
+        rows = header_rows(pa.Table.from_pandas(scenario_frame(rows_of(mode)), preserve_index=False)).to_pylist()
+        if mode == "memory":  # the drivers' rundown comes at the trace end, as DCEnd
+            images = [dict(r, event="ImageRundownEnd", time_ns=END + 6000) for r in rows if r["event"] == "ImageLoad"]
+            rows = [r for r in rows if r["event"] != "ImageLoad"] + images
+        frame = scenario_frame([{k: v for k, v in r.items() if v is not None} for r in rows])
+        path = tmp_path / f"{mode}.{fmt}"
+        write_etl(frame, path) if fmt == "etl" else write_xperf_text(frame, path)
+        trace = ta.load(path)
+        assert trace.stats.total("unresolved_return_addresses") == 0
+        if mode == "memory":
+            assert set(trace.table("images").column("event").cast(pa.string()).to_pylist()) == {"ImageRundownEnd"}
+        findings[mode] = _findings(trace)
+    assert findings["memory"] == findings["file"]
+    assert {f["caller"].split("+")[0] for f in findings["memory"] if f["caller"]} == {"mydriver.sys"}

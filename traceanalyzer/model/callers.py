@@ -4,7 +4,10 @@ Instrumentation that logs the raw return address (``capture/mdltrace.h`` logs
 ``_ReturnAddress()``) leaves ``caller`` empty; the modules come from the trace's
 ImageLoad events (the kernel rundown lists every loaded driver with its base and
 size). A return address in kernel space is looked up among the kernel-space images
-loaded at that moment (load / rundown before the call, no unload in between). One
+loaded at that moment (load / rundown before the call, no unload in between). An image
+known only from the rundown at the trace end (``ImageRundownEnd``, DCEnd: a
+circular-buffer recording often has no other) counts as loaded from the trace start, or
+from the last unload at its base. One
 that matches no image keeps its raw value as ``0x...`` and is counted in
 ``unresolved_return_addresses``.
 """
@@ -53,6 +56,16 @@ def _kernel_images(images: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray
             rows.append((b, entry))
         elif event == "ImageUnload" and b in loads:
             loads[b][2] = int(seq[i])
+        elif event == "ImageRundownEnd":
+            # loaded when the trace ended; describes only a base nothing loaded or that
+            # was unloaded since: loaded from the trace start (or that unload) on
+            held = loads.get(b)
+            if held is not None and held[2] == np.iinfo(np.int64).max:
+                continue
+            since = -1 if held is None else held[2]
+            entry = [b + int(size[i]), since, np.iinfo(np.int64).max, _module_name(names[i])]
+            loads[b] = entry
+            rows.append((b, entry))
     rows.sort(key=lambda r: (r[0], r[1][1]))
     return (np.array([r[0] for r in rows], np.uint64), np.array([r[1][0] for r in rows], np.uint64),
             np.array([r[1][1] for r in rows], np.int64), np.array([r[1][2] for r in rows], np.int64),

@@ -83,7 +83,7 @@ INTEGER_COLUMNS: Final[frozenset[str]] = frozenset(
 PROCESS_EVENTS: Final[tuple[str, ...]] = ("ProcessStart", "ProcessEnd", "ProcessRundown", "ProcessRundownEnd")
 THREAD_EVENTS: Final[tuple[str, ...]] = ("ThreadStart", "ThreadEnd", "ThreadRundown", "ThreadRundownEnd")
 CSWITCH_EVENTS: Final[tuple[str, ...]] = ("CSwitch",)
-IMAGE_EVENTS: Final[tuple[str, ...]] = ("ImageLoad", "ImageUnload")
+IMAGE_EVENTS: Final[tuple[str, ...]] = ("ImageLoad", "ImageUnload", "ImageRundownEnd")
 #: System events that the replay consumes together with the calls.
 IO_EVENTS: Final[tuple[str, ...]] = ("IoCompleteRequest",)
 

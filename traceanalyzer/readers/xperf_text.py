@@ -62,13 +62,9 @@ KERNEL_EVENTS: dict[str, tuple[str, str]] = {
     "I-Start": ("ImageLoad", "image"),
     "I-DCStart": ("ImageLoad", "image"),
     "I-End": ("ImageUnload", "image"),
+    "I-DCEnd": ("ImageRundownEnd", "image"),
     "CSwitch": ("CSwitch", "cswitch"),
 }
-
-#: Rundowns written when the session stops: every image still alive then. Not a row;
-#: counted as ``rundown_end_events`` like the ETL reader does with the same records.
-#: (P-DCEnd and T-DCEnd are rows, above: they name processes and their threads.)
-RUNDOWN_END_EVENTS = ("I-DCEnd",)
 
 #: Header names (normalized: lower case, no blanks) for each canonical column.
 _PROCESS_PID = ("processname(pid)", "process(pid)")
@@ -545,9 +541,6 @@ def _map_rows(name: str, header: _Header, rows: Cells, numbers: np.ndarray, stat
     def column(index: int) -> pa.Array:
         return rows.column(index)
 
-    if name in RUNDOWN_END_EVENTS:
-        state.report.count("rundown_end_events", len(rows), "info", detail=name)
-        return
     ts_index = header.find(("timestamp",))
     if ts_index is None:
         state.report.count("bad_rows", len(rows), detail=f"{name}: header without TimeStamp")

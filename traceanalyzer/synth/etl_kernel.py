@@ -17,6 +17,7 @@ ThreadRundownEnd SYSTEM_TRACE        0x05 / 4     3        Thread_V3 (DCEnd)
 CSwitch          COMPACT             0x05 / 36    2        CSwitch_V2 (24 bytes)
 ImageLoad        SYSTEM_TRACE        0x03 / 10    3        Image_Load (hook 0x030A)
 ImageUnload      SYSTEM_TRACE        0x14 / 2     3        Image_Load
+ImageRundownEnd  SYSTEM_TRACE        0x14 / 4     3        Image_Load (DCEnd)
 ===============  ==================  ===========  =======  ================
 
 Values the canonical table does not carry (stack bases, directory table base, the SID,
@@ -70,6 +71,7 @@ KERNEL_HOOKS: Final[dict[str, tuple[str, int, int, int]]] = {
     "ThreadRundownEnd": ("system", GROUP_THREAD, 4, THREAD_VERSION),
     "ImageLoad": ("system", GROUP_PROCESS, 10, IMAGE_VERSION),
     "ImageUnload": ("system", GROUP_IMAGE, 2, IMAGE_VERSION),
+    "ImageRundownEnd": ("system", GROUP_IMAGE, 4, IMAGE_VERSION),
 }
 
 # S-1-5-18 (LocalSystem): revision 1, 1 sub-authority, NT authority 5, RID 18.

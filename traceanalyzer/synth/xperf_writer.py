@@ -64,7 +64,7 @@ _KERNEL_NAMES = {
     "ProcessRundownEnd": "P-DCEnd",
     "ThreadStart": "T-Start", "ThreadEnd": "T-End", "ThreadRundown": "T-DCStart",
     "ThreadRundownEnd": "T-DCEnd",
-    "ImageLoad": "I-Start", "ImageUnload": "I-End", "CSwitch": "CSwitch",
+    "ImageLoad": "I-Start", "ImageUnload": "I-End", "ImageRundownEnd": "I-DCEnd", "CSwitch": "CSwitch",
 }
 #: Call payload columns written in hex (pointers), as TraceLogging HexInt64 prints them.
 _HEX_COLUMNS = frozenset(("mdl", "source_mdl", "va", "mapped_va", "irp", "return_address", "base"))
@@ -188,7 +188,7 @@ class _Writer:
             if self.trailing:
                 values.append('"Unknown"')
             return name, values
-        if event in ("ImageLoad", "ImageUnload"):
+        if event in ("ImageLoad", "ImageUnload", "ImageRundownEnd"):
             name = _KERNEL_NAMES[event]
             self.headers.setdefault(name, _IMAGE_COLS[v])
             base = self.get("base", i)

@@ -16,9 +16,9 @@ from typing import Any
 PROCESS_EVENTS: dict[int, str | None] = {1: "ProcessStart", 2: "ProcessEnd", 3: "ProcessRundown",
                                          4: "ProcessRundownEnd", 39: None}
 THREAD_EVENTS: dict[int, str | None] = {1: "ThreadStart", 2: "ThreadEnd", 3: "ThreadRundown", 4: "ThreadRundownEnd"}
-IMAGE_EVENTS: dict[int, str | None] = {10: "ImageLoad", 2: "ImageUnload", 3: "ImageLoad", 4: None}
+IMAGE_EVENTS: dict[int, str | None] = {10: "ImageLoad", 2: "ImageUnload", 3: "ImageLoad", 4: "ImageRundownEnd"}
 #: why an opcode is not a row (stat name)
-NOT_A_ROW: dict[int, str] = {4: "rundown_end_events", 39: "process_defunct_events"}
+NOT_A_ROW: dict[int, str] = {39: "process_defunct_events"}
 
 
 class PayloadError(ValueError):
