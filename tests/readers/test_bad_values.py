@@ -190,7 +190,14 @@ def test_damaged_parquet_and_gzip_name_the_file(tmp_path: Path) -> None:
     pq.write_table(table.replace_schema_metadata({b"traceanalyzer.metadata": b"[1, 2"}), meta)
     with pytest.raises(TraceFormatError, match=r"meta\.parquet: Parquet metadata traceanalyzer.metadata"):
         read_file(meta)
-    cut = tmp_path / "cut.csv.gz"
+    cut = tmp_path / "cut.csv.gz"  # cut short: read up to the cut (tests/readers/test_csv_damage.py)
     cut.write_bytes(gzip.compress(b"time_ns,event\n" + b"1,IoFreeMdl\n" * 5000)[:100])
-    with pytest.raises(TraceFormatError, match=r"cut\.csv\.gz: cannot read"):
-        read_file(cut)
+    with pytest.raises(TraceFormatError, match=r"cut\.csv\.gz: line \d+: the gzip data ends early"):
+        read_file(cut, options=ReadOptions(strict=True))
+    corrupt = tmp_path / "corrupt.csv.gz"  # damaged inside: still an error
+    data = gzip.compress(b"time_ns,event,caller\n" + b"".join(b"%d,IoFreeMdl,d.sys+0x%x\n" % (i, i * 7919 % 65521)
+                                                              for i in range(100_000)))
+    at = len(data) // 2  # past the head the reader is picked by
+    corrupt.write_bytes(data[:at] + bytes(b ^ 0xFF for b in data[at:at + 30]) + data[at + 30:])
+    with pytest.raises(TraceFormatError, match=r"corrupt\.csv\.gz: cannot read: corrupt gzip data"):
+        read_file(corrupt)

@@ -20,7 +20,8 @@ QUALITY_COUNTERS: dict[str, str] = {
     "lost_events": "events the recording session itself reported lost (ETL header EventsLost, xperf Events Lost)",
     "lost_buffers": "buffers the recording session reported lost (ETL header BuffersLost)",
     "truncated_file": "buffers missing because the file ends early: fewer buffers than the ETL header's "
-                      "BuffersWritten, or the file ends inside a buffer",
+                      "BuffersWritten, or the file ends inside a buffer; a .csv.gz or .etl.gz whose gzip data "
+                      "ends early (read up to the cut)",
     "corrupt_buffers": "buffers with a damaged header, a size that disagrees with the logfile header, compressed "
                        "data that does not decompress to its declared length, or records that stop before the "
                        "buffer's filled length; their records are skipped",

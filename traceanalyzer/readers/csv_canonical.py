@@ -11,9 +11,14 @@ cpu, after the other rows (``ReadResult.order_key`` keeps file order for equal t
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
+import sys
+from array import array
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -78,31 +83,53 @@ class CanonicalCsvReader:
     def _read_batches(self, path: Path, names: list[str], options: ReadOptions) -> _Batches:
         """Every batch of the file read and made canonical (see :class:`_Batches`); a
         conversion error of pyarrow's in a column starts the read again with that
-        column as text (e.g. hex in a pid column: parsed by us)."""
+        column as text (e.g. hex in a pid column: parsed by us). Damage is read around
+        and noted in the batches (:class:`_Damage`): rows with another number of fields
+        than the header are skipped, bytes that are not UTF-8 replaced (the read starts
+        again through :class:`_Utf8Repair` when pyarrow meets one), a ``.gz`` cut short
+        read up to the cut."""
         types = self._types(names)
-        for _attempt in range(len(names) + 1):
-            out = _Batches(options.defer_cswitch)
+        repair = False
+        for _attempt in range(len(names) + 2):
+            damage = _Damage(len(names))
+            out = _Batches(options.defer_cswitch, damage)
+            source, limiter, fixer = _source(path, options.progress, options.extra or {}, repair)
             try:
-                reader = pacsv.open_csv(
-                    _source(path, options.progress, options.extra or {}),
-                    read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES),
-                    parse_options=pacsv.ParseOptions(newlines_in_values=False),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types=types,
-                        null_values=null_token_variants(),
-                        strings_can_be_null=True,
-                        quoted_strings_can_be_null=True,
-                    ),
-                )
-                for batch in reader:
-                    out.add(pa.Table.from_batches([batch]))
+                with _bad_row_text_noted(damage):  # open_csv parses the first block
+                    reader = pacsv.open_csv(
+                        source,
+                        # one thread: the invalid-row handler then gets each row's line number
+                        read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=False),
+                        parse_options=pacsv.ParseOptions(newlines_in_values=False,
+                                                         invalid_row_handler=damage.on_invalid_row),
+                        convert_options=pacsv.ConvertOptions(
+                            column_types=types,
+                            null_values=null_token_variants(),
+                            strings_can_be_null=True,
+                            quoted_strings_can_be_null=True,
+                        ),
+                    )
+                    held = None  # the last batch waits: a cut .gz may end inside its last row
+                    for batch in reader:
+                        if held is not None:
+                            out.add(held)
+                        held = pa.Table.from_batches([batch])
+                if limiter is not None and limiter.truncated is not None:
+                    held = damage.gzip_cut(limiter, out.rows + (held.num_rows if held is not None else 0), held)
+                if held is not None:
+                    out.add(held)
+                if fixer is not None:
+                    damage.undecodable(fixer)
                 return out
             except pa.ArrowInvalid as exc:
+                if not repair and (_not_utf8(exc) or damage.row_not_utf8):
+                    repair = True  # read again with the bytes that are not UTF-8 replaced
+                    continue
                 col = _failed_column(exc, names)
                 if col is None or types.get(col) == pa.string():
                     raise TraceFormatError(f"malformed CSV: {_first_line(exc)}", path) from None
                 types[col] = pa.string()
-            except OSError as exc:  # a .gz that is truncated or not gzip at all
+            except OSError as exc:  # a .gz that is not gzip at all, or corrupt
                 raise TraceFormatError(f"cannot read: {_first_line(exc)}", path) from None
         raise TraceFormatError("malformed CSV", path)
 
@@ -127,10 +154,13 @@ class CanonicalCsvReader:
         if dupes:
             raise TraceFormatError(f"duplicate column(s) in header: {', '.join(dupes)}", path)
         batches = self._read_batches(path, names, options)
-        if batches.rows == 0:
-            raise TraceEmptyError("CSV has a header but no event rows", path)
         report = Problems(path, options.strict)
         batches.report(report)
+        if batches.rows == 0:
+            if report.first is not None:
+                line, what = report.first
+                raise TraceFormatError(f"no readable rows (line {line}: {what})", path)
+            raise TraceEmptyError("CSV has a header but no event rows", path)
         report.raise_if_strict()
         table, row_of = batches.table()
         if table.num_rows == 0:
@@ -164,8 +194,9 @@ class _Batches:
     keep file order (``ReadResult.order_key``). Nulling those columns in place instead
     kept every column of the CSwitch rows resident: ~0.5 GB at 10M rows."""
 
-    def __init__(self, defer_cswitch: bool) -> None:
+    def __init__(self, defer_cswitch: bool, damage: _Damage) -> None:
         self.defer_cswitch = defer_cswitch
+        self.damage = damage
         self.parts: list[pa.Table] = []
         self.cswitch_parts: list[pa.Table] = []
         #: per batch, in file order: which of its (kept) rows are deferred CSwitch rows
@@ -173,7 +204,7 @@ class _Batches:
         self.rows = 0
         #: column -> [bad cells, first bad row (0-based), its text]
         self.bad_cells: dict[str, list[Any]] = {}
-        #: what made rows unplaceable -> [rows, first line, message]
+        #: what made rows unplaceable -> [rows, first row (0-based), message]
         self.dropped: dict[str, list[Any]] = {}
 
     def add(self, raw: pa.Table) -> None:
@@ -203,33 +234,35 @@ class _Batches:
     def _drop_rows_without_time_or_event(self, table: pa.Table, raw: pa.Table, bad_time: Converted | None) -> pa.Table:
         """Rows whose time_ns is empty or not a valid time, or whose event is empty, cannot
         be placed: dropped and counted as ``bad_rows`` (detail says which)."""
-        first_line = 2 + self.rows
+        first = self.rows
         bad = bad_time.bad if bad_time is not None else np.zeros(table.num_rows, dtype=bool)
         no_time = np.asarray(table.column("time_ns").is_null()) & ~bad
         no_event = np.asarray(table.column("event").is_null())
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             why = f"column 'time_ns': {why_bad('time_ns', raw.column('time_ns')[row].as_py())}"
-            self._drop("time_ns is not a valid time", bad, first_line + row, why)
+            self._drop("time_ns is not a valid time", bad, first + row, why)
         for empty, column in ((no_time, "time_ns"), (no_event & ~bad & ~no_time, "event")):
             if empty.any():
-                self._drop(f"{column} is empty", empty, first_line + int(np.flatnonzero(empty)[0]), f"{column} is empty")
+                self._drop(f"{column} is empty", empty, first + int(np.flatnonzero(empty)[0]), f"{column} is empty")
         drop = bad | no_time | no_event
         return table.filter(pa.array(~drop)) if drop.any() else table
 
-    def _drop(self, detail: str, rows: np.ndarray, line: int, message: str) -> None:
-        entry = self.dropped.setdefault(detail, [0, line, message])
+    def _drop(self, detail: str, rows: np.ndarray, row: int, message: str) -> None:
+        entry = self.dropped.setdefault(detail, [0, row, message])
         entry[0] += int(rows.sum())
 
     def report(self, report: Problems) -> None:
+        line_of = self.damage.line_of
         for column, (count, row, text) in self.bad_cells.items():
             report.count("bad_values", count, detail=column)
-            report.problem(row + 2, f"column {column!r}: {why_bad(column, text)}")
+            report.problem(line_of(row), f"column {column!r}: {why_bad(column, text)}")
         for detail in ("time_ns is not a valid time", "time_ns is empty", "event is empty"):
             if detail in self.dropped:
-                count, line, message = self.dropped[detail]
+                count, row, message = self.dropped[detail]
                 report.count("bad_rows", count, detail=detail)
-                report.problem(line, message)
+                report.problem(line_of(row), message)
+        self.damage.report(report)
 
     def table(self) -> tuple[pa.Table, np.ndarray | None]:
         """The batches as one table (chunked: each batch one chunk; a column null in every
@@ -254,6 +287,165 @@ class _Batches:
         row_type = np.int32 if is_cs.size < 2**31 else np.int64
         return table, np.concatenate([np.flatnonzero(~is_cs).astype(row_type),
                                       np.flatnonzero(is_cs).astype(row_type)])
+
+
+class _Damage:
+    """What one read skipped or repaired, and where (line numbers count the header as
+    line 1 and, as everywhere in this reader, not blank lines, which pyarrow skips).
+
+    - rows whose number of fields is not the header's: skipped by pyarrow's invalid-row
+      handler (:meth:`on_invalid_row`: with one parsing thread it gets each row's line),
+      counted as ``bad_rows`` by number of fields;
+    - a ``.gz`` cut short (:meth:`gzip_cut`): ``truncated_file`` naming the file and
+      where it stops, and its last row, when the cut left it with all its fields (the
+      last value cut), is dropped as a bad row;
+    - bytes that are not UTF-8 (:meth:`undecodable`): replaced by U+FFFD, counted as
+      ``undecodable_bytes``.
+
+    Strict mode makes the first of these (by line) the error. The clean path costs
+    nothing: the handler is only called for a bad row."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        #: line of every skipped row, in file order
+        self.skipped = array("q")
+        #: number of fields -> [rows, first line]; blank rows (spaces) are skipped, not counted
+        self.bad_rows: dict[int, list[int]] = {}
+        #: (line, what) of the last row of a cut .gz that kept all its fields
+        self.cut_row: tuple[int, str] | None = None
+        #: (line, what, counter detail naming the file) of a .gz cut short
+        self.cut: tuple[int, str, str] | None = None
+        #: (byte sequences replaced, line of the first, its first byte)
+        self.replaced: tuple[int, int, int] | None = None
+        #: a bad row's text was not UTF-8 (pyarrow could not hand it over): read again repaired
+        self.row_not_utf8 = False
+
+    def on_invalid_row(self, row: Any) -> str:
+        line = row.number if row.number is not None else 1 + len(self.skipped)
+        self.skipped.append(line)
+        if row.text.strip():
+            entry = self.bad_rows.setdefault(row.actual_columns, [0, line])
+            entry[0] += 1
+        return "skip"
+
+    def line_of(self, row: int) -> int:
+        """The line of the ``row``-th row read (0-based), skipped rows counted."""
+        if not self.skipped:
+            return 2 + row
+        skipped = np.frombuffer(self.skipped, dtype=np.int64)
+        # rows read before the i-th skipped line: skipped[i] - 2 - i (non-decreasing)
+        before = int(np.searchsorted(skipped - 2 - np.arange(skipped.size), row, side="right"))
+        return 2 + row + before
+
+    def gzip_cut(self, limiter: Any, rows: int, last: pa.Table | None) -> pa.Table | None:
+        """Note where a cut ``.gz`` stops (``rows``: rows read, ``last``: the last batch);
+        returns the last batch without its last row when the cut fell in its last value."""
+        compressed, text = limiter.truncated
+        line = 1 + rows + len(self.skipped)  # the last line read
+        inside = limiter.last not in (b"", b"\n", b"\r")
+        if inside and last is not None and last.num_rows and (not self.skipped or self.skipped[-1] != line):
+            self.skipped.append(line)
+            self.cut_row = (line, "row cut short by the end of the gzip data")
+            last = last.slice(0, last.num_rows - 1)
+        at = line if inside else line + 1
+        what = f"the gzip data ends early (after {compressed} compressed bytes, {text} bytes of text)"
+        self.cut = (at, f"{what}: the rest of the file is lost",
+                    f"{limiter.path.name}: {what}, in line {at}: the rest of the file is lost")
+        return last
+
+    def undecodable(self, fixer: _Utf8Repair) -> None:
+        if fixer.replaced:
+            line, byte = fixer.first
+            self.replaced = (fixer.replaced, line, byte)
+
+    def report(self, report: Problems) -> None:
+        if self.cut is not None:  # first: at the same line as the cut row, it says more
+            line, what, detail = self.cut
+            report.count("truncated_file", 1, detail=detail)
+            report.problem(line, what)
+        for fields, (count, line) in sorted(self.bad_rows.items()):
+            what = f"{fields} field{'s' if fields != 1 else ''}, the header has {self.width}"
+            report.count("bad_rows", count, detail=f"{what} (first at line {line})")
+            report.problem(line, what)
+        if self.cut_row is not None:
+            line, what = self.cut_row
+            report.count("bad_rows", 1, detail=f"{what} (line {line})")
+        if self.replaced is not None:
+            count, line, byte = self.replaced
+            report.count("undecodable_bytes", count, detail=f"non-UTF-8 bytes replaced by U+FFFD (first at line {line})")
+            report.problem(line, f"a byte that is not UTF-8 (0x{byte:02x})")
+
+
+class _Utf8Repair(io.RawIOBase):
+    """The bytes of ``raw`` with every sequence that is not UTF-8 replaced by U+FFFD
+    (as ``bytes.decode(errors="replace")``): counted, the first one's line and byte kept.
+    Only used once pyarrow has met such bytes (the read starts again through this)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._out = b""
+        self._lines = 1  # line of the next byte
+        self._done = False
+        self.replaced = 0
+        self.first: tuple[int, int] | None = None  # (line, byte)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out and not self._done:
+            data = self.raw.read(1 << 20)
+            self._done = not data
+            held = self._decoder.getstate()[0]
+            text = self._decoder.decode(data, final=self._done)
+            replaced = text.count("\ufffd") - (held + data).count("\ufffd".encode())
+            if replaced > 0:
+                self.replaced += replaced
+                if self.first is None:
+                    whole = held + data
+                    try:
+                        whole.decode("utf-8")
+                        at = len(whole)  # only a character cut by the end of the file
+                    except UnicodeDecodeError as exc:
+                        at = exc.start
+                    self.first = (self._lines + whole.count(b"\n", 0, at), whole[at] if at < len(whole) else 0)
+            self._out = text.encode("utf-8")
+            self._lines += text.count("\n")
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+@contextmanager
+def _bad_row_text_noted(damage: _Damage) -> Iterator[None]:
+    """pyarrow cannot hand a bad row to the handler when its text is not UTF-8: it
+    reports that through ``sys.unraisablehook`` (a traceback on stderr) and stops with
+    a parse error. Noted here instead (``damage.row_not_utf8``: the read starts again
+    repaired); anything else goes to the hook as before."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.object == damage.on_invalid_row and isinstance(unraisable.exc_value, UnicodeDecodeError):
+            damage.row_not_utf8 = True
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _not_utf8(exc: Exception) -> bool:
+    """True for pyarrow's error on a cell that is not UTF-8."""
+    return "invalid UTF8" in str(exc)
 
 
 def _cswitch_rows(table: pa.Table) -> np.ndarray | None:
@@ -316,11 +508,19 @@ def count_time_disorder(table: pa.Table, row_of: np.ndarray | None = None) -> in
 register_reader(CanonicalCsvReader())
 
 
-def _source(path: Path, progress: Callable[[int, int], None] | None, extra: dict[str, Any]) -> Any:
-    """What pyarrow reads: the path itself, a counting stream over it (with a progress
-    callback), or for ``.gz`` the decompressed content within the expansion limits."""
+def _source(path: Path, progress: Callable[[int, int], None] | None, extra: dict[str, Any],
+            repair: bool = False) -> tuple[Any, Any, _Utf8Repair | None]:
+    """(what pyarrow reads, the gzip limiter or None, the UTF-8 repair or None). What
+    pyarrow reads: the path itself, a counting stream over it (with a progress callback),
+    or for ``.gz`` the decompressed content within the expansion limits; with ``repair``
+    through :class:`_Utf8Repair`."""
+    limiter = None
     if path.name.endswith(".gz"):
-        return limited_gzip(path, extra, progress)[0]
-    if progress is None:
-        return path
-    return pa.PythonFile(CountingFile(path, progress), mode="r")
+        limiter = limited_gzip(path, extra, progress)[1]
+        raw: Any = limiter
+    elif progress is None and not repair:
+        return path, None, None
+    else:
+        raw = CountingFile(path, progress)
+    fixer = _Utf8Repair(raw) if repair else None
+    return pa.PythonFile(fixer if fixer is not None else raw, mode="r"), limiter, fixer

@@ -2,9 +2,10 @@
 
 A few megabytes of gzip can expand to gigabytes of valid rows (a "zip bomb"), and a
 reader that holds its table grows without limit. :func:`limited_gzip` decompresses
-(pyarrow's native gzip) through a counter that raises a :class:`TraceFormatError`
-naming the file, the limit and how to raise it once the output passes ``max_bytes`` or,
-after the first ``RATIO_FLOOR`` bytes, ``max_ratio`` times the compressed bytes read.
+(zlib) through a counter that raises a :class:`TraceFormatError` naming the file,
+the limit and how to raise it once the output passes ``max_bytes`` or, after the first
+``RATIO_FLOOR`` bytes, ``max_ratio`` times the compressed bytes read. A stream cut short
+gives what decompressed and says where it stopped (``truncated``): the reader counts it.
 ``ReadOptions.extra`` keys ``gz_max_bytes`` / ``gz_max_ratio`` (CLI ``--gz-max-bytes``,
 ``--gz-max-ratio``) override the defaults; 0 turns a limit off.
 """
@@ -12,6 +13,7 @@ after the first ``RATIO_FLOOR`` bytes, ``max_ratio`` times the compressed bytes 
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,37 +60,72 @@ class GzipLimitError(TraceFormatError):
 
 
 class _Limited(io.RawIOBase):
-    """Decompressed bytes of ``raw``, stopped by :class:`GzipLimitError` at a limit."""
+    """Decompressed bytes of ``raw``, stopped by :class:`GzipLimitError` at a limit.
+
+    A stream that ends early (a file cut short: the compressed data stops inside a
+    gzip member) is not an error here: what decompressed is read, then end of file,
+    and :attr:`truncated` says where it stopped (the reader counts that as loss).
+    Several members one after the other are read as one stream (as ``gzip -d`` does);
+    data that is not gzip raises ``OSError`` (the reader names the file)."""
 
     def __init__(self, path: Path, raw: CountingFile, max_bytes: int, max_ratio: float) -> None:
         self.path, self.raw = path, raw
-        self.stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip")
         self.max_bytes, self.max_ratio = max_bytes, max_ratio
         self.out = 0
         self.error: GzipLimitError | None = None
+        #: set when the compressed data ends inside a member: (compressed bytes read,
+        #: decompressed bytes given out)
+        self.truncated: tuple[int, int] | None = None
+        #: the last byte given out (b"" before any): a cut text ends without a newline
+        self.last = b""
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""  # compressed bytes read, not yet decompressed
+        self._members = 0    # whole members decompressed
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self.stream.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.out += n
-        self._check()
-        return n
+        want = len(buffer)
+        while True:
+            if self._z.eof:
+                self._members += 1
+                self._pending = self._z.unused_data or self.raw.read(_CHUNK)
+                if not self._pending:
+                    return 0  # the end of the last member: the end of the data
+                self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if not self._pending:
+                self._pending = self.raw.read(_CHUNK)
+                if not self._pending:  # the file ends inside a member
+                    self.truncated = (self.raw.done, self.out)
+                    return 0
+            try:
+                data = self._z.decompress(self._pending, want)
+            except zlib.error as exc:
+                raise OSError(f"corrupt gzip data: {exc}") from None
+            self._pending = self._z.unconsumed_tail
+            if data:
+                n = len(data)
+                buffer[:n] = data
+                self.out += n
+                self.last = data[-1:]
+                self._check()
+                return n
 
     def _check(self) -> None:
         try:
-            check_expansion(self.path, self.out, self.raw.done, self.max_bytes, self.max_ratio)
+            check_expansion(self.path, self.out, self.raw.done - len(self._pending), self.max_bytes, self.max_ratio)
         except GzipLimitError as exc:
             self.error = exc
             raise
 
     def close(self) -> None:
-        self.stream.close()
         self.raw.close()
         super().close()
+
+
+#: Compressed bytes read at a time.
+_CHUNK = 1 << 20
 
 
 def check_expansion(path: Path, out: int, read: int, max_bytes: int, max_ratio: float) -> None:

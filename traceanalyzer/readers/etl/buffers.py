@@ -44,13 +44,16 @@ class Segments:
     seen: int = 0                                        # buffer headers met (damaged ones too)
 
 
-def open_map(path: Path, extra: dict[str, Any] | None = None) -> tuple[mmap.mmap | None, np.ndarray]:
+def open_map(path: Path, extra: dict[str, Any] | None = None,
+             cut: list[str] | None = None) -> tuple[mmap.mmap | None, np.ndarray]:
     """Memory-map ``path`` read-only; (map, uint8 view). Raises TraceEmptyError on 0 bytes.
 
     A gzip-compressed ETL (``.etlgz``, ``.etl.gz``) is decompressed into an unlinked
     temporary file that is mapped instead (bounded memory; gone when the map closes),
     within the expansion limits of :mod:`traceanalyzer.readers.gzip_limit` (``extra``:
-    the reader options that may override them)."""
+    the reader options that may override them). Gzip data that ends early (a file cut
+    short) gives what decompressed; what is wrong is appended to ``cut`` (when given:
+    the reader counts it as ``truncated_file``; else it is an error)."""
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, 2)
@@ -59,7 +62,7 @@ def open_map(path: Path, extra: dict[str, Any] | None = None) -> tuple[mmap.mmap
             fh.seek(0)
             if fh.read(2) == GZIP_MAGIC:
                 fh.seek(0)
-                with _gunzip_to_temp(fh, path, *limits_from(extra or {})) as tmp:
+                with _gunzip_to_temp(fh, path, *limits_from(extra or {}), cut) as tmp:
                     mm = mmap.mmap(tmp.fileno(), 0, access=mmap.ACCESS_READ)
             else:
                 mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
@@ -71,8 +74,9 @@ def open_map(path: Path, extra: dict[str, Any] | None = None) -> tuple[mmap.mmap
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _gunzip_to_temp(fh, path: Path, max_bytes: int, max_ratio: float):
-    """An unlinked temporary file holding the decompressed gzip stream of ``fh``."""
+def _gunzip_to_temp(fh, path: Path, max_bytes: int, max_ratio: float, cut: list[str] | None = None):
+    """An unlinked temporary file holding the decompressed gzip stream of ``fh`` (up to
+    where it ends early, noted in ``cut``; without ``cut`` that is an error)."""
     import tempfile
     import zlib
 
@@ -85,7 +89,12 @@ def _gunzip_to_temp(fh, path: Path, max_bytes: int, max_ratio: float):
                 chunk = z.unconsumed_tail
                 check_expansion(path, tmp.tell(), fh.tell() - len(chunk), max_bytes, max_ratio)
         if not z.eof:
-            raise TraceFormatError("truncated gzip data (the compressed stream ends early)", path)
+            tmp.write(z.flush())
+            what = (f"truncated gzip data (the compressed stream ends early, after {fh.tell()} bytes, "
+                    f"{tmp.tell()} bytes of ETL data): the rest of the file is lost")
+            if cut is None or tmp.tell() == 0:
+                raise TraceFormatError(what, path)
+            cut.append(what)
         tmp.write(z.flush())
         if tmp.tell() == 0:
             raise TraceEmptyError("file is empty (gzip of 0 bytes)", path)

@@ -112,11 +112,18 @@ class EtlBatches:
 
     def _groups(self, left_out: LeftOut | None = None) -> Iterator[list[dict[str, pa.Array]]]:
         """Column chunks per walk chunk; CSwitch rows go to ``left_out`` when given."""
-        mm, view = open_map(self.path, self.options.extra)
+        cut: list[str] = []
+        mm, view = open_map(self.path, self.options.extra, cut)
         try:
+            if cut:  # a .etl.gz cut short: read what decompressed (its last buffer is counted too)
+                if self.options.strict:
+                    raise TraceFormatError(cut[0], self.path)
+                self.stats.add("truncated_file", 1, "warning", str(self.path), cut[0])
             yield from _EtlWalk(self.path, view, self.options, _Releaser(mm), self.stats, self.metadata,
                                 left_out).groups()
-        except TraceError:
+        except TraceError as exc:
+            if cut and not self.options.strict and "gzip" not in str(exc):
+                raise TraceFormatError(f"{exc.message} ({cut[0]})", self.path) from None
             raise
         except (ValueError, IndexError, OverflowError, KeyError, TypeError) as exc:  # last resort
             raise TraceFormatError(f"cannot decode ({type(exc).__name__}: {exc})", self.path) from None
@@ -273,7 +280,7 @@ class _EtlWalk:
             self.stats.add("implausible_header", 1, "warning", self.src, problem)
         missing = missing_buffers(header, self.segs.seen)
         if missing:
-            end = int(self.path.stat().st_size)
+            end = int(self.arenas[0].shape[0])  # the ETL data (of a .etl.gz: decompressed)
             msg = (f"the logfile header announces {header.buffers_written} buffers, the file holds "
                    f"{self.segs.seen} (it ends at offset 0x{end:x})")
             if self.options.strict:
