@@ -183,3 +183,24 @@ def test_a_result_cache_that_cannot_be_written_leaves_the_check_alone(tmp_path: 
     cache = ResultCache(tmp_path / "afile" / "cache")
     cache.put("ab" * 8, {"findings": []})
     assert cache.unwritable is not None and str(tmp_path / "afile") in cache.unwritable
+
+
+def test_a_stale_cache_folder_that_cannot_be_pruned_does_not_stop_the_cache(tmp_path: Path, monkeypatch) -> None:
+    stale = tmp_path / "oldkey"
+    stale.mkdir()
+    (stale / MARKER).write_text("{}")
+    (stale / "abcd.json").write_text("{}")
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):  # root ignores permissions: EACCES simulated
+        if self.parent == stale:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    cache = ResultCache(tmp_path, key="newkey")
+    cache.prune_stale()
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    cache.put("ffff", {"findings": []})
+    assert cache.unwritable is None and "cannot prune" in (cache.not_pruned or "")
+    assert (tmp_path / "newkey" / "ffff.json").exists() and (stale / "abcd.json").exists()

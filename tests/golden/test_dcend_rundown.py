@@ -229,3 +229,30 @@ def test_memory_mode_resolves_return_addresses_from_the_image_end_rundown(tmp_pa
         findings[mode] = _findings(trace)
     assert findings["memory"] == findings["file"]
     assert {f["caller"].split("+")[0] for f in findings["memory"] if f["caller"]} == {"mydriver.sys"}
+
+
+def test_a_window_of_a_memory_mode_trace_keeps_the_names_from_the_end_rundown(traces) -> None:
+    """trace.window cuts at its end; the end rundown (after it) still names what was
+    alive through the window, as the start rundown does in file mode."""
+    lo, hi = 900_000, 4_000_000
+    file_w, memory_w = traces["file"].window(lo, hi), traces["memory"].window(lo, hi)
+    assert _findings(memory_w) == _findings(file_w)
+    names = dict(zip(memory_w.processes["pid"], memory_w.processes["image"]))
+    assert names[1234] == "app.exe" and names[4] == "System"
+    assert memory_w.time_span_ns == (lo, hi)
+    # short.exe (2500) ended inside the window: no end rundown of it, its exit kept
+    short = memory_w.processes[memory_w.processes["pid"] == 2500]
+    assert list(short["end_ns"]) == [2_010_000]
+
+
+def test_an_id_reused_after_the_window_is_not_named_by_the_end_rundown() -> None:
+    from helpers.rows import trace_from_rows
+
+    trace = trace_from_rows([
+        {"time_ns": 10, "event": "IoAllocateMdl", "pid": 100, "tid": 1000, "mdl": MDL_A, "size": 4096},
+        {"time_ns": 50, "event": "ProcessStart", "pid": 100, "image": "later.exe"},
+        {"time_ns": 90, "event": "ProcessRundownEnd", "pid": 100, "image": "later.exe"},
+        {"time_ns": 90, "event": "ProcessRundownEnd", "pid": 200, "image": "kept.exe"},
+    ])
+    names = dict(zip(trace.window(0, 20).processes["pid"], trace.window(0, 20).processes["image"]))
+    assert str(names.get(100)) != "later.exe" and names[200] == "kept.exe"

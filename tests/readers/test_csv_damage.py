@@ -202,3 +202,20 @@ def test_cli_warns_lenient_and_exits_2_strict(case: str, tmp_path: Path, capsys)
     assert main(["hazards", str(damaged), "--strict"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"traceanalyzer: {damaged}: line ")
+
+
+def test_reads_on_several_threads_share_one_hook_and_restore_it() -> None:
+    """The unraisable hook that notes a bad row's non-UTF-8 text is installed by the first
+    read and removed by the last, whatever order they end in (reads on threads)."""
+    import sys
+
+    from traceanalyzer.readers import csv_canonical as c
+
+    before = sys.unraisablehook
+    a, b = c._bad_row_text_noted(c._Damage(3)), c._bad_row_text_noted(c._Damage(3))
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert sys.unraisablehook is c._dispatch_unraisable  # b still reading
+    b.__exit__(None, None, None)
+    assert sys.unraisablehook is before

@@ -67,6 +67,7 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         self.unwritable: str | None = None  #: why the cache could not be written (None: it could)
+        self.not_pruned: str | None = None  #: why a stale key's folder was left (None: none was)
 
     def _path(self, file_hash: str) -> Path:
         return self.dir / f"{file_hash}.json"
@@ -113,8 +114,8 @@ class ResultCache:
                     if f.name != MARKER and _is_entry(f.name) and f.is_file() and not f.is_symlink():
                         f.unlink(missing_ok=True)
                 (d / MARKER).unlink(missing_ok=True)
-            except OSError as exc:  # a read-only cache folder: left as it is
-                self.unwritable = self.unwritable or f"{d}: cannot prune: {exc.strerror or exc}"
+            except OSError as exc:  # a read-only folder of another key: left as it is
+                self.not_pruned = self.not_pruned or f"{d}: cannot prune: {exc.strerror or exc}"
                 continue
             try:
                 d.rmdir()

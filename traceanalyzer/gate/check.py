@@ -30,6 +30,7 @@ class CheckOutcome:
     dropped: baseline traces not seen tonight, left out of the updated baseline.
     seconds: wall time of the whole check.
     cache_unwritable: why the result cache could not be written (None: it could, or none).
+    cache_not_pruned: why a stale folder of the cache was left (None: none was).
     """
 
     result: GateResult
@@ -40,6 +41,7 @@ class CheckOutcome:
     dropped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cache_unwritable: str | None = None
+    cache_not_pruned: str | None = None
 
     @property
     def cached(self) -> int:
@@ -106,6 +108,7 @@ def run_check(
     outcome = CheckOutcome(result, bpath, traces, results)
     if opts.cache is not None:
         outcome.cache_unwritable = opts.cache.unwritable
+        outcome.cache_not_pruned = opts.cache.not_pruned
     if update_baseline:  # unreadable or damaged traces keep their old entries
         errors = {v.trace: v.error or "" for v in result.errors}
         kept = {tid: baseline.traces[tid] for tid in errors if tid in baseline.traces}

@@ -156,6 +156,8 @@ def _say_outcome(request: CheckRequest, outcome: CheckOutcome, output: GateOutpu
                     f"in {outcome.seconds:.1f} s")
         if outcome.cache_unwritable:
             output.note(f"result cache not written: {outcome.cache_unwritable}")
+        if outcome.cache_not_pruned:
+            output.note(f"stale result cache left: {outcome.cache_not_pruned}")
     json_path = None if request.json_to_stdout or request.json is None else Path(request.json)
     write_outputs(outcome, json_path=json_path, junit=request.junit, sarif=request.sarif, history=request.history)
     if request.history and request.trend:

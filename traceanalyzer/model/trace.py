@@ -410,7 +410,10 @@ class Trace:
         Calls, CSwitch and other events outside the window are left out; the process,
         thread and image events up to ``end_ns`` are kept (who was running and what was
         loaded when the window starts), and so is each CPU's last context switch before
-        it (so calls at its start are still attributed). ``time_span_ns`` is the window,
+        it (so calls at its start are still attributed). The rundown of the trace end
+        (``*RundownEnd``, the only one of a memory-mode recording) is kept too, at
+        ``end_ns``, for the ids nothing after the window starts, ends, loads or unloads:
+        it names the processes, threads and modules alive through the window. ``time_span_ns`` is the window,
         so an analysis of it ends there: an MDL still locked at ``end_ns`` is open at the
         end. Every table (calls, cswitch, processes, threads, images, events) is
         derived from the same cut. Data-quality counters of the readers are copied.
@@ -423,8 +426,11 @@ class Trace:
             if t.num_rows == 0:
                 continue
             times = t.column("time_ns").to_numpy()
+            late_rundown = None
             if family in ("processes", "threads", "images"):
                 mask = times <= hi
+                late_rundown = _end_rundown_after(t, family, times, hi)
+                mask |= late_rundown
             else:
                 mask = (times >= lo) & (times <= hi)
                 if family == "cswitch" and "cpu" in t.column_names:
@@ -433,6 +439,9 @@ class Trace:
                         cpus = t.column("cpu").to_numpy(zero_copy_only=False)[before]
                         last = before[len(cpus) - 1 - np.unique(cpus[::-1], return_index=True)[1]]
                         mask[last] = True
+            if late_rundown is not None and late_rundown.any():  # alive at the window's end
+                t = t.set_column(t.column_names.index("time_ns"), "time_ns",
+                                 pa.array(np.where(late_rundown, hi, times), t.schema.field("time_ns").type))
             sub = t.filter(pa.array(mask))
             keep.append(sub.set_column(sub.column_names.index("event"), "event",
                                        _event_strings(sub)))
@@ -541,6 +550,25 @@ class _FamilyPlan:
         if self.n_rows == 0:
             return self.schema.empty_table()
         return pa.table([self.columns[c] for c in self.schema.names], schema=self.schema)
+
+
+#: The id column of the instance families, for :func:`_end_rundown_after`.
+_INSTANCE_ID = {"processes": "pid", "threads": "tid", "images": "base"}
+
+
+def _end_rundown_after(table: pa.Table, family: str, times: np.ndarray, hi: int) -> np.ndarray:
+    """Rows of ``table`` after ``hi`` that are the rundown of the trace end
+    (``*RundownEnd``) of an id with no other event after ``hi`` (an id reused later
+    belongs to a later process, thread or module)."""
+    after = times > hi
+    column = _INSTANCE_ID[family]
+    if not after.any() or column not in table.column_names:
+        return np.zeros(len(times), dtype=bool)
+    events = np.asarray(_event_strings(table).to_pylist(), dtype=object)
+    is_end = np.array([str(e).endswith("RundownEnd") for e in events], dtype=bool)
+    ids = np.asarray(pc.fill_null(table.column(column).cast(pa.int64(), safe=False), -1).to_numpy(zero_copy_only=False))
+    busy = set(ids[after & ~is_end].tolist())
+    return after & is_end & (ids != -1) & ~np.isin(ids, list(busy))
 
 
 def _null_zero_pointers(table: pa.Table) -> pa.Table:

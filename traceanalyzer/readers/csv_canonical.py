@@ -15,6 +15,7 @@ import codecs
 import io
 import re
 import sys
+import threading
 from array import array
 from pathlib import Path
 from contextlib import contextmanager
@@ -427,20 +428,36 @@ def _bad_row_text_noted(damage: _Damage) -> Iterator[None]:
     """pyarrow cannot hand a bad row to the handler when its text is not UTF-8: it
     reports that through ``sys.unraisablehook`` (a traceback on stderr) and stops with
     a parse error. Noted here instead (``damage.row_not_utf8``: the read starts again
-    repaired); anything else goes to the hook as before."""
-    previous = sys.unraisablehook
-
-    def hook(unraisable: Any) -> None:
-        if unraisable.object == damage.on_invalid_row and isinstance(unraisable.exc_value, UnicodeDecodeError):
-            damage.row_not_utf8 = True
-        else:
-            previous(unraisable)
-
-    sys.unraisablehook = hook
+    repaired); anything else goes to the hook as before. Reads on several threads share
+    one dispatching hook, installed by the first and removed by the last."""
+    global _hook_users, _hook_previous
+    with _hook_lock:
+        if _hook_users == 0:
+            _hook_previous = sys.unraisablehook
+            sys.unraisablehook = _dispatch_unraisable
+        _hook_users += 1
     try:
         yield
     finally:
-        sys.unraisablehook = previous
+        with _hook_lock:
+            _hook_users -= 1
+            if _hook_users == 0 and sys.unraisablehook is _dispatch_unraisable:
+                sys.unraisablehook = _hook_previous
+
+
+_hook_lock = threading.Lock()
+_hook_users = 0
+_hook_previous: Callable[[Any], None] = sys.unraisablehook
+
+
+def _dispatch_unraisable(unraisable: Any) -> None:
+    """A bad row's text that is not UTF-8, raised around any read's invalid-row handler:
+    noted on that read's :class:`_Damage`; everything else to the previous hook."""
+    damage = getattr(unraisable.object, "__self__", None)
+    if isinstance(damage, _Damage) and isinstance(unraisable.exc_value, UnicodeDecodeError):
+        damage.row_not_utf8 = True
+    else:
+        _hook_previous(unraisable)
 
 
 def _not_utf8(exc: Exception) -> bool:

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _other_info_counters(stats: list[dict]) -> dict[tuple[str, str], int]:
-    """The info counters the sections above do not show (WPP records, rundown ends,
+    """The info counters the sections above do not show (WPP records, Process Defunct records,
     xperf Stack rows, ...): (name, detail) -> count, summed over the traces."""
     counted: dict[tuple[str, str], int] = {}
     for row in stats:
