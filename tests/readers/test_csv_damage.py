@@ -219,3 +219,15 @@ def test_reads_on_several_threads_share_one_hook_and_restore_it() -> None:
     assert sys.unraisablehook is c._dispatch_unraisable  # b still reading
     b.__exit__(None, None, None)
     assert sys.unraisablehook is before
+
+
+def test_replaced_bytes_are_a_data_quality_counter_of_hazards(tmp_path: Path, capsys) -> None:
+    """undecodable_bytes is one of the data-quality counters: in the --json stats and in
+    the text footer, not only in info."""
+    import json
+
+    damaged = _write(tmp_path / "not_utf8.csv", CASES["not_utf8"][0])
+    assert main(["hazards", str(damaged), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stats"]["undecodable_bytes"] == 1
+    assert main(["hazards", str(damaged)]) == 0
+    assert "undecodable bytes 1" in " ".join(capsys.readouterr().out.split())

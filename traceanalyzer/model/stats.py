@@ -29,6 +29,7 @@ QUALITY_COUNTERS: dict[str, str] = {
                          "buffer is skipped",
     "bad_rows": "text rows that could not be read (dropped)",
     "bad_values": "cells that are not a number or out of range for their column",
+    "undecodable_bytes": "bytes of a text trace that are not UTF-8 (or UTF-16), replaced by U+FFFD (rows kept)",
     "implausible_header": "ETL logfile-header values out of range: clock rate (PerfFreq 0, 1 or absurd), pointer "
                           "size other than 4 or 8, start time outside 1990-2100",
     "missing_logfile_header": "an ETL file whose first buffer does not start with the logfile header",
