@@ -231,3 +231,16 @@ def test_replaced_bytes_are_a_data_quality_counter_of_hazards(tmp_path: Path, ca
     assert json.loads(capsys.readouterr().out)["stats"]["undecodable_bytes"] == 1
     assert main(["hazards", str(damaged)]) == 0
     assert "undecodable bytes 1" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_stray_quote_in_the_header_is_a_clear_error(tmp_path: Path) -> None:
+    """Found by the fuzz test: a quote opening the header joins lines into one column
+    name; with bad rows skipped the table then lacked time_ns (an internal KeyError)."""
+    from traceanalyzer.errors import TraceError
+    from traceanalyzer.readers import read_file
+
+    header = b'"' + LINES[0]
+    path = _write(tmp_path / "quoted.csv", header + header + b"".join(LINES[1:]))
+    with pytest.raises(TraceError, match="malformed CSV header") as err:
+        read_file(path)
+    assert str(path) in str(err.value)

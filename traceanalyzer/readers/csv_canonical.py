@@ -110,6 +110,12 @@ class CanonicalCsvReader:
                             quoted_strings_can_be_null=True,
                         ),
                     )
+                    parsed = [n.strip() for n in reader.schema.names]
+                    if parsed != names:  # e.g. a stray quote joins lines into the header
+                        raise TraceFormatError(
+                            "malformed CSV header: it parses as "
+                            f"{', '.join(repr(n) for n in parsed[:3])}{', ...' if len(parsed) > 3 else ''}, "
+                            "not as its commas separate it (a stray double quote?)", path)
                     held = None  # the last batch waits: a cut .gz may end inside its last row
                     for batch in reader:
                         if held is not None:
