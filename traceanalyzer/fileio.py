@@ -22,9 +22,9 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     create, set up or rename the file is a :class:`TraceError` naming ``path``; what the
     block raises passes unchanged."""
     p = Path(path)
+    if p.is_dir():  # found before the caller writes it all: the rename would fail
+        raise TraceError("cannot write: Is a directory", p)
     with _naming(p):
-        if p.is_dir():
-            raise IsADirectoryError(21, "Is a directory")
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
         os.close(fd)

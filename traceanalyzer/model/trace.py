@@ -564,8 +564,7 @@ def _end_rundown_after(table: pa.Table, family: str, times: np.ndarray, hi: int)
     column = _INSTANCE_ID[family]
     if not after.any() or column not in table.column_names:
         return np.zeros(len(times), dtype=bool)
-    events = np.asarray(_event_strings(table).to_pylist(), dtype=object)
-    is_end = np.array([str(e).endswith("RundownEnd") for e in events], dtype=bool)
+    is_end = np.asarray(pc.fill_null(pc.ends_with(_event_strings(table), "RundownEnd"), False))
     ids = np.asarray(pc.fill_null(table.column(column).cast(pa.int64(), safe=False), -1).to_numpy(zero_copy_only=False))
     busy = set(ids[after & ~is_end].tolist())
     return after & is_end & (ids != -1) & ~np.isin(ids, list(busy))

@@ -325,8 +325,7 @@ def _from_codes(data: np.ndarray, f: tl.Field, column: str, codes: np.ndarray, v
 class Decoded:
     """What :func:`decode_bulk` walked out of a class's events, for :func:`bulk_events`."""
 
-    members: np.ndarray
-    plan: Any
+    plan: Plan
     columns: list[str | None]
     slots_of: np.ndarray
     raw: np.ndarray
@@ -365,7 +364,7 @@ def decode_bulk(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarra
     decode_group(data, rec["a"][members], rec["pos"][members] + rec["size"][members], plan.kinds, plan.args,
                  roles, slots_of, raw, codes, first_off, first_len,
                  np.full((n_str, _table_size(n) if strings else 1), -1, np.int64), distinct, ok)
-    return Decoded(members, plan, columns, slots_of, raw, codes, first_off, first_len, distinct, ok)
+    return Decoded(plan, columns, slots_of, raw, codes, first_off, first_len, distinct, ok)
 
 
 #: Events of one walk chunk from which the classes are walked by two threads.
@@ -383,17 +382,16 @@ def decode_bulk_all(data: np.ndarray, rec: dict[str, np.ndarray],
 
 
 def bulk_events(data: np.ndarray, rec: dict[str, np.ndarray], members: np.ndarray, cls: EventClass,
-                time_base: Any, out: list[dict[str, pa.Array]],
+                got: Decoded | None, time_base: Any, out: list[dict[str, pa.Array]],
                 bad_values: Callable[[EventClass, str, str, int, int, Any], None],
-                unmapped: Callable[[str, int], None] | None = None,
-                decoded: Decoded | None = None) -> np.ndarray:
-    """Decode ``members`` in bulk into ``out`` when the class allows; returns the rest.
+                unmapped: Callable[[str, int], None] | None = None) -> np.ndarray:
+    """The columns of ``members`` (``got``: their walk by :func:`decode_bulk`, None when
+    the class has no bulk plan) into ``out``; returns the members left to the per-event
+    path.
 
     ``bad_values(cls, column, field, count, record offset, first value)`` is told of
     values that do not fit their column (they are null); ``unmapped(field, n)`` of fields
-    no column takes (as the per-event path counts them). ``decoded``: the walk of these
-    members already made by :func:`decode_bulk_all`."""
-    got = decoded if decoded is not None else decode_bulk(data, rec, members, cls)
+    no column takes (as the per-event path counts them)."""
     if got is None:
         return members
     plan, columns, slots_of, ok = got.plan, got.columns, got.slots_of, got.ok

@@ -85,13 +85,12 @@ class RareDecoder:
                 groups.append((cls, members))
             # the compiled walks first (on two threads when large), then, class by class in
             # this order, the columns and counters
-            bulk = [(cls, members) for cls, members in groups
-                    if cls is not None and len(members) >= BULK_MIN_EVENTS]
-            walked = iter(decode_bulk_all(data, rec, bulk))
-            for cls, members in groups:
-                if cls is not None and len(members) >= BULK_MIN_EVENTS:
-                    members = bulk_events(data, rec, members, cls, self.time, self.chunks, self.bad_values,
-                                          self._unmapped_counter(cls), decoded=next(walked))
+            in_bulk = [cls is not None and len(members) >= BULK_MIN_EVENTS for cls, members in groups]
+            walked = iter(decode_bulk_all(data, rec, [g for g, b in zip(groups, in_bulk) if b]))
+            for (cls, members), bulk in zip(groups, in_bulk):
+                if bulk:
+                    members = bulk_events(data, rec, members, cls, next(walked), self.time,
+                                          self.chunks, self.bad_values, self._unmapped_counter(cls))
                 slow.append(members)
         idx = np.sort(np.concatenate(slow))
         cols = [rec[k][idx].tolist() for k in _FIELDS]
