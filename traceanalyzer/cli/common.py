@@ -16,7 +16,8 @@ def add_trace_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", help="force a reader (etl, csv, xperf, wpa_csv, parquet)")
     p.add_argument("--strict", action="store_true",
                    help="fail (exit 2, naming the file and offset) on anything a lenient read counts as lost "
-                   "(truncated file, corrupt buffer, truncated record, bad row) or an implausible ETL header")
+                   "(truncated file, corrupt buffer, truncated record, bad row), an implausible ETL header, "
+                   "or a text trace's bad value or bytes that are not UTF-8/UTF-16")
     p.add_argument("--field-map", metavar="FILE",
                    help="mapping file for a driver that logs its own provider/event/field names")
     p.add_argument("--gz-max-bytes", type=int, metavar="BYTES",

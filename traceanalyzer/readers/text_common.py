@@ -1,6 +1,7 @@
 """Helpers shared by the text-export readers (xperf dumper text, WPA CSV).
 
-- :func:`decode_bytes`: bytes -> text, undecodable bytes replaced and counted.
+- :func:`decode_bytes`, :func:`decode_text`: bytes -> text, undecodable bytes replaced and
+  counted (:class:`Undecodable`: as ``undecodable_bytes``, the first one a strict error).
 - :func:`split_fields`: one text line -> fields, honouring double quotes (xperf style).
 - :func:`normalize_header`: the key column names are matched by.
 - :func:`parse_name_pid`: ``name (PID)`` cells -> (name, pid).
@@ -15,6 +16,7 @@ Cell values are converted by :mod:`traceanalyzer.readers.convert`; field maps li
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -22,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.model.schema import COLUMNS
-from traceanalyzer.readers.convert import clean_strings, parse_integers
+from traceanalyzer.readers.convert import Problems, clean_strings, parse_integers
 
 
 # --- text -------------------------------------------------------------------------------
@@ -32,20 +34,82 @@ def decode_bytes(data: bytes) -> tuple[str, int]:
     """Decode a text export: BOM-detected UTF-16/UTF-8, else UTF-8 with replacement.
 
     Returns (text, number of undecodable bytes sequences replaced by U+FFFD). A BOM is
-    removed.
+    removed. :func:`decode_text` also says where the first one is.
     """
+    decoded = decode_text(data)
+    return decoded.text, decoded.replaced
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Text of :func:`decode_text`.
+
+    replaced: byte sequences that were not ``encoding`` and became U+FFFD (a U+FFFD the
+    data itself holds is not counted); line: the line of the first (1 = the first line
+    of ``data``; 0 when none); bad: its bytes."""
+
+    text: str
+    replaced: int = 0
+    encoding: str = "UTF-8"
+    line: int = 0
+    bad: bytes = b""
+
+    def what(self) -> str:
+        """The first replaced sequence as the strict error says it (as the canonical CSV
+        reader: ``a byte that is not UTF-8 (0xe9)``)."""
+        shown = " ".join(f"0x{b:02x}" for b in self.bad[:4])
+        many = len(self.bad) > 1
+        return f"{'bytes' if many else 'a byte'} that {'are' if many else 'is'} not {self.encoding} ({shown})"
+
+
+def decode_text(data: bytes) -> Decoded:
+    """Decode a text export: BOM-detected UTF-16/UTF-8, else UTF-8; a BOM is removed.
+
+    Sequences that are not of that encoding become U+FFFD, counted, the first one's line
+    and bytes kept (the clean path decodes once; only text with such bytes is decoded
+    again to find them)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16", errors="replace")
-        return text, text.count("\ufffd")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+        codec, label = "utf-16", "UTF-16"
+    else:
+        codec, label = "utf-8", "UTF-8"
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
     try:
-        return data.decode("utf-8"), 0
-    except UnicodeDecodeError:
-        pass
-    text = data.decode("utf-8", errors="replace")
-    replaced = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))
-    return text, max(replaced, 0)
+        return Decoded(data.decode(codec), encoding=label)
+    except UnicodeDecodeError as exc:
+        start, end = exc.start, exc.end
+    text = data.decode(codec, errors="replace")
+    replaced = text.count("\ufffd") - data.decode(codec, errors="ignore").count("\ufffd")
+    before = data[:start].decode(codec, errors="replace")  # valid up to the first bad sequence
+    return Decoded(text, max(replaced, 1), label, before.count("\n") + 1, data[start:end])
+
+
+@dataclass
+class Undecodable:
+    """Replaced sequences of a read that decodes its text in parts (:func:`decode_text`
+    per block): counted as ``undecodable_bytes`` once at the end (detail: the first
+    line), the first one a problem (strict mode raises it, as the canonical CSV reader)."""
+
+    count: int = 0
+    encoding: str = "UTF-8"
+    first: tuple[int, str] | None = None
+
+    def add(self, decoded: Decoded, first_line: int = 1) -> None:
+        """``decoded`` holds the text from line ``first_line`` of the file."""
+        if not decoded.replaced:
+            return
+        self.count += decoded.replaced
+        if self.first is None:
+            self.encoding = decoded.encoding
+            self.first = (first_line + decoded.line - 1, decoded.what())
+
+    def report(self, report: Problems) -> None:
+        if self.first is None:
+            return
+        line, what = self.first
+        report.count("undecodable_bytes", self.count,
+                     detail=f"non-{self.encoding} bytes replaced by U+FFFD (first at line {line})")
+        report.problem(line, what)
 
 
 def split_fields(line: str) -> tuple[list[str], bool]:

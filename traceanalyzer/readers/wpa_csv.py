@@ -45,8 +45,10 @@ from traceanalyzer.readers.convert import (
 )
 from traceanalyzer.readers.field_map import EventMapping, FieldMap, field_map_from_options
 from traceanalyzer.readers.text_common import (
+    Undecodable,
     assemble_keyed,
     decode_bytes,
+    decode_text,
     find_column,
     guess_decimal_separator,
     normalize_header,
@@ -146,8 +148,11 @@ class _Read:
         self.report = Problems(path, options.strict)
         self.metadata: dict[str, Any] = {"format": "wpa_csv"}
         self.field_map: FieldMap = field_map_from_options(options.field_map, options.extra)
-        self.text, replaced = decode_bytes(data)
-        self.report.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
+        decoded = decode_text(data)
+        self.text = decoded.text
+        undecodable = Undecodable()
+        undecodable.add(decoded)
+        undecodable.report(self.report)
 
     # --- parsing ----------------------------------------------------------------
 

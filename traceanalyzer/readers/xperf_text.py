@@ -41,8 +41,10 @@ from traceanalyzer.readers.convert import Problems, clean_strings, parse_scaled_
 from traceanalyzer.readers.field_map import FieldMap, field_map_from_options
 from traceanalyzer.readers.xperf_scan import ERROR_LINE, LineScan, SpanCells, scan_block
 from traceanalyzer.readers.text_common import (
+    Undecodable,
     assemble_keyed,
     decode_bytes,
+    decode_text,
     find_column,
     normalize_header,
     parse_name_pid,
@@ -128,6 +130,8 @@ class _State:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: fields each (event type, id of its header) read last time: read them in one pass
     fields_used: dict[tuple[str, int], set[int]] = field(default_factory=dict)
+    #: bytes that are not UTF-8 (UTF-16), replaced: reported once at the end
+    undecodable: Undecodable = field(default_factory=Undecodable)
 
 
 class XperfTextReader:
@@ -159,9 +163,9 @@ class XperfTextReader:
             fh: BinaryIO = open(path, "rb")
             if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 text: transcode once
                 fh.close()
-                text, replaced = decode_bytes(path.read_bytes())
-                state.report.count("undecodable_bytes", replaced, detail="non-UTF-16 bytes replaced by U+FFFD")
-                fh = io.BytesIO(text.encode("utf-8"))
+                decoded = decode_text(path.read_bytes())
+                state.undecodable.add(decoded)
+                fh = io.BytesIO(decoded.text.encode("utf-8"))
             else:
                 fh.seek(0)
         except OSError as exc:
@@ -174,6 +178,7 @@ class XperfTextReader:
                 first_line += _parse_block(block, length, first_line, state, scan)
                 if options.progress is not None:
                     options.progress(pos, total)
+        state.undecodable.report(state.report)
         state.report.raise_if_strict()
         table, line = assemble_keyed(state.parts, "_line")  # rows by event type; file order as a key
         if table.num_rows == 0:
@@ -199,8 +204,9 @@ def _read_header(fh: BinaryIO, state: _State) -> int:
             where = "no EndHeader line" if seen_begin else "no BeginHeader line"
             raise TraceFormatError(f"not xperf dumper text: {where}", state.path)
         line_no += 1
-        text, _ = decode_bytes(raw)
-        text = text.strip()
+        decoded = decode_text(raw)
+        state.undecodable.add(decoded, line_no)
+        text = decoded.text.strip()
         if not seen_begin:
             if not text:
                 continue
@@ -227,12 +233,14 @@ def _read_header(fh: BinaryIO, state: _State) -> int:
         raw = fh.readline()
         if not raw:
             return line_no
-        text, _ = decode_bytes(raw)
+        decoded = decode_text(raw)
+        text = decoded.text
         if text.strip() == "":
             line_no += 1
             continue
         if text.lstrip().startswith("OS Version"):
             line_no += 1
+            state.undecodable.add(decoded, line_no)
             _parse_info_line(text.strip(), state, line_no)
             continue
         fh.seek(pos)
@@ -352,9 +360,9 @@ def _parse_block(block: bytes, length: int, first_line: int, state: _State,
     the next block's lines)."""
     if scan is None or scan.odd_lines:
         body = block[:length] if length < len(block) else block
-        text, replaced = decode_bytes(body)
-        state.report.count("undecodable_bytes", replaced, detail="non-UTF-8 bytes replaced by U+FFFD")
-        _parse_chunk(text, first_line, state)
+        decoded = decode_text(body)
+        state.undecodable.add(decoded, first_line)
+        _parse_chunk(decoded.text, first_line, state)
         return body.count(b"\n")
     scan.numbers += first_line
     codes = scan.code
