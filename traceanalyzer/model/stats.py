@@ -21,7 +21,8 @@ QUALITY_COUNTERS: dict[str, str] = {
     "lost_buffers": "buffers the recording session reported lost (ETL header BuffersLost)",
     "truncated_file": "buffers missing because the file ends early: fewer buffers than the ETL header's "
                       "BuffersWritten, or the file ends inside a buffer; a .csv.gz or .etl.gz whose gzip data "
-                      "ends early (read up to the cut)",
+                      "ends early (read up to the cut); a text trace whose last line has no line break "
+                      "(it may be cut in that line; the row is read as it is)",
     "corrupt_buffers": "buffers with a damaged header, a size that disagrees with the logfile header, compressed "
                        "data that does not decompress to its declared length, or records that stop before the "
                        "buffer's filled length; their records are skipped",

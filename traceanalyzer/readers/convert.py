@@ -85,8 +85,10 @@ class Problems:
         if value:
             self.stats.add(name, int(value), severity, source=str(self.path), detail=detail)  # type: ignore[arg-type]
 
-    def problem(self, line: int, message: str) -> None:
-        if self.first is None or line < self.first[0]:
+    def problem(self, line: int, message: str, *, cause: bool = False) -> None:
+        """Remember ``message`` if it is the earliest; ``cause``: it explains whatever else
+        went wrong in its line (a file cut short there), so it wins a tie."""
+        if self.first is None or line < self.first[0] or (cause and line == self.first[0]):
             self.first = (line, message)
 
     def flag(self, bad: np.ndarray, lines: np.ndarray, what: str, texts: pa.Array | None = None,

@@ -35,6 +35,7 @@ from traceanalyzer.readers.convert import (
 )
 from traceanalyzer.readers.gzip_limit import CountingFile, limited_gzip
 from traceanalyzer.readers.registry import read_head, register_reader
+from traceanalyzer.readers.text_common import TAIL_BYTES, line_left_open, note_line_left_open
 
 
 def _header_names(head: bytes) -> list[str]:
@@ -125,6 +126,10 @@ class CanonicalCsvReader:
                     held = damage.gzip_cut(limiter, out.rows + (held.num_rows if held is not None else 0), held)
                 if held is not None:
                     out.add(held)
+                last = 1 + out.rows + len(damage.skipped)  # the last line read
+                if last > 1 and (limiter.open_line and limiter.truncated is None if limiter is not None
+                                 else line_left_open(_tail(path))):
+                    damage.open_line = last
                 if fixer is not None:
                     damage.undecodable(fixer)
                 return out
@@ -306,6 +311,9 @@ class _Damage:
     - a ``.gz`` cut short (:meth:`gzip_cut`): ``truncated_file`` naming the file and
       where it stops, and its last row, when the cut left it with all its fields (the
       last value cut), is dropped as a bad row;
+    - a file whose last line has no line break (:attr:`open_line`): it may be cut in
+      that line, ``truncated_file``; the row is read as it is (a plain file cannot tell
+      a cut from a missing line break);
     - bytes that are not UTF-8 (:meth:`undecodable`): replaced by U+FFFD, counted as
       ``undecodable_bytes``.
 
@@ -322,6 +330,8 @@ class _Damage:
         self.cut_row: tuple[int, str] | None = None
         #: (line, what, counter detail naming the file) of a .gz cut short
         self.cut: tuple[int, str, str] | None = None
+        #: the last line, when no line break ends it (the file may be cut there)
+        self.open_line: int | None = None
         #: (byte sequences replaced, line of the first, its first byte)
         self.replaced: tuple[int, int, int] | None = None
         #: a bad row's text was not UTF-8 (pyarrow could not hand it over): read again repaired
@@ -370,6 +380,8 @@ class _Damage:
             line, what, detail = self.cut
             report.count("truncated_file", 1, detail=detail)
             report.problem(line, what)
+        if self.open_line is not None:
+            note_line_left_open(report, self.open_line)
         for fields, (count, line) in sorted(self.bad_rows.items()):
             what = f"{fields} field{'s' if fields != 1 else ''}, the header has {self.width}"
             report.count("bad_rows", count, detail=f"{what} (first at line {line})")
@@ -464,6 +476,13 @@ def _dispatch_unraisable(unraisable: Any) -> None:
         damage.row_not_utf8 = True
     else:
         _hook_previous(unraisable)
+
+
+def _tail(path: Path) -> bytes:
+    """The last bytes of the file (:func:`line_left_open`)."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, fh.seek(0, io.SEEK_END) - TAIL_BYTES))
+        return fh.read()
 
 
 def _not_utf8(exc: Exception) -> bool:

@@ -78,6 +78,8 @@ class _Limited(io.RawIOBase):
         self.truncated: tuple[int, int] | None = None
         #: the last byte given out (b"" before any): a cut text ends without a newline
         self.last = b""
+        #: the bytes after the last line break given out hold more than blanks
+        self.open_line = False
         self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._pending = b""  # compressed bytes read, not yet decompressed
         self._members = 0    # whole members decompressed
@@ -109,6 +111,8 @@ class _Limited(io.RawIOBase):
                 buffer[:n] = data
                 self.out += n
                 self.last = data[-1:]
+                nl = max(data.rfind(b"\n"), data.rfind(b"\r"))
+                self.open_line = bool(data[nl + 1:].strip()) or (nl < 0 and self.open_line)
                 self._check()
                 return n
 

@@ -84,6 +84,29 @@ def decode_text(data: bytes) -> Decoded:
     return Decoded(text, max(replaced, 1), label, before.count("\n") + 1, data[start:end])
 
 
+#: Bytes of a file's end that :func:`line_left_open` needs (a longer last line holds
+#: more than blanks anyway).
+TAIL_BYTES = 4096
+
+
+def line_left_open(tail: bytes) -> bool:
+    """True when ``tail``, the last bytes of a text file, end inside a line that holds
+    more than blanks: no line break ends the file, so it may be cut short in that line
+    (every tool that writes these formats ends its last line with one)."""
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return False
+    return bool(tail[max(tail.rfind(b"\n"), tail.rfind(b"\r")) + 1:].strip())
+
+
+def note_line_left_open(report: Problems, line: int) -> None:
+    """Count a file whose last line (``line``) has no line break as ``truncated_file``:
+    its last value may be cut (``...,0x1234`` read as ``...,0x12``). The row is read as
+    it is (lenient); strict mode raises this, before any other problem of that line."""
+    what = "the last line has no line break at its end: the file may be cut short in it"
+    report.count("truncated_file", 1, detail=f"{report.path.name}: {what} (line {line}; read as it is)")
+    report.problem(line, what, cause=True)
+
+
 @dataclass
 class Undecodable:
     """Replaced sequences of a read that decodes its text in parts (:func:`decode_text`

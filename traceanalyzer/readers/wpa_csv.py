@@ -49,9 +49,12 @@ from traceanalyzer.readers.text_common import (
     assemble_keyed,
     decode_bytes,
     decode_text,
+    TAIL_BYTES,
     find_column,
     guess_decimal_separator,
+    line_left_open,
     normalize_header,
+    note_line_left_open,
     parse_name_pid,
 )
 
@@ -163,6 +166,8 @@ class _Read:
         except (csv.Error, StopIteration):
             raise TraceFormatError("line 1: bad CSV header", self.path) from None
         cols = _Columns([h.strip() for h in header])
+        if "\n" in self.text and line_left_open(self.text[-TAIL_BYTES:].encode("utf-8")):
+            note_line_left_open(self.report, self.text.count("\n") + 1)
         columns, numbers = self.parse_rows(cols)
         if not len(numbers):
             if self.report.first is not None:

@@ -45,8 +45,11 @@ from traceanalyzer.readers.text_common import (
     assemble_keyed,
     decode_bytes,
     decode_text,
+    TAIL_BYTES,
     find_column,
+    line_left_open,
     normalize_header,
+    note_line_left_open,
     parse_name_pid,
     split_fields,
 )
@@ -174,10 +177,14 @@ class XperfTextReader:
             line_no = _read_header(fh, state)
             total = max(path.stat().st_size, 1)
             first_line = line_no + 1
+            tail = b""
             for block, length, scan, pos in _scanned_blocks(fh):
                 first_line += _parse_block(block, length, first_line, state, scan)
+                tail = block[max(0, length - TAIL_BYTES) : length]
                 if options.progress is not None:
                     options.progress(pos, total)
+        if line_left_open(tail):  # the last block is the text after the last line break
+            note_line_left_open(state.report, first_line)
         state.undecodable.report(state.report)
         state.report.raise_if_strict()
         table, line = assemble_keyed(state.parts, "_line")  # rows by event type; file order as a key
