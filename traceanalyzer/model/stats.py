@@ -21,8 +21,7 @@ QUALITY_COUNTERS: dict[str, str] = {
     "lost_buffers": "buffers the recording session reported lost (ETL header BuffersLost)",
     "truncated_file": "buffers missing because the file ends early: fewer buffers than the ETL header's "
                       "BuffersWritten, or the file ends inside a buffer; a .csv.gz or .etl.gz whose gzip data "
-                      "ends early (read up to the cut); a text trace whose last line has no line break "
-                      "(it may be cut in that line; the row is read as it is)",
+                      "ends early (read up to the cut)",
     "corrupt_buffers": "buffers with a damaged header, a size that disagrees with the logfile header, compressed "
                        "data that does not decompress to its declared length, or records that stop before the "
                        "buffer's filled length; their records are skipped",
@@ -31,6 +30,8 @@ QUALITY_COUNTERS: dict[str, str] = {
     "bad_rows": "text rows that could not be read (dropped)",
     "bad_values": "cells that are not a number or out of range for their column",
     "undecodable_bytes": "bytes of a text trace that are not UTF-8 (or UTF-16), replaced by U+FFFD (rows kept)",
+    "unterminated_last_line": "a text trace whose last line has no line break: it may be cut short in that line "
+                              "(a value such as 0x1234 left as 0x12); the row is read as it is",
     "implausible_header": "ETL logfile-header values out of range: clock rate (PerfFreq 0, 1 or absurd), pointer "
                           "size other than 4 or 8, start time outside 1990-2100",
     "missing_logfile_header": "an ETL file whose first buffer does not start with the logfile header",

@@ -99,11 +99,13 @@ def line_left_open(tail: bytes) -> bool:
 
 
 def note_line_left_open(report: Problems, line: int) -> None:
-    """Count a file whose last line (``line``) has no line break as ``truncated_file``:
-    its last value may be cut (``...,0x1234`` read as ``...,0x12``). The row is read as
-    it is (lenient); strict mode raises this, before any other problem of that line."""
+    """Count a file whose last line (``line``) has no line break as
+    ``unterminated_last_line``: its last value may be cut (``...,0x1234`` read as
+    ``...,0x12``). Not a loss (the row is read as it is, and a forgotten line break looks
+    the same), a warning; strict mode raises it, before any other problem of that line."""
     what = "the last line has no line break at its end: the file may be cut short in it"
-    report.count("truncated_file", 1, detail=f"{report.path.name}: {what} (line {line}; read as it is)")
+    report.count("unterminated_last_line", 1, "warning",
+                 detail=f"{report.path.name}: {what} (line {line}; read as it is)")
     report.problem(line, what, cause=True)
 
 
