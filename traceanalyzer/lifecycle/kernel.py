@@ -41,7 +41,7 @@ from numba import njit
 from numba import types as nbt
 from numba.typed import Dict
 
-from traceanalyzer.lifecycle import codes, records
+from traceanalyzer.lifecycle import codes, records, splice
 from traceanalyzer.lifecycle.codes import (
     ALLOC_PAGES_LEAK, ALLOC_PAGES_SHORT, ALLOC_PAGES_WRONG_FREE, CACHE_TYPE_CONFLICT, DOUBLE_LOCK,
     DRIVER_FREES_IO_MANAGER_MDL, E_ALLOCPAGES, E_ALLOCPAGESEX, E_BUILDNP, E_EXFREE, E_FREEPAGES,
@@ -453,12 +453,15 @@ def _at_trace_end(F, nf, S, M, L, RV, t, ns, nrv):
 
 # --- per-event handlers -----------------------------------------------------------------
 # One function per event family, called from the loop of ``replay`` with the record tables,
-# the counters they move and the call's own column values (``x_*``); each returns the
-# counters it changed. Compiled, they are inlined into the loop (``_INLINED``). The families
-# of nearly every call (allocate, lock, map, unmap, unlock, free) stay in the loop itself:
-# numba takes a reference on every array a function receives and LLVM cannot drop those
-# around a call that may raise (a dict lookup): a handler per hot family made the kernel
-# 1.3-1.7x slower, 1.1-1.4x with every helper inlined too (benchmarks/bench_core.py).
+# the counters they move and the call's own column values; each returns the counters it
+# changed. The rarer families take the call's values as ``x_*`` and are compiled as
+# functions numba inlines (``_INLINED``). The families of nearly every call (allocate,
+# lock, unlock, free, map, unmap) take the loop's own names, and the compiled kernel has
+# them spliced into its loop as source (``_SPLICED``, splice.py): as functions, even
+# inlined by numba, they cost 1.1-1.7x kernel time, because numba takes a reference on
+# every array a function receives and LLVM cannot drop those around code that may raise
+# (a dict lookup). Spliced, the compiled loop is statement for statement the one written
+# by hand before; run as Python, the loop calls them.
 
 
 def _on_rsv_alloc(RV, rsv, nrv, i, p, x_va, x_mva, x_ok, x_tag):
@@ -628,6 +631,279 @@ def _partial_source_gone(F, nf, S, L, s, i, p, ti):
     return _finding_at(F, nf, PARTIAL_OUTLIVES_SOURCE, i, s, p, ti, since=rel)
 
 
+def _on_alloc(S, IV, ivn, slot_of, irp_head, ns, s, e, i, p, a, mid, row, va, size, req, irp, ok, n_procs):
+    """IoAllocateMdl, MmAllocatePagesForMdl(Ex): a new lifetime of MDL ``a`` in slot ``ns`` (an
+    earlier one at that address, not freed, ends as reallocated). Returns the slot count."""
+    if ok[row] == 0:
+        return ns
+    if s >= 0 and S[s, S_FREED] != 1:
+        S[s, S_REALLOC] = 1
+        S[s, S_END_EV] = i
+        _iv_clear(S, IV, ivn, s)
+    s = ns
+    ns += 1
+    S[s, S_MDL] = a
+    S[s, S_KIND] = K_IOALLOC if e == E_IOALLOC else K_PAGES
+    S[s, S_ALLOC_EV] = i
+    S[s, S_FIRST_EV] = i
+    S[s, S_ALLOC_PROC] = p
+    S[s, S_VA] = va[row] if e == E_IOALLOC else -1
+    S[s, S_SIZE] = size[row]
+    S[s, S_REQ] = req[row]
+    S[s, S_LOCKST] = LS_UNLOCKED
+    S[s, S_FREED] = 0
+    S[s, S_NUSER] = 0
+    S[s, S_PAGESFREED] = 0
+    S[s, S_IRP] = irp[row] if e == E_IOALLOC else -1
+    q = S[s, S_IRP]
+    if q != -1:
+        S[s, S_IRPNEXT] = irp_head[q] if q in irp_head else -1
+        irp_head[q] = s
+    S[s, S_NMAPS] = 0
+    S[s, S_NLOCKS] = 0
+    S[s, S_REALLOC] = 0
+    slot_of[mid] = s
+    if e != E_IOALLOC:
+        _iv_set(S, IV, ivn, s, n_procs + 1 + s, 0, size[row])
+    return ns
+
+
+def _on_lock(F, nf, S, M, L, IV, ivn, live_lock, nl, nl_live, s, kind, e, i, p, ti, row, va, size,
+             mode, ok, tproc):
+    """MmProbeAndLockPages, MmProbeAndLockProcessPages: a new lock record, or the finding
+    that refuses it. Returns the finding, lock and live-lock counts."""
+    if ok[row] == 0:
+        return nf, nl, nl_live
+    if kind & (K_NONPAGED | K_PARTIAL):
+        nf = _finding_at(F, nf, LOCK_BUILT_OR_PARTIAL_MDL, i, s, p, ti)
+        return nf, nl, nl_live
+    if S[s, S_LOCKST] == LS_LOCKED:
+        nf = _finding_from(F, nf, DOUBLE_LOCK, i, s, p, ti,
+                           since=L[S[s, S_LOCK], L_START_EV], lock=S[s, S_LOCK])
+        return nf, nl, nl_live
+    lproc = p
+    if e == E_LOCKPROC and tproc[row] != -1:
+        lproc = tproc[row]
+    vs = S[s, S_VA]
+    if vs == -1 and va[row] != -1:
+        vs = va[row]
+        S[s, S_VA] = vs
+    if S[s, S_SIZE] == -1 and size[row] != -1:
+        S[s, S_SIZE] = size[row]
+    user = 1 if (_is_user(vs) or (vs == -1 and mode[row] == MODE_USER)) else 0
+    if user == 1 and S[s, S_ALLOC_PROC] != -1 and lproc != -1 and lproc != S[s, S_ALLOC_PROC]:
+        nf = _finding_at(F, nf, LOCK_IN_WRONG_PROCESS, i, s, lproc, ti,
+                         since=S[s, S_ALLOC_EV], lock=nl)
+    lk = nl
+    nl += 1
+    L[lk, L_SLOT] = s
+    L[lk, L_PROC] = lproc
+    L[lk, L_USER] = user
+    L[lk, L_START_EV] = i
+    L[lk, L_END_EV] = -1
+    L[lk, L_REASON] = R_LIVE
+    live_lock[nl_live] = lk
+    L[lk, L_LIVEPOS] = nl_live
+    nl_live += 1
+    # the pages are locked again: an open unlock-exposure window of a live user
+    # mapping closes here (a later unlock opens a new one)
+    m = S[s, S_UHEAD]
+    while m >= 0:
+        fx = M[m, M_EXPO_F]
+        if fx >= 0 and F[fx, F_RULE] == UNLOCK_WHILE_USER_MAPPED and F[fx, F_END] == -1:
+            F[fx, F_END] = ti
+        m = M[m, M_NEXT]
+    S[s, S_LOCKST] = LS_LOCKED
+    S[s, S_LOCK] = lk
+    S[s, S_NLOCKS] += 1
+    space = -1
+    if _is_kernel(vs):
+        space = 0
+    elif user == 1 and lproc != -1:
+        space = lproc + 1
+    _iv_set(S, IV, ivn, s, space, vs, S[s, S_SIZE])
+    return nf, nl, nl_live
+
+
+def _on_unlock(F, nf, S, M, L, IV, ivn, sysva, live_lock, nl_live, s, kind, i, p, ti):
+    """MmUnlockPages: ends the lock (and the MDL's system mapping); a live user mapping
+    opens an exposure window. Returns the finding and live-lock counts."""
+    if kind & K_PAGES:
+        nf = _finding_at(F, nf, UNLOCK_ALLOCATED_PAGES_MDL, i, s, p, ti)
+        return nf, nl_live
+    if kind & (K_NONPAGED | K_PARTIAL):
+        nf = _finding_at(F, nf, UNLOCK_BUILT_OR_PARTIAL_MDL, i, s, p, ti)
+        return nf, nl_live
+    if S[s, S_LOCKST] == LS_UNLOCKED:
+        nf = _finding_at(F, nf, UNLOCK_NOT_LOCKED, i, s, p, ti)
+        return nf, nl_live
+    # every unlock of a locked MDL under a live user mapping opens an exposure
+    # window (a re-lock closes it: see E_LOCK)
+    m = S[s, S_UHEAD]
+    while m >= 0:
+        if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
+            M[m, M_EXPO_F] = nf
+            nf = _exposure_from(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti,
+                                since=M[m, M_START_EV], mapping=m, lock=S[s, S_LOCK])
+        m = M[m, M_NEXT]
+    _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
+    _iv_clear(S, IV, ivn, s)
+    lk = S[s, S_LOCK]
+    if lk >= 0:
+        nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_UNLOCK)
+    S[s, S_LOCKST] = LS_UNLOCKED
+    S[s, S_LOCK] = -1
+    return nf, nl_live
+
+
+def _on_free(F, nf, S, M, L, IV, ivn, sysva, s, kind, e, i, p, ti):
+    """IoFreeMdl, ExFreePool (of an MDL), MmFreePagesFromMdl: the end of the lifetime (or of its
+    pages). Returns the finding count."""
+    if e == E_FREEPAGES and kind == K_UNKNOWN and S[s, S_LOCKST] == LS_UNKNOWN:
+        kind = K_UNKNOWN | K_PAGES  # allocated before the trace: now we know how
+        S[s, S_KIND] = kind
+    if e == E_FREEPAGES and not (kind & K_PAGES):
+        nf = _finding_at(F, nf, FREE_PAGES_WRONG_MDL, i, s, p, ti)
+        return nf
+    if e == E_IOFREE and (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
+        nf = _finding_from(F, nf, ALLOC_PAGES_WRONG_FREE, i, s, p, ti, since=S[s, S_ALLOC_EV])
+    if e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED:
+        lk = S[s, S_LOCK]
+        nf = _finding_from(F, nf, FREE_MDL_WHILE_LOCKED, i, s, p, ti,
+                           since=L[lk, L_START_EV], lock=lk)
+        if L[lk, L_USER] == 1:
+            F[nf - 1, F_SEV] = 1
+    m = S[s, S_UHEAD]
+    while m >= 0:
+        if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
+            M[m, M_EXPO_F] = nf
+            nf = _exposure_from(F, nf, FREE_PAGES_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti,
+                                since=M[m, M_START_EV], mapping=m)
+        m = M[m, M_NEXT]
+    sm = S[s, S_SYSMAP]
+    if sm >= 0 and not (e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED):
+        if e != E_FREEPAGES and not (kind & K_PARTIAL):
+            nf = _finding_from(F, nf, KMAP_LEAK, i, s, p, ti, since=M[sm, M_START_EV], mapping=sm)
+        _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
+    _iv_clear(S, IV, ivn, s)
+    if e == E_FREEPAGES:
+        S[s, S_PAGESFREED] = 1
+    else:
+        S[s, S_FREED] = 1
+        S[s, S_FREE_EV] = i
+        S[s, S_END_EV] = i
+    return nf
+
+
+def _on_map(F, nf, S, M, IV, ivn, sysva, live_user, nm, nu, s, kind, i, p, ti, row, mva, ok, mode, cache,
+            proc_is_system):
+    """MmMapLockedPagesSpecifyCache, MmMapLockedPages: a new mapping record (user: on the
+    slot's and the global live lists; system: the slot's one), or the finding that refuses
+    it. Returns the finding, mapping and live-user-mapping counts."""
+    x = mva[row]
+    if x == 0 or ok[row] == 0:
+        S[s, S_FAILMAP] = i
+        return nf, nm, nu
+    if S[s, S_LOCKST] == LS_UNLOCKED and not (kind & (K_NONPAGED | K_PAGES | K_PARTIAL)):
+        nf = _finding_at(F, nf, KMAP_UNLOCKED_MDL, i, s, p, ti)
+        return nf, nm, nu
+    md = mode[row]
+    if md == MODE_USER:
+        if p == -1 or proc_is_system[p] == 1:
+            nf = _finding_at(F, nf, USER_MAP_IN_ARBITRARY_CONTEXT, i, s, p, ti, mapping=nm)
+        kmem = (kind & (K_NONPAGED | K_PAGES)) != 0 or _is_kernel(S[s, S_VA])
+        src0 = S[s, S_SRC] if (kind & K_PARTIAL) else -1
+        if not kmem and src0 >= 0 and (S[src0, S_KIND] & (K_NONPAGED | K_PAGES)):
+            kmem = True  # a partial MDL describes its source's (kernel) pages
+        if kmem:
+            nf = _finding_at(F, nf, USER_MAP_KERNEL_MEMORY, i, s, p, ti, mapping=nm)
+    elif S[s, S_SYSMAP] >= 0 or (kind & K_NONPAGED):
+        rel = M[S[s, S_SYSMAP], M_START_EV] if S[s, S_SYSMAP] >= 0 else -1
+        nf = _finding_at(F, nf, KMAP_SECOND_SYSTEM_MAPPING, i, s, p, ti, since=rel)
+        return nf, nm, nu
+    c = cache[row]
+    if c != -1:
+        conflict = _cache_conflict(S, M, IV, ivn, s, c)
+        if conflict >= 0:
+            nf = _finding_from(F, nf, CACHE_TYPE_CONFLICT, i, s, p, ti,
+                               since=M[conflict, M_START_EV], mapping=nm)
+    m = nm
+    nm += 1
+    M[m, M_SLOT] = s
+    M[m, M_MODE] = 1 if md == MODE_USER else 0
+    M[m, M_PROC] = p
+    M[m, M_VA] = x
+    M[m, M_CACHE] = c
+    M[m, M_START_EV] = i
+    M[m, M_END_EV] = -1
+    M[m, M_REASON] = R_LIVE
+    S[s, S_NMAPS] += 1
+    if md == MODE_USER:
+        M[m, M_NEXT] = S[s, S_UHEAD]
+        S[s, S_UHEAD] = m
+        S[s, S_NUSER] += 1
+        live_user[nu] = m
+        M[m, M_LIVEPOS] = nu
+        nu += 1
+    else:
+        S[s, S_SYSMAP] = m
+        sysva[x] = m
+    return nf, nm, nu
+
+
+def _on_unmap(F, nf, S, M, sysva, live_user, nu, s, kind, i, p, ti, row, mva):
+    """MmUnmapLockedPages: ends the user mapping at that address (in its own process) or the
+    system mapping. Returns the finding and live-user-mapping counts."""
+    x = mva[row]
+    if x == 0:
+        if S[s, S_FAILMAP] >= 0:
+            nf = _finding_at(F, nf, MAP_FAILED_UNCHECKED, i, s, p, ti, since=S[s, S_FAILMAP])
+        else:
+            nf = _finding_at(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, p, ti)
+        return nf, nu
+    if _is_user(x):
+        m = S[s, S_UHEAD]
+        while m >= 0 and M[m, M_VA] != x:
+            m = M[m, M_NEXT]
+        if m >= 0:
+            if p != -1 and p != M[m, M_PROC]:
+                nf = _finding_at(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, M[m, M_PROC], ti,
+                                 since=M[m, M_START_EV], mapping=m)
+                return nf, nu
+            nu = _end_user_mapping(F, S, M, live_user, nu, s, m, i, ti, R_UNMAP)
+            return nf, nu
+        m = S[s, S_XHEAD]
+        while m >= 0 and M[m, M_VA] != x:
+            m = M[m, M_NEXT]
+        if m >= 0:
+            nf = _finding_at(F, nf, USER_UNMAP_AFTER_OWNER_EXIT, i, s, M[m, M_PROC], ti,
+                             since=M[m, M_START_EV], mapping=m)
+            S[s, S_XHEAD] = _unlink(M, S[s, S_XHEAD], m)
+            return nf, nu
+        nf = _finding_at(F, nf, USER_MAP_UNBALANCED, i, s, p, ti)
+        return nf, nu
+    if (kind & K_NONPAGED) and x == S[s, S_VA]:
+        nf = _finding_at(F, nf, KUNMAP_NONPAGED_MDL, i, s, p, ti)
+        return nf, nu
+    sm = S[s, S_SYSMAP]
+    if sm < 0 and (kind & K_PARTIAL):
+        nf = _finding_at(F, nf, PARTIAL_UNMAP_ILLEGAL, i, s, p, ti)
+        return nf, nu
+    if sm >= 0 and M[sm, M_VA] == x:
+        M[sm, M_END_EV] = i
+        M[sm, M_END_T] = ti
+        M[sm, M_REASON] = R_UNMAP
+        if x in sysva:
+            del sysva[x]
+        S[s, S_SYSMAP] = -1
+    elif sm >= 0 or x in sysva:
+        rel = M[sm, M_START_EV] if sm >= 0 else M[sysva[x], M_START_EV]
+        nf = _finding_at(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, p, ti, since=rel)
+    else:
+        nf = _finding_at(F, nf, KUNMAP_NOT_MAPPED, i, s, p, ti)
+    return nf, nu
+
+
 def replay(inp, sizes, scratch):
     """Run the state machine over the stream of ``inp`` (:class:`ReplayInput`) with record
     tables sized by ``sizes`` (:class:`ReplaySizes`) and fresh ``scratch``
@@ -686,37 +962,8 @@ def replay(inp, sizes, scratch):
         s = slot_of[mid]
 
         if e == E_IOALLOC or e == E_ALLOCPAGES or e == E_ALLOCPAGESEX:
-            if ok[row] == 0:
-                continue
-            if s >= 0 and S[s, S_FREED] != 1:
-                S[s, S_REALLOC] = 1
-                S[s, S_END_EV] = i
-                _iv_clear(S, IV, ivn, s)
-            s = ns
-            ns += 1
-            S[s, S_MDL] = a
-            S[s, S_KIND] = K_IOALLOC if e == E_IOALLOC else K_PAGES
-            S[s, S_ALLOC_EV] = i
-            S[s, S_FIRST_EV] = i
-            S[s, S_ALLOC_PROC] = p
-            S[s, S_VA] = va[row] if e == E_IOALLOC else -1
-            S[s, S_SIZE] = size[row]
-            S[s, S_REQ] = req[row]
-            S[s, S_LOCKST] = LS_UNLOCKED
-            S[s, S_FREED] = 0
-            S[s, S_NUSER] = 0
-            S[s, S_PAGESFREED] = 0
-            S[s, S_IRP] = irp[row] if e == E_IOALLOC else -1
-            q = S[s, S_IRP]
-            if q != -1:
-                S[s, S_IRPNEXT] = irp_head[q] if q in irp_head else -1
-                irp_head[q] = s
-            S[s, S_NMAPS] = 0
-            S[s, S_NLOCKS] = 0
-            S[s, S_REALLOC] = 0
-            slot_of[mid] = s
-            if e != E_IOALLOC:
-                _iv_set(S, IV, ivn, s, n_procs + 1 + s, 0, size[row])
+            ns = _on_alloc(S, IV, ivn, slot_of, irp_head, ns, s, e, i, p, a, mid, row, va, size, req, irp, ok,
+                           n_procs)
             continue
 
         if s < 0:
@@ -731,56 +978,8 @@ def replay(inp, sizes, scratch):
             nf = _finding_at(F, nf, ALLOC_PAGES_SHORT, i, s, p, ti, since=S[s, S_ALLOC_EV])
 
         if e == E_LOCK or e == E_LOCKPROC:
-            if ok[row] == 0:
-                continue
-            if kind & (K_NONPAGED | K_PARTIAL):
-                nf = _finding_at(F, nf, LOCK_BUILT_OR_PARTIAL_MDL, i, s, p, ti)
-                continue
-            if S[s, S_LOCKST] == LS_LOCKED:
-                nf = _finding_from(F, nf, DOUBLE_LOCK, i, s, p, ti,
-                                   since=L[S[s, S_LOCK], L_START_EV], lock=S[s, S_LOCK])
-                continue
-            lproc = p
-            if e == E_LOCKPROC and tproc[row] != -1:
-                lproc = tproc[row]
-            vs = S[s, S_VA]
-            if vs == -1 and va[row] != -1:
-                vs = va[row]
-                S[s, S_VA] = vs
-            if S[s, S_SIZE] == -1 and size[row] != -1:
-                S[s, S_SIZE] = size[row]
-            user = 1 if (_is_user(vs) or (vs == -1 and mode[row] == MODE_USER)) else 0
-            if user == 1 and S[s, S_ALLOC_PROC] != -1 and lproc != -1 and lproc != S[s, S_ALLOC_PROC]:
-                nf = _finding_at(F, nf, LOCK_IN_WRONG_PROCESS, i, s, lproc, ti,
-                                 since=S[s, S_ALLOC_EV], lock=nl)
-            lk = nl
-            nl += 1
-            L[lk, L_SLOT] = s
-            L[lk, L_PROC] = lproc
-            L[lk, L_USER] = user
-            L[lk, L_START_EV] = i
-            L[lk, L_END_EV] = -1
-            L[lk, L_REASON] = R_LIVE
-            live_lock[nl_live] = lk
-            L[lk, L_LIVEPOS] = nl_live
-            nl_live += 1
-            # the pages are locked again: an open unlock-exposure window of a live user
-            # mapping closes here (a later unlock opens a new one)
-            m = S[s, S_UHEAD]
-            while m >= 0:
-                fx = M[m, M_EXPO_F]
-                if fx >= 0 and F[fx, F_RULE] == UNLOCK_WHILE_USER_MAPPED and F[fx, F_END] == -1:
-                    F[fx, F_END] = ti
-                m = M[m, M_NEXT]
-            S[s, S_LOCKST] = LS_LOCKED
-            S[s, S_LOCK] = lk
-            S[s, S_NLOCKS] += 1
-            space = -1
-            if _is_kernel(vs):
-                space = 0
-            elif user == 1 and lproc != -1:
-                space = lproc + 1
-            _iv_set(S, IV, ivn, s, space, vs, S[s, S_SIZE])
+            nf, nl, nl_live = _on_lock(F, nf, S, M, L, IV, ivn, live_lock, nl, nl_live, s, kind, e, i, p, ti, row,
+                                       va, size, mode, ok, tproc)
             continue
 
         if (e == E_UNLOCK or e == E_IOFREE) and S[s, S_IRP] != -1:
@@ -788,67 +987,11 @@ def replay(inp, sizes, scratch):
             nf = _finding_at(F, nf, DRIVER_FREES_IO_MANAGER_MDL, i, s, p, ti, since=S[s, S_ALLOC_EV])
 
         if e == E_UNLOCK:
-            if kind & K_PAGES:
-                nf = _finding_at(F, nf, UNLOCK_ALLOCATED_PAGES_MDL, i, s, p, ti)
-                continue
-            if kind & (K_NONPAGED | K_PARTIAL):
-                nf = _finding_at(F, nf, UNLOCK_BUILT_OR_PARTIAL_MDL, i, s, p, ti)
-                continue
-            if S[s, S_LOCKST] == LS_UNLOCKED:
-                nf = _finding_at(F, nf, UNLOCK_NOT_LOCKED, i, s, p, ti)
-                continue
-            # every unlock of a locked MDL under a live user mapping opens an exposure
-            # window (a re-lock closes it: see E_LOCK)
-            m = S[s, S_UHEAD]
-            while m >= 0:
-                if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
-                    M[m, M_EXPO_F] = nf
-                    nf = _exposure_from(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti,
-                                        since=M[m, M_START_EV], mapping=m, lock=S[s, S_LOCK])
-                m = M[m, M_NEXT]
-            _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
-            _iv_clear(S, IV, ivn, s)
-            lk = S[s, S_LOCK]
-            if lk >= 0:
-                nl_live = _end_lock(L, F, live_lock, nl_live, lk, i, ti, R_UNLOCK)
-            S[s, S_LOCKST] = LS_UNLOCKED
-            S[s, S_LOCK] = -1
+            nf, nl_live = _on_unlock(F, nf, S, M, L, IV, ivn, sysva, live_lock, nl_live, s, kind, i, p, ti)
             continue
 
         if e == E_IOFREE or e == E_EXFREE or e == E_FREEPAGES:
-            if e == E_FREEPAGES and kind == K_UNKNOWN and S[s, S_LOCKST] == LS_UNKNOWN:
-                kind = K_UNKNOWN | K_PAGES  # allocated before the trace: now we know how
-                S[s, S_KIND] = kind
-            if e == E_FREEPAGES and not (kind & K_PAGES):
-                nf = _finding_at(F, nf, FREE_PAGES_WRONG_MDL, i, s, p, ti)
-                continue
-            if e == E_IOFREE and (kind & K_PAGES) and S[s, S_PAGESFREED] != 1:
-                nf = _finding_from(F, nf, ALLOC_PAGES_WRONG_FREE, i, s, p, ti, since=S[s, S_ALLOC_EV])
-            if e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED:
-                lk = S[s, S_LOCK]
-                nf = _finding_from(F, nf, FREE_MDL_WHILE_LOCKED, i, s, p, ti,
-                                   since=L[lk, L_START_EV], lock=lk)
-                if L[lk, L_USER] == 1:
-                    F[nf - 1, F_SEV] = 1
-            m = S[s, S_UHEAD]
-            while m >= 0:
-                if M[m, M_EXPO_F] < 0 or F[M[m, M_EXPO_F], F_END] != -1:
-                    M[m, M_EXPO_F] = nf
-                    nf = _exposure_from(F, nf, FREE_PAGES_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti,
-                                        since=M[m, M_START_EV], mapping=m)
-                m = M[m, M_NEXT]
-            sm = S[s, S_SYSMAP]
-            if sm >= 0 and not (e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED):
-                if e != E_FREEPAGES and not (kind & K_PARTIAL):
-                    nf = _finding_from(F, nf, KMAP_LEAK, i, s, p, ti, since=M[sm, M_START_EV], mapping=sm)
-                _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
-            _iv_clear(S, IV, ivn, s)
-            if e == E_FREEPAGES:
-                S[s, S_PAGESFREED] = 1
-            else:
-                S[s, S_FREED] = 1
-                S[s, S_FREE_EV] = i
-                S[s, S_END_EV] = i
+            nf = _on_free(F, nf, S, M, L, IV, ivn, sysva, s, kind, e, i, p, ti)
             continue
 
         if e == E_BUILDNP:
@@ -874,105 +1017,14 @@ def replay(inp, sizes, scratch):
             continue
 
         if e == E_MAPSC or e == E_MAP:
-            x = mva[row]
-            if x == 0 or ok[row] == 0:
-                S[s, S_FAILMAP] = i
-                continue
-            if S[s, S_LOCKST] == LS_UNLOCKED and not (kind & (K_NONPAGED | K_PAGES | K_PARTIAL)):
-                nf = _finding_at(F, nf, KMAP_UNLOCKED_MDL, i, s, p, ti)
-                continue
-            md = mode[row]
-            if md == MODE_USER:
-                if p == -1 or proc_is_system[p] == 1:
-                    nf = _finding_at(F, nf, USER_MAP_IN_ARBITRARY_CONTEXT, i, s, p, ti, mapping=nm)
-                kmem = (kind & (K_NONPAGED | K_PAGES)) != 0 or _is_kernel(S[s, S_VA])
-                src0 = S[s, S_SRC] if (kind & K_PARTIAL) else -1
-                if not kmem and src0 >= 0 and (S[src0, S_KIND] & (K_NONPAGED | K_PAGES)):
-                    kmem = True  # a partial MDL describes its source's (kernel) pages
-                if kmem:
-                    nf = _finding_at(F, nf, USER_MAP_KERNEL_MEMORY, i, s, p, ti, mapping=nm)
-            elif S[s, S_SYSMAP] >= 0 or (kind & K_NONPAGED):
-                rel = M[S[s, S_SYSMAP], M_START_EV] if S[s, S_SYSMAP] >= 0 else -1
-                nf = _finding_at(F, nf, KMAP_SECOND_SYSTEM_MAPPING, i, s, p, ti, since=rel)
-                continue
-            c = cache[row]
-            if c != -1:
-                conflict = _cache_conflict(S, M, IV, ivn, s, c)
-                if conflict >= 0:
-                    nf = _finding_from(F, nf, CACHE_TYPE_CONFLICT, i, s, p, ti,
-                                       since=M[conflict, M_START_EV], mapping=nm)
-            m = nm
-            nm += 1
-            M[m, M_SLOT] = s
-            M[m, M_MODE] = 1 if md == MODE_USER else 0
-            M[m, M_PROC] = p
-            M[m, M_VA] = x
-            M[m, M_CACHE] = c
-            M[m, M_START_EV] = i
-            M[m, M_END_EV] = -1
-            M[m, M_REASON] = R_LIVE
-            S[s, S_NMAPS] += 1
-            if md == MODE_USER:
-                M[m, M_NEXT] = S[s, S_UHEAD]
-                S[s, S_UHEAD] = m
-                S[s, S_NUSER] += 1
-                live_user[nu] = m
-                M[m, M_LIVEPOS] = nu
-                nu += 1
-            else:
-                S[s, S_SYSMAP] = m
-                sysva[x] = m
+            nf, nm, nu = _on_map(F, nf, S, M, IV, ivn, sysva, live_user, nm, nu, s, kind, i, p, ti, row, mva, ok, mode,
+                                 cache, proc_is_system)
             continue
 
         if e == E_UNMAP:
-            x = mva[row]
-            if x == 0:
-                if S[s, S_FAILMAP] >= 0:
-                    nf = _finding_at(F, nf, MAP_FAILED_UNCHECKED, i, s, p, ti, since=S[s, S_FAILMAP])
-                else:
-                    nf = _finding_at(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, p, ti)
-                continue
-            if _is_user(x):
-                m = S[s, S_UHEAD]
-                while m >= 0 and M[m, M_VA] != x:
-                    m = M[m, M_NEXT]
-                if m >= 0:
-                    if p != -1 and p != M[m, M_PROC]:
-                        nf = _finding_at(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, M[m, M_PROC], ti,
-                                         since=M[m, M_START_EV], mapping=m)
-                        continue
-                    nu = _end_user_mapping(F, S, M, live_user, nu, s, m, i, ti, R_UNMAP)
-                    continue
-                m = S[s, S_XHEAD]
-                while m >= 0 and M[m, M_VA] != x:
-                    m = M[m, M_NEXT]
-                if m >= 0:
-                    nf = _finding_at(F, nf, USER_UNMAP_AFTER_OWNER_EXIT, i, s, M[m, M_PROC], ti,
-                                     since=M[m, M_START_EV], mapping=m)
-                    S[s, S_XHEAD] = _unlink(M, S[s, S_XHEAD], m)
-                    continue
-                nf = _finding_at(F, nf, USER_MAP_UNBALANCED, i, s, p, ti)
-                continue
-            if (kind & K_NONPAGED) and x == S[s, S_VA]:
-                nf = _finding_at(F, nf, KUNMAP_NONPAGED_MDL, i, s, p, ti)
-                continue
-            sm = S[s, S_SYSMAP]
-            if sm < 0 and (kind & K_PARTIAL):
-                nf = _finding_at(F, nf, PARTIAL_UNMAP_ILLEGAL, i, s, p, ti)
-                continue
-            if sm >= 0 and M[sm, M_VA] == x:
-                M[sm, M_END_EV] = i
-                M[sm, M_END_T] = ti
-                M[sm, M_REASON] = R_UNMAP
-                if x in sysva:
-                    del sysva[x]
-                S[s, S_SYSMAP] = -1
-            elif sm >= 0 or x in sysva:
-                rel = M[sm, M_START_EV] if sm >= 0 else M[sysva[x], M_START_EV]
-                nf = _finding_at(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, p, ti, since=rel)
-            else:
-                nf = _finding_at(F, nf, KUNMAP_NOT_MAPPED, i, s, p, ti)
+            nf, nu = _on_unmap(F, nf, S, M, sysva, live_user, nu, s, kind, i, p, ti, row, mva)
             continue
+
 
     F = _grow(F, nf + 4 * ns + nrv + 8)
     nf = _at_trace_end(F, nf, S, M, L, RV, t, ns, nrv)
@@ -990,8 +1042,12 @@ _JIT_HELPERS = _INLINED + (
     _at_trace_end, _end_user_mapping)
 
 
+#: The hot call families: spliced into the loop of the compiled ``replay`` (``splice.py``);
+#: the Python kernel calls them.
+_SPLICED = (_on_alloc, _on_lock, _on_unlock, _on_free, _on_map, _on_unmap)
+
 #: The modules whose code and constants the compiled kernel holds.
-KERNEL_SOURCES = (codes, records)
+KERNEL_SOURCES = (codes, records, splice)
 
 
 def _source_key() -> str:
@@ -1005,8 +1061,8 @@ def _source_key() -> str:
 
 
 def _build_jit():
-    """Compile a copy of ``replay`` whose globals hold compiled helpers, so the plain
-    ``replay`` keeps calling the plain ones."""
+    """Compile a copy of ``replay``, the hot families spliced in (``_SPLICED``), whose
+    globals hold compiled helpers, so the plain ``replay`` keeps calling the plain ones."""
     import types
 
     g = dict(globals())
@@ -1021,7 +1077,7 @@ def _build_jit():
 
     for f in _JIT_HELPERS:
         g[f.__name__] = rebind(f, "always" if f in _INLINED else "never")
-    return rebind(replay)
+    return rebind(splice.splice(replay, _SPLICED, g))
 
 
 def replay_py(inp: ReplayInput, sizes: ReplaySizes, scratch: Scratch):

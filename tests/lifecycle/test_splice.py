@@ -1,0 +1,139 @@
+"""The splice that puts the kernel's hot handlers back into its compiled loop
+(``lifecycle/splice.py``): what it produces for the real kernel, and each form it refuses.
+
+That the spliced, compiled kernel computes what the Python kernel (which calls the
+handlers) computes is the engines' comparison in test_replay_properties.py and
+test_properties_tier2.py; here: the rewrite itself.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from traceanalyzer.lifecycle import kernel
+from traceanalyzer.lifecycle.splice import SpliceError, splice, spliced_tree
+
+
+def _called(tree: ast.AST) -> set[str]:
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def test_the_compiled_loop_calls_no_hot_handler_and_holds_their_statements() -> None:
+    tree = spliced_tree(kernel.replay, kernel._SPLICED)
+    names = {h.__name__ for h in kernel._SPLICED}
+    assert names <= _called(ast.parse(ast.unparse(ast.parse(_source(kernel.replay)))))
+    assert _called(tree) & names == set()
+    lines = {line.strip() for line in ast.unparse(tree).splitlines()}
+    for handler in kernel._SPLICED:  # every line of each body but its returns is in the loop
+        body = ast.parse(_source(handler)).body[0].body[1:]  # after the docstring
+        for line in ast.unparse(body).splitlines():
+            if not line.strip().startswith("return "):
+                assert line.strip() in lines, (handler.__name__, line)
+    # nothing but the handlers' statements was added: no return is left in the loop
+    loop = next(n for n in ast.walk(tree) if isinstance(n, ast.For))
+    assert not any(isinstance(n, ast.Return) for n in ast.walk(loop))
+
+
+def _source(func) -> str:
+    import inspect
+    import textwrap
+
+    return textwrap.dedent(inspect.getsource(func))
+
+
+# --- small loops: the rewrite's rules ---------------------------------------------------
+
+def _count_up(total, k):
+    """Adds k to total; returns the new total."""
+    if k < 0:
+        return total
+    total += k
+    return total
+
+
+def _loop(xs):
+    total = 0
+    for k in xs:
+        total = _count_up(total, k)
+        continue
+    return total
+
+
+def test_a_spliced_loop_computes_what_the_calls_compute() -> None:
+    spliced = splice(_loop, [_count_up], dict(globals()))
+    assert spliced([1, -5, 2, 3]) == _loop([1, -5, 2, 3]) == 6
+    assert "_count_up" not in _called(spliced_tree(_loop, [_count_up]))
+
+
+def _pair(total, k):
+    return total + k  # not the call's target by name: assigned, then continue
+
+
+def _loop_pair(xs):
+    total = 0
+    for k in xs:
+        total = _pair(total, k)
+        continue
+    return total
+
+
+def test_a_return_of_another_value_is_assigned_to_the_targets() -> None:
+    assert splice(_loop_pair, [_pair], dict(globals()))([1, 2, 3]) == 6
+
+
+def _no_continue(xs):
+    total = 0
+    for k in xs:
+        total = _count_up(total, k)
+    return total
+
+
+def _other_names(xs):
+    total = 0
+    for k in xs:
+        total = _count_up(total, k + 1)
+        continue
+    return total
+
+
+def _returns_in_loop(total, k):
+    while k > 0:
+        return total
+    return total
+
+
+def _loop_returns_in_loop(xs):
+    total = 0
+    for k in xs:
+        total = _returns_in_loop(total, k)
+        continue
+    return total
+
+
+def _sets_carried(total, k):
+    seen = k  # noqa: F841 - 'seen' is the loop's, set before it: the call would not change it
+    return total
+
+
+def _loop_sets_carried(xs):
+    total = 0
+    seen = 0
+    for k in xs:
+        total = _sets_carried(total, k)
+        continue
+    return total + seen
+
+
+@pytest.mark.parametrize(("loop", "handler", "says"), [
+    (_no_continue, _count_up, "must be followed by 'continue'"),
+    (_other_names, _count_up, "must be its parameter names in order"),
+    (_loop_returns_in_loop, _returns_in_loop, "'return' inside a loop of the handler"),
+    (_loop_sets_carried, _sets_carried, "assigns seen, which the loop carries"),
+    (_loop, _pair, "_pair: not called from _loop"),
+])
+def test_a_form_the_rewrite_cannot_keep_is_refused_naming_the_handler(loop, handler, says) -> None:
+    with pytest.raises(SpliceError, match=says) as info:
+        spliced_tree(loop, [handler])
+    assert handler.__name__ in str(info.value)
