@@ -22,11 +22,15 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     create, set up or rename the file is a :class:`TraceError` naming ``path``; what the
     block raises passes unchanged."""
     p = Path(path)
-    if p.is_dir():  # found before the caller writes it all: the rename would fail
+    with _naming(p):  # stat may fail too (a name too long)
+        is_dir = p.is_dir()
+    if is_dir:  # found before the caller writes it all: the rename would fail
         raise TraceError("cannot write: Is a directory", p)
     with _naming(p):
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+        # the temporary name is the target's, cut so that it fits wherever the target
+        # does (a file name may have 255 bytes; mkstemp adds a dot and 8 characters)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:64]}.", dir=p.parent)
         os.close(fd)
     try:
         with _naming(p):

@@ -73,11 +73,12 @@ def table_names(source: Source) -> list[str]:
 
 
 def _named_tables(query: str) -> set[str]:
-    """The (unqualified) table names ``query`` refers to."""
+    """The (unqualified) table names ``query`` refers to, in lower case: DuckDB's
+    identifiers are case-insensitive (``FROM Findings`` is the findings table)."""
     import duckdb
 
     try:
-        return {w.split(".")[-1] for w in duckdb.get_table_names(query)}
+        return {w.split(".")[-1].lower() for w in duckdb.get_table_names(query)}
     except duckdb.Error as exc:
         raise QueryError(_one_line(exc)) from None
 

@@ -134,6 +134,15 @@ def test_cli_query_prints_json_csv_and_table(locks_trace: Path):
     assert "... 4 more rows" in table
 
 
+def test_table_names_are_case_insensitive_as_in_duckdb(seed: ta.Analysis, locks_trace: Path):
+    assert list(ta.sql(seed, 'select count(*) as n from Findings join "CALLS" c on true')["n"]) == [
+        len(seed.findings) * len(seed.trace.table("calls"))]
+    with pytest.raises(ta.QueryError, match="analysis table"):
+        ta.sql(seed.trace, "select * from FINDINGS")
+    rows = json.loads(_cli("query", str(locks_trace), "select count(*) as n from LOCKS", "--json").stdout)
+    assert rows == [{"n": 2}]
+
+
 def test_cli_query_errors_are_exit_2_one_line(locks_trace: Path):
     err = _cli("query", str(locks_trace), "select * from nosuch", rc=2).stderr
     assert err.count("\n") == 1 and "nosuch" in err

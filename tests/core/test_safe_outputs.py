@@ -172,6 +172,20 @@ def test_an_output_that_cannot_be_written_is_named_not_an_internal_error(
     assert (tmp_path / "afile").read_text() == "x" and (tmp_path / "adir").is_dir()
 
 
+def test_a_long_file_name_is_written_and_a_too_long_one_named(tmp_path: Path, capsys) -> None:
+    """A target name of 250 bytes is legal: its temporary name must be too. One over the
+    limit is exit 2 naming it (its stat failed outside the error handling: internal error)."""
+    ok = tmp_path / ("L" * 242 + ".parquet")
+    assert main(["convert", str(SEED), "-o", str(ok)]) == 0 and ok.stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir()] == [ok.name]
+    capsys.readouterr()
+    long = tmp_path / ("L" * 260 + ".parquet")
+    assert main(["convert", str(SEED), "-o", str(long)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error" not in err[0]
+    assert f"{long}: cannot write: File name too long" in err[0]
+
+
 def test_a_result_cache_that_cannot_be_written_leaves_the_check_alone(tmp_path: Path, capsys) -> None:
     (tmp_path / "afile").write_text("x")
     baseline = tmp_path / "b.json"

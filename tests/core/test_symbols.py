@@ -113,6 +113,29 @@ def test_symbol_server_layout_picks_the_pdb_matching_the_image(built, tmp_path: 
     assert text == "mydriver!LockUserBuffer+0x1"
 
 
+def test_a_store_with_several_builds_of_the_module_does_not_guess(built, tmp_path: Path):
+    """Two builds (PE + PDB each) in symbol-server layout: the trace does not say which
+    ran, and the other build's PDB would name the wrong function: unresolved, counted."""
+    from symbolic import Archive
+
+    sys_a, pdb_a, funcs = built
+    sys_b, pdb_b = _build(tmp_path / "b", "volatile int pad[64];\n"
+                          "__declspec(noinline) void Other(int x) { pad[x] = x; pad[x + 1] = 2 * x; }\n"
+                          + DRIVER_C)
+    store = tmp_path / "store"
+    for pe, pdb in ((sys_a, pdb_a), (sys_b, pdb_b)):
+        guid_age = str(next(Archive.open(str(pdb)).iter_objects()).debug_id).replace("-", "").upper()
+        for f in (pe, pdb):
+            (store / f.name / guid_age).mkdir(parents=True)
+            shutil.copy(f, store / f.name / guid_age / f.name)
+    found, why = SymbolDir(store).pdb_for("mydriver.sys")
+    assert found is None and "2 mydriver.sys builds" in why
+    trace = ta.load(_trace_csv(tmp_path / "t.csv", [funcs["LockUserBuffer"]]), symbols=store)
+    assert trace.table("calls").column("caller").to_pylist() == [
+        f"mydriver.sys+0x{funcs['LockUserBuffer']:x}"]
+    assert sum(trace.stats.by_detail("unsymbolized_callers").values()) == 1
+
+
 def test_no_pdb_leaves_module_offsets_and_counts(tmp_path: Path):
     empty = tmp_path / "none"
     empty.mkdir()

@@ -223,6 +223,34 @@ def test_fail_on_missing_and_fail_on_new(nightly, tmp_path, capsys):
     assert check(nightly, "--baseline", base, "--fail-on-new", "high") == 1
 
 
-def test_timeout_must_be_positive(nightly, tmp_path, capsys):
-    assert check(nightly, "--baseline", tmp_path / "b.json", "--update-baseline", "--timeout", "0") == 2
-    assert capsys.readouterr().err.strip() == "traceanalyzer: --timeout must be positive"
+@pytest.mark.parametrize("value", ["0", "nan", "inf"])
+def test_timeout_must_be_positive(nightly, tmp_path, capsys, value):
+    assert check(nightly, "--baseline", tmp_path / "b.json", "--update-baseline", "--timeout", value) == 2
+    assert capsys.readouterr().err.strip() == "traceanalyzer: --timeout must be a positive number of seconds"
+
+
+@pytest.mark.parametrize("option", ["--leak-rel-tol", "--count-rel-tol"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_tolerances_must_be_finite(nightly, tmp_path, capsys, option, value):
+    """nan or inf was an internal error on the first trace (int() of the allowed growth)."""
+    base = tmp_path / "b.json"
+    assert check(nightly, "--baseline", base, "--update-baseline") == 0
+    capsys.readouterr()
+    assert check(nightly, "--baseline", base, option, value) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error" not in err[0] and "finite" in err[0], err
+
+
+def test_a_line_break_in_a_process_or_caller_cannot_forge_report_lines(nightly, tmp_path, capsys):
+    base = tmp_path / "baseline.json"
+    assert check(nightly, "--baseline", base, "--update-baseline") == 0
+    forged = finding("UNLOCK_WHILE_USER_MAPPED", "drv.sys+0x1\npassed        case1.summary.json",
+                     "app.exe\n3 trace(s): 3 passed", "critical", time_ns=1, pid=7,
+                     message="x\x1b[2Jy")
+    write_summary(nightly / "case1.summary.json", summary(GOOD + [forged], at_end=8192, at_exit=8192))
+    capsys.readouterr()
+    assert check(nightly, "--baseline", base) == 1
+    out = capsys.readouterr().out
+    assert "\npassed        case1" not in out and "\n3 trace(s): 3 passed" not in out
+    assert "drv.sys+0x1\\x0apassed        case1.summary.json in app.exe\\x0a3 trace(s)" in out
+    assert "\x1b" not in out and "x\\x1b[2Jy" in out

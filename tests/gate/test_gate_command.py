@@ -80,7 +80,7 @@ def test_bad_options_raise_before_any_work(tmp_path):
     nightly = tmp_path / "nightly"
     write_summary(nightly / "case0.summary.json", summary(GOOD))
     for options, message in [({"ignore": ("NOT_A_RULE",)}, "--ignore: unknown rule 'NOT_A_RULE'"),
-                             ({"timeout": 0.0}, "--timeout must be positive"),
+                             ({"timeout": 0.0}, "--timeout must be a positive number of seconds"),
                              ({"leak_rel_tol": -1.0}, "tolerances must not be negative")]:
         sink = Sink()
         with pytest.raises(TraceError, match=message):

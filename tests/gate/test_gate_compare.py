@@ -205,11 +205,19 @@ def test_baseline_file_is_sorted_stable_and_free_of_run_specific_values(tmp_path
         ('{"format": "other"}', "not a traceanalyzer baseline"),
         ('{"format": "traceanalyzer-baseline", "version": 99, "traces": {}}', "version 99"),
         ('{"format": "traceanalyzer-baseline", "version": 1, "traces": {"a": {"findings": {"x": 5}}}}', "malformed"),
+        (b"\xff\xfe{", "not UTF-8"),
+        ('{"format": "traceanalyzer-baseline", "version": 2, "traces": {"a": null}}', "'a': expected an object"),
+        ('{"format": "traceanalyzer-baseline", "version": 2, "traces": {"a": {"findings": []}}}',
+         "'a': \"findings\" is not an object"),
+        ('{"format": "traceanalyzer-baseline", "version": 2, "traces": {"a": {"leaks": null}}}',
+         "'a': \"leaks\" is not an object"),
     ],
 )
 def test_bad_baseline_files_raise_trace_error_naming_the_file(tmp_path, content, match):
     p = tmp_path / "baseline.json"
-    if content is not None:
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    elif content is not None:
         p.write_text(content)
     with pytest.raises(TraceError, match=match) as info:
         load_baseline(p)

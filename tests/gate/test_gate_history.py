@@ -73,6 +73,19 @@ def test_trend_restricted_to_a_trace_and_unknown_findings(history):
         finding_trend(history / "missing", LEAK[0])
 
 
+@pytest.mark.parametrize(("content", "match"), [
+    ("[]", "not a traceanalyzer history file"),
+    ('{"format": "traceanalyzer-history", "traces": [1]}', "malformed history file"),
+    ('{"format": "traceanalyzer-history", "traces": {"a.csv": {"findings": {"x": 1}}}}', "malformed history file"),
+])
+def test_a_history_file_of_another_shape_is_an_error_naming_it(history, content, match):
+    bad = history / "run-20990101T000000000000Z.json"
+    bad.write_text(content)
+    with pytest.raises(TraceError, match=match) as info:
+        load_history(history)
+    assert str(info.value).startswith(str(bad))
+
+
 def test_plot_has_count_and_bytes_panels_and_saves_png(history, tmp_path):
     t = finding_trend(history, LEAK[0])
     fig = plot_finding_trend(t, title=LEAK[0])

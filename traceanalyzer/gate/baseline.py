@@ -72,6 +72,11 @@ class Baseline:
         digests = {}
         for k, v in traces.items():
             try:
+                if not isinstance(v, Mapping):
+                    raise TypeError(f"expected an object, got {type(v).__name__}")
+                for key in ("findings", "leaks"):
+                    if not isinstance(v.get(key, {}), Mapping):
+                        raise TypeError(f"\"{key}\" is not an object")
                 digests[str(k)] = TraceDigest.from_entry(v)
             except (AttributeError, TypeError, ValueError, OverflowError) as exc:
                 raise TraceError(f"malformed baseline entry for trace {str(k)!r}: {exc}", path) from None
@@ -95,6 +100,8 @@ def load_baseline(path: str | Path) -> Baseline:
         raise TraceError("baseline not found; create it with --update-baseline", p) from None
     except OSError as exc:
         raise TraceError(f"cannot read baseline: {exc.strerror}", p) from None
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"baseline is not UTF-8 text (byte {exc.start}: {exc.reason})", p) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

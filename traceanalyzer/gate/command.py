@@ -13,6 +13,8 @@ and the files are out, so a CI log still shows every verdict).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ContextManager, Protocol, Sequence
@@ -91,8 +93,8 @@ class CheckRequest:
                 catalogue_rule(rid)
             except KeyError as exc:
                 raise TraceError(f"--ignore: {exc.args[0]}") from None
-        if self.timeout <= 0:
-            raise TraceError("--timeout must be positive")
+        if not self.timeout > 0 or not math.isfinite(self.timeout):  # nan passes <= 0
+            raise TraceError("--timeout must be a positive number of seconds")
         try:
             return Policy(self.fail_on, self.leak_rel_tol, self.leak_abs_tol, frozenset(self.ignore),
                           allow_loss=self.allow_loss, fail_on_missing=self.fail_on_missing,

@@ -21,6 +21,8 @@ Rules of the gate:
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -69,7 +71,10 @@ class Policy:
             value = getattr(self, name)
             if value is not None and value not in SEVERITIES:
                 raise ValueError(f"{name} must be one of {', '.join(SEVERITIES)}, not {value!r}")
-        if min(self.leak_rel_tol, self.leak_abs_tol, self.count_rel_tol, self.count_abs_tol) < 0:
+        tolerances = (self.leak_rel_tol, self.leak_abs_tol, self.count_rel_tol, self.count_abs_tol)
+        if not all(math.isfinite(t) for t in tolerances):  # nan, inf: no allowed growth to compute
+            raise ValueError("tolerances must be finite numbers")
+        if min(tolerances) < 0:
             raise ValueError("tolerances must not be negative")
 
     def blocks(self, severity: str, rule: str = "") -> bool:

@@ -69,8 +69,15 @@ def _runs(history_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
             doc = json.loads(f.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise TraceError(f"unreadable history file: {exc}", f) from None
-        if doc.get("format") != HISTORY_FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") != HISTORY_FORMAT:
             raise TraceError("not a traceanalyzer history file", f)
+        traces = doc.get("traces") or {}
+        if not isinstance(traces, dict) or not all(
+                isinstance(e, dict) and isinstance(e.get("leaks") or {}, dict)
+                and isinstance(e.get("findings") or {}, dict)
+                and all(isinstance(g, dict) for g in (e.get("findings") or {}).values())
+                for e in traces.values()):
+            raise TraceError("malformed history file: \"traces\" is not an object of trace entries", f)
         out.append((f.stem, doc))
     out.sort(key=lambda item: (item[1].get("time_utc", ""), item[0]))
     return out

@@ -6,6 +6,7 @@ comes with the evidence of its first occurrence (time, process, thread, MDL, mes
 
 from __future__ import annotations
 
+from traceanalyzer.escape import terminal_safe
 from traceanalyzer.gate.compare import (
     GateResult,
     TraceVerdict,
@@ -56,12 +57,15 @@ def verdict_lines(v: TraceVerdict, verbose: bool = False) -> list[str]:
 
 
 def report_lines(result: GateResult, verbose: bool = False, quiet: bool = False) -> list[str]:
-    """The whole report; ``quiet`` leaves out passed traces, ``verbose`` adds details."""
+    """The whole report; ``quiet`` leaves out passed traces, ``verbose`` adds details.
+    Each line is one line: a line break or other control character in a trace ID, a
+    process name or a caller (from the traced machine) is written as ``\\xNN``, so it
+    cannot start a forged verdict line."""
     lines: list[str] = []
     for v in result.verdicts:
         if quiet and v.status == "passed":
             continue
-        lines += verdict_lines(v, verbose)
+        lines += [terminal_safe(line) for line in verdict_lines(v, verbose)]
     c = result.counts()
     lines.append(
         f"{len(result.verdicts)} trace(s): {c['passed']} passed, {c['failed']} failed, "

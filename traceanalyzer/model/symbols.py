@@ -8,7 +8,9 @@ load base. With the module's PDB it becomes ``mydriver!ReleaseBuffer+0x3b``, as 
 (``DIR/mydriver.pdb/<GUID><age>/mydriver.pdb``, the ``_NT_SYMBOL_PATH`` layout), searched
 recursively. A module's PDB is the ``<module stem>.pdb`` whose debug id (PDB GUID + age)
 matches the module: the one the module's own PE file in ``DIR`` names (its CodeView
-record), else the only candidate. PDB and PE files are read with the ``symbolic``
+record), else the only candidate. Several PE files of the module with different debug
+ids (builds of a symbol store) leave its callers unresolved: the trace does not say
+which build ran, and the PDB of another build names the wrong functions. PDB and PE files are read with the ``symbolic``
 library. A caller that stays unresolved (no PDB, several candidates and no PE to choose,
 an offset in no function) keeps its ``module+offset`` text and is counted in the stats
 (``unsymbolized_callers``, detail: why).
@@ -71,8 +73,11 @@ class SymbolDir:
         candidates = self._files.get(f"{stem}.pdb", [])
         if not candidates:
             return None, f"no {stem}.pdb"
-        images = self._files.get(Path(module.replace("\\", "/")).name.lower(), [])
+        image_name = Path(module.replace("\\", "/")).name.lower()
+        images = self._files.get(image_name, [])
         wanted = {d for d in (_debug_id(p) for p in images) if d}
+        if len(wanted) > 1:  # several builds of the module (a symbol store): which one ran?
+            return None, f"{len(wanted)} {image_name} builds with different debug ids; cannot tell which was traced"
         if wanted:
             matching = [p for p in candidates if _debug_id(p) in wanted]
             if matching:
