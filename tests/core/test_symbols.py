@@ -144,3 +144,92 @@ def test_no_pdb_leaves_module_offsets_and_counts(tmp_path: Path):
     assert trace.stats.by_detail("unsymbolized_callers") == {"no mydriver.pdb": 1}
     with pytest.raises(ta.TraceError, match="not a folder"):
         ta.load(_trace_csv(tmp_path / "t.csv", [0x1000]), symbols=tmp_path / "missing")
+
+
+# --- the build the trace names (DbgID_RSDS -> ImageDebugId rows) -------------------------
+
+def _debug_id_of(pdb: Path) -> str:
+    from symbolic import Archive
+
+    return str(next(Archive.open(str(pdb)).iter_objects()).debug_id)
+
+
+def _store(folder: Path, builds: list[tuple[Path, Path]], pdb_name: str = "mydriver.pdb") -> Path:
+    """A symbol-server store of the builds' PDBs (saved as ``pdb_name``), no PE files."""
+    for _pe, pdb in builds:
+        guid_age = _debug_id_of(pdb).replace("-", "").upper()
+        (folder / pdb_name / guid_age).mkdir(parents=True)
+        shutil.copy(pdb, folder / pdb_name / guid_age / pdb_name)
+    return folder
+
+
+def _trace_with_debug_id(path: Path, rvas: list[int], debug_id: str, pdb_name: str = "mydriver.pdb") -> Path:
+    """_trace_csv plus the ImageDebugId row xperf's merge writes after the image load."""
+    _trace_csv(path, rvas)
+    lines = path.read_text().splitlines()
+    lines[0] += ",debug_id"
+    lines = [lines[0]] + [line + "," for line in lines[1:]]
+    lines.insert(2, f"0,ImageDebugId,0,,{pdb_name},0x{BASE:x},,,,,{debug_id}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_builds(built, tmp_path_factory) -> tuple[tuple[Path, Path], tuple[Path, Path], dict[str, int]]:
+    """Build A (``built``) and a build B whose functions sit at other offsets."""
+    sys_a, pdb_a, funcs_a = built
+    sys_b, pdb_b = _build(tmp_path_factory.mktemp("symb") / "b", "volatile int pad[64];\n"
+                          "__declspec(noinline) void Other(int x) { pad[x] = x; pad[x + 1] = 2 * x; }\n"
+                          + DRIVER_C)
+    funcs_b = _functions(pdb_b)
+    assert funcs_b["LockUserBuffer"] != funcs_a["LockUserBuffer"]
+    return (sys_a, pdb_a), (sys_b, pdb_b), funcs_b
+
+
+def test_the_build_the_trace_names_is_the_one_resolved(two_builds, tmp_path: Path):
+    """Two builds in the store and no PE files: the trace's ImageDebugId picks build B,
+    so B's offsets resolve to B's functions (A's PDB would name others)."""
+    build_a, build_b, funcs_b = two_builds
+    store = _store(tmp_path / "store", [build_a, build_b])
+    rva = funcs_b["LockUserBuffer"] + 1
+    trace = ta.load(_trace_with_debug_id(tmp_path / "t.csv", [rva], _debug_id_of(build_b[1])), symbols=store)
+    assert trace.table("calls").column("caller").to_pylist() == ["mydriver!LockUserBuffer+0x1"]
+    assert trace.stats.by_detail("unsymbolized_callers") == {}
+
+
+def test_the_pdb_is_found_by_the_name_the_trace_gives_it(two_builds, tmp_path: Path):
+    """ntoskrnl.exe's PDB is ntkrnlmp.pdb: the trace's PDB name, not the module's stem."""
+    _build_a, build_b, funcs_b = two_builds
+    store = _store(tmp_path / "store", [build_b], pdb_name="mydrv_build.pdb")
+    path = _trace_with_debug_id(tmp_path / "t.csv", [funcs_b["DriverEntry"]], _debug_id_of(build_b[1]),
+                                pdb_name="D:\\build\\x64\\mydrv_build.pdb")
+    trace = ta.load(path, symbols=store)
+    assert trace.table("calls").column("caller").to_pylist() == ["mydriver!DriverEntry+0x0"]
+
+
+def test_a_traced_build_missing_from_the_store_is_not_replaced_by_another(two_builds, tmp_path: Path):
+    build_a, build_b, funcs_b = two_builds
+    store = _store(tmp_path / "store", [build_a])  # only A, the only candidate by name
+    wanted = _debug_id_of(build_b[1])
+    trace = ta.load(_trace_with_debug_id(tmp_path / "t.csv", [funcs_b["LockUserBuffer"]], wanted),
+                    symbols=store)
+    assert trace.table("calls").column("caller").to_pylist() == [f"mydriver.sys+0x{funcs_b['LockUserBuffer']:x}"]
+    assert trace.stats.by_detail("unsymbolized_callers") == {
+        f"no mydriver.pdb with the debug id the trace names for mydriver.sys ({wanted})": 1}
+
+
+def test_a_window_keeps_the_build_record_logged_after_it(two_builds, tmp_path: Path):
+    """A merge logs the build with the rundown at the trace end too: a window before
+    that keeps it (at the window's end), so its callers still resolve."""
+    _build_a, build_b, funcs_b = two_builds
+    path = _trace_with_debug_id(tmp_path / "t.csv", [funcs_b["DriverEntry"], 0x1001], _debug_id_of(build_b[1]))
+    lines = path.read_text().splitlines()
+    moved = lines.pop(2).replace("0,ImageDebugId", "9000,ImageDebugId", 1)
+    path.write_text("\n".join(lines + [moved]) + "\n")
+    trace = ta.load(path)
+    window = trace.window(500, 1500)
+    images = window.table("images").to_pandas()
+    assert list(images["event"]) == ["ImageLoad", "ImageDebugId"]
+    assert list(images["time_ns"]) == [0, 1500] and images["debug_id"].iloc[1] == _debug_id_of(build_b[1])
+    store = _store(tmp_path / "store", [build_b])
+    assert window.symbolize(store).table("calls").column("caller").to_pylist() == ["mydriver!DriverEntry+0x0"]

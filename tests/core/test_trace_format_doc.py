@@ -69,9 +69,11 @@ def test_enum_numbers_are_the_aliases_and_the_schema_file() -> None:
 
 def test_kernel_providers_are_what_the_reader_decodes() -> None:
     rows = {r[0]: r for r in _rows(_section("### Kernel providers"), 4)}
-    guids = {"Process": layout.PROCESS_GUID, "Thread": layout.THREAD_GUID, "Image": layout.IMAGE_GUID}
+    guids = {"Process": layout.PROCESS_GUID, "Thread": layout.THREAD_GUID, "Image": layout.IMAGE_GUID,
+             "ImageID": layout.IMAGE_ID_GUID}
     opcodes = {"Process": kernel.PROCESS_EVENTS, "Thread": {**kernel.THREAD_EVENTS, 36: "CSwitch"},
-               "Image": kernel.IMAGE_EVENTS}
+               "Image": kernel.IMAGE_EVENTS, "ImageID": {layout.DBGID_RSDS_OPCODE: "ImageDebugId"}}
+    assert set(rows) == set(guids)
     for provider, row in rows.items():
         assert uuid.UUID(_code(row[1])) == guids[provider]
         numbers = [int(n) for n in re.findall(r"(\d+) \w+", row[2])]

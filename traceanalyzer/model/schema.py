@@ -50,6 +50,7 @@ COLUMNS: Final[dict[str, pa.DataType]] = {
     "base": pa.uint64(),
     "image_size": pa.uint64(),
     "return_address": pa.uint64(),
+    "debug_id": pa.string(),
 }
 
 REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("time_ns", "event")
@@ -83,7 +84,9 @@ INTEGER_COLUMNS: Final[frozenset[str]] = frozenset(
 PROCESS_EVENTS: Final[tuple[str, ...]] = ("ProcessStart", "ProcessEnd", "ProcessRundown", "ProcessRundownEnd")
 THREAD_EVENTS: Final[tuple[str, ...]] = ("ThreadStart", "ThreadEnd", "ThreadRundown", "ThreadRundownEnd")
 CSWITCH_EVENTS: Final[tuple[str, ...]] = ("CSwitch",)
-IMAGE_EVENTS: Final[tuple[str, ...]] = ("ImageLoad", "ImageUnload", "ImageRundownEnd")
+#: ``ImageDebugId`` names the PDB build of the image at ``base`` (DbgID_RSDS, added when
+#: xperf or wpr merges a trace): ``debug_id`` (GUID-age) and ``image`` (the PDB's name).
+IMAGE_EVENTS: Final[tuple[str, ...]] = ("ImageLoad", "ImageUnload", "ImageRundownEnd", "ImageDebugId")
 #: System events that the replay consumes together with the calls.
 IO_EVENTS: Final[tuple[str, ...]] = ("IoCompleteRequest",)
 
@@ -127,7 +130,7 @@ FAMILIES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         ("cpu", "pid", "tid", "parent_pid", "image", "wow64"),
     ),
     "threads": (THREAD_EVENTS, ("cpu", "pid", "tid")),
-    "images": (IMAGE_EVENTS, ("cpu", "pid", "tid", "image", "base", "image_size")),
+    "images": (IMAGE_EVENTS, ("cpu", "pid", "tid", "image", "base", "image_size", "debug_id")),
     "calls": (
         CALL_EVENTS + IO_EVENTS,
         tuple(
@@ -146,6 +149,7 @@ FAMILIES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
                 "wow64",
                 "base",
                 "image_size",
+                "debug_id",
             )
         ),
     ),

@@ -6,12 +6,19 @@ load base. With the module's PDB it becomes ``mydriver!ReleaseBuffer+0x3b``, as 
 
 ``DIR`` is a folder of ``.pdb`` files, or a symbol-server cache
 (``DIR/mydriver.pdb/<GUID><age>/mydriver.pdb``, the ``_NT_SYMBOL_PATH`` layout), searched
-recursively. A module's PDB is the ``<module stem>.pdb`` whose debug id (PDB GUID + age)
-matches the module: the one the module's own PE file in ``DIR`` names (its CodeView
-record), else the only candidate. Several PE files of the module with different debug
-ids (builds of a symbol store) leave its callers unresolved: the trace does not say
-which build ran, and the PDB of another build names the wrong functions. PDB and PE files are read with the ``symbolic``
-library. A caller that stays unresolved (no PDB, several candidates and no PE to choose,
+recursively. A module's PDB is chosen by its debug id (PDB GUID + age):
+
+1. the one the trace names: a trace that xperf or wpr merged holds a DbgID_RSDS record
+   per image (``ImageDebugId`` rows: the PDB's name and debug id at the image's base),
+   so the PDB is the file of that name (``ntoskrnl.exe`` -> ``ntkrnlmp.pdb``) with that
+   debug id, and no other build can be taken by mistake; a module the trace names
+   several builds of (reloaded after a rebuild) is left unresolved;
+2. else the one the module's own PE file in ``DIR`` names (its CodeView record); several
+   PE files of the module with different debug ids (builds of a symbol store) leave its
+   callers unresolved: the PDB of another build names the wrong functions;
+3. else the only ``<module stem>.pdb``.
+
+PDB and PE files are read with the ``symbolic`` library. A caller that stays unresolved (no PDB, several candidates and no PE to choose,
 an offset in no function) keeps its ``module+offset`` text and is counted in the stats
 (``unsymbolized_callers``, detail: why).
 """
@@ -28,11 +35,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.model.schema import USER_SPACE_LIMIT
 from traceanalyzer.model.stats import Stats
 
-__all__ = ["SymbolDir", "symbolize_calls"]
+__all__ = ["SymbolDir", "symbolize_calls", "traced_builds"]
 
 _CALLER = re.compile(r"^(?P<module>[^!+\s]+)\+0x(?P<offset>[0-9a-fA-F]+)$")
+
+
+def _normal_id(debug_id: str) -> str | None:
+    """A debug id in the one form ``symbolic`` compares (``<guid>-<age hex>``)."""
+    from symbolic import normalize_debug_id
+
+    try:
+        return str(normalize_debug_id(debug_id)).lower()
+    except Exception:  # noqa: BLE001 - not a debug id: matches no file
+        return None
 
 
 def _debug_id(path: Path) -> str | None:
@@ -40,7 +58,7 @@ def _debug_id(path: Path) -> str | None:
 
     try:
         for obj in Archive.open(str(path)).iter_objects():
-            return str(obj.debug_id).lower()
+            return _normal_id(str(obj.debug_id))
     except Exception:  # noqa: BLE001 - not a PE/PDB symbolic can read: not a candidate
         return None
     return None
@@ -67,8 +85,11 @@ class SymbolDir:
                 out.setdefault(p.name.lower(), []).append(p)
         return out
 
-    def pdb_for(self, module: str) -> tuple[Path | None, str]:
-        """(the PDB of ``module``, or None with the reason)."""
+    def pdb_for(self, module: str, traced: set[tuple[str, str]] | None = None) -> tuple[Path | None, str]:
+        """(the PDB of ``module``, or None with the reason); ``traced``: the (PDB name,
+        debug id) builds the trace names for it (:func:`traced_builds`)."""
+        if traced:
+            return self._traced_pdb(module, traced)
         stem = Path(module.replace("\\", "/")).stem.lower()
         candidates = self._files.get(f"{stem}.pdb", [])
         if not candidates:
@@ -87,10 +108,22 @@ class SymbolDir:
             return candidates[0], ""
         return None, f"{len(candidates)} {stem}.pdb and no {module} to choose by debug id"
 
-    def _symcache(self, module: str) -> tuple[Any, str]:
+    def _traced_pdb(self, module: str, traced: set[tuple[str, str]]) -> tuple[Path | None, str]:
+        if len(traced) > 1:
+            ids = ", ".join(sorted(d for _n, d in traced))
+            return None, f"the trace names {len(traced)} builds of {module} ({ids}); cannot tell which a caller ran"
+        (pdb_name, debug_id), = traced
+        name = Path(pdb_name.replace("\\", "/")).name.lower()
+        wanted = _normal_id(debug_id)
+        for path in self._files.get(name, []):
+            if _debug_id(path) == wanted:
+                return path, ""
+        return None, f"no {name} with the debug id the trace names for {module} ({debug_id})"
+
+    def _symcache(self, module: str, traced: set[tuple[str, str]] | None = None) -> tuple[Any, str]:
         key = module.lower()
         if key not in self._caches:
-            pdb, why = self.pdb_for(module)
+            pdb, why = self.pdb_for(module, traced)
             cache = None
             if pdb is not None:
                 from symbolic import Archive
@@ -102,13 +135,15 @@ class SymbolDir:
             self._caches[key] = (cache, why)
         return self._caches[key]
 
-    def resolve(self, caller: str) -> tuple[str | None, str]:
-        """``module!function+0xoff`` for a ``module+0xoff`` caller, or (None, why)."""
+    def resolve(self, caller: str, builds: dict[str, set[tuple[str, str]]] | None = None
+                ) -> tuple[str | None, str]:
+        """``module!function+0xoff`` for a ``module+0xoff`` caller, or (None, why);
+        ``builds``: module file name (lower case) -> the builds the trace names."""
         m = _CALLER.match(caller)
         if not m:
             return None, "not module+offset"
         module, offset = m.group("module"), int(m.group("offset"), 16)
-        cache, why = self._symcache(module)
+        cache, why = self._symcache(module, (builds or {}).get(module.lower()))
         if cache is None:
             return None, why
         hits = cache.lookup(offset)
@@ -120,16 +155,50 @@ class SymbolDir:
         return f"{stem}!{name}+0x{offset - int(outer.sym_addr):x}", ""
 
 
-def symbolize_calls(calls: pa.Table, symbols: SymbolDir, stats: Stats) -> pa.Table:
+def traced_builds(images: pa.Table) -> dict[str, set[tuple[str, str]]]:
+    """Module file name (lower case) -> the (PDB name, debug id) builds the trace's
+    ``ImageDebugId`` rows name for it: each row belongs to the image event at its base
+    (and process, for a user-space base) nearest to it in the trace."""
+    if images.num_rows == 0 or "debug_id" not in images.column_names:
+        return {}
+    events = images.column("event").cast(pa.string()).to_pylist()
+    ids = images.column("debug_id").to_pylist()
+    names = images.column("image").cast(pa.string()).to_pylist()
+    bases = images.column("base").to_pylist()
+    pids = images.column("pid").to_pylist()
+    seqs = images.column("seq").to_pylist() if "seq" in images.column_names else list(range(images.num_rows))
+    loads: dict[tuple[int, int | None], list[tuple[int, str]]] = {}
+    for event, name, base, pid, seq in zip(events, names, bases, pids, seqs):
+        if event != "ImageDebugId" and base is not None and name:
+            key = (base, None if base >= USER_SPACE_LIMIT else pid)
+            loads.setdefault(key, []).append((seq, _file_name(name)))
+    out: dict[str, set[tuple[str, str]]] = {}
+    for event, name, base, pid, seq, debug_id in zip(events, names, bases, pids, seqs, ids):
+        if event != "ImageDebugId" or base is None or not debug_id or not name:
+            continue
+        near = loads.get((base, None if base >= USER_SPACE_LIMIT else pid))
+        if near:
+            module = min(near, key=lambda item: abs(item[0] - seq))[1]
+            out.setdefault(module, set()).add((name, debug_id))
+    return out
+
+
+def _file_name(path: str) -> str:
+    return path.replace("/", "\\").rsplit("\\", 1)[-1].lower()
+
+
+def symbolize_calls(calls: pa.Table, symbols: SymbolDir, stats: Stats,
+                    builds: dict[str, set[tuple[str, str]]] | None = None) -> pa.Table:
     """``calls`` with each ``module+offset`` caller replaced by ``module!function+offset``
-    where ``symbols`` resolves it; the others are counted in ``stats``."""
+    where ``symbols`` resolves it (``builds``: :func:`traced_builds`); the others are
+    counted in ``stats``."""
     if "caller" not in calls.column_names or calls.num_rows == 0:
         return calls
     col = calls.column("caller").cast(pa.string())
     uniques = [u for u in pc.unique(col).to_pylist() if u]
     mapping: dict[str, str] = {}
     for u in uniques:
-        text, why = symbols.resolve(u)
+        text, why = symbols.resolve(u, builds)
         if text is not None:
             mapping[u] = text
         else:

@@ -72,6 +72,7 @@ FIELD_IN_TYPES: Final[dict[str, int | str]] = {
     "base": _ADDRESS,
     "image_size": tl.IN_UINT64,
     "return_address": _ADDRESS,
+    "debug_id": _STRING,
 }
 assert set(FIELD_IN_TYPES) == set(COLUMNS) - HEADER_COLUMNS
 assert all(FIELD_IN_TYPES[c] == (_ADDRESS if t.name == "pointer" else t.in_type)

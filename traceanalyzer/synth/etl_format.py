@@ -14,6 +14,7 @@ Byte layouts as the Windows ETW runtime writes them (verified against the real f
 from __future__ import annotations
 
 import struct
+import uuid
 from datetime import datetime, timezone
 from typing import Final
 
@@ -22,6 +23,7 @@ SYSTEM_HEADER_SIZE: Final[int] = 0x20
 COMPACT_HEADER_SIZE: Final[int] = 0x18
 PERFINFO_HEADER_SIZE: Final[int] = 0x10
 EVENT_HEADER_SIZE: Final[int] = 0x50
+FULL_HEADER_SIZE: Final[int] = 0x30
 
 # header types (the byte at offset 2 of a record); 64-bit value = 32-bit value + 1,
 # except EVENT_HEADER (0x12 / 0x13).
@@ -34,6 +36,8 @@ HEADER_TYPE: Final[dict[tuple[str, int], int]] = {
     ("perfinfo", 8): 0x11,
     ("event", 4): 0x12,
     ("event", 8): 0x13,
+    ("full", 4): 0x0A,
+    ("full", 8): 0x14,
 }
 #: high byte of every record marker: TRACE_HEADER_FLAG | TRACE_HEADER_EVENT_TRACE.
 MARKER_FLAGS: Final[int] = 0xC0
@@ -86,6 +90,16 @@ def system_header(
     return struct.pack(
         "<IHBBIIQII", marker("system", pointer_size, version), size, opcode, group,
         tid & 0xFFFFFFFF, pid & 0xFFFFFFFF, qpc, 0, 0,
+    )
+
+
+def full_header(pointer_size: int, version: int, size: int, guid: uuid.UUID, opcode: int,
+                tid: int, pid: int, qpc: int) -> bytes:
+    """``EVENT_TRACE_HEADER`` of a classic (MOF) event: size, header type, marker flags,
+    class type (opcode), level 0, version, tid, pid, timestamp, class GUID, CPU times 0."""
+    return struct.pack(
+        "<HBBBBHIIq16sII", size, HEADER_TYPE[("full", pointer_size)], MARKER_FLAGS, opcode, 0, version,
+        tid & 0xFFFFFFFF, pid & 0xFFFFFFFF, qpc, guid.bytes_le, 0, 0,
     )
 
 

@@ -18,6 +18,7 @@ CSwitch          COMPACT             0x05 / 36    2        CSwitch_V2 (24 bytes)
 ImageLoad        SYSTEM_TRACE        0x03 / 10    3        Image_Load (hook 0x030A)
 ImageUnload      SYSTEM_TRACE        0x14 / 2     3        Image_Load
 ImageRundownEnd  SYSTEM_TRACE        0x14 / 4     3        Image_Load (DCEnd)
+ImageDebugId     EVENT_TRACE (full)  KernelTraceControl ImageID GUID, type 36, v2: DbgID_RSDS
 ===============  ==================  ===========  =======  ================
 
 Values the canonical table does not carry (stack bases, directory table base, the SID,
@@ -28,12 +29,14 @@ deterministic. A null id is written as 0xFFFFFFFF (-1).
 from __future__ import annotations
 
 import struct
+import uuid
 from typing import Final
 
 import numpy as np
 
 from traceanalyzer.synth.etl_format import (
     COMPACT_HEADER_SIZE,
+    FULL_HEADER_SIZE,
     GROUP_IMAGE,
     GROUP_PROCESS,
     GROUP_THREAD,
@@ -41,6 +44,7 @@ from traceanalyzer.synth.etl_format import (
     MARKER_FLAGS,
     PERFINFO_HEADER_SIZE,
     SYSTEM_HEADER_SIZE,
+    full_header,
     perfinfo_header,
     system_header,
 )
@@ -178,6 +182,33 @@ def image_record(event: str, pointer_size: int, qpc: int, row: dict) -> bytes:
         + name.encode("utf-16-le") + b"\0\0"
     )
     return _record(kind, pointer_size, group, opcode, version, _id(row.get("tid")), pid, qpc, payload)
+
+
+#: KernelTraceControl's ImageID class (xperf/wpr merge) and DbgID_RSDS, its PDB record.
+IMAGE_ID_GUID: Final[uuid.UUID] = uuid.UUID("b3e675d7-2554-4f18-830b-2762732560de")
+DBGID_RSDS_OPCODE: Final[int] = 36
+DBGID_RSDS_VERSION: Final[int] = 2
+
+
+def debug_id_record(event: str, pointer_size: int, qpc: int, row: dict) -> bytes:
+    """A DbgID_RSDS record (full EVENT_TRACE_HEADER with the ImageID class GUID):
+    ImageBase, ProcessId, the PDB's GUID, its age, its file name (ANSI). ``debug_id`` is
+    ``<guid>-<age hex>`` as the reader writes it."""
+    guid_text, _, age_text = str(row.get("debug_id") or "").rpartition("-")
+    if not guid_text:
+        raise ValueError(f"ImageDebugId needs debug_id as <guid>-<age>, got {row.get('debug_id')!r}")
+    pid = _id(row.get("pid"))
+    payload = (
+        _ptr(pointer_size, int(row.get("base") or 0))
+        + struct.pack("<I", pid)
+        + uuid.UUID(guid_text).bytes_le
+        + struct.pack("<I", int(age_text, 16))
+        + (row.get("image") or "").encode("utf-8") + b"\0"
+    )
+    size = FULL_HEADER_SIZE + len(payload)
+    head = full_header(pointer_size, DBGID_RSDS_VERSION, size, IMAGE_ID_GUID, DBGID_RSDS_OPCODE,
+                       _id(row.get("tid")), pid, qpc)
+    return head + payload
 
 
 def cswitch_records(pointer_size: int, qpc: np.ndarray, new_tid: np.ndarray,

@@ -53,6 +53,7 @@ _KERNEL_BUILDERS = {
     **{e: etl_kernel.process_record for e in PROCESS_EVENTS},
     **{e: etl_kernel.thread_record for e in THREAD_EVENTS},
     **{e: etl_kernel.image_record for e in IMAGE_EVENTS},
+    "ImageDebugId": etl_kernel.debug_id_record,
 }
 
 

@@ -115,6 +115,9 @@ class RareDecoder:
             if kind == L.K_CLASSIC:
                 guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28])) if htype in (L.FULL32, L.FULL64) else None
                 kind = _CLASS_OF_GUID.get(guid, -1)
+                if guid == L.IMAGE_ID_GUID and hook == L.DBGID_RSDS_OPCODE:
+                    self._debug_id(payload, ptr, ts, cpu, pid, tid)
+                    return
                 if kind == -1:
                     self._unknown(f"{guid or 'instance'}/{hook}", ts, cpu, pid, tid)
                     return
@@ -156,6 +159,15 @@ class RareDecoder:
             if row["pid"] is None and hpid >= 0:
                 row["pid"] = hpid
             row["tid"] = htid if htid >= 0 else None
+        self.rows.append(row)
+
+    def _debug_id(self, payload: bytes, ptr: int, ts: int, cpu: int, hpid: int, htid: int) -> None:
+        """A DbgID_RSDS record: which PDB build an image is (``ImageDebugId``)."""
+        row: dict[str, Any] = {"time_ns": self.time.one(ts), "event": "ImageDebugId", "cpu": cpu,
+                               "tid": htid if htid >= 0 else None}
+        row.update(kernel.debug_id_fields(payload, ptr))
+        if row["pid"] is None and hpid >= 0:
+            row["pid"] = hpid
         self.rows.append(row)
 
     def _fallback(self, hook: int, version: int, payload: bytes, ts: int, cpu: int, pid: int, tid: int) -> None:

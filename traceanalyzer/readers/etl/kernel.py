@@ -9,6 +9,7 @@ fixed-layout and decoded in bulk by :mod:`.walk`.
 from __future__ import annotations
 
 import struct
+import uuid
 from typing import Any
 
 #: Process opcodes -> canonical event (None: counted, not a row; see docs/etl.md).
@@ -143,6 +144,22 @@ def image_fields(payload: bytes, version: int, ptr: int) -> dict[str, Any]:
     if name_at > len(payload):
         raise PayloadError("payload too short")
     return {"base": base, "image_size": size, "pid": _id(pid), "image": _wide(payload, name_at)}
+
+
+def debug_id_fields(payload: bytes, ptr: int) -> dict[str, Any]:
+    """pid, base, image (the PDB's file name) and debug_id of a DbgID_RSDS payload:
+    ImageBase, ProcessId, the PDB signature GUID, its age, the PDB file name (ANSI).
+    ``debug_id`` is written as ``symbolic`` and symbol stores name a PDB build:
+    ``<guid>-<age in hex>``, lower case."""
+    base, pos = _ptr(payload, 0, ptr)
+    pid, pos = _u32(payload, pos)
+    if pos + 20 > len(payload):
+        raise PayloadError("payload too short")
+    guid = uuid.UUID(bytes_le=bytes(payload[pos:pos + 16]))
+    age, pos = _u32(payload, pos + 16)
+    end = payload.find(b"\0", pos)
+    name = payload[pos:end if end >= 0 else len(payload)].decode("utf-8", "replace")
+    return {"base": base, "pid": _id(pid), "image": name, "debug_id": f"{guid}-{age:x}"}
 
 
 def _image_name_at(payload: bytes, version: int, ptr: int) -> int:

@@ -52,6 +52,10 @@ GROUP_IMAGE: Final[int] = 0x14
 PROCESS_GUID: Final[UUID] = UUID("3d6fa8d0-fe05-11d0-9dda-00c04fd7ba7c")
 THREAD_GUID: Final[UUID] = UUID("3d6fa8d1-fe05-11d0-9dda-00c04fd7ba7c")
 IMAGE_GUID: Final[UUID] = UUID("2cb15d1d-5fc1-11d2-abe1-00a0c911f518")
+#: KernelTraceControl's image identification events, which xperf and wpr add when they
+#: merge a kernel trace: opcode 36 is DbgID_RSDS (an image's PDB GUID, age and name).
+IMAGE_ID_GUID: Final[UUID] = UUID("b3e675d7-2554-4f18-830b-2762732560de")
+DBGID_RSDS_OPCODE: Final[int] = 36
 
 #: kernel group numbers -> the NT Kernel Logger class name (for unknown-event counts)
 GROUP_NAMES: Final[dict[int, str]] = {
