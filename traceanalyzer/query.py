@@ -8,6 +8,11 @@ The trace's Arrow tables are handed to DuckDB as they are (scanned in place, zer
 the analysis's DataFrames are converted to Arrow (numeric columns without a copy). Only
 the tables a query names are built (naming ``findings`` runs the rules; ``calls`` alone
 does not). ``docs/sql.md`` lists the tables and example queries.
+
+The connection reaches nothing but those tables: it is opened with DuckDB's
+``enable_external_access`` off and its configuration locked, so ``COPY ... TO``,
+``ATTACH`` of a file, ``read_csv``/``read_text``/``read_parquet`` of a path or URL,
+``INSTALL``/``LOAD`` of an extension and ``SET`` are refused (:class:`QueryError`).
 """
 
 from __future__ import annotations
@@ -64,6 +69,14 @@ ANALYSIS_TABLES: dict[str, Callable[[Analysis], Table]] = {
 }
 
 
+#: DuckDB settings of every query's connection: no files, network or extensions (the
+#: registered Arrow tables are read through the connection, not the file system), and no
+#: ``SET`` to turn that back on.
+_LOCKED_DOWN = {"enable_external_access": False, "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False, "lock_configuration": True}
+_REFUSED_HINT = "a query reads only the trace's and the analysis's tables"
+
+
 def table_names(source: Source) -> list[str]:
     """The table names a query over ``source`` can use."""
     names = list(TRACE_TABLES)
@@ -118,7 +131,8 @@ def sql(source: Source, query: str, *,
     output: 'pandas' (a DataFrame; unsigned address columns such as ``mdl`` keep the
     ``address`` dtype, shown in hex) or 'arrow' (a ``pyarrow.Table``).
 
-    Raises :class:`QueryError` (one line) for invalid SQL or an unknown table/column.
+    Raises :class:`QueryError` (one line) for invalid SQL, an unknown table/column, or a
+    statement reaching outside the tables (files, URLs, ATTACH, INSTALL/LOAD, SET).
     """
     import duckdb
 
@@ -130,7 +144,7 @@ def sql(source: Source, query: str, *,
         raise QueryError("this query names an analysis table "
                          f"({', '.join(sorted(set(ANALYSIS_TABLES) & wanted))}): "
                          "pass ta.analyze(trace) instead of the trace")
-    con = duckdb.connect()
+    con = duckdb.connect(config=_LOCKED_DOWN)
     try:
         for name in sorted(wanted):
             if name in available:
@@ -141,9 +155,12 @@ def sql(source: Source, query: str, *,
                 raise QueryError("the statement returns no rows (use a SELECT query)")
             table = _narrow_hugeints(rel.to_arrow_table())
         except duckdb.CatalogException as exc:
-            raise QueryError(f"{_one_line(exc)} (tables: {', '.join(sorted(available))})") \
-                from None
+            raise QueryError(f"{_one_line(exc)} ({_tables_hint()})") from None
+        except duckdb.PermissionException as exc:
+            raise QueryError(f"{_one_line(exc)} ({_REFUSED_HINT})") from None
         except duckdb.Error as exc:
+            if "configuration has been locked" in str(exc):
+                raise QueryError(f"{_one_line(exc)} ({_REFUSED_HINT})") from None
             raise QueryError(_one_line(exc)) from None
     finally:
         con.close()
@@ -152,6 +169,12 @@ def sql(source: Source, query: str, *,
     hex_columns = [f.name for f in table.schema
                    if f.name in ADDRESS_COLUMNS and pa.types.is_unsigned_integer(f.type)]
     return with_addresses(table.to_pandas(types_mapper=_nullable_ints), hex_columns)
+
+
+def _tables_hint() -> str:
+    """Every table name a query may use, the analysis's too: the command replays the trace
+    for them, and ``ta.sql`` over a bare Trace says to pass ``ta.analyze(trace)``."""
+    return f"tables: {', '.join(sorted([*TRACE_TABLES, *ANALYSIS_TABLES]))}"
 
 
 def _narrow_hugeints(table: pa.Table) -> pa.Table:

@@ -146,3 +146,47 @@ def test_table_names_are_case_insensitive_as_in_duckdb(seed: ta.Analysis, locks_
 def test_cli_query_errors_are_exit_2_one_line(locks_trace: Path):
     err = _cli("query", str(locks_trace), "select * from nosuch", rc=2).stderr
     assert err.count("\n") == 1 and "nosuch" in err
+
+
+@pytest.mark.parametrize("query", [
+    "copy (select 1 as x) to '{out}/copied.csv'",
+    "attach '{out}/attached.db' as other_db",
+    "select * from read_csv('{passwd}')",
+    "select * from read_text('{passwd}')",
+    "select * from read_blob('{passwd}')",
+    "select * from glob('{out}/*')",
+    "install httpfs",
+    "load httpfs",
+    "set enable_external_access = true",
+])
+def test_queries_reach_nothing_but_the_tables(seed: ta.Analysis, tmp_path: Path, query: str):
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0\n", encoding="utf-8")
+    q = query.format(out=tmp_path.as_posix(), passwd=secret.as_posix())
+    for source in (seed, seed.trace):
+        with pytest.raises(ta.QueryError, match="reads only the trace's and the analysis's tables") as err:
+            ta.sql(source, q)
+        assert "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]  # nothing written
+
+
+def test_every_table_is_readable_with_external_access_off(seed: ta.Analysis):
+    for name in ta.query.table_names(seed):
+        got = ta.sql(seed, f"with v as (select * from {name}) select count(*) as n from v")
+        assert list(got["n"]) == [len(ta.sql(seed, f"select * from {name}"))]
+
+
+def test_unknown_table_hint_lists_the_analysis_tables_too(seed: ta.Analysis):
+    every = ", ".join(sorted([*ta.query.TRACE_TABLES, *ta.query.ANALYSIS_TABLES]))
+    for source in (seed, seed.trace):
+        with pytest.raises(ta.QueryError) as err:
+            ta.sql(source, "select * from nosuch")
+        assert f"(tables: {every})" in str(err.value)
+
+
+def test_cli_query_refuses_files_exit_2_one_line(locks_trace: Path, tmp_path: Path):
+    out = tmp_path / "x.csv"
+    err = _cli("query", str(locks_trace), f"copy (select 1) to '{out.as_posix()}'", rc=2).stderr
+    assert err.count("\n") == 1 and "reads only the trace's" in err and not out.exists()
+    err = _cli("query", str(locks_trace), "select * from nosuch", rc=2).stderr
+    assert "findings" in err and "locks" in err

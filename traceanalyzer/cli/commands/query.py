@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run one SQL query (DuckDB dialect) over the tables of the trace "
         "(calls, cswitch, images, other, processes, threads, events, trace_span) and of "
         "its analysis (findings, problems, lifecycles, mappings, locks, leak_timeline). "
-        "The trace is replayed only when the query names an analysis table. "
+        "The trace is replayed only when the query names an analysis table. It reads "
+        "those tables only: files, URLs, ATTACH, INSTALL/LOAD and SET are refused. "
         "docs/sql.md lists the columns and example queries.",
         epilog='Example: traceanalyzer query trace.etl '
         '"select rule, count(*) from findings group by rule"',
