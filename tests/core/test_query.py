@@ -190,3 +190,30 @@ def test_cli_query_refuses_files_exit_2_one_line(locks_trace: Path, tmp_path: Pa
     assert err.count("\n") == 1 and "reads only the trace's" in err and not out.exists()
     err = _cli("query", str(locks_trace), "select * from nosuch", rc=2).stderr
     assert "findings" in err and "locks" in err
+
+
+def test_other_table_holds_what_sql_md_says_per_reader(tmp_path: Path, real_traces: Path):
+    """docs/sql.md, "The `other` table": a non-canonical event of a canonical CSV and of
+    its ETL twin (the MdlTrace provider) is a row; another provider's ETL events are only
+    counted unless keep_unknown; the section names every reader."""
+    lines = (SAMPLES / "seed_unlock_from_worker.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    row = dict.fromkeys(header, "") | {"time_ns": "5", "event": "MyDriverHeartbeat",
+                                       "pid": "4", "tid": "8"}
+    csv = tmp_path / "u.csv"
+    csv.write_text("\n".join([lines[0], ",".join(row[h] for h in header), *lines[1:]]) + "\n",
+                   encoding="utf-8")
+    etl = tmp_path / "u.etl"
+    _cli("synth", str(csv), "-o", str(etl))
+    for path in (csv, etl):
+        got = ta.sql(ta.load(path), "select event, pid, tid from other")
+        assert got.values.tolist() == [["MyDriverHeartbeat", 4, 8]], path
+    other_provider = (real_traces / "jtmoon79__super-speedy-syslog-searcher"
+                      / "WindowsUpdate.20251008.140245.443.8.etl")
+    plain = ta.load(other_provider)
+    assert plain.table("other").num_rows == 0 and plain.stats.total("unknown_events") == 80
+    assert ta.load(other_provider, keep_unknown=True).table("other").num_rows == 80
+    section = (ROOT / "docs" / "sql.md").read_text(encoding="utf-8").split("### The `other` table")[1]
+    section = section.split("\n## ")[0]
+    for reader in ta.readers.readers():
+        assert f"(`{reader}`)" in section, reader
