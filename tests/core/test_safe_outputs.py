@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -218,3 +220,82 @@ def test_a_stale_cache_folder_that_cannot_be_pruned_does_not_stop_the_cache(tmp_
     cache.put("ffff", {"findings": []})
     assert cache.unwritable is None and "cannot prune" in (cache.not_pruned or "")
     assert (tmp_path / "newkey" / "ffff.json").exists() and (stale / "abcd.json").exists()
+
+
+#: Every bidirectional control (and a NUL) in a process name and a caller: a
+#: right-to-left override would show "app.exe" reversed after it.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_SPOOF_NAME = "app\u202eexe.gpj\u2066x\x00y.exe"
+
+
+def _spoofed_trace(tmp_path: Path) -> Path:
+    text = SEED.read_text(encoding="utf-8").replace("app.exe", _SPOOF_NAME)
+    text = text.replace("mydriver.sys+0x1b6b", f"my{_BIDI}driver.sys+0x1b6b")
+    trace = tmp_path / "spoof.csv"
+    trace.write_text(text, encoding="utf-8")
+    return trace
+
+
+def _raw_controls(text: str) -> set[str]:
+    return {c for c in text if c in _BIDI or (ord(c) < 32 and c not in "\t\n\r")
+            or 0x7F <= ord(c) < 0xA0}
+
+
+_SHOWN_NAME = "app\\u202eexe.gpj\\u2066x\\x00y.exe"
+_SHOWN_CALLER = "my" + "".join(f"\\u{ord(c):04x}" for c in _BIDI) + "driver.sys+0x1b6b"
+
+
+@pytest.mark.parametrize("char", list(_BIDI))
+def test_terminal_text_writes_bidi_controls_as_u_escapes(char: str) -> None:
+    assert terminal_text(f"a{char}b\n") == f"a\\u{ord(char):04x}b\n"
+    assert csv_cell(f"={char}") == f"'=\\u{ord(char):04x}"
+
+
+def test_text_outputs_show_bidi_controls_as_escapes(tmp_path: Path, capsys) -> None:
+    trace = _spoofed_trace(tmp_path)
+    assert main(["hazards", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert not _raw_controls(out) and _SHOWN_NAME in out and _SHOWN_CALLER[:40] in out
+    assert main(["info", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert not _raw_controls(out) and _SHOWN_NAME in out
+    clean = tmp_path / "clean" / trace.name  # same trace id, the names unspoofed
+    clean.parent.mkdir()
+    clean.write_bytes(SEED.read_bytes())
+    baseline = str(tmp_path / "b.json")
+    assert main(["check", str(clean), "--baseline", baseline, "--update-baseline", "-j", "1"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(trace), "--baseline", baseline, "-j", "1", "-v"]) == 1
+    out = capsys.readouterr().out
+    assert not _raw_controls(out) and _SHOWN_NAME in out and _SHOWN_CALLER[:40] in out
+
+
+def test_csv_escapes_bidi_controls_and_json_keeps_the_true_string(tmp_path: Path, capsys) -> None:
+    trace = _spoofed_trace(tmp_path)
+    assert main(["hazards", "--csv", str(trace)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert not any(c in _BIDI for r in rows for v in r.values() for c in v)
+    assert _SHOWN_CALLER in {r["caller"] for r in rows}
+    assert main(["hazards", "--json", str(trace)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert f"my{_BIDI}driver.sys+0x1b6b" in json.dumps(doc, ensure_ascii=False)
+
+
+def test_report_html_has_no_raw_controls_nor_nul(tmp_path: Path, capsys) -> None:
+    trace = _spoofed_trace(tmp_path)
+    assert main(["report", str(trace), "-o", str(tmp_path / "r")]) == 0
+    page = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert not _raw_controls(page)
+    assert _SHOWN_NAME in page and _SHOWN_CALLER in page
+    # the interactive timeline's hover text and legend (Bokeh's data): visible escapes too
+    import traceanalyzer as ta
+    from traceanalyzer.render import interactive
+
+    a = ta.analyze(ta.load(trace))
+    points, lanes = interactive._finding_points(a.findings, a.problems, 0.0, 1e9, 15, 5000)
+    legend = [label for label, _ in interactive._leak_series(a, 0.0, 1e7, 1e9, 8)]
+    shown = json.dumps([points["caller"], points["process"], points["lane"], lanes, legend],
+                       ensure_ascii=False)
+    assert not _raw_controls(shown)
+    assert _SHOWN_NAME in points["process"][0] and _SHOWN_CALLER in points["caller"]
+    assert any(_SHOWN_NAME in label for label in legend)

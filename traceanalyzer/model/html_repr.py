@@ -1,7 +1,10 @@
 """Compact HTML for Jupyter, next to the data it shows: ``Trace._repr_html_`` and the
 small helpers (escaping, key/value tables) that the later layers' HTML reuses.
 
-Every string from the trace is escaped with :func:`esc`.
+Every string from the trace is escaped with :func:`esc`: HTML escaping, after control and
+bidirectional-control characters are written as visible ``\\xNN`` / ``\\u202e``
+(:func:`traceanalyzer.escape.terminal_text`), so no NUL or other control character
+reaches the page and a name cannot reorder the text around it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from traceanalyzer.escape import terminal_text
 from traceanalyzer.model.stats import QUALITY_COUNTERS
 from traceanalyzer.vocabulary import is_missing
 
@@ -20,15 +24,17 @@ CELL_STYLE = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left"
 
 
 def esc(value: Any) -> str:
-    """HTML-escaped text of any value (None/NA -> '')."""
+    """HTML-escaped text of any value, control characters visible (None/NA -> '')."""
     if type(value) is str:  # most cells; rule texts, callers and images repeat
-        return _escaped(value) if len(value) < 512 else html.escape(value, quote=True)
-    return "" if is_missing(value) else html.escape(str(value), quote=True)
+        return _escaped(value) if len(value) < 512 else _html(value)
+    return "" if is_missing(value) else _html(str(value))
 
 
-@lru_cache(maxsize=8192)
-def _escaped(text: str) -> str:
-    return html.escape(text, quote=True)
+def _html(text: str) -> str:
+    return html.escape(terminal_text(text), quote=True)
+
+
+_escaped = lru_cache(maxsize=8192)(_html)
 
 
 def kv_table(rows: list[tuple[str, str]]) -> str:

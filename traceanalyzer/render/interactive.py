@@ -23,6 +23,7 @@ from traceanalyzer.analysis.timelines import (
     problem_lanes,
     rank_processes,
 )
+from traceanalyzer.escape import terminal_safe
 
 __all__ = ["interactive_section"]
 
@@ -33,7 +34,8 @@ def _finding_points(findings: pd.DataFrame, problems: pd.DataFrame, t0: float, p
     # a rule's findings are all info or none (info is never a raised severity)
     lanes = problem_lanes(f, max_lanes,
                           problems=problems[problems["severity"].astype(str) != "info"])
-    labels = [str(lbl).replace("\n", " · ") for lbl in lanes["label"]]
+    # hover and axis text is shown by Bokeh as it is: controls and bidi controls visible
+    labels = [terminal_safe(str(lbl).replace("\n", " · ")) for lbl in lanes["label"]]
     lane_no = finding_lanes(f, lanes)
     lane_names = np.array(labels + [None], dtype=object)  # -1: no lane (nothing folded)
     keep = np.ones(len(f), dtype=bool)
@@ -51,10 +53,10 @@ def _finding_points(findings: pd.DataFrame, problems: pd.DataFrame, t0: float, p
     data = {
         "x": (t[sel] - t0) / per,  # numpy: Bokeh ships it as one binary buffer
         "lane": lane_names[lane_no[sel]].tolist(),
-        "rule": f["rule"].astype(str).to_numpy()[sel].tolist(),
+        "rule": [terminal_safe(r) for r in f["rule"].astype(str).to_numpy()[sel]],
         "severity": sev[sel].tolist(),
-        "caller": [vocab.str_or_none(c) or "?" for c in f["caller"].to_numpy()[sel]],
-        "process": [vocab.process_label(p, n) for p, n in
+        "caller": [terminal_safe(vocab.str_or_none(c) or "?") for c in f["caller"].to_numpy()[sel]],
+        "process": [terminal_safe(vocab.process_label(p, n)) for p, n in
                     zip(f["pid"].to_numpy()[sel], f["process"].to_numpy()[sel])],
         "mdl": [vocab.format_address(m) for m in f["mdl"].to_numpy()[sel]],
         "bytes": [vocab.format_bytes(b, vocab.UNKNOWN_BYTES) for b in f["bytes"].to_numpy()[sel]],
@@ -90,7 +92,7 @@ def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
         t = np.r_[t, t1]
         v = np.r_[v, v[-1]]
         t, v = decimate_steps(t, v, t0, t1, bins=LEAK_BINS)
-        out.append((vocab.process_label(pid, r.process), {"x": (t - t0) / per, "bytes": v}))
+        out.append((terminal_safe(vocab.process_label(pid, r.process)), {"x": (t - t0) / per, "bytes": v}))
     return out
 
 
