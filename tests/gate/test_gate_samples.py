@@ -52,3 +52,26 @@ def test_a_broken_test_case_among_the_samples_fails_alone(tmp_path, capsys, suff
         documented = {row["rule"] for row in csv.DictReader(fh)}
     failing = {nf.group.rule for nf in out.result.by_trace()[f"{CLEAN}.{suffix}"].blocking_findings}
     assert "UNLOCK_WHILE_USER_MAPPED" in failing and failing <= documented
+
+
+def test_the_baseline_example_of_check_md_is_what_update_baseline_writes(tmp_path, capsys):
+    """docs/check.md shows a trimmed baseline of seed_unlock_from_worker.etl: same format,
+    version and keys as the file the command writes, its findings a subset of the file's."""
+    import json
+    import re
+
+    text = (SAMPLES.parent / "docs" / "check.md").read_text(encoding="utf-8")
+    section = text.split("## The baseline file", 1)[1]
+    shown = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    baseline = tmp_path / "baseline.json"
+    assert main(["check", str(SAMPLES / f"{BROKEN}.etl"), "--baseline", str(baseline),
+                 "--update-baseline", "--jobs", "1", "--no-cache"]) == 0
+    capsys.readouterr()
+    written = json.loads(baseline.read_text(encoding="utf-8"))
+    assert {k: v for k, v in shown.items() if k != "traces"} == \
+        {k: v for k, v in written.items() if k != "traces"}  # format, version
+    assert shown["traces"].keys() == written["traces"].keys()
+    for trace_id, entry in shown["traces"].items():
+        full = written["traces"][trace_id]
+        assert entry.keys() == full.keys() and entry["leaks"] == full["leaks"]
+        assert entry["findings"] and entry["findings"].items() <= full["findings"].items()
