@@ -9,6 +9,7 @@ import pytest
 
 from helpers.fake_analysis import S, seed_tables
 
+from traceanalyzer.analysis.timelines import normalise_leak_timeline
 from traceanalyzer.plot.leak_timeline import plot_leak_timeline, rank_processes
 from traceanalyzer.plot.style import figure_png
 
@@ -79,6 +80,11 @@ def test_rank_processes_matches_a_walk_through_random_timelines() -> None:
             assert got[key] == pytest.approx(figures), key
         impact = ranked["impact_byte_seconds"].tolist()
         assert impact == sorted(impact, reverse=True)
+        # the figure and the interactive timeline rank a table they normalised already:
+        # it is taken as it is (not converted again), with the same ranking
+        normal = normalise_leak_timeline(lt)
+        assert normalise_leak_timeline(normal) is normal
+        pd.testing.assert_frame_equal(rank_processes(normal, t_end_ns=10 * S), ranked)
 
 
 def test_seed_figure_marks_exit_with_memory_held_and_bytes_at_end() -> None:

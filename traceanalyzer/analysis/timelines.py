@@ -27,9 +27,17 @@ def float_series(series: Any) -> pd.Series:
     return pd.to_numeric(s, errors="coerce").astype("float64")
 
 
+#: ``DataFrame.attrs`` key of a table :func:`normalise_leak_timeline` made (or a subset of
+#: one): it is not converted again (the figure and the ranking both ask for it).
+_NORMALISED = "traceanalyzer.normalised_leak_timeline"
+
+
 def normalise_leak_timeline(leak_timeline: pd.DataFrame | None) -> pd.DataFrame:
     """The leak timeline's columns ``time_ns, pid, process, kind, bytes`` as plain
-    float/str columns (missing pid -1, missing bytes 0), known kinds only, in time order."""
+    float/str columns (missing pid -1, missing bytes 0), known kinds only, in time order.
+    A table this made comes back as it is."""
+    if leak_timeline is not None and leak_timeline.attrs.get(_NORMALISED):
+        return leak_timeline
     cols = ["time_ns", "pid", "process", "kind", "bytes"]
     if leak_timeline is None or len(leak_timeline) == 0:
         return pd.DataFrame({"time_ns": pd.Series(dtype="float64"),
@@ -46,7 +54,9 @@ def normalise_leak_timeline(leak_timeline: pd.DataFrame | None) -> pd.DataFrame:
         "bytes": float_series(leak_timeline["bytes"]).fillna(0).to_numpy(),
     })
     lt = lt[lt["kind"].isin(KINDS) & lt["time_ns"].notna()]
-    return lt.sort_values("time_ns", kind="stable", ignore_index=True)[cols]
+    out = lt.sort_values("time_ns", kind="stable", ignore_index=True)[cols]
+    out.attrs[_NORMALISED] = True
+    return out
 
 
 def rank_processes(leak_timeline: pd.DataFrame, t_end_ns: float | None = None) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from traceanalyzer import vocabulary as vocab
 from traceanalyzer.analysis.timelines import (
     decimate_steps,
     finding_lanes,
+    normalise_leak_timeline,
     problem_lanes,
     rank_processes,
 )
@@ -76,15 +77,15 @@ LEAK_BINS = 2000
 def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
                  ) -> list[tuple[str, dict]]:
     """(label, {x, bytes}) of locked + user-mapped bytes of the top processes."""
-    lt = analysis.leak_timeline()
+    lt = normalise_leak_timeline(analysis.leak_timeline())  # converted once, ranked as it is
     if lt.empty:
         return []
     ranked = rank_processes(lt, t1).head(top_n)
     out = []
+    pids = lt["pid"].to_numpy()
     for r in ranked.itertuples(index=False):
         pid = None if r.pid < 0 else int(r.pid)
-        g = lt[(lt["pid"].fillna(-1).astype("int64") == int(r.pid))]
-        both = g.sort_values("time_ns", kind="stable")
+        both = lt[pids == r.pid]  # in time order already
         wide = both.pivot_table(index="time_ns", columns="kind", values="bytes",
                                 aggfunc="last").sort_index().ffill().fillna(0)
         t = wide.index.to_numpy(dtype=float)
