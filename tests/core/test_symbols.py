@@ -233,3 +233,26 @@ def test_a_window_keeps_the_build_record_logged_after_it(two_builds, tmp_path: P
     assert list(images["time_ns"]) == [0, 1500] and images["debug_id"].iloc[1] == _debug_id_of(build_b[1])
     store = _store(tmp_path / "store", [build_b])
     assert window.symbolize(store).table("calls").column("caller").to_pylist() == ["mydriver!DriverEntry+0x0"]
+
+
+def test_a_build_belongs_to_the_module_loaded_at_its_base_not_the_one_unloaded_there(tmp_path: Path):
+    """a.sys unloads at a base, b.sys loads there: b's build record (logged next to its
+    load, as near to a's unload) is b's, and a window before b's load keeps none of it."""
+    from traceanalyzer.model.symbols import traced_builds
+
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join([
+        "time_ns,event,pid,image,base,image_size,debug_id",
+        f"0,ImageDebugId,0,a.pdb,0x{BASE:x},,40b3ba70-f454-5d97-4c4c-44205044422e-1",
+        f"0,ImageLoad,0,\\SystemRoot\\a.sys,0x{BASE:x},0x10000,",
+        f"500,ImageUnload,0,\\SystemRoot\\a.sys,0x{BASE:x},0x10000,",
+        f"500,ImageDebugId,0,b.pdb,0x{BASE:x},,0a0b0c0d-0001-0002-0304-05060708090a-1",
+        f"500,ImageLoad,0,\\SystemRoot\\b.sys,0x{BASE:x},0x10000,",
+        "1000,IoFreeMdl,4,,,,",
+    ]) + "\n")
+    trace = ta.load(path)
+    assert traced_builds(trace.table("images")) == {
+        "a.sys": {("a.pdb", "40b3ba70-f454-5d97-4c4c-44205044422e-1")},
+        "b.sys": {("b.pdb", "0a0b0c0d-0001-0002-0304-05060708090a-1")}}
+    assert traced_builds(trace.window(0, 100).table("images")) == {
+        "a.sys": {("a.pdb", "40b3ba70-f454-5d97-4c4c-44205044422e-1")}}

@@ -137,3 +137,27 @@ def test_a_form_the_rewrite_cannot_keep_is_refused_naming_the_handler(loop, hand
     with pytest.raises(SpliceError, match=says) as info:
         spliced_tree(loop, [handler])
     assert handler.__name__ in str(info.value)
+
+
+def _clip(total, k):
+    if k < 0:
+        return total - 1  # a return nested in an if: rewritten in the body's own nodes
+    return total + k
+
+
+def _twice(xs):
+    total = 0
+    for k in xs:
+        if k > 100:
+            tmp = _clip(total, k)  # noqa: F841 - a second call site with another target
+            continue
+        total = _clip(total, k)
+        continue
+    return total
+
+
+def test_a_handler_spliced_at_two_call_sites_returns_to_each_sites_targets() -> None:
+    """Each site gets its own copy of the body: rewriting the first site's returns must
+    not leak into the second's (it did: the second assigned the first's targets)."""
+    xs = [1, 200, -3, 100]
+    assert splice(_twice, [_clip], dict(globals()))(xs) == _twice(xs) == 100

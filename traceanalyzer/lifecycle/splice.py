@@ -29,6 +29,7 @@ that breaks it:
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import textwrap
 from collections.abc import Callable, Iterable
@@ -129,7 +130,7 @@ class _Splicer(ast.NodeTransformer):
         if call.keywords or args != params:
             raise SpliceError(f"{name}: called with {ast.unparse(call)}; the arguments must be "
                               f"its parameter names in order ({', '.join(params)})")
-        body = fdef.body
+        body = copy.deepcopy(fdef.body)  # rewritten in place below: one copy per call site
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
             body = body[1:]  # the docstring
         stray = (_assigned(body) & self.carried) - set(targets)

@@ -157,8 +157,10 @@ class SymbolDir:
 
 def traced_builds(images: pa.Table) -> dict[str, set[tuple[str, str]]]:
     """Module file name (lower case) -> the (PDB name, debug id) builds the trace's
-    ``ImageDebugId`` rows name for it: each row belongs to the image event at its base
-    (and process, for a user-space base) nearest to it in the trace."""
+    ``ImageDebugId`` rows name for it: each row belongs to the load (or end rundown) at
+    its base (and process, for a user-space base) nearest to it in the trace, the later
+    one of two as near (a merge logs the build next to the load it describes; an unload
+    at the base describes the module before)."""
     if images.num_rows == 0 or "debug_id" not in images.column_names:
         return {}
     events = images.column("event").cast(pa.string()).to_pylist()
@@ -169,7 +171,7 @@ def traced_builds(images: pa.Table) -> dict[str, set[tuple[str, str]]]:
     seqs = images.column("seq").to_pylist() if "seq" in images.column_names else list(range(images.num_rows))
     loads: dict[tuple[int, int | None], list[tuple[int, str]]] = {}
     for event, name, base, pid, seq in zip(events, names, bases, pids, seqs):
-        if event != "ImageDebugId" and base is not None and name:
+        if event not in ("ImageDebugId", "ImageUnload") and base is not None and name:
             key = (base, None if base >= USER_SPACE_LIMIT else pid)
             loads.setdefault(key, []).append((seq, _file_name(name)))
     out: dict[str, set[tuple[str, str]]] = {}
@@ -178,7 +180,7 @@ def traced_builds(images: pa.Table) -> dict[str, set[tuple[str, str]]]:
             continue
         near = loads.get((base, None if base >= USER_SPACE_LIMIT else pid))
         if near:
-            module = min(near, key=lambda item: abs(item[0] - seq))[1]
+            module = min(near, key=lambda item: (abs(item[0] - seq), -item[0]))[1]
             out.setdefault(module, set()).add((name, debug_id))
     return out
 

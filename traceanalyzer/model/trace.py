@@ -413,8 +413,8 @@ class Trace:
         it (so calls at its start are still attributed). The rundown of the trace end
         (``*RundownEnd``, the only one of a memory-mode recording) is kept too, at
         ``end_ns``, for the ids nothing after the window starts, ends, loads or unloads:
-        it names the processes, threads and modules alive through the window; so is every
-        ``ImageDebugId`` (which PDB build an image is). ``time_span_ns`` is the window,
+        it names the processes, threads and modules alive through the window; so is a later
+        ``ImageDebugId`` (which PDB build such a module is). ``time_span_ns`` is the window,
         so an analysis of it ends there: an MDL still locked at ``end_ns`` is open at the
         end. Every table (calls, cswitch, processes, threads, images, events) is
         derived from the same cut. Data-quality counters of the readers are copied.
@@ -431,8 +431,6 @@ class Trace:
             if family in ("processes", "threads", "images"):
                 mask = times <= hi
                 late_rundown = _end_rundown_after(t, family, times, hi)
-                if family == "images":  # which build an image is holds whenever it was logged
-                    late_rundown |= _is_debug_id(t) & (times > hi)
                 mask |= late_rundown
             else:
                 mask = (times >= lo) & (times <= hi)
@@ -560,23 +558,20 @@ _INSTANCE_ID = {"processes": "pid", "threads": "tid", "images": "base"}
 
 
 def _end_rundown_after(table: pa.Table, family: str, times: np.ndarray, hi: int) -> np.ndarray:
-    """Rows of ``table`` after ``hi`` that are the rundown of the trace end
-    (``*RundownEnd``) of an id with no other event after ``hi`` (an id reused later
-    belongs to a later process, thread or module)."""
+    """Rows of ``table`` after ``hi`` that describe an id rather than change it (the
+    rundown of the trace end, ``*RundownEnd``, and ``ImageDebugId``) for an id with no
+    other event after ``hi`` (an id reused later belongs to a later process, thread or
+    module)."""
     after = times > hi
     column = _INSTANCE_ID[family]
     if not after.any() or column not in table.column_names:
         return np.zeros(len(times), dtype=bool)
-    is_end = np.asarray(pc.fill_null(pc.ends_with(_event_strings(table), "RundownEnd"), False))
+    events = _event_strings(table)
+    is_end = np.asarray(pc.fill_null(pc.or_(pc.ends_with(events, "RundownEnd"),
+                                            pc.equal(events, "ImageDebugId")), False))
     ids = np.asarray(pc.fill_null(table.column(column).cast(pa.int64(), safe=False), -1).to_numpy(zero_copy_only=False))
-    busy = set(ids[after & ~is_end & ~_is_debug_id(table)].tolist())
+    busy = set(ids[after & ~is_end].tolist())
     return after & is_end & (ids != -1) & ~np.isin(ids, list(busy))
-
-
-def _is_debug_id(table: pa.Table) -> np.ndarray:
-    """Rows that are ``ImageDebugId`` (an image's PDB build: a fact about the image, not
-    a load or an unload)."""
-    return np.asarray(pc.fill_null(pc.equal(_event_strings(table), "ImageDebugId"), False))
 
 
 def _null_zero_pointers(table: pa.Table) -> pa.Table:

@@ -312,7 +312,7 @@ class _Damage:
       where it stops, and its last row, when the cut left it with all its fields (the
       last value cut), is dropped as a bad row;
     - a file whose last line has no line break (:attr:`open_line`): it may be cut in
-      that line, ``truncated_file``; the row is read as it is (a plain file cannot tell
+      that line, ``unterminated_last_line``; the row is read as it is (a plain file cannot tell
       a cut from a missing line break);
     - bytes that are not UTF-8 (:meth:`undecodable`): replaced by U+FFFD, counted as
       ``undecodable_bytes``.
