@@ -161,3 +161,153 @@ def test_a_handler_spliced_at_two_call_sites_returns_to_each_sites_targets() -> 
     not leak into the second's (it did: the second assigned the first's targets)."""
     xs = [1, 200, -3, 100]
     assert splice(_twice, [_clip], dict(globals()))(xs) == _twice(xs) == 100
+
+
+# --- the guard rails: a handler whose names or form a splice would change ---------------
+
+def _kw(total, k=1):
+    return total + k
+
+
+def _loop_kw(xs):
+    total = 0
+    for k in xs:
+        total = _kw(total, k)
+        continue
+    return total
+
+
+_G = 0
+
+
+def _sets_global(total, k):
+    global _G
+    _G = k
+    return total
+
+
+def _loop_global(xs):
+    total = 0
+    for k in xs:
+        total = _sets_global(total, k)
+        continue
+    return total
+
+
+def _imports_over_carried(total, k):
+    import math as seen  # noqa: F401 - binds the loop's 'seen'
+    return total
+
+
+def _loop_imports(xs):
+    total = 0
+    seen = 0
+    for k in xs:
+        total = _imports_over_carried(total, k)
+        continue
+    return total + seen
+
+
+def _excepts_over_carried(total, k):
+    try:
+        raise ValueError(k)
+    except ValueError as seen:  # noqa: F841 - binds (then deletes) the loop's 'seen'
+        pass
+    return total
+
+
+def _loop_excepts(xs):
+    total = 0
+    seen = 0
+    for k in xs:
+        total = _excepts_over_carried(total, k)
+        continue
+    return total + seen
+
+
+def _sets_y(total, k):
+    y = k * 10
+    return total + y
+
+
+def _loop_reads_y_after(xs):
+    total = 0
+    for k in xs:
+        if k > 0:
+            total = _sets_y(total, k)
+            continue
+        y = k
+    return total + y  # the loop's y ([-1, 5] -> 49); spliced, the handler's 50 (-> 100)
+
+
+def _maybe(total, k):
+    if k > 0:
+        return total + k
+
+
+def _loop_maybe(xs):
+    total = 0
+    for k in xs:
+        total = _maybe(total, k)
+        continue
+    return total
+
+
+def _bump(total, d):
+    d = d + 1
+    return total + d
+
+
+def _loop_bump_not_fresh(xs):
+    total = 0
+    for k in xs:
+        if k > 0:
+            d = 1
+        else:
+            d = 2
+        total = _bump(total, d)
+        continue
+    return total
+
+
+@pytest.mark.parametrize(("loop", "handler", "says"), [
+    (_loop_kw, _kw, "only plain positional parameters"),
+    (_loop_global, _sets_global, "'global _G' cannot be spliced"),
+    (_loop_imports, _imports_over_carried, "assigns seen, which the loop carries"),
+    (_loop_excepts, _excepts_over_carried, "assigns seen, which the loop carries"),
+    (_loop_reads_y_after, _sets_y, "assigns y, a name the loop's function uses"),
+    (_loop_maybe, _maybe, "can reach its end without 'return'"),
+    (_loop_bump_not_fresh, _bump, "assigns d, a name the loop's function uses"),
+])
+def test_a_handler_that_would_change_the_loops_names_is_refused(loop, handler, says) -> None:
+    with pytest.raises(SpliceError, match=says) as info:
+        spliced_tree(loop, [handler])
+    assert handler.__name__ in str(info.value)
+
+
+def _loop_bump_fresh(xs):
+    total = 0
+    for k in xs:
+        d = k % 3  # set for every event before it is read, and only in the loop
+        total = _bump(total, d)
+        continue
+    return total
+
+
+def _sets_own_param(total, k):
+    k = k * 2  # the loop's 'for' target: set afresh for the next event
+    return total + k
+
+
+def _loop_own_param(xs):
+    total = 0
+    for k in xs:
+        total = _sets_own_param(total, k)
+        continue
+    return total
+
+
+def test_a_name_the_loop_sets_afresh_for_every_event_may_be_reassigned() -> None:
+    xs = [1, 2, 3, 4, 5]
+    assert splice(_loop_bump_fresh, [_bump], dict(globals()))(xs) == _loop_bump_fresh(xs) == 11
+    assert splice(_loop_own_param, [_sets_own_param], dict(globals()))(xs) == _loop_own_param(xs) == 30

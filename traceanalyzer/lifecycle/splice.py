@@ -23,7 +23,15 @@ that breaks it:
   and none sits inside a loop of the handler (there ``continue`` would mean that loop);
 - the handler assigns no variable the loop carries from one event to the next (one set
   before the loop) unless the call takes it back as a target: as a function it could not
-  change the caller's variable, spliced it would.
+  change the caller's variable, spliced it would; nor, for the same reason, any other name
+  the loop's function uses (its locals would become the loop's), except a name the loop
+  sets afresh for every event before it reads it and that nothing outside the loop
+  mentions (the handler is followed by ``continue``, so its value is never read again);
+- the handler takes plain positional parameters only (no defaults, ``*args``, keyword-only
+  or ``**kwargs``: the call could not pass them by name), binds no name through
+  ``global`` or ``nonlocal``, and, when its call takes targets, cannot reach its end
+  without a ``return`` (as a function it would return None there; spliced, the targets
+  would silently keep their old values).
 """
 
 from __future__ import annotations
@@ -59,7 +67,10 @@ def spliced_tree(func: Callable[..., Any], handlers: Iterable[Callable[..., Any]
     assert isinstance(fdef, ast.FunctionDef)
     bodies = {h.__name__: _function(h) for h in handlers}
     carried = _assigned(s for s in fdef.body if not isinstance(s, (ast.For, ast.While)))
-    splicer = _Splicer(bodies, carried)
+    used = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)} | _parameters(fdef)
+    outside = {n.id for s in fdef.body if not isinstance(s, (ast.For, ast.While))
+               for n in ast.walk(s) if isinstance(n, ast.Name)}
+    splicer = _Splicer(bodies, carried, used, outside)
     splicer.visit(fdef)
     unused = sorted(set(bodies) - splicer.spliced)
     if unused:
@@ -82,21 +93,86 @@ def _function(func: Callable[..., Any]) -> ast.FunctionDef:
     return fdef
 
 
+def _parameters(fdef: ast.FunctionDef) -> set[str]:
+    a = fdef.args
+    every = a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x is not None]
+    return {p.arg for p in every}
+
+
 def _assigned(statements: Iterable[ast.stmt]) -> set[str]:
-    """Names the statements bind (assignments, augmented assignments, loop targets)."""
+    """Names the statements bind: assignments, augmented assignments, loop and ``with``
+    targets, ``:=``, ``del``, imports, ``except ... as``, match captures."""
     names: set[str] = set()
     for stmt in statements:
         for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
                 names.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+                names.add(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                names.add(node.rest)
     return names
 
 
+def _fresh(loop: ast.For | ast.While, outside: set[str]) -> set[str]:
+    """Names ``loop`` sets for every event before reading them, and which nothing outside
+    the function's loops mentions: its ``for`` targets, and each name whose first mention
+    among the body's top-level statements is a plain assignment to it that does not read it."""
+    fresh = _assigned([ast.Expr(loop.target)]) if isinstance(loop, ast.For) else set()
+    head = loop.iter if isinstance(loop, ast.For) else loop.test
+    seen = {n.id for n in ast.walk(head) if isinstance(n, ast.Name)}
+    for stmt in loop.body:
+        mentioned = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+        if isinstance(stmt, ast.Assign):
+            read = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+            fresh |= {t.id for t in stmt.targets if isinstance(t, ast.Name)} - seen - read
+        seen |= mentioned
+    return fresh - outside
+
+
+def _ends(body: list[ast.stmt]) -> bool:
+    """Whether control cannot run off the end of ``body`` (every path returns or raises)."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (ast.Return, ast.Raise)):
+        return True
+    if isinstance(last, ast.If):
+        return _ends(last.body) and _ends(last.orelse)
+    return False
+
+
+def _check_form(name: str, fdef: ast.FunctionDef) -> None:
+    """Refuse a handler whose parameters or bindings a splice could not keep."""
+    a = fdef.args
+    if a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg or a.defaults:
+        raise SpliceError(f"{name}: only plain positional parameters, without defaults, can be "
+                          f"spliced (def {name}({ast.unparse(a)}))")
+    for node in ast.walk(fdef):
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            raise SpliceError(f"{name}: '{ast.unparse(node)}' cannot be spliced (line {node.lineno})")
+
+
 class _Splicer(ast.NodeTransformer):
-    def __init__(self, bodies: dict[str, ast.FunctionDef], carried: set[str]) -> None:
+    def __init__(self, bodies: dict[str, ast.FunctionDef], carried: set[str], used: set[str],
+                 outside: set[str]) -> None:
         self.bodies = bodies
         self.carried = carried
+        self.used = used  #: every name of the loop's function (before splicing)
+        self.outside = outside  #: names its statements other than the loops mention
+        self.loops: list[set[str]] = []  #: per enclosing loop, the names it sets afresh
         self.spliced: set[str] = set()
+
+    def _loop(self, node: ast.For | ast.While) -> ast.AST:
+        self.loops.append(_fresh(node, self.outside))
+        try:
+            return self.generic_visit(node)
+        finally:
+            self.loops.pop()
+
+    visit_For = visit_While = _loop  # type: ignore[assignment]
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
         super().generic_visit(node)
@@ -124,6 +200,7 @@ class _Splicer(ast.NodeTransformer):
 
     def _body(self, name: str, stmt: ast.stmt, targets: list[str]) -> list[ast.stmt]:
         fdef = self.bodies[name]
+        _check_form(name, fdef)
         call = stmt.value  # type: ignore[attr-defined]
         params = [a.arg for a in fdef.args.args]
         args = [a.id if isinstance(a, ast.Name) else None for a in call.args]
@@ -137,6 +214,14 @@ class _Splicer(ast.NodeTransformer):
         if stray:
             raise SpliceError(f"{name} assigns {', '.join(sorted(stray))}, which the loop carries, "
                               "without returning it to the call")
+        fresh = self.loops[-1] if self.loops else set()
+        captured = (_assigned(body) & self.used) - set(targets) - fresh
+        if captured:
+            raise SpliceError(f"{name} assigns {', '.join(sorted(captured))}, a name the loop's "
+                              "function uses: spliced, the handler's local would overwrite it")
+        if targets and not _ends(body):
+            raise SpliceError(f"{name}: can reach its end without 'return' (line {body[-1].lineno}); "
+                              f"its call takes {', '.join(targets)}")
         block = ast.Module(body=list(body), type_ignores=[])
         _Returns(name, targets).visit(block)  # a top-level return may become two statements
         body = block.body
