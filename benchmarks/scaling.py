@@ -13,6 +13,8 @@ byte of JSON). Input kinds:
 * ``etl-cswitch``: ETL, 99 % CSwitch and 1 % MDL calls (``synth --cswitch-heavy``);
 * ``etl-calls``: ETL, 50 % MdlTrace calls with string fields (callers, status), CSwitch
   for the rest (``bench_etl_calls.write_trace``);
+* ``csv-calls``: the ``etl-calls`` events as canonical CSV (``bench_etl_calls.write_trace_csv``):
+  the same trace in both formats, for "call-heavy ETL no slower than the same CSV";
 * ``csv``: canonical CSV, ~80 % CSwitch, ~15 % calls (``bench_core.make_csv``);
 * ``xperf``: xperf dumper text, 70 % CSwitch, 30 % calls (``bench_xperf_text.scenario``).
 
@@ -40,8 +42,8 @@ from typing import Callable
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sibling benchmark scripts' generators
 
-KINDS = ("etl-cswitch", "etl-calls", "csv", "xperf")
-SUFFIX = {"etl-cswitch": ".etl", "etl-calls": ".etl", "csv": ".csv", "xperf": ".txt"}
+KINDS = ("etl-cswitch", "etl-calls", "csv-calls", "csv", "xperf")
+SUFFIX = {"etl-cswitch": ".etl", "etl-calls": ".etl", "csv-calls": ".csv", "csv": ".csv", "xperf": ".txt"}
 
 
 def _writer(kind: str) -> Callable[[Path, int], None]:
@@ -53,6 +55,10 @@ def _writer(kind: str) -> Callable[[Path, int], None]:
         from bench_etl_calls import write_trace
 
         return lambda path, n: write_trace(path, n, 0.5, False)
+    if kind == "csv-calls":
+        from bench_etl_calls import write_trace_csv
+
+        return lambda path, n: write_trace_csv(path, n, 0.5)
     if kind == "csv":
         from bench_core import make_csv
 
