@@ -26,8 +26,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         is_dir = p.is_dir()
     if is_dir:  # found before the caller writes it all: the rename would fail
         raise TraceError("cannot write: Is a directory", p)
+    make_folder(p.parent, p)
     with _naming(p):
-        p.parent.mkdir(parents=True, exist_ok=True)
         # the temporary name is the target's, cut so that it fits wherever the target
         # does (a file name may have 255 bytes; mkstemp adds a dot and 8 characters)
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:64]}.", dir=p.parent)
@@ -41,6 +41,18 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def make_folder(folder: Path, named: Path | None = None) -> None:
+    """Create ``folder`` and its parents. A file where one of them should be is a
+    :class:`TraceError` naming ``named`` (default ``folder``) and that file, not the
+    system's bare "File exists" / "Not a directory"."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((a for a in (folder, *folder.parents) if a.exists() and not a.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else exc.strerror or str(exc)
+        raise TraceError(f"cannot write: {why}", named or folder) from exc
 
 
 @contextmanager

@@ -149,7 +149,7 @@ def test_terminal_text_keeps_line_breaks_only() -> None:
 
 
 @pytest.mark.parametrize("where", ["folder", "under_a_file"])
-@pytest.mark.parametrize("command", ["convert", "junit", "sarif", "json", "baseline"])
+@pytest.mark.parametrize("command", ["convert", "junit", "sarif", "json", "baseline", "history", "report"])
 def test_an_output_that_cannot_be_written_is_named_not_an_internal_error(
         tmp_path: Path, capsys, command: str, where: str) -> None:
     """A folder in the way, or a file where a folder should be: exit 2 and one line that
@@ -162,14 +162,21 @@ def test_an_output_that_cannot_be_written_is_named_not_an_internal_error(
             "junit": ["check", str(SEED), "--baseline", str(baseline), "--junit", str(target)],
             "sarif": ["check", str(SEED), "--baseline", str(baseline), "--sarif", str(target)],
             "json": ["check", str(SEED), "--baseline", str(baseline), "--json", str(target)],
-            "baseline": ["check", str(SEED), "--baseline", str(target), "--update-baseline"]}[command]
-    if command in ("junit", "sarif", "json"):
+            "baseline": ["check", str(SEED), "--baseline", str(target), "--update-baseline"],
+            "history": ["check", str(SEED), "--baseline", str(baseline), "--history", str(target)],
+            "report": ["report", str(SEED), "-o", str(target)]}[command]
+    if command in ("report", "history") and where == "folder":
+        target = tmp_path / "afile"  # their target is a folder: a file is in the way
+        argv[-1] = str(target)
+    if command in ("junit", "sarif", "json", "history"):
         assert main(["check", str(SEED), "--baseline", str(baseline), "--update-baseline", "-q"]) == 0
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "internal error" not in err[0], err
-    assert f"{target}: cannot write: " in err[0]
+    assert f"{target}" in err[0] and "cannot write: " in err[0], err  # names the output
+    if where == "under_a_file" or command in ("report", "history"):  # not the system's "File exists"
+        assert f"{tmp_path / 'afile'} is a file, not a folder" in err[0], err
     assert not [p for p in tmp_path.rglob(f".{target.name}.*")]  # no temporary file left
     assert (tmp_path / "afile").read_text() == "x" and (tmp_path / "adir").is_dir()
 

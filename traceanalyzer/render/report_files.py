@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, TextIO
 
 from traceanalyzer.errors import TraceError
-from traceanalyzer.fileio import atomic_output, write_bytes_atomic
+from traceanalyzer.fileio import atomic_output, make_folder, write_bytes_atomic
 from traceanalyzer.render.html_report import figure_pngs, html_report
 from traceanalyzer.render.json_summary import write_summary_json
 from traceanalyzer.render.side_job import SideJob
@@ -37,10 +37,7 @@ def write_report(analysis: Any, out_dir: str | Path, *, title: str | None = None
     Raises :class:`TraceError` naming the directory or file that cannot be written.
     """
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TraceError(f"cannot create the report directory: {exc.strerror}", out) from exc
+    make_folder(out)
     if not out.is_dir():
         raise TraceError("is not a directory", out)
     paths = {role: out / name for role, name in REPORT_FILES.items()}
