@@ -83,6 +83,19 @@ def test_missing_baseline_is_exit_2_with_one_line(nightly, tmp_path, capsys):
     assert err == [f"traceanalyzer: {tmp_path / 'none.json'}: baseline not found; create it with --update-baseline"]
 
 
+@pytest.mark.parametrize("update", [True, False])
+def test_a_folder_as_baseline_is_exit_2_before_any_analysis(nightly, tmp_path, capsys, monkeypatch, update):
+    """Named at once: no trace analysed, no '<name>.cache' folder made beside it."""
+    calls = []
+    monkeypatch.setattr("traceanalyzer.gate.worker.summarize", lambda *a, **k: calls.append(a))
+    folder = tmp_path / "n"
+    folder.mkdir()
+    assert check(nightly, "--baseline", folder, *(["--update-baseline"] if update else [])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"traceanalyzer: {folder}: is a folder, not a baseline file (name the JSON file, e.g. baseline.json)"]
+    assert calls == [] and not (tmp_path / "n.cache").exists() and list(folder.iterdir()) == []
+
+
 def test_unreadable_trace_is_exit_2_but_reports_are_written(nightly, tmp_path, capsys):
     base = tmp_path / "b.json"
     check(nightly, "--baseline", base, "--update-baseline")

@@ -73,6 +73,8 @@ def run_check(
     start = time.perf_counter()
     policy = policy or Policy()
     bpath = Path(baseline_path)
+    if bpath.is_dir():  # before the traces are analysed and a cache folder made beside it
+        raise TraceError("is a folder, not a baseline file (name the JSON file, e.g. baseline.json)", bpath)
     traces = discover(inputs, pattern=pattern, exclude=[bpath], skip=skip)
     if update_baseline:
         try:
