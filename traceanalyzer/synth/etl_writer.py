@@ -25,7 +25,7 @@ from traceanalyzer.errors import TraceError
 from traceanalyzer.fileio import atomic_output
 from traceanalyzer.model.schema import (
     CSWITCH_EVENTS,
-    IMAGE_EVENTS,
+    IMAGE_LOAD_EVENTS,
     PROCESS_EVENTS,
     THREAD_EVENTS,
 )
@@ -52,7 +52,7 @@ _KIND_CSWITCH, _KIND_KERNEL, _KIND_CALL = 0, 1, 2
 _KERNEL_BUILDERS = {
     **{e: etl_kernel.process_record for e in PROCESS_EVENTS},
     **{e: etl_kernel.thread_record for e in THREAD_EVENTS},
-    **{e: etl_kernel.image_record for e in IMAGE_EVENTS},
+    **{e: etl_kernel.image_record for e in IMAGE_LOAD_EVENTS},
     "ImageDebugId": etl_kernel.debug_id_record,
 }
 
