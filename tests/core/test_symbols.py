@@ -256,3 +256,34 @@ def test_a_build_belongs_to_the_module_loaded_at_its_base_not_the_one_unloaded_t
         "b.sys": {("b.pdb", "0a0b0c0d-0001-0002-0304-05060708090a-1")}}
     assert traced_builds(trace.window(0, 100).table("images")) == {
         "a.sys": {("a.pdb", "40b3ba70-f454-5d97-4c4c-44205044422e-1")}}
+
+
+def test_a_build_matches_however_its_debug_id_is_written(two_builds, tmp_path: Path):
+    """The trace's debug id is compared in one form with the PDB's: upper case, braces, a
+    symbol store's <GUID><AGE>; records of one build in two forms are one build."""
+    build_a, build_b, funcs_b = two_builds
+    store = _store(tmp_path / "store", [build_a, build_b])
+    guid, age = _debug_id_of(build_b[1]).rsplit("-", 1)
+    rva = funcs_b["LockUserBuffer"] + 1
+    for written in ("{" + guid.upper() + "}-" + age, guid.replace("-", "").upper() + age):
+        trace = ta.load(_trace_with_debug_id(tmp_path / "t.csv", [rva], written), symbols=store)
+        assert trace.table("calls").column("caller").to_pylist() == ["mydriver!LockUserBuffer+0x1"], written
+    path = _trace_with_debug_id(tmp_path / "t2.csv", [rva], _debug_id_of(build_b[1]))
+    lines = path.read_text().splitlines()
+    lines.insert(3, lines[2].replace(_debug_id_of(build_b[1]), guid.replace("-", "").upper() + age)
+                 .replace("mydriver.pdb", "D:\\build\\MyDriver.pdb"))
+    path.write_text("\n".join(lines) + "\n")
+    trace = ta.load(path, symbols=store)
+    assert trace.table("calls").column("caller").to_pylist() == ["mydriver!LockUserBuffer+0x1"]
+
+
+def test_age_zero_is_one_debug_id_in_every_form():
+    """symbolic leaves an age of 0 out of its debug id; the column writes ``-0``."""
+    from traceanalyzer.model.debug_id import normal_debug_id, parse_debug_id
+
+    guid = "72482100-1c1c-4a03-aed8-c4c71c2e8d1d"
+    forms = [f"{guid}-0", guid, guid.upper(), "{" + guid.upper() + "}", guid.replace("-", "").upper() + "0"]
+    assert {normal_debug_id(f) for f in forms} == {guid}
+    assert normal_debug_id(f"{guid}-1f") == normal_debug_id("{" + guid.upper() + "}-1F") == f"{guid}-1f"
+    for bad in (None, float("nan"), "", "nan", guid[:-1], f"{guid}-123456789"):
+        assert parse_debug_id(bad) is None and normal_debug_id(bad) is None

@@ -70,3 +70,15 @@ def test_the_writer_writes_what_dissect_and_the_reader_read(tmp_path: Path) -> N
     expected = [(r["base"], r["pid"], r["debug_id"], r["image"]) for r in rows[1:]]
     assert _dissect_debug_ids(path) == expected
     assert _ours(path) == expected
+
+
+def test_the_writer_takes_a_debug_id_in_symbolics_form(tmp_path: Path) -> None:
+    """symbolic writes an age-0 build as its GUID alone; the writer reads that form too
+    (it took the GUID's last group for the age), and the reader writes ``-0``."""
+    guid = "40b3ba70-f454-5d97-4c4c-44205044422e"
+    table = pa.table({"time_ns": [0, 0], "event": ["ImageDebugId"] * 2, "pid": pa.array([0, 0], COLUMNS["pid"]),
+                      "base": pa.array([0xFFFFF80012340000, 0xFFFFF80012350000], COLUMNS["base"]),
+                      "image": ["a.pdb", "b.pdb"], "debug_id": [guid, guid.replace("-", "").upper() + "1A"]})
+    path = tmp_path / "t.etl"
+    write_etl(table, path)
+    assert [r[2] for r in _ours(path)] == [f"{guid}-0", f"{guid}-1a"]

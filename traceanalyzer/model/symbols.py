@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.model.debug_id import normal_debug_id
 from traceanalyzer.model.schema import USER_SPACE_LIMIT
 from traceanalyzer.model.stats import Stats
 
@@ -43,22 +44,13 @@ __all__ = ["SymbolDir", "symbolize_calls", "traced_builds"]
 _CALLER = re.compile(r"^(?P<module>[^!+\s]+)\+0x(?P<offset>[0-9a-fA-F]+)$")
 
 
-def _normal_id(debug_id: str) -> str | None:
-    """A debug id in the one form ``symbolic`` compares (``<guid>-<age hex>``)."""
-    from symbolic import normalize_debug_id
-
-    try:
-        return str(normalize_debug_id(debug_id)).lower()
-    except Exception:  # noqa: BLE001 - not a debug id: matches no file
-        return None
-
-
 def _debug_id(path: Path) -> str | None:
+    """The debug id of a PE or PDB file, in the form ids are compared in."""
     from symbolic import Archive
 
     try:
         for obj in Archive.open(str(path)).iter_objects():
-            return _normal_id(str(obj.debug_id))
+            return normal_debug_id(str(obj.debug_id))
     except Exception:  # noqa: BLE001 - not a PE/PDB symbolic can read: not a candidate
         return None
     return None
@@ -114,7 +106,7 @@ class SymbolDir:
             return None, f"the trace names {len(traced)} builds of {module} ({ids}); cannot tell which a caller ran"
         (pdb_name, debug_id), = traced
         name = Path(pdb_name.replace("\\", "/")).name.lower()
-        wanted = _normal_id(debug_id)
+        wanted = normal_debug_id(debug_id)
         for path in self._files.get(name, []):
             if _debug_id(path) == wanted:
                 return path, ""
@@ -181,7 +173,8 @@ def traced_builds(images: pa.Table) -> dict[str, set[tuple[str, str]]]:
         near = loads.get((base, None if base >= USER_SPACE_LIMIT else pid))
         if near:
             module = min(near, key=lambda item: (abs(item[0] - seq), -item[0]))[1]
-            out.setdefault(module, set()).add((name, debug_id))
+            # one build however its records write it (case, braces, dashes, age 0, a path)
+            out.setdefault(module, set()).add((_file_name(name), normal_debug_id(debug_id) or debug_id))
     return out
 
 

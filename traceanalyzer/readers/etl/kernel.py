@@ -12,6 +12,8 @@ import struct
 import uuid
 from typing import Any
 
+from traceanalyzer.model.debug_id import debug_id_text
+
 #: Process opcodes -> canonical event (None: counted, not a row; see docs/etl.md).
 #: 3 DCStart and 4 DCEnd are the rundowns at the trace start and end.
 PROCESS_EVENTS: dict[int, str | None] = {1: "ProcessStart", 2: "ProcessEnd", 3: "ProcessRundown",
@@ -149,8 +151,7 @@ def image_fields(payload: bytes, version: int, ptr: int) -> dict[str, Any]:
 def debug_id_fields(payload: bytes, ptr: int) -> dict[str, Any]:
     """pid, base, image (the PDB's file name) and debug_id of a DbgID_RSDS payload:
     ImageBase, ProcessId, the PDB signature GUID, its age, the PDB file name (ANSI).
-    ``debug_id`` is written as ``symbolic`` and symbol stores name a PDB build:
-    ``<guid>-<age in hex>``, lower case."""
+    ``debug_id`` in the column's form (:func:`~traceanalyzer.model.debug_id.debug_id_text`)."""
     base, pos = _ptr(payload, 0, ptr)
     pid, pos = _u32(payload, pos)
     if pos + 20 > len(payload):
@@ -159,7 +160,7 @@ def debug_id_fields(payload: bytes, ptr: int) -> dict[str, Any]:
     age, pos = _u32(payload, pos + 16)
     end = payload.find(b"\0", pos)
     name = payload[pos:end if end >= 0 else len(payload)].decode("utf-8", "replace")
-    return {"base": base, "pid": _id(pid), "image": name, "debug_id": f"{guid}-{age:x}"}
+    return {"base": base, "pid": _id(pid), "image": name, "debug_id": debug_id_text(guid, age)}
 
 
 def _image_name_at(payload: bytes, version: int, ptr: int) -> int:
