@@ -82,3 +82,27 @@ def test_the_writer_takes_a_debug_id_in_symbolics_form(tmp_path: Path) -> None:
     path = tmp_path / "t.etl"
     write_etl(table, path)
     assert [r[2] for r in _ours(path)] == [f"{guid}-0", f"{guid}-1a"]
+
+
+def test_a_build_record_without_its_debug_id_is_not_written(tmp_path: Path) -> None:
+    """An ImageDebugId row with a null or NaN debug_id has no build to record: the writer
+    writes no DbgID_RSDS record for it (it refused the whole file) and counts it."""
+    import pandas as pd
+
+    base = 0xFFFFF80012340000
+    frame = pd.DataFrame({"time_ns": [0, 0, 5], "event": ["ImageLoad", "ImageDebugId", "ImageDebugId"],
+                          "pid": [0, 0, 0], "base": pd.array([base] * 3, "UInt64"),
+                          "image_size": [0x10000, None, None],
+                          "image": ["\\SystemRoot\\mydriver.sys", "mydriver.pdb", "mydriver.pdb"],
+                          "debug_id": [float("nan")] * 3})
+    arrow = pa.table({"time_ns": [0, 0], "event": ["ImageLoad", "ImageDebugId"],
+                      "base": pa.array([base] * 2, COLUMNS["base"]),
+                      "image_size": pa.array([0x10000, None], COLUMNS["image_size"]),
+                      "image": ["\\SystemRoot\\mydriver.sys", "mydriver.pdb"],
+                      "debug_id": pa.array([None, None], pa.string())})
+    for n, events in enumerate((frame, arrow, arrow.drop_columns(["debug_id"]))):
+        path = tmp_path / f"t{n}.etl"
+        summary = write_etl(events, path)
+        assert summary["debug_id_missing"] == len(events) - 1, n
+        assert summary["events_by_name"] == {"ImageLoad": 1} and _dissect_debug_ids(path) == []
+        assert ta.load(path).table("images").column("event").to_pylist() == ["ImageLoad"]
