@@ -106,3 +106,36 @@ def test_a_build_record_without_its_debug_id_is_not_written(tmp_path: Path) -> N
         assert summary["debug_id_missing"] == len(events) - 1, n
         assert summary["events_by_name"] == {"ImageLoad": 1} and _dissect_debug_ids(path) == []
         assert ta.load(path).table("images").column("event").to_pylist() == ["ImageLoad"]
+
+
+def test_a_payload_that_does_not_fit_is_damage_not_a_build(tmp_path: Path, monkeypatch) -> None:
+    """A DbgID_RSDS payload is ImageBase (the trace's pointer size), ProcessId, GUID, Age
+    and the NUL-terminated PDB name that ends it. One cut inside the name, or with bytes
+    after it, is counted (truncated_records) instead of read as a shorter name; a header
+    whose pointer size is not the trace's does not shift the fields."""
+    from traceanalyzer.synth import etl_kernel, etl_writer
+
+    written = etl_kernel.debug_id_record
+    debug_id = "40b3ba70-f454-5d97-4c4c-44205044422e-1"
+
+    def read_back(name: str, change, pointer_size: int = 8, base: int = 0xFFFFF80012340000):
+        def record(event, ptr, qpc, row):
+            rec = change(written(event, ptr, qpc, row))
+            return struct.pack("<H", len(rec)) + rec[2:]  # its header's Size
+        monkeypatch.setitem(etl_writer._KERNEL_BUILDERS, "ImageDebugId", record)
+        table = pa.table({"time_ns": [0], "event": ["ImageDebugId"], "pid": pa.array([0], COLUMNS["pid"]),
+                          "base": pa.array([base], COLUMNS["base"]), "image": ["mydriver.pdb"],
+                          "debug_id": [debug_id]})
+        write_etl(table, tmp_path / name, pointer_size=pointer_size)
+        trace = ta.load(tmp_path / name)
+        return _ours(tmp_path / name), sum(trace.stats.by_detail("truncated_records").values())
+
+    for name, change in (("cut", lambda rec: rec[:-5]), ("unterminated", lambda rec: rec[:-1]),
+                         ("trailing", lambda rec: rec + b"\1\2\3")):
+        assert read_back(f"{name}.etl", change) == ([], 1), name
+    header_type = 2  # byte 2 of a full header: 0x0A 32-bit, 0x14 64-bit pointers
+    as_32 = read_back("h32.etl", lambda rec: rec[:header_type] + b"\x0a" + rec[header_type + 1:])
+    assert as_32 == ([(0xFFFFF80012340000, 0, debug_id, "mydriver.pdb")], 0)
+    as_64 = read_back("h64.etl", lambda rec: rec[:header_type] + b"\x14" + rec[header_type + 1:],
+                      pointer_size=4, base=0x80340000)
+    assert as_64 == ([(0x80340000, 0, debug_id, "mydriver.pdb")], 0)

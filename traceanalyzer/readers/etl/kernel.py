@@ -76,8 +76,11 @@ def _wide_end(buf: bytes, pos: int) -> tuple[str, int]:
 def layout_fits(kind: str, payload: bytes, version: int, ptr: int) -> bool:
     """True if the payload decodes with pointer size ``ptr`` and its strings end exactly at
     the payload end (used to pick the layout of classic events whose producer's pointer
-    size differs from the header's)."""
+    size differs from the header's); ``kind``: image, process or debug_id (DbgID_RSDS)."""
     try:
+        if kind == "debug_id":
+            debug_id_fields(payload, ptr)
+            return True
         if kind == "image":
             name, end = _wide_end(payload, _image_name_at(payload, version, ptr))
             return end == len(payload) and name.isprintable()
@@ -158,8 +161,14 @@ def debug_id_fields(payload: bytes, ptr: int) -> dict[str, Any]:
         raise PayloadError("payload too short")
     guid = uuid.UUID(bytes_le=bytes(payload[pos:pos + 16]))
     age, pos = _u32(payload, pos + 16)
+    # the name and its NUL end the payload (as in every real record): a name cut short,
+    # bytes after it, or a pointer size the record was not written with do not fit
     end = payload.find(b"\0", pos)
-    name = payload[pos:end if end >= 0 else len(payload)].decode("utf-8", "replace")
+    if end != len(payload) - 1:
+        raise PayloadError(f"PdbFileName does not end the payload with {ptr}-byte pointers")
+    name = payload[pos:end].decode("utf-8", "replace")
+    if not name.isprintable():
+        raise PayloadError(f"PdbFileName is not text with {ptr}-byte pointers")
     return {"base": base, "pid": _id(pid), "image": name, "debug_id": debug_id_text(guid, age)}
 
 
