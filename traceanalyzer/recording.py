@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow.compute as pc
 
-from traceanalyzer.model.schema import IMAGE_EVENTS, PROCESS_EVENTS, THREAD_EVENTS
+from traceanalyzer.model.schema import IMAGE_LOAD_EVENTS, PROCESS_EVENTS, THREAD_EVENTS
 from traceanalyzer.model.stats import LOSS_COUNTERS
 from traceanalyzer.model.trace import Trace
 
@@ -64,7 +64,7 @@ def _cswitch(trace: Trace) -> tuple[bool, str]:
 def _images(trace: Trace) -> tuple[bool, str]:
     raw = int(np.count_nonzero(_present(trace, "return_address")))
     unresolved = trace.stats.total("unresolved_return_addresses")
-    n = _count(trace, IMAGE_EVENTS)
+    n = _count(trace, IMAGE_LOAD_EVENTS)  # an ImageDebugId row names a build, not an image
     if not raw:
         return True, f"{n} image events (calls carry caller names)"
     if unresolved:

@@ -40,3 +40,32 @@ def test_no_return_address_leaves_calls_alone():
     trace = Trace(pa.table({"time_ns": [0], "event": ["IoFreeMdl"], "caller": ["d.sys+0x1"]}))
     assert trace.table("calls").column("caller").to_pylist() == ["d.sys+0x1"]
     assert trace.stats.total("unresolved_return_addresses") == 0
+
+
+def test_a_call_is_in_the_image_loaded_when_it_ran(tmp_path):
+    """A base is loaded again (a.sys unloaded, b.sys loaded there; a.sys loaded again
+    later), and a range freed by one image is covered by another with a higher base: each
+    call is named by the image that held its address at that moment, not by the last
+    load at the highest base below it."""
+    drv = "\\\\SystemRoot\\\\System32\\\\drivers\\\\"
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join([
+        "time_ns,event,pid,tid,image,base,image_size,mdl,return_address",
+        f"0,ImageLoad,0,,{drv}a.sys,0xfffff80012340000,0x20000,,",
+        f"0,ImageLoad,0,,{drv}big.sys,0xfffff80050000000,0x100000,,",
+        "100,IoFreeMdl,4,8,,,,0x10,0xfffff80012341000",
+        "110,IoFreeMdl,4,8,,,,0x11,0xfffff80050081000",
+        f"200,ImageUnload,0,,{drv}a.sys,0xfffff80012340000,0x20000,,",
+        f"210,ImageUnload,0,,{drv}big.sys,0xfffff80050000000,0x100000,,",
+        f"300,ImageLoad,0,,{drv}b.sys,0xfffff80012340000,0x10000,,",
+        f"300,ImageLoad,0,,{drv}small.sys,0xfffff80050080000,0x10000,,",
+        "400,IoFreeMdl,4,8,,,,0x20,0xfffff80012341000",
+        "410,IoFreeMdl,4,8,,,,0x21,0xfffff80050081000",
+        f"500,ImageUnload,0,,{drv}b.sys,0xfffff80012340000,0x10000,,",
+        f"600,ImageLoad,0,,{drv}a.sys,0xfffff80012340000,0x20000,,",
+        "700,IoFreeMdl,4,8,,,,0x30,0xfffff80012351000",
+    ]) + "\n")
+    trace = ta.load(path)
+    assert trace.table("calls").column("caller").to_pylist() == [
+        "a.sys+0x1000", "big.sys+0x81000", "b.sys+0x1000", "small.sys+0x1000", "a.sys+0x11000"]
+    assert trace.stats.total("unresolved_return_addresses") == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 import traceanalyzer as ta
@@ -40,3 +42,20 @@ def test_cswitch_not_needed_when_calls_carry_their_thread():
                       "pid": [4, 4, 4], "tid": [None, 8, 8], "mdl": pa.array([None, None, 16], pa.uint64())})
     check = {c["name"]: c for c in recording_check(Trace(table))["checks"]}
     assert check["context switches"]["ok"] and "not needed" in check["context switches"]["detail"]
+
+
+def test_build_records_are_not_counted_as_image_events():
+    """An ImageDebugId row names the PDB build of an image; it loads nothing, so `info`
+    counts only the loads (a merged trace has one build record per loaded image)."""
+    real = ta.load(Path(__file__).parents[1] / "data" / "real" / "microsoft__perfview"
+                   / "net.4.5.2.x64.buffers-0-1.etl")
+    assert real.events_by_name["ImageDebugId"] == real.events_by_name["ImageLoad"] == 60
+    check = {c["name"]: c for c in recording_check(real)["checks"]}
+    assert check["image loads"]["detail"] == "60 image events (calls carry caller names)"
+    table = pa.table({"time_ns": [0, 1], "event": ["ImageDebugId", "IoFreeMdl"], "pid": [0, 4],
+                      "base": pa.array([0xFFFFF80012340000, None], pa.uint64()),
+                      "image": ["mydriver.pdb", None], "debug_id": ["40b3ba70-f454-5d97-4c4c-44205044422e-1", None],
+                      "return_address": pa.array([None, 0xFFFFF80012341A2B], pa.uint64())})
+    check = {c["name"]: c for c in recording_check(Trace(table))["checks"]}
+    assert not check["image loads"]["ok"]
+    assert check["image loads"]["detail"] == "1 of 1 return addresses are in no loaded module (0 image events)"

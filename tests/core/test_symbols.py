@@ -251,8 +251,82 @@ def test_a_build_belongs_to_the_module_loaded_at_its_base_not_the_one_unloaded_t
         "1000,IoFreeMdl,4,,,,",
     ]) + "\n")
     trace = ta.load(path)
-    assert traced_builds(trace.table("images")) == {
+    assert traced_builds(trace.table("images")).by_module() == {
         "a.sys": {("a.pdb", "40b3ba70-f454-5d97-4c4c-44205044422e-1")},
         "b.sys": {("b.pdb", "0a0b0c0d-0001-0002-0304-05060708090a-1")}}
-    assert traced_builds(trace.window(0, 100).table("images")) == {
+    assert traced_builds(trace.window(0, 100).table("images")).by_module() == {
         "a.sys": {("a.pdb", "40b3ba70-f454-5d97-4c4c-44205044422e-1")}}
+
+
+def test_a_build_matches_however_its_debug_id_is_written(two_builds, tmp_path: Path):
+    """The trace's debug id is compared in one form with the PDB's: upper case, braces, a
+    symbol store's <GUID><AGE>; records of one build in two forms are one build."""
+    build_a, build_b, funcs_b = two_builds
+    store = _store(tmp_path / "store", [build_a, build_b])
+    guid, age = _debug_id_of(build_b[1]).rsplit("-", 1)
+    rva = funcs_b["LockUserBuffer"] + 1
+    for written in ("{" + guid.upper() + "}-" + age, guid.replace("-", "").upper() + age):
+        trace = ta.load(_trace_with_debug_id(tmp_path / "t.csv", [rva], written), symbols=store)
+        assert trace.table("calls").column("caller").to_pylist() == ["mydriver!LockUserBuffer+0x1"], written
+    path = _trace_with_debug_id(tmp_path / "t2.csv", [rva], _debug_id_of(build_b[1]))
+    lines = path.read_text().splitlines()
+    lines.insert(3, lines[2].replace(_debug_id_of(build_b[1]), guid.replace("-", "").upper() + age)
+                 .replace("mydriver.pdb", "D:\\build\\MyDriver.pdb"))
+    path.write_text("\n".join(lines) + "\n")
+    trace = ta.load(path, symbols=store)
+    assert trace.table("calls").column("caller").to_pylist() == ["mydriver!LockUserBuffer+0x1"]
+
+
+def test_age_zero_is_one_debug_id_in_every_form():
+    """symbolic leaves an age of 0 out of its debug id; the column writes ``-0``."""
+    from traceanalyzer.model.debug_id import normal_debug_id, parse_debug_id
+
+    guid = "72482100-1c1c-4a03-aed8-c4c71c2e8d1d"
+    forms = [f"{guid}-0", guid, guid.upper(), "{" + guid.upper() + "}", guid.replace("-", "").upper() + "0"]
+    assert {normal_debug_id(f) for f in forms} == {guid}
+    assert normal_debug_id(f"{guid}-1f") == normal_debug_id("{" + guid.upper() + "}-1F") == f"{guid}-1f"
+    for bad in (None, float("nan"), "", "nan", guid[:-1], f"{guid}-123456789"):
+        assert parse_debug_id(bad) is None and normal_debug_id(bad) is None
+
+
+def test_each_load_of_a_module_resolves_with_its_own_build(two_builds, tmp_path: Path):
+    """mydriver.sys loaded as build A, unloaded, loaded again as build B (at the same base,
+    then at another): each call resolves with the PDB of the build loaded when it ran, as
+    the build records belong to a load, not to a module name."""
+    from traceanalyzer.model.symbols import traced_builds
+
+    build_a, build_b, funcs_b = two_builds
+    funcs_a = _functions(build_a[1])
+    id_a, id_b = _debug_id_of(build_a[1]), _debug_id_of(build_b[1])
+    other = BASE + 0x100000
+    drv = "\\SystemRoot\\System32\\drivers\\mydriver.sys"
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join([
+        "time_ns,event,pid,tid,image,base,image_size,debug_id,mdl,return_address",
+        f"0,ImageLoad,0,,{drv},0x{BASE:x},0x10000,,,",
+        f"0,ImageDebugId,0,,mydriver.pdb,0x{BASE:x},,{id_a},,",
+        f"100,IoFreeMdl,4,8,,,,,0x10,0x{BASE + funcs_a['LockUserBuffer'] + 1:x}",
+        f"200,ImageUnload,0,,{drv},0x{BASE:x},0x10000,,,",
+        f"300,ImageLoad,0,,{drv},0x{BASE:x},0x10000,,,",
+        f"300,ImageDebugId,0,,mydriver.pdb,0x{BASE:x},,{id_b},,",
+        f"400,IoFreeMdl,4,8,,,,,0x20,0x{BASE + funcs_b['LockUserBuffer'] + 1:x}",
+        f"500,ImageUnload,0,,{drv},0x{BASE:x},0x10000,,,",
+        f"600,ImageLoad,0,,{drv},0x{other:x},0x10000,,,",
+        f"600,ImageDebugId,0,,mydriver.pdb,0x{other:x},,{id_a},,",
+        f"700,IoFreeMdl,4,8,,,,,0x30,0x{other + funcs_a['DriverEntry']:x}",
+    ]) + "\n")
+    store = _store(tmp_path / "store", [build_a, build_b])
+    trace = ta.load(path, symbols=store)
+    assert trace.table("calls").column("caller").to_pylist() == [
+        "mydriver!LockUserBuffer+0x1", "mydriver!LockUserBuffer+0x1", "mydriver!DriverEntry+0x0"]
+    assert trace.stats.by_detail("unsymbolized_callers") == {}
+    assert traced_builds(ta.load(path).table("images")).by_module() == {
+        "mydriver.sys": {("mydriver.pdb", id_a), ("mydriver.pdb", id_b)}}
+    # callers logged as text (no return address): the image loaded at the call's time
+    logged = path.read_text().replace("return_address", "caller")
+    for ra in {line.rsplit(",", 1)[1] for line in logged.splitlines() if ",IoFreeMdl," in line}:
+        address = int(ra, 16)
+        logged = logged.replace(ra, f"mydriver.sys+0x{address - (other if address >= other else BASE):x}")
+    path.write_text(logged)
+    assert ta.load(path, symbols=store).table("calls").column("caller").to_pylist() == [
+        "mydriver!LockUserBuffer+0x1", "mydriver!LockUserBuffer+0x1", "mydriver!DriverEntry+0x0"]

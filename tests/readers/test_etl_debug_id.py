@@ -70,3 +70,72 @@ def test_the_writer_writes_what_dissect_and_the_reader_read(tmp_path: Path) -> N
     expected = [(r["base"], r["pid"], r["debug_id"], r["image"]) for r in rows[1:]]
     assert _dissect_debug_ids(path) == expected
     assert _ours(path) == expected
+
+
+def test_the_writer_takes_a_debug_id_in_symbolics_form(tmp_path: Path) -> None:
+    """symbolic writes an age-0 build as its GUID alone; the writer reads that form too
+    (it took the GUID's last group for the age), and the reader writes ``-0``."""
+    guid = "40b3ba70-f454-5d97-4c4c-44205044422e"
+    table = pa.table({"time_ns": [0, 0], "event": ["ImageDebugId"] * 2, "pid": pa.array([0, 0], COLUMNS["pid"]),
+                      "base": pa.array([0xFFFFF80012340000, 0xFFFFF80012350000], COLUMNS["base"]),
+                      "image": ["a.pdb", "b.pdb"], "debug_id": [guid, guid.replace("-", "").upper() + "1A"]})
+    path = tmp_path / "t.etl"
+    write_etl(table, path)
+    assert [r[2] for r in _ours(path)] == [f"{guid}-0", f"{guid}-1a"]
+
+
+def test_a_build_record_without_its_debug_id_is_not_written(tmp_path: Path) -> None:
+    """An ImageDebugId row with a null or NaN debug_id has no build to record: the writer
+    writes no DbgID_RSDS record for it (it refused the whole file) and counts it."""
+    import pandas as pd
+
+    base = 0xFFFFF80012340000
+    frame = pd.DataFrame({"time_ns": [0, 0, 5], "event": ["ImageLoad", "ImageDebugId", "ImageDebugId"],
+                          "pid": [0, 0, 0], "base": pd.array([base] * 3, "UInt64"),
+                          "image_size": [0x10000, None, None],
+                          "image": ["\\SystemRoot\\mydriver.sys", "mydriver.pdb", "mydriver.pdb"],
+                          "debug_id": [float("nan")] * 3})
+    arrow = pa.table({"time_ns": [0, 0], "event": ["ImageLoad", "ImageDebugId"],
+                      "base": pa.array([base] * 2, COLUMNS["base"]),
+                      "image_size": pa.array([0x10000, None], COLUMNS["image_size"]),
+                      "image": ["\\SystemRoot\\mydriver.sys", "mydriver.pdb"],
+                      "debug_id": pa.array([None, None], pa.string())})
+    for n, events in enumerate((frame, arrow, arrow.drop_columns(["debug_id"]))):
+        path = tmp_path / f"t{n}.etl"
+        summary = write_etl(events, path)
+        assert summary["debug_id_missing"] == len(events) - 1, n
+        assert summary["events_by_name"] == {"ImageLoad": 1} and _dissect_debug_ids(path) == []
+        assert ta.load(path).table("images").column("event").to_pylist() == ["ImageLoad"]
+
+
+def test_a_payload_that_does_not_fit_is_damage_not_a_build(tmp_path: Path, monkeypatch) -> None:
+    """A DbgID_RSDS payload is ImageBase (the trace's pointer size), ProcessId, GUID, Age
+    and the NUL-terminated PDB name that ends it. One cut inside the name, or with bytes
+    after it, is counted (truncated_records) instead of read as a shorter name; a header
+    whose pointer size is not the trace's does not shift the fields."""
+    from traceanalyzer.synth import etl_kernel, etl_writer
+
+    written = etl_kernel.debug_id_record
+    debug_id = "40b3ba70-f454-5d97-4c4c-44205044422e-1"
+
+    def read_back(name: str, change, pointer_size: int = 8, base: int = 0xFFFFF80012340000):
+        def record(event, ptr, qpc, row):
+            rec = change(written(event, ptr, qpc, row))
+            return struct.pack("<H", len(rec)) + rec[2:]  # its header's Size
+        monkeypatch.setitem(etl_writer._KERNEL_BUILDERS, "ImageDebugId", record)
+        table = pa.table({"time_ns": [0], "event": ["ImageDebugId"], "pid": pa.array([0], COLUMNS["pid"]),
+                          "base": pa.array([base], COLUMNS["base"]), "image": ["mydriver.pdb"],
+                          "debug_id": [debug_id]})
+        write_etl(table, tmp_path / name, pointer_size=pointer_size)
+        trace = ta.load(tmp_path / name)
+        return _ours(tmp_path / name), sum(trace.stats.by_detail("truncated_records").values())
+
+    for name, change in (("cut", lambda rec: rec[:-5]), ("unterminated", lambda rec: rec[:-1]),
+                         ("trailing", lambda rec: rec + b"\1\2\3")):
+        assert read_back(f"{name}.etl", change) == ([], 1), name
+    header_type = 2  # byte 2 of a full header: 0x0A 32-bit, 0x14 64-bit pointers
+    as_32 = read_back("h32.etl", lambda rec: rec[:header_type] + b"\x0a" + rec[header_type + 1:])
+    assert as_32 == ([(0xFFFFF80012340000, 0, debug_id, "mydriver.pdb")], 0)
+    as_64 = read_back("h64.etl", lambda rec: rec[:header_type] + b"\x14" + rec[header_type + 1:],
+                      pointer_size=4, base=0x80340000)
+    assert as_64 == ([(0x80340000, 0, debug_id, "mydriver.pdb")], 0)

@@ -156,3 +156,23 @@ def test_random_calls_round_trip(tmp_path, rows):
     source = _table(rows)
     result = read_file(write_xperf_text(source, tmp_path / "r.txt"))
     assert_same_rows(source, result.ordered_table())
+
+
+def test_build_records_are_left_out_not_written_bare(tmp_path):
+    """xperf text has no verified form of a build record (DbgID_RSDS): the writer leaves
+    ImageDebugId rows out; a bare line under our name read back as a build record of no
+    build (no base, no debug id), and extra_lines still go before their row."""
+    base = 0xFFFFF80012340000
+    source = _table([
+        dict(time_ns=0, event="ImageLoad", pid=0, base=base, image_size=0x10000, image="\\a\\mydriver.sys"),
+        dict(time_ns=0, event="ImageDebugId", pid=0, base=base, image="mydriver.pdb",
+             debug_id="40b3ba70-f454-5d97-4c4c-44205044422e-1"),
+        dict(time_ns=0, event="ImageDebugId", pid=0),
+        dict(time_ns=6000, event="IoFreeMdl", pid=3, tid=4, cpu=0, mdl=1),
+    ])
+    path = write_xperf_text(source, tmp_path / "b.txt", extra_lines=[(2, "# note")])
+    text = path.read_text()
+    assert "ImageDebugId" not in text and "#note\nMdlTrace/IoFreeMdl" in text.replace(" ", "")
+    expected = source.filter(pa.array([True, False, False, True]))
+    assert_same_rows(expected, read_file(path).ordered_table())
+    assert ta.load(path).events_by_name == {"ImageLoad": 1, "IoFreeMdl": 1}

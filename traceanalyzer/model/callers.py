@@ -72,6 +72,36 @@ def _kernel_images(images: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray
             [r[1][3] for r in rows])
 
 
+def _image_at(base: np.ndarray, end: np.ndarray, load_seq: np.ndarray, unload_seq: np.ndarray,
+              addr: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """For each call (``addr``, ``seq``), the index of the image (arrays of
+    :func:`_kernel_images`, sorted by base, then load) that held ``addr`` when the call ran
+    (``base <= addr < end``, ``load_seq < seq < unload_seq``), or -1. A base can be loaded
+    several times (a module reloaded, another module at a freed base): at each base the
+    last load before the call is the one that can hold it; where it does not, lower
+    bases are tried while an image there reaches ``addr``."""
+    out = np.full(len(addr), -1, np.int64)
+    if not len(base) or not len(addr):
+        return out
+    bases, group = np.unique(base, return_inverse=True)
+    reach = np.maximum.accumulate(np.maximum.reduceat(end, np.flatnonzero(np.r_[True, np.diff(group) > 0])))
+    span = int(max(int(load_seq.max()), int(seq.max()))) + 2
+    row_key = group.astype(np.int64) * span + (load_seq + 1)  # sorted: by base, then load
+    g = np.searchsorted(bases, addr, side="right") - 1
+    todo = np.flatnonzero(g >= 0)
+    while todo.size:
+        todo = todo[reach[g[todo]] > addr[todo]]  # an image at this base or below reaches addr
+        r = np.searchsorted(row_key, g[todo] * span + seq[todo], side="right") - 1
+        ok = (r >= 0) & (group[np.maximum(r, 0)] == g[todo])
+        r = np.maximum(r, 0)
+        ok &= (addr[todo] < end[r]) & (seq[todo] < unload_seq[r])
+        out[todo[ok]] = r[ok]
+        todo = todo[~ok]
+        g[todo] -= 1
+        todo = todo[g[todo] >= 0]
+    return out
+
+
 def resolve_callers(calls: pa.Table, images: pa.Table, stats: Stats) -> pa.Table:
     """``calls`` with ``caller`` filled from ``return_address`` where it was empty."""
     if "return_address" not in calls.column_names or calls.num_rows == 0:
@@ -86,14 +116,10 @@ def resolve_callers(calls: pa.Table, images: pa.Table, stats: Stats) -> pa.Table
     base, end, load_seq, unload_seq, names = _kernel_images(images)
     addr = ra[rows]
     seq = calls.column("seq").to_numpy()[rows]
-    # the image with the highest base <= addr (a later load at the same base comes later)
-    idx = np.searchsorted(base, addr, side="right") - 1
-    safe = np.clip(idx, 0, max(len(base) - 1, 0))
-    hit = (idx >= 0) & (len(base) > 0)
-    if len(base):
-        hit &= (addr < end[safe]) & (load_seq[safe] < seq) & (seq < unload_seq[safe])
+    idx = _image_at(base, end, load_seq, unload_seq, addr, seq)
+    hit = idx >= 0
     text = [f"{names[int(i)]}+0x{int(a - base[int(i)]):x}" if h else f"0x{int(a):x}"
-            for i, a, h in zip(safe, addr, hit)]
+            for i, a, h in zip(idx, addr, hit)]
     missed = int(np.count_nonzero(~hit))
     if missed:
         stats.add("unresolved_return_addresses", missed, "warning",

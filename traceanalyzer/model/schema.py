@@ -84,9 +84,12 @@ INTEGER_COLUMNS: Final[frozenset[str]] = frozenset(
 PROCESS_EVENTS: Final[tuple[str, ...]] = ("ProcessStart", "ProcessEnd", "ProcessRundown", "ProcessRundownEnd")
 THREAD_EVENTS: Final[tuple[str, ...]] = ("ThreadStart", "ThreadEnd", "ThreadRundown", "ThreadRundownEnd")
 CSWITCH_EVENTS: Final[tuple[str, ...]] = ("CSwitch",)
+#: The events of an image itself (its load, unload, rundown at the trace end).
+IMAGE_LOAD_EVENTS: Final[tuple[str, ...]] = ("ImageLoad", "ImageUnload", "ImageRundownEnd")
 #: ``ImageDebugId`` names the PDB build of the image at ``base`` (DbgID_RSDS, added when
 #: xperf or wpr merges a trace): ``debug_id`` (GUID-age) and ``image`` (the PDB's name).
-IMAGE_EVENTS: Final[tuple[str, ...]] = ("ImageLoad", "ImageUnload", "ImageRundownEnd", "ImageDebugId")
+#: It is no image: a count of images or a module's name is taken from IMAGE_LOAD_EVENTS.
+IMAGE_EVENTS: Final[tuple[str, ...]] = IMAGE_LOAD_EVENTS + ("ImageDebugId",)
 #: System events that the replay consumes together with the calls.
 IO_EVENTS: Final[tuple[str, ...]] = ("IoCompleteRequest",)
 

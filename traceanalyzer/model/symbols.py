@@ -11,8 +11,11 @@ recursively. A module's PDB is chosen by its debug id (PDB GUID + age):
 1. the one the trace names: a trace that xperf or wpr merged holds a DbgID_RSDS record
    per image (``ImageDebugId`` rows: the PDB's name and debug id at the image's base),
    so the PDB is the file of that name (``ntoskrnl.exe`` -> ``ntkrnlmp.pdb``) with that
-   debug id, and no other build can be taken by mistake; a module the trace names
-   several builds of (reloaded after a rebuild) is left unresolved;
+   debug id, and no other build can be taken by mistake. A record names the build of one
+   image instance (the load at its base nearest to it), so a module reloaded as another
+   build resolves each call with the build loaded when it ran (at its return address's
+   base); a call no named load holds, of a module the trace names several builds of, is
+   left unresolved;
 2. else the one the module's own PE file in ``DIR`` names (its CodeView record); several
    PE files of the module with different debug ids (builds of a symbol store) leave its
    callers unresolved: the PDB of another build names the wrong functions;
@@ -31,34 +34,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.model.debug_id import normal_debug_id
 from traceanalyzer.model.schema import USER_SPACE_LIMIT
 from traceanalyzer.model.stats import Stats
 
-__all__ = ["SymbolDir", "symbolize_calls", "traced_builds"]
+__all__ = ["ImageBuilds", "SymbolDir", "symbolize_calls", "traced_builds"]
 
 _CALLER = re.compile(r"^(?P<module>[^!+\s]+)\+0x(?P<offset>[0-9a-fA-F]+)$")
 
 
-def _normal_id(debug_id: str) -> str | None:
-    """A debug id in the one form ``symbolic`` compares (``<guid>-<age hex>``)."""
-    from symbolic import normalize_debug_id
-
-    try:
-        return str(normalize_debug_id(debug_id)).lower()
-    except Exception:  # noqa: BLE001 - not a debug id: matches no file
-        return None
-
-
 def _debug_id(path: Path) -> str | None:
+    """The debug id of a PE or PDB file, in the form ids are compared in."""
     from symbolic import Archive
 
     try:
         for obj in Archive.open(str(path)).iter_objects():
-            return _normal_id(str(obj.debug_id))
+            return normal_debug_id(str(obj.debug_id))
     except Exception:  # noqa: BLE001 - not a PE/PDB symbolic can read: not a candidate
         return None
     return None
@@ -114,16 +110,16 @@ class SymbolDir:
             return None, f"the trace names {len(traced)} builds of {module} ({ids}); cannot tell which a caller ran"
         (pdb_name, debug_id), = traced
         name = Path(pdb_name.replace("\\", "/")).name.lower()
-        wanted = _normal_id(debug_id)
+        wanted = normal_debug_id(debug_id)
         for path in self._files.get(name, []):
             if _debug_id(path) == wanted:
                 return path, ""
         return None, f"no {name} with the debug id the trace names for {module} ({debug_id})"
 
-    def _symcache(self, module: str, traced: set[tuple[str, str]] | None = None) -> tuple[Any, str]:
-        key = module.lower()
+    def _symcache(self, module: str, traced: Builds | None = None) -> tuple[Any, str]:
+        key = (module.lower(), frozenset(traced or ()))  # a module's builds each have their PDB
         if key not in self._caches:
-            pdb, why = self.pdb_for(module, traced)
+            pdb, why = self.pdb_for(module, set(traced) if traced else None)
             cache = None
             if pdb is not None:
                 from symbolic import Archive
@@ -135,15 +131,15 @@ class SymbolDir:
             self._caches[key] = (cache, why)
         return self._caches[key]
 
-    def resolve(self, caller: str, builds: dict[str, set[tuple[str, str]]] | None = None
-                ) -> tuple[str | None, str]:
+    def resolve(self, caller: str, traced: Builds | None = None) -> tuple[str | None, str]:
         """``module!function+0xoff`` for a ``module+0xoff`` caller, or (None, why);
-        ``builds``: module file name (lower case) -> the builds the trace names."""
+        ``traced``: the builds the trace names for the image the caller ran in
+        (:meth:`ImageBuilds.of_calls`)."""
         m = _CALLER.match(caller)
         if not m:
             return None, "not module+offset"
         module, offset = m.group("module"), int(m.group("offset"), 16)
-        cache, why = self._symcache(module, (builds or {}).get(module.lower()))
+        cache, why = self._symcache(module, traced)
         if cache is None:
             return None, why
         hits = cache.lookup(offset)
@@ -155,33 +151,107 @@ class SymbolDir:
         return f"{stem}!{name}+0x{offset - int(outer.sym_addr):x}", ""
 
 
-def traced_builds(images: pa.Table) -> dict[str, set[tuple[str, str]]]:
-    """Module file name (lower case) -> the (PDB name, debug id) builds the trace's
-    ``ImageDebugId`` rows name for it: each row belongs to the load (or end rundown) at
-    its base (and process, for a user-space base) nearest to it in the trace, the later
-    one of two as near (a merge logs the build next to the load it describes; an unload
-    at the base describes the module before)."""
-    if images.num_rows == 0 or "debug_id" not in images.column_names:
-        return {}
+#: The (PDB name, debug id) builds the trace names for one image.
+Builds = frozenset[tuple[str, str]]
+_NEVER = 1 << 62
+
+
+@dataclass
+class _Image:
+    """One image instance: a module loaded at ``base`` (in process ``pid`` for a
+    user-space base) from seq ``start`` to ``end``, and the builds named for it."""
+
+    base: int
+    pid: int | None
+    start: int
+    end: int = _NEVER
+    builds: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
+class ImageBuilds:
+    """The builds the trace's ``ImageDebugId`` rows name, per image instance (a load, or
+    an end rundown of a module not loaded in the trace): two loads of one module can be
+    two builds, and so can the modules one base holds one after the other."""
+
+    images: dict[str, list[_Image]] = field(default_factory=dict)  # module file name (lower) ->
+
+    def by_module(self) -> dict[str, set[tuple[str, str]]]:
+        """Module file name (lower case) -> every build named for any of its images."""
+        out: dict[str, set[tuple[str, str]]] = {}
+        for module, images in self.images.items():
+            for image in images:
+                if image.builds:
+                    out.setdefault(module, set()).update(image.builds)
+        return out
+
+    def several(self, module: str) -> bool:
+        """Whether the images of ``module`` are named as different builds."""
+        return len({frozenset(i.builds) for i in self.images.get(module.lower(), ()) if i.builds}) > 1
+
+    def of_calls(self, module: str, seqs: np.ndarray, bases: np.ndarray | None = None) -> list[Builds]:
+        """The builds of the image of ``module`` loaded at each call (seq; ``bases``: the
+        image's base where the call's return address gives it, else 0): those named for
+        the images of that module loaded then; where none is, every build named for the
+        module (so several of them leave the caller unresolved)."""
+        images = self.images.get(module.lower(), [])
+        every: Builds = frozenset(self.by_module().get(module.lower(), ()))
+        out: list[Builds] = []
+        for k, seq in enumerate(np.asarray(seqs).tolist()):
+            base = int(bases[k]) if bases is not None else 0
+            alive = [i for i in images if i.start < seq < i.end and (not base or i.base == base)]
+            named = frozenset().union(*(i.builds for i in alive))
+            out.append(named or every)
+        return out
+
+
+def traced_builds(images: pa.Table) -> ImageBuilds:
+    """The builds the trace's ``ImageDebugId`` rows name, per image instance: each row
+    belongs to the load (or end rundown) at its base (and process, for a user-space base)
+    nearest to it in the trace, the later one of two as near (a merge logs the build next
+    to the load it describes; an unload at the base describes the module before). An end
+    rundown is the image a load before it started, or one loaded since the trace start
+    (or the last unload at its base), as :mod:`~traceanalyzer.model.callers` counts it."""
+    out = ImageBuilds()
+    if images.num_rows == 0 or "base" not in images.column_names:
+        return out
+    n = images.num_rows
     events = images.column("event").cast(pa.string()).to_pylist()
-    ids = images.column("debug_id").to_pylist()
-    names = images.column("image").cast(pa.string()).to_pylist()
+    ids = images.column("debug_id").to_pylist() if "debug_id" in images.column_names else [None] * n
+    names = images.column("image").cast(pa.string()).to_pylist() if "image" in images.column_names else [None] * n
     bases = images.column("base").to_pylist()
-    pids = images.column("pid").to_pylist()
-    seqs = images.column("seq").to_pylist() if "seq" in images.column_names else list(range(images.num_rows))
-    loads: dict[tuple[int, int | None], list[tuple[int, str]]] = {}
-    for event, name, base, pid, seq in zip(events, names, bases, pids, seqs):
-        if event not in ("ImageDebugId", "ImageUnload") and base is not None and name:
-            key = (base, None if base >= USER_SPACE_LIMIT else pid)
-            loads.setdefault(key, []).append((seq, _file_name(name)))
-    out: dict[str, set[tuple[str, str]]] = {}
+    pids = images.column("pid").to_pylist() if "pid" in images.column_names else [None] * n
+    seqs = images.column("seq").to_pylist() if "seq" in images.column_names else list(range(n))
+    loaded: dict[tuple[int, int | None], _Image] = {}  # base -> the image loaded there now
+    unloaded: dict[tuple[int, int | None], int] = {}  # base -> seq of its last unload
+    anchors: dict[tuple[int, int | None], list[tuple[int, _Image]]] = {}  # loads and end rundowns
+    for row in sorted(range(n), key=seqs.__getitem__):
+        event, name, base, pid, seq = events[row], names[row], bases[row], pids[row], seqs[row]
+        if base is None or event == "ImageDebugId":
+            continue
+        key = (base, None if base >= USER_SPACE_LIMIT else pid)
+        image = loaded.get(key)
+        if event == "ImageUnload":
+            if image is not None:
+                image.end = seq
+                del loaded[key]
+            unloaded[key] = seq
+            continue
+        if not name:
+            continue
+        if event != "ImageRundownEnd" or image is None:  # a load, or a module nothing loaded
+            image = _Image(base, key[1], seq if event != "ImageRundownEnd" else unloaded.get(key, -1))
+            loaded[key] = image
+            out.images.setdefault(_file_name(name), []).append(image)
+        anchors.setdefault(key, []).append((seq, image))
     for event, name, base, pid, seq, debug_id in zip(events, names, bases, pids, seqs, ids):
         if event != "ImageDebugId" or base is None or not debug_id or not name:
             continue
-        near = loads.get((base, None if base >= USER_SPACE_LIMIT else pid))
+        near = anchors.get((base, None if base >= USER_SPACE_LIMIT else pid))
         if near:
-            module = min(near, key=lambda item: (abs(item[0] - seq), -item[0]))[1]
-            out.setdefault(module, set()).add((name, debug_id))
+            image = min(near, key=lambda item: (abs(item[0] - seq), -item[0]))[1]
+            # one build however its records write it (case, braces, dashes, age 0, a path)
+            image.builds.add((_file_name(name), normal_debug_id(debug_id) or debug_id))
     return out
 
 
@@ -190,27 +260,67 @@ def _file_name(path: str) -> str:
 
 
 def symbolize_calls(calls: pa.Table, symbols: SymbolDir, stats: Stats,
-                    builds: dict[str, set[tuple[str, str]]] | None = None) -> pa.Table:
+                    builds: ImageBuilds | None = None) -> pa.Table:
     """``calls`` with each ``module+offset`` caller replaced by ``module!function+offset``
-    where ``symbols`` resolves it (``builds``: :func:`traced_builds`); the others are
-    counted in ``stats``."""
+    where ``symbols`` resolves it, with the PDB of the build ``builds``
+    (:func:`traced_builds`) names for the image the call ran in; the others are counted
+    in ``stats``."""
     if "caller" not in calls.column_names or calls.num_rows == 0:
         return calls
+    builds = builds or ImageBuilds()
+    named = builds.by_module()
     col = calls.column("caller").cast(pa.string())
     uniques = [u for u in pc.unique(col).to_pylist() if u]
     mapping: dict[str, str] = {}
+    apart: list[tuple[np.ndarray, str]] = []  # (rows, text): callers of a module loaded as several builds
     for u in uniques:
-        text, why = symbols.resolve(u, builds)
-        if text is not None:
-            mapping[u] = text
-        else:
-            n = int(pc.sum(pc.equal(col, u)).as_py() or 0)
-            stats.add("unsymbolized_callers", n, "info", detail=why)
-    if not mapping:
+        m = _CALLER.match(u)
+        module = m.group("module").lower() if m else ""
+        if not builds.several(module):
+            text, why = symbols.resolve(u, frozenset(named.get(module, ())))
+            if text is not None:
+                mapping[u] = text
+            else:
+                n = int(pc.sum(pc.equal(col, u)).as_py() or 0)
+                stats.add("unsymbolized_callers", n, "info", detail=why)
+            continue
+        rows = np.flatnonzero(pc.fill_null(pc.equal(col, u), False).to_numpy(zero_copy_only=False))
+        each = builds.of_calls(module, _column(calls, "seq", rows), _bases(calls, rows, int(m.group("offset"), 16)))
+        for traced in sorted(set(each), key=sorted):
+            chosen = rows[np.array([b == traced for b in each])]
+            text, why = symbols.resolve(u, traced)
+            if text is not None:
+                apart.append((chosen, text))
+            else:
+                stats.add("unsymbolized_callers", len(chosen), "info", detail=why)
+    if not mapping and not apart:
         return calls
-    keys = pa.array(list(mapping), pa.string())
-    values = pa.array(list(mapping.values()), pa.string())
-    idx = pc.index_in(col, value_set=keys)
-    resolved = pc.take(values, pc.fill_null(idx, 0))
-    out = pc.if_else(pc.is_valid(idx), resolved, col)
+    out = col
+    if mapping:
+        keys = pa.array(list(mapping), pa.string())
+        values = pa.array(list(mapping.values()), pa.string())
+        idx = pc.index_in(col, value_set=keys)
+        out = pc.if_else(pc.is_valid(idx), pc.take(values, pc.fill_null(idx, 0)), col)
+    if apart:
+        texts = out.to_pylist()
+        for chosen, text in apart:
+            for row in chosen.tolist():
+                texts[row] = text
+        out = pa.array(texts, pa.string())
     return calls.set_column(calls.column_names.index("caller"), "caller", out)
+
+
+def _column(calls: pa.Table, name: str, rows: np.ndarray) -> np.ndarray:
+    """``rows`` of an integer column (``seq``: the row numbers when it is absent)."""
+    if name not in calls.column_names:
+        return rows.astype(np.int64)
+    return np.asarray(calls.column(name).take(pa.array(rows)).to_numpy(zero_copy_only=False))
+
+
+def _bases(calls: pa.Table, rows: np.ndarray, offset: int) -> np.ndarray | None:
+    """The image base of each of ``rows`` (return address - the caller's offset), 0
+    where the call has no return address; None without the column."""
+    if "return_address" not in calls.column_names:
+        return None
+    ra = calls.column("return_address").take(pa.array(rows)).cast(pa.uint64()).to_pylist()
+    return np.array([0 if a is None or a < offset else a - offset for a in ra], dtype=np.uint64)

@@ -34,6 +34,7 @@ from typing import Final
 
 import numpy as np
 
+from traceanalyzer.model.debug_id import parse_debug_id
 from traceanalyzer.synth.etl_format import (
     COMPACT_HEADER_SIZE,
     FULL_HEADER_SIZE,
@@ -193,16 +194,18 @@ DBGID_RSDS_VERSION: Final[int] = 2
 def debug_id_record(event: str, pointer_size: int, qpc: int, row: dict) -> bytes:
     """A DbgID_RSDS record (full EVENT_TRACE_HEADER with the ImageID class GUID):
     ImageBase, ProcessId, the PDB's GUID, its age, its file name (ANSI). ``debug_id`` is
-    ``<guid>-<age hex>`` as the reader writes it."""
-    guid_text, _, age_text = str(row.get("debug_id") or "").rpartition("-")
-    if not guid_text:
+    ``<guid>-<age hex>`` as the reader writes it, or another form of it
+    (:func:`~traceanalyzer.model.debug_id.parse_debug_id`: symbolic's, a symbol store's)."""
+    parsed = parse_debug_id(row.get("debug_id"))
+    if parsed is None:
         raise ValueError(f"ImageDebugId needs debug_id as <guid>-<age>, got {row.get('debug_id')!r}")
+    guid, age = parsed
     pid = _id(row.get("pid"))
     payload = (
         _ptr(pointer_size, int(row.get("base") or 0))
         + struct.pack("<I", pid)
-        + uuid.UUID(guid_text).bytes_le
-        + struct.pack("<I", int(age_text, 16))
+        + guid.bytes_le
+        + struct.pack("<I", age)
         + (row.get("image") or "").encode("utf-8") + b"\0"
     )
     size = FULL_HEADER_SIZE + len(payload)

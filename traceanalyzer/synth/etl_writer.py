@@ -11,6 +11,7 @@ See ``docs/etl_writer.md`` for the mapping and its limits.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -25,7 +26,7 @@ from traceanalyzer.errors import TraceError
 from traceanalyzer.fileio import atomic_output
 from traceanalyzer.model.schema import (
     CSWITCH_EVENTS,
-    IMAGE_EVENTS,
+    IMAGE_LOAD_EVENTS,
     PROCESS_EVENTS,
     THREAD_EVENTS,
 )
@@ -52,7 +53,7 @@ _KIND_CSWITCH, _KIND_KERNEL, _KIND_CALL = 0, 1, 2
 _KERNEL_BUILDERS = {
     **{e: etl_kernel.process_record for e in PROCESS_EVENTS},
     **{e: etl_kernel.thread_record for e in THREAD_EVENTS},
-    **{e: etl_kernel.image_record for e in IMAGE_EVENTS},
+    **{e: etl_kernel.image_record for e in IMAGE_LOAD_EVENTS},
     "ImageDebugId": etl_kernel.debug_id_record,
 }
 
@@ -107,6 +108,7 @@ class _EtlJob:
         self.counts: Counter[str] = Counter()
         self.time_rounded = 0
         self.cpu_missing = 0
+        self.debug_id_missing = 0
         self.rows = 0
 
     # --- time ---------------------------------------------------------------------
@@ -127,6 +129,7 @@ class _EtlJob:
         for required in ("time_ns", "event"):
             if required not in table.column_names:
                 raise ValueError(f"events lack the required column {required!r}")
+        table = self.without_unknown_builds(table)
         time_ns, time_valid = _int_column(table, "time_ns")
         if not time_valid.all():
             raise ValueError(f"row {int(np.argmin(time_valid))} of chunk {chunk_no}: time_ns is null")
@@ -184,6 +187,22 @@ class _EtlJob:
                 blobs[int(row_index)] = self._one_record(names[codes[row_index]], int(kinds[row_index]),
                                                          int(qpc[row_index]), row)
         self._emit(order, cpu, qpc, groups, group_of, position, blobs)
+
+    def without_unknown_builds(self, table: pa.Table) -> pa.Table:
+        """``table`` without its ImageDebugId rows whose debug_id is null (or NaN): a
+        DbgID_RSDS record without its build is no record (counted in ``debug_id_missing``)."""
+        is_build = pc.fill_null(pc.equal(pc.cast(table.column("event"), pa.string()), "ImageDebugId"), False)
+        if not pc.any(is_build).as_py():
+            return table
+        ids = (table.column("debug_id").filter(is_build).to_pylist() if "debug_id" in table.column_names
+               else [None] * int(pc.sum(is_build).as_py()))
+        unknown = np.array([i is None or (isinstance(i, float) and math.isnan(i)) for i in ids])
+        if not unknown.any():
+            return table
+        self.debug_id_missing += int(unknown.sum())
+        drop = np.zeros(table.num_rows, bool)
+        drop[np.flatnonzero(is_build.to_numpy(zero_copy_only=False))[unknown]] = True
+        return table.filter(pa.array(~drop))
 
     @staticmethod
     def _add_group(groups, group_of, position, rows, records) -> None:
@@ -346,7 +365,8 @@ def write_etl(
     ``buffers`` (including the header buffer), ``bytes``, ``cpus``, ``pointer_size``,
     ``perf_freq``, ``start_filetime``, ``provider_guid`` (MdlTrace), ``time_rounded``
     (rows whose time_ns is not a whole number of ticks), ``cpu_missing`` (rows written
-    to CPU 0 because cpu was null).
+    to CPU 0 because cpu was null), ``debug_id_missing`` (ImageDebugId rows not written:
+    their debug_id is null or NaN).
     Raises :class:`traceanalyzer.errors.TraceError` naming the output file on bad input.
     """
     path = Path(path)
@@ -382,4 +402,5 @@ def write_etl(
         "provider_guid": str(PROVIDER_GUID),
         "time_rounded": job.time_rounded,
         "cpu_missing": job.cpu_missing,
+        "debug_id_missing": job.debug_id_missing,
     }

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from traceanalyzer.model.schema import COLUMNS, IMAGE_EVENTS
+from traceanalyzer.model.schema import COLUMNS, IMAGE_LOAD_EVENTS
 
 #: Kernel base of the first synthesised module; later ones follow 16 MiB apart.
 FIRST_MODULE_BASE = 0xFFFFF80010000000
@@ -42,7 +42,7 @@ def header_rows(table: pa.Table) -> pa.Table:
     if "image" in table.column_names and "base" in table.column_names:
         events = table.column("event").cast(pa.string()).to_pylist()
         for ev, image, base in zip(events, table.column("image").to_pylist(), table.column("base").to_pylist()):
-            if ev in IMAGE_EVENTS and image and base:
+            if ev in IMAGE_LOAD_EVENTS and image and base:  # not ImageDebugId: its image is a PDB
                 loaded.setdefault(_module_name(image).lower(), (int(base), 0))
     extent: dict[str, int] = {}
     for m in parsed:

@@ -10,7 +10,10 @@ What xperf text carries of the canonical table: time at microsecond resolution
 new/old tid/pid and cpu, process pid/parent_pid/image (base name) and, with the
 win10 column set, wow64 (process Flags 0x2), thread pid/tid, image
 pid/base/image_size/image. Rows of other events are written with a header of their
-own (TimeStamp, Process Name ( PID), ThreadID, CPU).
+own (TimeStamp, Process Name ( PID), ThreadID, CPU). ``ImageDebugId`` rows are not
+written: xperf prints a build record as a ``DbgID_RSDS`` line whose columns no real dump
+shows us and the reader does not map (docs/text_formats.md), and a line under our own
+name would read back as a build record of no build.
 """
 
 from __future__ import annotations
@@ -157,8 +160,11 @@ class _Writer:
                 present.update(col for col in _CALL_PAYLOAD if self.get(col, i) is not None)
         return [col for col in _CALL_PAYLOAD if col in present]
 
-    def row(self, i: int) -> tuple[str, list[str]]:
+    def row(self, i: int) -> tuple[str, list[str]] | None:
+        """(xperf event name, cells) of row ``i``, or None for a row not written."""
         event = self.c["event"][i]
+        if event == "ImageDebugId":
+            return None
         us = str(int(self.c["time_ns"][i]) // 1000)
         pid, tid, cpu = self.get("pid", i), self.get("tid", i), self.get("cpu", i)
         v = self.variant
@@ -253,7 +259,7 @@ def write_xperf_text(
     operation / cache_type as numbers. trailing_column: add an extra unnamed column to
     thread rows (as real xperf does for ThreadName). extra_lines: (row index, text) pairs
     inserted verbatim before that event row (for bad-input tests). Rows are written in
-    table order. Returns the path.
+    table order (ImageDebugId rows left out, see above). Returns the path.
     """
     if variant not in _PROCESS_COLS:
         raise ValueError(f"unknown xperf variant {variant!r}; use 'win10' or 'win7'")
@@ -277,9 +283,10 @@ def write_xperf_text(
         f"Trace Length: {last_us // 1_000_000 + 1} sec, PointerSize: {pointer_size}, Trace Name: {trace_name}"
     )
     out.append(f"{'FirstReliableEventTimeStamp':>23}, {0:>10}")
-    for i, (name, values) in enumerate(rows):
+    for i, row in enumerate(rows):
         out.extend(inserts.get(i, ()))
-        out.append(f"{name:>23}, " + ", ".join(f"{v:>10}" for v in values))
+        if row is not None:
+            out.append(f"{row[0]:>23}, " + ", ".join(f"{v:>10}" for v in row[1]))
     out.extend(inserts.get(len(rows), ()))
     path = Path(path)
     write_text_atomic(path, ("\n".join(out) + "\n").replace("\n", "\r\n"))

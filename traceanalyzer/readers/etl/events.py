@@ -41,13 +41,11 @@ _FIELDS = ("pos", "size", "hsize", "htype", "kind", "hook", "version", "tid", "p
            "key")
 
 
-def _classic_pointer_size(kind: int, payload: bytes, version: int, ptr: int) -> int:
-    """The header's pointer size unless only the other one fits the payload exactly."""
-    if kind == L.K_THREAD:
-        return ptr
-    name = "image" if kind == L.K_IMAGE else "process"
+def _fitting_pointer_size(layout: str, payload: bytes, version: int, ptr: int) -> int:
+    """``ptr`` unless only the other pointer size fits the payload exactly
+    (:func:`kernel.layout_fits`)."""
     other = 12 - ptr
-    if not kernel.layout_fits(name, payload, version, ptr) and kernel.layout_fits(name, payload, version, other):
+    if not kernel.layout_fits(layout, payload, version, ptr) and kernel.layout_fits(layout, payload, version, other):
         return other
     return ptr
 
@@ -56,8 +54,10 @@ class RareDecoder:
     """Accumulates rows of the rare records of all chunks."""
 
     def __init__(self, src: str, stats: Stats, field_map: FieldMap, time_base: Any, keep_unknown: bool,
-                 etlparser_fallback: bool = False, strict: bool = False) -> None:
+                 etlparser_fallback: bool = False, strict: bool = False, pointer_size: int | None = None) -> None:
         self.src, self.stats, self.field_map, self.time = src, stats, field_map, time_base
+        #: the trace's pointer size (logfile header), None when it is not 4 or 8
+        self.pointer_size = pointer_size if pointer_size in (4, 8) else None
         self.strict = strict
         self.keep_unknown = keep_unknown
         self.etlparser_fallback = etlparser_fallback
@@ -116,6 +116,8 @@ class RareDecoder:
                 guid = uuid.UUID(bytes_le=bytes(data[pos + 0x18:pos + 0x28])) if htype in (L.FULL32, L.FULL64) else None
                 kind = _CLASS_OF_GUID.get(guid, -1)
                 if guid == L.IMAGE_ID_GUID and hook == L.DBGID_RSDS_OPCODE:
+                    # the merge writes ImageBase with the trace's pointer size
+                    ptr = _fitting_pointer_size("debug_id", payload, version, self.pointer_size or ptr)
                     self._debug_id(payload, ptr, ts, cpu, pid, tid)
                     return
                 if kind == -1:
@@ -123,7 +125,8 @@ class RareDecoder:
                     return
                 group = {L.K_PROCESS: L.GROUP_PROCESS, L.K_THREAD: L.GROUP_THREAD, L.K_IMAGE: L.GROUP_IMAGE}[kind]
                 opcode = hook
-                ptr = _classic_pointer_size(kind, payload, version, ptr)
+                if kind != L.K_THREAD:  # the header's pointer size unless only the other fits
+                    ptr = _fitting_pointer_size("image" if kind == L.K_IMAGE else "process", payload, version, ptr)
             else:
                 group, opcode = hook >> 8, hook & 0xFF
             self._kernel(kind, group, opcode, version, ptr, payload, ts, cpu, pid, tid)

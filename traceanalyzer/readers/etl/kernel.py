@@ -12,6 +12,8 @@ import struct
 import uuid
 from typing import Any
 
+from traceanalyzer.model.debug_id import debug_id_text
+
 #: Process opcodes -> canonical event (None: counted, not a row; see docs/etl.md).
 #: 3 DCStart and 4 DCEnd are the rundowns at the trace start and end.
 PROCESS_EVENTS: dict[int, str | None] = {1: "ProcessStart", 2: "ProcessEnd", 3: "ProcessRundown",
@@ -74,8 +76,11 @@ def _wide_end(buf: bytes, pos: int) -> tuple[str, int]:
 def layout_fits(kind: str, payload: bytes, version: int, ptr: int) -> bool:
     """True if the payload decodes with pointer size ``ptr`` and its strings end exactly at
     the payload end (used to pick the layout of classic events whose producer's pointer
-    size differs from the header's)."""
+    size differs from the header's); ``kind``: image, process or debug_id (DbgID_RSDS)."""
     try:
+        if kind == "debug_id":
+            debug_id_fields(payload, ptr)
+            return True
         if kind == "image":
             name, end = _wide_end(payload, _image_name_at(payload, version, ptr))
             return end == len(payload) and name.isprintable()
@@ -149,17 +154,22 @@ def image_fields(payload: bytes, version: int, ptr: int) -> dict[str, Any]:
 def debug_id_fields(payload: bytes, ptr: int) -> dict[str, Any]:
     """pid, base, image (the PDB's file name) and debug_id of a DbgID_RSDS payload:
     ImageBase, ProcessId, the PDB signature GUID, its age, the PDB file name (ANSI).
-    ``debug_id`` is written as ``symbolic`` and symbol stores name a PDB build:
-    ``<guid>-<age in hex>``, lower case."""
+    ``debug_id`` in the column's form (:func:`~traceanalyzer.model.debug_id.debug_id_text`)."""
     base, pos = _ptr(payload, 0, ptr)
     pid, pos = _u32(payload, pos)
     if pos + 20 > len(payload):
         raise PayloadError("payload too short")
     guid = uuid.UUID(bytes_le=bytes(payload[pos:pos + 16]))
     age, pos = _u32(payload, pos + 16)
+    # the name and its NUL end the payload (as in every real record): a name cut short,
+    # bytes after it, or a pointer size the record was not written with do not fit
     end = payload.find(b"\0", pos)
-    name = payload[pos:end if end >= 0 else len(payload)].decode("utf-8", "replace")
-    return {"base": base, "pid": _id(pid), "image": name, "debug_id": f"{guid}-{age:x}"}
+    if end != len(payload) - 1:
+        raise PayloadError(f"PdbFileName does not end the payload with {ptr}-byte pointers")
+    name = payload[pos:end].decode("utf-8", "replace")
+    if not name.isprintable():
+        raise PayloadError(f"PdbFileName is not text with {ptr}-byte pointers")
+    return {"base": base, "pid": _id(pid), "image": name, "debug_id": debug_id_text(guid, age)}
 
 
 def _image_name_at(payload: bytes, version: int, ptr: int) -> int:

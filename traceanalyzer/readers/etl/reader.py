@@ -234,7 +234,8 @@ class _EtlWalk:
         decoder = RareDecoder(self.src, self.stats, field_map_from_options(self.options.field_map, self.options.extra), time_base,
                               keep_unknown=bool(extra.get("keep_unknown", False)),
                               etlparser_fallback=bool(extra.get("etlparser_fallback", False)),
-                              strict=self.options.strict)
+                              strict=self.options.strict,
+                              pointer_size=header.pointer_size if header is not None else None)
         rare_kinds = _RARE_KINDS + ((L.K_KERNEL_OTHER,) if decoder.etlparser_fallback else ())
         kind_counts = np.zeros(16, np.int64)
         other_hooks: dict[int, int] = {}
