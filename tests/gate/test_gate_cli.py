@@ -96,6 +96,32 @@ def test_unreadable_trace_is_exit_2_but_reports_are_written(nightly, tmp_path, c
     assert suite.errors == 1
 
 
+def _written_exit_codes(json_file, sarif_file) -> tuple[int, int]:
+    sarif = json.loads(sarif_file.read_text())
+    return json.loads(json_file.read_text())["exit_code"], sarif["runs"][0]["invocations"][0]["exitCode"]
+
+
+def test_json_and_sarif_carry_the_exit_code_the_process_exits_with(nightly, tmp_path, capsys):
+    base, out, sarif = tmp_path / "b.json", tmp_path / "v.json", tmp_path / "s.sarif"
+    files = ("--json", out, "--sarif", sarif)
+    check(nightly, "--baseline", base, "--update-baseline")
+    assert check(nightly, "--baseline", base, *files) == 0
+    assert _written_exit_codes(out, sarif) == (0, 0)
+    write_summary(nightly / "case1.summary.json", summary(GOOD + [BAD], 8192, 8192))
+    assert check(nightly, "--baseline", base, *files) == 1
+    assert _written_exit_codes(out, sarif) == (1, 1)
+    (nightly / "case2.summary.json").write_text("BAD")  # a regression and an unreadable trace: exit 2
+    assert check(nightly, "--baseline", base, *files) == 2
+    assert _written_exit_codes(out, sarif) == (2, 2)
+    (nightly / "case2.summary.json").unlink()
+    assert check(nightly, "--baseline", base, "--update-baseline", *files) == 0  # the regression is accepted
+    assert _written_exit_codes(out, sarif) == (0, 0)
+    (nightly / "case2.summary.json").write_text("BAD")
+    capsys.readouterr()
+    assert check(nightly, "--baseline", base, "--json", "-") == 2
+    assert json.loads(capsys.readouterr().out)["exit_code"] == 2
+
+
 def test_new_and_missing_traces_pass_and_update_drops_missing(nightly, tmp_path, capsys):
     base = tmp_path / "b.json"
     check(nightly, "--baseline", base, "--update-baseline")

@@ -263,6 +263,10 @@ def compare_summary(
     return compare_digests(trace, current, base, policy or Policy())
 
 
+#: The gate's exit codes: nothing failed, a trace failed, bad usage or an unreadable input.
+EXIT_PASS, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+
+
 @dataclass
 class GateResult:
     """All verdicts of one run, sorted by trace ID."""
@@ -282,8 +286,12 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
-        """1 if any trace failed, else 0 (errors are the CLI's exit 2)."""
-        return 1 if self.failed else 0
+        """What the verdicts alone call for: :data:`EXIT_ERROR` if a trace could not be
+        analysed, else :data:`EXIT_REGRESSION` if one failed, else :data:`EXIT_PASS`.
+        ``CheckOutcome.exit_code`` is the gate's (an updated baseline passes)."""
+        if self.errors:
+            return EXIT_ERROR
+        return EXIT_REGRESSION if self.failed else EXIT_PASS
 
     def counts(self) -> dict[str, int]:
         """Number of traces per status (every status present, possibly 0)."""
