@@ -8,6 +8,7 @@ test_gate_end_to_end.py runs the same command on real traces.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from helpers.gate_fakes import fake_summarize, finding, summary, write_summary
@@ -198,9 +199,16 @@ def test_ignore_option_checks_rule_ids(nightly, tmp_path, capsys):
     write_summary(nightly / "case1.summary.json", summary(GOOD + [BAD], 8192, 8192))
     assert check(nightly, "--baseline", base, "--ignore", "UNLOCK_WHILE_USER_MAPPED", "-v") == 0
     assert "(--ignore'd rule, not failing)" in capsys.readouterr().out
+    assert check(nightly, "--baseline", base, "--ignore", "unlock_While_user_mapped", "-v") == 0  # any case
+    assert "(--ignore'd rule, not failing)" in capsys.readouterr().out
     assert check(nightly, "--baseline", base, "--ignore", "UNLOCK_WHILE_USER_MAPPD") == 2
     err = capsys.readouterr().err
-    assert "--ignore: unknown rule 'UNLOCK_WHILE_USER_MAPPD'" in err and "UNLOCK_WHILE_USER_MAPPED" in err
+    assert err.startswith("traceanalyzer: --ignore: unknown rule 'UNLOCK_WHILE_USER_MAPPD'; "
+                          "closest: UNLOCK_WHILE_USER_MAPPED") and err.count("\n") == 1
+    assert check(nightly, "--baseline", base, "--ignore", "unlock_while_mapped") == 2
+    assert "closest: UNLOCK_WHILE_USER_MAPPED" in capsys.readouterr().err
+    assert check(nightly, "--baseline", base, "--ignore", "zz") == 2  # nothing close: still the closest one
+    assert re.fullmatch(r"traceanalyzer: --ignore: unknown rule 'zz'; closest: [A-Z_]+\n", capsys.readouterr().err)
 
 
 def _damaged(loss: int = 3) -> dict:

@@ -241,6 +241,8 @@ def test_ignored_rules_are_reported_but_do_not_fail():
     [nf] = v.new_findings
     assert nf.ignored and not nf.blocking
     assert compare_summary("c", worse, entry(BASE)).status == "failed"
+    lower = Policy(ignore=frozenset({"locked_mdl_never_unlocked"}))  # rule IDs in any case
+    assert compare_summary("c", worse, entry(BASE), lower).status == "passed"
 
 
 def test_one_problem_over_processes_and_a_count_tolerance():

@@ -87,7 +87,8 @@ class CheckRequest:
         return self.json is not None and str(self.json) == "-"
 
     def policy(self) -> Policy:
-        """The comparison policy; a bad tolerance or an unknown rule is a TraceError."""
+        """The comparison policy; a bad tolerance or an unknown rule (any case is known;
+        the error names the closest IDs) is a TraceError."""
         for rid in self.ignore:
             try:
                 catalogue_rule(rid)

@@ -46,8 +46,8 @@ class Policy:
     fail_on: the least severe severity that fails (``critical`` ... ``info``).
     leak_rel_tol: allowed relative growth of a leak figure (0.10 = 10 %).
     leak_abs_tol: allowed absolute growth in bytes (covers page-offset jitter).
-    ignore: rule IDs whose new findings are reported but never fail (e.g. a rule that
-        depends on where the recording was stopped).
+    ignore: rule IDs (any case) whose new findings are reported but never fail (e.g. a
+        rule that depends on where the recording was stopped).
     allow_loss: accept a trace whose reader counted events lost to damage (else: error).
     fail_on_missing: a baseline trace not found in this run fails.
     fail_on_new: a trace not in the baseline fails when it has a finding at or above
@@ -67,6 +67,7 @@ class Policy:
     count_abs_tol: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "ignore", frozenset(r.strip().upper() for r in self.ignore))  # as rules.rule
         for name in ("fail_on", "fail_on_new"):
             value = getattr(self, name)
             if value is not None and value not in SEVERITIES:
