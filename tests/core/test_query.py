@@ -134,6 +134,14 @@ def test_cli_query_prints_json_csv_and_table(locks_trace: Path):
     assert "... 4 more rows" in table
 
 
+def test_cli_query_max_rows_0_prints_the_columns_and_the_count(locks_trace: Path):
+    q = "select seq, event from calls"
+    table = _cli("query", str(locks_trace), q, "--max-rows", "0").stdout
+    assert table == "seq  event\n... 6 more rows (--max-rows, --csv or --json for all)\n"
+    err = _cli("query", str(locks_trace), q, "--max-rows", "-1", rc=2).stderr
+    assert err == "traceanalyzer: --max-rows must be 0 or more\n"
+
+
 def test_table_names_are_case_insensitive_as_in_duckdb(seed: ta.Analysis, locks_trace: Path):
     assert list(ta.sql(seed, 'select count(*) as n from Findings join "CALLS" c on true')["n"]) == [
         len(seed.findings) * len(seed.trace.table("calls"))]

@@ -80,6 +80,9 @@ def test_cli_unknown_rule_is_one_line_with_the_closest_ids(capsys) -> None:
     assert main(["rules", "UNLOCK_WHILE_MAPPED"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "UNLOCK_WHILE_USER_MAPPED" in err
+    assert main(["rules", "unlock_while_mapped"]) == 2  # any case, and the ID as given in the message
+    assert capsys.readouterr().err.startswith(
+        "traceanalyzer: unknown rule 'unlock_while_mapped'; closest: UNLOCK_WHILE_USER_MAPPED (")
 
 
 def test_cli_markdown_is_the_docs_file(capsys) -> None:

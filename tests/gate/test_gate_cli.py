@@ -8,6 +8,7 @@ test_gate_end_to_end.py runs the same command on real traces.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from helpers.gate_fakes import fake_summarize, finding, summary, write_summary
@@ -109,6 +110,32 @@ def test_unreadable_trace_is_exit_2_but_reports_are_written(nightly, tmp_path, c
     assert suite.errors == 1
 
 
+def _written_exit_codes(json_file, sarif_file) -> tuple[int, int]:
+    sarif = json.loads(sarif_file.read_text())
+    return json.loads(json_file.read_text())["exit_code"], sarif["runs"][0]["invocations"][0]["exitCode"]
+
+
+def test_json_and_sarif_carry_the_exit_code_the_process_exits_with(nightly, tmp_path, capsys):
+    base, out, sarif = tmp_path / "b.json", tmp_path / "v.json", tmp_path / "s.sarif"
+    files = ("--json", out, "--sarif", sarif)
+    check(nightly, "--baseline", base, "--update-baseline")
+    assert check(nightly, "--baseline", base, *files) == 0
+    assert _written_exit_codes(out, sarif) == (0, 0)
+    write_summary(nightly / "case1.summary.json", summary(GOOD + [BAD], 8192, 8192))
+    assert check(nightly, "--baseline", base, *files) == 1
+    assert _written_exit_codes(out, sarif) == (1, 1)
+    (nightly / "case2.summary.json").write_text("BAD")  # a regression and an unreadable trace: exit 2
+    assert check(nightly, "--baseline", base, *files) == 2
+    assert _written_exit_codes(out, sarif) == (2, 2)
+    (nightly / "case2.summary.json").unlink()
+    assert check(nightly, "--baseline", base, "--update-baseline", *files) == 0  # the regression is accepted
+    assert _written_exit_codes(out, sarif) == (0, 0)
+    (nightly / "case2.summary.json").write_text("BAD")
+    capsys.readouterr()
+    assert check(nightly, "--baseline", base, "--json", "-") == 2
+    assert json.loads(capsys.readouterr().out)["exit_code"] == 2
+
+
 def test_new_and_missing_traces_pass_and_update_drops_missing(nightly, tmp_path, capsys):
     base = tmp_path / "b.json"
     check(nightly, "--baseline", base, "--update-baseline")
@@ -185,9 +212,16 @@ def test_ignore_option_checks_rule_ids(nightly, tmp_path, capsys):
     write_summary(nightly / "case1.summary.json", summary(GOOD + [BAD], 8192, 8192))
     assert check(nightly, "--baseline", base, "--ignore", "UNLOCK_WHILE_USER_MAPPED", "-v") == 0
     assert "(--ignore'd rule, not failing)" in capsys.readouterr().out
+    assert check(nightly, "--baseline", base, "--ignore", "unlock_While_user_mapped", "-v") == 0  # any case
+    assert "(--ignore'd rule, not failing)" in capsys.readouterr().out
     assert check(nightly, "--baseline", base, "--ignore", "UNLOCK_WHILE_USER_MAPPD") == 2
     err = capsys.readouterr().err
-    assert "--ignore: unknown rule 'UNLOCK_WHILE_USER_MAPPD'" in err and "UNLOCK_WHILE_USER_MAPPED" in err
+    assert err.startswith("traceanalyzer: --ignore: unknown rule 'UNLOCK_WHILE_USER_MAPPD'; "
+                          "closest: UNLOCK_WHILE_USER_MAPPED") and err.count("\n") == 1
+    assert check(nightly, "--baseline", base, "--ignore", "unlock_while_mapped") == 2
+    assert "closest: UNLOCK_WHILE_USER_MAPPED" in capsys.readouterr().err
+    assert check(nightly, "--baseline", base, "--ignore", "zz") == 2  # nothing close: still the closest one
+    assert re.fullmatch(r"traceanalyzer: --ignore: unknown rule 'zz'; closest: [A-Z_]+\n", capsys.readouterr().err)
 
 
 def _damaged(loss: int = 3) -> dict:

@@ -55,7 +55,7 @@ def test_two_runs_in_the_same_instant_are_both_kept(tmp_path):
     assert a != b and a.exists() and b.exists()
 
 
-@pytest.mark.parametrize("key", [LEAK[0], problem_id(*LEAK[:2]), problem_id(*LEAK[:2])[:6]])
+@pytest.mark.parametrize("key", [LEAK[0], LEAK[0].lower(), problem_id(*LEAK[:2]), problem_id(*LEAK[:2])[:6]])
 def test_trend_by_rule_or_fingerprint_fills_absent_runs_with_zero(history, key):
     t = finding_trend(history, key)
     assert list(t.columns) == ["run", "time_utc", "count", "bytes", "leaked_bytes"]

@@ -137,7 +137,7 @@ def test_sarif_rules_results_locations_and_baseline_state(result):
     assert by[("fresh.csv", "KMAP_EXECUTABLE")]["level"] == "note"
     assert len(run["results"]) == 6  # one per (trace, fingerprint); missing/broken traces have none
     inv = run["invocations"][0]
-    assert inv["executionSuccessful"] is False and inv["exitCode"] == 1
+    assert inv["executionSuccessful"] is False and inv["exitCode"] == 2  # an unreadable trace: exit 2
     assert "truncated buffer" in inv["toolExecutionNotifications"][0]["message"]["text"]
 
 

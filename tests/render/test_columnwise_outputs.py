@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import random
@@ -15,7 +16,9 @@ import traceanalyzer as ta
 from traceanalyzer.cli.main import main
 from traceanalyzer.lifecycle.tables import distinct_sorted_rows
 from traceanalyzer.render import json_summary
+from traceanalyzer.render.base import filter_findings
 from traceanalyzer.render.json_summary import summary_json, write_summary_json
+from traceanalyzer.rules.problems import problem_records, problems_of
 from traceanalyzer.rules.messages import TEMPLATES, message_for, messages_for
 from traceanalyzer.vocabulary import at_least
 
@@ -62,7 +65,8 @@ def test_streamed_json_filters_by_severity(analyses) -> None:
     summary = a.summary()
     for least in ("critical", "high", "medium", "low"):
         want = dict(summary, findings=[f for f in summary["findings"]
-                                       if at_least(f["severity"], least)])
+                                       if at_least(f["severity"], least)],
+                    problems=problem_records(problems_of(filter_findings(a.findings, least))))
         out = io.StringIO()
         write_summary_json(a, out, min_severity=least)
         assert out.getvalue() == summary_json(want)
@@ -82,6 +86,22 @@ def test_hazards_json_cli_streams_the_document(capsys) -> None:
     assert main(["hazards", "--json", str(seed)]) == 0
     printed = capsys.readouterr().out
     assert printed == summary_json(ta.analyze(ta.load(seed)).summary())
+
+
+def test_hazards_min_severity_leaves_the_same_out_of_every_output(capsys) -> None:
+    seed = REPO / "sample_traces" / "seed_unlock_from_worker.csv"
+    assert main(["hazards", "--json", str(seed)]) == 0
+    assert "medium" in {p["severity"] for p in json.loads(capsys.readouterr().out)["problems"]}
+    assert main(["hazards", "--json", "--min-severity", "high", str(seed)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    sites = {(p["rule"], p["caller"]) for p in doc["problems"]}
+    assert sites == {(f["rule"], f["caller"]) for f in doc["findings"]} and len(sites) == 2
+    assert sum(p["count"] for p in doc["problems"]) == sum(f["count"] for f in doc["findings"])
+    assert main(["hazards", "--csv", "--min-severity", "high", str(seed)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {(r["rule"], r["caller"]) for r in rows} == sites
+    assert main(["hazards", "--min-severity", "high", str(seed)]) == 0
+    assert capsys.readouterr().out.startswith("2 problems: 1 critical, 1 high")
 
 
 def test_messages_for_equals_message_for_on_every_template() -> None:

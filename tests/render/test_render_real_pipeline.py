@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import traceanalyzer as ta
+from traceanalyzer.rules.assemble import FINDING_COLUMNS
 from traceanalyzer.render import render
 from traceanalyzer.render.html_report import html_report
 from traceanalyzer.model.html_repr import trace_repr_html
@@ -41,6 +42,14 @@ def test_json_and_csv_agree_with_the_findings(analysis) -> None:
     assert [f["rule"] for f in doc["findings"]] == [r["rule"] for r in rows] == list(
         analysis.findings["rule"])
     assert doc["findings"][0]["mdl"] == rows[0]["mdl"] == "0xffffc30a4b2f1000"
+
+
+def test_csv_has_the_columns_of_the_findings_table(analysis) -> None:
+    header = next(csv.reader(io.StringIO(render(analysis, "csv"))))
+    assert header == list(analysis.findings.columns) == list(FINDING_COLUMNS)
+    rows = list(csv.DictReader(io.StringIO(render(analysis, "csv"))))
+    worker = next(r for r in rows if r["rule"] == "UNLOCK_WHILE_USER_MAPPED")
+    assert (worker["call_pid"], worker["call_process"], worker["permanent"]) == ("4", "System", "False")
 
 
 def test_html_explains_the_exposure_window(analysis) -> None:

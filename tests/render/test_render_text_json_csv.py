@@ -18,11 +18,19 @@ def test_json_is_the_summary_dict() -> None:
     assert {"traces", "time_span_ns", "findings", "leaks", "stats"} <= set(doc)
 
 
-def test_json_min_severity_filters_findings_only() -> None:
+def test_json_min_severity_filters_findings_and_problems() -> None:
     a = fake_analysis()
     doc = json.loads(render(a, "json", min_severity="critical"))
     assert [f["rule"] for f in doc["findings"]] == ["UNLOCK_WHILE_USER_MAPPED"]
     assert doc["leaks"]["bytes_at_end"] == 8192
+
+    class Summary:  # anything with summary(): its problems are filtered as its findings
+        def summary(self) -> dict:
+            rows = [{"rule": "A", "severity": "critical"}, {"rule": "B", "severity": "low"}]
+            return {"findings": rows, "problems": rows}
+
+    doc = json.loads(render(Summary(), "json", min_severity="high"))
+    assert [f["rule"] for f in doc["findings"]] == [p["rule"] for p in doc["problems"]] == ["A"]
 
 
 def test_csv_round_trips_the_findings() -> None:

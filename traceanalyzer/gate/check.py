@@ -1,7 +1,7 @@
 """The whole gate in one call: find traces, analyse (cached, parallel), compare, update.
 
 >>> outcome = run_check(["nightly/"], "ci/baseline.json")       # doctest: +SKIP
->>> outcome.result.exit_code                                    # doctest: +SKIP
+>>> outcome.exit_code                                           # doctest: +SKIP
 0
 """
 
@@ -15,7 +15,7 @@ from typing import Sequence
 from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.baseline import Baseline, load_baseline, save_baseline
 from traceanalyzer.gate.cache import ResultCache, default_cache_dir
-from traceanalyzer.gate.compare import GateResult, Policy, compare_all
+from traceanalyzer.gate.compare import EXIT_PASS, GateResult, Policy, compare_all
 from traceanalyzer.gate.digest import TraceDigest, digest_summary
 from traceanalyzer.gate.discover import TraceFile, discover
 from traceanalyzer.gate.runner import RunOptions, TraceResult, run_traces
@@ -42,6 +42,15 @@ class CheckOutcome:
     seconds: float = 0.0
     cache_unwritable: str | None = None
     cache_not_pruned: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code of this check, the one the CLI exits with and the ``--json`` and
+        SARIF documents carry: 2 if a trace could not be analysed, else 0 if the baseline
+        was written, else 1 if a trace failed, else 0."""
+        if self.baseline_written and not self.result.errors:
+            return EXIT_PASS
+        return self.result.exit_code
 
     @property
     def cached(self) -> int:

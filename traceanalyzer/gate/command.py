@@ -21,7 +21,7 @@ from typing import ContextManager, Protocol, Sequence
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.check import CheckOutcome, run_check
-from traceanalyzer.gate.compare import Policy
+from traceanalyzer.gate.compare import EXIT_ERROR, EXIT_REGRESSION, Policy
 from traceanalyzer.gate.outputs import verdicts_json_text, write_outputs, write_trend_png
 from traceanalyzer.gate.runner import Progress, RunOptions
 from traceanalyzer.gate.text import report_lines
@@ -87,7 +87,8 @@ class CheckRequest:
         return self.json is not None and str(self.json) == "-"
 
     def policy(self) -> Policy:
-        """The comparison policy; a bad tolerance or an unknown rule is a TraceError."""
+        """The comparison policy; a bad tolerance or an unknown rule (any case is known;
+        the error names the closest IDs) is a TraceError."""
         for rid in self.ignore:
             try:
                 catalogue_rule(rid)
@@ -110,7 +111,7 @@ def _trend_png(request: CheckRequest) -> Path:
 
 
 def run_gate(request: CheckRequest, output: GateOutput) -> int:
-    """Run ``check`` for ``request``; returns the exit code (0 pass, 1 regression).
+    """Run ``check`` for ``request``; returns ``CheckOutcome.exit_code`` (0 pass, 1 regression).
 
     Without traces, ``trend`` alone plots the history. Raises :class:`TraceError` for bad
     options, a missing baseline and, after the report and files, an unreadable trace.
@@ -135,15 +136,13 @@ def run_gate(request: CheckRequest, output: GateOutput) -> int:
                             pattern=request.pattern, skip=request.skip)
     _say_outcome(request, outcome, output)
     result = outcome.result
-    if result.errors:
+    if outcome.exit_code == EXIT_ERROR:  # the CLI exits 2 with this line
         first = result.errors[0]
         more = f" (and {len(result.errors) - 1} more unreadable trace(s))" if len(result.errors) > 1 else ""
         raise TraceError(f"{first.error}{more}")
-    if outcome.baseline_written:
-        return 0
-    if result.failed:
+    if outcome.exit_code == EXIT_REGRESSION:
         output.note(f"REGRESSION: {result.counts()['failed']} trace(s) failed the gate")
-    return result.exit_code
+    return outcome.exit_code
 
 
 def _say_outcome(request: CheckRequest, outcome: CheckOutcome, output: GateOutput) -> None:

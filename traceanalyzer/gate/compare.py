@@ -46,8 +46,8 @@ class Policy:
     fail_on: the least severe severity that fails (``critical`` ... ``info``).
     leak_rel_tol: allowed relative growth of a leak figure (0.10 = 10 %).
     leak_abs_tol: allowed absolute growth in bytes (covers page-offset jitter).
-    ignore: rule IDs whose new findings are reported but never fail (e.g. a rule that
-        depends on where the recording was stopped).
+    ignore: rule IDs (any case) whose new findings are reported but never fail (e.g. a
+        rule that depends on where the recording was stopped).
     allow_loss: accept a trace whose reader counted events lost to damage (else: error).
     fail_on_missing: a baseline trace not found in this run fails.
     fail_on_new: a trace not in the baseline fails when it has a finding at or above
@@ -67,6 +67,7 @@ class Policy:
     count_abs_tol: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "ignore", frozenset(r.strip().upper() for r in self.ignore))  # as rules.rule
         for name in ("fail_on", "fail_on_new"):
             value = getattr(self, name)
             if value is not None and value not in SEVERITIES:
@@ -263,6 +264,10 @@ def compare_summary(
     return compare_digests(trace, current, base, policy or Policy())
 
 
+#: The gate's exit codes: nothing failed, a trace failed, bad usage or an unreadable input.
+EXIT_PASS, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
+
+
 @dataclass
 class GateResult:
     """All verdicts of one run, sorted by trace ID."""
@@ -282,8 +287,12 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
-        """1 if any trace failed, else 0 (errors are the CLI's exit 2)."""
-        return 1 if self.failed else 0
+        """What the verdicts alone call for: :data:`EXIT_ERROR` if a trace could not be
+        analysed, else :data:`EXIT_REGRESSION` if one failed, else :data:`EXIT_PASS`.
+        ``CheckOutcome.exit_code`` is the gate's (an updated baseline passes)."""
+        if self.errors:
+            return EXIT_ERROR
+        return EXIT_REGRESSION if self.failed else EXIT_PASS
 
     def counts(self) -> dict[str, int]:
         """Number of traces per status (every status present, possibly 0)."""

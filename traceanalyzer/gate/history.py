@@ -112,8 +112,8 @@ def load_history(history_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def finding_trend(history_dir: str | Path, finding: str, trace: str | None = None) -> pd.DataFrame:
     """One finding over all runs (runs where it is absent count 0).
 
-    finding: a fingerprint, a unique fingerprint prefix, or a rule ID (all its
-        fingerprints together). trace: restrict to one trace ID.
+    finding: a fingerprint, a unique fingerprint prefix, or a rule ID in any case (all
+        its fingerprints together). trace: restrict to one trace ID.
 
     Columns: run, time_utc, count (occurrences), bytes (the finding's summed bytes),
     leaked_bytes (bytes_at_end + bytes_leaked_at_exit of the traces the finding was ever
@@ -123,8 +123,8 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
     if trace is not None:
         findings = findings[findings["trace"] == trace]
         leaks = leaks[leaks["trace"] == trace]
-    if findings["rule"].eq(finding).any():
-        sel = findings[findings["rule"] == finding]
+    if findings["rule"].eq(finding.upper()).any():  # a rule ID, in any case
+        sel = findings[findings["rule"] == finding.upper()]
     else:
         fps = sorted({fp for fp in findings["fingerprint"] if str(fp).startswith(finding)})
         if len(fps) > 1:

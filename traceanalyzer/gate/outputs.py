@@ -30,7 +30,7 @@ def verdicts_json(outcome: CheckOutcome) -> dict[str, Any]:
             ],
             "leak_regressions": [vars(r) for r in v.leak_regressions],
         }
-    return {"exit_code": res.exit_code, "fail_on": res.policy.fail_on, "counts": res.counts(), "traces": traces}
+    return {"exit_code": outcome.exit_code, "fail_on": res.policy.fail_on, "counts": res.counts(), "traces": traces}
 
 
 def verdicts_json_text(outcome: CheckOutcome) -> str:
@@ -52,7 +52,8 @@ def write_outputs(outcome: CheckOutcome, *, json_path: Path | None = None,
     if sarif is not None:
         from traceanalyzer.gate.sarif import write_sarif
 
-        write_sarif(result, sarif, roots={t.trace_id: t.root for t in outcome.traces})
+        write_sarif(result, sarif, roots={t.trace_id: t.root for t in outcome.traces},
+                    exit_code=outcome.exit_code)
     if history is not None:
         from traceanalyzer.gate.history import record_run
 

@@ -115,12 +115,15 @@ def sarif_log(
     roots: Mapping[str, str | Path] | None = None,
     rules: Mapping[str, Any] | None = None,
     tool_version: str | None = None,
+    exit_code: int | None = None,
 ) -> dict[str, Any]:
     """The SARIF document as a dict.
 
     roots: trace ID -> folder its ID is relative to (becomes ``originalUriBaseIds``);
         without it URIs are the bare trace IDs.
     rules: rule catalogue (default ``rules.catalogue.RULES``).
+    exit_code: the run's exit code (``CheckOutcome.exit_code``; default
+        ``result.exit_code``).
     """
     if rules is None:
         from traceanalyzer.rules.catalogue import RULES as rules  # noqa: N811
@@ -170,7 +173,7 @@ def sarif_log(
         "invocations": [
             {
                 "executionSuccessful": not result.errors,
-                "exitCode": result.exit_code,
+                "exitCode": result.exit_code if exit_code is None else exit_code,
                 "toolExecutionNotifications": [
                     {"level": "error", "message": {"text": v.error or ""}} for v in result.errors
                 ],

@@ -9,21 +9,14 @@ import pandas as pd
 
 from traceanalyzer.escape import csv_safe_frame
 from traceanalyzer.render.base import filter_findings
+from traceanalyzer.rules.assemble import FINDING_COLUMNS
 from traceanalyzer import vocabulary as vocab
 
-#: Columns written, in order (``evidence`` as space-separated seq numbers).
-CSV_COLUMNS: tuple[str, ...] = (
-    "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event",
-    "bytes", "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns",
-    "exposure_end_ns", "message", "advice", "fingerprint", "evidence", "lifetime_id",
-    "mapping_id", "count",
-)
-
-
 def findings_csv_frame(findings: pd.DataFrame) -> pd.DataFrame:
-    """The findings as written to CSV: the columns of :data:`CSV_COLUMNS`, ``mdl`` as
-    ``0x`` hex text, ``evidence`` as space-separated seq."""
-    out = findings[list(CSV_COLUMNS)].copy()
+    """The findings as written to CSV: the columns of the findings table
+    (``rules.assemble.FINDING_COLUMNS``, in order), ``mdl`` as ``0x`` hex text,
+    ``evidence`` as space-separated seq."""
+    out = findings[list(FINDING_COLUMNS)].copy()
     out["mdl"] = [vocab.format_address(x, missing="") for x in out["mdl"]]
     out["evidence"] = [" ".join(str(int(s)) for s in ev) for ev in out["evidence"]]
     return out

@@ -25,7 +25,7 @@ from traceanalyzer.render.base import filter_findings
 from traceanalyzer.render.summary import (
     FINDING_FIELDS, finding_columns, in_order, summary_parts,
 )
-from traceanalyzer.rules.problems import problem_records
+from traceanalyzer.rules.problems import problem_records, problems_of
 from traceanalyzer.vocabulary import at_least
 
 
@@ -71,20 +71,22 @@ CHUNK_ROWS = 20_000
 def write_summary_json(analysis: Any, stream: TextIO, indent: int | None = 2,
                        min_severity: str | None = None) -> None:
     """Write ``analysis.summary()`` as JSON text to ``stream`` (findings below
-    ``min_severity`` left out), the findings streamed in chunks of :data:`CHUNK_ROWS`.
+    ``min_severity`` left out, and ``problems`` made of the findings kept, as the text
+    table makes them), the findings streamed in chunks of :data:`CHUNK_ROWS`.
     The text equals :func:`summary_json` of the summary dict. Anything that is not an
     :class:`Analysis` but offers ``summary()`` (a test double) is dumped as its dict."""
     if not isinstance(analysis, Analysis):
         summary = analysis.summary()
         if min_severity:
-            summary = dict(summary, findings=[f for f in summary.get("findings", [])
-                                              if at_least(f.get("severity"), min_severity)])
+            summary = dict(summary, **{
+                key: [f for f in summary[key] if at_least(f.get("severity"), min_severity)]
+                for key in ("findings", "problems") if key in summary})
         stream.write(summary_json(summary, indent=indent))
         return
     findings = filter_findings(analysis.findings, min_severity)
+    problems = analysis.problems if findings is analysis.findings else problems_of(findings)
     token = "\x00findings " + uuid.uuid4().hex  # stands for the findings array
-    doc = in_order(summary_parts(analysis), findings=token,
-                   problems=problem_records(analysis.problems))
+    doc = in_order(summary_parts(analysis), findings=token, problems=problem_records(problems))
     text = json.dumps(doc, indent=indent, default=_default, ensure_ascii=False,
                       allow_nan=False)
     before, after = text.split(json.dumps(token), 1)
@@ -144,7 +146,8 @@ class JsonRenderer:
 
     def render(self, analysis: Any, indent: int | None = 2, min_severity: str | None = None,
                **_options: Any) -> str:
-        """``analysis.summary()`` as JSON text (findings below ``min_severity`` left out)."""
+        """``analysis.summary()`` as JSON text (findings below ``min_severity`` left out,
+        problems of the findings kept)."""
         out = io.StringIO()
         write_summary_json(analysis, out, indent=indent, min_severity=min_severity)
         return out.getvalue()

@@ -33,12 +33,13 @@ PARTIAL_COLUMNS = (
     "end_ns", "expo", "mapping_id", "sev_up", "count", "bytes", "event", "evidence",
 )
 
-FINDING_COLUMNS = [
+#: Columns of ``Analysis.findings``, in order; ``hazards --csv`` writes these too.
+FINDING_COLUMNS: tuple[str, ...] = (
     "rule", "severity", "time_ns", "pid", "process", "tid", "mdl", "caller", "event",
     "bytes", "impact_byte_seconds", "start_ns", "end_ns", "exposure_start_ns",
     "exposure_end_ns", "message", "advice", "fingerprint", "evidence", "lifetime_id",
     "mapping_id", "count", "call_pid", "call_process", "permanent",
-]
+)
 
 
 def fingerprint(rule: str, caller: str | None, image: str | None) -> str:

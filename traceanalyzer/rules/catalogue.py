@@ -117,11 +117,13 @@ RULES: Final[dict[str, Rule]] = {r.id: r for r in [
 
 
 def rule(rule_id: str) -> Rule:
-    """The rule with this ID (KeyError naming close IDs when unknown)."""
-    try:
-        return RULES[rule_id]
-    except KeyError:
-        import difflib
+    """The rule with this ID, in any case (KeyError naming the closest IDs when unknown:
+    those difflib finds close, else the single closest)."""
+    found = RULES.get(rule_id.strip().upper())
+    if found is not None:
+        return found
+    import difflib
 
-        close = difflib.get_close_matches(rule_id, list(RULES), n=3)
-        raise KeyError(f"unknown rule {rule_id!r}; closest: {close}") from None
+    wanted, ids = rule_id.strip().upper(), list(RULES)
+    close = difflib.get_close_matches(wanted, ids, n=3) or difflib.get_close_matches(wanted, ids, n=1, cutoff=0)
+    raise KeyError(f"unknown rule {rule_id!r}; closest: {', '.join(close)}")

@@ -111,7 +111,7 @@ def rule_text(rule_id: str, width: int = 88) -> str:
     the closest IDs when unknown; IDs are matched case-insensitively)."""
     from traceanalyzer.rules.catalogue import rule as lookup
 
-    r = lookup(rule_id.upper())
+    r = lookup(rule_id)
     fields = [
         ("Severity", _severity_text(r)),
         ("Tier", f"{r.tier} ({TIERS[r.tier].split(': ', 1)[-1]})" if r.tier else "trace quality"),

@@ -64,7 +64,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--fail-on", choices=SEVERITIES, default="high",
                    help="least severe severity of a new finding that fails the gate (default: high)")
     p.add_argument("--ignore", metavar="RULE", action="append", default=[],
-                   help="rule ID whose new findings never fail the gate (repeatable; still reported)")
+                   help="rule ID (any case) whose new findings never fail the gate (repeatable; still "
+                   "reported); an unknown ID is exit 2 naming the closest IDs")
     p.add_argument("--allow-loss", action="store_true",
                    help="accept traces whose reader counted events lost to damage (truncated file, corrupt "
                    "buffers, truncated records, bad rows) instead of reporting them as ERROR")

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from traceanalyzer.cli.common import add_trace_arguments, analyze_trace, load_trace
+from traceanalyzer.errors import TraceError
 from traceanalyzer.escape import csv_safe_frame
 
 
@@ -29,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt.add_argument("--json", action="store_true",
                      help="print the result as a JSON list of records")
     p.add_argument("--max-rows", type=int, default=100, metavar="N",
-                   help="table output: print at most N rows, count the rest (default 100)")
+                   help="table output: print at most N rows, count the rest (default 100; "
+                   "0: the column names and the row count only)")
     p.add_argument("--engine", choices=("auto", "jit", "python"), default="auto",
                    help="replay engine when the query needs the analysis (default: auto)")
     p.set_defaults(func=run)
@@ -38,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from traceanalyzer.query import needs_analysis, sql
 
+    if args.max_rows < 0:
+        raise TraceError("--max-rows must be 0 or more")
     needed = needs_analysis(args.sql)  # a syntax error is reported before reading the trace
     trace = load_trace(args)
     source = analyze_trace(args, trace) if needed else trace
@@ -56,10 +60,13 @@ def _table_text(result, max_rows: int) -> str:
 
     if result.empty:
         return f"(no rows; columns: {', '.join(map(str, result.columns))})\n"
-    shown = result.head(max(max_rows, 0))
-    with pd.option_context("display.max_columns", None, "display.width", 200,
-                           "display.max_colwidth", 60):
-        text = shown.to_string(index=False)
+    shown = result.head(max_rows)
+    if shown.empty:  # --max-rows 0: pandas would print "Empty DataFrame ..."
+        text = "  ".join(map(str, result.columns))
+    else:
+        with pd.option_context("display.max_columns", None, "display.width", 200,
+                               "display.max_colwidth", 60):
+            text = shown.to_string(index=False)
     more = len(result) - len(shown)
     tail = f"\n... {more} more rows (--max-rows, --csv or --json for all)" if more > 0 else ""
     return text + tail + "\n"
