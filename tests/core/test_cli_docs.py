@@ -115,3 +115,46 @@ def test_every_summary_key_of_the_schema_is_in_the_json_table() -> None:
 def test_help_ends_with_an_example(command: str) -> None:
     epilog = (_commands()[command].epilog or "").strip()
     assert re.search(r"(?m)^\s*(Example: )?traceanalyzer " + command + r"\b", epilog), epilog
+
+
+def _agrees(example, actual, where: str = "") -> list[str]:
+    """Where the doc's example says other than the output: a string ending in ' ...' is a
+    prefix; a list is the output's first items; a dict has the output's keys, except
+    ``events_by_name``, which may name a few."""
+    if isinstance(example, str) and example.endswith(" ..."):
+        return [] if isinstance(actual, str) and actual.startswith(example[:-4]) else [where]
+    if isinstance(example, dict) and isinstance(actual, dict):
+        keys_ok = set(example) <= set(actual) if where.endswith("events_by_name") else set(example) == set(actual)
+        out = [] if keys_ok else [f"{where} keys {sorted(set(example) ^ set(actual))}"]
+        return out + [w for k in example if k in actual for w in _agrees(example[k], actual[k], f"{where}.{k}")]
+    if isinstance(example, list) and isinstance(actual, list) and where.endswith(("findings", "problems")):
+        return ([] if example else [where]) + [w for k, (e, a) in enumerate(zip(example, actual))
+                                               for w in _agrees(e, a, f"{where}[{k}]")]
+    return [] if example == actual else [f"{where}: doc {example!r}, output {actual!r}"]
+
+
+def test_the_json_example_is_what_hazards_json_writes(capsys, monkeypatch) -> None:
+    """The summary example in cli.md is the seed sample's real output, shortened only as
+    its sentence says (it showed bytes_at_end 0 and no problems after both changed)."""
+    import json
+
+    from traceanalyzer.cli.main import main
+
+    text = DOC.read_text(encoding="utf-8")
+    block = re.search(r"```json\n(\{\n  \"traces\".*?)```", text, re.S)
+    assert block, "cli.md has no JSON summary example"
+    example = json.loads(block.group(1))
+    monkeypatch.chdir(DOC.parents[1])  # the example names the trace as given, from the repository
+    assert main(["hazards", *example["traces"], "--json"]) in (0, 1)
+    actual = json.loads(capsys.readouterr().out)
+    assert _agrees(example, actual) == []
+
+
+def test_the_agreement_check_sees_a_stale_example() -> None:
+    actual = {"leaks": {"bytes_at_end": 8192}, "findings": [{"message": "MmUnlockPages on MDL"}, {}]}
+    assert _agrees({"leaks": {"bytes_at_end": 8192}, "findings": [{"message": "MmUnlockPages ..."}]}, actual) == []
+    assert _agrees({"leaks": {"bytes_at_end": 0}, "findings": [{"message": "MmUnlockPages ..."}]}, actual) \
+        == [".leaks.bytes_at_end: doc 0, output 8192"]
+    assert _agrees({"findings": [{"message": "MmLock ..."}], "leaks": {"bytes_at_end": 8192}}, actual) \
+        == [".findings[0].message"]
+    assert _agrees({"leaks": {}}, actual) == [" keys ['findings']", ".leaks keys ['bytes_at_end']"]
