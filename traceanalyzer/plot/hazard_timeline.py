@@ -148,7 +148,7 @@ def plot_hazard_timeline(
         m = m[(m["start_ns"] <= x_hi) & (m["end_ns"].fillna(np.inf) >= x_lo)]
         lk = lk[(lk["start_ns"] <= x_hi) & (lk["end_ns"].fillna(np.inf) >= x_lo)]
         zoom_note = (zoom_note + ", " if zoom_note else "") + (
-            f"{vocab.format_time_ns(x_lo, t0)} to {vocab.format_time_ns(x_hi, t0)}")
+            f"{vocab.format_time_ns(x_lo)} to {vocab.format_time_ns(x_hi)}")
     elif mdl is not None:
         pts = pd.concat([f["time_ns"], m["start_ns"], m["end_ns"], lk["start_ns"],
                          lk["end_ns"], f["exposure_end_ns"]]).dropna()
@@ -162,7 +162,7 @@ def plot_hazard_timeline(
     unit, per = vocab.time_unit(x_hi - x_lo)
 
     def X(t: float) -> float:  # noqa: N802 - short local transform
-        return (t - t0) / per
+        return t / per  # since the trace start, as time_ns and the messages count
 
     n = max(len(lanes), 1)
     with matplotlib.rc_context(style.rc_params()):

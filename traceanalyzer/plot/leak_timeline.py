@@ -90,8 +90,8 @@ def plot_leak_timeline(
             ax.tick_params(labelbottom=False)
         _draw_lifetimes(ax_life, series, t0, t1, per)
         ax_life.set_xlabel(f"time since trace start ({unit})")
-        ax_life.set_xlim((0, (t1 - t0) / per * 1.0))
-        ax_lock.set_xlim(-(t1 - t0) / per * 0.01, (t1 - t0) / per * 1.01)
+        span = (t1 - t0) / per  # x is time since the trace start (time_ns), not since t0
+        ax_lock.set_xlim(t0 / per - span * 0.01, t1 / per + span * 0.01)
 
         held_end = sum(s.steps[k][1][-1] for s in series for k in KINDS
                        if len(s.steps[k][1]))
@@ -200,7 +200,7 @@ def _draw_kind(ax, kind: str, series: list[_Series], t0: float, t1: float, per: 
         td, vd = decimate_steps(t, v, t0, t1, bins=bins)
         x = np.concatenate([[td[0]], td, [t1]])
         y = np.concatenate([[0.0], vd, [vd[-1]]])
-        xs = (x - t0) / per
+        xs = x / per  # since the trace start, as time_ns and the messages count
         ax.step(xs, y, where="post", color=s.color, lw=1.8,
                 zorder=3 if s.key != ("others",) else 2)
         ax.fill_between(xs, y, step="post", color=s.color, alpha=0.12, lw=0)
@@ -210,7 +210,7 @@ def _draw_kind(ax, kind: str, series: list[_Series], t0: float, t1: float, per: 
         if s.span is not None and not np.isnan(s.span[1]) and s.span[1] <= t1:
             held = frames.step_value_before(t, v, s.span[1])
             if held > 0:
-                ax.plot([(s.span[1] - t0) / per], [held], marker="X", color=s.color,
+                ax.plot([s.span[1] / per], [held], marker="X", color=s.color,
                         markeredgecolor="black", markersize=9, ls="none", zorder=5)
     if ymax == 0:
         ax.text(0.5, 0.5, "none", transform=ax.transAxes, ha="center", va="center",
@@ -221,11 +221,11 @@ def _draw_kind(ax, kind: str, series: list[_Series], t0: float, t1: float, per: 
     ax.set_yticks(style.byte_ticks(ymax))
     ax.set_ylim(0, ymax * 1.25)
     if len(end_labels) <= _MAX_EDGE_LABELS:
-        _label_right_edge(ax, end_labels, ymax * 1.25, (t1 - t0) / per)
+        _label_right_edge(ax, end_labels, ymax * 1.25, t1 / per, (t1 - t0) / per)
 
 
-def _label_right_edge(ax, labels: list[tuple[float, str, str]], ytop: float, xend: float
-                      ) -> None:
+def _label_right_edge(ax, labels: list[tuple[float, str, str]], ytop: float, xend: float,
+                      xspan: float) -> None:
     """Write 'bytes at end' at the right edge, pushed apart so they do not overlap."""
     if not labels:
         return
@@ -239,7 +239,7 @@ def _label_right_edge(ax, labels: list[tuple[float, str, str]], ytop: float, xen
     if over > 0:
         placed = [p - over for p in placed]
     for (y, text, color), pos in zip(labels, placed):
-        ax.annotate(f"{text} at end", (xend, y), xytext=(xend * 1.012, pos),
+        ax.annotate(f"{text} at end", (xend, y), xytext=(xend + xspan * 0.012, pos),
                     textcoords="data", va="center", ha="left", color=color,
                     fontsize=style.BASE_FONT_SIZE - 1, fontweight="bold",
                     annotation_clip=False,
@@ -255,7 +255,7 @@ def _draw_lifetimes(ax, series: list[_Series], t0: float, t1: float, per: float)
         y = len(series) - 1 - lane
         names.append((y, s.label))
         if s.key == ("others",):
-            ax.text(0.0, y, f"  {s.members} more processes, summed above", va="center",
+            ax.text(t0 / per, y, f"  {s.members} more processes, summed above", va="center",
                     color="0.4", fontsize=style.BASE_FONT_SIZE - 1)
             continue
         start, end = (s.span if s.span is not None else (np.nan, np.nan))
@@ -265,18 +265,18 @@ def _draw_lifetimes(ax, series: list[_Series], t0: float, t1: float, per: float)
         b = t1 if np.isnan(end) else min(end, t1)
         if not known:
             a = first
-        ax.barh(y, (b - a) / per, left=(a - t0) / per, height=0.5, color=s.color,
+        ax.barh(y, (b - a) / per, left=a / per, height=0.5, color=s.color,
                 alpha=0.35 if known else 0.15, edgecolor=s.color, lw=1)
         if known and not np.isnan(end) and end <= t1:
             held = _held_at_exit(s, t1)
             if held > 0:
-                ax.plot([(end - t0) / per], [y], marker="X", color=s.color,
+                ax.plot([end / per], [y], marker="X", color=s.color,
                         markeredgecolor="black", markersize=10, ls="none", zorder=5)
                 ax.annotate(f"exited holding {vocab.format_bytes(held)}",
-                            ((end - t0) / per, y), xytext=(7, 0), textcoords="offset points",
+                            (end / per, y), xytext=(7, 0), textcoords="offset points",
                             va="center", fontsize=style.BASE_FONT_SIZE - 1)
             else:
-                ax.plot([(end - t0) / per], [y], marker="|", color="black", markersize=10)
+                ax.plot([end / per], [y], marker="|", color="black", markersize=10)
     ax.set_yticks([y for y, _ in names], [n for _, n in names])
     ax.set_ylim(-0.7, max(len(series), 1) - 0.3)
     ax.grid(axis="y", visible=False)

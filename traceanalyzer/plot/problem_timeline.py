@@ -60,7 +60,7 @@ def plot_problem_timeline(
         x_lo, x_hi = float(time_window_ns[0]), float(time_window_ns[1])
         keep = (times >= x_lo) & (times <= x_hi)
         f, times = f[keep.to_numpy()], times[keep]
-        zoom = f"; zoom: {vocab.format_time_ns(x_lo, t0)} to {vocab.format_time_ns(x_hi, t0)}"
+        zoom = f"; zoom: {vocab.format_time_ns(x_lo)} to {vocab.format_time_ns(x_hi)}"
     if problems is not None and time_window_ns is None and not include_info:
         # info is the severity of the trace-quality rules, never one a finding is raised
         # to: a problem's findings are all info or none, so dropping its rows is enough
@@ -70,7 +70,7 @@ def plot_problem_timeline(
     n = max(len(lanes), 1)
     unit, per = vocab.time_unit(x_hi - x_lo)
     lane = finding_lanes(f, lanes)
-    x = (times.to_numpy(dtype=float) - t0) / per
+    x = times.to_numpy(dtype=float) / per  # since the trace start, as time_ns counts
     sev = f["severity"].astype(str).to_numpy() if len(f) else np.array([], dtype=object)
     with matplotlib.rc_context(style.rc_params()):
         fig = style.new_figure(figsize=(width, 1.6 + 0.75 * n), layout="constrained")
@@ -94,7 +94,7 @@ def plot_problem_timeline(
             tick.set_color(vocab.severity_color(s))
         ax.set_ylim(-0.5, n - 0.5)
         span = max((x_hi - x_lo) / per, 1e-9)
-        ax.set_xlim((x_lo - t0) / per - span * 0.01, (x_hi - t0) / per + span * 0.01)
+        ax.set_xlim(x_lo / per - span * 0.01, x_hi / per + span * 0.01)
         ax.set_xlabel(f"time since trace start ({unit})")
         ax.grid(axis="y", visible=False)
         if lanes.empty:

@@ -48,7 +48,7 @@ def evidence_frame(analysis: Any, seqs: Iterable[int]) -> pd.DataFrame:
     return events[events["seq"].isin(seqs)].reset_index(drop=True)
 
 
-def findings_section(analysis: Any, findings: pd.DataFrame, t0: float,
+def findings_section(analysis: Any, findings: pd.DataFrame,
                      max_findings: int = 2000, max_evidence: int = 25) -> str:
     """The findings ``<section>``: filter controls and the sortable table."""
     shown = findings.head(max_findings)
@@ -86,16 +86,16 @@ def findings_section(analysis: Any, findings: pd.DataFrame, t0: float,
         f'<th data-key="{k}"' + (f' data-type="{t}" class="num"' if t else "") + f'>{esc(h)}</th>'
         for h, k, t in head) + "</tr></thead>")
     for i, rec in enumerate(shown.to_dict("records")):
-        out.append(_finding_body(i + 1, rec, t0, events, by_seq, max_evidence))
+        out.append(_finding_body(i + 1, rec, events, by_seq, max_evidence))
     out.append("</table></section>")
     return "\n".join(out)
 
 
-def _finding_body(rank: int, rec: dict, t0: float, events: pd.DataFrame,
+def _finding_body(rank: int, rec: dict, events: pd.DataFrame,
                   by_seq: dict[int, dict], max_evidence: int) -> str:
     sev = str(rec.get("severity") or "info")
     t = rec.get("time_ns")
-    t_s = "" if t is None or pd.isna(t) else f"{(float(t) - t0) / 1e9:.6f}"
+    t_s = "" if t is None or pd.isna(t) else f"{float(t) / 1e9:.6f}"
     mdl = vocab.address_to_int(rec.get("mdl"))
     mdl_s = "" if mdl is None else f"0x{mdl:x}"
     impact = rec.get("impact_byte_seconds")
@@ -114,7 +114,7 @@ def _finding_body(rank: int, rec: dict, t0: float, events: pd.DataFrame,
         f'<td class="num" data-v="{_sort_value(impact)}">'
         f'{esc(vocab.format_byte_seconds(impact, vocab.UNKNOWN_BYTES))}</td>',
     ]
-    detail = _detail(rec, t0, events, by_seq, max_evidence)
+    detail = _detail(rec, events, by_seq, max_evidence)
     return (f'<tbody class="finding" data-severity="{esc(sev)}" data-rule="{esc(rec.get("rule"))}">'
             f'<tr class="main" aria-expanded="false">{"".join(cells)}</tr>'
             f'<tr class="detail" hidden><td colspan="{len(cells)}">{detail}</td></tr></tbody>')
@@ -125,7 +125,7 @@ def _sort_value(value: Any) -> str:
     return "" if vocab.is_missing(value) else esc(value)
 
 
-def _detail(rec: dict, t0: float, events: pd.DataFrame, by_seq: dict[int, dict],
+def _detail(rec: dict, events: pd.DataFrame, by_seq: dict[int, dict],
             max_evidence: int) -> str:
     rule = rule_info(rec.get("rule"))
     items: list[tuple[str, str]] = [("What happened", esc(rec.get("message")))]
@@ -137,13 +137,13 @@ def _detail(rec: dict, t0: float, events: pd.DataFrame, by_seq: dict[int, dict],
     if es is not None and not pd.isna(es):
         dur = (float(ee) - float(es)) / 1e9 if ee is not None and not pd.isna(ee) else None
         items.append(("Exposure window", esc(
-            f"user PTEs pointed at released pages from {vocab.format_time_ns(es, t0)} to "
-            f"{vocab.format_time_ns(ee, t0)}" + (f" ({dur:.6f} s)" if dur is not None else ""))))
+            f"user PTEs pointed at released pages from {vocab.format_time_ns(es)} to "
+            f"{vocab.format_time_ns(ee)}" + (f" ({dur:.6f} s)" if dur is not None else ""))))
     s, e = rec.get("start_ns"), rec.get("end_ns")
     if s is not None and not pd.isna(s):
         items.append(("Held", esc(
             f"{vocab.format_bytes(rec.get('bytes'), 'an unknown number of bytes')} from "
-            f"{vocab.format_time_ns(s, t0)} to {vocab.format_time_ns(e, t0)}: "
+            f"{vocab.format_time_ns(s)} to {vocab.format_time_ns(e)}: "
             f"{vocab.format_byte_seconds(rec.get('impact_byte_seconds'), vocab.UNKNOWN_BYTES)}")))
     ids = [f"{k} {esc(rec.get(k))}" for k in ("lifetime_id", "mapping_id", "count")
            if rec.get(k) is not None and not pd.isna(rec.get(k))]
@@ -156,11 +156,11 @@ def _detail(rec: dict, t0: float, events: pd.DataFrame, by_seq: dict[int, dict],
     out = [f"<dl>{dl}</dl>"]
     if advice is not None and not pd.isna(advice):
         out.append(f'<p class="todo"><strong>What to do:</strong> {esc(advice)}</p>')
-    out.append(_evidence_table(rec.get("evidence"), t0, events, by_seq, max_evidence))
+    out.append(_evidence_table(rec.get("evidence"), events, by_seq, max_evidence))
     return "".join(out)
 
 
-def _evidence_table(evidence: Any, t0: float, events: pd.DataFrame, by_seq: dict[int, dict],
+def _evidence_table(evidence: Any, events: pd.DataFrame, by_seq: dict[int, dict],
                     max_evidence: int) -> str:
     seqs = [int(s) for s in list(evidence)] if evidence is not None and not isinstance(
         evidence, (str, float)) else []
@@ -172,7 +172,7 @@ def _evidence_table(evidence: Any, t0: float, events: pd.DataFrame, by_seq: dict
     head = "".join(f"<th>{esc('time (s)' if c == 'time_ns' else c)}</th>" for c in cols)
     body = []
     for r in rows:
-        body.append("<tr>" + "".join(f"<td>{_evidence_cell(c, r[c], t0)}</td>" for c in cols)
+        body.append("<tr>" + "".join(f"<td>{_evidence_cell(c, r[c])}</td>" for c in cols)
                     + "</tr>")
     missing = [s for s in seqs[:max_evidence] if s not in by_seq]
     note = (f'<p class="muted">{len(seqs) - max_evidence} more evidence events not shown.</p>'
@@ -183,11 +183,11 @@ def _evidence_table(evidence: Any, t0: float, events: pd.DataFrame, by_seq: dict
             f"</tr></thead><tbody>{''.join(body)}</tbody></table>{note}")
 
 
-def _evidence_cell(col: str, v: Any, t0: float) -> str:
+def _evidence_cell(col: str, v: Any) -> str:
     if vocab.is_missing(v):
         return ""
     if col == "time_ns":
-        return esc(f"{(float(v) - t0) / 1e9:.6f}")
+        return esc(f"{float(v) / 1e9:.6f}")
     if col in _ADDRESS_COLS:
         return f"<code>{esc(vocab.format_address(v))}</code>"
     if col in ("caller", "event"):

@@ -72,7 +72,6 @@ def html_report(analysis: Any, figures: Mapping[str, bytes] | None = None,
     summary = summary_head(analysis)  # the sections read findings from the tables
     findings = analysis.findings
     figures = figure_pngs(analysis) if figures is None else figures
-    t0 = float((summary.get("time_span_ns") or [0, 0])[0] or 0)
     traces = summary.get("traces") or []
     title = title or "traceanalyzer report: " + ", ".join(Path(str(p)).name for p in traces)
     from traceanalyzer import __version__
@@ -89,11 +88,11 @@ def html_report(analysis: Any, figures: Mapping[str, bytes] | None = None,
         + f" · {esc(_span_text(summary))} · traceanalyzer {esc(__version__)}</div></header>",
         "<main>",
         _summary_section(summary, findings),
-        _problems_section(analysis.problems, t0),
+        _problems_section(analysis.problems),
         interactive_section(analysis) if interactive else "",
         _figures_section(figures),
         _impact_section(findings),
-        findings_section(analysis, findings, t0, max_findings=max_findings),
+        findings_section(analysis, findings, max_findings=max_findings),
         _leaks_section(summary),
         _stats_section(summary),
         "</main>",
@@ -162,13 +161,13 @@ def _figures_section(figures: Mapping[str, bytes]) -> str:
     return "\n".join(out)
 
 
-def _problems_section(problems: pd.DataFrame, t0: float, max_rows: int = 200) -> str:
+def _problems_section(problems: pd.DataFrame, max_rows: int = 200) -> str:
     """What to fix first: one row per problem (rule + call site), with its example."""
     rows = []
     for r in problems.head(max_rows).to_dict("records"):
         procs = list(r["processes"])
         shown = ", ".join(procs[:3]) + (f" and {len(procs) - 3} more" if len(procs) > 3 else "")
-        first, last = (("-" if vocab.is_missing(v) else f"{(float(v) - t0) / 1e9:.6f}")
+        first, last = (("-" if vocab.is_missing(v) else f"{float(v) / 1e9:.6f}")
                        for v in (r["first_ns"], r["last_ns"]))
         rows.append(
             f'<tr class="problem" data-problem="{esc(r["problem_id"])}">'

@@ -52,7 +52,7 @@ def _finding_points(findings: pd.DataFrame, problems: pd.DataFrame, t0: float, p
     t = pd.to_numeric(f["time_ns"], errors="coerce").to_numpy(dtype=float)
     sev = f["severity"].astype(str).to_numpy()
     data = {
-        "x": (t[sel] - t0) / per,  # numpy: Bokeh ships it as one binary buffer
+        "x": t[sel] / per,  # numpy: Bokeh ships it as one binary buffer
         "lane": lane_names[lane_no[sel]].tolist(),
         "rule": [terminal_safe(r) for r in f["rule"].astype(str).to_numpy()[sel]],
         "severity": sev[sel].tolist(),
@@ -93,7 +93,7 @@ def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
         t = np.r_[t, t1]
         v = np.r_[v, v[-1]]
         t, v = decimate_steps(t, v, t0, t1, bins=LEAK_BINS)
-        out.append((terminal_safe(vocab.process_label(pid, r.process)), {"x": (t - t0) / per, "bytes": v}))
+        out.append((terminal_safe(vocab.process_label(pid, r.process)), {"x": t / per, "bytes": v}))
     return out
 
 
@@ -113,7 +113,8 @@ def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int =
     span = max((t1 - t0) / per, 1e-9)
     data, labels = _finding_points(analysis.findings, analysis.problems, t0, per, max_lanes,
                                    max_points)
-    x_range = Range1d(-span * 0.01, span * 1.01, bounds=(-span * 0.05, span * 1.05),
+    lo, hi = t0 / per, t1 / per  # x is time since the trace start, as time_ns counts
+    x_range = Range1d(lo - span * 0.01, hi + span * 0.01, bounds=(lo - span * 0.05, hi + span * 0.05),
                       name="time")
     tools = "xpan,xwheel_zoom,box_zoom,reset,save"
     hz = figure(name="hazards", height=max(180, 60 + 38 * max(len(labels), 1)),

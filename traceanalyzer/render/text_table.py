@@ -67,12 +67,10 @@ def _quality_lines(summary: dict[str, Any] | None, width: int = 100) -> list[str
     return quality_lines(summary["stats"], width)
 
 
-def _seconds(t: Any, t0: float) -> str:
-    return "-" if t is None or pd.isna(t) else f"{(float(t) - t0) / 1e9:.6f}"
-
-
-def _t0(summary: dict[str, Any] | None) -> float:
-    return float(summary["time_span_ns"][0]) if summary and summary.get("time_span_ns") else 0.0
+def _seconds(t: Any) -> str:
+    """A trace time in seconds since the trace start: what time_ns, the messages, the JSON
+    and ``trace.window`` count (not since the first event)."""
+    return "-" if t is None or pd.isna(t) else f"{float(t) / 1e9:.6f}"
 
 
 def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
@@ -83,13 +81,12 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
     n = len(findings)
     lines = _header_lines("finding", n, findings["severity"], summary)
     if n:
-        t0 = _t0(summary)
         header = ("SEVERITY", "RULE", "TIME(s)", "PROCESS(PID)", "CALLER", "BYTES", "IMPACT")
         rows = []
         for r in findings.head(max_rows).itertuples(index=False):
             rows.append((
                 terminal_safe(r.severity), terminal_safe(r.rule),
-                _seconds(getattr(r, "time_ns", None), t0),
+                _seconds(getattr(r, "time_ns", None)),
                 terminal_safe(vocab.process_label(r.pid, r.process, width=24)),
                 terminal_safe(vocab.shorten(str(r.caller), 28) if not pd.isna(r.caller)
                               else None),
@@ -115,7 +112,6 @@ def problems_text(problems: pd.DataFrame, summary: dict[str, Any] | None = None,
     lines = _header_lines("problem", n, problems["severity"], summary)
     lines[0] += f" ({total} occurrence{'s' if total != 1 else ''})"
     if n:
-        t0 = _t0(summary)
         header = ("SEVERITY", "RULE", "CALLER", "COUNT", "PROCESSES", "FIRST(s)", "LAST(s)",
                   "BYTES", "IMPACT")
         rows = []
@@ -127,7 +123,7 @@ def problems_text(problems: pd.DataFrame, summary: dict[str, Any] | None = None,
                 terminal_safe(vocab.shorten(str(r.caller), 32) if not pd.isna(r.caller)
                               else None),
                 str(int(r.count)), terminal_safe(vocab.shorten(shown, 24) or "-"),
-                _seconds(r.first_ns, t0), _seconds(r.last_ns, t0),
+                _seconds(r.first_ns), _seconds(r.last_ns),
                 vocab.format_bytes(r.bytes, vocab.UNKNOWN_BYTES),
                 "permanent" if _is_permanent(r.permanent_bytes)
                 else vocab.format_byte_seconds(r.impact_byte_seconds, vocab.UNKNOWN_BYTES),
