@@ -110,7 +110,7 @@ def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int =
 
     t0, t1 = (float(x) for x in analysis.trace.time_span_ns)
     unit, per = vocab.time_unit(t1 - t0)
-    span = max((t1 - t0) / per, 1e-9)
+    span = (t1 - t0) / per or 1.0  # one unit for a trace of one instant (bounds must differ)
     data, labels = _finding_points(analysis.findings, analysis.problems, t0, per, max_lanes,
                                    max_points)
     lo, hi = t0 / per, t1 / per  # x is time since the trace start, as time_ns counts
