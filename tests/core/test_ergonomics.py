@@ -115,7 +115,7 @@ def test_view_plots_draw(reuse: ta.Analysis):
 def test_trace_window_cuts_calls_and_keeps_process_state():
     trace = ta.load(SAMPLES / "seed_unlock_from_worker.csv")
     w = trace.window(4_000_000, 9_500_000)
-    assert w.time_span_ns == (4_000_000, 9_500_000)
+    assert w.time_span_ns == (4_000_000, 9_000_000)  # the trace's last event is at 9 ms
     assert w.calls["event"].astype(str).tolist() == ["MmUnlockPages", "IoFreeMdl"]
     assert set(w.processes["image"]) == set(trace.processes["image"])  # started before
     events = w.events
@@ -126,6 +126,21 @@ def test_trace_window_cuts_calls_and_keeps_process_state():
     assert "UNLOCK_WHILE_USER_MAPPED" not in set(cut.findings["rule"])
     with pytest.raises(ValueError):
         trace.window(2, 1)
+
+
+def test_trace_window_past_the_trace_is_cut_to_its_span():
+    """A window wider than the trace analyses like the trace: held memory counts to the
+    last event, not to a window end the trace never saw (it was 12,287,987 byte-seconds
+    for 24.45); one that misses the trace is a ValueError."""
+    t = ta.load(SAMPLES / "free_before_unlock.csv")
+    whole = ta.analyze(t).findings
+    wide = t.window(-100, 10**12)
+    assert wide.time_span_ns == t.time_span_ns
+    cut = ta.analyze(wide).findings
+    assert list(cut["rule"]) == list(whole["rule"])
+    assert list(cut["impact_byte_seconds"]) == list(whole["impact_byte_seconds"])
+    with pytest.raises(ValueError, match="outside the trace"):
+        t.window(t.time_span_ns[1] + 1, t.time_span_ns[1] + 10)
 
 
 @pytest.mark.parametrize("table", ["findings", "problems"])

@@ -418,10 +418,18 @@ class Trace:
         so an analysis of it ends there: an MDL still locked at ``end_ns`` is open at the
         end. Every table (calls, cswitch, processes, threads, images, events) is
         derived from the same cut. Data-quality counters of the readers are copied.
+        A window reaching past either end of the trace is cut to the trace's span; one
+        that misses it entirely is a ValueError.
         """
         lo, hi = int(start_ns), int(end_ns)
         if hi < lo:
             raise ValueError(f"window end {hi} is before its start {lo}")
+        first, last = self._span
+        if hi < first or lo > last:
+            raise ValueError(f"window {lo}..{hi} ns is outside the trace ({first}..{last} ns)")
+        # a window wider than the trace is the trace's span: an MDL held to the end counts
+        # its bytes x seconds to the last event, not to a window end the trace never saw
+        lo, hi = max(lo, first), min(hi, last)
         keep: list[pa.Table] = []
         for family, t in self._all_tables().items():
             if t.num_rows == 0:
