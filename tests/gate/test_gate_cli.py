@@ -174,6 +174,9 @@ def test_history_and_trend_png(nightly, tmp_path, capsys):
     # plotting alone, from the history only
     assert main(["check", "--history", str(hist), "--trend", "USER_MAPPING_NOT_UNMAPPED_AT_EXIT"]) == 0
     assert (hist / "trend-USER_MAPPING_NOT_UNMAPPED_AT_EXIT.png").exists()
+    (hist / "trend-USER_MAPPING_NOT_UNMAPPED_AT_EXIT.png").unlink()
+    assert main(["check", "--history", str(hist), "--trend", "user_mapping_not_unmapped_at_exit"]) == 0
+    assert [p.name for p in hist.glob("trend-*.png")] == ["trend-USER_MAPPING_NOT_UNMAPPED_AT_EXIT.png"]
     assert main(["check", "--trend", "X"]) == 2
     assert "--trend needs --history DIR" in capsys.readouterr().err
 

@@ -10,6 +10,7 @@ from typing import Any
 from traceanalyzer.fileio import write_bytes_atomic, write_text_atomic
 from traceanalyzer.gate.check import CheckOutcome
 from traceanalyzer.gate.compare import describe_evidence
+from traceanalyzer.rules.catalogue import RULES
 
 
 def verdicts_json(outcome: CheckOutcome) -> dict[str, Any]:
@@ -70,6 +71,8 @@ def write_trend_png(history: Path, finding: str, trace: str | None = None,
     from traceanalyzer.plot.trend import plot_finding_trend
 
     trend = finding_trend(history, finding, trace=trace)
+    if finding.upper() in RULES:  # a rule ID in any case: named as the catalogue spells it
+        finding = finding.upper()
     title = finding + (f" in {trace}" if trace else "")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in finding)
     target = out or (history / f"trend-{safe}.png")
