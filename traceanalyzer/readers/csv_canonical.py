@@ -267,8 +267,9 @@ class _Batches:
     def report(self, report: Problems) -> None:
         line_of = self.damage.line_of
         for column, (count, row, text) in self.bad_cells.items():
-            report.count("bad_values", count, detail=column)
-            report.problem(line_of(row), f"column {column!r}: {why_bad(column, text)}")
+            message = f"column {column!r}: {why_bad(column, text)}"
+            report.bad_cells(column, count, column, line_of(row), message)
+            report.problem(line_of(row), message)
         for detail in ("time_ns is not a valid time", "time_ns is empty", "event is empty"):
             if detail in self.dropped:
                 count, row, message = self.dropped[detail]
