@@ -16,7 +16,8 @@ from traceanalyzer.vocabulary import int_or_none, str_or_none
 def trace_info(trace: Trace) -> dict[str, Any]:
     """A JSON-ready description of a trace.
 
-    Keys: traces, formats, start_time_utc, time_span_ns, duration_s, events,
+    Keys: traces, formats, start_time_utc, files (several files: per file its start and
+    the shift that put its times on the common clock, ``load``), time_span_ns, duration_s, events,
     events_by_name, calls, cpus, processes (list of pid, image, start_ns, end_ns),
     threads (count), quality (every counter of ``model.stats.QUALITY_COUNTERS``, plus
     unresolved_context and loss, the sum of ``LOSS_COUNTERS``), problems (``counter:
@@ -36,6 +37,7 @@ def trace_info(trace: Trace) -> dict[str, Any]:
         "traces": list(trace.paths),
         "formats": trace.metadata.get("formats", []),
         "start_time_utc": trace.metadata.get("start_time_utc"),
+        "files": trace.metadata.get("files", []),
         "time_span_ns": [lo, hi],
         "duration_s": (hi - lo) / 1e9,
         "events": trace.n_events,

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceError, TraceFileChangedError, TraceFormatError, tag_file
 from traceanalyzer.model.stats import LOSS_COUNTERS, Stats
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.readers import ReadOptions, read_file
+from traceanalyzer.readers.base import start_filetime
 
 
 def _as_paths(path_or_paths: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -34,6 +36,13 @@ def load(
 ) -> Trace:
     """Read one or more trace files (ETL, canonical CSV, xperf text, WPA CSV, Parquet)
     and merge them by time into one :class:`Trace`.
+
+    Several files are put on one clock first: each file's times count from its own
+    start, so the files that know theirs as an absolute time (ETL: the logfile header's
+    StartTime; xperf text: Trace Start) are shifted by how much later than the earliest
+    of them they started, which becomes time 0 (:func:`time_offsets`). A file without
+    one (canonical CSV, WPA CSV, Parquet) keeps its times: they are taken to count from
+    that earliest start. ``trace.metadata["files"]`` says, per file, its start and shift.
 
     format: force a reader by name (see ``traceanalyzer.readers.readers()``).
     strict: fail on the first corrupt buffer or bad row instead of skipping and counting
@@ -58,6 +67,7 @@ def load(
     left_out = None
     identities: dict[Path, FileIdentity | None] = {}
     metadata: dict[str, object] = {}
+    metas: list[dict[str, object]] = []
     for path in paths:
         if path.is_dir():
             raise TraceError("is a directory; pass the trace files in it", path)
@@ -82,17 +92,80 @@ def load(
         keys.append(result.order_key)
         stats.extend(result.stats)
         formats.append(result.metadata.get("format", "?"))
+        metas.append(result.metadata)
         for key, value in result.metadata.items():
             metadata.setdefault(key, value)
     metadata["formats"] = formats
     metadata["traces"] = [str(p) for p in paths]
-    loader = _CSwitchReload(paths, format, options, identities) if deferred else None
+    offsets = time_offsets(metas)
+    if len(paths) > 1:
+        _note_alignment(metadata, paths, metas, offsets)
+        tables = [shift_times(t, off) for t, off in zip(tables, offsets)]
+    loader = _CSwitchReload(paths, format, options, identities, offsets) if deferred else None
     del result  # the trace takes the readers' wide tables (freed column by column as it splits them)
     trace = Trace.from_tables(tables, metadata, stats, paths, orders, cswitch_loader=loader,
                               order_keys=keys, consume=True, left_out=left_out)
     del tables, orders, keys
     pa.default_memory_pool().release_unused()  # and what splitting them freed
     return trace.symbolize(symbols) if symbols is not None else trace
+
+
+def time_offsets(metas: list[dict[str, object]]) -> list[int]:
+    """Nanoseconds to add to each file's ``time_ns`` (``metas``: each file's
+    ``ReadResult.metadata``) so that all count from the earliest absolute start.
+
+    Files of one boot that share a QPC clock (ETL files whose headers give the same
+    BootTime, clock type QPC and rate) are aligned by the clock value of their starts,
+    to the tick; otherwise by their start times (FILETIME, 100 ns). A file without an
+    absolute start (:func:`~traceanalyzer.readers.base.start_filetime` None) gets 0."""
+    starts = {i: s for i, s in enumerate(map(start_filetime, metas)) if s is not None}
+    offsets = [0] * len(metas)
+    if len(starts) < 2:
+        return offsets
+    clock = _shared_qpc(metas[i] for i in starts)
+    if clock is not None:
+        ticks, rate = {i: int(metas[i]["start_clock"]) for i in starts}, clock  # type: ignore[call-overload]
+        first = min(ticks.values())
+        for i in starts:
+            offsets[i] = ((ticks[i] - first) * 1_000_000_000 + rate // 2) // rate
+        return offsets
+    first = min(starts.values())
+    for i, start in starts.items():
+        offsets[i] = (start - first) * 100
+    return offsets
+
+
+def _shared_qpc(metas: Iterable[dict[str, object]]) -> int | None:
+    """The QPC rate (ticks/s) of ETL files of one boot sharing one QPC clock (same
+    BootTime, clock type and rate, each with its start's clock value); None otherwise."""
+    clocks = {(m.get("boot_time_filetime"), m.get("clock_type"), m.get("ticks_per_second"),
+               isinstance(m.get("start_clock"), int)) for m in metas}
+    if len(clocks) != 1:
+        return None
+    boot, kind, rate, has_start = clocks.pop()
+    ok = bool(boot) and kind == "QPC" and isinstance(rate, int) and rate > 0 and has_start
+    return rate if ok else None  # type: ignore[return-value]
+
+
+def shift_times(table: pa.Table, offset_ns: int) -> pa.Table:
+    """``table`` with ``offset_ns`` added to every ``time_ns``."""
+    if not offset_ns:
+        return table
+    at = table.column_names.index("time_ns")
+    return table.set_column(at, "time_ns", pc.add_checked(table.column(at), pa.scalar(offset_ns, pa.int64())))
+
+
+def _note_alignment(metadata: dict[str, object], paths: list[Path], metas: list[dict[str, object]],
+                    offsets: list[int]) -> None:
+    """``metadata["files"]``: per file its start (ISO, None when it has none) and the
+    shift of its times; ``start_time_utc``/``start_time_filetime``: the earliest start."""
+    metadata["files"] = [{"trace": str(p), "start_time_utc": m.get("start_time_utc") if start_filetime(m) else None,
+                          "offset_ns": off} for p, m, off in zip(paths, metas, offsets)]
+    known = [m for m in metas if start_filetime(m) is not None]
+    if known:
+        earliest = min(known, key=lambda m: start_filetime(m) or 0)
+        metadata["start_time_utc"] = earliest.get("start_time_utc")
+        metadata["start_time_filetime"] = start_filetime(earliest)
 
 
 def _refuse_loss(stats: Stats, path: Path) -> None:
@@ -125,8 +198,10 @@ class _CSwitchReload:
     :class:`TraceFileChangedError` names it instead."""
 
     def __init__(self, paths: list[Path], format: str | None, options: ReadOptions,
-                 identities: dict[Path, FileIdentity | None] | None = None) -> None:
+                 identities: dict[Path, FileIdentity | None] | None = None,
+                 offsets: list[int] | None = None) -> None:
         self.paths, self.format = paths, format
+        self.offsets = offsets or [0] * len(paths)
         self.options = replace(options, defer_cswitch=False, leave_out_deferred=False, progress=None)
         self.identities = dict(identities or {})
 
@@ -150,6 +225,7 @@ class _CSwitchReload:
         self.check()
         results = [read_file(path, format=self.format, options=self.options) for path in self.paths]
         self.check()  # replaced while being read
-        return Trace.from_tables([r.table for r in results], paths=self.paths,
+        return Trace.from_tables([shift_times(r.table, off) for r, off in zip(results, self.offsets)],
+                                 paths=self.paths,
                                  orders=[r.order for r in results], order_keys=[r.order_key for r in results],
                                  ).table("cswitch", all_columns=False)

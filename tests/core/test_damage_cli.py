@@ -13,6 +13,8 @@ import pytest
 from traceanalyzer.cli.main import main
 from traceanalyzer.model.stats import LOSS_COUNTERS, QUALITY_COUNTERS
 
+from helpers.gate_scenarios import check_after_damage
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "sample_traces" / "seed_unlock_from_worker.etl"
 CLEAN = ROOT / "sample_traces" / "clean_ioctl_lifecycle.etl"
@@ -51,7 +53,7 @@ def test_json_info_and_report_carry_the_counters(cut: Path, tmp_path: Path, caps
     assert main(["hazards", str(cut), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)["stats"]
     assert {name: stats[name] for name in LOSS_COUNTERS} == {
-        "truncated_file": 1, "corrupt_buffers": 0, "truncated_records": 0, "bad_rows": 0}
+        "truncated_file": 1, "corrupt_buffers": 0, "truncated_records": 0, "bad_rows": 0, "unreadable_mdl": 0}
     assert stats["loss"] == 1 and "offset 0x2000" in stats["loss_details"][0]
     assert set(QUALITY_COUNTERS) <= set(stats)
 
@@ -79,19 +81,12 @@ def test_hazards_fail_on(capsys) -> None:
 
 
 def test_check_on_a_damaged_real_etl_is_an_error_unless_allow_loss(cut: Path, tmp_path: Path, capsys) -> None:
-    nightly = tmp_path / "nightly"
-    nightly.mkdir()
-    (nightly / "seed.etl").write_bytes(SEED.read_bytes())
-    base = tmp_path / "b.json"
-    assert main(["check", str(nightly), "--baseline", str(base), "--update-baseline", "-j", "1"]) == 0
-    (nightly / "seed.etl").write_bytes(cut.read_bytes())
-    capsys.readouterr()
-    assert main(["check", str(nightly), "--baseline", str(base), "-j", "1", "--no-cache"]) == 2
-    captured = capsys.readouterr()
-    assert "ERROR         seed.etl" in captured.out
-    assert "1 buffer(s)/record(s)/row(s) lost to damage: truncated_file:" in captured.err
+    code, out, err, allowed = check_after_damage(tmp_path, "seed.etl", SEED.read_bytes(), cut.read_bytes(), capsys)
+    assert code == 2
+    assert "ERROR         seed.etl" in out
+    assert "1 buffer(s)/record(s)/row(s) lost to damage: truncated_file:" in err
     # accepted, the lost critical finding shows as a fixed one (not failing)
-    assert main(["check", str(nightly), "--baseline", str(base), "-j", "1", "--allow-loss", "--no-cache"]) == 0
+    assert allowed == 0
 
 
 def test_every_counter_is_documented_and_in_the_json_schema() -> None:

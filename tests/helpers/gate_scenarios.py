@@ -10,6 +10,7 @@ re-record the same story elsewhere in time, with other pids/tids and other addre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from traceanalyzer.synth.scenario import Scenario
 
@@ -64,3 +65,24 @@ def write_case(path: Path, **kwargs) -> Path:
     """Write ``nightly_case(**kwargs)`` as canonical CSV."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return nightly_case(**kwargs).to_csv(path)
+
+
+def check_after_damage(tmp_path: Path, name: str, good: bytes, damaged: bytes,
+                       capsys: Any) -> tuple[int, str, str, int]:
+    """``check`` of a folder holding ``name``: a baseline made from ``good``, then the file
+    replaced by ``damaged`` and checked against it. Returns (exit code, stdout, stderr,
+    exit code with ``--allow-loss``)."""
+    from traceanalyzer.cli.main import main
+
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    (nightly / name).write_bytes(good)
+    base = tmp_path / "b.json"
+    assert main(["check", str(nightly), "--baseline", str(base), "--update-baseline", "-j", "1"]) == 0
+    (nightly / name).write_bytes(damaged)
+    capsys.readouterr()
+    code = main(["check", str(nightly), "--baseline", str(base), "-j", "1", "--no-cache"])
+    captured = capsys.readouterr()
+    allowed = main(["check", str(nightly), "--baseline", str(base), "-j", "1", "--allow-loss", "--no-cache"])
+    capsys.readouterr()
+    return code, captured.out, captured.err, allowed

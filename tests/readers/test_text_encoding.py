@@ -1,5 +1,6 @@
-"""Bytes that are not UTF-8 (UTF-16 for an xperf text with a UTF-16 BOM) are handled
-alike by the three text readers (canonical CSV, xperf dumper text, WPA CSV):
+"""Bytes that are not UTF-8 (UTF-16 for a text with a UTF-16 BOM) are handled alike by
+the three text readers (canonical CSV, xperf dumper text, WPA CSV), and all three read
+UTF-16 (LE or BE, with its BOM):
 
 - lenient (the default): replaced by U+FFFD, the row kept, counted as
   ``undecodable_bytes`` (detail: the line of the first);
@@ -10,6 +11,7 @@ alike by the three text readers (canonical CSV, xperf dumper text, WPA CSV):
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,8 @@ CASES = {
                         "a byte that is not UTF-8 (0xe9)"),
     "xperf_utf16": ("t.txt", _utf16_with_lone_surrogate(XPERF, b"C:\\Apps"), XPERF.decode().encode("utf-16"), 7,
                     "bytes that are not UTF-16 (0x00 0xd8)"),
+    "csv_utf16": ("t.csv", _utf16_with_lone_surrogate(CSV, b"mydriver.sys+0x1a6b"), CSV.decode().encode("utf-16"),
+                  11, "bytes that are not UTF-16 (0x00 0xd8)"),
     "wpa": ("t.csv", WPA.replace(b"mydriver.sys+0x1a40", b"mydriver\xff.sys+0x1a40"), WPA, 3,
             "a byte that is not UTF-8 (0xff)"),
 }
@@ -72,7 +76,7 @@ def test_lenient_replaces_and_counts(case: str, tmp_path: Path) -> None:
     name, damaged, clean, line, _what = CASES[case]
     path = _write(tmp_path / name, damaged)
     result = read_file(path)
-    encoding = "UTF-16" if case == "xperf_utf16" else "UTF-8"
+    encoding = "UTF-16" if case.endswith("utf16") else "UTF-8"
     assert _undecodable(result) == [(1, f"non-{encoding} bytes replaced by U+FFFD (first at line {line})")]
     assert result.table.num_rows == read_file(_write(tmp_path / f"clean_{name}", clean)).table.num_rows
     assert ta.load(path).stats.total("undecodable_bytes") == 1
@@ -89,7 +93,7 @@ def test_strict_names_the_file_the_line_and_the_bytes(case: str, tmp_path: Path)
         assert str(info.value) == f"{path}: line {line}: {what}"
 
 
-@pytest.mark.parametrize("case", ["csv", "xperf_body", "xperf_utf16", "wpa"])
+@pytest.mark.parametrize("case", ["csv", "csv_utf16", "xperf_body", "xperf_utf16", "wpa"])
 def test_cli_strict_exits_2_naming_the_file(case: str, tmp_path: Path, capsys) -> None:
     name, damaged, _clean, line, what = CASES[case]
     path = _write(tmp_path / name, damaged)
@@ -117,3 +121,28 @@ def test_a_replacement_character_the_text_holds_is_not_counted(tmp_path: Path) -
     for name, data in (("u8.txt", XPERF.replace(b"Executive", "Exec\ufffd".encode() + b"\xe9")),
                        ("u16.txt", XPERF.replace(b"Executive", "Exec\ufffd".encode()).decode().encode("utf-16"))):
         assert read_file(_write(tmp_path / name, data)).stats.total("undecodable_bytes") == (name == "u8.txt")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_canonical_csv_reads_as_its_utf8_twin(codec: str, tmp_path: Path, capsys) -> None:
+    """It was refused ('header line is not valid UTF-8'); now transcoded on the way in,
+    as .csv and .csv.gz, with what a damaged UTF-8 file reports (a last line without
+    its line break, a .gz cut short) judged on the text, not on the UTF-16 bytes."""
+    bom = b"\xff\xfe" if codec.endswith("le") else b"\xfe\xff"
+    want = read_file(_write(tmp_path / "u8.csv", CSV)).ordered_table()
+    data = bom + CSV.decode().encode(codec)
+    plain = _write(tmp_path / "u16.csv", data)
+    packed = _write(tmp_path / "u16.csv.gz", gzip.compress(data))
+    for path in (plain, packed):
+        result = read_file(path)
+        assert result.ordered_table().equals(want)
+        assert not [e for e in result.stats.entries.values() if e.severity != "info"]
+    assert main(["hazards", str(plain)]) == 0
+    assert capsys.readouterr().out.startswith("3 problems: 1 critical, 1 high, 1 medium")
+
+    open_end = read_file(_write(tmp_path / "open.csv", bom + CSV.decode().rstrip("\n").encode(codec)))
+    assert open_end.stats.total("unterminated_last_line") == 1 and open_end.table.num_rows == want.num_rows
+    assert open_end.stats.total("undecodable_bytes") == 0
+    cut = gzip.compress(data)[:-30]  # the gzip data ends early: its text is UTF-16 all the same
+    result = read_file(_write(tmp_path / "cut.csv.gz", cut))
+    assert result.stats.total("truncated_file") == 1 and result.stats.total("unterminated_last_line") == 0

@@ -29,6 +29,8 @@ QUALITY_COUNTERS: dict[str, str] = {
                          "buffer is skipped",
     "bad_rows": "text rows that could not be read (dropped)",
     "bad_values": "cells that are not a number or out of range for their column",
+    "unreadable_mdl": "calls whose MDL address (mdl, source_mdl) is there but not an address: the call is kept, "
+                      "but no rule can follow its MDL (also counted in bad_values)",
     "undecodable_bytes": "bytes of a text trace that are not UTF-8 (or UTF-16), replaced by U+FFFD (rows kept)",
     "unterminated_last_line": "a text trace whose last line has no line break: it may be cut short in that line "
                               "(a value such as 0x1234 left as 0x12); the row is read as it is",
@@ -40,7 +42,8 @@ QUALITY_COUNTERS: dict[str, str] = {
 
 #: Counters that mean events of the file were lost to damage: ``check`` reports such a
 #: trace as ERROR unless ``--allow-loss``; ``--strict`` makes each one an error.
-LOSS_COUNTERS: tuple[str, ...] = ("truncated_file", "corrupt_buffers", "truncated_records", "bad_rows")
+LOSS_COUNTERS: tuple[str, ...] = ("truncated_file", "corrupt_buffers", "truncated_records", "bad_rows",
+                                   "unreadable_mdl")
 
 
 @dataclass

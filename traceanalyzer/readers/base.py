@@ -8,6 +8,7 @@ registered under a name with the extensions it claims and a content sniffer; see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -104,6 +105,28 @@ def order_by_key(times: pa.ChunkedArray, key: pa.ChunkedArray | None = None) -> 
             rows = order[at]
             order[at] = rows[np.lexsort((k[rows], t[rows]))]
     return None if bool(np.all(order[1:] > order[:-1])) else order
+
+
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+
+
+def _filetime(year: int) -> int:
+    return int((datetime(year, 1, 1, tzinfo=timezone.utc) - _FILETIME_EPOCH).total_seconds()) * 10_000_000
+
+
+#: FILETIMEs (100 ns since 1601) of a believable trace start: 1990-01-01 .. 2100-01-01.
+EARLIEST_START, LATEST_START = _filetime(1990), _filetime(2100)
+
+
+def start_filetime(metadata: dict[str, Any]) -> int | None:
+    """The absolute time (FILETIME) of a file's ``time_ns`` 0: an ETL file's logfile-header
+    StartTime (``start_time_filetime``), an xperf text's Trace Start
+    (``trace_start_filetime``); None for a format without one (CSV, WPA CSV, Parquet)
+    or when it lies outside 1990-2100 (a header that cannot be believed)."""
+    value = metadata.get("start_time_filetime", metadata.get("trace_start_filetime"))
+    if isinstance(value, int) and EARLIEST_START <= value <= LATEST_START:
+        return value
+    return None
 
 
 class Reader(Protocol):

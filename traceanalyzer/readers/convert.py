@@ -14,7 +14,11 @@ The rules (docs/text_formats.md, "Values"):
   ``true``/``false`` (1/0). A value is never wrapped: one that does not fit the column's
   type is bad. Pointer columns (:data:`POINTER_COLUMNS`, uint64 addresses) also take a
   negative decimal down to -2**63 as the two's complement of the address (a pointer
-  printed as a signed 64-bit number); byte counts and other unsigned columns do not.
+  printed as a signed 64-bit number), and exactly 16 hex digits without ``0x`` as hex
+  (``%p`` of a 64-bit pointer: ``ffffc30a4b2f1000``); byte counts and other unsigned
+  columns do not.
+- A bad cell of an MDL column (:data:`MDL_COLUMNS`) is counted twice: as ``bad_values``
+  and as ``unreadable_mdl``, a loss (the call is kept, but no rule can follow its MDL).
 - Numbers already typed (Parquet, an ETL payload field): integers out of the column's
   range are bad; a float is taken when it is integral and in range, NaN is null, any
   other float is bad.
@@ -45,6 +49,13 @@ NULL_TOKENS: tuple[str, ...] = ("", "<none>", "<null>", "<unknown>", "n/a", "#n/
 #: uint64 columns that hold addresses (a negative decimal is the address's signed view):
 #: the pointer columns of the schema, and ``mapped_va`` (where 0 is not NULL but a failure).
 POINTER_COLUMNS: frozenset[str] = frozenset(NULL_POINTER_COLUMNS) | {"mapped_va"}
+
+#: Columns naming the MDL a call acts on: a bad cell there loses the call for the
+#: analysis, so it is also counted as ``unreadable_mdl`` (a loss counter).
+MDL_COLUMNS: frozenset[str] = frozenset({"mdl", "source_mdl"})
+
+#: Digits of an address written as hex without ``0x`` (``%p`` of a 64-bit pointer).
+BARE_HEX_DIGITS = 16
 
 
 def null_token_variants() -> list[str]:
@@ -92,17 +103,31 @@ class Problems:
             self.first = (line, message)
 
     def flag(self, bad: np.ndarray, lines: np.ndarray, what: str, texts: pa.Array | None = None,
-             name: str = "bad_values") -> None:
-        """Count the rows of ``bad`` under ``name`` (detail ``what``); remember the first."""
+             name: str = "bad_values", column: str | None = None) -> None:
+        """Count the rows of ``bad`` under ``name`` (detail ``what``); remember the first.
+        ``column``: the canonical column of the cells (bad values of an MDL column are
+        also counted as ``unreadable_mdl``, :meth:`bad_cells`)."""
         if not bad.any():
             return
-        self.count(name, int(bad.sum()), detail=what)
         i = int(np.flatnonzero(bad)[np.argmin(lines[bad])])
         shown = ""
         if texts is not None:
             value = texts[i].as_py()
             shown = f" {value.strip() if isinstance(value, str) else value!r}" if value is not None else ""
-        self.problem(int(lines[i]), f"bad {what} value{shown}")
+        message = f"bad {what} value{shown}"
+        if name == "bad_values":
+            self.bad_cells(column, int(bad.sum()), what, int(lines[i]), message)
+        else:
+            self.count(name, int(bad.sum()), detail=what)
+        self.problem(int(lines[i]), message)
+
+    def bad_cells(self, column: str | None, count: int, detail: str, line: int, message: str) -> None:
+        """Count ``count`` bad cells of ``column`` as ``bad_values`` (detail ``detail``),
+        and, in an MDL column, as ``unreadable_mdl`` too (detail: where the first is)."""
+        self.count("bad_values", count, detail=detail)
+        if column in MDL_COLUMNS:
+            self.count("unreadable_mdl", count,
+                       detail=f"{self.path.name} {self.where} {line} (the first): {message}")
 
     def raise_if_strict(self) -> None:
         if self.strict and self.first is not None:
@@ -147,8 +172,9 @@ _OK, _EMPTY, _NOT_NUMBER, _TOO_BIG = 0, 1, 2, 3
 
 
 @njit(cache=True, nogil=True)
-def _scan_integers(offsets, data, mag, neg, status):  # pragma: no cover - compiled
-    """Decimal (optional sign) / 0x-hex cells -> magnitude, sign, status per cell."""
+def _scan_integers(offsets, data, mag, neg, status, bare_hex):  # pragma: no cover - compiled
+    """Decimal (optional sign) / 0x-hex cells -> magnitude, sign, status per cell;
+    ``bare_hex``: also a cell of exactly 16 hex digits, as hex."""
     n = offsets.size - 1
     for i in range(n):
         start = offsets[i]
@@ -162,7 +188,8 @@ def _scan_integers(offsets, data, mag, neg, status):  # pragma: no cover - compi
         if start == end:
             status[i] = 1
             continue
-        if data[start] == 45 or data[start] == 43:  # '-' / '+'
+        signed = data[start] == 45 or data[start] == 43  # '-' / '+'
+        if signed:
             neg[i] = data[start] == 45
             start += 1
             if start == end:
@@ -170,8 +197,10 @@ def _scan_integers(offsets, data, mag, neg, status):  # pragma: no cover - compi
                 continue
         value = np.uint64(0)
         st = 0
-        if end - start > 2 and data[start] == 48 and (data[start + 1] == 120 or data[start + 1] == 88):
-            start += 2
+        prefixed = end - start > 2 and data[start] == 48 and (data[start + 1] == 120 or data[start + 1] == 88)
+        if prefixed or (bare_hex and not signed and end - start == 16):
+            if prefixed:
+                start += 2
             digits = 0
             for j in range(start, end):
                 c = data[j]
@@ -235,7 +264,7 @@ def _fit(mag: np.ndarray, neg: np.ndarray, ok: np.ndarray, column: str | None, t
     return (out.cast(typ) if out.type != typ else out), fits
 
 
-def _scan(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scan(arr: pa.Array, bare_hex: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(arr)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
     buf = arr.buffers()[2]
@@ -243,7 +272,7 @@ def _scan(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mag = np.empty(n, dtype=np.uint64)
     neg = np.empty(n, dtype=np.bool_)
     status = np.empty(n, dtype=np.int8)
-    _scan_integers(offsets, data, mag, neg, status)
+    _scan_integers(offsets, data, mag, neg, status, bare_hex)
     if arr.null_count:
         status[np.asarray(arr.is_null())] = _EMPTY
     return mag, neg, status
@@ -251,19 +280,21 @@ def _scan(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def parse_integers(arr: pa.Array | pa.ChunkedArray, column: str | None = None,
                    typ: pa.DataType | None = None) -> Converted:
-    """Integer cells (decimal, ``0x`` hex, ``true``/``false``) -> the column's type.
+    """Integer cells (decimal, ``0x`` hex, ``true``/``false``; in a pointer column also 16
+    hex digits without ``0x``) -> the column's type.
 
     Null tokens are null without being bad; anything else that is not an integer in the
     column's range (:func:`_limits`) is null and flagged.
     """
     typ = typ if typ is not None else COLUMNS[column] if column is not None else pa.int64()
     arr = as_strings(arr)
-    mag, neg, status = _scan(arr)
+    bare_hex = column in POINTER_COLUMNS
+    mag, neg, status = _scan(arr, bare_hex)
     odd = np.flatnonzero(status == _NOT_NUMBER)
     if len(odd):  # quotes, null tokens, true/false: only the distinct odd cells, in Python
         texts = arr.take(pa.array(odd))
         enc = pc.dictionary_encode(texts)
-        uniq = [_odd_integer(t) for t in enc.dictionary.to_pylist()]
+        uniq = [_odd_integer(t, bare_hex) for t in enc.dictionary.to_pylist()]
         idx = enc.indices.to_numpy(zero_copy_only=False)
         for k, (st, m, ng) in enumerate(uniq):
             if st == _NOT_NUMBER:
@@ -275,8 +306,9 @@ def parse_integers(arr: pa.Array | pa.ChunkedArray, column: str | None = None,
     return Converted(out, present & ~fits)
 
 
-def _odd_integer(text: str) -> tuple[int, int, bool]:
-    """(status, magnitude, negative) of a cell the compiled scan did not read."""
+def _odd_integer(text: str, bare_hex: bool = False) -> tuple[int, int, bool]:
+    """(status, magnitude, negative) of a cell the compiled scan did not read
+    (``bare_hex``: 16 hex digits without ``0x`` are hex, as in a pointer column)."""
     t = text.strip()
     if len(t) >= 2 and t[0] == '"' and t[-1] == '"':
         t = t[1:-1].strip()
@@ -286,6 +318,8 @@ def _odd_integer(text: str) -> tuple[int, int, bool]:
     if low in ("true", "false"):
         return _OK, int(low == "true"), False
     if t != text.strip():  # was quoted: scan the inside
+        if bare_hex and re.fullmatch(_BARE_HEX, t):
+            return _OK, int(t, 16), False
         m = re.fullmatch(r"([+-]?)(0[xX][0-9a-fA-F]+|[0-9]+)", t)
         if m:
             v = int(m.group(2), 0) if m.group(2)[:2].lower() == "0x" else int(m.group(2))
@@ -295,6 +329,9 @@ def _odd_integer(text: str) -> tuple[int, int, bool]:
                 return _TOO_BIG, 0, False
             return _OK, v, m.group(1) == "-"
     return _NOT_NUMBER, 0, False
+
+
+_BARE_HEX = f"[0-9a-fA-F]{{{BARE_HEX_DIGITS}}}"
 
 
 def integers_to_column(arr: pa.Array | pa.ChunkedArray, column: str | None = None,
@@ -347,7 +384,7 @@ def int_value(column: str, value: Any) -> tuple[int | None, bool]:
         value = int(value)
     elif not isinstance(value, int):
         text = str(value).strip().strip('"')
-        st, mag, neg = _odd_integer(f'"{text}"')  # read as a quoted cell
+        st, mag, neg = _odd_integer(f'"{text}"', column in POINTER_COLUMNS)  # read as a quoted cell
         if st != _OK:
             return None, st != _EMPTY
         value = -mag if neg else mag
@@ -601,6 +638,8 @@ def why_bad(column: str, text: Any) -> str:
     if number and pa.types.is_integer(typ):
         lo, hi = _limits(column, typ)
         return f"{text!r} is out of range ({lo}..{hi})"
+    if column in POINTER_COLUMNS:
+        return f"{text!r} is not an address (0x hex, {BARE_HEX_DIGITS} hex digits, or decimal)"
     return f"{text!r} is not {'a number or a 4-character pool tag' if column == 'tag' else 'a number'}"
 
 
@@ -609,6 +648,7 @@ def report_bad_cells(bad: dict[str, Converted], table: pa.Table, report: Problem
     and remember the earliest (``column 'c': <why>`` at row + ``first``) for strict mode."""
     for column, res in bad.items():
         rows = np.flatnonzero(res.bad)
-        report.count("bad_values", len(rows), detail=column)
         row = int(rows[0])
-        report.problem(row + first, f"column {column!r}: {why_bad(column, table.column(column)[row].as_py())}")
+        message = f"column {column!r}: {why_bad(column, table.column(column)[row].as_py())}"
+        report.bad_cells(column, len(rows), column, row + first, message)
+        report.problem(row + first, message)

@@ -6,7 +6,8 @@ memory); columns pyarrow cannot type itself (hex integers, enums, pool tags) are
 converted by :mod:`traceanalyzer.readers.convert`. With ``ReadOptions.defer_cswitch``
 (what ``ta.load`` asks unless ``keep_cswitch``) CSwitch rows keep only time, event and
 cpu, after the other rows (``ReadResult.order_key`` keeps file order for equal times);
-``trace.cswitch`` reads the file again.
+``trace.cswitch`` reads the file again. A UTF-16 file (LE or BE, with its BOM) is
+transcoded to UTF-8 on the way in (:class:`_Transcode`); UTF-8 goes to pyarrow as it is.
 """
 
 from __future__ import annotations
@@ -35,18 +36,36 @@ from traceanalyzer.readers.convert import (
 )
 from traceanalyzer.readers.gzip_limit import CountingFile, limited_gzip
 from traceanalyzer.readers.registry import read_head, register_reader
-from traceanalyzer.readers.text_common import TAIL_BYTES, line_left_open, note_line_left_open
+from traceanalyzer.readers.text_common import TAIL_BYTES, Decoded, line_left_open, note_line_left_open
+
+
+#: BOM -> the codec of a UTF-16 text (decoded after its BOM).
+_UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+
+
+def _codec(head: bytes) -> str:
+    """``utf-16-le``/``utf-16-be`` for a text starting with a UTF-16 BOM, else ``utf-8``."""
+    return _UTF16_BOMS.get(head[:2], "utf-8")
+
+
+def _utf8_head(head: bytes) -> bytes:
+    """The first bytes of the file as UTF-8 (a UTF-16 head decoded, its BOM dropped; a
+    character cut by the end of the head left out)."""
+    codec = _codec(head)
+    if codec == "utf-8":
+        return head
+    return codecs.getincrementaldecoder(codec)("replace").decode(head[2:]).encode("utf-8")
 
 
 def _header_names(head: bytes) -> list[str]:
-    first = head.split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf").rstrip(b"\r")
+    first = _utf8_head(head).split(b"\n", 1)[0].lstrip(b"\xef\xbb\xbf").rstrip(b"\r")
     return [c.strip().strip(b'"').decode("utf-8", "replace") for c in first.split(b",")]
 
 
 def _check_header_utf8(head: bytes, path: Path) -> None:
     """TraceFormatError naming the byte when the header line is not UTF-8 (its column
     names would not match, and the error would blame a missing column)."""
-    first, newline, _ = head.partition(b"\n")
+    first, newline, _ = _utf8_head(head).partition(b"\n")
     try:
         first.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -82,20 +101,21 @@ class CanonicalCsvReader:
                 types[name] = typ
         return types
 
-    def _read_batches(self, path: Path, names: list[str], options: ReadOptions) -> _Batches:
+    def _read_batches(self, path: Path, names: list[str], options: ReadOptions, codec: str = "utf-8") -> _Batches:
         """Every batch of the file read and made canonical (see :class:`_Batches`); a
         conversion error of pyarrow's in a column starts the read again with that
         column as text (e.g. hex in a pid column: parsed by us). Damage is read around
         and noted in the batches (:class:`_Damage`): rows with another number of fields
         than the header are skipped, bytes that are not UTF-8 replaced (the read starts
-        again through :class:`_Utf8Repair` when pyarrow meets one), a ``.gz`` cut short
-        read up to the cut."""
+        again through :class:`_Transcode` when pyarrow meets one), a ``.gz`` cut short
+        read up to the cut. ``codec``: a UTF-16 file is read through :class:`_Transcode`
+        from the start (bytes that are not UTF-16 replaced alike)."""
         types = self._types(names)
-        repair = False
+        repair = codec != "utf-8"
         for _attempt in range(len(names) + 2):
             damage = _Damage(len(names))
             out = _Batches(options.defer_cswitch, damage)
-            source, limiter, fixer = _source(path, options.progress, options.extra or {}, repair)
+            source, limiter, fixer = _source(path, options.progress, options.extra or {}, repair, codec)
             try:
                 with _bad_row_text_noted(damage):  # open_csv parses the first block
                     reader = pacsv.open_csv(
@@ -122,13 +142,16 @@ class CanonicalCsvReader:
                         if held is not None:
                             out.add(held)
                         held = pa.Table.from_batches([batch])
+                # what the text read ends with: the transcoded text, else the gzip data, else the file
+                ends = fixer if fixer is not None else limiter
                 if limiter is not None and limiter.truncated is not None:
-                    held = damage.gzip_cut(limiter, out.rows + (held.num_rows if held is not None else 0), held)
+                    held = damage.gzip_cut(limiter, out.rows + (held.num_rows if held is not None else 0), held,
+                                           ends.last not in (b"", b"\n", b"\r"))
                 if held is not None:
                     out.add(held)
                 last = 1 + out.rows + len(damage.skipped)  # the last line read
-                if last > 1 and (limiter.open_line and limiter.truncated is None if limiter is not None
-                                 else line_left_open(_tail(path))):
+                if last > 1 and (ends.open_line and (limiter is None or limiter.truncated is None)
+                                 if ends is not None else line_left_open(_tail(path))):
                     damage.open_line = last
                 if fixer is not None:
                     damage.undecodable(fixer)
@@ -150,7 +173,8 @@ class CanonicalCsvReader:
         (so the text table of the whole file never sits in memory). With
         ``options.defer_cswitch`` the CSwitch rows keep only time, event and cpu."""
         head = read_head(path, 65536)
-        if not head.strip():
+        codec = _codec(head)
+        if not _utf8_head(head).strip():
             raise TraceEmptyError("file is empty", path)
         _check_header_utf8(head, path)
         names = _header_names(head)
@@ -165,7 +189,7 @@ class CanonicalCsvReader:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise TraceFormatError(f"duplicate column(s) in header: {', '.join(dupes)}", path)
-        batches = self._read_batches(path, names, options)
+        batches = self._read_batches(path, names, options, codec)
         report = Problems(path, options.strict)
         batches.report(report)
         if batches.rows == 0:
@@ -267,8 +291,9 @@ class _Batches:
     def report(self, report: Problems) -> None:
         line_of = self.damage.line_of
         for column, (count, row, text) in self.bad_cells.items():
-            report.count("bad_values", count, detail=column)
-            report.problem(line_of(row), f"column {column!r}: {why_bad(column, text)}")
+            message = f"column {column!r}: {why_bad(column, text)}"
+            report.bad_cells(column, count, column, line_of(row), message)
+            report.problem(line_of(row), message)
         for detail in ("time_ns is not a valid time", "time_ns is empty", "event is empty"):
             if detail in self.dropped:
                 count, row, message = self.dropped[detail]
@@ -314,8 +339,8 @@ class _Damage:
     - a file whose last line has no line break (:attr:`open_line`): it may be cut in
       that line, ``unterminated_last_line``; the row is read as it is (a plain file cannot tell
       a cut from a missing line break);
-    - bytes that are not UTF-8 (:meth:`undecodable`): replaced by U+FFFD, counted as
-      ``undecodable_bytes``.
+    - bytes that are not UTF-8 (UTF-16 in a UTF-16 file) (:meth:`undecodable`): replaced
+      by U+FFFD, counted as ``undecodable_bytes``.
 
     Strict mode makes the first of these (by line) the error. The clean path costs
     nothing: the handler is only called for a bad row."""
@@ -332,8 +357,8 @@ class _Damage:
         self.cut: tuple[int, str, str] | None = None
         #: the last line, when no line break ends it (the file may be cut there)
         self.open_line: int | None = None
-        #: (byte sequences replaced, line of the first, its first byte)
-        self.replaced: tuple[int, int, int] | None = None
+        #: (byte sequences replaced, line of the first, what it is, the encoding)
+        self.replaced: tuple[int, int, str, str] | None = None
         #: a bad row's text was not UTF-8 (pyarrow could not hand it over): read again repaired
         self.row_not_utf8 = False
 
@@ -354,12 +379,12 @@ class _Damage:
         before = int(np.searchsorted(skipped - 2 - np.arange(skipped.size), row, side="right"))
         return 2 + row + before
 
-    def gzip_cut(self, limiter: Any, rows: int, last: pa.Table | None) -> pa.Table | None:
-        """Note where a cut ``.gz`` stops (``rows``: rows read, ``last``: the last batch);
-        returns the last batch without its last row when the cut fell in its last value."""
+    def gzip_cut(self, limiter: Any, rows: int, last: pa.Table | None, inside: bool) -> pa.Table | None:
+        """Note where a cut ``.gz`` stops (``rows``: rows read, ``last``: the last batch,
+        ``inside``: the text ends inside a line); returns the last batch without its last
+        row when the cut fell in its last value."""
         compressed, text = limiter.truncated
         line = 1 + rows + len(self.skipped)  # the last line read
-        inside = limiter.last not in (b"", b"\n", b"\r")
         if inside and last is not None and last.num_rows and (not self.skipped or self.skipped[-1] != line):
             self.skipped.append(line)
             self.cut_row = (line, "row cut short by the end of the gzip data")
@@ -370,10 +395,10 @@ class _Damage:
                     f"{limiter.path.name}: {what}, in line {at}: the rest of the file is lost")
         return last
 
-    def undecodable(self, fixer: _Utf8Repair) -> None:
+    def undecodable(self, fixer: _Transcode) -> None:
         if fixer.replaced:
-            line, byte = fixer.first
-            self.replaced = (fixer.replaced, line, byte)
+            line, bad = fixer.first
+            self.replaced = (fixer.replaced, line, Decoded("", encoding=fixer.label, bad=bad).what(), fixer.label)
 
     def report(self, report: Problems) -> None:
         if self.cut is not None:  # first: at the same line as the cut row, it says more
@@ -390,24 +415,34 @@ class _Damage:
             line, what = self.cut_row
             report.count("bad_rows", 1, detail=f"{what} (line {line})")
         if self.replaced is not None:
-            count, line, byte = self.replaced
-            report.count("undecodable_bytes", count, detail=f"non-UTF-8 bytes replaced by U+FFFD (first at line {line})")
-            report.problem(line, f"a byte that is not UTF-8 (0x{byte:02x})")
+            count, line, what, label = self.replaced
+            report.count("undecodable_bytes", count, detail=f"non-{label} bytes replaced by U+FFFD (first at line {line})")
+            report.problem(line, what)
 
 
-class _Utf8Repair(io.RawIOBase):
-    """The bytes of ``raw`` with every sequence that is not UTF-8 replaced by U+FFFD
-    (as ``bytes.decode(errors="replace")``): counted, the first one's line and byte kept.
-    Only used once pyarrow has met such bytes (the read starts again through this)."""
+class _Transcode(io.RawIOBase):
+    """The text of ``raw`` (in ``codec``; a UTF-16 file after its 2-byte BOM) as UTF-8,
+    every sequence that is not ``codec`` replaced by U+FFFD (as ``bytes.decode(errors=
+    "replace")``): counted, the first one's line and byte kept; and how the text ends
+    (:attr:`open_line`, :attr:`last`), which the raw bytes of UTF-16 cannot tell. Used
+    for UTF-16 files, and for UTF-8 once pyarrow has met bytes that are not UTF-8 (the
+    read starts again through this)."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, codec: str = "utf-8") -> None:
         self.raw = raw
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.codec = codec
+        self.label = "UTF-16" if codec.startswith("utf-16") else "UTF-8"
+        self._decoder = codecs.getincrementaldecoder(codec)("replace")
+        self._bom = 2 if self.label == "UTF-16" else 0  # bytes of BOM still to drop
         self._out = b""
         self._lines = 1  # line of the next byte
         self._done = False
         self.replaced = 0
-        self.first: tuple[int, int] | None = None  # (line, byte)
+        self.first: tuple[int, bytes] | None = None  # (line, its bytes)
+        #: the text after the last line break holds more than blanks
+        self.open_line = False
+        #: the last character given out, UTF-8 encoded (b"" before any)
+        self.last = b""
 
     def readable(self) -> bool:
         return True
@@ -416,25 +451,40 @@ class _Utf8Repair(io.RawIOBase):
         while not self._out and not self._done:
             data = self.raw.read(1 << 20)
             self._done = not data
+            if self._bom:
+                dropped = data[:self._bom]
+                data, self._bom = data[self._bom:], self._bom - len(dropped)
             held = self._decoder.getstate()[0]
             text = self._decoder.decode(data, final=self._done)
-            replaced = text.count("\ufffd") - (held + data).count("\ufffd".encode())
+            replaced = text.count("\ufffd") - (held + data).count("\ufffd".encode(self.codec))
             if replaced > 0:
                 self.replaced += replaced
                 if self.first is None:
-                    whole = held + data
-                    try:
-                        whole.decode("utf-8")
-                        at = len(whole)  # only a character cut by the end of the file
-                    except UnicodeDecodeError as exc:
-                        at = exc.start
-                    self.first = (self._lines + whole.count(b"\n", 0, at), whole[at] if at < len(whole) else 0)
+                    self.first = self._first_bad(held + data)
             self._out = text.encode("utf-8")
             self._lines += text.count("\n")
+            self._note_end(text)
         n = min(len(buffer), len(self._out))
         buffer[:n] = self._out[:n]
         self._out = self._out[n:]
         return n
+
+    def _first_bad(self, whole: bytes) -> tuple[int, bytes]:
+        """(line, bytes) of the first sequence of ``whole`` that is not ``codec``."""
+        try:
+            whole.decode(self.codec)
+            at = end = len(whole)  # only a character cut by the end of the file
+        except UnicodeDecodeError as exc:
+            at, end = exc.start, exc.end
+        before = whole[:at].decode(self.codec, errors="replace")
+        return self._lines + before.count("\n"), whole[at:end] or b"\0"
+
+    def _note_end(self, text: str) -> None:
+        if not text:
+            return
+        self.last = text[-1].encode("utf-8")
+        cut = max(text.rfind("\n"), text.rfind("\r"))
+        self.open_line = bool(text[cut + 1:].strip()) or (cut < 0 and self.open_line)
 
     def close(self) -> None:
         self.raw.close()
@@ -551,11 +601,11 @@ register_reader(CanonicalCsvReader())
 
 
 def _source(path: Path, progress: Callable[[int, int], None] | None, extra: dict[str, Any],
-            repair: bool = False) -> tuple[Any, Any, _Utf8Repair | None]:
-    """(what pyarrow reads, the gzip limiter or None, the UTF-8 repair or None). What
+            repair: bool = False, codec: str = "utf-8") -> tuple[Any, Any, _Transcode | None]:
+    """(what pyarrow reads, the gzip limiter or None, the transcoder or None). What
     pyarrow reads: the path itself, a counting stream over it (with a progress callback),
     or for ``.gz`` the decompressed content within the expansion limits; with ``repair``
-    through :class:`_Utf8Repair`."""
+    through :class:`_Transcode` from ``codec``."""
     limiter = None
     if path.name.endswith(".gz"):
         limiter = limited_gzip(path, extra, progress)[1]
@@ -564,5 +614,5 @@ def _source(path: Path, progress: Callable[[int, int], None] | None, extra: dict
         return path, None, None
     else:
         raw = CountingFile(path, progress)
-    fixer = _Utf8Repair(raw) if repair else None
+    fixer = _Transcode(raw, codec) if repair else None
     return pa.PythonFile(fixer if fixer is not None else raw, mode="r"), limiter, fixer

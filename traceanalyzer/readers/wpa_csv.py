@@ -316,7 +316,7 @@ class _Read:
             if idx is None or (col == "pid" and "pid" in out):
                 continue
             res = to_canonical(self.plain_integers(columns[idx], decimal), col)
-            self.report.flag(res.bad, numbers, cols.names[idx], columns[idx])
+            self.report.flag(res.bad, numbers, cols.names[idx], columns[idx], column=col)
             out[col] = res.array
             used.add(idx)
 
@@ -389,7 +389,7 @@ class _Read:
             if target in INTEGER_COLUMNS:
                 arr = self.plain_integers(arr, decimal)
             res = to_canonical(arr, target)
-            self.report.flag(res.bad, numbers, f"{event}.{target}", columns[idx])
+            self.report.flag(res.bad, numbers, f"{event}.{target}", columns[idx], column=target)
             out[target] = res.array
             mapped += 1
         payload = [n for i, n in enumerate(cols.names) if i not in used and re.match(r"^Field \d+$", n)]

@@ -575,7 +575,7 @@ def _map_rows(name: str, header: _Header, rows: Cells, numbers: np.ndarray, stat
     out: dict[str, pa.Array] = {"_line": pa.array(numbers), "time_ns": time_ns}
 
     def flag(col: str, bad: np.ndarray, texts: pa.Array | None = None) -> None:
-        state.report.flag(bad, numbers, f"{name}.{col}", texts)
+        state.report.flag(bad, numbers, f"{name}.{col}", texts, column=col)
 
     def put(col: str, arr: pa.Array, bad: np.ndarray, texts: pa.Array | None = None) -> None:
         flag(col, bad, texts)

@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"traces:     {', '.join(info['traces'])} ({', '.join(info['formats'])})")
     if info.get("start_time_utc"):
         print(f"started:    {info['start_time_utc']}")
+    for f in info["files"]:  # several files: how they were put on one clock
+        print(f"  {f['trace']}: " + (f"started {f['start_time_utc']}, times +{_s(f['offset_ns'])} s"
+                                     if f["start_time_utc"] else "no absolute start, times as they are"))
     print(f"time span:  {_s(lo)} .. {_s(hi)} s ({info['duration_s']:.6f} s)")
     print(f"events:     {info['events']}  (calls: {info['calls']})")
     print(f"cpus:       {', '.join(map(str, info['cpus'])) or '-'}")

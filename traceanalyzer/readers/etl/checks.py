@@ -8,8 +8,7 @@ plausible ranges. What disagrees is reported as a message for the reader to coun
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
+from traceanalyzer.readers.base import EARLIEST_START, LATEST_START
 from traceanalyzer.readers.etl import layout as L
 from traceanalyzer.readers.etl.logfile import LogfileHeader
 
@@ -18,9 +17,6 @@ from traceanalyzer.readers.etl.logfile import LogfileHeader
 MIN_TICKS_PER_SECOND, MAX_TICKS_PER_SECOND = 1_000, 100_000_000_000
 #: Fallback clock rate when the header's is implausible (the 100 ns of QPC / FILETIME).
 FALLBACK_TICKS_PER_SECOND = 10_000_000
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
-_EARLIEST = int((datetime(1990, 1, 1, tzinfo=timezone.utc) - _FILETIME_EPOCH).total_seconds()) * 10_000_000
-_LATEST = int((datetime(2100, 1, 1, tzinfo=timezone.utc) - _FILETIME_EPOCH).total_seconds()) * 10_000_000
 #: LogFileMode bit of a circular log file (BuffersWritten may exceed what the file holds).
 _CIRCULAR = 0x2
 
@@ -41,7 +37,7 @@ def header_problems(header: LogfileHeader) -> list[str]:
                    f"CpuSpeedInMHz {header.cpu_mhz}) is implausible" + _fallback(header))
     if header.pointer_size not in (4, 8):
         out.append(f"PointerSize {header.pointer_size} is neither 4 nor 8")
-    if not _EARLIEST <= header.start_time <= _LATEST:
+    if not EARLIEST_START <= header.start_time <= LATEST_START:
         out.append(f"StartTime {header.start_time} (FILETIME) is outside 1990-2100")
     return out
 

@@ -10,6 +10,7 @@ with ``ReadOptions.extra["keep_unknown"]``).
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from traceanalyzer.readers.etl.bulk_events import (
 )
 from traceanalyzer.readers.etl.columns import ORDER_KEY, rows_table
 from traceanalyzer.errors import TraceFormatError
-from traceanalyzer.readers.convert import value_for_column, why_bad
+from traceanalyzer.readers.convert import MDL_COLUMNS, value_for_column, why_bad
 from traceanalyzer.readers.field_map import FieldMap
 from traceanalyzer.readers.etl.tracelogging import (
     TlDecodeError,
@@ -215,7 +216,11 @@ class RareDecoder:
         if self.strict:
             raise TraceFormatError(f"record at 0x{pos:x}: {cls.provider}/{event} field {field_name!r} -> "
                                    f"column {column!r}: {why_bad(column, value)}", self.src)
-        self.stats.add("bad_values", count, "warning", self.src, f"{cls.provider}/{event}.{column}")
+        what = f"{cls.provider}/{event}.{column}"
+        self.stats.add("bad_values", count, "warning", self.src, what)
+        if column in MDL_COLUMNS:
+            self.stats.add("unreadable_mdl", count, "warning", self.src,
+                           f"{Path(self.src).name} record at 0x{pos:x} (the first): {what}: {why_bad(column, value)}")
 
     def _unmapped_counter(self, cls: _EventClass):
         def count(field: str, n: int) -> None:

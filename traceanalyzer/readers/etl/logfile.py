@@ -36,6 +36,7 @@ class LogfileHeader:
     events_lost: int
     cpu_mhz: int
     perf_freq: int
+    boot_time: int           # FILETIME
     start_time: int          # FILETIME
     clock_type: int
     buffers_lost: int
@@ -66,7 +67,7 @@ def parse_logfile_header(record: bytes, pointer_size: int, header_ts: int) -> Lo
         return None
     (buffer_size, version, build, cpus, end_time, _res, _maxsize, mode, written, _start_buffers,
      ptr, lost, mhz) = struct.unpack_from("<IIIIQIIIIIIII", record, 0)
-    _boot, freq, start, clock, buffers_lost = struct.unpack_from("<QQQII", record, 0xF8 + shift)
+    boot, freq, start, clock, buffers_lost = struct.unpack_from("<QQQII", record, 0xF8 + shift)
     names = record[need:]
     logger = ""
     end = names.find(b"\0\0")
@@ -78,6 +79,6 @@ def parse_logfile_header(record: bytes, pointer_size: int, header_ts: int) -> Lo
     return LogfileHeader(
         buffer_size=buffer_size, os_version=f"{major}.{minor}", os_build=build, cpus=cpus,
         end_time=end_time, buffers_written=written, log_file_mode=mode, pointer_size=ptr, events_lost=lost,
-        cpu_mhz=mhz, perf_freq=freq, start_time=start, clock_type=clock, buffers_lost=buffers_lost,
+        cpu_mhz=mhz, perf_freq=freq, boot_time=boot, start_time=start, clock_type=clock, buffers_lost=buffers_lost,
         header_ts=header_ts, logger_name=logger,
     )

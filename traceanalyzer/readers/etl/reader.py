@@ -404,6 +404,8 @@ def _metadata(header: LogfileHeader | None, records: int, buffers: int, header_r
         meta.update({
             "start_time_utc": header.start_time_utc(),
             "start_time_filetime": header.start_time,
+            "boot_time_filetime": header.boot_time,
+            "start_clock": header.header_ts,
             "pointer_size": header.pointer_size,
             "cpus": header.cpus,
             "os_version": header.os_version,
