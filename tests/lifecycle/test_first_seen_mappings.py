@@ -1,7 +1,8 @@
 """An MDL first seen part-way through its life (the trace, or a ``trace.window``, starts
 after its IoAllocateMdl) has unknown mappings, as it has an unknown lock state: an unmap
-of a mapping made before the trace is no finding. A second unmap the trace does show
-still is, and so is every finding on a sequence the trace shows whole.
+of a mapping made before the trace is no finding, nor is a system mapping left when it
+may be probe-locked (KMAP_LEAK). A second unmap the trace does show still is, and so is
+every finding on a sequence the trace shows whole.
 
 Each case is one MDL's calls (after the PRELUDE of helpers.rows), in a.exe (pid 100)
 unless it says otherwise; the expected rules are those above info, in call order.
@@ -75,11 +76,16 @@ CASES = {
                                                   unmap(SYS_VA)], ["PARTIAL_UNMAP_ILLEGAL"]),
     # an address the trace shows is another MDL's live mapping
     "kernel unmap of another MDL's mapping": ([kmap(mdl=OTHER_MDL), unmap(SYS_VA), FREE],
-                                              ["KMAP_LEAK", "KUNMAP_WRONG_VA_OR_MDL"]),
+                                              ["KUNMAP_WRONG_VA_OR_MDL"]),
     # a mapping the trace shows, unmapped from another process
     "user map, unmap in another process": ([umap(), unmap(USER_MAP, **IN_B), UNLOCK, FREE],
                                            ["USER_UNMAP_WRONG_PROCESS",
                                             "UNLOCK_WHILE_USER_MAPPED"]),
+    # a system mapping of an MDL whose lock state is unknown is no KMAP_LEAK (it may be
+    # probe-locked: the unlock releases it); of a partial MDL it is
+    "kernel map, IoFreeMdl": ([kmap(), FREE], []),
+    "kernel map, still mapped at the end": ([kmap()], []),
+    "partial MDL mapped, still mapped at the end": ([PARTIAL, kmap()], ["KMAP_LEAK"]),
     # an MDL allocated in the trace: its mapping state is known
     "allocated in the trace, user unmap": ([ALLOC, LOCK, unmap(USER_MAP), UNLOCK, FREE],
                                            ["USER_MAP_UNBALANCED"]),

@@ -344,6 +344,14 @@ def _release_sysmap(S, M, sysva, s, i, ti, reason):
         S[s, S_SYSMAP] = -1
 
 
+def _lock_unknown(S, s, kind):
+    """1 if slot s may be probe-locked for all the trace showed (first seen mid-life, no
+    lock or unlock since, and not of a kind that is never locked); else 0."""
+    if S[s, S_LOCKST] == LS_UNKNOWN and not (kind & (K_NONPAGED | K_PAGES | K_PARTIAL)):
+        return 1
+    return 0
+
+
 def _ux_unmapped(UX, head, x, p):
     """1 if user address x was unmapped (in process instance p; -1 on either side: any)
     on the list of UX records from head; else 0."""
@@ -480,7 +488,8 @@ def _at_trace_end(F, nf, S, M, L, RV, t, ns, nrv):
         if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
             continue
         sm = S[s, S_SYSMAP]
-        if sm >= 0 and S[s, S_LOCKST] != LS_LOCKED and not (kind & K_NONPAGED):
+        if sm >= 0 and S[s, S_LOCKST] != LS_LOCKED and not (kind & K_NONPAGED) and \
+                _lock_unknown(S, s, kind) == 0:
             ev0 = M[sm, M_START_EV]
             nf = _finding_from(F, nf, KMAP_LEAK, ev0, s, M[sm, M_PROC], t[ev0], mapping=sm)
         if (kind & K_IOALLOC) and S[s, S_IRP] == -1:
@@ -822,7 +831,8 @@ def _on_free(F, nf, S, M, L, IV, ivn, sysva, s, kind, e, i, p, ti):
         m = M[m, M_NEXT]
     sm = S[s, S_SYSMAP]
     if sm >= 0 and not (e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED):
-        if e != E_FREEPAGES and not (kind & K_PARTIAL):
+        # not a leak of a probe-locked MDL (nor, its lock state unknown, of one that may be)
+        if e != E_FREEPAGES and not (kind & K_PARTIAL) and _lock_unknown(S, s, kind) == 0:
             nf = _finding_from(F, nf, KMAP_LEAK, i, s, p, ti, since=M[sm, M_START_EV], mapping=sm)
         _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
     _iv_clear(S, IV, ivn, s)
@@ -1097,8 +1107,8 @@ _INLINED = (_on_rsv_alloc, _on_rsv_free, _on_irp_complete, _first_seen, _on_buil
 _JIT_HELPERS = _INLINED + (
     _is_user, _is_kernel, _grow, _add_finding, _finding_at, _finding_from, _exposure_from, _unlink,
     _live_remove, _iv_lower, _iv_clear, _iv_set, _clashing_mapping, _cache_conflict,
-    _release_sysmap, _ux_unmapped, _ux_add, _end_lock, _source_gone, _short_use, _rsv_call,
-    _on_process_end, _at_trace_end, _end_user_mapping)
+    _release_sysmap, _lock_unknown, _ux_unmapped, _ux_add, _end_lock, _source_gone, _short_use,
+    _rsv_call, _on_process_end, _at_trace_end, _end_user_mapping)
 
 
 #: The hot call families: spliced into the loop of the compiled ``replay`` (``splice.py``);
