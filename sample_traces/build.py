@@ -289,6 +289,37 @@ def clean_trace_starts_mid_request() -> Story:
 
 
 @story
+def clean_trace_starts_mid_mapping() -> Story:
+    """MDLs mapped before the trace began: their unmaps are the first calls seen."""
+    s = Scenario()
+    s.system()
+    worker = s.system_thread(tid=460)
+    app = s.running_process(pid=6400, image="viewer.exe", tid=6404)
+    frames, stats, umap = mdl_at(80), mdl_at(81), 0x000001D2C7800000
+    # viewer.exe's IRP_MJ_CLEANUP: its frame buffer was locked and mapped into it and
+    # into system space before the trace; both mappings are undone once, in its context
+    s.at(1 * MS).unmap(app, frames, umap)
+    s.after(10 * US).unmap(app, frames, sysva(50, 0x200))
+    s.after(10 * US).unlock(app, frames)
+    s.after(10 * US).free_mdl(app, frames)
+    # a System work item undoes a system mapping made before the trace
+    s.at(2 * MS).unmap(worker, stats, sysva(51))
+    s.after(10 * US).unlock(worker, stats)
+    s.after(10 * US).free_mdl(worker, stats)
+    s.at(4 * MS).process_end(app)
+    return Story(
+        "clean_trace_starts_mid_mapping",
+        "the trace starts while MDLs are locked and mapped (viewer.exe's frame buffer into "
+        "viewer.exe and into system space, another into system space): the first call "
+        "seen on each is its unmap; the driver unmaps each mapping once, unlocks and "
+        "frees them; viewer.exe exits",
+        "KUNMAP_NOT_MAPPED and USER_MAP_UNBALANCED (mapping state unknown, as the lock "
+        "state is), UNLOCK_NOT_LOCKED, USER_MAPPING_NOT_UNMAPPED_AT_EXIT, MDL_STRUCT_LEAK",
+        s,
+    )
+
+
+@story
 def clean_effective_pid_logged() -> Story:
     """The instrumentation logs effective_pid: it wins over the row's own pid."""
     s = Scenario()
@@ -1509,9 +1540,10 @@ NEAR_MISS: dict[str, tuple[str, ...]] = {
     "LOCK_IN_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only"),
     "KMAP_UNLOCKED_MDL": ("clean_trace_starts_mid_request", _T2_LEGAL),
     "KMAP_SECOND_SYSTEM_MAPPING": ("clean_ioctl_lifecycle",),
-    "KUNMAP_NOT_MAPPED": ("clean_ioctl_lifecycle",),
+    "KUNMAP_NOT_MAPPED": ("clean_ioctl_lifecycle", "clean_trace_starts_mid_mapping"),
     "KUNMAP_WRONG_VA_OR_MDL": ("clean_ioctl_lifecycle",),
-    "USER_MAP_UNBALANCED": ("clean_worker_attach_unmap", "pid_reuse_unmap_after_exit"),
+    "USER_MAP_UNBALANCED": ("clean_worker_attach_unmap", "pid_reuse_unmap_after_exit",
+                            "clean_trace_starts_mid_mapping"),
     "KMAP_LEAK": ("clean_ioctl_lifecycle", _T2_LEGAL),
     "MDL_USE_AFTER_FREE": ("clean_ioctl_lifecycle",),
     "MDL_STRUCT_LEAK": ("clean_trace_starts_mid_request", _T2_LEGAL),

@@ -148,6 +148,11 @@ R_LIVE, R_UNMAP, R_UNLOCK, R_EXIT, R_FREED, R_PAGESFREED, R_IRP, R_REALLOC, R_TR
 # lock states
 LS_UNLOCKED, LS_LOCKED, LS_UNKNOWN = 0, 1, 2
 
+# what a lifetime first seen mid-life (allocated before the trace) may hold unseen: a
+# system mapping (until a call shows the state: a kernel map or unmap, or a routine that
+# releases it) and user mappings (for its whole life). Bit flags on the lifetime.
+US_SYSMAP, US_USERMAP = 1, 2
+
 MODE_KERNEL, MODE_USER = 0, 1
 
 USER_SPACE_LIMIT: Final[int] = 0x0000800000000000

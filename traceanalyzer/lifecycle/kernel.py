@@ -28,6 +28,14 @@ An illegal call that the routine carries out takes effect after its finding (a d
 MmUnlockPages / IoFreeMdl of an IRP-owned MDL, IoFreeMdl under a live user mapping,
 MmFreeMappingAddress of a mapped reservation); a call on something that does not exist
 (an MDL not locked, a mapping not live, an address never returned) changes nothing.
+
+An MDL first seen part-way through its life (allocated before the trace, or before the
+start of a ``trace.window``) has an unknown lock state (``LS_UNKNOWN``) and unknown
+mappings (``S_UNSEEN``): no finding takes either for granted. A lock, unlock or map of
+it proceeds; an unmap that names no mapping the trace showed ends one made before the
+trace, unless the trace already saw that address unmapped (of the system mapping: the
+trace showed it unmapped, released or made since). Unmapped user addresses of such MDLs
+are kept in a kernel-internal table (``UX_*``).
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ from traceanalyzer.lifecycle.codes import (
     UNLOCK_NOT_LOCKED, UNLOCK_WHILE_USER_MAPPED, USER_MAP_IN_ARBITRARY_CONTEXT,
     USER_MAP_KERNEL_MEMORY, USER_MAP_OUTLIVES_IRP, USER_MAP_UNBALANCED,
     USER_MAPPING_NOT_UNMAPPED_AT_EXIT, USER_SPACE_LIMIT, USER_UNMAP_AFTER_OWNER_EXIT,
-    USER_UNMAP_WRONG_PROCESS,
+    USER_UNMAP_WRONG_PROCESS, US_SYSMAP, US_USERMAP,
 )
 from traceanalyzer.lifecycle.records import (
     F_END, F_EV, F_EXPO, F_LOCK, F_MAP, F_PROC, F_REL, F_RULE, F_SEV, F_SLOT, F_START, F_TIDEV,
@@ -70,8 +78,8 @@ from traceanalyzer.lifecycle.records import (
     PAGE_KEY_MASK, RV_EV, RV_FREED, RV_MAP_EV, RV_PROC, RV_SLOT, RV_TAG, RV_VA, S_ALLOC_EV,
     S_ALLOC_PROC, S_END_EV, S_FAILMAP, S_FIRST_EV, S_FREE_EV, S_FREED, S_IRP, S_IRPNEXT,
     S_IVEND, S_IVKEY, S_KIND, S_LOCK, S_LOCKST, S_MDL, S_NLOCKS, S_NMAPS, S_NUSER, S_PAGESFREED,
-    S_REALLOC, S_REQ, S_SIZE, S_SPACE, S_SRC, S_SRCLOCK, S_SYSMAP, S_UHEAD, S_VA, S_XHEAD,
-    SRC_INVALID, SRC_STABLE,
+    S_REALLOC, S_REQ, S_SIZE, S_SPACE, S_SRC, S_SRCLOCK, S_SYSMAP, S_UHEAD, S_UNSEEN, S_UXHEAD,
+    S_VA, S_XHEAD, SRC_INVALID, SRC_STABLE, UX_NEXT, UX_PROC, UX_VA, NUX,
 )
 
 # --- inputs -----------------------------------------------------------------------------
@@ -122,6 +130,7 @@ class ReplaySizes(NamedTuple):
     n_locks: int
     n_rsv: int
     n_addresses: int
+    n_unmaps: int
 
 
 class Scratch(NamedTuple):
@@ -322,7 +331,9 @@ def _cache_conflict(S, M, IV, ivn, s, c):
 
 
 def _release_sysmap(S, M, sysva, s, i, ti, reason):
-    """End slot s's own system mapping (if any) at stream event i."""
+    """End slot s's own system mapping (if any) at stream event i: from now on it has
+    none, also if it was first seen mid-life (no system mapping unseen any more)."""
+    S[s, S_UNSEEN] &= ~US_SYSMAP
     sm = S[s, S_SYSMAP]
     if sm >= 0:
         M[sm, M_END_EV] = i
@@ -331,6 +342,41 @@ def _release_sysmap(S, M, sysva, s, i, ti, reason):
         if M[sm, M_VA] in sysva:
             del sysva[M[sm, M_VA]]
         S[s, S_SYSMAP] = -1
+
+
+def _lock_unknown(S, s, kind):
+    """1 if slot s may be probe-locked for all the trace showed (first seen mid-life, no
+    lock or unlock since, and not of a kind that is never locked); else 0."""
+    if S[s, S_LOCKST] == LS_UNKNOWN and not (kind & (K_NONPAGED | K_PAGES | K_PARTIAL)):
+        return 1
+    return 0
+
+
+def _ux_unmapped(UX, head, x, p):
+    """1 if user address x was unmapped (in process instance p; -1 on either side: any)
+    on the list of UX records from head; else 0."""
+    u = head
+    while u >= 0:
+        if UX[u, UX_VA] == x and (UX[u, UX_PROC] == p or UX[u, UX_PROC] == -1 or p == -1):
+            return 1
+        u = UX[u, UX_NEXT]
+    return 0
+
+
+def _ux_add(S, UX, nux, s, x, p):
+    """Record that an unmap released user address x (in process instance p) of slot s, if
+    it was first seen mid-life (only there can an unmap end a mapping the trace never
+    showed). Returns the UX record count."""
+    if not (S[s, S_UNSEEN] & US_USERMAP):
+        return nux
+    head = S[s, S_UXHEAD]
+    if head >= 0 and UX[head, UX_VA] == x and UX[head, UX_PROC] == p:
+        return nux  # the same address again (a map/unmap cycle): recorded
+    UX[nux, UX_VA] = x
+    UX[nux, UX_PROC] = p
+    UX[nux, UX_NEXT] = head
+    S[s, S_UXHEAD] = nux
+    return nux + 1
 
 
 def _end_lock(L, F, live_lock, nl_live, lk, i, ti, reason):
@@ -442,7 +488,8 @@ def _at_trace_end(F, nf, S, M, L, RV, t, ns, nrv):
         if S[s, S_FREED] == 1 or S[s, S_REALLOC] == 1:
             continue
         sm = S[s, S_SYSMAP]
-        if sm >= 0 and S[s, S_LOCKST] != LS_LOCKED and not (kind & K_NONPAGED):
+        if sm >= 0 and S[s, S_LOCKST] != LS_LOCKED and not (kind & K_NONPAGED) and \
+                _lock_unknown(S, s, kind) == 0:
             ev0 = M[sm, M_START_EV]
             nf = _finding_from(F, nf, KMAP_LEAK, ev0, s, M[sm, M_PROC], t[ev0], mapping=sm)
         if (kind & K_IOALLOC) and S[s, S_IRP] == -1:
@@ -541,6 +588,7 @@ def _first_seen(S, slot_of, ns, e, i, a, mid, x_va, x_size):
         S[s, S_VA] = x_va
         S[s, S_SIZE] = x_size
     S[s, S_LOCKST] = LS_UNKNOWN
+    S[s, S_UNSEEN] = US_SYSMAP | US_USERMAP  # mappings made before the trace: unknown
     S[s, S_FREED] = 0
     S[s, S_NUSER] = 0
     S[s, S_PAGESFREED] = 0
@@ -651,6 +699,7 @@ def _on_alloc(S, IV, ivn, slot_of, irp_head, ns, s, e, i, p, a, mid, row, va, si
     S[s, S_SIZE] = size[row]
     S[s, S_REQ] = req[row]
     S[s, S_LOCKST] = LS_UNLOCKED
+    S[s, S_UNSEEN] = 0
     S[s, S_FREED] = 0
     S[s, S_NUSER] = 0
     S[s, S_PAGESFREED] = 0
@@ -782,12 +831,14 @@ def _on_free(F, nf, S, M, L, IV, ivn, sysva, s, kind, e, i, p, ti):
         m = M[m, M_NEXT]
     sm = S[s, S_SYSMAP]
     if sm >= 0 and not (e != E_FREEPAGES and S[s, S_LOCKST] == LS_LOCKED):
-        if e != E_FREEPAGES and not (kind & K_PARTIAL):
+        # not a leak of a probe-locked MDL (nor, its lock state unknown, of one that may be)
+        if e != E_FREEPAGES and not (kind & K_PARTIAL) and _lock_unknown(S, s, kind) == 0:
             nf = _finding_from(F, nf, KMAP_LEAK, i, s, p, ti, since=M[sm, M_START_EV], mapping=sm)
         _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
     _iv_clear(S, IV, ivn, s)
     if e == E_FREEPAGES:
         S[s, S_PAGESFREED] = 1
+        S[s, S_UNSEEN] &= ~US_SYSMAP  # it released any system mapping
     else:
         S[s, S_FREED] = 1
         S[s, S_FREE_EV] = i
@@ -848,19 +899,25 @@ def _on_map(F, nf, S, M, IV, ivn, sysva, live_user, nm, nu, s, kind, i, p, ti, r
     else:
         S[s, S_SYSMAP] = m
         sysva[x] = m
+        # an MDL first seen mid-life: taken to have had none before (as an unknown lock
+        # state is taken to be unlocked by a lock)
+        S[s, S_UNSEEN] &= ~US_SYSMAP
     return nf, nm, nu
 
 
-def _on_unmap(F, nf, S, M, sysva, live_user, nu, s, kind, i, p, ti, row, mva):
+def _on_unmap(F, nf, S, M, UX, nux, sysva, live_user, nu, s, kind, i, p, ti, row, mva):
     """MmUnmapLockedPages: ends the user mapping at that address (in its own process) or the
-    system mapping. Returns the finding and live-user-mapping counts."""
+    system mapping. An MDL first seen mid-life may have mappings made before the trace:
+    an unmap that names none the trace showed ends one of those, unless the trace saw that
+    address unmapped already (then it is a second unmap). Returns the finding,
+    live-user-mapping and unmapped-user-address counts."""
     x = mva[row]
     if x == 0:
         if S[s, S_FAILMAP] >= 0:
             nf = _finding_at(F, nf, MAP_FAILED_UNCHECKED, i, s, p, ti, since=S[s, S_FAILMAP])
         else:
             nf = _finding_at(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, p, ti)
-        return nf, nu
+        return nf, nu, nux
     if _is_user(x):
         m = S[s, S_UHEAD]
         while m >= 0 and M[m, M_VA] != x:
@@ -869,9 +926,10 @@ def _on_unmap(F, nf, S, M, sysva, live_user, nu, s, kind, i, p, ti, row, mva):
             if p != -1 and p != M[m, M_PROC]:
                 nf = _finding_at(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, M[m, M_PROC], ti,
                                  since=M[m, M_START_EV], mapping=m)
-                return nf, nu
+                return nf, nu, nux
+            nux = _ux_add(S, UX, nux, s, x, M[m, M_PROC])
             nu = _end_user_mapping(F, S, M, live_user, nu, s, m, i, ti, R_UNMAP)
-            return nf, nu
+            return nf, nu, nux
         m = S[s, S_XHEAD]
         while m >= 0 and M[m, M_VA] != x:
             m = M[m, M_NEXT]
@@ -879,16 +937,23 @@ def _on_unmap(F, nf, S, M, sysva, live_user, nu, s, kind, i, p, ti, row, mva):
             nf = _finding_at(F, nf, USER_UNMAP_AFTER_OWNER_EXIT, i, s, M[m, M_PROC], ti,
                              since=M[m, M_START_EV], mapping=m)
             S[s, S_XHEAD] = _unlink(M, S[s, S_XHEAD], m)
-            return nf, nu
+            nux = _ux_add(S, UX, nux, s, x, p)
+            return nf, nu, nux
+        if (S[s, S_UNSEEN] & US_USERMAP) and _ux_unmapped(UX, S[s, S_UXHEAD], x, p) == 0:
+            nux = _ux_add(S, UX, nux, s, x, p)  # a mapping made before the trace ends
+            return nf, nu, nux
         nf = _finding_at(F, nf, USER_MAP_UNBALANCED, i, s, p, ti)
-        return nf, nu
+        return nf, nu, nux
     if (kind & K_NONPAGED) and x == S[s, S_VA]:
         nf = _finding_at(F, nf, KUNMAP_NONPAGED_MDL, i, s, p, ti)
-        return nf, nu
+        return nf, nu, nux
     sm = S[s, S_SYSMAP]
+    if sm < 0 and (S[s, S_UNSEEN] & US_SYSMAP) and not (x in sysva):
+        S[s, S_UNSEEN] &= ~US_SYSMAP  # its system mapping made before the trace ends
+        return nf, nu, nux
     if sm < 0 and (kind & K_PARTIAL):
         nf = _finding_at(F, nf, PARTIAL_UNMAP_ILLEGAL, i, s, p, ti)
-        return nf, nu
+        return nf, nu, nux
     if sm >= 0 and M[sm, M_VA] == x:
         M[sm, M_END_EV] = i
         M[sm, M_END_T] = ti
@@ -901,7 +966,7 @@ def _on_unmap(F, nf, S, M, sysva, live_user, nu, s, kind, i, p, ti, row, mva):
         nf = _finding_at(F, nf, KUNMAP_WRONG_VA_OR_MDL, i, s, p, ti, since=rel)
     else:
         nf = _finding_at(F, nf, KUNMAP_NOT_MAPPED, i, s, p, ti)
-    return nf, nu
+    return nf, nu, nux
 
 
 def replay(inp, sizes, scratch):
@@ -914,6 +979,7 @@ def replay(inp, sizes, scratch):
     mdl_id, src_id = inp.mdl_id, inp.src_id
     slot_of, sysva, rsv, irp_head = scratch.slot_of, scratch.sysva, scratch.rsv, scratch.irp_head
     n_slots, n_maps, n_locks, n_rsv = sizes.n_slots, sizes.n_maps, sizes.n_locks, sizes.n_rsv
+    n_unmaps = sizes.n_unmaps
     n = ev.shape[0]
     S = np.full((n_slots + 1, NS), -1, dtype=np.int64)
     M = np.full((n_maps + 1, NM), -1, dtype=np.int64)
@@ -923,9 +989,11 @@ def replay(inp, sizes, scratch):
     live_lock = np.empty(n_locks + 1, dtype=np.int64)
     RV = np.full((n_rsv + 1, NRV), -1, dtype=np.int64)
     IV = np.full((n_slots + 1, NIV), -1, dtype=np.int64)
+    UX = np.full((n_unmaps + 1, NUX), -1, dtype=np.int64)
     ivn = np.zeros(2, dtype=np.int64)  # live intervals, longest interval
     n_procs = proc_is_system.shape[0]
     nrv = 0
+    nux = 0
     nu = 0
     nl_live = 0
     ns = 0
@@ -1022,7 +1090,8 @@ def replay(inp, sizes, scratch):
             continue
 
         if e == E_UNMAP:
-            nf, nu = _on_unmap(F, nf, S, M, sysva, live_user, nu, s, kind, i, p, ti, row, mva)
+            nf, nu, nux = _on_unmap(F, nf, S, M, UX, nux, sysva, live_user, nu, s, kind, i, p,
+                                    ti, row, mva)
             continue
 
 
@@ -1038,8 +1107,8 @@ _INLINED = (_on_rsv_alloc, _on_rsv_free, _on_irp_complete, _first_seen, _on_buil
 _JIT_HELPERS = _INLINED + (
     _is_user, _is_kernel, _grow, _add_finding, _finding_at, _finding_from, _exposure_from, _unlink,
     _live_remove, _iv_lower, _iv_clear, _iv_set, _clashing_mapping, _cache_conflict,
-    _release_sysmap, _end_lock, _source_gone, _short_use, _rsv_call, _on_process_end,
-    _at_trace_end, _end_user_mapping)
+    _release_sysmap, _lock_unknown, _ux_unmapped, _ux_add, _end_lock, _source_gone, _short_use,
+    _rsv_call, _on_process_end, _at_trace_end, _end_user_mapping)
 
 
 #: The hot call families: spliced into the loop of the compiled ``replay`` (``splice.py``);

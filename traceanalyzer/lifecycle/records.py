@@ -4,9 +4,9 @@ The kernel (``kernel.py`` and its handlers) writes 2-D int64 record tables, -1 =
 absent; ``tables.py`` decodes them into named tables. Columns of each table:
 
 slots (one per MDL lifetime, ``S_*``), mappings (``M_*``), locks (``L_*``), findings
-(``F_*``), and two tables the kernel keeps to itself: reservations (``RV_*``,
-MmAllocateMappingAddress ranges, they only surface as RESERVED_* findings) and the page
-ranges (``IV_*``).
+(``F_*``), and three tables the kernel keeps to itself: reservations (``RV_*``,
+MmAllocateMappingAddress ranges, they only surface as RESERVED_* findings), the page
+ranges (``IV_*``) and the unmapped user addresses (``UX_*``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ S_SRCLOCK, S_IRPNEXT = 24, 25
 # S_SPACE: the address space of the slot's pages (see "page ranges" below; -1 unknown);
 # S_IVKEY / S_IVEND: its live page range in the interval table (-1: none)
 S_SPACE, S_IVKEY, S_IVEND = 26, 27, 28
-NS = 29
+# S_UNSEEN: what a lifetime first seen mid-life may hold that the trace never showed
+# (codes.US_* flags: a system mapping, user mappings; 0 for one allocated in the trace);
+# S_UXHEAD: its list of user addresses unmapped since (UX records, "unmapped user
+# addresses" below), -1 none
+S_UNSEEN, S_UXHEAD = 29, 30
+NS = 31
 SRC_STABLE, SRC_INVALID = -2, -3
 # page ranges: live locked (or nonpaged-built, page-allocated, partial) MDLs as intervals
 # of keys space << 36 | page (36-bit page number of a 48-bit va), sorted by start, for
@@ -36,6 +41,12 @@ PAGE_KEY_MASK = (1 << PAGE_KEY_BITS) - 1
 # reservations (MmAllocateMappingAddress), kernel-internal
 RV_VA, RV_TAG, RV_EV, RV_PROC, RV_SLOT, RV_MAP_EV, RV_FREED = 0, 1, 2, 3, 4, 5, 6
 NRV = 7
+# unmapped user addresses of lifetimes first seen mid-life, kernel-internal: each user
+# address (and effective process, -1 unknown) an unmap of the lifetime released, so that
+# unmapping it again is USER_MAP_UNBALANCED although mappings made before the trace
+# may be unmapped without one (lists from S_UXHEAD through UX_NEXT)
+UX_VA, UX_PROC, UX_NEXT = 0, 1, 2
+NUX = 3
 # mappings (M_NEXT: next user mapping of the same slot, lists from S_UHEAD / S_XHEAD;
 # M_LIVEPOS: position in the live user mappings; M_EXPO_F: the finding whose exposure
 # window this mapping keeps open)

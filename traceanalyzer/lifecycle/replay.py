@@ -17,7 +17,7 @@ from traceanalyzer.context.attribution import Context, process_index
 from traceanalyzer.lifecycle import kernel
 from traceanalyzer.lifecycle.codes import (
     E_ALLOCPAGES, E_ALLOCPAGESEX, E_IOALLOC, E_LOCK, E_LOCKPROC, E_MAP, E_MAPSC, E_PROCEND,
-    E_RSV_ALLOC, EVENT_CODE,
+    E_RSV_ALLOC, E_UNMAP, EVENT_CODE,
 )
 from traceanalyzer.model.schema import ACCESS_MODES, CACHE_TYPES, IDLE_PID, SYSTEM_PID
 from traceanalyzer.model.trace import Trace
@@ -257,6 +257,7 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
         n_locks=int(counts[[E_LOCK, E_LOCKPROC]].sum()) + 1,
         n_rsv=int(counts[E_RSV_ALLOC]) + 1,
         n_addresses=n_addresses,
+        n_unmaps=int(counts[E_UNMAP]) + 1,
     )
     use_jit = engine == "jit" or (engine == "auto" and s_ev.size >= JIT_THRESHOLD)
     return PreparedReplay(inp, sizes, s_seq, use_jit)

@@ -416,10 +416,11 @@ class Trace:
         it names the processes, threads and modules alive through the window; so is a later
         ``ImageDebugId`` (which PDB build such a module is). ``time_span_ns`` is the window,
         so an analysis of it ends there: an MDL still locked at ``end_ns`` is open at the
-        end. Every table (calls, cswitch, processes, threads, images, events) is
-        derived from the same cut. Data-quality counters of the readers are copied.
-        A window reaching past either end of the trace is cut to the trace's span; one
-        that misses it entirely is a ValueError.
+        end; one allocated before ``start_ns`` is first seen part-way through its life, its
+        lock state and mappings unknown (docs/rules.md). Every table (calls, cswitch,
+        processes, threads, images, events) is derived from the same cut. Data-quality
+        counters of the readers are copied. A window reaching past either end of the trace
+        is cut to the trace's span; one that misses it entirely is a ValueError.
         """
         lo, hi = int(start_ns), int(end_ns)
         if hi < lo:

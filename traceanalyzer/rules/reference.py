@@ -176,6 +176,18 @@ a live user mapping does unlock (that is where the exposure window comes from), 
 or MmFreePagesFromMdl under a live mapping does free. Later findings that follow from the
 first (the still-live mapping then leaking at exit) are reported too, each under its own
 rule.
+
+An MDL first seen part-way through its life (the trace, or a `trace.window`, starts after
+its IoAllocateMdl) has an unknown lock state and unknown mappings, and no rule takes
+either for granted: its first MmUnlockPages, map or lock is not UNLOCK_NOT_LOCKED,
+KMAP_UNLOCKED_MDL or DOUBLE_LOCK; its system mapping still live at IoFreeMdl or at the
+end is not KMAP_LEAK while the trace has shown neither its lock state nor its kind (it
+may be probe-locked, and MmUnlockPages releases the mapping); an unmap of a mapping the
+trace never showed made ends one made before the trace instead of being
+KUNMAP_NOT_MAPPED, USER_MAP_UNBALANCED or PARTIAL_UNMAP_ILLEGAL. What the trace does show
+counts as for any MDL: a second unmap of the same address, a system address unmapped
+after the trace showed the MDL's system mapping made, unmapped or released (MmUnlockPages,
+MmPrepareMdlForReuse, MmFreePagesFromMdl), an unlock after an unlock.
 """
 
 _IMPACT = """\
