@@ -66,6 +66,41 @@ def test_addresses_stay_unsigned_64_bit(seed: ta.Analysis):
     assert int(got["mdl"].iloc[0]) == 0xFFFFC30A4B2F1000
 
 
+def test_severity_is_ordered_in_sql(seed: ta.Analysis):
+    """info < low < medium < high < critical in comparisons, ORDER BY and min/max (it was
+    text: >= 'high' dropped critical and kept medium, ORDER BY was alphabetical)."""
+    def rules(where: str) -> list[str]:
+        return ta.sql(seed, f"select severity from findings where {where} "
+                            "order by severity")["severity"].tolist()
+    assert rules("severity >= 'high'") == ["high", "critical"]
+    assert rules("'high' > severity") == rules("findings.severity < 'high'") == ["medium"]
+    assert rules('"Severity" between \'medium\' and \'high\'') == ["medium", "high"]
+    assert rules("severity not between 'low' and 'high'") == ["critical"]
+    assert rules("severity = 'bogus' or severity in ('high')") == ["high"]
+    assert ta.sql(seed, "select f.severity from findings f, problems p "
+                        "where f.severity > p.severity order by 1")["severity"].tolist() == [
+        "high", "critical", "critical"]
+    out = ta.sql(seed, "select min(severity) as lo, max(severity) as hi from problems")
+    assert out.iloc[0].tolist() == ["medium", "critical"]
+    assert ta.sql(seed, "select greatest(severity, 'high'::severity) as s from findings "
+                        "order by s")["s"].tolist() == ["high", "high", "critical"]
+    desc = ta.sql(seed, "select severity from findings order by severity desc")
+    assert desc["severity"].tolist() == ["critical", "high", "medium"]
+    assert desc["severity"].dtype == seed.findings["severity"].dtype  # ordered Categorical
+    kind = ta.sql(seed, "select column_type from (describe findings) "
+                        "where column_name = 'severity'")["column_type"].iloc[0]
+    assert kind == "ENUM('info', 'low', 'medium', 'high', 'critical')"
+    # two literals are text, as written: 'high' < 'medium'
+    assert ta.sql(seed, "select 'high' >= 'medium' as text")["text"].tolist() == [False]
+
+
+def test_cli_query_severity_is_ordered():
+    q = "select severity from findings where severity >= 'high' order by severity"
+    rows = json.loads(_cli("query", str(SAMPLES / "seed_unlock_from_worker.csv"), q,
+                           "--json").stdout)
+    assert rows == [{"severity": "high"}, {"severity": "critical"}]
+
+
 def test_arrow_output_and_trace_tables_scanned_in_place(seed: ta.Analysis):
     out = ta.sql(seed.trace, "select event, count(*) as n from calls group by event "
                              "order by event", output="arrow")
