@@ -83,11 +83,13 @@ def test_address_columns_join_index_and_sort(seed: ta.Analysis):
     assert f.mdl.astype("uint64").dtype == "uint64" and f.mdl.to_numpy()[0] == MDL
 
 
-def test_architecture_doc_names_the_address_columns():
-    text = (SAMPLES.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
-    para = text[text.index("Address columns ("):]
-    named = re.findall(r"`(\w+)`", para[:para.index(") have the `address` dtype")])
-    assert set(named) == ADDRESS_COLUMNS
+@pytest.mark.parametrize("doc, start, end", [
+    ("architecture.md", "Address columns (", ") have the `address` dtype"),
+    ("sql.md", "(an\nunsigned 64-bit column named", ") is the `address` dtype")])
+def test_docs_name_the_address_columns(doc: str, start: str, end: str):
+    text = (SAMPLES.parent / "docs" / doc).read_text(encoding="utf-8")
+    para = text[text.index(start):]
+    assert set(re.findall(r"`(\w+)`", para[:para.index(end)])) == ADDRESS_COLUMNS
 
 
 # --- views: one process, one time range --------------------------------------------------

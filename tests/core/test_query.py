@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -167,6 +169,27 @@ def test_cli_query_prints_json_csv_and_table(locks_trace: Path):
     assert csv.splitlines() == ["process,bytes", "app.exe,8192", "db.exe,4096"]
     table = _cli("query", str(locks_trace), "select seq from calls", "--max-rows", "2").stdout
     assert "... 4 more rows" in table
+
+
+def test_cli_query_csv_and_json_write_lists_whole_and_addresses_as_hazards_does():
+    """Lists were numpy text ('[5 6 7 8]', '...' past 1000 items) in --csv, addresses
+    decimal in --csv and --json; now as hazards --csv (space-separated, 0x hex) and
+    hazards --json ("0x..." strings, lists as arrays)."""
+    seed = str(SAMPLES / "seed_unlock_from_worker.csv")
+    q = ("select mdl, evidence, range(0, 2000) as r, ['a', null] as s, null::ubigint as va "
+         "from findings where rule = 'UNLOCK_WHILE_USER_MAPPED'")
+    header, row = _cli("query", seed, q, "--csv").stdout.splitlines()
+    assert header == "mdl,evidence,r,s,va"
+    [cells] = [r for r in csv.DictReader(io.StringIO(_cli("hazards", seed, "--csv").stdout))
+               if r["rule"] == "UNLOCK_WHILE_USER_MAPPED"]
+    assert row == ",".join([cells["mdl"], cells["evidence"], " ".join(map(str, range(2000))),
+                            "a null", ""])
+    assert cells["mdl"] == "0xffffc30a4b2f1000" and cells["evidence"] == "5 6 7 8"
+    [record] = json.loads(_cli("query", seed, q, "--json").stdout)
+    [first] = [f for f in json.loads(_cli("hazards", seed, "--json").stdout)["findings"]
+               if f["rule"] == "UNLOCK_WHILE_USER_MAPPED"]
+    assert record == {"mdl": first["mdl"], "evidence": first["evidence_seq"],
+                      "r": list(range(2000)), "s": ["a", None], "va": None}
 
 
 def test_cli_query_max_rows_0_prints_the_columns_and_the_count(locks_trace: Path):
