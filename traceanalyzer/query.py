@@ -27,6 +27,7 @@ from traceanalyzer.errors import TraceError
 from traceanalyzer.model.dtypes import ADDRESS_COLUMNS, with_addresses
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.views import AnalysisView
+from traceanalyzer.vocabulary import SEVERITIES, SEVERITY_DTYPE
 
 __all__ = ["QueryError", "needs_analysis", "sql", "table_names", "TRACE_TABLES", "ANALYSIS_TABLES"]
 
@@ -77,6 +78,12 @@ _LOCKED_DOWN = {"enable_external_access": False, "autoinstall_known_extensions":
 _REFUSED_HINT = "a query reads only the trace's and the analysis's tables"
 
 
+#: In DuckDB a severity column is this ENUM, least severe first (info < low < medium <
+#: high < critical): ORDER BY, min/max, comparisons between severities follow that order.
+_CREATE_SEVERITY_TYPE = ("create type severity as enum ("
+                         + ", ".join(f"'{s}'" for s in SEVERITY_DTYPE.categories) + ")")
+
+
 def table_names(source: Source) -> list[str]:
     """The table names a query over ``source`` can use."""
     names = list(TRACE_TABLES)
@@ -90,10 +97,22 @@ def _named_tables(query: str) -> set[str]:
     identifiers are case-insensitive (``FROM Findings`` is the findings table)."""
     import duckdb
 
+    con = _connect()  # a query may name the severity type ('high'::severity)
     try:
-        return {w.split(".")[-1].lower() for w in duckdb.get_table_names(query)}
+        return {w.split(".")[-1].lower() for w in con.get_table_names(query)}
     except duckdb.Error as exc:
-        raise QueryError(_one_line(exc)) from None
+        raise _query_error(exc) from None
+    finally:
+        con.close()
+
+
+def _connect():
+    """A DuckDB connection locked down (``_LOCKED_DOWN``) that knows the severity type."""
+    import duckdb
+
+    con = duckdb.connect(config=_LOCKED_DOWN)
+    con.execute(_CREATE_SEVERITY_TYPE)
+    return con
 
 
 def needs_analysis(query: str) -> bool:
@@ -127,9 +146,12 @@ def sql(source: Source, query: str, *,
     events, trace_span) or an :class:`Analysis` (those plus findings, problems,
     lifecycles, mappings, locks, leak_timeline), or a view of one
     (``analysis.for_process(...)``, ``analysis.window(...)``: its tables, and its calls). Times are ``*_ns`` integers in trace
-    time; addresses are unsigned 64-bit integers (``printf('0x%x', mdl)`` shows hex).
+    time; addresses are unsigned 64-bit integers (``printf('0x%x', mdl)`` shows hex);
+    ``severity`` is the ENUM ``severity`` (info < low < medium < high < critical), and a
+    severity name compared with it (``severity >= 'high'``) is read as one.
     output: 'pandas' (a DataFrame; unsigned address columns such as ``mdl`` keep the
-    ``address`` dtype, shown in hex) or 'arrow' (a ``pyarrow.Table``).
+    ``address`` dtype, shown in hex, and ``severity`` the ordered Categorical of
+    ``analysis.findings``) or 'arrow' (a ``pyarrow.Table``).
 
     Raises :class:`QueryError` (one line) for invalid SQL, an unknown table/column, or a
     statement reaching outside the tables (files, URLs, ATTACH, INSTALL/LOAD, SET).
@@ -144,31 +166,100 @@ def sql(source: Source, query: str, *,
         raise QueryError("this query names an analysis table "
                          f"({', '.join(sorted(set(ANALYSIS_TABLES) & wanted))}): "
                          "pass ta.analyze(trace) instead of the trace")
-    con = duckdb.connect(config=_LOCKED_DOWN)
+    con = _connect()
     try:
         for name in sorted(wanted):
             if name in available:
-                con.register(name, _as_arrow(_table(source, name)))
+                _register(con, name, _table(source, name))
         try:
-            rel = con.sql(query)
+            rel = con.sql(_severity_literals(query))
             if rel is None:
                 raise QueryError("the statement returns no rows (use a SELECT query)")
             table = _narrow_hugeints(rel.to_arrow_table())
-        except duckdb.CatalogException as exc:
-            raise QueryError(f"{_one_line(exc)} ({_tables_hint()})") from None
-        except duckdb.PermissionException as exc:
-            raise QueryError(f"{_one_line(exc)} ({_REFUSED_HINT})") from None
         except duckdb.Error as exc:
-            if "configuration has been locked" in str(exc):
-                raise QueryError(f"{_one_line(exc)} ({_REFUSED_HINT})") from None
-            raise QueryError(_one_line(exc)) from None
+            raise _query_error(exc) from None
     finally:
         con.close()
     if output == "arrow":
         return table
     hex_columns = [f.name for f in table.schema
                    if f.name in ADDRESS_COLUMNS and pa.types.is_unsigned_integer(f.type)]
-    return with_addresses(table.to_pandas(types_mapper=_nullable_ints), hex_columns)
+    frame = with_addresses(table.to_pandas(types_mapper=_nullable_ints), hex_columns)
+    for c in frame.columns:  # the severity ENUM comes back as the analysis's severity dtype
+        dtype = frame[c].dtype
+        if isinstance(dtype, pd.CategoricalDtype) and \
+                list(dtype.categories) == list(SEVERITY_DTYPE.categories):
+            frame[c] = frame[c].astype(SEVERITY_DTYPE)
+    return frame
+
+
+def _register(con, name: str, table: Table) -> None:
+    """``table`` as ``name`` in ``con``; its severity columns (the pandas ordered
+    Categorical, Arrow reads it as text) cast to the ``severity`` ENUM in a view over it."""
+    arrow = _as_arrow(table)
+    ordered = [c for c in table.columns if table[c].dtype == SEVERITY_DTYPE] \
+        if isinstance(table, pd.DataFrame) else []
+    if not ordered:
+        con.register(name, arrow)
+        return
+    scanned = f"{name}__arrow"
+    con.register(scanned, arrow)
+    casts = ", ".join(f'cast("{c}" as severity) as "{c}"' for c in ordered)
+    con.execute(f'create view "{name}" as select * replace ({casts}) from "{scanned}"')
+
+
+_COMPARISONS = frozenset({"<", "<=", ">", ">=", "=", "==", "<>", "!="})
+
+
+def _severity_literals(query: str) -> str:
+    """``query`` with each severity name compared to a column named severity read as
+    the ENUM: ``severity >= 'high'`` -> ``severity >= 'high'::severity``, also with the
+    literal first and in ``severity [not] between 'a' and 'b'``. DuckDB compares an ENUM
+    with a string literal as text (duckdb issue 16623), where 'medium' >= 'high' and
+    'critical' < 'high'. Other text is left as written."""
+    import duckdb
+
+    spans = []  # (start, end, kind, text) of the tokens, comments left out
+    tokens = duckdb.tokenize(query)
+    for i, (start, kind) in enumerate(tokens):
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(query)
+        text = query[start:end].rstrip()
+        if kind != duckdb.token_type.comment:
+            spans.append((start, start + len(text), kind, text))
+
+    def is_severity(j: int) -> bool:
+        return 0 <= j < len(spans) and spans[j][2] == duckdb.token_type.identifier \
+            and spans[j][3].strip('"').lower() == "severity"
+
+    def word(j: int) -> str:
+        return spans[j][3].lower() if 0 <= j < len(spans) else ""
+
+    inserts = []
+    for j, (_, end, kind, text) in enumerate(spans):
+        if kind != duckdb.token_type.string_const or text[1:-1] not in SEVERITIES:
+            continue
+        compared = (word(j - 1) in _COMPARISONS and is_severity(j - 2)) or \
+            (word(j + 1) in _COMPARISONS and is_severity(j + 2))
+        low_bound = word(j - 1) == "between" and is_severity(j - 2 - (word(j - 2) == "not"))
+        high_bound = word(j - 1) == "and" and word(j - 3) == "between" and \
+            is_severity(j - 4 - (word(j - 4) == "not"))
+        if compared or low_bound or high_bound:
+            inserts.append(end)
+    for at in reversed(inserts):
+        query = query[:at] + "::severity" + query[at:]
+    return query
+
+
+def _query_error(exc: Exception) -> QueryError:
+    """DuckDB's error as one line, with what a query may name or reach."""
+    import duckdb
+
+    if isinstance(exc, duckdb.CatalogException):
+        return QueryError(f"{_one_line(exc)} ({_tables_hint()})")
+    if isinstance(exc, duckdb.PermissionException) or \
+            "configuration has been locked" in str(exc):
+        return QueryError(f"{_one_line(exc)} ({_REFUSED_HINT})")
+    return QueryError(_one_line(exc))
 
 
 def _tables_hint() -> str:

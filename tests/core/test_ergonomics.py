@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 import traceanalyzer as ta
-from traceanalyzer.model.dtypes import as_address
+from traceanalyzer.model.dtypes import ADDRESS_COLUMNS, as_address
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 MDL = 0xFFFFC30A4B2F1000
@@ -60,6 +61,35 @@ def test_address_columns_round_trip_arrow_and_pickle():
     assert str(back.dtype) == "address" and back.isna().tolist() == [False, True, False]
     assert repr(s).splitlines()[0].endswith("0xffffc30a4b2f1000")
     assert (s + 1).iloc[2] == 17
+
+
+def test_address_columns_join_index_and_sort(seed: ta.Analysis):
+    """merge/join/set_index/sort on an address column (they raised "expected
+    numpy.ndarray, got AddressArray": pandas found no index engine for the dtype)."""
+    f, lc, calls = seed.findings, seed.lifecycles, seed.trace.calls
+    merged = f.merge(lc, on="mdl", suffixes=("", "_lc"))
+    assert len(merged) == len(f) * (lc.mdl == MDL).sum() and str(merged.mdl.dtype) == "address"
+    assert len(seed.mappings.merge(lc, on="mdl")) == len(seed.mappings) * len(lc)
+    with_calls = f.merge(calls[["mdl", "event"]], on="mdl", suffixes=("", "_call"))
+    assert len(with_calls) == len(f) * len(calls) and "IoFreeMdl" in set(with_calls.event_call)
+    assert len(f.set_index("mdl").loc[MDL]) == len(f)
+    assert len(f.set_index("mdl").join(lc.set_index("mdl")[["end_state"]])) == len(f)
+    assert f.sort_values(["mdl", "time_ns"]).time_ns.is_monotonic_increasing
+    assert f.groupby("mdl").size().to_dict() == {MDL: 3}
+    assert str(f.groupby("rule").mdl.first().dtype) == "address"
+    assert str(pd.concat([f, f]).mdl.dtype) == "address"
+    assert f.drop_duplicates("mdl").mdl.tolist() == [MDL]
+    assert f.mdl.isin([MDL]).all() and f.mdl.value_counts().to_dict() == {MDL: 3}
+    assert f.mdl.astype("uint64").dtype == "uint64" and f.mdl.to_numpy()[0] == MDL
+
+
+@pytest.mark.parametrize("doc, start, end", [
+    ("architecture.md", "Address columns (", ") have the `address` dtype"),
+    ("sql.md", "(an\nunsigned 64-bit column named", ") is the `address` dtype")])
+def test_docs_name_the_address_columns(doc: str, start: str, end: str):
+    text = (SAMPLES.parent / "docs" / doc).read_text(encoding="utf-8")
+    para = text[text.index(start):]
+    assert set(re.findall(r"`(\w+)`", para[:para.index(end)])) == ADDRESS_COLUMNS
 
 
 # --- views: one process, one time range --------------------------------------------------

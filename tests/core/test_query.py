@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -64,6 +66,41 @@ def test_addresses_stay_unsigned_64_bit(seed: ta.Analysis):
                        "where mdl is not null")
     assert got["hex"].tolist() == ["0xffffc30a4b2f1000"]
     assert int(got["mdl"].iloc[0]) == 0xFFFFC30A4B2F1000
+
+
+def test_severity_is_ordered_in_sql(seed: ta.Analysis):
+    """info < low < medium < high < critical in comparisons, ORDER BY and min/max (it was
+    text: >= 'high' dropped critical and kept medium, ORDER BY was alphabetical)."""
+    def rules(where: str) -> list[str]:
+        return ta.sql(seed, f"select severity from findings where {where} "
+                            "order by severity")["severity"].tolist()
+    assert rules("severity >= 'high'") == ["high", "critical"]
+    assert rules("'high' > severity") == rules("findings.severity < 'high'") == ["medium"]
+    assert rules('"Severity" between \'medium\' and \'high\'') == ["medium", "high"]
+    assert rules("severity not between 'low' and 'high'") == ["critical"]
+    assert rules("severity = 'bogus' or severity in ('high')") == ["high"]
+    assert ta.sql(seed, "select f.severity from findings f, problems p "
+                        "where f.severity > p.severity order by 1")["severity"].tolist() == [
+        "high", "critical", "critical"]
+    out = ta.sql(seed, "select min(severity) as lo, max(severity) as hi from problems")
+    assert out.iloc[0].tolist() == ["medium", "critical"]
+    assert ta.sql(seed, "select greatest(severity, 'high'::severity) as s from findings "
+                        "order by s")["s"].tolist() == ["high", "high", "critical"]
+    desc = ta.sql(seed, "select severity from findings order by severity desc")
+    assert desc["severity"].tolist() == ["critical", "high", "medium"]
+    assert desc["severity"].dtype == seed.findings["severity"].dtype  # ordered Categorical
+    kind = ta.sql(seed, "select column_type from (describe findings) "
+                        "where column_name = 'severity'")["column_type"].iloc[0]
+    assert kind == "ENUM('info', 'low', 'medium', 'high', 'critical')"
+    # two literals are text, as written: 'high' < 'medium'
+    assert ta.sql(seed, "select 'high' >= 'medium' as text")["text"].tolist() == [False]
+
+
+def test_cli_query_severity_is_ordered():
+    q = "select severity from findings where severity >= 'high' order by severity"
+    rows = json.loads(_cli("query", str(SAMPLES / "seed_unlock_from_worker.csv"), q,
+                           "--json").stdout)
+    assert rows == [{"severity": "high"}, {"severity": "critical"}]
 
 
 def test_arrow_output_and_trace_tables_scanned_in_place(seed: ta.Analysis):
@@ -132,6 +169,27 @@ def test_cli_query_prints_json_csv_and_table(locks_trace: Path):
     assert csv.splitlines() == ["process,bytes", "app.exe,8192", "db.exe,4096"]
     table = _cli("query", str(locks_trace), "select seq from calls", "--max-rows", "2").stdout
     assert "... 4 more rows" in table
+
+
+def test_cli_query_csv_and_json_write_lists_whole_and_addresses_as_hazards_does():
+    """Lists were numpy text ('[5 6 7 8]', '...' past 1000 items) in --csv, addresses
+    decimal in --csv and --json; now as hazards --csv (space-separated, 0x hex) and
+    hazards --json ("0x..." strings, lists as arrays)."""
+    seed = str(SAMPLES / "seed_unlock_from_worker.csv")
+    q = ("select mdl, evidence, range(0, 2000) as r, ['a', null] as s, null::ubigint as va "
+         "from findings where rule = 'UNLOCK_WHILE_USER_MAPPED'")
+    header, row = _cli("query", seed, q, "--csv").stdout.splitlines()
+    assert header == "mdl,evidence,r,s,va"
+    [cells] = [r for r in csv.DictReader(io.StringIO(_cli("hazards", seed, "--csv").stdout))
+               if r["rule"] == "UNLOCK_WHILE_USER_MAPPED"]
+    assert row == ",".join([cells["mdl"], cells["evidence"], " ".join(map(str, range(2000))),
+                            "a null", ""])
+    assert cells["mdl"] == "0xffffc30a4b2f1000" and cells["evidence"] == "5 6 7 8"
+    [record] = json.loads(_cli("query", seed, q, "--json").stdout)
+    [first] = [f for f in json.loads(_cli("hazards", seed, "--json").stdout)["findings"]
+               if f["rule"] == "UNLOCK_WHILE_USER_MAPPED"]
+    assert record == {"mdl": first["mdl"], "evidence": first["evidence_seq"],
+                      "r": list(range(2000)), "s": ["a", None], "va": None}
 
 
 def test_cli_query_max_rows_0_prints_the_columns_and_the_count(locks_trace: Path):

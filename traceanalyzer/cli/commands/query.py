@@ -47,12 +47,26 @@ def run(args: argparse.Namespace) -> int:
     source = analyze_trace(args, trace) if needed else trace
     result = sql(source, args.sql)
     if args.csv:
-        sys.stdout.write(csv_safe_frame(result).to_csv(index=False))
+        from traceanalyzer.render.csv_table import csv_frame
+
+        sys.stdout.write(csv_safe_frame(csv_frame(result)).to_csv(index=False))
     elif args.json:
-        sys.stdout.write(result.to_json(orient="records", indent=2) + "\n")
+        sys.stdout.write(_json_text(result))
     else:
         sys.stdout.write(_table_text(result, args.max_rows))
     return 0
+
+
+def _json_text(result) -> str:
+    """The rows as a JSON list of records: ``address`` columns as ``"0x..."`` strings
+    (as in ``hazards --json``), lists as arrays, missing values as null."""
+    from traceanalyzer.vocabulary import format_address, is_missing
+
+    out = result.copy()
+    for c in out.columns:
+        if str(out[c].dtype) == "address":
+            out[c] = [None if is_missing(x) else format_address(x) for x in out[c]]
+    return out.to_json(orient="records", indent=2) + "\n"
 
 
 def _table_text(result, max_rows: int) -> str:
