@@ -77,7 +77,10 @@ def _trace(folder: Path, kind: str, n: int) -> Path:
     if not path.exists():
         t0 = time.perf_counter()
         tmp = path.with_name(f".{path.name}.part")
-        _writer(kind)(tmp, n)
+        # written by a child process: a child's ru_maxrss includes the RSS of the process
+        # that started it (Linux keeps the high-water mark across fork and exec), so a
+        # writer run here (several GB for 10M xperf events) would inflate every later row
+        subprocess.run([sys.executable, __file__, "--write", kind, str(n), str(tmp)], check=True)
         os.replace(tmp, path)
         print(f"# wrote {path.name} ({path.stat().st_size / 1e6:,.0f} MB) in "
               f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
@@ -119,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-others", action="store_true", help="skip etl-parser and dissect.etl")
     ap.add_argument("--keep", type=Path, help="write (and reuse) the traces here")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--write", nargs=3, metavar=("KIND", "N", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.write:
+        kind, n, path = args.write
+        _writer(kind)(Path(path), int(n))
+        return 0
 
     tmp = None if args.keep else tempfile.TemporaryDirectory(prefix="ta_scaling_")
     folder = args.keep or Path(tmp.name)
