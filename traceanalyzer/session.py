@@ -122,9 +122,9 @@ def time_offsets(metas: list[dict[str, object]]) -> list[int]:
     offsets = [0] * len(metas)
     if len(starts) < 2:
         return offsets
-    clock = _shared_qpc(metas[i] for i in starts)
-    if clock is not None:
-        ticks, rate = {i: int(metas[i]["start_clock"]) for i in starts}, clock  # type: ignore[call-overload]
+    rate = _shared_qpc(metas[i] for i in starts)
+    if rate is not None:
+        ticks = {i: int(metas[i]["start_clock"]) for i in starts}  # type: ignore[call-overload]
         first = min(ticks.values())
         for i in starts:
             offsets[i] = ((ticks[i] - first) * 1_000_000_000 + rate // 2) // rate

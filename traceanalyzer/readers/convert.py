@@ -58,6 +58,19 @@ MDL_COLUMNS: frozenset[str] = frozenset({"mdl", "source_mdl"})
 BARE_HEX_DIGITS = 16
 
 
+def count_bad_cells(stats: Stats, source: str | Path, column: str | None, count: int, detail: str,
+                    first_at: str, message: str) -> None:
+    """Count ``count`` bad cells of ``column`` as ``bad_values`` (detail ``detail``), and,
+    in an MDL column, as the loss ``unreadable_mdl`` too, naming the file, where the first
+    is (``first_at``: ``line 12``, ``record at 0x1a0``) and ``message``."""
+    if not count:
+        return
+    stats.add("bad_values", count, "warning", source=str(source), detail=detail)
+    if column in MDL_COLUMNS:
+        stats.add("unreadable_mdl", count, "warning", source=str(source),
+                  detail=f"{Path(source).name} {first_at} (the first): {message}")
+
+
 def null_token_variants() -> list[str]:
     """:data:`NULL_TOKENS` in the spellings met in files (for case-sensitive matchers)."""
     return sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())} | {"NaN"})
@@ -122,12 +135,8 @@ class Problems:
         self.problem(int(lines[i]), message)
 
     def bad_cells(self, column: str | None, count: int, detail: str, line: int, message: str) -> None:
-        """Count ``count`` bad cells of ``column`` as ``bad_values`` (detail ``detail``),
-        and, in an MDL column, as ``unreadable_mdl`` too (detail: where the first is)."""
-        self.count("bad_values", count, detail=detail)
-        if column in MDL_COLUMNS:
-            self.count("unreadable_mdl", count,
-                       detail=f"{self.path.name} {self.where} {line} (the first): {message}")
+        """:func:`count_bad_cells` of this read (``line``: where the first is)."""
+        count_bad_cells(self.stats, self.path, column, count, detail, f"{self.where} {line}", message)
 
     def raise_if_strict(self) -> None:
         if self.strict and self.first is not None:

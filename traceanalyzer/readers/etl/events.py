@@ -10,7 +10,6 @@ with ``ReadOptions.extra["keep_unknown"]``).
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from traceanalyzer.readers.etl.bulk_events import (
 )
 from traceanalyzer.readers.etl.columns import ORDER_KEY, rows_table
 from traceanalyzer.errors import TraceFormatError
-from traceanalyzer.readers.convert import MDL_COLUMNS, value_for_column, why_bad
+from traceanalyzer.readers.convert import count_bad_cells, value_for_column, why_bad
 from traceanalyzer.readers.field_map import FieldMap
 from traceanalyzer.readers.etl.tracelogging import (
     TlDecodeError,
@@ -217,10 +216,8 @@ class RareDecoder:
             raise TraceFormatError(f"record at 0x{pos:x}: {cls.provider}/{event} field {field_name!r} -> "
                                    f"column {column!r}: {why_bad(column, value)}", self.src)
         what = f"{cls.provider}/{event}.{column}"
-        self.stats.add("bad_values", count, "warning", self.src, what)
-        if column in MDL_COLUMNS:
-            self.stats.add("unreadable_mdl", count, "warning", self.src,
-                           f"{Path(self.src).name} record at 0x{pos:x} (the first): {what}: {why_bad(column, value)}")
+        count_bad_cells(self.stats, self.src, column, count, what, f"record at 0x{pos:x}",
+                        f"{what}: {why_bad(column, value)}")
 
     def _unmapped_counter(self, cls: _EventClass):
         def count(field: str, n: int) -> None:
