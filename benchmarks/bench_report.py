@@ -6,24 +6,31 @@
     python benchmarks/bench_report.py --bugs 50000 --pad 10000000 --trace /tmp/b10m.csv \
         --no-parts --repeat 3 --baseline /tmp/main-wt     # A/B against main, medians of 3
 
-Builds a canonical-CSV trace in a temporary folder: ``--bugs`` request cycles in 7
-processes, each leaving one finding pair (a double lock and an unlock of an MDL that
-was never locked) from one of ``--sites`` call sites, so the findings fold into
-2 x ``--sites`` problems. Times, in this process, after one load + analysis:
+Builds a canonical-CSV trace in a temporary folder (in a child process): ``--bugs``
+request cycles in 7 processes, each leaving one finding pair (a double lock and an
+unlock of an MDL that was never locked) from one of ``--sites`` call sites, so the
+findings fold into 2 x ``--sites`` problems. ``--pad N`` adds CSwitch events until the
+trace has about N events, so the 100k findings sit in a trace of realistic size;
+``--trace FILE`` keeps it for the next run.
+
+First, end to end, the commands as a user runs them (each in its own process: wall
+time, CPU time and peak RSS of the child): ``traceanalyzer hazards TRACE`` (and
+``--json``) against ``traceanalyzer report TRACE -o DIR``, ``--repeat`` times, medians;
+then the same on a small sample trace: what the report costs on any trace (imports,
+drawing three figures, the page), the part of its difference to ``hazards --json`` that
+does not grow with the findings. ``--baseline DIR`` runs the same commands of another
+checkout alternately with ours, so a busy machine loads both alike (CPU time varies less
+than wall time there).
+
+Then, in this process, after one load + analysis (last, and the trace written by a
+child: a child's peak RSS includes that of the process that started it, so a big
+benchmark process would set the floor of every command's):
 
 * ``hazards``: the default text output (problems) and the JSON summary;
 * findings at scale (issue 15 target 4), on a fresh analysis of the same trace: the
   findings table, the problems, the ``summary()`` dict and the JSON streamed to a file;
 * ``report``: the whole report folder (PNG figures, HTML with the interactive timeline,
   summary.json), and its parts: each figure, the HTML page.
-
-Then, end to end, the commands as a user runs them (each in its own process: wall
-time, CPU time and peak RSS of the child): ``traceanalyzer hazards TRACE`` (and
-``--json``) against ``traceanalyzer report TRACE -o DIR``, ``--repeat`` times, medians;
-``--baseline DIR`` runs the same commands of another checkout alternately with ours, so
-a busy machine loads both alike (CPU time varies less than wall time there). ``--pad N``
-adds CSwitch events until the trace has about N events, so the 100k findings sit in a
-trace of realistic size; ``--trace FILE`` keeps it for the next run.
 
 The report draws problems, not findings (problem lanes above 200 findings, at most
 2,000 finding rows in the HTML, thinned interactive data), so its time should grow
@@ -57,6 +64,10 @@ from traceanalyzer.render.report_files import write_report
 from traceanalyzer.synth.scenario import Scenario
 
 MDL = 0xFFFFC30A4B000000
+
+#: A sample trace of a few events and findings: ``report`` against ``hazards`` on it is
+#: what the report costs whatever the trace (imports, drawing three figures, the page).
+SMALL_TRACE = Path(__file__).resolve().parents[1] / "sample_traces" / "seed_unlock_from_worker.csv"
 
 
 def make_trace(bugs: int, sites: int, path: Path) -> Path:
@@ -151,7 +162,8 @@ def end_to_end(path: Path, out: Path, repeat: int, baseline: str | None) -> None
         cells = "  ".join(f"{cmd} {w:.1f} / {c:.1f}" for cmd, (w, c) in med.items())
         print(f"  {name:<9} {cells}  ->  report / hazards: wall "
               f"{med['report'][0] / med['hazards'][0]:.2f}x, CPU "
-              f"{med['report'][1] / med['hazards'][1]:.2f}x")
+              f"{med['report'][1] / med['hazards'][1]:.2f}x; report - hazards --json: wall "
+              f"{med['report'][0] - med['hazards --json'][0]:+.2f} s")
 
 
 def timed(label: str, fn) -> float:
@@ -179,18 +191,33 @@ def main() -> None:
     ap.add_argument("--baseline", metavar="DIR",
                     help="a checkout of another commit (e.g. a worktree of main): its "
                     "commands run alternately with ours, A/B in the same run")
+    ap.add_argument("--write", nargs=4, metavar=("BUGS", "SITES", "PAD", "PATH"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.write:  # the child that writes the trace (see below)
+        bugs, sites, pad, out = args.write
+        make_trace(int(bugs), int(sites), Path(out))
+        if int(pad):
+            pad_with_cswitch(Path(out), int(pad))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = args.trace or Path(tmp) / "bench.csv"
         if not path.exists():
-            make_trace(args.bugs, args.sites, path)
-            if args.pad:
-                pad_with_cswitch(path, args.pad)
-        if not args.no_parts:
-            in_process(path, Path(tmp))
+            # written by a child process, and the commands run before the in-process
+            # parts: a child's ru_maxrss includes the RSS of the process that started it
+            # (kept across fork and exec), so a big benchmark process would set the floor
+            # of every command's peak RSS
+            subprocess.run([sys.executable, __file__, "--write", str(args.bugs),
+                            str(args.sites), str(args.pad), str(path)], check=True)
         if not args.no_cli:
             print("end to end (each command in its own process):")
             end_to_end(path, Path(tmp) / "cli_out", max(args.repeat, 1), args.baseline)
+            print(f"the same on a small sample trace ({SMALL_TRACE.name}): the report's "
+                  "fixed cost")
+            end_to_end(SMALL_TRACE, Path(tmp) / "cli_small", max(args.repeat, 1),
+                       args.baseline)
+        if not args.no_parts:
+            in_process(path, Path(tmp))
 
 
 def in_process(path: Path, tmp: Path) -> None:
