@@ -86,6 +86,21 @@ CASES = {
     "kernel map, IoFreeMdl": ([kmap(), FREE], []),
     "kernel map, still mapped at the end": ([kmap()], []),
     "partial MDL mapped, still mapped at the end": ([PARTIAL, kmap()], ["KMAP_LEAK"]),
+    # a mapping made before the trace, unmapped after the trace showed the unlock: it was
+    # live at the unlock (the pages were released under it)
+    "user unmap after the unlock": ([UNLOCK, unmap(USER_MAP), FREE],
+                                    ["UNLOCK_WHILE_USER_MAPPED"]),
+    "two user mappings unmapped after the unlock": (
+        [UNLOCK, unmap(USER_MAP), unmap(OTHER_USER_MAP), FREE],
+        ["UNLOCK_WHILE_USER_MAPPED", "UNLOCK_WHILE_USER_MAPPED"]),
+    "unlock, re-lock, user unmap": ([UNLOCK, LOCK, unmap(USER_MAP), UNLOCK, FREE],
+                                    ["UNLOCK_WHILE_USER_MAPPED"]),
+    "user unmap, then the unlock": ([unmap(USER_MAP), UNLOCK, FREE], []),
+    "user map in the trace, unlock, unmap": ([umap(), UNLOCK, unmap(USER_MAP), FREE],
+                                             ["UNLOCK_WHILE_USER_MAPPED"]),
+    "unlock, the same address unmapped twice": (
+        [UNLOCK, unmap(USER_MAP), unmap(USER_MAP), FREE],
+        ["UNLOCK_WHILE_USER_MAPPED", "USER_MAP_UNBALANCED"]),
     # an MDL allocated in the trace: its mapping state is known
     "allocated in the trace, user unmap": ([ALLOC, LOCK, unmap(USER_MAP), UNLOCK, FREE],
                                            ["USER_MAP_UNBALANCED"]),
@@ -134,3 +149,26 @@ def test_every_window_start_of_a_clean_sample_is_clean(name: str):
         f = ta.analyze(trace.window(t0 + 1, times[-1] + 1_000_000)).findings
         bad = f[f["severity"].astype(str).isin(["critical", "high", "medium"])]
         assert bad.empty, (t0, list(bad["rule"]))
+
+
+def test_unlock_under_a_mapping_made_before_the_trace_is_an_exposure_from_the_unlock():
+    """The finding is the unlock's (its time, thread and process), its exposure window
+    runs to the unmap that shows the mapping was live, or to a re-lock before it; the
+    unmap is evidence."""
+    for calls, end_k in (([UNLOCK, unmap(USER_MAP), FREE], 1),
+                         ([UNLOCK, LOCK, unmap(USER_MAP), UNLOCK, FREE], 1),
+                         ([UNLOCK, call("MmBuildMdlForNonPagedPool"), unmap(USER_MAP)], 2)):
+        rows = rows_of(calls)
+        a = analyze_rows(rows)
+        f = a.findings[a.findings["rule"] == "UNLOCK_WHILE_USER_MAPPED"]
+        assert len(f) == 1, calls
+        hit = f.iloc[0]
+        t_unlock = rows[len(PRELUDE)]["time_ns"]
+        assert hit["time_ns"] == hit["start_ns"] == t_unlock
+        assert hit["end_ns"] == rows[len(PRELUDE) + end_k]["time_ns"]
+        assert hit["exposure_start_ns"] == t_unlock and hit["exposure_end_ns"] == hit["end_ns"]
+        assert hit["pid"] == 100 and hit["tid"] == 1000 and hit["severity"] == "critical"
+        assert hit["event"] == "MmUnlockPages" and f"at 0x{USER_MAP:x}." in hit["message"]
+        calls_table = a.trace.table("calls").to_pandas()
+        unmap_seq = calls_table.loc[calls_table["event"] == "MmUnmapLockedPages", "seq"].iloc[0]
+        assert unmap_seq in list(hit["evidence"])

@@ -35,7 +35,10 @@ mappings (``S_UNSEEN``): no finding takes either for granted. A lock, unlock or 
 it proceeds; an unmap that names no mapping the trace showed ends one made before the
 trace, unless the trace already saw that address unmapped (of the system mapping: the
 trace showed it unmapped, released or made since). Unmapped user addresses of such MDLs
-are kept in a kernel-internal table (``UX_*``).
+are kept in a kernel-internal table (``UX_*``). An unmap of a mapping made before the
+trace, after the trace showed the MDL unlocked, shows that the mapping was live at that
+unlock: UNLOCK_WHILE_USER_MAPPED at the (first such) unlock, its exposure window up to
+the unmap or a re-lock before it.
 """
 
 from __future__ import annotations
@@ -79,7 +82,8 @@ from traceanalyzer.lifecycle.records import (
     S_ALLOC_PROC, S_END_EV, S_FAILMAP, S_FIRST_EV, S_FREE_EV, S_FREED, S_IRP, S_IRPNEXT,
     S_IVEND, S_IVKEY, S_KIND, S_LOCK, S_LOCKST, S_MDL, S_NLOCKS, S_NMAPS, S_NUSER, S_PAGESFREED,
     S_REALLOC, S_REQ, S_SIZE, S_SPACE, S_SRC, S_SRCLOCK, S_SYSMAP, S_UHEAD, S_UNSEEN, S_UXHEAD,
-    S_VA, S_XHEAD, SRC_INVALID, SRC_STABLE, UX_NEXT, UX_PROC, UX_VA, NUX,
+    S_VA, S_XHEAD, S_XUNL_END, S_XUNL_EV, S_XUNL_T, SRC_INVALID, SRC_STABLE, UX_NEXT, UX_PROC,
+    UX_VA, NUX,
 )
 
 # --- inputs -----------------------------------------------------------------------------
@@ -762,6 +766,8 @@ def _on_lock(F, nf, S, M, L, IV, ivn, live_lock, nl, nl_live, s, kind, e, i, p, 
         if fx >= 0 and F[fx, F_RULE] == UNLOCK_WHILE_USER_MAPPED and F[fx, F_END] == -1:
             F[fx, F_END] = ti
         m = M[m, M_NEXT]
+    if S[s, S_XUNL_EV] >= 0 and S[s, S_XUNL_END] < 0:
+        S[s, S_XUNL_END] = ti  # ... and so does the window of mappings made before the trace
     S[s, S_LOCKST] = LS_LOCKED
     S[s, S_LOCK] = lk
     S[s, S_NLOCKS] += 1
@@ -795,6 +801,9 @@ def _on_unlock(F, nf, S, M, L, IV, ivn, sysva, live_lock, nl_live, s, kind, i, p
             nf = _exposure_from(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti,
                                 since=M[m, M_START_EV], mapping=m, lock=S[s, S_LOCK])
         m = M[m, M_NEXT]
+    if (S[s, S_UNSEEN] & US_USERMAP) and S[s, S_XUNL_EV] < 0:
+        S[s, S_XUNL_EV] = i  # mappings made before the trace may be live: see _on_unmap
+        S[s, S_XUNL_T] = ti
     _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
     _iv_clear(S, IV, ivn, s)
     lk = S[s, S_LOCK]
@@ -941,6 +950,11 @@ def _on_unmap(F, nf, S, M, UX, nux, sysva, live_user, nu, s, kind, i, p, ti, row
             return nf, nu, nux
         if (S[s, S_UNSEEN] & US_USERMAP) and _ux_unmapped(UX, S[s, S_UXHEAD], x, p) == 0:
             nux = _ux_add(S, UX, nux, s, x, p)  # a mapping made before the trace ends
+            if S[s, S_XUNL_EV] >= 0:
+                # ... after the trace showed the MDL unlocked: it was live at that unlock
+                end = S[s, S_XUNL_END] if S[s, S_XUNL_END] >= 0 else ti
+                nf = _add_finding(F, nf, UNLOCK_WHILE_USER_MAPPED, S[s, S_XUNL_EV], s, -1, -1,
+                                  p, S[s, S_XUNL_T], end, 1, i)
             return nf, nu, nux
         nf = _finding_at(F, nf, USER_MAP_UNBALANCED, i, s, p, ti)
         return nf, nu, nux

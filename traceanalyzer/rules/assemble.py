@@ -199,12 +199,19 @@ class FindingAssembler:
         counts = p["count"].to_numpy(dtype=np.int64)
         time_ns = p["time_ns"].to_numpy(dtype=np.int64)
         call_va_text = object_array(format_address(v, "?") for v in call_va)
+
+        def rel_va() -> np.ndarray:
+            """The address the related call unmapped (an unlock under a mapping made
+            before the trace: the unmap that showed the mapping was live)."""
+            return object_array(format_address(v, "?")
+                                for v in self.take_calls("mapped_va", rel_call))
+
         fields: dict[str, Callable[[], np.ndarray]] = {  # the message template fields
             "process": lambda: object_array(i or "?" for i in image),
             "pid": lambda: _int_text(pid), "tid": lambda: _int_text(tid),
             "mdl": lambda: _hex(mdl, "?"), "bytes": lambda: _bytes_text(nbytes),
             "t_ms": lambda: object_array(map(format_ms, time_ns.tolist())),
-            "va": lambda: np.where(map_va != -1, _hex(map_va, "?"), call_va_text),
+            "va": lambda: np.where(map_va != -1, _hex(map_va, "?"), _or(call_va_text, rel_va())),
             "call_va": lambda: call_va_text,
             "irql": lambda: object_array("?" if v is None else str(int(v)) for v in irql),
             "event": lambda: event, "caller_ctx": lambda: self._context_text(ctx_proc, ctx_pid),
@@ -310,3 +317,8 @@ def typed_findings(df: pd.DataFrame) -> pd.DataFrame:
         df[c] = df[c].astype("string")
     df["severity"] = df["severity"].astype(SEVERITY_DTYPE)
     return df
+
+
+def _or(text: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``text``, with ``other`` where it is '?' (unknown)."""
+    return np.where(text == "?", other, text)

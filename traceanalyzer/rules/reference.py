@@ -187,7 +187,10 @@ trace never showed made ends one made before the trace instead of being
 KUNMAP_NOT_MAPPED, USER_MAP_UNBALANCED or PARTIAL_UNMAP_ILLEGAL. What the trace does show
 counts as for any MDL: a second unmap of the same address, a system address unmapped
 after the trace showed the MDL's system mapping made, unmapped or released (MmUnlockPages,
-MmPrepareMdlForReuse, MmFreePagesFromMdl), an unlock after an unlock.
+MmPrepareMdlForReuse, MmFreePagesFromMdl), an unlock after an unlock; and an unmap of a
+user mapping made before the trace after the trace showed the MDL unlocked, which shows
+that the mapping was live at that unlock: UNLOCK_WHILE_USER_MAPPED at the first such
+unlock, its exposure window up to that unmap (or a re-lock before it).
 """
 
 _IMPACT = """\
