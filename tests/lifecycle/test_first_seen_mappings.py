@@ -101,6 +101,12 @@ CASES = {
     "unlock, the same address unmapped twice": (
         [UNLOCK, unmap(USER_MAP), unmap(USER_MAP), FREE],
         ["UNLOCK_WHILE_USER_MAPPED", "USER_MAP_UNBALANCED"]),
+    # ... and after MmFreePagesFromMdl (page-allocated MDL): its pages were freed under it
+    "user unmap after MmFreePagesFromMdl": (
+        [call("MmFreePagesFromMdl"), unmap(USER_MAP), call("ExFreePool")],
+        ["FREE_PAGES_WHILE_USER_MAPPED"]),
+    "user unmap, then MmFreePagesFromMdl": (
+        [unmap(USER_MAP), call("MmFreePagesFromMdl"), call("ExFreePool")], []),
     # an MDL allocated in the trace: its mapping state is known
     "allocated in the trace, user unmap": ([ALLOC, LOCK, unmap(USER_MAP), UNLOCK, FREE],
                                            ["USER_MAP_UNBALANCED"]),

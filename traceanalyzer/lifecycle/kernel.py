@@ -36,9 +36,9 @@ it proceeds; an unmap that names no mapping the trace showed ends one made befor
 trace, unless the trace already saw that address unmapped (of the system mapping: the
 trace showed it unmapped, released or made since). Unmapped user addresses of such MDLs
 are kept in a kernel-internal table (``UX_*``). An unmap of a mapping made before the
-trace, after the trace showed the MDL unlocked, shows that the mapping was live at that
-unlock: UNLOCK_WHILE_USER_MAPPED at the (first such) unlock, its exposure window up to
-the unmap or a re-lock before it.
+trace, after the trace showed the MDL unlocked (its pages freed), shows that the mapping
+was live then: UNLOCK_WHILE_USER_MAPPED at the (first such) unlock, its exposure window up
+to the unmap or a re-lock before it (FREE_PAGES_WHILE_USER_MAPPED at MmFreePagesFromMdl).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ from traceanalyzer.lifecycle.records import (
     S_ALLOC_PROC, S_END_EV, S_FAILMAP, S_FIRST_EV, S_FREE_EV, S_FREED, S_IRP, S_IRPNEXT,
     S_IVEND, S_IVKEY, S_KIND, S_LOCK, S_LOCKST, S_MDL, S_NLOCKS, S_NMAPS, S_NUSER, S_PAGESFREED,
     S_REALLOC, S_REQ, S_SIZE, S_SPACE, S_SRC, S_SRCLOCK, S_SYSMAP, S_UHEAD, S_UNSEEN, S_UXHEAD,
-    S_VA, S_XHEAD, S_XUNL_END, S_XUNL_EV, S_XUNL_T, SRC_INVALID, SRC_STABLE, UX_NEXT, UX_PROC,
+    S_VA, S_XHEAD, S_XREL_END, S_XREL_EV, S_XREL_RULE, S_XREL_T, SRC_INVALID, SRC_STABLE, UX_NEXT, UX_PROC,
     UX_VA, NUX,
 )
 
@@ -766,8 +766,8 @@ def _on_lock(F, nf, S, M, L, IV, ivn, live_lock, nl, nl_live, s, kind, e, i, p, 
         if fx >= 0 and F[fx, F_RULE] == UNLOCK_WHILE_USER_MAPPED and F[fx, F_END] == -1:
             F[fx, F_END] = ti
         m = M[m, M_NEXT]
-    if S[s, S_XUNL_EV] >= 0 and S[s, S_XUNL_END] < 0:
-        S[s, S_XUNL_END] = ti  # ... and so does the window of mappings made before the trace
+    if S[s, S_XREL_RULE] == UNLOCK_WHILE_USER_MAPPED and S[s, S_XREL_END] < 0:
+        S[s, S_XREL_END] = ti  # ... and so does the window of mappings made before the trace
     S[s, S_LOCKST] = LS_LOCKED
     S[s, S_LOCK] = lk
     S[s, S_NLOCKS] += 1
@@ -801,9 +801,7 @@ def _on_unlock(F, nf, S, M, L, IV, ivn, sysva, live_lock, nl_live, s, kind, i, p
             nf = _exposure_from(F, nf, UNLOCK_WHILE_USER_MAPPED, i, s, M[m, M_PROC], ti,
                                 since=M[m, M_START_EV], mapping=m, lock=S[s, S_LOCK])
         m = M[m, M_NEXT]
-    if (S[s, S_UNSEEN] & US_USERMAP) and S[s, S_XUNL_EV] < 0:
-        S[s, S_XUNL_EV] = i  # mappings made before the trace may be live: see _on_unmap
-        S[s, S_XUNL_T] = ti
+    _released_unseen(S, s, i, ti, UNLOCK_WHILE_USER_MAPPED)
     _release_sysmap(S, M, sysva, s, i, ti, R_UNLOCK)
     _iv_clear(S, IV, ivn, s)
     lk = S[s, S_LOCK]
@@ -812,6 +810,16 @@ def _on_unlock(F, nf, S, M, L, IV, ivn, sysva, live_lock, nl_live, s, kind, i, p
     S[s, S_LOCKST] = LS_UNLOCKED
     S[s, S_LOCK] = -1
     return nf, nl_live
+
+
+def _released_unseen(S, s, i, ti, rule):
+    """Event i released the pages of slot s (the finding ``rule`` if a user mapping was
+    live): if mappings made before the trace may be, and no earlier call did, keep it for
+    an unmap of one of them to report (``S_XREL_*``, see :func:`_on_unmap`)."""
+    if (S[s, S_UNSEEN] & US_USERMAP) and S[s, S_XREL_EV] < 0:
+        S[s, S_XREL_EV] = i
+        S[s, S_XREL_T] = ti
+        S[s, S_XREL_RULE] = rule
 
 
 def _on_free(F, nf, S, M, L, IV, ivn, sysva, s, kind, e, i, p, ti):
@@ -846,6 +854,7 @@ def _on_free(F, nf, S, M, L, IV, ivn, sysva, s, kind, e, i, p, ti):
         _release_sysmap(S, M, sysva, s, i, ti, R_PAGESFREED if e == E_FREEPAGES else R_FREED)
     _iv_clear(S, IV, ivn, s)
     if e == E_FREEPAGES:
+        _released_unseen(S, s, i, ti, FREE_PAGES_WHILE_USER_MAPPED)
         S[s, S_PAGESFREED] = 1
         S[s, S_UNSEEN] &= ~US_SYSMAP  # it released any system mapping
     else:
@@ -950,11 +959,11 @@ def _on_unmap(F, nf, S, M, UX, nux, sysva, live_user, nu, s, kind, i, p, ti, row
             return nf, nu, nux
         if (S[s, S_UNSEEN] & US_USERMAP) and _ux_unmapped(UX, S[s, S_UXHEAD], x, p) == 0:
             nux = _ux_add(S, UX, nux, s, x, p)  # a mapping made before the trace ends
-            if S[s, S_XUNL_EV] >= 0:
-                # ... after the trace showed the MDL unlocked: it was live at that unlock
-                end = S[s, S_XUNL_END] if S[s, S_XUNL_END] >= 0 else ti
-                nf = _add_finding(F, nf, UNLOCK_WHILE_USER_MAPPED, S[s, S_XUNL_EV], s, -1, -1,
-                                  p, S[s, S_XUNL_T], end, 1, i)
+            if S[s, S_XREL_EV] >= 0:
+                # ... after the trace showed its pages released: it was live then
+                end = S[s, S_XREL_END] if S[s, S_XREL_END] >= 0 else ti
+                nf = _add_finding(F, nf, S[s, S_XREL_RULE], S[s, S_XREL_EV], s, -1, -1,
+                                  p, S[s, S_XREL_T], end, 1, i)
             return nf, nu, nux
         nf = _finding_at(F, nf, USER_MAP_UNBALANCED, i, s, p, ti)
         return nf, nu, nux
@@ -1122,7 +1131,7 @@ _JIT_HELPERS = _INLINED + (
     _is_user, _is_kernel, _grow, _add_finding, _finding_at, _finding_from, _exposure_from, _unlink,
     _live_remove, _iv_lower, _iv_clear, _iv_set, _clashing_mapping, _cache_conflict,
     _release_sysmap, _lock_unknown, _ux_unmapped, _ux_add, _end_lock, _source_gone, _short_use,
-    _rsv_call, _on_process_end, _at_trace_end, _end_user_mapping)
+    _rsv_call, _on_process_end, _at_trace_end, _end_user_mapping, _released_unseen)
 
 
 #: The hot call families: spliced into the loop of the compiled ``replay`` (``splice.py``);

@@ -28,12 +28,14 @@ S_SPACE, S_IVKEY, S_IVEND = 26, 27, 28
 # S_UXHEAD: its list of user addresses unmapped since (UX records, "unmapped user
 # addresses" below), -1 none
 S_UNSEEN, S_UXHEAD = 29, 30
-# S_XUNL_EV / S_XUNL_T: of a lifetime first seen mid-life, its first MmUnlockPages the
-# trace showed (event, time; -1 none) while user mappings made before the trace may be
-# live; S_XUNL_END: the time a re-lock closed that window (-1 open). An unmap of such a
-# mapping after it shows the mapping was live at the unlock: UNLOCK_WHILE_USER_MAPPED.
-S_XUNL_EV, S_XUNL_T, S_XUNL_END = 31, 32, 33
-NS = 34
+# S_XREL_EV / S_XREL_T / S_XREL_RULE: of a lifetime first seen mid-life, the first call
+# the trace showed that released its pages (MmUnlockPages: UNLOCK_WHILE_USER_MAPPED;
+# MmFreePagesFromMdl: FREE_PAGES_WHILE_USER_MAPPED; event, time, rule; -1 none) while
+# user mappings made before the trace may be live; S_XREL_END: the time a re-lock closed
+# that window (-1 open). An unmap of such a mapping after it shows the mapping was live
+# at that call: the finding of that rule.
+S_XREL_EV, S_XREL_T, S_XREL_END, S_XREL_RULE = 31, 32, 33, 34
+NS = 35
 SRC_STABLE, SRC_INVALID = -2, -3
 # page ranges: live locked (or nonpaged-built, page-allocated, partial) MDLs as intervals
 # of keys space << 36 | page (36-bit page number of a 48-bit va), sorted by start, for

@@ -190,7 +190,8 @@ after the trace showed the MDL's system mapping made, unmapped or released (MmUn
 MmPrepareMdlForReuse, MmFreePagesFromMdl), an unlock after an unlock; and an unmap of a
 user mapping made before the trace after the trace showed the MDL unlocked, which shows
 that the mapping was live at that unlock: UNLOCK_WHILE_USER_MAPPED at the first such
-unlock, its exposure window up to that unmap (or a re-lock before it).
+unlock, its exposure window up to that unmap (or a re-lock before it); after
+MmFreePagesFromMdl, FREE_PAGES_WHILE_USER_MAPPED at that call.
 """
 
 _IMPACT = """\
