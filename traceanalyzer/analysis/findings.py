@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from traceanalyzer.context.attribution import Context, asof_index
+from traceanalyzer.context.attribution import Context
+from traceanalyzer.model.asof import asof_index
 from traceanalyzer.lifecycle.replay import u64_column
 from traceanalyzer.lifecycle.tables import LifecycleTables
 from traceanalyzer.model.trace import Trace
