@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.model.asof import asof_index
+from traceanalyzer.model.instances import live_thread_index
 from traceanalyzer.model.trace import Trace
 
 #: How a call's process was found (``Context.source`` codes).
@@ -121,13 +122,8 @@ def attribute(trace: Trace) -> Context:
 
     # 2. thread instance -> owning process
     threads = trace.threads
-    t_start = threads["start_seq"].fillna(-1).to_numpy(dtype=np.int64)
-    t_end = threads["end_seq"].fillna(np.iinfo(np.int64).max).to_numpy(dtype=np.int64)
     t_pid = threads["pid"].fillna(-1).to_numpy(dtype=np.int64)
-    thread_id = asof_index(seq, tid, t_start, threads["tid"].to_numpy(dtype=np.int64))
-    alive = thread_id >= 0
-    alive[alive] = t_end[thread_id[alive]] >= seq[alive]
-    thread_id = np.where(alive, thread_id, -1)
+    thread_id = live_thread_index(threads, seq, tid)
     owner = np.full(n, -1, dtype=np.int64)
     source = np.full(n, SRC_UNRESOLVED, dtype=np.int8)
     has_thread = thread_id >= 0
@@ -141,7 +137,7 @@ def attribute(trace: Trace) -> Context:
     source[use_cs] = SRC_CSWITCH
 
     # 3. attach stacks
-    attached_pid, attach_findings = _attach_states(trace, calls, seq, tid, thread_id, t_end)
+    attached_pid, attach_findings = _attach_states(trace, calls, seq, tid, thread_id)
     pid = owner.copy()
     att = attached_pid != -1
     pid[att] = attached_pid[att]
@@ -168,7 +164,7 @@ def attribute(trace: Trace) -> Context:
 
 def _attach_states(
     trace: Trace, calls: pa.Table, seq: np.ndarray, tid: np.ndarray,
-    thread_id: np.ndarray, t_end: np.ndarray,
+    thread_id: np.ndarray,
 ) -> tuple[np.ndarray, list[AttachFinding]]:
     """Walk KeStackAttachProcess/KeUnstackDetachProcess per thread.
 
