@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from traceanalyzer.context.attribution import asof_index
+from traceanalyzer.model.asof import asof_index
 
 
 def merge_asof_index(left_seq, left_key, right_seq, right_key, strict=False) -> np.ndarray:

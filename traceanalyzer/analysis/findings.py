@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from traceanalyzer.context.attribution import Context, asof_index
+from traceanalyzer.context.attribution import Context
+from traceanalyzer.model.asof import asof_index
 from traceanalyzer.lifecycle.replay import u64_column
 from traceanalyzer.lifecycle.tables import LifecycleTables
 from traceanalyzer.model.trace import Trace
@@ -36,6 +37,10 @@ class FindingSources:
         self.call_seq = self.calls.column("seq").to_numpy()
         self.call_time = self.calls.column("time_ns").to_numpy()
         self.trace_start_ns, self.trace_end_ns = trace.time_span_ns
+        # calls before the span: the attaches a Trace.window keeps because they are open
+        # at its start. They set the context of the window's calls; no rule fires on them
+        # (their IRQL, their context) in the window, the whole trace reports those
+        self.carried = self.call_time < self.trace_start_ns
 
     def findings(self) -> pd.DataFrame:
         """The assembled findings table (columns: ``rules.assemble.FINDING_COLUMNS``)."""
@@ -74,6 +79,8 @@ class FindingSources:
         frames = []
         for fn in STATELESS_RULES.values():
             hits = fn(inp)
+            if len(hits):
+                hits = hits[~self.carried[hits["call_index"].to_numpy(dtype=np.int64)]]
             if not len(hits):
                 continue
             if slot_of_call is None:
@@ -92,7 +99,7 @@ class FindingSources:
 
     def quality_partials(self) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
-        unresolved = self.context.unresolved
+        unresolved = self.context.unresolved & ~self.carried
         if unresolved.any():
             events = np.asarray(self.calls.column("event").cast(pa.string()).to_pylist(),
                                 dtype=object)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numba as nb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceanalyzer.model.asof import asof_index
+from traceanalyzer.model.instances import live_thread_index
 from traceanalyzer.model.trace import Trace
 
 #: How a call's process was found (``Context.source`` codes).
@@ -37,72 +38,6 @@ def _col(table: pa.Table, name: str, fill: int = -1) -> np.ndarray:
     if col.null_count:
         col = pc.fill_null(col, fill)
     return col.to_numpy().astype(np.int64, copy=False)
-
-
-def asof_index(left_seq: np.ndarray, left_key: np.ndarray, right_seq: np.ndarray,
-          right_key: np.ndarray, strict: bool = False) -> np.ndarray:
-    """For each left row, the index of the right row with the same key and the greatest
-    seq <= left seq (< when strict; of right rows with equal seq, the last); -1 if none.
-    Keys equal to -1 never match.
-
-    One compiled merge of both sides in seq order (each is sorted only when it is not in
-    order already), keys numbered by a hash table: no per-key sort, no frames."""
-    out = np.full(left_seq.size, -1, dtype=np.int64)
-    if left_seq.size == 0 or right_seq.size == 0:
-        return out
-    left_seq, right_seq = _int64(left_seq), _int64(right_seq)
-    left_key, right_key = _int64(left_key), _int64(right_key)
-    keys = np.concatenate([left_key, right_key])
-    low, high = int(keys.min()), int(keys.max())
-    if low >= -1 and high < _DIRECT_KEYS:  # cpu, pid, tid: the key is its own number
-        codes, n_codes = keys, high + 1
-    else:
-        codes, uniques = pd.factorize(keys)
-        codes = codes.astype(np.int64, copy=False)
-        codes[keys == -1] = -1
-        n_codes = len(uniques)
-    n = left_seq.size
-    _asof_merge(left_seq, codes[:n], _order(left_seq), right_seq, codes[n:], _order(right_seq),
-                n_codes, strict, out)
-    return out
-
-
-#: Keys from -1 up to this are used as their own numbers by :func:`asof_index`.
-_DIRECT_KEYS = 1 << 22
-
-
-def _int64(values: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(values, dtype=np.int64)
-
-
-def _order(seq: np.ndarray) -> np.ndarray:
-    """Indexes of ``seq`` in ascending order, equal values in row order."""
-    if seq.size < 2 or bool(np.all(seq[1:] >= seq[:-1])):
-        return np.arange(seq.size, dtype=np.int64)
-    return np.argsort(seq, kind="stable").astype(np.int64, copy=False)
-
-
-@nb.njit(cache=True, nogil=True)
-def _asof_merge(lseq, lcode, lorder, rseq, rcode, rorder, n_codes, strict, out):  # pragma: no cover - compiled
-    """Walk the left rows in seq order; before each, take in every right row of smaller
-    seq (or equal, unless ``strict``) as its key's latest; ``out[i]`` = the latest right
-    row of left row i's key (-1: none). Code -1: no key."""
-    latest = np.full(max(n_codes, 1), -1, np.int64)
-    j = 0
-    n_r = rorder.shape[0]
-    for ii in range(lorder.shape[0]):
-        i = lorder[ii]
-        s = lseq[i]
-        while j < n_r:
-            r = rorder[j]
-            if rseq[r] < s or (not strict and rseq[r] == s):
-                if rcode[r] >= 0:
-                    latest[rcode[r]] = r
-                j += 1
-            else:
-                break
-        if lcode[i] >= 0:
-            out[i] = latest[lcode[i]]
 
 
 @dataclass
@@ -187,13 +122,8 @@ def attribute(trace: Trace) -> Context:
 
     # 2. thread instance -> owning process
     threads = trace.threads
-    t_start = threads["start_seq"].fillna(-1).to_numpy(dtype=np.int64)
-    t_end = threads["end_seq"].fillna(np.iinfo(np.int64).max).to_numpy(dtype=np.int64)
     t_pid = threads["pid"].fillna(-1).to_numpy(dtype=np.int64)
-    thread_id = asof_index(seq, tid, t_start, threads["tid"].to_numpy(dtype=np.int64))
-    alive = thread_id >= 0
-    alive[alive] = t_end[thread_id[alive]] >= seq[alive]
-    thread_id = np.where(alive, thread_id, -1)
+    thread_id = live_thread_index(threads, seq, tid)
     owner = np.full(n, -1, dtype=np.int64)
     source = np.full(n, SRC_UNRESOLVED, dtype=np.int8)
     has_thread = thread_id >= 0
@@ -207,7 +137,7 @@ def attribute(trace: Trace) -> Context:
     source[use_cs] = SRC_CSWITCH
 
     # 3. attach stacks
-    attached_pid, attach_findings = _attach_states(trace, calls, seq, tid, thread_id, t_end)
+    attached_pid, attach_findings = _attach_states(trace, calls, seq, tid, thread_id)
     pid = owner.copy()
     att = attached_pid != -1
     pid[att] = attached_pid[att]
@@ -234,7 +164,7 @@ def attribute(trace: Trace) -> Context:
 
 def _attach_states(
     trace: Trace, calls: pa.Table, seq: np.ndarray, tid: np.ndarray,
-    thread_id: np.ndarray, t_end: np.ndarray,
+    thread_id: np.ndarray,
 ) -> tuple[np.ndarray, list[AttachFinding]]:
     """Walk KeStackAttachProcess/KeUnstackDetachProcess per thread.
 

@@ -14,9 +14,11 @@ A circular-buffer (WPR memory mode) recording often holds only this rundown.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from traceanalyzer.model.asof import asof_index
 from traceanalyzer.model.schema import IDLE_PID, SYSTEM_PID
 
 WELL_KNOWN_IMAGES = {SYSTEM_PID: "System", IDLE_PID: "Idle"}
@@ -181,3 +183,15 @@ def _frame(rows: list[dict], columns: list[str], integers: tuple[str, ...]) -> p
         values = [r[c] for r in rows]
         data[c] = pd.array(values, dtype="Int64") if c in integers else pd.Series(values, dtype=object)
     return pd.DataFrame(data)
+
+
+def live_thread_index(threads: pd.DataFrame, seq: np.ndarray, tid: np.ndarray) -> np.ndarray:
+    """For each (seq, tid), the row of ``threads`` (``Trace.threads``) of that tid's newest
+    instance started at or before ``seq`` and not ended before it; -1 when none (tid -1:
+    none)."""
+    start = threads["start_seq"].fillna(-1).to_numpy(dtype=np.int64)
+    end = threads["end_seq"].fillna(np.iinfo(np.int64).max).to_numpy(dtype=np.int64)
+    index = asof_index(seq, tid, start, threads["tid"].to_numpy(dtype=np.int64))
+    alive = index >= 0
+    alive[alive] = end[index[alive]] >= seq[alive]
+    return np.where(alive, index, -1)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from traceanalyzer.errors import MissingEventError, TraceError
 from traceanalyzer.model import instances
+from traceanalyzer.model.asof import asof_index
 from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.dtypes import with_addresses
 from traceanalyzer.model.encoding import as_dictionary, dictionary_codes, null_column
@@ -410,7 +411,14 @@ class Trace:
         Calls, CSwitch and other events outside the window are left out; the process,
         thread and image events up to ``end_ns`` are kept (who was running and what was
         loaded when the window starts), and so is each CPU's last context switch before
-        it (so calls at its start are still attributed). The rundown of the trace end
+        it (so calls at its start are still attributed). So are the KeStackAttachProcess
+        calls still open at ``start_ns`` (no KeUnstackDetachProcess of the same thread
+        between them and it; with the CSwitch that names the thread of one without
+        ``tid``): a thread attached when the window starts is attached in it, its calls
+        run in the attached process and its detach is no DETACH_MISMATCH. These calls
+        are the only ones before ``start_ns``; they set context, no rule fires on them
+        (an attach still open at ``end_ns`` is ATTACH_UNBALANCED, at the attach, as
+        at the end of a trace). The rundown of the trace end
         (``*RundownEnd``, the only one of a memory-mode recording) is kept too, at
         ``end_ns``, for the ids nothing after the window starts, ends, loads or unloads:
         it names the processes, threads and modules alive through the window; so is a later
@@ -431,8 +439,10 @@ class Trace:
         # a window wider than the trace is the trace's span: an MDL held to the end counts
         # its bytes x seconds to the last event, not to a window end the trace never saw
         lo, hi = max(lo, first), min(hi, last)
+        tables = self._all_tables()
+        attach_rows, attach_switches = _open_attaches(tables, self.threads, lo)
         keep: list[pa.Table] = []
-        for family, t in self._all_tables().items():
+        for family, t in tables.items():
             if t.num_rows == 0:
                 continue
             times = t.column("time_ns").to_numpy()
@@ -443,7 +453,10 @@ class Trace:
                 mask |= late_rundown
             else:
                 mask = (times >= lo) & (times <= hi)
+                if family == "calls":
+                    mask[attach_rows] = True  # attached when the window starts
                 if family == "cswitch" and "cpu" in t.column_names:
+                    mask[attach_switches] = True  # the thread of such an attach without tid
                     before = np.flatnonzero(times < lo)
                     if before.size:  # each CPU's last switch before the window
                         cpus = t.column("cpu").to_numpy(zero_copy_only=False)[before]
@@ -566,6 +579,76 @@ class _FamilyPlan:
 _INSTANCE_ID = {"processes": "pid", "threads": "tid", "images": "base"}
 
 
+def _open_attaches(tables: dict[str, pa.Table], threads: pd.DataFrame,
+                   lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """The KeStackAttachProcess calls before ``lo`` still open at ``lo`` (rows of
+    ``tables['calls']``: not popped by a KeUnstackDetachProcess of the same thread before
+    ``lo``), and the CSwitch rows that name the thread of those without a ``tid`` (rows of
+    ``tables['cswitch']``), so that the window's context sees the thread attached, as the
+    whole trace's does.
+
+    The thread is resolved as ``context.attribution`` resolves it: the row's ``tid``, else
+    the thread the last CSwitch on its ``cpu`` (strictly earlier seq) switched in; keyed by
+    its thread instance while that lives, else by the tid. An attach whose thread instance
+    ended before ``lo`` is not kept (its ATTACH_UNBALANCED is not the window's). Only the
+    attach and detach calls are walked (rare)."""
+    none = np.zeros(0, dtype=np.int64)
+    calls = tables["calls"]
+    if calls.num_rows == 0:
+        return none, none
+    events = as_dictionary(calls.column("event"))
+    names = events.dictionary.to_pylist()
+    if "KeStackAttachProcess" not in names:
+        return none, none
+    codes = dictionary_codes(events)[0]
+    attach = codes == names.index("KeStackAttachProcess")
+    detach = (codes == names.index("KeUnstackDetachProcess") if "KeUnstackDetachProcess" in names
+              else np.zeros(codes.size, dtype=bool))
+    times = calls.column("time_ns").to_numpy()
+    rows = np.flatnonzero((attach | detach) & (times < lo))
+    if rows.size == 0 or not attach[rows].any():
+        return none, none
+    seq = calls.column("seq").to_numpy()[rows]
+    tid = _int_column(calls, "tid", rows)
+    switch = np.full(rows.size, -1, dtype=np.int64)
+    need = np.flatnonzero(tid == -1)
+    cs = tables["cswitch"]
+    if need.size and cs.num_rows and {"cpu", "new_tid"} <= set(cs.column_names):
+        cpu = _int_column(calls, "cpu", rows[need])
+        switch[need] = asof_index(seq[need], cpu, cs.column("seq").to_numpy(),
+                                  _int_column(cs, "cpu"), strict=True)
+        hit = need[switch[need] >= 0]
+        tid[hit] = _int_column(cs, "new_tid", switch[hit])
+    instance = instances.live_thread_index(threads, seq, tid)
+    stacks: dict[tuple[str, int], list[int]] = {}
+    for i in range(rows.size):
+        if tid[i] == -1:
+            continue  # no thread: the attach cannot be followed (context does the same)
+        key = ("instance", int(instance[i])) if instance[i] >= 0 else ("tid", int(tid[i]))
+        stack = stacks.setdefault(key, [])
+        if attach[rows[i]]:
+            stack.append(i)
+        elif stack:
+            stack.pop()
+    end_ns = threads["end_ns"]
+    open_ = [i for (kind, k), stack in stacks.items()
+             if not (kind == "instance" and not pd.isna(end_ns.iat[k]) and int(end_ns.iat[k]) < lo)
+             for i in stack]
+    if not open_:
+        return none, none
+    kept = np.sort(np.asarray(open_, dtype=np.int64))
+    return rows[kept], switch[kept][switch[kept] >= 0]
+
+
+def _int_column(table: pa.Table, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """An integer column (at ``rows``) as int64 numpy, nulls as -1."""
+    col = table.column(name)
+    if rows is not None:
+        col = col.take(pa.array(rows))
+    values = pc.fill_null(col.cast(pa.int64(), safe=False), -1).to_numpy(zero_copy_only=False)
+    return np.array(values, dtype=np.int64)  # a copy: callers write to it
+
+
 def _end_rundown_after(table: pa.Table, family: str, times: np.ndarray, hi: int) -> np.ndarray:
     """Rows of ``table`` after ``hi`` that describe an id rather than change it (the
     rundown of the trace end, ``*RundownEnd``, and ``ImageDebugId``) for an id with no
@@ -578,7 +661,7 @@ def _end_rundown_after(table: pa.Table, family: str, times: np.ndarray, hi: int)
     events = _event_strings(table)
     is_end = np.asarray(pc.fill_null(pc.or_(pc.ends_with(events, "RundownEnd"),
                                             pc.equal(events, "ImageDebugId")), False))
-    ids = np.asarray(pc.fill_null(table.column(column).cast(pa.int64(), safe=False), -1).to_numpy(zero_copy_only=False))
+    ids = _int_column(table, column)
     busy = set(ids[after & ~is_end].tolist())
     return after & is_end & (ids != -1) & ~np.isin(ids, list(busy))
 

@@ -164,6 +164,8 @@ tests, baselines, JSON, JUnit and SARIF outputs all key on them. Severity is one
 The *effective process* of a call is the process whose address space the calling thread
 uses at that moment: the top of the thread's KeStackAttachProcess stack if it is
 attached, otherwise the thread's owning process ([trace-format.md](trace-format.md#process-context)).
+A `trace.window` keeps the attaches still open at its start: a thread attached then is
+attached in the window.
 
 Pages spanned by an MDL = ceil(((va mod 4096) + size) / 4096). The bytes of a finding are
 pages x 4096 unless the rule says otherwise.
