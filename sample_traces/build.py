@@ -496,6 +496,36 @@ def freed_while_locked_process_exit() -> Story:
 
 
 @story
+def clean_cleanup_after_process_end() -> Story:
+    """A killed process's buffer released in IRP_MJ_CLEANUP, after its ProcessEnd event."""
+    s = Scenario()
+    s.system()
+    app = s.process(pid=7300, image="recorder.exe", tid=7304)
+    m, buf, umap = mdl_at(18), 0x000001D2C3A60000, 0x000001D2C7900000
+    s.at(1 * MS).allocate_mdl(app, m, va=buf, size=0x2000)
+    s.after(10 * US).probe_and_lock(app, m)
+    s.after(10 * US).map_user(app, m, umap)
+    # recorder.exe is killed: Windows logs its end as it starts to exit, then runs down
+    # its handles on its exiting thread; the driver's IRP_MJ_CLEANUP undoes everything
+    # there, in recorder.exe's context, before the address space is deleted
+    s.at(5 * MS).event("ProcessEnd", pid=app.pid, image=app.process.image)
+    s.after(10 * US).unmap(app, m, umap)
+    s.after(10 * US).unlock(app, m)
+    s.after(10 * US).free_mdl(app, m)
+    s.after(10 * US).thread_end(app)
+    return Story(
+        "clean_cleanup_after_process_end",
+        "recorder.exe is killed while its buffer is locked and mapped into it: its "
+        "ProcessEnd event comes first, then the driver's IRP_MJ_CLEANUP on its exiting "
+        "thread unmaps, unlocks and frees",
+        "LOCKED_PAGES_AT_PROCESS_EXIT, USER_MAPPING_NOT_UNMAPPED_AT_EXIT and "
+        "USER_UNMAP_AFTER_OWNER_EXIT (the cleanup runs in the exiting process, before its "
+        "address space is deleted)",
+        s,
+    )
+
+
+@story
 def double_lock_and_double_unlock() -> Story:
     """Lock twice, unlock twice; unlock of a never-probed MDL; legal relock."""
     s = Scenario()
@@ -1522,9 +1552,11 @@ NEAR_MISS: dict[str, tuple[str, ...]] = {
     "UNLOCK_WHILE_USER_MAPPED": ("clean_worker_attach_unmap",),
     "USER_UNMAP_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only",
                                  "clean_effective_pid_logged", "clean_call_then_cswitch_same_tick"),
-    "USER_UNMAP_AFTER_OWNER_EXIT": ("clean_worker_attach_unmap",),
-    "LOCKED_PAGES_AT_PROCESS_EXIT": ("clean_ioctl_lifecycle",),
-    "USER_MAPPING_NOT_UNMAPPED_AT_EXIT": ("clean_worker_attach_unmap",),
+    "USER_UNMAP_AFTER_OWNER_EXIT": ("clean_worker_attach_unmap",
+                                    "clean_cleanup_after_process_end"),
+    "LOCKED_PAGES_AT_PROCESS_EXIT": ("clean_ioctl_lifecycle", "clean_cleanup_after_process_end"),
+    "USER_MAPPING_NOT_UNMAPPED_AT_EXIT": ("clean_worker_attach_unmap",
+                                          "clean_cleanup_after_process_end"),
     "FREE_PAGES_WHILE_USER_MAPPED": ("seed_unlock_from_worker", "clean_worker_attach_unmap"),
     "USER_MAP_IN_ARBITRARY_CONTEXT": ("clean_worker_attach_unmap", "clean_cswitch_only",
                                       "unlock_twice_while_user_mapped",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -137,6 +138,28 @@ def _merge_positions(call_seq: np.ndarray, end_seq: np.ndarray) -> tuple[np.ndar
     return np.flatnonzero(~is_end), end_pos
 
 
+def _teardown_seq(call_seq: np.ndarray, call_proc: np.ndarray, ended: pd.DataFrame) -> np.ndarray:
+    """Where each ended process (rows of ``ended``) leaves the replay stream: after the
+    last call that ran in its context (its own threads, or a thread attached to it) after
+    its ProcessEnd event, else at that event. Windows logs the event as the process starts
+    to exit (PspExitProcess), before its handles are run down (IRP_MJ_CLEANUP of each, in
+    its context) and its address space deleted: an unmap or unlock there is its driver's
+    cleanup, not a call after the exit. The stream position is a seq just after that call."""
+    end_seq = ended["end_seq"].to_numpy(dtype=np.int64)
+    out = end_seq.copy()
+    if not call_seq.size or not end_seq.size:
+        return out
+    inst = ended["proc_id"].to_numpy(dtype=np.int64)
+    row_of = np.full(int(max(inst.max(), call_proc.max())) + 1, -1, dtype=np.int64)
+    row_of[inst] = np.arange(inst.size)
+    proc = np.asarray(call_proc, dtype=np.int64)
+    row = np.where(proc >= 0, row_of[np.maximum(proc, 0)], -1)
+    late = np.flatnonzero(row >= 0)
+    late = late[call_seq[late] > end_seq[row[late]]]
+    np.maximum.at(out, row[late], call_seq[late] + 1)
+    return out
+
+
 def _dense_ids(*address_arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
     """One dense id space over several address arrays (-1 stays -1); only the valid
     addresses are hashed (Arrow's dictionary_encode: ~2x pd.factorize)."""
@@ -205,9 +228,12 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
     ev = _codes(calls, "event", tuple(EVENT_CODE))
     seq = _i64(calls, "seq")
     procs = trace.processes
-    ended = procs[procs["end_seq"].notna()].sort_values("end_seq", kind="stable")
+    ended = procs[procs["end_seq"].notna()]
+    teardown = _teardown_seq(seq, ctx.proc_id, ended)
+    order = np.argsort(teardown, kind="stable")
+    ended, teardown = ended.iloc[order], teardown[order]
     pe_seq = ended["end_seq"].to_numpy(dtype=np.int64)
-    call_pos, end_pos = _merge_positions(seq, pe_seq)
+    call_pos, end_pos = _merge_positions(seq, teardown)
     m = pe_seq.size
 
     def stream(call_values: np.ndarray, end_values: np.ndarray, dtype: type = np.int64) -> np.ndarray:

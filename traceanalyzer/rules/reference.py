@@ -179,6 +179,16 @@ or MmFreePagesFromMdl under a live mapping does free. Later findings that follow
 first (the still-live mapping then leaking at exit) are reported too, each under its own
 rule.
 
+A process's exit is not the instant of its ProcessEnd event: Windows logs that event
+as the process starts to exit, then runs down its handles on its exiting thread (the
+driver's IRP_MJ_CLEANUP, in the process's context) and only then deletes its address
+space. Calls that run in the process's context after its ProcessEnd event (its own
+threads, or a thread attached to it) are its teardown: an unmap, unlock or free there is
+cleanup before the exit, and the exit rules (LOCKED_PAGES_AT_PROCESS_EXIT,
+USER_MAPPING_NOT_UNMAPPED_AT_EXIT, USER_UNMAP_AFTER_OWNER_EXIT) look at what is left
+after the last of them. Their findings keep the ProcessEnd event's time; a release from
+another context after that event comes after the exit.
+
 An MDL first seen part-way through its life (the trace, or a `trace.window`, starts after
 its IoAllocateMdl) has an unknown lock state and unknown mappings, and no rule takes
 either for granted: its first MmUnlockPages, map or lock is not UNLOCK_NOT_LOCKED,
