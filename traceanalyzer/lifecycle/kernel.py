@@ -722,7 +722,7 @@ def _on_alloc(S, IV, ivn, slot_of, irp_head, ns, s, e, i, p, a, mid, row, va, si
 
 
 def _on_lock(F, nf, S, M, L, IV, ivn, live_lock, nl, nl_live, s, kind, e, i, p, ti, row, va, size,
-             mode, ok, tproc):
+             mode, ok, tproc, proc_is_system):
     """MmProbeAndLockPages, MmProbeAndLockProcessPages: a new lock record, or the finding
     that refuses it. Returns the finding, lock and live-lock counts."""
     if ok[row] == 0:
@@ -744,7 +744,13 @@ def _on_lock(F, nf, S, M, L, IV, ivn, live_lock, nl, nl_live, s, kind, e, i, p, 
     if S[s, S_SIZE] == -1 and size[row] != -1:
         S[s, S_SIZE] = size[row]
     user = 1 if (_is_user(vs) or (vs == -1 and mode[row] == MODE_USER)) else 0
-    if user == 1 and S[s, S_ALLOC_PROC] != -1 and lproc != -1 and lproc != S[s, S_ALLOC_PROC]:
+    # the request's process: where IoAllocateMdl ran, unless that was System or Idle (a
+    # worker allocating for a request says nothing about whose buffer it is); a user
+    # buffer is never System's or Idle's (no user address space of a requester)
+    ap = S[s, S_ALLOC_PROC]
+    if user == 1 and lproc != -1 and (
+            proc_is_system[lproc] == 1
+            or (ap != -1 and proc_is_system[ap] == 0 and lproc != ap)):
         nf = _finding_at(F, nf, LOCK_IN_WRONG_PROCESS, i, s, lproc, ti,
                          since=S[s, S_ALLOC_EV], lock=nl)
     lk = nl
@@ -1070,7 +1076,7 @@ def replay(inp, sizes, scratch):
 
         if e == E_LOCK or e == E_LOCKPROC:
             nf, nl, nl_live = _on_lock(F, nf, S, M, L, IV, ivn, live_lock, nl, nl_live, s, kind, e, i, p, ti, row,
-                                       va, size, mode, ok, tproc)
+                                       va, size, mode, ok, tproc, proc_is_system)
             continue
 
         if (e == E_UNLOCK or e == E_IOFREE) and S[s, S_IRP] != -1:

@@ -18,7 +18,7 @@ import pandas as pd
 from traceanalyzer.lifecycle.tables import LifecycleTables, nullable
 from traceanalyzer.model.dtypes import as_address
 from traceanalyzer.model.encoding import dictionary_codes, gather, take_column
-from traceanalyzer.model.schema import PAGE_SIZE
+from traceanalyzer.model.schema import IDLE_PID, PAGE_SIZE, SYSTEM_PID
 from traceanalyzer.rules.catalogue import PERMANENT_LEAKS, RULES
 from traceanalyzer.rules.messages import messages_for, object_array
 from traceanalyzer.vocabulary import SEVERITY_DTYPE, SEVERITY_RANK, describe_bytes, format_address, format_ms
@@ -110,6 +110,15 @@ class FindingAssembler:
                                zip(self.image_of_proc, self.pid_of_proc.tolist())]
                               + ["an unattributed context"])
         return texts[np.where(proc < 0, len(texts) - 1, proc)]
+
+    def _requester_text(self, alloc_proc: np.ndarray) -> np.ndarray:
+        """Why a lock's process is wrong (LOCK_IN_WRONG_PROCESS): 'but the MDL was
+        allocated for image (pid)', or, where IoAllocateMdl ran in System or Idle or
+        before the trace, that the locking process has no user buffers of a requester."""
+        pid = gather(self.pid_of_proc, alloc_proc, -1)
+        user = (alloc_proc >= 0) & ~np.isin(pid, [SYSTEM_PID, IDLE_PID])
+        return np.where(user, "but the MDL was allocated for " + self._proc_text(alloc_proc),
+                        "which has no user address space of a requesting process")
 
     def _context_text(self, ctx_proc: np.ndarray, ctx_pid: np.ndarray) -> np.ndarray:
         """The context a call ran in: its process instance ('an unattributed context'
@@ -215,7 +224,7 @@ class FindingAssembler:
             "call_va": lambda: call_va_text,
             "irql": lambda: object_array("?" if v is None else str(int(v)) for v in irql),
             "event": lambda: event, "caller_ctx": lambda: self._context_text(ctx_proc, ctx_pid),
-            "other": lambda: self._proc_text(alloc_proc), "mdl_va": lambda: _hex(slot_va, "?"),
+            "other": lambda: self._requester_text(alloc_proc), "mdl_va": lambda: _hex(slot_va, "?"),
             "count": lambda: object_array(map(str, counts.tolist())),
         }
         messages = messages_for(rules, _Lazy(fields))

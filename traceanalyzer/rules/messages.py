@@ -31,7 +31,7 @@ TEMPLATES: dict[str, str] = {
     "DOUBLE_LOCK": "MmProbeAndLockPages on MDL {mdl} (buffer {mdl_va}, {bytes}) at {t_ms} in {caller_ctx}, which is already locked.",
     "FREE_MDL_WHILE_LOCKED": "IoFreeMdl of MDL {mdl} (buffer {mdl_va}) at {t_ms} in {caller_ctx} while its {bytes} are still locked; the MDL is freed, the pages stay locked.",
     "LOCKED_MDL_NEVER_UNLOCKED": "MDL {mdl} (buffer {mdl_va}, {bytes}) locked by MmProbeAndLockPages at {t_ms} in {caller_ctx} is still locked (no MmUnlockPages) when the trace ends.",
-    "LOCK_IN_WRONG_PROCESS": "MmProbeAndLockPages of user buffer {mdl_va} (MDL {mdl}) at {t_ms} in {caller_ctx}, but the MDL was allocated for {other}.",
+    "LOCK_IN_WRONG_PROCESS": "MmProbeAndLockPages of user buffer {mdl_va} (MDL {mdl}) at {t_ms} in {caller_ctx}, {other}.",
     "KMAP_UNLOCKED_MDL": "{event} of MDL {mdl} (buffer {mdl_va}) at {t_ms} in {caller_ctx}, which is neither locked, nonpaged-built nor page-allocated; no mapping is made.",
     "KMAP_SECOND_SYSTEM_MAPPING": "{event} of MDL {mdl} to {call_va} at {t_ms} in {caller_ctx}; the MDL already has a system address.",
     "KUNMAP_NOT_MAPPED": "MmUnmapLockedPages of system address {call_va} at {t_ms} in {caller_ctx}, but MDL {mdl} has no live system mapping.",
