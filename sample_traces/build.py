@@ -830,19 +830,21 @@ def lock_from_worker_wrong_process() -> Story:
 def attach_imbalance() -> Story:
     """System threads that end attached, detach without attach, or attach at trace end."""
     s = Scenario()
-    s.system()
-    w1, w2, w3 = s.system_thread(tid=260), s.system_thread(tid=264), s.system_thread(tid=268)
+    system = s.system()
+    w1, w3 = s.system_thread(tid=260), s.system_thread(tid=268)
     app = s.process(pid=15100, image="agent.exe", tid=15104)
     s.at(1 * MS).attach(w1, app)
     s.at(1 * MS + 500 * US).thread_end(w1)
+    # a thread that starts in the trace is not attached: its detach is provably unmatched
+    w2 = s.at(1 * MS + 800 * US).thread(system, tid=264)
     s.at(2 * MS).detach(w2)
     s.at(3 * MS).attach(w3, app)
     s.at(3 * MS + 10 * US).detach(w3)
     s.at(3 * MS + 200 * US).attach(w3, app)
     return Story(
         "attach_imbalance",
-        "one System thread exits while attached to agent.exe, another detaches without "
-        "an attach, a third attaches again after a balanced attach/detach and is still "
+        "one System thread exits while attached to agent.exe, another starts in the trace "
+        "and detaches without an attach, a third attaches again after a balanced attach/detach and is still "
         "attached when the trace ends",
         "the balanced attach/detach pair of the third thread",
         s,
