@@ -320,6 +320,52 @@ def clean_trace_starts_mid_mapping() -> Story:
 
 
 @story
+def clean_trace_starts_mid_attach() -> Story:
+    """System workers attached (KeStackAttachProcess) before the trace began."""
+    s = Scenario()
+    s.system()
+    w1, w2 = s.system_thread(tid=470), s.system_thread(tid=474)
+    app = s.running_process(pid=6600, image="sync.exe", tid=6604)
+    s.running_process(pid=6700, image="indexer.exe", tid=6704)
+    m1, m2 = mdl_at(82), mdl_at(83)
+    u1, u2 = 0x000001D2C7A00000, 0x000001D2C7B00000
+    # sync.exe's IOCTL allocates an MDL for its buffer and hands it to a work item that
+    # attached to sync.exe before the trace began: it locks and maps the buffer there
+    s.at(500 * US).allocate_mdl(app, m1, va=APP_BUF, size=0x2000)
+    s.at(1 * MS).probe_and_lock(w1, m1, mode="UserMode")
+    s.after(10 * US).map_user(w1, m1, u1)
+    s.after(10 * US).detach(w1)
+    # another work item attached to sync.exe and, nested, to indexer.exe before the trace:
+    # it leaves indexer.exe, serves sync.exe's second buffer there, and leaves sync.exe
+    s.at(1 * MS + 900 * US).allocate_mdl(app, m2, va=APP_BUF + 0x10000, size=0x1000)
+    s.at(2 * MS).detach(w2)
+    s.after(10 * US).probe_and_lock(w2, m2, mode="UserMode")
+    s.after(10 * US).map_user(w2, m2, u2)
+    s.after(10 * US).detach(w2)
+    # sync.exe's IRP_MJ_CLEANUP undoes both in its own context
+    s.at(3 * MS).unmap(app, m1, u1)
+    s.after(10 * US).unlock(app, m1)
+    s.after(10 * US).free_mdl(app, m1)
+    s.after(10 * US).unmap(app, m2, u2)
+    s.after(10 * US).unlock(app, m2)
+    s.after(10 * US).free_mdl(app, m2)
+    s.at(5 * MS).process_end(app)
+    return Story(
+        "clean_trace_starts_mid_attach",
+        "the trace starts while two System work items are attached to sync.exe (one of "
+        "them, nested, also to indexer.exe): each detach of an attach made before the "
+        "trace comes with no attach in it; before it, the workers lock and map "
+        "sync.exe's buffers (allocated in its IOCTLs) into sync.exe, which unmaps, "
+        "unlocks and frees them in its own context",
+        "DETACH_MISMATCH (threads alive at the trace start, which may have been attached "
+        "then); USER_MAP_IN_ARBITRARY_CONTEXT, LOCK_IN_WRONG_PROCESS, "
+        "USER_UNMAP_WRONG_PROCESS, UNLOCK_WHILE_USER_MAPPED (the calls before the last "
+        "such detach ran in the attached process, which the trace does not name)",
+        s,
+    )
+
+
+@story
 def clean_effective_pid_logged() -> Story:
     """The instrumentation logs effective_pid: it wins over the row's own pid."""
     s = Scenario()
@@ -860,19 +906,21 @@ def lock_from_worker_wrong_process() -> Story:
 def attach_imbalance() -> Story:
     """System threads that end attached, detach without attach, or attach at trace end."""
     s = Scenario()
-    s.system()
-    w1, w2, w3 = s.system_thread(tid=260), s.system_thread(tid=264), s.system_thread(tid=268)
+    system = s.system()
+    w1, w3 = s.system_thread(tid=260), s.system_thread(tid=268)
     app = s.process(pid=15100, image="agent.exe", tid=15104)
     s.at(1 * MS).attach(w1, app)
     s.at(1 * MS + 500 * US).thread_end(w1)
+    # a thread that starts in the trace is not attached: its detach is provably unmatched
+    w2 = s.at(1 * MS + 800 * US).thread(system, tid=264)
     s.at(2 * MS).detach(w2)
     s.at(3 * MS).attach(w3, app)
     s.at(3 * MS + 10 * US).detach(w3)
     s.at(3 * MS + 200 * US).attach(w3, app)
     return Story(
         "attach_imbalance",
-        "one System thread exits while attached to agent.exe, another detaches without "
-        "an attach, a third attaches again after a balanced attach/detach and is still "
+        "one System thread exits while attached to agent.exe, another starts in the trace "
+        "and detaches without an attach, a third attaches again after a balanced attach/detach and is still "
         "attached when the trace ends",
         "the balanced attach/detach pair of the third thread",
         s,
@@ -1549,9 +1597,10 @@ def clean_cache_types_per_process() -> Story:
 
 _T2_LEGAL = "t2_clean_families"
 NEAR_MISS: dict[str, tuple[str, ...]] = {
-    "UNLOCK_WHILE_USER_MAPPED": ("clean_worker_attach_unmap",),
+    "UNLOCK_WHILE_USER_MAPPED": ("clean_worker_attach_unmap", "clean_trace_starts_mid_attach"),
     "USER_UNMAP_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only",
-                                 "clean_effective_pid_logged", "clean_call_then_cswitch_same_tick"),
+                                 "clean_effective_pid_logged", "clean_call_then_cswitch_same_tick",
+                                 "clean_trace_starts_mid_attach"),
     "USER_UNMAP_AFTER_OWNER_EXIT": ("clean_worker_attach_unmap",
                                     "clean_cleanup_after_process_end"),
     "LOCKED_PAGES_AT_PROCESS_EXIT": ("clean_ioctl_lifecycle", "clean_cleanup_after_process_end"),
@@ -1560,7 +1609,8 @@ NEAR_MISS: dict[str, tuple[str, ...]] = {
     "FREE_PAGES_WHILE_USER_MAPPED": ("seed_unlock_from_worker", "clean_worker_attach_unmap"),
     "USER_MAP_IN_ARBITRARY_CONTEXT": ("clean_worker_attach_unmap", "clean_cswitch_only",
                                       "unlock_twice_while_user_mapped",
-                                      "clean_call_then_cswitch_same_tick"),
+                                      "clean_call_then_cswitch_same_tick",
+                                      "clean_trace_starts_mid_attach"),
     "USER_MAP_KERNEL_MEMORY": ("clean_worker_attach_unmap",),
     "USER_MAP_OUTSIDE_USER_RANGE": ("clean_worker_attach_unmap",),
     "CACHE_TYPE_CONFLICT": ("clean_ioctl_lifecycle", "clean_cache_types_per_process"),
@@ -1569,7 +1619,8 @@ NEAR_MISS: dict[str, tuple[str, ...]] = {
     "FREE_MDL_WHILE_LOCKED": ("clean_ioctl_lifecycle", "nonpaged_buffer_freed_while_mapped"),
     "LOCKED_MDL_NEVER_UNLOCKED": ("freed_while_locked_process_exit",
                                   "t2_irp_owned_mdl_freed_by_driver"),
-    "LOCK_IN_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only"),
+    "LOCK_IN_WRONG_PROCESS": ("clean_worker_attach_unmap", "clean_cswitch_only",
+                              "clean_trace_starts_mid_attach"),
     "KMAP_UNLOCKED_MDL": ("clean_trace_starts_mid_request", _T2_LEGAL),
     "KMAP_SECOND_SYSTEM_MAPPING": ("clean_ioctl_lifecycle",),
     "KUNMAP_NOT_MAPPED": ("clean_ioctl_lifecycle", "clean_trace_starts_mid_mapping"),
@@ -1583,7 +1634,7 @@ NEAR_MISS: dict[str, tuple[str, ...]] = {
     "KMAP_EXECUTABLE": ("clean_ioctl_lifecycle",),
     "MAP_FAILED_UNCHECKED": ("clean_ioctl_lifecycle",),
     "ATTACH_UNBALANCED": ("clean_worker_attach_unmap",),
-    "DETACH_MISMATCH": ("clean_worker_attach_unmap",),
+    "DETACH_MISMATCH": ("clean_worker_attach_unmap", "clean_trace_starts_mid_attach"),
     **{rule: (_T2_LEGAL,) for rule in (
         "UNLOCK_BUILT_OR_PARTIAL_MDL", "LOCK_BUILT_OR_PARTIAL_MDL", "KUNMAP_NONPAGED_MDL",
         "UNLOCK_ALLOCATED_PAGES_MDL", "ALLOC_PAGES_LEAK", "ALLOC_PAGES_WRONG_FREE",

@@ -147,7 +147,7 @@ def test_window_that_cuts_a_mapping_is_clean():
 
 
 @pytest.mark.parametrize("name", ["clean_ioctl_lifecycle", "clean_trace_starts_mid_mapping",
-                                  "clean_worker_attach_unmap"])
+                                  "clean_worker_attach_unmap", "clean_trace_starts_mid_attach"])
 def test_every_window_start_of_a_clean_sample_is_clean(name: str):
     """A window may start anywhere in a clean lifecycle without a finding above low."""
     trace = ta.load(SAMPLES / f"{name}.csv")

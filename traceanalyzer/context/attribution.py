@@ -3,10 +3,17 @@
 1. ``effective_pid`` on the row wins.
 2. Else the calling thread (``tid``, or the thread the last CSwitch on ``cpu`` switched
    in): if it is inside KeStackAttachProcess, the attached process (top of its attach
-   stack); otherwise its owning process from its thread instance (ThreadStart,
-   ThreadRundown, or ThreadRundownEnd: :mod:`traceanalyzer.model.instances`; else the
-   row's ``pid``; or the ``new_pid`` of that CSwitch).
+   stack); if it is inside one made before the trace began (see below), no process (-1,
+   source ``attach_before_trace``); otherwise its owning process from its thread instance
+   (ThreadStart, ThreadRundown, or ThreadRundownEnd: :mod:`traceanalyzer.model.instances`;
+   else the row's ``pid``; or the ``new_pid`` of that CSwitch).
 3. Else unresolved.
+
+A KeUnstackDetachProcess on a thread whose attach stack (as the trace shows it) is empty
+is DETACH_MISMATCH only when the thread started in the trace: a new thread is not
+attached. A thread alive when the trace began may have been attached then (once per
+such detach): the detach pops that attach, and the thread's calls from the trace start
+up to it, outside the attaches the trace shows, ran in a process the trace does not name.
 
 Everything is an as-of join on ``seq`` (:func:`asof_index`, one compiled merge) except
 the attach stacks, which are walked in order (attach calls are rare).
@@ -26,8 +33,13 @@ from traceanalyzer.model.instances import live_thread_index
 from traceanalyzer.model.trace import Trace
 
 #: How a call's process was found (``Context.source`` codes).
-SOURCE_NAMES = ("unresolved", "effective_pid", "attach", "thread", "row_pid", "cswitch_pid")
-SRC_UNRESOLVED, SRC_EFFECTIVE, SRC_ATTACH, SRC_THREAD, SRC_ROW, SRC_CSWITCH = range(6)
+#: ``attach_before_trace``: the thread was attached before the trace began, to a process
+#: the trace does not name (pid -1, but not unresolved: rules that take a call without a
+#: process as running in an arbitrary context do not fire on it).
+SOURCE_NAMES = ("unresolved", "effective_pid", "attach", "thread", "row_pid", "cswitch_pid",
+                "attach_before_trace")
+(SRC_UNRESOLVED, SRC_EFFECTIVE, SRC_ATTACH, SRC_THREAD, SRC_ROW, SRC_CSWITCH,
+ SRC_ATTACH_BEFORE_TRACE) = range(7)
 
 
 def _col(table: pa.Table, name: str, fill: int = -1) -> np.ndarray:
@@ -57,7 +69,7 @@ class Context:
     tid: resolved calling thread (-1 unknown); thread_id: thread instance (-1);
     pid: effective pid (-1 unresolved); proc_id: process instance of that pid (-1);
     owner_pid: the thread's own process (-1); source: SOURCE_NAMES code;
-    attached: the thread was inside KeStackAttachProcess.
+    attached: the thread was inside KeStackAttachProcess (also one made before the trace).
     """
 
     tid: np.ndarray
@@ -137,11 +149,14 @@ def attribute(trace: Trace) -> Context:
     source[use_cs] = SRC_CSWITCH
 
     # 3. attach stacks
-    attached_pid, attach_findings = _attach_states(trace, calls, seq, tid, thread_id)
+    attached_pid, before_trace, attach_findings = _attach_states(trace, calls, seq, tid, thread_id)
     pid = owner.copy()
     att = attached_pid != -1
     pid[att] = attached_pid[att]
     source[att] = SRC_ATTACH
+    pid[before_trace] = -1  # attached before the trace: to a process it does not name
+    source[before_trace] = SRC_ATTACH_BEFORE_TRACE
+    att |= before_trace
 
     # 4. effective_pid wins
     eff = _col(calls, "effective_pid")
@@ -165,11 +180,13 @@ def attribute(trace: Trace) -> Context:
 def _attach_states(
     trace: Trace, calls: pa.Table, seq: np.ndarray, tid: np.ndarray,
     thread_id: np.ndarray,
-) -> tuple[np.ndarray, list[AttachFinding]]:
+) -> tuple[np.ndarray, np.ndarray, list[AttachFinding]]:
     """Walk KeStackAttachProcess/KeUnstackDetachProcess per thread.
 
     Returns the attached pid for every call (-1 when not attached; a call sees the
-    state left by calls strictly before it) and the attach findings.
+    state left by calls strictly before it), whether the call ran inside an attach made
+    before the trace began (module docstring; that detach included), and the attach
+    findings.
     """
     n = calls.num_rows
     events = calls.column("event")
@@ -177,7 +194,7 @@ def _attach_states(
     is_detach = np.asarray(pc.equal(events.cast(pa.string()), "KeUnstackDetachProcess").fill_null(False))
     idx = np.flatnonzero(is_attach | is_detach)
     if idx.size == 0:
-        return np.full(n, -1, dtype=np.int64), []
+        return np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=bool), []
     target = _col(calls, "target_pid")
     times = _col(calls, "time_ns")
     # thread key: the thread instance, else the raw tid numbered after the instances
@@ -187,9 +204,13 @@ def _attach_states(
     key = np.where(thread_id >= 0, thread_id, -1)
     if raw.any():
         key[raw] = n_threads + np.unique(tid[raw], return_inverse=True)[1].reshape(-1)
+    # a thread the trace shows start (ThreadStart, or a tid reused after its end) was not
+    # attached then; any other may have been attached before the trace began
+    started = trace.threads["start_seq"].fillna(-1).to_numpy(dtype=np.int64) >= 0
     stacks: dict[int, list[tuple[int, int]]] = {}
     change_seq, change_key, change_pid = [], [], []
     findings: list[AttachFinding] = []
+    last_early_detach: dict[int, int] = {}  # thread key -> its last detach of such an attach
     for i in idx:
         k = int(key[i])
         if k == -1:
@@ -199,8 +220,11 @@ def _attach_states(
             stack.append((int(target[i]), int(i)))
         elif stack:
             stack.pop()
-        else:
+        elif k < n_threads and started[k]:
             findings.append(AttachFinding("DETACH_MISMATCH", int(i), int(times[i]), None))
+            continue
+        else:
+            last_early_detach[k] = int(seq[i])  # pops an attach made before the trace
             continue
         change_seq.append(seq[i])
         change_key.append(k)
@@ -215,12 +239,20 @@ def _attach_states(
         if k < n_threads and not pd.isna(thread_end_ns.iat[k]):
             end_ns = int(thread_end_ns.iat[k])
         findings.append(AttachFinding("ATTACH_UNBALANCED", first, int(times[first]), end_ns))
-    if not change_seq:
-        return np.full(n, -1, dtype=np.int64), findings
-    ch = asof_index(seq, key, np.asarray(change_seq, dtype=np.int64),
-               np.asarray(change_key, dtype=np.int64), strict=True)
-    pids = np.asarray(change_pid, dtype=np.int64)
     out = np.full(n, -1, dtype=np.int64)
-    out[ch >= 0] = pids[ch[ch >= 0]]
-    # a call after its thread ended is not attached any more
-    return out, findings
+    if change_seq:
+        ch = asof_index(seq, key, np.asarray(change_seq, dtype=np.int64),
+                        np.asarray(change_key, dtype=np.int64), strict=True)
+        pids = np.asarray(change_pid, dtype=np.int64)
+        out[ch >= 0] = pids[ch[ch >= 0]]
+        # a call after its thread ended is not attached any more
+    # up to a thread's last detach of an attach made before the trace, its calls outside
+    # the attaches the trace shows ran in that earlier attach
+    before_trace = np.zeros(n, dtype=bool)
+    if last_early_detach:
+        until = np.full(int(key.max()) + 1, -1, dtype=np.int64)
+        until[list(last_early_detach)] = list(last_early_detach.values())
+        has_key = key >= 0
+        before_trace[has_key] = seq[has_key] <= until[key[has_key]]
+        before_trace &= out == -1
+    return out, before_trace, findings

@@ -101,8 +101,10 @@ class ReplayInput(NamedTuple):
     (requested_size), ``mode`` (access_mode code), ``cache`` (cache_type code), ``mva``
     (mapped_va), ``ok`` (1 if the call succeeded), ``irp``, ``tproc`` (process instance
     of target_pid), ``tag`` (pool tag), ``mdl_id`` / ``src_id``
-    (dense ids of mdl / source_mdl, for ``Scratch.slot_of``). Over the process
-    instances: ``proc_is_system`` (1 for System and Idle).
+    (dense ids of mdl / source_mdl, for ``Scratch.slot_of``), ``pre_attached`` (1 when
+    the call's thread was attached before the trace began, to a process the trace does
+    not name: its ``proc`` is -1, unknown, but not an arbitrary context). Over the
+    process instances: ``proc_is_system`` (1 for System and Idle).
     """
 
     ev: np.ndarray
@@ -123,6 +125,7 @@ class ReplayInput(NamedTuple):
     src_id: np.ndarray
     cidx: np.ndarray
     proc_is_system: np.ndarray
+    pre_attached: np.ndarray
 
 
 class ReplaySizes(NamedTuple):
@@ -871,7 +874,7 @@ def _on_free(F, nf, S, M, L, IV, ivn, sysva, s, kind, e, i, p, ti):
 
 
 def _on_map(F, nf, S, M, IV, ivn, sysva, live_user, nm, nu, s, kind, i, p, ti, row, mva, ok, mode, cache,
-            proc_is_system):
+            proc_is_system, pre_attached):
     """MmMapLockedPagesSpecifyCache, MmMapLockedPages: a new mapping record (user: on the
     slot's and the global live lists; system: the slot's one), or the finding that refuses
     it. Returns the finding, mapping and live-user-mapping counts."""
@@ -884,7 +887,8 @@ def _on_map(F, nf, S, M, IV, ivn, sysva, live_user, nm, nu, s, kind, i, p, ti, r
         return nf, nm, nu
     md = mode[row]
     if md == MODE_USER:
-        if p == -1 or proc_is_system[p] == 1:
+        # no process: none attributed (arbitrary), unless attached before the trace
+        if (p == -1 and pre_attached[row] == 0) or (p != -1 and proc_is_system[p] == 1):
             nf = _finding_at(F, nf, USER_MAP_IN_ARBITRARY_CONTEXT, i, s, p, ti, mapping=nm)
         kmem = (kind & (K_NONPAGED | K_PAGES)) != 0 or _is_kernel(S[s, S_VA])
         src0 = S[s, S_SRC] if (kind & K_PARTIAL) else -1
@@ -947,7 +951,7 @@ def _on_unmap(F, nf, S, M, UX, nux, sysva, live_user, nu, s, kind, i, p, ti, row
         while m >= 0 and M[m, M_VA] != x:
             m = M[m, M_NEXT]
         if m >= 0:
-            if p != -1 and p != M[m, M_PROC]:
+            if p != -1 and M[m, M_PROC] != -1 and p != M[m, M_PROC]:  # -1: not known
                 nf = _finding_at(F, nf, USER_UNMAP_WRONG_PROCESS, i, s, M[m, M_PROC], ti,
                                  since=M[m, M_START_EV], mapping=m)
                 return nf, nu, nux
@@ -1003,6 +1007,7 @@ def replay(inp, sizes, scratch):
     tables sized by ``sizes`` (:class:`ReplaySizes`) and fresh ``scratch``
     (:class:`Scratch`). Returns the slots, mappings, locks and findings records."""
     ev, t, proc, cidx, proc_is_system = inp.ev, inp.t, inp.proc, inp.cidx, inp.proc_is_system
+    pre_attached = inp.pre_attached
     mdl, va, size, req, mode, cache = inp.mdl, inp.va, inp.size, inp.req, inp.mode, inp.cache
     mva, ok, irp, tproc, tag = inp.mva, inp.ok, inp.irp, inp.tproc, inp.tag
     mdl_id, src_id = inp.mdl_id, inp.src_id
@@ -1115,7 +1120,7 @@ def replay(inp, sizes, scratch):
 
         if e == E_MAPSC or e == E_MAP:
             nf, nm, nu = _on_map(F, nf, S, M, IV, ivn, sysva, live_user, nm, nu, s, kind, i, p, ti, row, mva, ok, mode,
-                                 cache, proc_is_system)
+                                 cache, proc_is_system, pre_attached)
             continue
 
         if e == E_UNMAP:

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from traceanalyzer.context.attribution import Context, process_index
+from traceanalyzer.context.attribution import SRC_ATTACH_BEFORE_TRACE, Context, process_index
 from traceanalyzer.lifecycle import kernel
 from traceanalyzer.lifecycle.codes import (
     E_ALLOCPAGES, E_ALLOCPAGESEX, E_IOALLOC, E_LOCK, E_LOCKPROC, E_MAP, E_MAPSC, E_PROCEND,
@@ -275,6 +275,7 @@ def prepare_replay(trace: Trace, ctx: Context, engine: Engine = "auto") -> Prepa
         tag=per_call(_i64(calls, "tag")),
         mdl_id=per_call(mdl_id, ids), src_id=per_call(src_id, ids), cidx=call_index,
         proc_is_system=np.isin(pids, [SYSTEM_PID, IDLE_PID]).astype(np.int64),
+        pre_attached=per_call(ctx.source == SRC_ATTACH_BEFORE_TRACE, CODE),
     )
     counts = np.bincount(ev[ev >= 0], minlength=len(EVENT_CODE)) if n else np.zeros(len(EVENT_CODE), int)
     sizes = kernel.ReplaySizes(

@@ -165,7 +165,10 @@ The *effective process* of a call is the process whose address space the calling
 uses at that moment: the top of the thread's KeStackAttachProcess stack if it is
 attached, otherwise the thread's owning process ([trace-format.md](trace-format.md#process-context)).
 A `trace.window` keeps the attaches still open at its start: a thread attached then is
-attached in the window.
+attached in the window. A thread alive when the trace began may have been attached then:
+its KeUnstackDetachProcess with no attach before it in the trace is no DETACH_MISMATCH
+(only a thread the trace shows start is known not to be attached), and its calls up to
+that detach ran in a process the trace does not name: no rule assumes their process.
 
 Pages spanned by an MDL = ceil(((va mod 4096) + size) / 4096). The bytes of a finding are
 pages x 4096 unless the rule says otherwise.
