@@ -31,7 +31,8 @@ baseline, not found), ERROR (unreadable, or events lost to damage: a truncated f
 corrupt buffers, truncated records, bad rows; --allow-loss accepts those). New and
 missing traces pass unless --fail-on-new SEV / --fail-on-missing. Exit 0 if nothing
 failed, 1 if a trace failed, 2 for bad usage or an unreadable or damaged trace or
-baseline.
+baseline; --update-baseline exits 0, or 2 when a trace is ERROR (it keeps its old
+entry).
 
 Traces are analysed in parallel (--jobs, default: all CPUs) or on a Dask cluster
 (--scheduler); results are cached next to the baseline by file hash, so a re-run only
