@@ -58,15 +58,34 @@ def test_two_runs_in_the_same_instant_are_both_kept(tmp_path):
 @pytest.mark.parametrize("key", [LEAK[0], LEAK[0].lower(), problem_id(*LEAK[:2]), problem_id(*LEAK[:2])[:6]])
 def test_trend_by_rule_or_fingerprint_fills_absent_runs_with_zero(history, key):
     t = finding_trend(history, key)
-    assert list(t.columns) == ["run", "time_utc", "count", "bytes", "leaked_bytes"]
+    assert list(t.columns) == ["run", "time_utc", "count", "bytes", "bytes_at_end", "bytes_leaked_at_exit"]
     assert list(t["count"]) == [1, 3, 0]
     assert list(t["bytes"]) == [8192, 24576, 0]
-    assert list(t["leaked_bytes"]) == [8192, 24576, 0]  # only a.csv, where the finding lives
+    assert list(t["bytes_leaked_at_exit"]) == [8192, 24576, 0]  # only a.csv, where the finding lives
+    assert list(t["bytes_at_end"]) == [0, 0, 0]
+
+
+def test_trend_counts_a_mapping_left_at_exit_once(tmp_path):
+    """One 8 KiB user mapping left behind by an exited process is both held at the end
+    and leaked at exit: the trend showed 16384 leaked bytes for it (the two figures were
+    added up). Each figure is now its own column and line, neither counts it twice."""
+    rows = [finding(*LEAK[:1], caller=LEAK[1], process=LEAK[2], nbytes=8192)]
+    for night, n in enumerate((1, 2)):
+        digest = digest_summary(summary(rows * n, at_end=8192 * n, at_exit=8192 * n))
+        record_run(tmp_path, compare_all({"a.csv": digest}, Baseline(), Policy()), when=T0 + timedelta(days=night))
+    t = finding_trend(tmp_path, LEAK[0], trace="a.csv")
+    assert list(t["bytes_at_end"]) == [8192, 16384] and list(t["bytes_leaked_at_exit"]) == [8192, 16384]
+    assert "leaked_bytes" not in t.columns
+    fig = plot_finding_trend(t)
+    assert [list(line.get_ydata()) for line in fig.axes[1].lines] == [[8192, 16384]] * 3
+    assert [line.get_label() for line in fig.axes[1].lines] == [
+        "finding bytes", "held at trace end", "left behind at process exit"]
 
 
 def test_trend_restricted_to_a_trace_and_unknown_findings(history):
     t = finding_trend(history, "KMAP_LEAK", trace="b.csv")
-    assert list(t["count"]) == [1, 1, 1] and list(t["leaked_bytes"]) == [0, 4096, 8192]
+    assert list(t["count"]) == [1, 1, 1] and list(t["bytes_at_end"]) == [0, 4096, 8192]
+    assert list(t["bytes_leaked_at_exit"]) == [0, 0, 0]
     with pytest.raises(TraceError, match="no finding 'NOPE'"):
         finding_trend(history, "NOPE")
     with pytest.raises(TraceError, match="history folder not found"):
@@ -91,7 +110,7 @@ def test_plot_has_count_and_bytes_panels_and_saves_png(history, tmp_path):
     fig = plot_finding_trend(t, title=LEAK[0])
     ax_count, ax_bytes = fig.axes
     assert list(ax_count.lines[0].get_ydata()) == [1, 3, 0]
-    assert [list(line.get_ydata()) for line in ax_bytes.lines] == [[8192, 24576, 0], [8192, 24576, 0]]
+    assert [list(line.get_ydata()) for line in ax_bytes.lines] == [[8192, 24576, 0], [0, 0, 0], [8192, 24576, 0]]
     assert ax_count.get_ylabel() == "occurrences" and ax_bytes.get_ylabel() == "bytes"
     out = tmp_path / "trend.png"
     fig.savefig(out)

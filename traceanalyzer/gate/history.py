@@ -23,7 +23,7 @@ from traceanalyzer.gate.digest import LEAK_METRICS
 HISTORY_FORMAT = "traceanalyzer-history"
 FINDING_COLUMNS = ["run", "time_utc", "trace", "fingerprint", "rule", "severity", "caller", "process", "count", "bytes"]
 LEAK_COLUMNS = ["run", "time_utc", "trace", "status", *LEAK_METRICS]
-TREND_COLUMNS = ["run", "time_utc", "count", "bytes", "leaked_bytes"]
+TREND_COLUMNS = ["run", "time_utc", "count", "bytes", *LEAK_METRICS]
 
 
 def record_run(
@@ -116,8 +116,11 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
         its fingerprints together). trace: restrict to one trace ID.
 
     Columns: run, time_utc, count (occurrences), bytes (the finding's summed bytes),
-    leaked_bytes (bytes_at_end + bytes_leaked_at_exit of the traces the finding was ever
-    seen in, or of ``trace``). Raises :class:`TraceError` if nothing matches.
+    bytes_at_end and bytes_leaked_at_exit (each summed over the traces the finding was
+    ever seen in, or of ``trace``; 0 where a trace did not report it). The two leak
+    figures stay apart: a user mapping left behind by an exited process is in both (it is
+    still held when the trace ends), so their sum would count its bytes twice. Raises
+    :class:`TraceError` if nothing matches.
     """
     findings, leaks = load_history(history_dir)
     if trace is not None:
@@ -135,11 +138,10 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
     traces = set(sel["trace"])
     runs = leaks[["run", "time_utc"]].drop_duplicates("run")
     per_run = sel.groupby("run")[["count", "bytes"]].sum()
-    lk = leaks[leaks["trace"].isin(traces)].copy()
-    lk["leaked_bytes"] = lk[list(LEAK_METRICS)].fillna(0).sum(axis=1)
-    leaked = lk.groupby("run")["leaked_bytes"].sum()
-    out = runs.set_index("run").join(per_run).join(leaked).fillna({"count": 0, "bytes": 0, "leaked_bytes": 0})
+    lk = leaks[leaks["trace"].isin(traces)]
+    leaked = lk[list(LEAK_METRICS)].fillna(0).groupby(lk["run"]).sum()  # per figure, never added up
+    out = runs.set_index("run").join(per_run).join(leaked).fillna(dict.fromkeys(TREND_COLUMNS[2:], 0))
     out = out.reset_index().sort_values(["time_utc", "run"])
-    for c in ("count", "bytes", "leaked_bytes"):
+    for c in TREND_COLUMNS[2:]:
         out[c] = out[c].astype("int64")
     return out[TREND_COLUMNS].reset_index(drop=True)
