@@ -112,3 +112,34 @@ def test_dask_local_cluster_gives_the_same_verdicts(tmp_path, baseline):
     assert code == remote["exit_code"] == local.result.exit_code == 1
     assert {t: v["status"] for t, v in remote["traces"].items()} == {v.trace: v.status for v in local.result.verdicts}
     assert [t for t, v in remote["traces"].items() if v["status"] == "failed"] == ["case3.csv"]
+
+
+def test_trend_takes_the_problem_id_hazards_and_the_report_show_not_a_fingerprint(tmp_path, capsys):
+    """The tester gave --trend the `fingerprint` of hazards --json and report.html and got
+    "no finding ... (fingerprint or rule ID)": the history holds problem ids. A problem id
+    from hazards --json (and the report, which now shows it) works; a fingerprint is exit 2
+    naming the problem id to use."""
+    sample = Path(__file__).resolve().parents[2] / "sample_traces" / "seed_unlock_from_worker.csv"
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    (nightly / sample.name).write_bytes(sample.read_bytes())
+    hist = tmp_path / "hist"
+    assert main(["check", str(nightly), "--baseline", str(tmp_path / "b.json"), "--update-baseline",
+                 "--history", str(hist), "--jobs", "1", "--no-cache"]) == 0
+    capsys.readouterr()
+    assert main(["hazards", str(sample), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    problem = next(p for p in doc["problems"] if p["rule"] == "UNLOCK_WHILE_USER_MAPPED")
+    [fingerprint] = problem["fingerprints"]
+    assert main(["report", str(sample), "-o", str(tmp_path / "rep"), "-q", "--static"]) == 0
+    page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert f"problem id <code>{problem['problem_id']}</code>" in page and fingerprint in page
+    capsys.readouterr()
+
+    assert main(["check", "--history", str(hist), "--trend", fingerprint]) == 2
+    err = capsys.readouterr().err
+    assert f"'{fingerprint}' is the fingerprint of a finding" in err
+    assert f"--trend takes a problem id, here {problem['problem_id']}, or a rule ID" in err
+    for key in (problem["problem_id"], problem["problem_id"][:6]):
+        assert main(["check", "--history", str(hist), "--trend", key]) == 0
+    assert (hist / f"trend-{problem['problem_id']}.png").exists()

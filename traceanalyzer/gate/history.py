@@ -1,9 +1,12 @@
 """Trends over nightly runs: one JSON summary per run in a history folder, and plots.
 
-``record_run`` writes ``run-<UTC time>.json`` with every trace's verdict, finding groups
-(count and bytes per fingerprint) and leak figures. ``load_history`` reads them back as
-long tables; ``finding_trend`` follows one finding (fingerprint, fingerprint prefix or
-rule ID) over the runs; ``traceanalyzer.plot.trend.plot_finding_trend`` draws it.
+``record_run`` writes ``run-<UTC time>.json`` with every trace's verdict, problems
+(count and bytes per problem id, the ``problem_id`` of ``hazards --json``) and leak
+figures. ``load_history`` reads them back as long tables; ``finding_trend`` follows one
+problem (problem id, a unique prefix of one, or a rule ID for all its problems) over the
+runs; ``traceanalyzer.plot.trend.plot_finding_trend`` draws it. A finding's
+``fingerprint`` (rule + caller + process image) is not recorded: given one,
+``finding_trend`` says which problem id to use instead.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from traceanalyzer.gate.compare import GateResult
 from traceanalyzer.gate.digest import LEAK_METRICS
 
 HISTORY_FORMAT = "traceanalyzer-history"
-FINDING_COLUMNS = ["run", "time_utc", "trace", "fingerprint", "rule", "severity", "caller", "process", "count", "bytes"]
+FINDING_COLUMNS = ["run", "time_utc", "trace", "problem_id", "rule", "severity", "caller", "process", "count", "bytes"]
 LEAK_COLUMNS = ["run", "time_utc", "trace", "status", *LEAK_METRICS]
 TREND_COLUMNS = ["run", "time_utc", "count", "bytes", *LEAK_METRICS]
 
@@ -86,9 +89,10 @@ def _runs(history_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
 def load_history(history_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All recorded runs as two long tables ``(findings, leaks)``, oldest run first.
 
-    findings columns: run (file stem), time_utc (UTC timestamp), trace, fingerprint,
-    rule, severity, caller, process, count (occurrences in that trace), bytes (their
-    summed bytes). leaks columns: run, time_utc, trace, status (the gate verdict),
+    findings columns: run (file stem), time_utc (UTC timestamp), trace, problem_id
+    (rule + call site: the ``problem_id`` of ``hazards --json``), rule, severity,
+    caller, process (the images it hit, ``, ``-joined), count (occurrences in that
+    trace), bytes (their summed bytes). leaks columns: run, time_utc, trace, status (the gate verdict),
     bytes_at_end, bytes_leaked_at_exit (null when not reported).
     """
     frows: list[dict[str, Any]] = []
@@ -99,8 +103,8 @@ def load_history(history_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             leaks = entry.get("leaks") or {}
             lrows.append({"run": run, "time_utc": t, "trace": trace, "status": entry.get("status"),
                           **{k: leaks.get(k) for k in LEAK_METRICS}})
-            for fp, g in (entry.get("findings") or {}).items():
-                frows.append({"run": run, "time_utc": t, "trace": trace, "fingerprint": fp,
+            for pid, g in (entry.get("findings") or {}).items():
+                frows.append({"run": run, "time_utc": t, "trace": trace, "problem_id": pid,
                               **{k: g.get(k) for k in FINDING_COLUMNS[4:]}})
     findings = pd.DataFrame(frows, columns=FINDING_COLUMNS)
     leaks = pd.DataFrame(lrows, columns=LEAK_COLUMNS)
@@ -110,10 +114,12 @@ def load_history(history_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def finding_trend(history_dir: str | Path, finding: str, trace: str | None = None) -> pd.DataFrame:
-    """One finding over all runs (runs where it is absent count 0).
+    """One problem over all runs (runs where it is absent count 0).
 
-    finding: a fingerprint, a unique fingerprint prefix, or a rule ID in any case (all
-        its fingerprints together). trace: restrict to one trace ID.
+    finding: a problem id (``problems[].problem_id`` of ``hazards --json``, ``problem``
+        in the check report), a unique prefix of one, or a rule ID in any case (all its
+        problems together). A finding's ``fingerprint`` is not a problem id: the error
+        names the problem id it belongs to. trace: restrict to one trace ID.
 
     Columns: run, time_utc, count (occurrences), bytes (the finding's summed bytes),
     bytes_at_end and bytes_leaked_at_exit (each summed over the traces the finding was
@@ -126,15 +132,16 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
     if trace is not None:
         findings = findings[findings["trace"] == trace]
         leaks = leaks[leaks["trace"] == trace]
-    if findings["rule"].eq(finding.upper()).any():  # a rule ID, in any case
-        sel = findings[findings["rule"] == finding.upper()]
+    key = finding.strip()
+    if findings["rule"].eq(key.upper()).any():  # a rule ID, in any case
+        sel = findings[findings["rule"] == key.upper()]
     else:
-        fps = sorted({fp for fp in findings["fingerprint"] if str(fp).startswith(finding)})
-        if len(fps) > 1:
-            raise TraceError(f"{finding!r} matches {len(fps)} fingerprints; give more characters", history_dir)
-        sel = findings[findings["fingerprint"].isin(fps)]
+        ids = sorted({p for p in findings["problem_id"] if key and str(p).startswith(key.lower())})
+        if len(ids) > 1:
+            raise TraceError(f"{finding!r} starts {len(ids)} problem ids; give more characters", history_dir)
+        sel = findings[findings["problem_id"].isin(ids)]
     if sel.empty:
-        raise TraceError(f"no finding {finding!r} (fingerprint or rule ID) in any recorded run", history_dir)
+        raise TraceError(_no_such_problem(key, findings), history_dir)
     traces = set(sel["trace"])
     runs = leaks[["run", "time_utc"]].drop_duplicates("run")
     per_run = sel.groupby("run")[["count", "bytes"]].sum()
@@ -145,3 +152,23 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
     for c in TREND_COLUMNS[2:]:
         out[c] = out[c].astype("int64")
     return out[TREND_COLUMNS].reset_index(drop=True)
+
+
+#: Where a problem id is found, for the error of an ID that is none.
+_WHERE_IDS = ("problem ids are problems[].problem_id in hazards --json, 'problem' in the check report "
+              "(JUnit, SARIF), 'problem id' in the HTML report's what-to-fix-first rows")
+
+
+def _no_such_problem(key: str, findings: pd.DataFrame) -> str:
+    """The error line for ``key`` matching nothing; names the problem when ``key`` is the
+    ``fingerprint`` of one of its findings (rule + caller + process image)."""
+    from traceanalyzer.rules.assemble import fingerprint
+
+    for rule, caller, process, pid in findings[["rule", "caller", "process", "problem_id"]].drop_duplicates(
+            ).itertuples(index=False):
+        for image in str(process or "").split(", "):
+            if fingerprint(str(rule), caller or None, image or None) == key.lower():
+                return (f"{key!r} is the fingerprint of a finding ({rule} at {caller or '?'} in {image or '?'}), "
+                        f"not a problem id: --trend takes a problem id, here {pid}, or a rule ID ({_WHERE_IDS})")
+    return (f"no problem id or rule ID {key!r} in any recorded run (--trend takes a rule ID, or a problem id "
+            f"or a unique prefix of one; {_WHERE_IDS})")

@@ -97,9 +97,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-cache", action="store_true", help="analyse every trace, ignore and keep no cache")
     p.add_argument("--cache-dir", metavar="DIR", type=Path, help="result cache (default: BASELINE_STEM.cache/)")
     p.add_argument("--history", metavar="DIR", type=Path, help="record this run's summary in DIR (for trends)")
-    p.add_argument("--trend", metavar="FINDING", help="plot a finding (rule ID or fingerprint) over the history")
+    p.add_argument("--trend", metavar="ID",
+                   help="plot a problem over the history: its problem id (problems[].problem_id of hazards "
+                   "--json, 'problem' in this report) or a unique prefix of one, or a rule ID for all its "
+                   "problems; not a finding's fingerprint")
     p.add_argument("--trend-trace", metavar="TRACE", help="with --trend: only this trace ID")
-    p.add_argument("--trend-png", metavar="FILE", type=Path, help="where --trend writes (default: DIR/trend-FINDING.png)")
+    p.add_argument("--trend-png", metavar="FILE", type=Path, help="where --trend writes (default: DIR/trend-ID.png)")
     p.add_argument("-q", "--quiet", action="store_true", help="list only traces that did not simply pass")
     p.add_argument("-v", "--verbose", action="store_true", help="also list findings below --fail-on and fixed ones")
     p.set_defaults(func=run)
