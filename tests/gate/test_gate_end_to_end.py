@@ -143,3 +143,60 @@ def test_trend_takes_the_problem_id_hazards_and_the_report_show_not_a_fingerprin
     for key in (problem["problem_id"], problem["problem_id"][:6]):
         assert main(["check", "--history", str(hist), "--trend", key]) == 0
     assert (hist / f"trend-{problem['problem_id']}.png").exists()
+
+
+def test_check_reads_every_trace_with_the_trace_input_options_of_hazards(tmp_path, capsys):
+    """check had no --field-map, --format, --symbols ...: a driver logging its own event
+    names could not be gated. They are passed to loading each trace (as hazards does) and
+    are part of the cache key: a summary read without the field map is not reused."""
+    data = Path(__file__).resolve().parents[1] / "data" / "wpa"
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    (nightly / "seed.csv").write_bytes((data / "generic_events_seed.csv").read_bytes())
+    base = tmp_path / "b.json"
+
+    def rules() -> set[str]:
+        return {g["rule"] for g in json.loads(base.read_text())["traces"]["seed.csv"]["findings"].values()}
+
+    assert main(["check", str(nightly), "--baseline", str(base), "--update-baseline", "--jobs", "1"]) == 0
+    assert "UNLOCK_WHILE_USER_MAPPED" not in rules()  # the driver's own event names: no MDL calls
+    capsys.readouterr()
+    mapped = ["--field-map", str(data / "seed_field_map.json"), "--format", "wpa_csv"]
+    assert main(["check", str(nightly), "--baseline", str(base), "--jobs", "1", *mapped]) == 1
+    out = capsys.readouterr().out
+    assert "new finding UNLOCK_WHILE_USER_MAPPED [critical]" in out and "from cache 0" in out
+    assert main(["check", str(nightly), "--baseline", str(base), "--update-baseline", "--jobs", "2", *mapped]) == 0
+    assert "UNLOCK_WHILE_USER_MAPPED" in rules() and "from cache 1" in capsys.readouterr().out
+    assert main(["check", str(nightly), "--baseline", str(base), "--jobs", "1", *mapped]) == 0
+    assert main(["check", str(nightly), "--baseline", str(base), "--jobs", "1", "--format", "xperf"]) == 2
+    assert "ERROR         seed.csv" in capsys.readouterr().out  # --format reached the reader
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--format", "bogus"], "--format: unknown format 'bogus'; known: csv, etl"),
+    (["--symbols", "nowhere"], "nowhere: --symbols: not a folder"),
+    (["--field-map", "nowhere.json"], "nowhere.json: field map file not found"),
+    (["--strict", "--allow-loss"], "--strict refuses the loss that --allow-loss accepts"),
+])
+def test_bad_reading_options_are_one_error_before_any_trace_is_read(tmp_path, capsys, args, message):
+    nightly = record(tmp_path / "night0", 0)
+    assert main(["check", str(nightly), "--baseline", str(tmp_path / "b.json"), "--update-baseline", *args]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "trace(s)" not in captured.out
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_the_cache_key_changes_with_the_reading_options_and_the_symbols(tmp_path):
+    from traceanalyzer.gate.cache import entry_key, options_key
+
+    syms = tmp_path / "syms"
+    syms.mkdir()
+    (syms / "mydriver.pdb").write_bytes(b"one build")
+    (syms / "notes.txt").write_text("not a symbol file")
+    keys = {options_key({}), options_key({"symbols": str(syms)}), options_key({"strict": True})}
+    assert options_key({}) == "" and len(keys) == 3 and entry_key("ab" * 32, "") == "ab" * 32
+    before = options_key({"symbols": str(syms)})
+    (syms / "notes.txt").write_text("still not a symbol file, longer")
+    assert options_key({"symbols": str(syms)}) == before
+    (syms / "mydriver.pdb").write_bytes(b"another build")
+    assert options_key({"symbols": str(syms)}) != before

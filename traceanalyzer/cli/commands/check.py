@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, ContextManager
 
+from traceanalyzer.cli.common import add_reading_options
 from traceanalyzer.escape import terminal_text
 from traceanalyzer.gate.command import DEFAULT_TIMEOUT, CheckRequest, run_gate
 from traceanalyzer.gate.runner import Progress
@@ -35,10 +36,14 @@ baseline; --update-baseline exits 0, or 2 when a trace is ERROR (it keeps its ol
 entry).
 
 Traces are analysed in parallel (--jobs, default: all CPUs) or on a Dask cluster
-(--scheduler); results are cached next to the baseline by file hash, so a re-run only
-analyses changed traces. Each trace runs in a worker process with a time limit
-(--timeout); a trace that times out or whose worker dies (out of memory, killed) is an
-ERROR of its own, the other traces go on.
+(--scheduler); results are cached next to the baseline by file hash and reading
+options, so a re-run only analyses changed traces. Each trace runs in a worker
+process with a time limit (--timeout); a trace that times out or whose worker dies (out
+of memory, killed) is an ERROR of its own, the other traces go on.
+
+Each trace is read as hazards reads one: --format, --strict, --field-map,
+--gz-max-bytes, --gz-max-ratio and --symbols apply to every trace (with --symbols
+callers are module!function+offset).
 """
 
 EPILOG = """\
@@ -94,6 +99,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pattern", metavar="GLOB", help="file names to take from folders (default: trace suffixes)")
     p.add_argument("--skip", metavar="GLOB", action="append", default=[],
                    help="file names never taken from folders (repeatable), e.g. '*.expected.csv'")
+    add_reading_options(p.add_argument_group(
+        "reading the traces", "as for hazards, applied to every trace (and part of the cache key)"))
     p.add_argument("--no-cache", action="store_true", help="analyse every trace, ignore and keep no cache")
     p.add_argument("--cache-dir", metavar="DIR", type=Path, help="result cache (default: BASELINE_STEM.cache/)")
     p.add_argument("--history", metavar="DIR", type=Path, help="record this run's summary in DIR (for trends)")
