@@ -21,7 +21,9 @@ Compare the findings and leak figures of TRACE_OR_DIR... against a baseline file
 Each trace is identified by its path relative to the folder given, so tonight's
 nightly/case42.etl matches case42.etl in the baseline. Findings are compared by
 problem (rule + call site, whichever processes it hit) and count, never by address,
-pid or time. A trace fails when it has a new problem at or above --fail-on, or more
+pid or time; a call site symbolized with --symbols is matched without its offset
+(rule + module!function), so a rebuilt driver's known problems stay known, while a
+rebuild read without symbols moves every module+offset and its findings look new. A trace fails when it has a new problem at or above --fail-on, or more
 occurrences of a known one beyond the count tolerance (max of --count-abs-tol and
 --count-rel-tol x baseline; default 0: any growth), or when bytes held at the end or
 leaked at process exits grow beyond the tolerance (max of --leak-abs-tol bytes and
@@ -43,7 +45,7 @@ of memory, killed) is an ERROR of its own, the other traces go on.
 
 Each trace is read as hazards reads one: --format, --strict, --field-map,
 --gz-max-bytes, --gz-max-ratio and --symbols apply to every trace (with --symbols
-callers are module!function+offset).
+callers are module!function+offset); give the same ones for the baseline and tonight.
 """
 
 EPILOG = """\
