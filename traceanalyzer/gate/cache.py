@@ -3,12 +3,12 @@
 Layout: ``<cache dir>/<analyzer key>/<sha256 of the trace file>.json`` holding the
 trace's ``summary()`` dict; a trace read with options (``check --symbols``,
 ``--field-map``, ...) has the hash of its file hash and :func:`options_key` instead, so
-a summary is reused only for the same reading. The analyzer key hashes the source of every package module
-that can change a summary (readers, model, context, lifecycle, rules, analysis), so a
-new analyzer never reuses results of an old one. Each key folder holds a marker file
-(:data:`MARKER`) written when the folder is created; when the cache is opened for writing,
-folders of other keys that carry the marker lose the entries the cache wrote (and are
-removed once empty). Nothing else under the cache folder is ever deleted, so
+a summary is reused only for the same reading. The analyzer key hashes the source of
+every package module that can change a summary (readers, model, context, lifecycle,
+rules, analysis), so a new analyzer never reuses results of an old one. Each key folder
+holds a marker file (:data:`MARKER`) written when the folder is created; when the cache
+is opened for writing, folders of other keys that carry the marker lose the entries the
+cache wrote (and are removed once empty). Nothing else under the cache folder is ever deleted, so
 ``--cache-dir`` may point at a folder that holds other things. A corrupt entry counts as
 a miss.
 """

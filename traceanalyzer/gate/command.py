@@ -111,7 +111,6 @@ class CheckRequest:
         except ValueError as exc:
             raise TraceError(str(exc)) from None
 
-
     def load_options(self) -> dict[str, Any]:
         """The ``ta.load`` keywords every trace is read with (unset ones left out), checked
         once here rather than failing every trace: an unknown ``format``, a ``symbols``

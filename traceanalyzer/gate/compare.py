@@ -5,8 +5,9 @@ Rules of the gate:
 * A problem (rule + call site) absent from the trace's baseline entry is a *new
   finding*; a problem whose count went up has *new occurrences*. Problems are matched
   by rule + call site without the offset of a symbolized caller (``digest.site_key``:
-  ``mydriver!ReleaseBuffer``, of any build), else by rule + caller (``mydriver.sys+0x1b6b``,
-  which a rebuild moves); the problems of one rule in one function are compared as one. A new finding fails the
+  ``mydriver!ReleaseBuffer``, of any build), else by rule + caller
+  (``mydriver.sys+0x1b6b``, which a rebuild moves); the problems of one rule in one
+  function are compared as one. A new finding fails the
   trace when its severity is at or above ``Policy.fail_on``; new occurrences fail it
   when, as well, the count exceeds ``baseline + max(count_abs_tol, count_rel_tol x
   baseline)`` (defaults 0: any growth; with ``count_rel_tol=1`` a count going 3 -> 5

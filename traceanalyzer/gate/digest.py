@@ -55,7 +55,7 @@ def call_site(caller: str | None) -> str:
     """What of a call site a rebuild of the driver keeps, lower case (as :func:`problem_id`):
     ``module!function`` of a symbolized caller (``module!function+0xoffset``, ``--symbols``),
     else the caller as it is (a ``module+0xoffset`` moves with every recompile)."""
-    text = str(caller or "").strip()
+    text = str(caller or "")
     return (_OFFSET.sub("", text) if "!" in text else text).lower()
 
 

@@ -23,11 +23,12 @@ nightly/case42.etl matches case42.etl in the baseline. Findings are compared by
 problem (rule + call site, whichever processes it hit) and count, never by address,
 pid or time; a call site symbolized with --symbols is matched without its offset
 (rule + module!function), so a rebuilt driver's known problems stay known, while a
-rebuild read without symbols moves every module+offset and its findings look new. A trace fails when it has a new problem at or above --fail-on, or more
-occurrences of a known one beyond the count tolerance (max of --count-abs-tol and
---count-rel-tol x baseline; default 0: any growth), or when bytes held at the end or
-leaked at process exits grow beyond the tolerance (max of --leak-abs-tol bytes and
---leak-rel-tol x baseline).
+rebuild read without symbols moves every module+offset and its findings look new.
+A trace fails when it has a new problem at or above --fail-on, or more occurrences of
+a known one beyond the count tolerance (max of --count-abs-tol and --count-rel-tol x
+baseline; default 0: any growth), or when bytes held at the end or leaked at process
+exits grow beyond the tolerance (max of --leak-abs-tol bytes and --leak-rel-tol x
+baseline).
 
 Verdicts: passed, FAILED, new trace (not in the baseline), missing trace (in the
 baseline, not found), ERROR (unreadable, or events lost to damage: a truncated file,
