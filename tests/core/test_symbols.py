@@ -1,8 +1,8 @@
 """--symbols: callers resolved to module!function+offset with a real PDB.
 
-The driver image and its PDB are built here with Debian's clang and lld
-(``clang --target=x86_64-pc-windows-msvc -gcodeview``, ``lld-link /driver /debug``), so
-the PE's CodeView record names the PDB's GUID + age as a real build's does.
+The driver image and its PDB are built here (tests/helpers/driver_build.py: Debian's
+clang and lld, so the PE's CodeView record names the PDB's GUID + age as a real build's
+does).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.driver_build import build_driver as _build
+from helpers.driver_build import function_rvas as _functions
 
 import traceanalyzer as ta
 from traceanalyzer.model.symbols import SymbolDir
@@ -27,32 +29,6 @@ __declspec(noinline) long DriverEntry(void *a, void *b)
 """
 BASE = 0xFFFFF80012340000
 SCRIPT = Path(sys.executable).with_name("traceanalyzer")
-
-
-def _build(folder: Path, source: str, name: str = "mydriver") -> tuple[Path, Path]:
-    """(mydriver.sys, mydriver.pdb) built from ``source`` in ``folder``."""
-    for tool in ("clang", "lld-link"):
-        assert shutil.which(tool), f"{tool} is needed (Debian packages clang and lld; .ci/run installs them)"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "drv.c").write_text(source)
-    subprocess.run(["clang", "--target=x86_64-pc-windows-msvc", "-O1", "-g", "-gcodeview",
-                    "-c", "drv.c", "-o", "drv.obj"], cwd=folder, check=True)
-    subprocess.run(["lld-link", "/driver", "/subsystem:native", "/entry:DriverEntry",
-                    "/nodefaultlib", "/debug", f"/pdb:{name}.pdb", f"/out:{name}.sys",
-                    "drv.obj"], cwd=folder, check=True, capture_output=True)
-    return folder / f"{name}.sys", folder / f"{name}.pdb"
-
-
-def _functions(pdb: Path) -> dict[str, int]:
-    """Function name -> RVA, as the PDB says."""
-    from symbolic import Archive
-
-    cache = next(Archive.open(str(pdb)).iter_objects()).make_symcache()
-    out = {}
-    for rva in range(0x1000, 0x1100):
-        for hit in cache.lookup(rva):
-            out.setdefault(hit.symbol.split("(")[0], int(hit.sym_addr))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from helpers.gate_fakes import fake_summarize, finding, summary, write_summary
@@ -250,6 +251,22 @@ def test_trace_with_counted_loss_is_an_error_unless_allow_loss(nightly, tmp_path
     assert check(nightly, "--baseline", base, "--allow-loss") == 0
     assert check(nightly, "--baseline", base, "--update-baseline") == 2  # the damaged trace keeps its old entry
     assert base.read_text() == before
+
+
+def test_update_baseline_with_an_error_trace_exits_2_as_the_docs_say(nightly, tmp_path):
+    """check.md once said --update-baseline "exits 0"; with an ERROR trace it writes the
+    file (the trace keeps its old entry) and exits 2, and both docs must say so."""
+    base = tmp_path / "b.json"
+    assert check(nightly, "--baseline", base, "--update-baseline") == 0
+    write_summary(nightly / "case1.summary.json", _damaged())
+    assert check(nightly, "--baseline", base, "--update-baseline") == 2
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    check_md = (docs / "check.md").read_text(encoding="utf-8")
+    para = check_md[check_md.index("`--update-baseline` compares"):].split("\n\n")[0]
+    assert "(it exits 0)" not in para and "but 2 when a trace is `ERROR`" in para
+    row = next(line for line in (docs / "cli.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| `--update-baseline` |"))
+    assert "2 when a trace is `ERROR`" in row
 
 
 def test_fail_on_missing_and_fail_on_new(nightly, tmp_path, capsys):

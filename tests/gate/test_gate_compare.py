@@ -279,3 +279,41 @@ def test_version_1_baselines_are_merged_into_problems(tmp_path):
     [g] = load_baseline(path).traces["t.csv"].findings.values()
     assert g.fingerprint == problem_id("UNLOCK_NOT_LOCKED", "drv.sys+0x10")
     assert (g.count, g.severity, g.process) == (3, "critical", "app.exe, db.exe")
+
+
+def _rebuilt(caller_before: str, caller_after: str, n_after: int = 1, other: str | None = None):
+    """A verdict for a trace whose driver was rebuilt: the baseline saw one UNLOCK at
+    ``caller_before``, tonight ``n_after`` at ``caller_after`` (and one at ``other``)."""
+    rule = "UNLOCK_WHILE_USER_MAPPED"
+    before = summary([finding(rule, caller_before, severity="critical")], at_end=8192)
+    rows = [finding(rule, caller_after, severity="critical", time_ns=1000 + i) for i in range(n_after)]
+    rows += [finding(rule, other, severity="critical", time_ns=9000)] if other else []
+    return compare_summary("case.csv", summary(rows, at_end=8192), entry(before))
+
+
+def test_a_rebuild_moves_symbolized_offsets_within_functions_and_the_problem_stays_known():
+    """Problems are keyed by rule + call site; a recompile moves every offset, so a rebuilt
+    driver with the same bugs failed as all-new. With symbols the offset is left out of
+    the match: rule + module!function."""
+    v = _rebuilt("mydriver!ReleaseBuffer+0x3b", "mydriver!ReleaseBuffer+0x41")
+    assert v.status == "passed" and v.new_findings == [] and v.fixed == []
+    assert list(v.current.findings) == [problem_id("UNLOCK_WHILE_USER_MAPPED", "mydriver!ReleaseBuffer+0x41")]
+    more = _rebuilt("mydriver!ReleaseBuffer+0x3b", "MyDriver!ReleaseBuffer+0x41", n_after=3)
+    [nf] = more.new_findings  # still counted: 1 -> 3 fails with the default count tolerance
+    assert (nf.baseline_count, nf.group.count, more.status) == (1, 3, "failed")
+
+
+def test_a_rebuild_is_new_in_another_function_or_without_symbols():
+    moved = _rebuilt("mydriver!ReleaseBuffer+0x3b", "mydriver!CompleteRequest+0x3b")
+    assert moved.status == "failed" and [n.is_new for n in moved.new_findings] == [True]
+    assert [g.caller for g in moved.fixed] == ["mydriver!ReleaseBuffer+0x3b"]
+    unsymbolized = _rebuilt("mydriver.sys+0x1b6b", "mydriver.sys+0x1b7f")  # docs/check.md: looks new
+    assert unsymbolized.status == "failed" and unsymbolized.new_findings[0].is_new
+
+
+def test_two_call_sites_of_a_rule_in_one_function_are_compared_as_one():
+    v = _rebuilt("mydriver!ReleaseBuffer+0x3b", "mydriver!ReleaseBuffer+0x41", other="mydriver!ReleaseBuffer+0x77")
+    [nf] = v.new_findings
+    assert (nf.baseline_count, nf.group.count, nf.is_new) == (1, 2, False)
+    assert nf.group.fingerprint == problem_id("UNLOCK_WHILE_USER_MAPPED", "mydriver!ReleaseBuffer+0x41")  # first
+    assert len(v.current.findings) == 2  # kept apart in the digest: problem ids as hazards shows them

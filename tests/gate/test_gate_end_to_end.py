@@ -112,3 +112,91 @@ def test_dask_local_cluster_gives_the_same_verdicts(tmp_path, baseline):
     assert code == remote["exit_code"] == local.result.exit_code == 1
     assert {t: v["status"] for t, v in remote["traces"].items()} == {v.trace: v.status for v in local.result.verdicts}
     assert [t for t, v in remote["traces"].items() if v["status"] == "failed"] == ["case3.csv"]
+
+
+def test_trend_takes_the_problem_id_hazards_and_the_report_show_not_a_fingerprint(tmp_path, capsys):
+    """The tester gave --trend the `fingerprint` of hazards --json and report.html and got
+    "no finding ... (fingerprint or rule ID)": the history holds problem ids. A problem id
+    from hazards --json (and the report, which now shows it) works; a fingerprint is exit 2
+    naming the problem id to use."""
+    sample = Path(__file__).resolve().parents[2] / "sample_traces" / "seed_unlock_from_worker.csv"
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    (nightly / sample.name).write_bytes(sample.read_bytes())
+    hist = tmp_path / "hist"
+    assert main(["check", str(nightly), "--baseline", str(tmp_path / "b.json"), "--update-baseline",
+                 "--history", str(hist), "--jobs", "1", "--no-cache"]) == 0
+    capsys.readouterr()
+    assert main(["hazards", str(sample), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    problem = next(p for p in doc["problems"] if p["rule"] == "UNLOCK_WHILE_USER_MAPPED")
+    [fingerprint] = problem["fingerprints"]
+    assert main(["report", str(sample), "-o", str(tmp_path / "rep"), "-q", "--static"]) == 0
+    page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert f"problem id <code>{problem['problem_id']}</code>" in page and fingerprint in page
+    capsys.readouterr()
+
+    assert main(["check", "--history", str(hist), "--trend", fingerprint]) == 2
+    err = capsys.readouterr().err
+    assert f"'{fingerprint}' is the fingerprint of a finding" in err
+    assert f"--trend takes a problem id, here {problem['problem_id']}, or a rule ID" in err
+    for key in (problem["problem_id"], problem["problem_id"][:6]):
+        assert main(["check", "--history", str(hist), "--trend", key]) == 0
+    assert (hist / f"trend-{problem['problem_id']}.png").exists()
+
+
+def test_check_reads_every_trace_with_the_trace_input_options_of_hazards(tmp_path, capsys):
+    """check had no --field-map, --format, --symbols ...: a driver logging its own event
+    names could not be gated. They are passed to loading each trace (as hazards does) and
+    are part of the cache key: a summary read without the field map is not reused."""
+    data = Path(__file__).resolve().parents[1] / "data" / "wpa"
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    (nightly / "seed.csv").write_bytes((data / "generic_events_seed.csv").read_bytes())
+    base = tmp_path / "b.json"
+
+    def rules() -> set[str]:
+        return {g["rule"] for g in json.loads(base.read_text())["traces"]["seed.csv"]["findings"].values()}
+
+    assert main(["check", str(nightly), "--baseline", str(base), "--update-baseline", "--jobs", "1"]) == 0
+    assert "UNLOCK_WHILE_USER_MAPPED" not in rules()  # the driver's own event names: no MDL calls
+    capsys.readouterr()
+    mapped = ["--field-map", str(data / "seed_field_map.json"), "--format", "wpa_csv"]
+    assert main(["check", str(nightly), "--baseline", str(base), "--jobs", "1", *mapped]) == 1
+    out = capsys.readouterr().out
+    assert "new finding UNLOCK_WHILE_USER_MAPPED [critical]" in out and "from cache 0" in out
+    assert main(["check", str(nightly), "--baseline", str(base), "--update-baseline", "--jobs", "2", *mapped]) == 0
+    assert "UNLOCK_WHILE_USER_MAPPED" in rules() and "from cache 1" in capsys.readouterr().out
+    assert main(["check", str(nightly), "--baseline", str(base), "--jobs", "1", *mapped]) == 0
+    assert main(["check", str(nightly), "--baseline", str(base), "--jobs", "1", "--format", "xperf"]) == 2
+    assert "ERROR         seed.csv" in capsys.readouterr().out  # --format reached the reader
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--format", "bogus"], "--format: unknown format 'bogus'; known: csv, etl"),
+    (["--symbols", "nowhere"], "nowhere: --symbols: not a folder"),
+    (["--field-map", "nowhere.json"], "nowhere.json: field map file not found"),
+    (["--strict", "--allow-loss"], "--strict refuses the loss that --allow-loss accepts"),
+])
+def test_bad_reading_options_are_one_error_before_any_trace_is_read(tmp_path, capsys, args, message):
+    nightly = record(tmp_path / "night0", 0)
+    assert main(["check", str(nightly), "--baseline", str(tmp_path / "b.json"), "--update-baseline", *args]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "trace(s)" not in captured.out
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_the_cache_key_changes_with_the_reading_options_and_the_symbols(tmp_path):
+    from traceanalyzer.gate.cache import entry_key, options_key
+
+    syms = tmp_path / "syms"
+    syms.mkdir()
+    (syms / "mydriver.pdb").write_bytes(b"one build")
+    (syms / "notes.txt").write_text("not a symbol file")
+    keys = {options_key({}), options_key({"symbols": str(syms)}), options_key({"strict": True})}
+    assert options_key({}) == "" and len(keys) == 3 and entry_key("ab" * 32, "") == "ab" * 32
+    before = options_key({"symbols": str(syms)})
+    (syms / "notes.txt").write_text("still not a symbol file, longer")
+    assert options_key({"symbols": str(syms)}) == before
+    (syms / "mydriver.pdb").write_bytes(b"another build")
+    assert options_key({"symbols": str(syms)}) != before

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from helpers.gate_fakes import finding, fp, summary
 
+from traceanalyzer.rules import assemble
 from traceanalyzer.rules.problems import problem_id
 
 from traceanalyzer.errors import TraceError
@@ -46,6 +47,8 @@ def test_one_file_per_run_and_long_tables(history):
     assert list(leaks.loc[leaks["trace"] == "a.csv", "bytes_leaked_at_exit"]) == [8192, 24576, 0]
     sel = findings[findings["rule"] == LEAK[0]]
     assert list(sel["count"]) == [1, 3] and list(sel["bytes"]) == [8192, 3 * 8192]
+    assert "fingerprint" not in findings.columns  # what it holds are problem ids, named so
+    assert set(sel["problem_id"]) == {problem_id(*LEAK[:2])}
     assert str(findings["time_utc"].dt.tz) == "UTC"
 
 
@@ -56,21 +59,62 @@ def test_two_runs_in_the_same_instant_are_both_kept(tmp_path):
 
 
 @pytest.mark.parametrize("key", [LEAK[0], LEAK[0].lower(), problem_id(*LEAK[:2]), problem_id(*LEAK[:2])[:6]])
-def test_trend_by_rule_or_fingerprint_fills_absent_runs_with_zero(history, key):
+def test_trend_by_rule_or_problem_id_fills_absent_runs_with_zero(history, key):
     t = finding_trend(history, key)
-    assert list(t.columns) == ["run", "time_utc", "count", "bytes", "leaked_bytes"]
+    assert list(t.columns) == ["run", "time_utc", "count", "bytes", "bytes_at_end", "bytes_leaked_at_exit"]
     assert list(t["count"]) == [1, 3, 0]
     assert list(t["bytes"]) == [8192, 24576, 0]
-    assert list(t["leaked_bytes"]) == [8192, 24576, 0]  # only a.csv, where the finding lives
+    assert list(t["bytes_leaked_at_exit"]) == [8192, 24576, 0]  # only a.csv, where the finding lives
+    assert list(t["bytes_at_end"]) == [0, 0, 0]
+
+
+def test_trend_counts_a_mapping_left_at_exit_once(tmp_path):
+    """One 8 KiB user mapping left behind by an exited process is both held at the end
+    and leaked at exit: the trend showed 16384 leaked bytes for it (the two figures were
+    added up). Each figure is now its own column and line, neither counts it twice."""
+    rows = [finding(*LEAK[:1], caller=LEAK[1], process=LEAK[2], nbytes=8192)]
+    for night, n in enumerate((1, 2)):
+        digest = digest_summary(summary(rows * n, at_end=8192 * n, at_exit=8192 * n))
+        record_run(tmp_path, compare_all({"a.csv": digest}, Baseline(), Policy()), when=T0 + timedelta(days=night))
+    t = finding_trend(tmp_path, LEAK[0], trace="a.csv")
+    assert list(t["bytes_at_end"]) == [8192, 16384] and list(t["bytes_leaked_at_exit"]) == [8192, 16384]
+    assert "leaked_bytes" not in t.columns
+    fig = plot_finding_trend(t)
+    assert [list(line.get_ydata()) for line in fig.axes[1].lines] == [[8192, 16384]] * 3
+    assert [line.get_label() for line in fig.axes[1].lines] == [
+        "finding bytes", "held at trace end", "left behind at process exit"]
 
 
 def test_trend_restricted_to_a_trace_and_unknown_findings(history):
     t = finding_trend(history, "KMAP_LEAK", trace="b.csv")
-    assert list(t["count"]) == [1, 1, 1] and list(t["leaked_bytes"]) == [0, 4096, 8192]
-    with pytest.raises(TraceError, match="no finding 'NOPE'"):
+    assert list(t["count"]) == [1, 1, 1] and list(t["bytes_at_end"]) == [0, 4096, 8192]
+    assert list(t["bytes_leaked_at_exit"]) == [0, 0, 0]
+    with pytest.raises(TraceError, match="no problem id or rule ID 'NOPE' .*problems\\[\\]\\.problem_id"):
         finding_trend(history, "NOPE")
     with pytest.raises(TraceError, match="history folder not found"):
         finding_trend(history / "missing", LEAK[0])
+
+
+def test_trend_of_a_finding_fingerprint_names_its_problem_id(history):
+    """hazards --json and report.html show each finding's fingerprint (rule + caller +
+    process image); --trend said "no finding ... (fingerprint or rule ID)" for one. The
+    history holds problem ids: the error says so and names the problem of that finding."""
+    fingerprint = assemble.fingerprint(LEAK[0], LEAK[1], LEAK[2])
+    with pytest.raises(TraceError) as info:
+        finding_trend(history, fingerprint)
+    text = str(info.value)
+    assert f"{fingerprint!r} is the fingerprint of a finding ({LEAK[0]} at {LEAK[1]} in {LEAK[2]})" in text
+    assert f"--trend takes a problem id, here {problem_id(*LEAK[:2])}, or a rule ID" in text
+    assert "problems[].problem_id in hazards --json" in text and "HTML report" in text
+
+
+def test_an_ambiguous_prefix_asks_for_more_characters(tmp_path):
+    first = problem_id(*LEAK[:2])[0]
+    other = next(c for c in (f"d.sys+0x{n:x}" for n in range(1, 999)) if problem_id("KMAP_LEAK", c)[0] == first)
+    rows = [finding(LEAK[0], caller=LEAK[1]), finding("KMAP_LEAK", caller=other)]
+    record_run(tmp_path, compare_all({"a.csv": digest_summary(summary(rows))}, Baseline(), Policy()), when=T0)
+    with pytest.raises(TraceError, match="starts 2 problem ids; give more characters"):
+        finding_trend(tmp_path, first)
 
 
 @pytest.mark.parametrize(("content", "match"), [
@@ -91,7 +135,7 @@ def test_plot_has_count_and_bytes_panels_and_saves_png(history, tmp_path):
     fig = plot_finding_trend(t, title=LEAK[0])
     ax_count, ax_bytes = fig.axes
     assert list(ax_count.lines[0].get_ydata()) == [1, 3, 0]
-    assert [list(line.get_ydata()) for line in ax_bytes.lines] == [[8192, 24576, 0], [8192, 24576, 0]]
+    assert [list(line.get_ydata()) for line in ax_bytes.lines] == [[8192, 24576, 0], [0, 0, 0], [8192, 24576, 0]]
     assert ax_count.get_ylabel() == "occurrences" and ax_bytes.get_ylabel() == "bytes"
     out = tmp_path / "trend.png"
     fig.savefig(out)

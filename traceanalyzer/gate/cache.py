@@ -1,12 +1,14 @@
 """Per-trace result cache, next to the baseline, keyed by the trace file's content hash.
 
 Layout: ``<cache dir>/<analyzer key>/<sha256 of the trace file>.json`` holding the
-trace's ``summary()`` dict. The analyzer key hashes the source of every package module
-that can change a summary (readers, model, context, lifecycle, rules, analysis), so a
-new analyzer never reuses results of an old one. Each key folder holds a marker file
-(:data:`MARKER`) written when the folder is created; when the cache is opened for writing,
-folders of other keys that carry the marker lose the entries the cache wrote (and are
-removed once empty). Nothing else under the cache folder is ever deleted, so
+trace's ``summary()`` dict; a trace read with options (``check --symbols``,
+``--field-map``, ...) has the hash of its file hash and :func:`options_key` instead, so
+a summary is reused only for the same reading. The analyzer key hashes the source of
+every package module that can change a summary (readers, model, context, lifecycle,
+rules, analysis), so a new analyzer never reuses results of an old one. Each key folder
+holds a marker file (:data:`MARKER`) written when the folder is created; when the cache
+is opened for writing, folders of other keys that carry the marker lose the entries the
+cache wrote (and are removed once empty). Nothing else under the cache folder is ever deleted, so
 ``--cache-dir`` may point at a folder that holds other things. A corrupt entry counts as
 a miss.
 """
@@ -18,7 +20,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.fileio import write_text_atomic
@@ -28,12 +30,42 @@ _NOT_IN_KEY = {"gate", "cli", "render", "plot", "synth", "__pycache__"}
 CACHE_FORMAT = 1
 #: File in every key folder the cache created: only such folders are ever pruned.
 MARKER = ".traceanalyzer-cache"
+#: Files of a symbols folder that can change how callers resolve (model.symbols reads these).
+SYMBOL_SUFFIXES = (".pdb", ".sys", ".dll", ".exe")
 
 
 def file_digest(path: str | Path) -> str:
     """SHA-256 (hex) of a file's bytes."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def options_key(load: Mapping[str, Any]) -> str:
+    """A hash of the reading options a summary was made with ("" for none): the option
+    values, the field map's content, and the names, sizes and modification times of the
+    PDB and PE files in the symbols folder (a PDB added or replaced changes the callers)."""
+    if not load:
+        return ""
+    doc: dict[str, Any] = {k: v for k, v in load.items() if k not in ("field_map", "symbols")}
+    if load.get("field_map") is not None:
+        try:
+            doc["field_map"] = file_digest(load["field_map"])
+        except OSError:
+            doc["field_map"] = str(load["field_map"])  # the read fails and says why
+    if load.get("symbols") is not None:
+        root = Path(load["symbols"])
+        doc["symbols"] = sorted(
+            (f.relative_to(root).as_posix(), s.st_size, s.st_mtime_ns)
+            for f in root.rglob("*") if f.suffix.lower() in SYMBOL_SUFFIXES and f.is_file()
+            for s in [f.stat()])
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def entry_key(file_hash: str, variant: str) -> str:
+    """A trace's cache entry: its file hash, or with reading options (``variant``, from
+    :func:`options_key`) a hash of both, so a summary read one way is never reused for
+    another (entries made without options keep their names)."""
+    return hashlib.sha256(f"{file_hash}|{variant}".encode()).hexdigest() if variant else file_hash
 
 
 @lru_cache(maxsize=1)

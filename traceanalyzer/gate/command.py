@@ -17,7 +17,7 @@ import math
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ContextManager, Protocol, Sequence
+from typing import Any, ContextManager, Protocol, Sequence
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.gate.check import CheckOutcome, run_check
@@ -49,7 +49,8 @@ class CheckRequest:
     """Everything ``check`` was asked to do; the field names are the CLI's option names.
 
     ``json`` is a file for the verdicts JSON, or ``"-"`` to make it the main output
-    instead of the report lines.
+    instead of the report lines. ``format`` ... ``symbols`` are the ``ta.load`` keywords
+    every trace is read with (``hazards``' trace input options; :meth:`load_options`).
     """
 
     traces: Sequence[str | Path] = ()
@@ -72,6 +73,12 @@ class CheckRequest:
     scheduler: str | None = None
     pattern: str | None = None
     skip: Sequence[str] = field(default_factory=tuple)
+    format: str | None = None
+    strict: bool = False
+    field_map: str | Path | None = None
+    gz_max_bytes: int | None = None
+    gz_max_ratio: float | None = None
+    symbols: str | Path | None = None
     no_cache: bool = False
     cache_dir: Path | None = None
     history: Path | None = None
@@ -104,6 +111,36 @@ class CheckRequest:
         except ValueError as exc:
             raise TraceError(str(exc)) from None
 
+    def load_options(self) -> dict[str, Any]:
+        """The ``ta.load`` keywords every trace is read with (unset ones left out), checked
+        once here rather than failing every trace: an unknown ``format``, a ``symbols``
+        that is not a folder and an unreadable or malformed ``field_map`` are a
+        TraceError, as is ``strict`` with ``allow_loss`` (a strict read refuses the
+        loss that --allow-loss would accept). Paths are made absolute (Dask workers)."""
+        out: dict[str, Any] = {}
+        if self.format is not None:
+            from traceanalyzer.readers import readers
+
+            known = readers()
+            if self.format not in known:
+                raise TraceError(f"--format: unknown format {self.format!r}; known: {', '.join(sorted(known))}")
+            out["format"] = self.format
+        if self.strict:
+            if self.allow_loss:
+                raise TraceError("--strict refuses the loss that --allow-loss accepts: give one of them")
+            out["strict"] = True
+        if self.field_map is not None:
+            from traceanalyzer.readers.field_map import load_field_map
+
+            load_field_map(Path(self.field_map))  # a bad map is one error, not one per trace
+            out["field_map"] = str(Path(self.field_map).resolve())
+        if self.symbols is not None:
+            if not Path(self.symbols).is_dir():
+                raise TraceError("--symbols: not a folder", self.symbols)
+            out["symbols"] = str(Path(self.symbols).resolve())
+        out.update({k: v for k in ("gz_max_bytes", "gz_max_ratio") if (v := getattr(self, k)) is not None})
+        return out
+
 
 def _trend_png(request: CheckRequest) -> Path:
     assert request.history is not None and request.trend is not None
@@ -128,9 +165,10 @@ def run_gate(request: CheckRequest, output: GateOutput) -> int:
     if request.jobs is not None and request.jobs < 1:
         raise TraceError("--jobs must be at least 1")
     policy = request.policy()
+    load = request.load_options()
     with output.progress() as progress:
         opts = RunOptions(jobs=request.jobs, scheduler=request.scheduler, progress=progress,
-                          timeout=request.timeout)
+                          timeout=request.timeout, load=load)
         outcome = run_check(request.traces, request.baseline, policy, update_baseline=request.update_baseline,
                             run_options=opts, use_cache=not request.no_cache, cache_dir=request.cache_dir,
                             pattern=request.pattern, skip=request.skip)

@@ -3,7 +3,11 @@
 Rules of the gate:
 
 * A problem (rule + call site) absent from the trace's baseline entry is a *new
-  finding*; a problem whose count went up has *new occurrences*. A new finding fails the
+  finding*; a problem whose count went up has *new occurrences*. Problems are matched
+  by rule + call site without the offset of a symbolized caller (``digest.site_key``:
+  ``mydriver!ReleaseBuffer``, of any build), else by rule + caller
+  (``mydriver.sys+0x1b6b``, which a rebuild moves); the problems of one rule in one
+  function are compared as one. A new finding fails the
   trace when its severity is at or above ``Policy.fail_on``; new occurrences fail it
   when, as well, the count exceeds ``baseline + max(count_abs_tol, count_rel_tol x
   baseline)`` (defaults 0: any growth; with ``count_rel_tol=1`` a count going 3 -> 5
@@ -31,7 +35,10 @@ from traceanalyzer.gate.digest import (
     LEAK_METRICS,
     FindingGroup,
     TraceDigest,
+    by_site,
     digest_summary,
+    ordered,
+    site_key,
 )
 from traceanalyzer.vocabulary import SEVERITIES, severity_rank
 
@@ -221,17 +228,16 @@ def compare_digests(
         return TraceVerdict(trace, "new trace", new_findings=news, current=current)
 
     news: list[NewFinding] = []
-    for g in current.ordered():
-        base = baseline.findings.get(g.fingerprint)
+    now_sites, base_sites = by_site(current.findings), by_site(baseline.findings)
+    for g in ordered(now_sites.values()):
+        base = base_sites.get(site_key(g))
         base_count = base.count if base is not None else 0
         if g.count > base_count:
             beyond = g.count > policy.count_allowance(base_count)
             news.append(NewFinding(g, base_count, beyond and policy.blocks(g.severity, g.rule),
                                    g.rule in policy.ignore))
-    fixed = [
-        b for b in baseline.ordered()
-        if b.count > (current.findings[b.fingerprint].count if b.fingerprint in current.findings else 0)
-    ]
+    fixed = [b for b in ordered(base_sites.values())
+             if b.count > (now_sites[site_key(b)].count if site_key(b) in now_sites else 0)]
     leaks: list[LeakRegression] = []
     for metric in LEAK_METRICS:
         now, before = current.leaks.get(metric), baseline.leaks.get(metric)

@@ -6,14 +6,19 @@ between runs of the same scenario: the problem (rule + call site, the key
 :func:`traceanalyzer.rules.problems.problem_id`, whichever processes it hit), how often
 it occurred, and the leak totals. :class:`TraceDigest` is that stable part, plus
 the evidence of each group's first occurrence so a report can say *where* it happened.
+
+Problems are kept by problem id; the comparison matches them by :func:`site_key`, which
+leaves out the offset of a symbolized caller (``mydriver!ReleaseBuffer+0x3b`` ->
+``mydriver!ReleaseBuffer``) so that a rebuilt driver's known problems stay known.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping
 
 from traceanalyzer.rules.problems import problem_id
 from traceanalyzer.vocabulary import int_or_none, severity_rank
@@ -41,6 +46,24 @@ def fingerprint_of(finding: Mapping[str, Any]) -> str:
 def problem_key(finding: Mapping[str, Any]) -> str:
     """The problem a finding belongs to: :func:`problem_id` of its rule and caller."""
     return problem_id(str(finding.get("rule") or ""), finding.get("caller") or None)
+
+
+_OFFSET = re.compile(r"\+0x[0-9a-f]+$", re.IGNORECASE)
+
+
+def call_site(caller: str | None) -> str:
+    """What of a call site a rebuild of the driver keeps, lower case (as :func:`problem_id`):
+    ``module!function`` of a symbolized caller (``module!function+0xoffset``, ``--symbols``),
+    else the caller as it is (a ``module+0xoffset`` moves with every recompile)."""
+    text = str(caller or "")
+    return (_OFFSET.sub("", text) if "!" in text else text).lower()
+
+
+def site_key(group: "FindingGroup") -> str:
+    """What the gate matches a problem with the baseline by: rule + :func:`call_site`.
+    One to one with the problem id for an unsymbolized caller; for a symbolized one, every
+    call site of the rule in one function (of any build) shares it."""
+    return f"{group.rule.lower()}|{call_site(group.caller)}"
 
 
 def occurrences(finding: Mapping[str, Any]) -> int:
@@ -151,10 +174,25 @@ class TraceDigest:
 
     def ordered(self) -> list[FindingGroup]:
         """Groups most severe first, then by rule, caller and process."""
-        return sorted(
-            self.findings.values(),
-            key=lambda g: (severity_rank(g.severity), g.rule, g.caller, g.process, g.fingerprint),
-        )
+        return ordered(self.findings.values())
+
+
+def ordered(groups: Iterable[FindingGroup]) -> list[FindingGroup]:
+    """Groups most severe first, then by rule, caller and process."""
+    return sorted(groups, key=lambda g: (severity_rank(g.severity), g.rule, g.caller, g.process, g.fingerprint))
+
+
+def _merge(have: FindingGroup, g: FindingGroup) -> None:
+    """Add ``g`` into ``have``: counts and bytes add, processes join, the worst severity
+    wins, the earlier first occurrence stays."""
+    have.count += g.count
+    have.bytes = add_bytes(have.bytes, g.bytes)
+    have.process = ", ".join(sorted({p for p in have.process.split(", ") + g.process.split(", ") if p}))
+    if severity_rank(g.severity) < severity_rank(have.severity):
+        have.severity = g.severity
+    t_new, t_old = int_or_none(g.first.get("time_ns")), int_or_none(have.first.get("time_ns"))
+    if t_new is not None and (t_old is None or t_new < t_old):
+        have.first = dict(g.first)
 
 
 def regroup(groups: Mapping[str, FindingGroup]) -> dict[str, FindingGroup]:
@@ -163,16 +201,28 @@ def regroup(groups: Mapping[str, FindingGroup]) -> dict[str, FindingGroup]:
     out: dict[str, FindingGroup] = {}
     for g in groups.values():
         key = problem_key({"rule": g.rule, "caller": g.caller})
-        have = out.get(key)
-        if have is None:
-            out[key] = FindingGroup(key, g.rule, g.severity, g.caller, g.process, g.count,
-                                    g.bytes, dict(g.first))
-            continue
-        have.count += g.count
-        have.bytes = add_bytes(have.bytes, g.bytes)
-        have.process = ", ".join(sorted({p for p in (have.process.split(", ") + [g.process]) if p}))
-        if severity_rank(g.severity) < severity_rank(have.severity):
-            have.severity = g.severity
+        if key in out:
+            _merge(out[key], g)
+        else:
+            out[key] = replace(g, fingerprint=key, first=dict(g.first))
+    return out
+
+
+def by_site(groups: Mapping[str, FindingGroup]) -> dict[str, FindingGroup]:
+    """Problems merged by :func:`site_key`, as the gate compares them. A site of one
+    problem is that problem as it is; the problems of several call sites in one function
+    merge into the one that occurred first (its problem id and caller), counts adding."""
+    def earliest(g: FindingGroup) -> tuple[bool, int, str]:
+        t = int_or_none(g.first.get("time_ns"))
+        return t is None, t or 0, g.fingerprint
+
+    out: dict[str, FindingGroup] = {}
+    for g in sorted(groups.values(), key=earliest):
+        key = site_key(g)
+        if key in out:
+            _merge(out[key], g)
+        else:
+            out[key] = replace(g, first=dict(g.first))
     return out
 
 
@@ -226,8 +276,12 @@ __all__ = [
     "FindingGroup",
     "LEAK_METRICS",
     "TraceDigest",
+    "by_site",
+    "call_site",
     "digest_summary",
     "fingerprint_of",
+    "ordered",
     "problem_key",
     "regroup",
+    "site_key",
 ]

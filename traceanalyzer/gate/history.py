@@ -1,9 +1,12 @@
 """Trends over nightly runs: one JSON summary per run in a history folder, and plots.
 
-``record_run`` writes ``run-<UTC time>.json`` with every trace's verdict, finding groups
-(count and bytes per fingerprint) and leak figures. ``load_history`` reads them back as
-long tables; ``finding_trend`` follows one finding (fingerprint, fingerprint prefix or
-rule ID) over the runs; ``traceanalyzer.plot.trend.plot_finding_trend`` draws it.
+``record_run`` writes ``run-<UTC time>.json`` with every trace's verdict, problems
+(count and bytes per problem id, the ``problem_id`` of ``hazards --json``) and leak
+figures. ``load_history`` reads them back as long tables; ``finding_trend`` follows one
+problem (problem id, a unique prefix of one, or a rule ID for all its problems) over the
+runs; ``traceanalyzer.plot.trend.plot_finding_trend`` draws it. A finding's
+``fingerprint`` (rule + caller + process image) is not recorded: given one,
+``finding_trend`` says which problem id to use instead.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from traceanalyzer.gate.compare import GateResult
 from traceanalyzer.gate.digest import LEAK_METRICS
 
 HISTORY_FORMAT = "traceanalyzer-history"
-FINDING_COLUMNS = ["run", "time_utc", "trace", "fingerprint", "rule", "severity", "caller", "process", "count", "bytes"]
+FINDING_COLUMNS = ["run", "time_utc", "trace", "problem_id", "rule", "severity", "caller", "process", "count", "bytes"]
 LEAK_COLUMNS = ["run", "time_utc", "trace", "status", *LEAK_METRICS]
-TREND_COLUMNS = ["run", "time_utc", "count", "bytes", "leaked_bytes"]
+TREND_COLUMNS = ["run", "time_utc", "count", "bytes", *LEAK_METRICS]
 
 
 def record_run(
@@ -86,9 +89,10 @@ def _runs(history_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
 def load_history(history_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All recorded runs as two long tables ``(findings, leaks)``, oldest run first.
 
-    findings columns: run (file stem), time_utc (UTC timestamp), trace, fingerprint,
-    rule, severity, caller, process, count (occurrences in that trace), bytes (their
-    summed bytes). leaks columns: run, time_utc, trace, status (the gate verdict),
+    findings columns: run (file stem), time_utc (UTC timestamp), trace, problem_id
+    (rule + call site: the ``problem_id`` of ``hazards --json``), rule, severity,
+    caller, process (the images it hit, ``, ``-joined), count (occurrences in that
+    trace), bytes (their summed bytes). leaks columns: run, time_utc, trace, status (the gate verdict),
     bytes_at_end, bytes_leaked_at_exit (null when not reported).
     """
     frows: list[dict[str, Any]] = []
@@ -99,8 +103,8 @@ def load_history(history_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             leaks = entry.get("leaks") or {}
             lrows.append({"run": run, "time_utc": t, "trace": trace, "status": entry.get("status"),
                           **{k: leaks.get(k) for k in LEAK_METRICS}})
-            for fp, g in (entry.get("findings") or {}).items():
-                frows.append({"run": run, "time_utc": t, "trace": trace, "fingerprint": fp,
+            for pid, g in (entry.get("findings") or {}).items():
+                frows.append({"run": run, "time_utc": t, "trace": trace, "problem_id": pid,
                               **{k: g.get(k) for k in FINDING_COLUMNS[4:]}})
     findings = pd.DataFrame(frows, columns=FINDING_COLUMNS)
     leaks = pd.DataFrame(lrows, columns=LEAK_COLUMNS)
@@ -110,36 +114,61 @@ def load_history(history_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def finding_trend(history_dir: str | Path, finding: str, trace: str | None = None) -> pd.DataFrame:
-    """One finding over all runs (runs where it is absent count 0).
+    """One problem over all runs (runs where it is absent count 0).
 
-    finding: a fingerprint, a unique fingerprint prefix, or a rule ID in any case (all
-        its fingerprints together). trace: restrict to one trace ID.
+    finding: a problem id (``problems[].problem_id`` of ``hazards --json``, ``problem``
+        in the check report), a unique prefix of one, or a rule ID in any case (all its
+        problems together). A finding's ``fingerprint`` is not a problem id: the error
+        names the problem id it belongs to. trace: restrict to one trace ID.
 
     Columns: run, time_utc, count (occurrences), bytes (the finding's summed bytes),
-    leaked_bytes (bytes_at_end + bytes_leaked_at_exit of the traces the finding was ever
-    seen in, or of ``trace``). Raises :class:`TraceError` if nothing matches.
+    bytes_at_end and bytes_leaked_at_exit (each summed over the traces the finding was
+    ever seen in, or of ``trace``; 0 where a trace did not report it). The two leak
+    figures stay apart: a user mapping left behind by an exited process is in both (it is
+    still held when the trace ends), so their sum would count its bytes twice. Raises
+    :class:`TraceError` if nothing matches.
     """
     findings, leaks = load_history(history_dir)
     if trace is not None:
         findings = findings[findings["trace"] == trace]
         leaks = leaks[leaks["trace"] == trace]
-    if findings["rule"].eq(finding.upper()).any():  # a rule ID, in any case
-        sel = findings[findings["rule"] == finding.upper()]
+    key = finding.strip()
+    if findings["rule"].eq(key.upper()).any():  # a rule ID, in any case
+        sel = findings[findings["rule"] == key.upper()]
     else:
-        fps = sorted({fp for fp in findings["fingerprint"] if str(fp).startswith(finding)})
-        if len(fps) > 1:
-            raise TraceError(f"{finding!r} matches {len(fps)} fingerprints; give more characters", history_dir)
-        sel = findings[findings["fingerprint"].isin(fps)]
+        ids = sorted({p for p in findings["problem_id"] if key and str(p).startswith(key.lower())})
+        if len(ids) > 1:
+            raise TraceError(f"{finding!r} starts {len(ids)} problem ids; give more characters", history_dir)
+        sel = findings[findings["problem_id"].isin(ids)]
     if sel.empty:
-        raise TraceError(f"no finding {finding!r} (fingerprint or rule ID) in any recorded run", history_dir)
+        raise TraceError(_no_such_problem(key, findings), history_dir)
     traces = set(sel["trace"])
     runs = leaks[["run", "time_utc"]].drop_duplicates("run")
     per_run = sel.groupby("run")[["count", "bytes"]].sum()
-    lk = leaks[leaks["trace"].isin(traces)].copy()
-    lk["leaked_bytes"] = lk[list(LEAK_METRICS)].fillna(0).sum(axis=1)
-    leaked = lk.groupby("run")["leaked_bytes"].sum()
-    out = runs.set_index("run").join(per_run).join(leaked).fillna({"count": 0, "bytes": 0, "leaked_bytes": 0})
+    lk = leaks[leaks["trace"].isin(traces)]
+    leaked = lk[list(LEAK_METRICS)].fillna(0).groupby(lk["run"]).sum()  # per figure, never added up
+    out = runs.set_index("run").join(per_run).join(leaked).fillna(dict.fromkeys(TREND_COLUMNS[2:], 0))
     out = out.reset_index().sort_values(["time_utc", "run"])
-    for c in ("count", "bytes", "leaked_bytes"):
+    for c in TREND_COLUMNS[2:]:
         out[c] = out[c].astype("int64")
     return out[TREND_COLUMNS].reset_index(drop=True)
+
+
+#: Where a problem id is found, for the error of an ID that is none.
+_WHERE_IDS = ("problem ids are problems[].problem_id in hazards --json, 'problem' in the check report "
+              "(JUnit, SARIF), 'problem id' in the HTML report's what-to-fix-first rows")
+
+
+def _no_such_problem(key: str, findings: pd.DataFrame) -> str:
+    """The error line for ``key`` matching nothing; names the problem when ``key`` is the
+    ``fingerprint`` of one of its findings (rule + caller + process image)."""
+    from traceanalyzer.rules.assemble import fingerprint
+
+    for rule, caller, process, pid in findings[["rule", "caller", "process", "problem_id"]].drop_duplicates(
+            ).itertuples(index=False):
+        for image in str(process or "").split(", "):
+            if fingerprint(str(rule), caller or None, image or None) == key.lower():
+                return (f"{key!r} is the fingerprint of a finding ({rule} at {caller or '?'} in {image or '?'}), "
+                        f"not a problem id: --trend takes a problem id, here {pid}, or a rule ID ({_WHERE_IDS})")
+    return (f"no problem id or rule ID {key!r} in any recorded run (--trend takes a rule ID, or a problem id "
+            f"or a unique prefix of one; {_WHERE_IDS})")

@@ -63,9 +63,10 @@ def write_outputs(outcome: CheckOutcome, *, json_path: Path | None = None,
 
 def write_trend_png(history: Path, finding: str, trace: str | None = None,
                     out: Path | None = None) -> Path:
-    """Plot ``finding`` (rule ID or fingerprint) over the runs recorded in ``history``
-    (only ``trace`` when given) into ``out`` (default ``history/trend-FINDING.png``);
-    returns the file written."""
+    """Plot ``finding`` (a problem id, a unique prefix of one, or a rule ID:
+    :func:`~traceanalyzer.gate.history.finding_trend`) over the runs recorded in
+    ``history`` (only ``trace`` when given) into ``out`` (default
+    ``history/trend-ID.png``); returns the file written."""
     from traceanalyzer.gate.history import finding_trend
     from traceanalyzer.plot.style import figure_png
     from traceanalyzer.plot.trend import plot_finding_trend

@@ -18,16 +18,17 @@ written to the cache as they arrive.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from traceanalyzer.errors import TraceError
-from traceanalyzer.gate.cache import ResultCache, file_digest
+from traceanalyzer.gate.cache import ResultCache, entry_key, file_digest, options_key
 from traceanalyzer.gate.discover import TraceFile
 from traceanalyzer.gate.pool import run_supervised
 from traceanalyzer.gate.worker import run_job
@@ -56,6 +57,9 @@ class RunOptions:
     connect_timeout: seconds to wait for the Dask scheduler.
     timeout: seconds one trace may take (None: no limit); local workers only (on a Dask
         cluster, its own worker limits apply).
+    load: ``ta.load`` keywords every trace is read with (``format``, ``strict``,
+        ``field_map``, ``symbols``, ``gz_max_bytes``, ``gz_max_ratio``), passed to ``fn``;
+        they are part of the cache key (:func:`~.cache.options_key`).
     """
 
     jobs: int | None = None
@@ -65,15 +69,28 @@ class RunOptions:
     fn: Callable[[str], dict[str, Any]] | None = None
     connect_timeout: float = 20.0
     timeout: float | None = None
+    load: dict[str, Any] = field(default_factory=dict)
+
+    def job_fn(self) -> Callable[[str], dict[str, Any]] | None:
+        """The per-trace function with :attr:`load` bound (None: ``worker.summarize`` as
+        it is). A ``partial`` of a module-level function pickles by reference."""
+        if not self.load:
+            return self.fn
+        from traceanalyzer.gate import worker
+
+        return functools.partial(self.fn or worker.summarize, **self.load)
 
 
 @dataclass
 class TraceResult:
-    """One trace's outcome: a summary or an error line."""
+    """One trace's outcome: a summary or an error line. ``file_hash`` is the SHA-256 of
+    the file; ``cache_key`` its cache entry (the file hash, or a hash of it and the
+    reading options)."""
 
     trace: TraceFile
     file_hash: str
     summary: dict[str, Any] | None = None
+    cache_key: str = ""
     error: str | None = None
     cached: bool = False
     seconds: float = 0.0
@@ -84,14 +101,15 @@ def run_traces(traces: list[TraceFile], options: RunOptions | None = None) -> li
     opts = options or RunOptions()
     results: list[TraceResult] = []
     todo: list[TraceResult] = []
+    variant = options_key(opts.load) if opts.cache is not None else ""
     for tf in traces:
         try:
             digest = file_digest(tf.path)
         except OSError as exc:
             raise TraceError(f"cannot read: {exc.strerror}", tf.path) from None
-        r = TraceResult(tf, digest)
+        r = TraceResult(tf, digest, cache_key=entry_key(digest, variant))
         if opts.cache is not None:
-            hit = opts.cache.get(digest)
+            hit = opts.cache.get(r.cache_key)
             if hit is not None:
                 r.summary, r.cached = hit, True
         results.append(r)
@@ -108,7 +126,7 @@ def run_traces(traces: list[TraceFile], options: RunOptions | None = None) -> li
         if out.get("ok"):
             r.summary = out["summary"]
             if opts.cache is not None:
-                opts.cache.put(r.file_hash, r.summary)
+                opts.cache.put(r.cache_key, r.summary)
         else:
             r.error = str(out.get("error") or "unknown error")
         done += 1
@@ -125,12 +143,13 @@ def _execute(todo: list[TraceResult], opts: RunOptions) -> Iterator[tuple[TraceR
         yield from _execute_dask(todo, opts)
         return
     jobs = opts.jobs or default_jobs()
+    fn = opts.job_fn()
     if (jobs <= 1 or len(todo) == 1) and opts.timeout is None:
         for r in todo:
-            yield r, run_job(str(r.trace.path), opts.fn)
+            yield r, run_job(str(r.trace.path), fn)
         return
     paths = [str(r.trace.path) for r in todo]
-    for index, out in run_supervised(paths, opts.fn, min(jobs, len(todo)), opts.timeout, _mp_context()):
+    for index, out in run_supervised(paths, fn, min(jobs, len(todo)), opts.timeout, _mp_context()):
         yield todo[index], out
 
 
@@ -162,11 +181,12 @@ def _execute_dask(todo: list[TraceResult], opts: RunOptions) -> Iterator[tuple[T
     except (OSError, TimeoutError) as exc:
         raise TraceError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:
+        fn = opts.job_fn()
         stamp = f"{os.getpid()}-{time.time_ns()}"
         futures = {}
         for i, r in enumerate(todo):
             path = str(Path(r.trace.path).resolve())
-            fut = client.submit(run_job, path, opts.fn, key=f"traceanalyzer-{stamp}-{i}", pure=False)
+            fut = client.submit(run_job, path, fn, key=f"traceanalyzer-{stamp}-{i}", pure=False)
             futures[fut] = r
         for fut in dask_completed(list(futures), loop=client.loop):
             yield futures[fut], _outcome(fut, futures[fut])

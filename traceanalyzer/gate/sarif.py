@@ -6,8 +6,8 @@
   results that the catalogue lacks;
 * ``results``: one per (trace, problem: rule + call site) with the occurrence count, the caller as a
   logical location, the trace file as the physical location (an artifact of the run),
-  ``baselineState`` new / unchanged / updated (count grew), and the problem id in
-  ``partialFingerprints``;
+  ``baselineState`` new / unchanged / updated (count grew; matched as the gate matches,
+  ``digest.site_key``), and the problem id in ``partialFingerprints``;
 * ``artifacts``: one per trace with its SHA-256.
 """
 
@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.gate.compare import GateResult, TraceVerdict, describe_evidence
-from traceanalyzer.gate.digest import FindingGroup
+from traceanalyzer.gate.digest import FindingGroup, by_site, site_key
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -73,17 +73,23 @@ def _rule_descriptor(rule_id: str, rule: Any | None, severity: str) -> dict[str,
     return desc
 
 
-def _baseline_state(v: TraceVerdict, g: FindingGroup) -> str:
+def _baseline_states(v: TraceVerdict) -> dict[str, str]:
+    """``baselineState`` per problem id of ``v.current``, matched as the gate matches
+    (``digest.site_key``): new, updated (its site's count grew) or unchanged."""
+    assert v.current is not None
     if v.baseline is None:
-        return "new"
-    base = v.baseline.findings.get(g.fingerprint)
-    if base is None:
-        return "new"
-    return "updated" if g.count > base.count else "unchanged"
+        return dict.fromkeys(v.current.findings, "new")
+    now, base = by_site(v.current.findings), by_site(v.baseline.findings)
+    out = {}
+    for pid, g in v.current.findings.items():
+        key = site_key(g)
+        out[pid] = ("new" if key not in base else
+                    "updated" if now[key].count > base[key].count else "unchanged")
+    return out
 
 
 def _result(
-    v: TraceVerdict, g: FindingGroup, rule_index: int, artifact_index: int, base_id: str | None
+    v: TraceVerdict, g: FindingGroup, rule_index: int, artifact_index: int, base_id: str | None, state: str
 ) -> dict[str, Any]:
     evidence = describe_evidence(g)
     text = f"{g.rule} in {g.process or '?'} from {g.caller or '?'} ({g.count} occurrence(s) in {v.trace})"
@@ -105,7 +111,7 @@ def _result(
         "locations": [{"physicalLocation": {"artifactLocation": artifact}, "logicalLocations": [logical]}],
         "partialFingerprints": {FINGERPRINT_KEY: g.fingerprint},
         "occurrenceCount": max(1, g.count),
-        "baselineState": _baseline_state(v, g),
+        "baselineState": state,
         "properties": props,
     }
 
@@ -156,8 +162,9 @@ def sarif_log(
         if v.file_hash:
             art["hashes"] = {"sha-256": v.file_hash}
         artifacts.append(art)
+        states = _baseline_states(v)
         for g in v.current.ordered():
-            results.append(_result(v, g, rule_index[g.rule], len(artifacts) - 1, base_id))
+            results.append(_result(v, g, rule_index[g.rule], len(artifacts) - 1, base_id, states[g.fingerprint]))
 
     run: dict[str, Any] = {
         "tool": {

@@ -13,11 +13,12 @@ from typing import Any, Callable
 from traceanalyzer.errors import TraceError
 
 
-def summarize(path: str) -> dict[str, Any]:
-    """``analyze(load(path)).summary()``: the ``hazards --json`` dict of one trace."""
+def summarize(path: str, **options: Any) -> dict[str, Any]:
+    """``analyze(load(path, **options)).summary()``: the ``hazards --json`` dict of one
+    trace; ``options`` are ``ta.load``'s (``RunOptions.load``: symbols, field_map, ...)."""
     from traceanalyzer import analyze, load
 
-    return analyze(load(path)).summary()
+    return analyze(load(path, **options)).summary()
 
 
 def run_job(path: str, fn: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:

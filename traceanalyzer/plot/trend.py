@@ -10,7 +10,9 @@ from traceanalyzer.plot import style
 
 
 def plot_finding_trend(trend: pd.DataFrame, title: str = "") -> Figure:
-    """Two panels over runs: the finding's count, and bytes (finding's and leaked total).
+    """Two panels over runs: the finding's count, and bytes: the finding's, and its traces'
+    two leak figures, each its own line (held at trace end, left behind at process exit;
+    a mapping left by an exited process is in both, so they are never added up).
 
     ``trend`` is :func:`traceanalyzer.gate.history.finding_trend`'s table. Returns a
     matplotlib ``Figure`` (not attached to pyplot; shown inline in Jupyter).
@@ -25,8 +27,10 @@ def plot_finding_trend(trend: pd.DataFrame, title: str = "") -> Figure:
         ax_count.set_ylim(bottom=0)
         ax_bytes.plot(x, trend["bytes"], marker="o", label="finding bytes",
                       color=style.process_color(4))
-        ax_bytes.plot(x, trend["leaked_bytes"], marker="s",
-                      label="leaked bytes (at end + at exit)", color=style.process_color(0))
+        ax_bytes.plot(x, trend["bytes_at_end"], marker="s",
+                      label="held at trace end", color=style.process_color(0))
+        ax_bytes.plot(x, trend["bytes_leaked_at_exit"], marker="^", linestyle="--",
+                      label="left behind at process exit", color=style.process_color(2))
         ax_bytes.set_ylabel("bytes")
         ax_bytes.set_ylim(bottom=0)
         ax_bytes.yaxis.set_major_formatter(style.byte_ticks_formatter())

@@ -182,6 +182,8 @@ def _problems_section(problems: pd.DataFrame, max_rows: int = 200) -> str:
             f'<details><summary>example and what to do</summary><p>{esc(r["message"])}</p>'
             f'<p><strong>What to do:</strong> {esc(r["advice"])}</p>'
             f'<p>evidence (seq): {esc(", ".join(map(str, r["example_evidence"][:20])))}</p>'
+            f'<p>problem id <code>{esc(r["problem_id"])}</code> (as <code>traceanalyzer check</code> '
+            f'names it in its baseline and reports; <code>check --trend</code> takes it)</p>'
             f'</details></td></tr>')
     more = len(problems) - max_rows
     note = (f'<p class="note">{more} more problems in summary.json.</p>' if more > 0 else "")

@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, ContextManager
 
+from traceanalyzer.cli.common import add_reading_options
 from traceanalyzer.escape import terminal_text
 from traceanalyzer.gate.command import DEFAULT_TIMEOUT, CheckRequest, run_gate
 from traceanalyzer.gate.runner import Progress
@@ -20,24 +21,32 @@ Compare the findings and leak figures of TRACE_OR_DIR... against a baseline file
 Each trace is identified by its path relative to the folder given, so tonight's
 nightly/case42.etl matches case42.etl in the baseline. Findings are compared by
 problem (rule + call site, whichever processes it hit) and count, never by address,
-pid or time. A trace fails when it has a new problem at or above --fail-on, or more
-occurrences of a known one beyond the count tolerance (max of --count-abs-tol and
---count-rel-tol x baseline; default 0: any growth), or when bytes held at the end or
-leaked at process exits grow beyond the tolerance (max of --leak-abs-tol bytes and
---leak-rel-tol x baseline).
+pid or time; a call site symbolized with --symbols is matched without its offset
+(rule + module!function), so a rebuilt driver's known problems stay known, while a
+rebuild read without symbols moves every module+offset and its findings look new.
+A trace fails when it has a new problem at or above --fail-on, or more occurrences of
+a known one beyond the count tolerance (max of --count-abs-tol and --count-rel-tol x
+baseline; default 0: any growth), or when bytes held at the end or leaked at process
+exits grow beyond the tolerance (max of --leak-abs-tol bytes and --leak-rel-tol x
+baseline).
 
 Verdicts: passed, FAILED, new trace (not in the baseline), missing trace (in the
 baseline, not found), ERROR (unreadable, or events lost to damage: a truncated file,
 corrupt buffers, truncated records, bad rows; --allow-loss accepts those). New and
 missing traces pass unless --fail-on-new SEV / --fail-on-missing. Exit 0 if nothing
 failed, 1 if a trace failed, 2 for bad usage or an unreadable or damaged trace or
-baseline.
+baseline; --update-baseline exits 0, or 2 when a trace is ERROR (it keeps its old
+entry).
 
 Traces are analysed in parallel (--jobs, default: all CPUs) or on a Dask cluster
-(--scheduler); results are cached next to the baseline by file hash, so a re-run only
-analyses changed traces. Each trace runs in a worker process with a time limit
-(--timeout); a trace that times out or whose worker dies (out of memory, killed) is an
-ERROR of its own, the other traces go on.
+(--scheduler); results are cached next to the baseline by file hash and reading
+options, so a re-run only analyses changed traces. Each trace runs in a worker
+process with a time limit (--timeout); a trace that times out or whose worker dies (out
+of memory, killed) is an ERROR of its own, the other traces go on.
+
+Each trace is read as hazards reads one: --format, --strict, --field-map,
+--gz-max-bytes, --gz-max-ratio and --symbols apply to every trace (with --symbols
+callers are module!function+offset); give the same ones for the baseline and tonight.
 """
 
 EPILOG = """\
@@ -93,12 +102,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pattern", metavar="GLOB", help="file names to take from folders (default: trace suffixes)")
     p.add_argument("--skip", metavar="GLOB", action="append", default=[],
                    help="file names never taken from folders (repeatable), e.g. '*.expected.csv'")
+    add_reading_options(p.add_argument_group(
+        "reading the traces", "as for hazards, applied to every trace (and part of the cache key)"))
     p.add_argument("--no-cache", action="store_true", help="analyse every trace, ignore and keep no cache")
     p.add_argument("--cache-dir", metavar="DIR", type=Path, help="result cache (default: BASELINE_STEM.cache/)")
     p.add_argument("--history", metavar="DIR", type=Path, help="record this run's summary in DIR (for trends)")
-    p.add_argument("--trend", metavar="FINDING", help="plot a finding (rule ID or fingerprint) over the history")
+    p.add_argument("--trend", metavar="ID",
+                   help="plot a problem over the history: its problem id (problems[].problem_id of hazards "
+                   "--json, 'problem' in this report) or a unique prefix of one, or a rule ID for all its "
+                   "problems; not a finding's fingerprint")
     p.add_argument("--trend-trace", metavar="TRACE", help="with --trend: only this trace ID")
-    p.add_argument("--trend-png", metavar="FILE", type=Path, help="where --trend writes (default: DIR/trend-FINDING.png)")
+    p.add_argument("--trend-png", metavar="FILE", type=Path, help="where --trend writes (default: DIR/trend-ID.png)")
     p.add_argument("-q", "--quiet", action="store_true", help="list only traces that did not simply pass")
     p.add_argument("-v", "--verbose", action="store_true", help="also list findings below --fail-on and fixed ones")
     p.set_defaults(func=run)
