@@ -4,18 +4,20 @@ Image names, callers, tags, file names and header bytes are chosen by whoever pr
 trace. Helpers used by every output of the tool meant for a person:
 
 * terminal text: control characters (C0, DEL, C1: ESC sequences that move the cursor,
-  change colours or set the window title) are written as ``\\xNN``, and the Unicode
+  change colours or set the window title) are written as ``\\xNN``, the Unicode
   bidirectional controls (:data:`BIDI_CONTROLS`: embeddings, overrides, isolates, the
   LRM/RLM/ALM marks), which make a name display in another order than it is (a
-  right-to-left override shows ``exe.gpj`` for ``jpg.exe``), as ``\\u202e``
+  right-to-left override shows ``exe.gpj`` for ``jpg.exe``), and the line and paragraph
+  separators (:data:`LINE_SEPARATORS`), which break the line in editors and browsers
+  (a name could forge a line of output), as ``\\u202e``
   (:func:`terminal_safe`, :func:`terminal_text`, :class:`TerminalWriter`);
 * HTML text (the report, Jupyter, the interactive timeline's hover text): the same
   visible escapes, so no control character or NUL reaches the page and a name cannot
   reorder the text around it (:func:`terminal_text`, then HTML escaping);
 * CSV cells (written for spreadsheets): a text cell that a spreadsheet would run as a
   formula (leading ``=``, ``+``, ``-``, ``@``, tab or CR) gets a leading ``'``, the usual
-  way, and bidirectional controls are written as ``\\u202e``; numbers stay numbers
-  (:func:`csv_cell`, :func:`csv_safe_frame`).
+  way, and bidirectional controls and line separators are written as ``\\u202e``;
+  numbers stay numbers (:func:`csv_cell`, :func:`csv_safe_frame`).
 
 JSON, SARIF, JUnit XML and Parquet are data formats: they carry the true strings.
 """
@@ -34,9 +36,13 @@ from traceanalyzer.vocabulary import is_missing
 #: the embeddings and overrides LRE, RLE, PDF, LRO, RLO (U+202A-U+202E) and the isolates
 #: LRI, RLI, FSI, PDI (U+2066-U+2069).
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f" + BIDI_CONTROLS + "]")
-_CONTROL_BUT_NEWLINE = re.compile("[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f" + BIDI_CONTROLS + "]")
-_BIDI_ONLY = re.compile("[" + BIDI_CONTROLS + "]")
+#: LINE SEPARATOR and PARAGRAPH SEPARATOR (U+2028, U+2029): line breaks to editors,
+#: browsers and some terminals, as NEL (U+0085, a C1 control) is.
+LINE_SEPARATORS = "\u2028\u2029"
+_UNSEEN = BIDI_CONTROLS + LINE_SEPARATORS
+_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f" + _UNSEEN + "]")
+_CONTROL_BUT_NEWLINE = re.compile("[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f" + _UNSEEN + "]")
+_CSV_ESCAPED = re.compile("[" + _UNSEEN + "]")
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -48,16 +54,16 @@ def _hex(m: re.Match[str]) -> str:
 
 
 def terminal_safe(value: Any) -> str:
-    """``str(value)`` with every control character escaped (``'\\x1b'``, ``'\\u202e'``);
-    None/NA -> ``'-'``."""
+    """``str(value)`` with every control character escaped (``'\\x1b'``, ``'\\u202e'``,
+    ``'\\u2028'``); None/NA -> ``'-'``."""
     if is_missing(value):
         return "-"
     return _CONTROL.sub(_hex, str(value))
 
 
 def terminal_text(text: str) -> str:
-    """Text for a terminal (or an HTML page): control characters and bidirectional
-    controls escaped, line breaks kept."""
+    """Text for a terminal (or an HTML page): control characters, bidirectional controls
+    and line separators escaped, line breaks (``\\n``) kept."""
     return _CONTROL_BUT_NEWLINE.sub(_hex, text)
 
 
@@ -90,11 +96,11 @@ class TerminalWriter(io.TextIOBase):
 
 def csv_cell(value: Any) -> Any:
     """``value`` with a leading ``'`` when it is text a spreadsheet would run as a formula,
-    and its bidirectional controls written as ``\\u202e``; numbers (and text that is just
-    a number, such as ``-8192``) are left as they are."""
+    and its bidirectional controls and line separators written as ``\\u202e``; numbers
+    (and text that is just a number, such as ``-8192``) are left as they are."""
     if not isinstance(value, str):
         return value
-    value = _BIDI_ONLY.sub(_hex, value)
+    value = _CSV_ESCAPED.sub(_hex, value)
     if value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
