@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import path_text
 from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.gate.compare import GateResult
 from traceanalyzer.gate.digest import LEAK_METRICS
@@ -113,14 +114,17 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
     """One finding over all runs (runs where it is absent count 0).
 
     finding: a fingerprint, a unique fingerprint prefix, or a rule ID in any case (all
-        its fingerprints together). trace: restrict to one trace ID.
+        its fingerprints together). trace: restrict to one trace ID (a name's bytes that
+        are not UTF-8 as the shell gives them or as ``\\xNN``, as IDs hold them).
 
     Columns: run, time_utc, count (occurrences), bytes (the finding's summed bytes),
     leaked_bytes (bytes_at_end + bytes_leaked_at_exit of the traces the finding was ever
     seen in, or of ``trace``). Raises :class:`TraceError` if nothing matches.
     """
     findings, leaks = load_history(history_dir)
+    finding = path_text(finding)  # argv: what is not UTF-8 is held as IDs hold it
     if trace is not None:
+        trace = path_text(trace)
         findings = findings[findings["trace"] == trace]
         leaks = leaks[leaks["trace"] == trace]
     if findings["rule"].eq(finding.upper()).any():  # a rule ID, in any case

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from traceanalyzer.escape import path_text
 from traceanalyzer.fileio import write_bytes_atomic, write_text_atomic
 from traceanalyzer.gate.check import CheckOutcome
 from traceanalyzer.gate.compare import describe_evidence
@@ -70,6 +71,7 @@ def write_trend_png(history: Path, finding: str, trace: str | None = None,
     from traceanalyzer.plot.style import figure_png
     from traceanalyzer.plot.trend import plot_finding_trend
 
+    finding, trace = path_text(finding), None if trace is None else path_text(trace)  # as IDs hold them
     trend = finding_trend(history, finding, trace=trace)
     if finding.upper() in RULES:  # a rule ID in any case: named as the catalogue spells it
         finding = finding.upper()
