@@ -128,6 +128,11 @@ def test_check_names_it_safely_in_every_output(tmp_path: Path, capsys) -> None:
     assert sorted(c.get("name") for c in junit.iter("testcase")) == ids
     sarif = json.loads(files["sarif"].read_text(encoding="utf-8"))
     assert {r["properties"]["trace"] for r in sarif["runs"][0]["results"]} == set(ids)
+    # a URI names the file by its bytes (a trace ID's \xNN would name another file)
+    assert sorted(a["location"]["uri"] for a in sarif["runs"][0]["artifacts"]) == ["caf%E9.csv", "subcaf%E9/caf%E9.csv"]
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for r in sarif["runs"][0]["results"]} == {"caf%E9.csv", "subcaf%E9/caf%E9.csv"}
+    assert sarif["runs"][0]["originalUriBaseIds"]["TRACEROOT0"]["uri"].endswith("/nightlycaf%E9/")
     (run_file,) = history.glob("run-*.json")
     assert sorted(json.loads(run_file.read_text(encoding="utf-8"))["traces"]) == ids
     # a trace ID can be named as IDs show it, too

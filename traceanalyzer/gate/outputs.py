@@ -55,7 +55,7 @@ def write_outputs(outcome: CheckOutcome, *, json_path: Path | None = None,
         from traceanalyzer.gate.sarif import write_sarif
 
         write_sarif(result, sarif, roots={t.trace_id: t.root for t in outcome.traces},
-                    exit_code=outcome.exit_code)
+                    files={t.trace_id: t.path for t in outcome.traces}, exit_code=outcome.exit_code)
     if history is not None:
         from traceanalyzer.gate.history import record_run
 
