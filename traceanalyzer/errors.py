@@ -6,18 +6,22 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from traceanalyzer.escape import path_text
+
 
 class TraceError(Exception):
     """Base class: something about a trace (or its use) is wrong.
 
     ``path`` names the file when there is one; ``str(err)`` is one line that a user
-    can act on and starts with the file name.
+    can act on and starts with the file name. File names are kept as text every output
+    can hold (:func:`~traceanalyzer.escape.path_text`: a name's bytes that are not UTF-8
+    as ``\\xNN``), in ``path`` and in the message (which may name other files).
     """
 
     def __init__(self, message: str, path: str | Path | None = None) -> None:
-        self.path = str(path) if path is not None else None
-        self.message = message
-        super().__init__(f"{self.path}: {message}" if self.path else message)
+        self.path = path_text(path) if path is not None else None
+        self.message = path_text(message)
+        super().__init__(f"{self.path}: {self.message}" if self.path else self.message)
 
 
 class TraceFormatError(TraceError):
@@ -60,7 +64,7 @@ def tag_file(exc: BaseException, path: str | Path) -> None:
     innermost tag wins), so that the CLI's one-line internal error can name it."""
     if getattr(exc, _FILE_ATTR, None) is None:
         try:
-            setattr(exc, _FILE_ATTR, str(path))
+            setattr(exc, _FILE_ATTR, path_text(path))
         except (AttributeError, TypeError):  # an exception type without a __dict__
             pass
 

@@ -10,7 +10,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from traceanalyzer.errors import TraceError
 
@@ -74,6 +74,16 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def arrow_file(path: str | Path, mode: str = "rb") -> Any:
+    """``path`` opened as a pyarrow file (``pyarrow.OSFile``), for pyarrow's readers and
+    writers: given a ``str`` path, pyarrow encodes it as UTF-8, which fails on a name that
+    is not UTF-8 (Python holds such bytes as surrogate escapes); the file system's own
+    bytes (``os.fsencode``) open any name."""
+    import pyarrow as pa
+
+    return pa.OSFile(os.fsencode(path), mode=mode)
 
 
 def current_umask() -> int:

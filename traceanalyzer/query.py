@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from traceanalyzer.analysis import Analysis
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import path_text
 from traceanalyzer.model.dtypes import ADDRESS_COLUMNS, with_addresses
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.views import AnalysisView
@@ -97,6 +98,8 @@ def _named_tables(query: str) -> set[str]:
     identifiers are case-insensitive (``FROM Findings`` is the findings table)."""
     import duckdb
 
+    if path_text(query) != query:  # bytes of the command line that are not UTF-8
+        raise QueryError(f"not UTF-8 text: {path_text(query)}")
     con = _connect()  # a query may name the severity type ('high'::severity)
     try:
         return {w.split(".")[-1].lower() for w in con.get_table_names(query)}

@@ -2,7 +2,8 @@
 
 One check per need, each a registry entry: its name, what to record when it is missing,
 and a test on the trace. A check that does not apply (e.g. CSwitch when every call
-carries its thread) passes with the reason.
+carries its thread) passes with the reason; a trace without calls says so (:data:`NO_CALLS`)
+wherever a check is about calls, rather than a claim about calls it does not have.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class Need:
     check: Callable[[Trace], tuple[bool, str]]
 
 
+#: What the checks about calls say of a trace that has none.
+NO_CALLS = "no driver calls in the trace"
+
+
 def _count(trace: Trace, names: tuple[str, ...]) -> int:
     return sum(trace.events_by_name.get(n, 0) for n in names)
 
@@ -40,7 +45,7 @@ def _present(trace: Trace, column: str) -> np.ndarray:
 
 def _calls(trace: Trace) -> tuple[bool, str]:
     n = trace.table("calls", all_columns=False).num_rows
-    return n > 0, f"{n} calls"
+    return n > 0, f"{n} calls" if n else NO_CALLS
 
 
 def _processes(trace: Trace) -> tuple[bool, str]:
@@ -55,9 +60,13 @@ def _threads(trace: Trace) -> tuple[bool, str]:
 
 def _cswitch(trace: Trace) -> tuple[bool, str]:
     n = _count(trace, ("CSwitch",))
+    if n:
+        return True, f"{n} context switches"
+    if not trace.table("calls", all_columns=False).num_rows:
+        return True, f"not needed: {NO_CALLS}"
     without = int(np.count_nonzero(~(_present(trace, "tid") | _present(trace, "effective_pid"))))
-    if n or not without:
-        return True, f"{n} context switches" if n else "not needed: every call carries its thread or effective_pid"
+    if not without:
+        return True, "not needed: every call carries its thread or effective_pid"
     return False, f"{without} calls carry neither tid nor effective_pid and there is no CSwitch"
 
 
@@ -66,7 +75,8 @@ def _images(trace: Trace) -> tuple[bool, str]:
     unresolved = trace.stats.total("unresolved_return_addresses")
     n = _count(trace, IMAGE_LOAD_EVENTS)  # an ImageDebugId row names a build, not an image
     if not raw:
-        return True, f"{n} image events (calls carry caller names)"
+        calls = trace.table("calls", all_columns=False).num_rows
+        return True, f"{n} image events ({'calls carry caller names' if calls else NO_CALLS})"
     if unresolved:
         return False, f"{unresolved} of {raw} return addresses are in no loaded module ({n} image events)"
     return True, f"{n} image events; {raw} return addresses resolved"

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceError, TraceFileChangedError, TraceFormatError, tag_file
+from traceanalyzer.escape import path_text
 from traceanalyzer.model.stats import LOSS_COUNTERS, Stats
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.readers import ReadOptions, read_file
@@ -96,7 +97,7 @@ def load(
         for key, value in result.metadata.items():
             metadata.setdefault(key, value)
     metadata["formats"] = formats
-    metadata["traces"] = [str(p) for p in paths]
+    metadata["traces"] = [path_text(p) for p in paths]
     offsets = time_offsets(metas)
     if len(paths) > 1:
         _note_alignment(metadata, paths, metas, offsets)
@@ -159,7 +160,7 @@ def _note_alignment(metadata: dict[str, object], paths: list[Path], metas: list[
                     offsets: list[int]) -> None:
     """``metadata["files"]``: per file its start (ISO, None when it has none) and the
     shift of its times; ``start_time_utc``/``start_time_filetime``: the earliest start."""
-    metadata["files"] = [{"trace": str(p), "start_time_utc": m.get("start_time_utc") if start_filetime(m) else None,
+    metadata["files"] = [{"trace": path_text(p), "start_time_utc": m.get("start_time_utc") if start_filetime(m) else None,
                           "offset_ns": off} for p, m, off in zip(paths, metas, offsets)]
     known = [m for m in metas if start_filetime(m) is not None]
     if known:

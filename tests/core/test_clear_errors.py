@@ -80,3 +80,7 @@ def test_the_catch_all_names_the_file_it_was_working_on(tmp_path: Path, capsys, 
     err = capsys.readouterr().err
     assert err == (f"traceanalyzer: {other}: internal error: RuntimeError: a bug "
                    "(run with --debug for the traceback)\n")
+    # as the hint says: --debug before the command or after it (argparse refused it there)
+    for argv in (["--debug", "info", str(other)], ["info", str(other), "--debug"], ["info", "--debug", str(other)]):
+        with pytest.raises(RuntimeError, match="a bug"):
+            main(argv)

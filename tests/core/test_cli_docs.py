@@ -55,6 +55,10 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
     return names
 
 
+#: Global options every command takes after it too (the global table says so).
+_EVERY_COMMAND = ("--debug",)
+
+
 def test_every_command_has_a_section_and_every_section_a_command() -> None:
     assert set(_sections()) == set(_commands())
 
@@ -63,8 +67,9 @@ def test_every_command_has_a_section_and_every_section_a_command() -> None:
 def test_every_option_of_the_command_is_documented(command: str) -> None:
     section = _sections().get(command, "")
     uses_trace_inputs = "Also the trace input options above." in section
+    every_command = [o for o in _options(build_parser()) if o in _EVERY_COMMAND]  # in the global table
     missing = [opt for opt in _options(_commands()[command])
-               if not _documented(section, opt)
+               if not _documented(section, opt) and opt not in every_command
                and not (uses_trace_inputs and _documented(_shared_section(), opt))]
     assert not missing, f"docs/cli.md, section of {command!r}, lacks {missing}"
 
@@ -81,6 +86,9 @@ def test_global_options_are_documented() -> None:
     head = DOC.read_text(encoding="utf-8").split("\n## ", 1)[0]
     missing = [o for o in _options(build_parser()) if o != "COMMAND" and not _documented(head, o)]
     assert not missing
+    for opt in _EVERY_COMMAND:
+        assert re.search(rf"`{opt}`[^\n]*also after the command", head), opt
+        assert all(opt in _options(p) for p in _commands().values()), opt
 
 
 def test_every_choice_is_documented() -> None:

@@ -37,6 +37,23 @@ def test_no_calls_is_missing_calls():
     assert recording_check(Trace(table))["missing"][0] == "MDL calls"
 
 
+def test_a_trace_without_calls_claims_nothing_about_calls(tmp_path, capsys):
+    """info said "not needed: every call carries its thread" and "0 image events (calls
+    carry caller names)" of a trace with no calls at all."""
+    table = pa.table({"time_ns": [0, 1], "event": ["ProcessRundown", "ImageLoad"], "pid": [4, 4]})
+    check = {c["name"]: c for c in recording_check(Trace(table))["checks"]}
+    assert [check[n]["detail"] for n in ("MDL calls", "context switches", "image loads")] == [
+        "no driver calls in the trace", "not needed: no driver calls in the trace",
+        "1 image events (no driver calls in the trace)"]
+    assert check["context switches"]["ok"] and check["image loads"]["ok"] and not check["MDL calls"]["ok"]
+    path = tmp_path / "no_calls.csv"
+    path.write_text("time_ns,event,pid\n0,ProcessRundown,4\n")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "carries its thread" not in out and "carry caller names" not in out
+    assert "not needed: no driver calls in the trace" in out
+
+
 def test_cswitch_not_needed_when_calls_carry_their_thread():
     table = pa.table({"time_ns": [0, 1, 2], "event": ["ProcessRundown", "ThreadRundown", "IoFreeMdl"],
                       "pid": [4, 4, 4], "tid": [None, 8, 8], "mdl": pa.array([None, None, 16], pa.uint64())})
@@ -51,7 +68,7 @@ def test_build_records_are_not_counted_as_image_events():
                    / "net.4.5.2.x64.buffers-0-1.etl")
     assert real.events_by_name["ImageDebugId"] == real.events_by_name["ImageLoad"] == 60
     check = {c["name"]: c for c in recording_check(real)["checks"]}
-    assert check["image loads"]["detail"] == "60 image events (calls carry caller names)"
+    assert check["image loads"]["detail"] == "60 image events (no driver calls in the trace)"
     table = pa.table({"time_ns": [0, 1], "event": ["ImageDebugId", "IoFreeMdl"], "pid": [0, 4],
                       "base": pa.array([0xFFFFF80012340000, None], pa.uint64()),
                       "image": ["mydriver.pdb", None], "debug_id": ["40b3ba70-f454-5d97-4c4c-44205044422e-1", None],

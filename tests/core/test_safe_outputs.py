@@ -231,9 +231,10 @@ def test_a_stale_cache_folder_that_cannot_be_pruned_does_not_stop_the_cache(tmp_
 
 
 #: Every bidirectional control (and a NUL) in a process name and a caller: a
-#: right-to-left override would show "app.exe" reversed after it.
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_SPOOF_NAME = "app\u202eexe.gpj\u2066x\x00y.exe"
+#: right-to-left override would show "app.exe" reversed after it. The line and paragraph
+#: separators too: editors and browsers break the line there (a forged line of output).
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029"
+_SPOOF_NAME = "app\u202eexe.gpj\u2066x\x00y\u2028z\u2029.exe"
 
 
 def _spoofed_trace(tmp_path: Path) -> Path:
@@ -249,7 +250,7 @@ def _raw_controls(text: str) -> set[str]:
             or 0x7F <= ord(c) < 0xA0}
 
 
-_SHOWN_NAME = "app\\u202eexe.gpj\\u2066x\\x00y.exe"
+_SHOWN_NAME = "app\\u202eexe.gpj\\u2066x\\x00y\\u2028z\\u2029.exe"
 _SHOWN_CALLER = "my" + "".join(f"\\u{ord(c):04x}" for c in _BIDI) + "driver.sys+0x1b6b"
 
 

@@ -7,6 +7,7 @@ does).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,18 @@ def test_return_addresses_resolve_to_functions(built, tmp_path: Path):
                           str(symdir), "select caller from calls order by seq", "--csv"],
                          capture_output=True, text=True, check=True).stdout
     assert "mydriver!ReleaseBuffer+0x3" in out
+
+
+def test_a_symbol_folder_whose_name_is_not_utf8(built, tmp_path: Path):
+    """symbolic opens a file by a UTF-8 name only: a folder named in Latin-1 (café) left
+    every caller unresolved, "mydriver.pdb unreadable (UnicodeEncodeError)"."""
+    sys_file, pdb, funcs = built
+    symdir = tmp_path / os.fsdecode(b"symbol\xe9s")
+    symdir.mkdir()
+    shutil.copy(pdb, symdir)
+    shutil.copy(sys_file, symdir)  # chosen by the debug id its PE names, read alike
+    trace = ta.load(_trace_csv(tmp_path / "t.csv", [funcs["ReleaseBuffer"] + 3]), symbols=symdir)
+    assert trace.table("calls").column("caller").to_pylist() == ["mydriver!ReleaseBuffer+0x3"]
 
 
 def test_symbol_server_layout_picks_the_pdb_matching_the_image(built, tmp_path: Path):

@@ -29,6 +29,25 @@ def test_report_writes_files_and_prints_where(tmp_path: Path, capsys) -> None:
     assert "app<script>" not in html and "app&lt;script&gt;.exe" in html
 
 
+@pytest.mark.parametrize("trace", ["seed", "unknown_events"])
+def test_report_counts_what_hazards_counts(tmp_path: Path, capsys, trace: str) -> None:
+    """report printed "(3 findings)" where hazards said "1 problem: 1 info (62
+    occurrences)" (a trace whose 62 unknown events are 3 findings, one per event name)."""
+    path = SEED
+    if trace == "unknown_events":
+        path = tmp_path / "unknown.csv"
+        path.write_text("time_ns,event,pid\n" + "".join(f"{t},Prov/{t % 3},4\n" for t in range(5, 67)))
+    assert main(["hazards", str(path)]) == 0
+    count_line = capsys.readouterr().out.splitlines()[0]
+    assert main(["report", str(path), "-o", str(tmp_path / "r")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == count_line
+    if trace == "unknown_events":
+        assert count_line == "1 problem: 1 info (62 occurrences)"
+        # counted over the whole trace: at its first event (docs/rules.md, trace quality findings)
+        (problem,) = json.loads((tmp_path / "r" / "summary.json").read_text())["problems"]
+        assert problem["rule"] == "TRACE_UNKNOWN_EVENT" and problem["first_ns"] == problem["last_ns"] == 5
+
+
 def test_missing_trace_is_exit_2_with_one_line(tmp_path: Path, capsys) -> None:
     code = main(["report", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: traceanalyzer hazards sample_traces/seed_unlock_from_worker.csv",
     )
     parser.add_argument("--version", action="version", version=f"traceanalyzer {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors (also after COMMAND)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     from traceanalyzer.cli import commands
 
@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in names:
         module = importlib.import_module(f"traceanalyzer.cli.commands.{name}")
         module.register(sub)
+    for command in {id(p): p for p in sub.choices.values()}.values():
+        # "run with --debug" works after the command too; absent there, the global one stands
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show Python tracebacks on errors")
     return parser
 
 

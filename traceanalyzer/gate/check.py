@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import path_text
 from traceanalyzer.gate.baseline import Baseline, load_baseline, save_baseline
 from traceanalyzer.gate.cache import ResultCache, default_cache_dir
 from traceanalyzer.gate.compare import EXIT_PASS, GateResult, Policy, compare_all
@@ -108,13 +109,13 @@ def run_check(
         try:
             digests[tid] = digest_summary(r.summary or {})
         except ValueError as exc:
-            errors[tid] = f"{r.trace.path}: {exc}"
+            errors[tid] = f"{path_text(r.trace.path)}: {exc}"
     result = compare_all(digests, baseline, policy, errors)
     by_id = {r.trace.trace_id: r for r in results}
     for v in result.verdicts:
         r = by_id.get(v.trace)
         if r is not None:
-            v.path, v.file_hash, v.seconds, v.cached = str(r.trace.path), r.file_hash, r.seconds, r.cached
+            v.path, v.file_hash, v.seconds, v.cached = path_text(r.trace.path), r.file_hash, r.seconds, r.cached
 
     outcome = CheckOutcome(result, bpath, traces, results)
     if opts.cache is not None:

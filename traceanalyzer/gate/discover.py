@@ -3,7 +3,8 @@
 A trace's ID is its path relative to the folder named on the command line, with ``/``
 separators: ``check nightly/`` finds ``nightly/sub/case42.etl`` as ``sub/case42.etl``, so
 tonight's folder matches last night's baseline wherever either lives. A file named
-directly has its file name as ID.
+directly has its file name as ID. An ID is text every output can hold: a name's bytes
+that are not UTF-8 are written as ``\\xNN`` (:func:`~traceanalyzer.escape.path_text`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import path_text
 
 #: Suffixes taken from a folder when no ``pattern`` is given (plus those of registered readers).
 DEFAULT_TRACE_SUFFIXES: tuple[str, ...] = (".etl", ".csv", ".txt", ".parquet", ".pq")
@@ -96,9 +98,9 @@ def discover(
         if p.is_dir():
             for f in _walk(p):
                 if _wanted(f.name, pattern, suffixes, skip):
-                    add(TraceFile(f.relative_to(p).as_posix(), f, p))
+                    add(TraceFile(path_text(f.relative_to(p).as_posix()), f, p))
         elif p.is_file():
-            add(TraceFile(p.name, p, p.parent))
+            add(TraceFile(path_text(p.name), p, p.parent))
         else:
             raise TraceError("no such trace file or folder", p)
     if not found:

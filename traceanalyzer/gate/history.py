@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import path_text
 from traceanalyzer.fileio import write_text_atomic
 from traceanalyzer.gate.compare import GateResult
 from traceanalyzer.gate.digest import LEAK_METRICS
@@ -119,7 +120,8 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
     finding: a problem id (``problems[].problem_id`` of ``hazards --json``, ``problem``
         in the check report), a unique prefix of one, or a rule ID in any case (all its
         problems together). A finding's ``fingerprint`` is not a problem id: the error
-        names the problem id it belongs to. trace: restrict to one trace ID.
+        names the problem id it belongs to. trace: restrict to one trace ID (a name's
+        bytes that are not UTF-8 as the shell gives them or as ``\\xNN``, as IDs hold them).
 
     Columns: run, time_utc, count (occurrences), bytes (the finding's summed bytes),
     bytes_at_end and bytes_leaked_at_exit (each summed over the traces the finding was
@@ -129,7 +131,9 @@ def finding_trend(history_dir: str | Path, finding: str, trace: str | None = Non
     :class:`TraceError` if nothing matches.
     """
     findings, leaks = load_history(history_dir)
+    finding = path_text(finding)  # argv: what is not UTF-8 is held as IDs hold it
     if trace is not None:
+        trace = path_text(trace)
         findings = findings[findings["trace"] == trace]
         leaks = leaks[leaks["trace"] == trace]
     key = finding.strip()

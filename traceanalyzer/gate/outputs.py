@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from traceanalyzer.escape import path_text
 from traceanalyzer.fileio import write_bytes_atomic, write_text_atomic
 from traceanalyzer.gate.check import CheckOutcome
 from traceanalyzer.gate.compare import describe_evidence
@@ -54,7 +55,7 @@ def write_outputs(outcome: CheckOutcome, *, json_path: Path | None = None,
         from traceanalyzer.gate.sarif import write_sarif
 
         write_sarif(result, sarif, roots={t.trace_id: t.root for t in outcome.traces},
-                    exit_code=outcome.exit_code)
+                    files={t.trace_id: t.path for t in outcome.traces}, exit_code=outcome.exit_code)
     if history is not None:
         from traceanalyzer.gate.history import record_run
 
@@ -71,6 +72,7 @@ def write_trend_png(history: Path, finding: str, trace: str | None = None,
     from traceanalyzer.plot.style import figure_png
     from traceanalyzer.plot.trend import plot_finding_trend
 
+    finding, trace = path_text(finding), None if trace is None else path_text(trace)  # as IDs hold them
     trend = finding_trend(history, finding, trace=trace)
     if finding.upper() in RULES:  # a rule ID in any case: named as the catalogue spells it
         finding = finding.upper()

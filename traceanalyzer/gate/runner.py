@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import path_text
 from traceanalyzer.gate.cache import ResultCache, entry_key, file_digest, options_key
 from traceanalyzer.gate.discover import TraceFile
 from traceanalyzer.gate.pool import run_supervised
@@ -158,7 +159,8 @@ def _outcome(fut: Any, r: TraceResult) -> dict[str, Any]:
     try:
         return fut.result()
     except Exception as exc:  # worker process died (BrokenProcessPool, KilledWorker, ...)
-        return {"ok": False, "kind": "internal", "error": f"{r.trace.path}: worker failed: {type(exc).__name__}: {exc}"}
+        return {"ok": False, "kind": "internal",
+                "error": f"{path_text(r.trace.path)}: worker failed: {type(exc).__name__}: {exc}"}
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote
@@ -89,13 +90,14 @@ def _baseline_states(v: TraceVerdict) -> dict[str, str]:
 
 
 def _result(
-    v: TraceVerdict, g: FindingGroup, rule_index: int, artifact_index: int, base_id: str | None, state: str
+    v: TraceVerdict, g: FindingGroup, rule_index: int, artifact_index: int, base_id: str | None,
+    uri: str, state: str
 ) -> dict[str, Any]:
     evidence = describe_evidence(g)
     text = f"{g.rule} in {g.process or '?'} from {g.caller or '?'} ({g.count} occurrence(s) in {v.trace})"
     if evidence:
         text += f"; first {evidence}"
-    artifact: dict[str, Any] = {"uri": quote(v.trace), "index": artifact_index}
+    artifact: dict[str, Any] = {"uri": uri, "index": artifact_index}
     if base_id:
         artifact["uriBaseId"] = base_id
     logical: dict[str, Any] = {"name": g.caller or "?", "kind": "function"}
@@ -116,9 +118,18 @@ def _result(
     }
 
 
+def _uri(trace_id: str, file: str | Path | None, root: str | Path | None) -> str:
+    """A trace's artifact URI: its file's path from its root, percent-encoded byte by byte
+    (the name's own bytes, UTF-8 or not), else its ID."""
+    if file is None or root is None:
+        return quote(trace_id)
+    return quote(os.fsencode(Path(file).relative_to(root).as_posix()))
+
+
 def sarif_log(
     result: GateResult,
     roots: Mapping[str, str | Path] | None = None,
+    files: Mapping[str, str | Path] | None = None,
     rules: Mapping[str, Any] | None = None,
     tool_version: str | None = None,
     exit_code: int | None = None,
@@ -127,6 +138,8 @@ def sarif_log(
 
     roots: trace ID -> folder its ID is relative to (becomes ``originalUriBaseIds``);
         without it URIs are the bare trace IDs.
+    files: trace ID -> its file, under its root: the URI is then the file's path from the
+        root byte by byte (a name that is not UTF-8, ID ``caf\\xe9.etl``, is ``caf%E9.etl``).
     rules: rule catalogue (default ``rules.catalogue.RULES``).
     exit_code: the run's exit code (``CheckOutcome.exit_code``; default
         ``result.exit_code``).
@@ -137,7 +150,7 @@ def sarif_log(
         import traceanalyzer
 
         tool_version = getattr(traceanalyzer, "__version__", "0")
-    roots = roots or {}
+    roots, files = roots or {}, files or {}
 
     seen_rules = {g.rule: g.severity for v in result.verdicts if v.current for g in v.current.findings.values()}
     rule_ids = sorted(set(rules) | set(seen_rules))
@@ -155,7 +168,8 @@ def sarif_log(
             continue
         root = roots.get(v.trace)
         base_id = base_ids.get(str(Path(root).resolve())) if root is not None else None
-        loc: dict[str, Any] = {"uri": quote(v.trace)}
+        uri = _uri(v.trace, files.get(v.trace), root)
+        loc: dict[str, Any] = {"uri": uri}
         if base_id:
             loc["uriBaseId"] = base_id
         art: dict[str, Any] = {"location": loc, "roles": ["analysisTarget"]}
@@ -164,7 +178,8 @@ def sarif_log(
         artifacts.append(art)
         states = _baseline_states(v)
         for g in v.current.ordered():
-            results.append(_result(v, g, rule_index[g.rule], len(artifacts) - 1, base_id, states[g.fingerprint]))
+            results.append(_result(v, g, rule_index[g.rule], len(artifacts) - 1, base_id, uri,
+                                   states[g.fingerprint]))
 
     run: dict[str, Any] = {
         "tool": {

@@ -2,9 +2,9 @@
 small helpers (escaping, key/value tables) that the later layers' HTML reuses.
 
 Every string from the trace is escaped with :func:`esc`: HTML escaping, after control and
-bidirectional-control characters are written as visible ``\\xNN`` / ``\\u202e``
-(:func:`traceanalyzer.escape.terminal_text`), so no NUL or other control character
-reaches the page and a name cannot reorder the text around it.
+bidirectional-control characters and line separators are written as visible ``\\xNN`` /
+``\\u202e`` (:func:`traceanalyzer.escape.terminal_text`), so no NUL or other control
+character reaches the page and a name cannot reorder the text around it.
 """
 
 from __future__ import annotations

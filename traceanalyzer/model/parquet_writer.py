@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from traceanalyzer.fileio import atomic_output
+from traceanalyzer.fileio import arrow_file, atomic_output
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.readers.parquet import METADATA_KEY
 
@@ -24,5 +24,5 @@ def write_parquet(trace: Trace, path: str | Path) -> None:
     meta["stats"] = [vars(e) for e in trace.stats.entries.values()
                      if e.name != "unknown_events" or e.detail not in trace.events_by_name]
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, default=str).encode()})
-    with atomic_output(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    with atomic_output(path) as tmp, arrow_file(tmp, "wb") as out:  # any file name (arrow_file)
+        pq.write_table(table, out, compression="zstd")

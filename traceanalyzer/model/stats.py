@@ -11,6 +11,8 @@ from typing import Iterable, Literal
 
 import pandas as pd
 
+from traceanalyzer.escape import path_text
+
 Severity = Literal["info", "warning", "error"]
 
 #: Every data-quality counter a reader reports, with what it means (the ``stats`` of
@@ -61,7 +63,9 @@ class Stats:
 
     ``name`` is a stable identifier (``events``, ``unknown_events``, ``lost_events``,
     ``lost_buffers``, ``corrupt_buffers``, ``bad_rows``, ...); ``source`` is the file it
-    came from; ``detail`` refines it (e.g. ``provider/event`` for unknown events).
+    came from; ``detail`` refines it (e.g. ``provider/event`` for unknown events). Both
+    are kept as text every output can hold: a file name's bytes that are not UTF-8 as
+    ``\\xNN`` (:func:`~traceanalyzer.escape.path_text`).
     """
 
     entries: dict[tuple[str, str, str], StatEntry] = field(default_factory=dict)
@@ -74,6 +78,7 @@ class Stats:
         source: str = "",
         detail: str = "",
     ) -> None:
+        source, detail = path_text(source), path_text(detail)
         key = (name, source, detail)
         entry = self.entries.get(key)
         total = int(value) + (entry.value if entry is not None else 0)

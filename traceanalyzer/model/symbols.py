@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import path_text
 from traceanalyzer.model.debug_id import normal_debug_id
 from traceanalyzer.model.schema import USER_SPACE_LIMIT
 from traceanalyzer.model.stats import Stats
@@ -48,12 +49,19 @@ __all__ = ["ImageBuilds", "SymbolDir", "symbolize_calls", "traced_builds"]
 _CALLER = re.compile(r"^(?P<module>[^!+\s]+)\+0x(?P<offset>[0-9a-fA-F]+)$")
 
 
-def _debug_id(path: Path) -> str | None:
-    """The debug id of a PE or PDB file, in the form ids are compared in."""
+def _archive(path: Path) -> Any:
+    """``symbolic``'s Archive of the file: opened by its name (mapped), or, for a name that
+    is not UTF-8 (which symbolic cannot encode), from its bytes."""
     from symbolic import Archive
 
+    name = str(path)
+    return Archive.open(name) if path_text(name) == name else Archive.from_bytes(path.read_bytes())
+
+
+def _debug_id(path: Path) -> str | None:
+    """The debug id of a PE or PDB file, in the form ids are compared in."""
     try:
-        for obj in Archive.open(str(path)).iter_objects():
+        for obj in _archive(path).iter_objects():
             return normal_debug_id(str(obj.debug_id))
     except Exception:  # noqa: BLE001 - not a PE/PDB symbolic can read: not a candidate
         return None
@@ -122,10 +130,8 @@ class SymbolDir:
             pdb, why = self.pdb_for(module, set(traced) if traced else None)
             cache = None
             if pdb is not None:
-                from symbolic import Archive
-
                 try:
-                    cache = next(Archive.open(str(pdb)).iter_objects()).make_symcache()
+                    cache = next(_archive(pdb).iter_objects()).make_symcache()
                 except Exception as exc:  # noqa: BLE001 - a broken PDB is counted, not fatal
                     why = f"{pdb.name} unreadable ({type(exc).__name__})"
             self._caches[key] = (cache, why)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import MissingEventError, TraceError
+from traceanalyzer.escape import path_text
 from traceanalyzer.model import instances
 from traceanalyzer.model.asof import asof_index
 from traceanalyzer.model.callers import resolve_callers
@@ -84,7 +85,7 @@ class Trace:
         same as a key per row (``ReadResult.order_key``: by time, then key); default:
         stable by time. ``left_out``: CSwitch rows the reader left out of ``table``
         (``ReadResult.left_out``, with a ``cswitch_loader``): counted, numbered around."""
-        self.paths = [str(p) for p in paths]
+        self.paths = [path_text(p) for p in paths]  # names to show, not to open
         self.metadata = dict(metadata or {})
         self.metadata.setdefault("traces", self.paths)
         self.stats = stats or Stats()

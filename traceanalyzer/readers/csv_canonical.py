@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
+from traceanalyzer.fileio import arrow_file
 from traceanalyzer.model.encoding import null_column
 from traceanalyzer.model.schema import ADDRESS_COLUMNS, COLUMNS, ENUM_ALIASES, REQUIRED_COLUMNS
 from traceanalyzer.readers.base import ReadOptions, ReadResult
@@ -603,15 +604,15 @@ register_reader(CanonicalCsvReader())
 def _source(path: Path, progress: Callable[[int, int], None] | None, extra: dict[str, Any],
             repair: bool = False, codec: str = "utf-8") -> tuple[Any, Any, _Transcode | None]:
     """(what pyarrow reads, the gzip limiter or None, the transcoder or None). What
-    pyarrow reads: the path itself, a counting stream over it (with a progress callback),
-    or for ``.gz`` the decompressed content within the expansion limits; with ``repair``
-    through :class:`_Transcode` from ``codec``."""
+    pyarrow reads: the file (:func:`arrow_file`: any name), a counting stream over it
+    (with a progress callback), or for ``.gz`` the decompressed content within the
+    expansion limits; with ``repair`` through :class:`_Transcode` from ``codec``."""
     limiter = None
     if path.name.endswith(".gz"):
         limiter = limited_gzip(path, extra, progress)[1]
         raw: Any = limiter
     elif progress is None and not repair:
-        return path, None, None
+        return arrow_file(path), None, None
     else:
         raw = CountingFile(path, progress)
     fixer = _Transcode(raw, codec) if repair else None

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from traceanalyzer.errors import TraceEmptyError, TraceFormatError
+from traceanalyzer.fileio import arrow_file
 from traceanalyzer.model.schema import REQUIRED_COLUMNS
 from traceanalyzer.model.stats import Stats
 from traceanalyzer.readers.base import ReadOptions, ReadResult
@@ -30,7 +31,7 @@ class ParquetReader:
 
     def read(self, path: Path, options: ReadOptions) -> ReadResult:
         try:
-            table = pq.read_table(path)
+            table = pq.read_table(arrow_file(path))  # any file name (arrow_file)
             table.validate(full=True)  # e.g. invalid UTF-8 in a string column
         except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:  # (a column name not UTF-8)
             raise TraceFormatError(f"not a readable Parquet file: {exc}", path) from None

@@ -18,15 +18,27 @@ from traceanalyzer.render.summary import summary_head
 from traceanalyzer.rules.problems import problems_of
 from traceanalyzer import vocabulary as vocab
 
-__all__ = ["RENDERER", "TextRenderer", "findings_text", "terminal_safe"]
+__all__ = ["RENDERER", "TextRenderer", "findings_text", "problems_count_line", "terminal_safe"]
 
 
-def _header_lines(what: str, n: int, severities: pd.Series,
-                  summary: dict[str, Any] | None) -> list[str]:
-    """``N findings: 1 critical, ...`` and the memory-still-held lines."""
+def _count_line(what: str, n: int, severities: pd.Series) -> str:
+    """``N findings: 1 critical, ...``"""
     sev_counts = vocab.severity_counts(severities) if n else {}
     parts = [f"{sev_counts[s]} {s}" for s in vocab.SEVERITIES if s in sev_counts]
-    lines = [f"{n} {what}{'s' if n != 1 else ''}" + (f": {', '.join(parts)}" if parts else "")]
+    return f"{n} {what}{'s' if n != 1 else ''}" + (f": {', '.join(parts)}" if parts else "")
+
+
+def problems_count_line(problems: pd.DataFrame) -> str:
+    """``3 problems: 1 critical, 1 high, 1 medium (5 occurrences)``: the first line of
+    :func:`problems_text` (``hazards``), which ``report`` prints too."""
+    total = int(problems["count"].sum()) if len(problems) else 0
+    return (_count_line("problem", len(problems), problems["severity"])
+            + f" ({total} occurrence{'s' if total != 1 else ''})")
+
+
+def _header_lines(count_line: str, summary: dict[str, Any] | None) -> list[str]:
+    """``count_line`` and the memory-still-held lines."""
+    lines = [count_line]
     if summary and (summary.get("no_calls") or {}).get("message"):
         lines.append(terminal_safe(summary["no_calls"]["message"]))
     if summary:
@@ -79,7 +91,7 @@ def findings_text(findings: pd.DataFrame, summary: dict[str, Any] | None = None,
     header line of counts and, when ``summary`` is given, the leak and data-quality
     lines. At most ``max_rows`` rows; the rest are counted."""
     n = len(findings)
-    lines = _header_lines("finding", n, findings["severity"], summary)
+    lines = _header_lines(_count_line("finding", n, findings["severity"]), summary)
     if n:
         header = ("SEVERITY", "RULE", "TIME(s)", "PROCESS(PID)", "CALLER", "BYTES", "IMPACT")
         rows = []
@@ -108,9 +120,7 @@ def problems_text(problems: pd.DataFrame, summary: dict[str, Any] | None = None,
     aligned text table, most severe and costly first, with the same header and
     data-quality lines as :func:`findings_text`."""
     n = len(problems)
-    total = int(problems["count"].sum()) if n else 0
-    lines = _header_lines("problem", n, problems["severity"], summary)
-    lines[0] += f" ({total} occurrence{'s' if total != 1 else ''})"
+    lines = _header_lines(problems_count_line(problems), summary)
     if n:
         header = ("SEVERITY", "RULE", "CALLER", "COUNT", "PROCESSES", "FIRST(s)", "LAST(s)",
                   "BYTES", "IMPACT")

@@ -242,7 +242,14 @@ def rules_markdown() -> str:
         parts.append(f"## {title}\n")
         if tier == 0:
             parts.append("Not hazards, but reported in the same table with severity `info`, "
-                         "so nothing the analyzer could not use is silently lost.\n")
+                         "so nothing the analyzer could not use is silently lost. "
+                         "TRACE_EVENTS_LOST, TRACE_UNKNOWN_EVENT and TRACE_TIME_DISORDER are "
+                         "counts over the whole trace, not events with a time (an ETL reader "
+                         "counts the events it does not decode without their times; lost "
+                         "events have none), so each stands at the trace's first event: its "
+                         "time, and its problem's FIRST and LAST, are that event's time. "
+                         "TRACE_OPEN_AT_END stands at the last event, TRACE_CONTEXT_UNRESOLVED "
+                         "at the first unresolved call.\n")
         parts.append("| ID | Severity | Fires when |\n|---|---|---|")
         parts.extend(f"| {r.id} | {_cell(_severity_text(r))} | {_cell(_sentence(r.fires_when))} |"
                      for r in rules)

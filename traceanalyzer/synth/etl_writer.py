@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.errors import TraceError
+from traceanalyzer.escape import path_text
 from traceanalyzer.fileio import atomic_output
 from traceanalyzer.model.schema import (
     CSWITCH_EVENTS,
@@ -379,7 +380,8 @@ def write_etl(
             for n, chunk in enumerate(_chunks(events)):
                 job.add_chunk(chunk, n)
             job.writer.finish()
-            header = job.header_buffer(f"C:\\Traces\\{path.name}", logger_name, events_lost, buffers_lost)
+            header = job.header_buffer(f"C:\\Traces\\{path_text(path.name)}", logger_name,
+                                       events_lost, buffers_lost)
             fh.seek(0)
             fh.write(header)
     except (ValueError, TypeError) as exc:
@@ -388,7 +390,7 @@ def write_etl(
         raise TraceError(f"cannot write ETL: {exc.strerror or exc}", path) from None
     buffers = job.writer.buffers_written + 1
     return {
-        "path": str(path),
+        "path": path_text(path),
         "events": job.rows,
         "events_by_name": dict(sorted(job.counts.items())),
         "records": job.writer.records,

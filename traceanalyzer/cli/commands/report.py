@@ -38,12 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load, analyse, write the report files and print where they are."""
     from traceanalyzer.render.report_files import write_report
+    from traceanalyzer.render.text_table import problems_count_line
 
     analysis = analyze_trace(args, load_trace(args))
     paths = write_report(analysis, args.output, title=args.title, top_n=max(args.top, 1),
                          interactive=not args.static)
-    n = len(analysis.findings)
-    print(f"report: {paths['html']}  ({n} finding{'s' if n != 1 else ''})")
+    print(problems_count_line(analysis.problems))  # what hazards counts: problems and occurrences
+    print(f"report: {paths['html']}")
     for role in ("json", "leak_timeline", "hazard_timeline"):
         print(f"        {paths[role]}")
     return 0
