@@ -74,6 +74,8 @@ def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> di
         dict(time_ns=1 * S, pid=1234, process=app, kind="locked", bytes=8192),
         dict(time_ns=2 * S, pid=1234, process=app, kind="locked", bytes=0),
         dict(time_ns=int(1.001 * S), pid=1234, process=app, kind="user_mapped", bytes=8192),
+        # one MDL, locked then mapped: held once, from the lock to the end
+        dict(time_ns=1 * S, pid=1234, process=app, kind="held", bytes=8192),
     ]
     processes = [dict(pid=4, process="System", start_ns=None, end_ns=None),
                  dict(pid=1234, process=app, start_ns=int(0.5 * S), end_ns=5 * S)]
@@ -82,9 +84,11 @@ def seed_tables(extra_processes: int = 0, hostile_name: str | None = None) -> di
         t = (1 + (i % 50) / 10) * S
         size = 4096 * (1 + i % 7)
         name = f"worker{i:03d}.exe"
-        timeline.append(dict(time_ns=int(t), pid=pid, process=name, kind="locked", bytes=size))
-        timeline.append(dict(time_ns=int(t + 0.5 * S), pid=pid, process=name, kind="locked",
-                             bytes=0 if i % 3 else size // 2))
+        for kind in ("locked", "held"):  # locked only: held is the locked level
+            timeline.append(dict(time_ns=int(t), pid=pid, process=name, kind=kind,
+                                 bytes=size))
+            timeline.append(dict(time_ns=int(t + 0.5 * S), pid=pid, process=name, kind=kind,
+                                 bytes=0 if i % 3 else size // 2))
         processes.append(dict(pid=pid, process=name, start_ns=int(t - 0.2 * S),
                               end_ns=int(t + S) if i % 2 else None))
         findings.append(dict(

@@ -27,9 +27,19 @@ def test_rank_processes_integrates_bytes_over_time() -> None:
     ranked = rank_processes(t["leak_timeline"], t_end_ns=8 * S)
     assert list(ranked["process"]) == ["app.exe"]
     row = ranked.iloc[0]
-    # locked 8 KiB for 1 s, user-mapped 8 KiB from 1.001 s to the end (8 s)
-    assert row["impact_byte_seconds"] == pytest.approx(8192 * 1.0 + 8192 * 6.999)
+    # one 8 KiB MDL locked at 1 s, mapped from 1.001 s to the end (8 s): its pages are
+    # held once (the 'held' rows), not locked + mapped
+    assert row["impact_byte_seconds"] == pytest.approx(8192 * 7.0)
     assert row["bytes_at_end"] == 8192
+    assert row["peak_bytes"] == 8192
+
+
+def test_a_table_without_held_rows_ranks_the_sum_of_its_kinds() -> None:
+    """A timeline made by hand, with no lifetimes to tell: each row is pages of its own."""
+    t = seed_tables()
+    lt = t["leak_timeline"]
+    row = rank_processes(lt[lt["kind"] != "held"], t_end_ns=8 * S).iloc[0]
+    assert row["impact_byte_seconds"] == pytest.approx(8192 * 1.0 + 8192 * 6.999)
     assert row["peak_bytes"] == 16384  # both held between 1.001 s and 2 s
 
 

@@ -128,11 +128,16 @@ class Analysis:
         return _leaks.held_intervals(self.locks, self.mappings, self.trace_end_ns)
 
     def leak_timeline(self) -> pd.DataFrame:
-        """Bytes locked and bytes user-mapped per process over time (step functions).
+        """Bytes locked, bytes user-mapped and memory held per process over time (step
+        functions).
 
-        Columns: time_ns, pid, process, kind ('locked' | 'user_mapped'), bytes (held from
-        this time until the next row of the same pid and kind). User mappings torn down
-        at process exit count as held to the end: that memory is leaked until reboot.
+        Columns: time_ns, pid, process, kind ('locked' | 'user_mapped' | 'held'), bytes
+        (held from this time until the next row of the same pid and kind), in (pid, kind,
+        time) order. 'held' is the memory the process holds: each MDL lifetime locked in
+        it or user-mapped into it counted once (its locked and mapped pages are the same
+        pages), so it is not the sum of the other two kinds; an MDL locked in one process
+        and mapped into another is held by both. User mappings torn down at process exit
+        count as held to the end: that memory is leaked until reboot.
         """
         return self._leak_timeline.copy()  # a copy: the caller may change it
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 HELD_COLUMNS = ["pid", "process", "kind", "lifetime_id", "bytes", "start_ns", "end_ns"]
 TIMELINE_COLUMNS = ["time_ns", "pid", "process", "kind", "bytes"]
+#: The leak timeline's kind of the memory a process holds (each MDL lifetime once).
+HELD_KIND = "held"
+_KINDS = (HELD_KIND, "locked", "user_mapped")  # codes 0, 1, 2: the rows' order
 EXIT_RULES = ("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", "LOCKED_PAGES_AT_PROCESS_EXIT")
 
 
@@ -40,27 +45,109 @@ def held_intervals(locks: pd.DataFrame, mappings: pd.DataFrame, trace_end_ns: in
     return out
 
 
-def leak_timeline(held: pd.DataFrame, trace_end_ns: int) -> pd.DataFrame:
-    """Bytes locked and bytes user-mapped per process over time (step functions) from
-    :func:`held_intervals`.
+def _order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """``np.lexsort((minor, major))`` (stable): by one int64 key when both fit in it, which
+    sorts twice as fast."""
+    if not len(major):
+        return np.arange(0)
+    lo, span = int(minor.min()), int(minor.max()) - int(minor.min()) + 1
+    hi = int(major.max()) + 1
+    if major.min() >= 0 and hi * span < 2**62:
+        return np.argsort(major * span + (minor - lo), kind="stable")
+    return np.lexsort((minor, major))
 
-    Columns: time_ns, pid, process, kind ('locked' | 'user_mapped'), bytes (held from
-    this time until the next row of the same pid and kind).
+
+def _kind_names(codes: np.ndarray) -> Any:
+    """The ``str`` column of kind names of ``codes`` (into :data:`_KINDS`), built by
+    Arrow: ten times faster than from Python strings."""
+    names = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(_KINDS))
+    return pd.array(names.cast(pa.large_string()), dtype="str")
+
+
+def _held_spans(pid: np.ndarray, life: np.ndarray, start: np.ndarray, end: np.ndarray,
+                size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """When each MDL lifetime holds memory in each process, from its intervals (locks
+    and user mappings: arrays ``pid`` (-1 unknown), ``life`` (lifetime id), ``start``,
+    ``end`` (>= start), ``size`` (NaN unknown)): the spans of time in which some
+    interval of one (pid, lifetime) is held, overlapping or touching ones merged.
+    Returns (row, bytes, start, end) per span: ``row`` one of its intervals, ``bytes``
+    the largest of its intervals' sizes (a lock and a mapping of one lifetime are the
+    same pages; NaN only when none is known).
+
+    Vectorized: a (pid, lifetime) of one interval is its own span. The others' starts
+    (+1) and ends (-1) are sorted by (pid, lifetime, time, starts first); a running
+    count of the intervals held (every pair adds to 0, so one cumsum over all of them)
+    rises from 0 where a span starts and falls to 0 where it ends."""
+    n = len(pid)
+    pid_codes = pd.factorize(pid)[0].astype(np.int64)
+    key = life.astype(np.int64) * (int(pid_codes.max(initial=0)) + 1) + pid_codes
+    shared = pd.Series(key).duplicated(keep=False).to_numpy()
+    alone = np.flatnonzero(~shared)
+    many = np.flatnonzero(shared)
+    m = len(many)
+    t = np.concatenate([start[many], end[many]])
+    opening = np.r_[np.ones(m, dtype=bool), np.zeros(m, dtype=bool)]
+    # time and start-before-end in one key: touching intervals merge
+    order = _order(np.tile(pd.factorize(key[many])[0].astype(np.int64), 2), t * 2 + ~opening)
+    opening, t = opening[order], t[order]
+    level = np.cumsum(np.where(opening, 1, -1))
+    opens = np.flatnonzero(opening & (level == 1))
+    closes = np.flatnonzero(~opening & (level == 0))  # the k-th closes the k-th span
+    # an end's size is NaN: fmax over a span's events is its largest interval's size
+    sizes = np.r_[size[many], np.full(m, np.nan)][order]
+    span_bytes = np.fmax.reduceat(sizes, opens) if len(opens) else sizes[:0]
+    row = np.tile(many, 2)[order][opens]
+    return (np.r_[alone, row], np.r_[size[alone], span_bytes],
+            np.r_[start[alone], t[opens]], np.r_[end[alone], t[closes]])
+
+
+def leak_timeline(held: pd.DataFrame, trace_end_ns: int) -> pd.DataFrame:
+    """Bytes locked, bytes user-mapped and memory held per process over time (step
+    functions) from :func:`held_intervals`.
+
+    Columns: time_ns, pid, process, kind, bytes (held from this time until the next row
+    of the same pid and kind). Kind 'locked': pages locked in the process;
+    'user_mapped': pages mapped into it; 'held': the memory the process holds, each
+    MDL lifetime locked in it or user-mapped into it counted once (a lifetime locked
+    and mapped in one process is one set of pages: the larger size while both are
+    held), so 'held' is not the sum of the other two and must not be added to them.
+    Rows are in (pid, kind, time) order.
     """
     if held.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
-    iv = held.assign(pid=held["pid"].fillna(-1).astype("int64"))
-    starts = iv[["start_ns", "pid", "process", "kind", "bytes"]].rename(columns={"start_ns": "time_ns"})
-    ends = iv[["end_ns", "pid", "process", "kind", "bytes"]].rename(columns={"end_ns": "time_ns"})
-    ends = ends.assign(bytes=-ends["bytes"])
-    ends = ends[ends["time_ns"] < trace_end_ns]
-    ch = pd.concat([starts, ends], ignore_index=True)
-    ch = ch.groupby(["pid", "kind", "time_ns"], as_index=False).agg(
-        bytes=("bytes", "sum"), process=("process", "first"))
-    ch = ch.sort_values(["pid", "kind", "time_ns"], kind="stable")
-    ch["bytes"] = ch.groupby(["pid", "kind"])["bytes"].cumsum()
-    ch["pid"] = ch["pid"].astype("Int64").replace(-1, pd.NA)
-    return ch[TIMELINE_COLUMNS].reset_index(drop=True)
+    pid = held["pid"].astype("Float64").fillna(-1).to_numpy(dtype="int64")
+    start = held["start_ns"].to_numpy(dtype="int64")
+    end = np.maximum(held["end_ns"].to_numpy(dtype="int64"), start)
+    size = held["bytes"].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+    kind = np.where(held["kind"].to_numpy() == "locked", 1, 2)  # codes of _KINDS
+    row, span_size, span_start, span_end = _held_spans(
+        pid, held["lifetime_id"].to_numpy(dtype="int64"), start, end, size)
+    # every change: an interval's start (+size) and end (-size, unless at the trace end)
+    rows = np.r_[np.arange(len(held)), row]
+    kinds = np.r_[kind, np.zeros(len(row), dtype=kind.dtype)]
+    sizes = np.nan_to_num(np.r_[size, span_size])  # unknown size: 0 B, as before
+    ends = np.r_[end, span_end]
+    gone = ends < trace_end_ns
+    rows, kinds = np.r_[rows, rows[gone]], np.r_[kinds, kinds[gone]]
+    t = np.r_[start, span_start, ends[gone]]
+    delta = np.r_[sizes, -sizes[gone]]
+    pid_codes, pids = pd.factorize(pid[rows], sort=True)
+    series = pid_codes.astype(np.int64) * len(_KINDS) + kinds
+    order = _order(series, t)  # stable: the first row of a time names the process
+    series, t, delta, rows = series[order], t[order], delta[order], rows[order]
+    first = np.flatnonzero(np.r_[True, (series[1:] != series[:-1]) | (t[1:] != t[:-1])])
+    series, t, rows = series[first], t[first], rows[first]
+    level = np.cumsum(np.add.reduceat(delta, first))
+    new = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])  # each series restarts
+    level -= np.repeat(np.r_[0.0, level[:-1]][new], np.diff(np.r_[new, len(series)]))
+    out_pid = np.asarray(pids, dtype=np.int64)[series // len(_KINDS)]
+    return pd.DataFrame({
+        "time_ns": t,
+        "pid": pd.arrays.IntegerArray(out_pid, out_pid == -1),  # -1: unknown
+        "process": held["process"].take(rows).reset_index(drop=True),
+        "kind": _kind_names(series % len(_KINDS)),
+        "bytes": pd.array(np.round(level), dtype="Int64"),
+    })
 
 
 def known_total(sizes: pd.Series) -> int | None:

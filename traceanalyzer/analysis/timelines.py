@@ -14,11 +14,15 @@ import pandas as pd
 from traceanalyzer import vocabulary as vocab
 from traceanalyzer.rules.problems import problem_id, problems_of
 
-__all__ = ["KINDS", "PROBLEM_LANES_ABOVE", "decimate_steps", "finding_lanes", "float_series",
+__all__ = ["HELD", "KINDS", "PROBLEM_LANES_ABOVE", "decimate_steps", "finding_lanes", "float_series",
            "normalise_leak_timeline", "problem_lanes", "rank_processes"]
 
-#: The leak timeline's kinds, in drawing order.
+#: The leak timeline's kinds of the per-kind panels, in drawing order.
 KINDS: tuple[str, ...] = ("locked", "user_mapped")
+
+#: The leak timeline's kind of the memory a process holds: each MDL lifetime locked in
+#: it or user-mapped into it counted once (``Analysis.leak_timeline()``).
+HELD = "held"
 
 
 def float_series(series: Any) -> pd.Series:
@@ -35,7 +39,9 @@ _NORMALISED = "traceanalyzer.normalised_leak_timeline"
 def normalise_leak_timeline(leak_timeline: pd.DataFrame | None) -> pd.DataFrame:
     """The leak timeline's columns ``time_ns, pid, process, kind, bytes`` as plain
     float/str columns (missing pid -1, missing bytes 0), known kinds only, in time order.
-    A table this made comes back as it is."""
+    A table without ``held`` rows (one made by hand, from locks and mappings only) gets
+    them as the sum of its ``locked`` and ``user_mapped`` levels: without lifetime ids
+    each row is taken for pages of its own. A table this made comes back as it is."""
     if leak_timeline is not None and leak_timeline.attrs.get(_NORMALISED):
         return leak_timeline
     cols = ["time_ns", "pid", "process", "kind", "bytes"]
@@ -53,57 +59,92 @@ def normalise_leak_timeline(leak_timeline: pd.DataFrame | None) -> pd.DataFrame:
         "kind": leak_timeline["kind"].astype(str).to_numpy(),
         "bytes": float_series(leak_timeline["bytes"]).fillna(0).to_numpy(),
     })
-    lt = lt[lt["kind"].isin(KINDS) & lt["time_ns"].notna()]
+    lt = lt[lt["kind"].isin((*KINDS, HELD)) & lt["time_ns"].notna()]
+    if not (lt["kind"] == HELD).any():
+        lt = pd.concat([lt, _summed_kinds(lt)], ignore_index=True)
     out = lt.sort_values("time_ns", kind="stable", ignore_index=True)[cols]
     out.attrs[_NORMALISED] = True
     return out
 
 
-def rank_processes(leak_timeline: pd.DataFrame, t_end_ns: float | None = None) -> pd.DataFrame:
-    """Processes of a leak timeline ranked by impact, largest first.
+def _process_codes(lt: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(code per row, pids, names, keys): one integer per (pid, process), in sorted
+    order (numpy over integer keys: pandas group-bys on the (pid, process) strings cost
+    ~1 s at 100k changes, and the report ranks twice)."""
+    pid_codes, pids = pd.factorize(lt["pid"].to_numpy(), sort=True)
+    name_codes, names = pd.factorize(lt["process"].to_numpy(), sort=True)
+    procs, proc = np.unique(pid_codes.astype(np.int64) * len(names) + name_codes,
+                            return_inverse=True)
+    return proc.ravel(), pids[procs // len(names)], names[procs % len(names)], procs
 
-    Columns: ``pid``, ``process``, ``impact_byte_seconds`` (integral of locked +
-    user-mapped bytes over time, until ``t_end_ns`` or the last change),
-    ``peak_bytes`` (max over time of locked + user-mapped), ``bytes_at_end``
-    (locked + user-mapped still held at the end).
+
+def _summed_kinds(lt: pd.DataFrame) -> pd.DataFrame:
+    """``held`` rows of a normalised table without them: per (pid, process), the sum
+    of its ``locked`` and ``user_mapped`` levels after each instant of change."""
+    if lt.empty:
+        return lt
+    proc, _, _, _ = _process_codes(lt)
+    kind = (lt["kind"].to_numpy() != KINDS[0]).astype(np.int64)
+    t, b = lt["time_ns"].to_numpy(dtype="float64"), lt["bytes"].to_numpy(dtype="float64")
+    order = np.lexsort((t, kind, proc))  # stable: equal (process, kind, time) keep row order
+    proc, kind, t, b, rows = proc[order], kind[order], t[order], b[order], order
+    last_at_time = np.r_[(proc[1:] != proc[:-1]) | (kind[1:] != kind[:-1]) | (t[1:] != t[:-1]),
+                         True]  # equal times: the last row's level holds
+    proc, kind, t, b, rows = (x[last_at_time] for x in (proc, kind, t, b, rows))
+    first = np.r_[True, (proc[1:] != proc[:-1]) | (kind[1:] != kind[:-1])]  # of a series
+    delta = b - np.where(first, 0.0, np.r_[0.0, b[:-1]])
+    o2 = np.lexsort((t, proc))
+    p2, t2, rows, level = proc[o2], t[o2], rows[o2], np.cumsum(delta[o2])
+    starts = np.flatnonzero(np.r_[True, p2[1:] != p2[:-1]])
+    before = np.r_[0.0, level[:-1]][starts]  # cumulated level of the processes before
+    level -= np.repeat(before, np.diff(np.r_[starts, len(p2)]))
+    inst = np.r_[(p2[1:] != p2[:-1]) | (t2[1:] != t2[:-1]), True]  # an instant's last
+    src = lt.iloc[rows[inst]]
+    return pd.DataFrame({"time_ns": t2[inst], "pid": src["pid"].to_numpy(),
+                         "process": src["process"].to_numpy(), "kind": HELD,
+                         "bytes": level[inst]})
+
+
+def held_series(lt: pd.DataFrame) -> pd.DataFrame:
+    """The ``held`` rows of a normalised leak timeline, one per (process, instant) (the
+    last row of an instant holds), in (pid, process, time) order, with ``proc``: the
+    process's code (0.. in (pid, process) order)."""
+    h = lt[lt["kind"].to_numpy() == HELD]
+    proc, _, _, _ = _process_codes(h)
+    t = h["time_ns"].to_numpy(dtype="float64")
+    order = np.lexsort((t, proc))
+    proc, t = proc[order], t[order]
+    last = np.r_[(proc[1:] != proc[:-1]) | (t[1:] != t[:-1]), True]
+    out = h.iloc[order[last]].reset_index(drop=True)
+    out["proc"] = proc[last]
+    return out
+
+
+def rank_processes(leak_timeline: pd.DataFrame, t_end_ns: float | None = None) -> pd.DataFrame:
+    """Processes of a leak timeline ranked by impact, largest first, from the memory
+    each holds (its ``held`` rows: an MDL locked and mapped into it counts once).
+
+    Columns: ``pid``, ``process``, ``impact_byte_seconds`` (integral of the bytes held
+    over time, until ``t_end_ns`` or the last change), ``peak_bytes`` (the most held at
+    once), ``bytes_at_end`` (still held at the end).
     """
     cols = ["pid", "process", "impact_byte_seconds", "peak_bytes", "bytes_at_end"]
     lt = normalise_leak_timeline(leak_timeline)
     if lt.empty:
         return pd.DataFrame(columns=cols)
     t_end = float(lt["time_ns"].max()) if t_end_ns is None else float(t_end_ns)
-    # numpy over integer keys: pandas group-bys on the (pid, process) strings cost
-    # ~1 s at 100k changes, and the report ranks twice (PNG, interactive timeline)
-    pid_codes, pids = pd.factorize(lt["pid"].to_numpy(), sort=True)
-    name_codes, names = pd.factorize(lt["process"].to_numpy(), sort=True)
-    procs, proc = np.unique(pid_codes.astype(np.int64) * len(names) + name_codes,
-                            return_inverse=True)  # (pid, process) in sorted order
-    proc = proc.ravel()
-    kind = (lt["kind"].to_numpy() != KINDS[0]).astype(np.int64)  # locked 0, user_mapped 1
-    t, b = lt["time_ns"].to_numpy(dtype="float64"), lt["bytes"].to_numpy(dtype="float64")
-    order = np.lexsort((t, kind, proc))  # stable: equal (process, kind, time) keep row order
-    proc, kind, t, b = proc[order], kind[order], t[order], b[order]
-    last_at_time = np.r_[(proc[1:] != proc[:-1]) | (kind[1:] != kind[:-1]) | (t[1:] != t[:-1]),
-                         True]  # equal times: the last row's level holds
-    proc, kind, t, b = proc[last_at_time], kind[last_at_time], t[last_at_time], b[last_at_time]
-    first = np.r_[True, (proc[1:] != proc[:-1]) | (kind[1:] != kind[:-1])]  # of a series
-    last = np.r_[first[1:], True]
-    delta = b - np.where(first, 0.0, np.r_[0.0, b[:-1]])
+    h = held_series(lt)
+    _, pids, names, procs = _process_codes(h)
+    proc = h["proc"].to_numpy()
+    t, b = h["time_ns"].to_numpy(dtype="float64"), h["bytes"].to_numpy(dtype="float64")
+    last = np.r_[proc[1:] != proc[:-1], True]
     nxt = np.where(last, max(t_end, float(t.max())), np.r_[t[1:], 0.0])
     impact = np.bincount(proc, weights=b * (nxt - t), minlength=len(procs)) / 1e9
     at_end = np.bincount(proc[last], weights=b[last], minlength=len(procs))
-    # total level (both kinds) after each change; changes at one instant count once
-    o2 = np.lexsort((kind, t, proc))
-    p2, t2, level = proc[o2], t[o2], np.cumsum(delta[o2])
-    starts = np.flatnonzero(np.r_[True, p2[1:] != p2[:-1]])
-    before = np.r_[0.0, level[:-1]][starts]  # cumulated level of the processes before
-    level -= np.repeat(before, np.diff(np.r_[starts, len(p2)]))
-    inst = np.r_[(p2[1:] != p2[:-1]) | (t2[1:] != t2[:-1]), True]
     peak = np.full(len(procs), -np.inf)
-    np.maximum.at(peak, p2[inst], level[inst])
-    out = pd.DataFrame({"pid": pids[procs // len(names)], "process": names[procs % len(names)],
-                        "impact_byte_seconds": impact, "peak_bytes": peak,
-                        "bytes_at_end": at_end})
+    np.maximum.at(peak, proc, b)
+    out = pd.DataFrame({"pid": pids, "process": names, "impact_byte_seconds": impact,
+                        "peak_bytes": peak, "bytes_at_end": at_end})
     return out.sort_values(["impact_byte_seconds", "bytes_at_end"], ascending=False,
                            ignore_index=True)
 

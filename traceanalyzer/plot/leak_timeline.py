@@ -1,10 +1,13 @@
 """Leak timeline: bytes locked and user-mapped per process over time.
 
 Two step-line panels (locked, user-mapped) share the time axis with a lane panel of
-process lifetimes. The processes with the largest impact (bytes x time held) are drawn
+process lifetimes. The processes with the largest impact (memory held x time) are drawn
 individually; the rest are folded into one "others" series so the figure reads the
 same with 1 or 200 processes. Exits with memory still held are marked, and what is
-still held at trace end is written at the right edge of each line.
+still held at trace end is written at the right edge of each line. What a process
+holds (ranking, legend, exit marks on the lanes, the title) is the leak timeline's
+``held`` kind: an MDL locked and mapped into one process is one set of pages, not the
+sum of the two panels.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from matplotlib.lines import Line2D
 from traceanalyzer.plot import frames, style
 from traceanalyzer import vocabulary as vocab
 from traceanalyzer.analysis.timelines import (  # noqa: F401  (re-exported: plot API)
+    HELD,
     KINDS,
     decimate_steps,
     normalise_leak_timeline as _normalise,
@@ -39,8 +43,8 @@ class _Series:
     key: tuple
     label: str
     color: str
-    impact: float  # bytes x ns, both kinds
-    steps: dict[str, tuple[np.ndarray, np.ndarray]]  # kind -> (times, values)
+    impact: float  # byte-seconds held (each MDL lifetime once)
+    steps: dict[str, tuple[np.ndarray, np.ndarray]]  # kind (and HELD) -> (times, values)
     span: tuple[float, float] | None  # lifetime (NaN = beyond the trace)
     members: int = 1
 
@@ -53,15 +57,22 @@ def plot_leak_timeline(
     top_n: int = 8,
     title: str | None = None,
     width: float = style.FIG_WIDTH,
+    bytes_at_end: float | None = None,
 ) -> Figure:
     """Figure of bytes locked and user-mapped per process over time.
 
     ``leak_timeline`` is ``Analysis.leak_timeline()`` (columns ``time_ns, pid, process,
-    kind ('locked' | 'user_mapped'), bytes``: the level from that time on).
+    kind ('locked' | 'user_mapped' | 'held'), bytes``: the level from that time on). The
+    panels draw the locked and user-mapped bytes; the ranking, legend, exit marks and
+    title take what each process holds (``held``; a table without ``held`` rows gets the
+    sum of the two kinds, see :func:`normalise_leak_timeline`).
     ``processes`` is the Trace's process table (``pid``, name in ``process``/``image``,
     ``start_ns``, ``end_ns``; optional) for lifetimes and exits. ``time_span_ns`` is the
     trace's (start, end) so that the axis covers the whole trace. The ``top_n``
     processes by impact are drawn; the others are summed into one grey series.
+    ``bytes_at_end``: what the title says is still held at trace end (``Analysis.leaks
+    ['bytes_at_end']``: each MDL lifetime once, also one locked in one process and mapped
+    into another); default (or None: unknown) the sum of what each process holds.
     """
     lt = _normalise(leak_timeline)
     spans = frames.process_spans(processes)
@@ -93,8 +104,8 @@ def plot_leak_timeline(
         span = (t1 - t0) / per  # x is time since the trace start (time_ns), not since t0
         ax_lock.set_xlim(t0 / per - span * 0.01, t1 / per + span * 0.01)
 
-        held_end = sum(s.steps[k][1][-1] for s in series for k in KINDS
-                       if len(s.steps[k][1]))
+        held_end = (sum(_held_at_end(s) for s in series) if bytes_at_end is None
+                    else float(bytes_at_end))
         n_proc = sum(s.members for s in series)
         fig.suptitle(
             title or f"Leak timeline: {vocab.format_bytes(held_end)} still held at trace end"
@@ -109,16 +120,22 @@ def plot_leak_timeline(
 
 
 def _held_at_exit(s: _Series, t_end: float) -> float:
-    """Bytes (both kinds) the process still held when it exited within the trace (0 if
-    it did not exit, or exited clean)."""
+    """Bytes the process still held (each MDL lifetime once) when it exited within the
+    trace (0 if it did not exit, or exited clean)."""
     if s.span is None or np.isnan(s.span[1]) or s.span[1] > t_end:
         return 0.0
-    return sum(frames.step_value_before(*s.steps[k], s.span[1]) for k in KINDS
-               if len(s.steps[k][0]))
+    t, v = s.steps[HELD]
+    return frames.step_value_before(t, v, s.span[1]) if len(t) else 0.0
+
+
+def _held_at_end(s: _Series) -> float:
+    """Bytes the series still holds at the end (each MDL lifetime once per process)."""
+    v = s.steps[HELD][1]
+    return float(v[-1]) if len(v) else 0.0
 
 
 def _legend_label(s: _Series) -> str:
-    held = sum(float(s.steps[k][1][-1]) for k in KINDS if len(s.steps[k][1]))
+    held = _held_at_end(s)
     return f"{s.label}: {vocab.format_bytes(held)} at end" if held else s.label
 
 
@@ -143,7 +160,7 @@ def _build_series(lt: pd.DataFrame, spans: pd.DataFrame, t_end: float,
     for i, r in enumerate(top.itertuples(index=False)):
         grp = groups[(r.pid, r.process)]
         steps = {}
-        for kind in KINDS:
+        for kind in (*KINDS, HELD):
             kg = grp[grp["kind"] == kind]
             steps[kind] = _step_arrays(kg) if len(kg) else (np.array([]), np.array([]))
         first = float(grp["time_ns"].min())
@@ -155,7 +172,7 @@ def _build_series(lt: pd.DataFrame, spans: pd.DataFrame, t_end: float,
         keys = pd.MultiIndex.from_frame(rest[["pid", "process"]])
         others = lt[pd.MultiIndex.from_frame(lt[["pid", "process"]]).isin(keys)]
         steps = {}
-        for kind in KINDS:
+        for kind in (*KINDS, HELD):
             kg = others[others["kind"] == kind]
             steps[kind] = _sum_steps(kg)
         out.append(_Series(("others",), f"others ({len(rest)} processes)", style.OTHERS_COLOR,
@@ -287,4 +304,5 @@ def _draw_lifetimes(ax, series: list[_Series], t0: float, t1: float, per: float)
 def plot_leak_timeline_for(analysis: Any, **kwargs: Any) -> Figure:
     """:func:`plot_leak_timeline` of an Analysis (``Analysis.plot_leak_timeline``)."""
     kwargs.setdefault("time_span_ns", analysis.trace.time_span_ns)
+    kwargs.setdefault("bytes_at_end", analysis.leaks.get("bytes_at_end"))
     return plot_leak_timeline(analysis.leak_timeline(), analysis.trace.processes, **kwargs)

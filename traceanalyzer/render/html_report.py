@@ -29,7 +29,9 @@ FIGURES: dict[str, tuple[str, str]] = {
         "Bytes locked and bytes mapped into user space per process over time. "
         "X marks a process that exited while still holding memory; the value at the "
         "right edge is what is still held when the trace ends (leaked until reboot for "
-        "user mappings torn down at exit)."),
+        "user mappings torn down at exit). The legend, the exit marks and the ranking "
+        "of the processes count what each process holds: an MDL locked and mapped "
+        "into the same process is one set of pages, counted once."),
     "hazard_timeline": (
         "Hazard timeline",
         "One lane per process (System and unattributed calls at the bottom). Markers are "

@@ -1,5 +1,6 @@
 """The report's interactive timeline: hazards by problem and memory held, zoomable, with
-hover, drawn by Bokeh in the page.
+hover, drawn by Bokeh in the page. The memory curve of a process is what it holds (the
+leak timeline's ``held`` kind: an MDL locked and mapped into it counts once).
 
 Bokeh's JavaScript is embedded inline (``Resources(mode="inline")``), so the report stays
 one file that works offline. Both plots share the time axis: zooming or panning one
@@ -20,6 +21,7 @@ from traceanalyzer import vocabulary as vocab
 from traceanalyzer.analysis.timelines import (
     decimate_steps,
     finding_lanes,
+    held_series,
     normalise_leak_timeline,
     problem_lanes,
     rank_processes,
@@ -76,20 +78,20 @@ LEAK_BINS = 2000
 
 def _leak_series(analysis: Any, t0: float, t1: float, per: float, top_n: int
                  ) -> list[tuple[str, dict]]:
-    """(label, {x, bytes}) of locked + user-mapped bytes of the top processes."""
+    """(label, {x, bytes}) of the memory held (each MDL lifetime once) by the top
+    processes."""
     lt = normalise_leak_timeline(analysis.leak_timeline())  # converted once, ranked as it is
     if lt.empty:
         return []
     ranked = rank_processes(lt, t1).head(top_n)
+    held = held_series(lt)  # in (pid, process, time) order
     out = []
-    pids = lt["pid"].to_numpy()
+    pids, names = held["pid"].to_numpy(), held["process"].to_numpy()
     for r in ranked.itertuples(index=False):
         pid = None if r.pid < 0 else int(r.pid)
-        both = lt[pids == r.pid]  # in time order already
-        wide = both.pivot_table(index="time_ns", columns="kind", values="bytes",
-                                aggfunc="last").sort_index().ffill().fillna(0)
-        t = wide.index.to_numpy(dtype=float)
-        v = wide.sum(axis=1).to_numpy(dtype=float)
+        mine = held[(pids == r.pid) & (names == r.process)]
+        t = mine["time_ns"].to_numpy(dtype=float)
+        v = mine["bytes"].to_numpy(dtype=float)
         t = np.r_[t, t1]
         v = np.r_[v, v[-1]]
         t, v = decimate_steps(t, v, t0, t1, bins=LEAK_BINS)
@@ -131,7 +133,8 @@ def interactive_section(analysis: Any, *, max_lanes: int = 15, max_points: int =
         ("rule", "@rule (@severity)"), ("caller", "@caller"), ("process", "@process"),
         ("MDL", "@mdl"), ("bytes", "@bytes"), ("time", f"@x{{0.000}} {unit}")]))
     lk = figure(name="memory", height=260, sizing_mode="stretch_width", x_range=x_range,
-                tools=tools, active_scroll="xwheel_zoom", title="Memory locked + user-mapped per process",
+                tools=tools, active_scroll="xwheel_zoom",
+                title="Memory held per process (locked or user-mapped, each MDL once)",
                 x_axis_label=f"time since trace start ({unit})", y_axis_label="bytes")
     renderers = []
     for i, (label, series) in enumerate(_leak_series(analysis, t0, t1, per, top_processes)):
