@@ -66,6 +66,10 @@ CASES = {
         [unmap(WORKER), unlock(WORKER), free(WORKER)],
         [("LOCKED_PAGES_AT_PROCESS_EXIT", END), ("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", END),
          ("USER_UNMAP_AFTER_OWNER_EXIT", at(0))]),
+    # a worker's unlock while the teardown goes on ran before the address space went
+    # (the exit is after the process's last call); it was under the live mapping
+    "a System worker unlocks during the teardown": (
+        [unlock(WORKER), unmap(), free()], [("UNLOCK_WHILE_USER_MAPPED", at(0))]),
     "nothing released": ([], [("MDL_STRUCT_LEAK", MS), ("LOCKED_PAGES_AT_PROCESS_EXIT", END),
                               ("USER_MAPPING_NOT_UNMAPPED_AT_EXIT", END)]),
 }

@@ -204,3 +204,26 @@ def test_a_dense_comb_is_drawn_as_its_envelope() -> None:
     assert len(lines[0].get_xdata()) < 2 * n  # thinned
     ys = np.concatenate([ln.get_ydata() for ln in lines])
     assert ys.max() == 16384 and set(np.unique(ys)) <= {0, 8192, 16384}
+
+
+def test_exit_marks_follow_the_exit_findings() -> None:
+    """A process's exit is the end of its teardown (IRP_MJ_CLEANUP after its ProcessEnd
+    event may release everything): the X and 'exited holding' come from the exit
+    findings, not from what it held at its ProcessEnd time."""
+    from pathlib import Path
+
+    import traceanalyzer as ta
+
+    samples = Path(__file__).resolve().parents[2] / "sample_traces"
+    clean = ta.analyze(ta.load(samples / "clean_cleanup_after_process_end.csv"))
+    fig = clean.plot_leak_timeline()
+    assert not any("exited holding" in s for s in _texts(fig))
+    assert "process exit with memory still held" not in _legend_labels(fig)
+    leaky = ta.analyze(ta.load(samples / "freed_while_locked_process_exit.csv"))
+    assert "exited holding 8 KiB" in _texts(leaky.plot_leak_timeline())
+    # given explicitly: a pid's bytes, NaN for memory of unknown size
+    t = seed_tables()
+    fig = plot_leak_timeline(t["leak_timeline"], t["processes"], exit_leaks={1234: float("nan")})
+    assert "exited holding memory of unknown size" in _texts(fig)
+    fig = plot_leak_timeline(t["leak_timeline"], t["processes"], exit_leaks={})
+    assert not any("exited holding" in s for s in _texts(fig))

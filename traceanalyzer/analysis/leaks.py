@@ -181,3 +181,16 @@ def leak_figures(held: pd.DataFrame, findings: pd.DataFrame, trace_end_ns: int) 
     exits = findings[findings["rule"].isin(EXIT_RULES)]
     at_exit = known_total(exits.drop_duplicates(["lifetime_id", "pid"])["bytes"])
     return {"bytes_at_end": total, "by_process": by_proc, "bytes_leaked_at_exit": at_exit}
+
+
+def exit_leaks_by_pid(findings: pd.DataFrame) -> dict[int, float]:
+    """Bytes each process (by pid) still held when it exited: its exit findings
+    (:data:`EXIT_RULES`), each MDL lifetime once (:func:`known_total`; NaN when all of
+    them are of unknown size). Processes that exited clean are not in it."""
+    exits = findings[findings["rule"].isin(EXIT_RULES) & findings["pid"].notna()]
+    out: dict[int, float] = {}
+    for pid, g in exits.drop_duplicates(["lifetime_id", "pid"]).groupby("pid"):
+        total = known_total(g["bytes"])
+        out[int(pid)] = float("nan") if total is None else float(total)
+    return out
+

@@ -13,7 +13,7 @@ sum of the two panels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 
 from traceanalyzer.plot import frames, style
 from traceanalyzer import vocabulary as vocab
+from traceanalyzer.analysis.leaks import exit_leaks_by_pid
 from traceanalyzer.analysis.timelines import (  # noqa: F401  (re-exported: plot API)
     HELD,
     KINDS,
@@ -47,6 +48,7 @@ class _Series:
     steps: dict[str, tuple[np.ndarray, np.ndarray]]  # kind (and HELD) -> (times, values)
     span: tuple[float, float] | None  # lifetime (NaN = beyond the trace)
     members: int = 1
+    at_exit: float = 0.0  # bytes still held when it exited (0: did not exit, or clean)
 
 
 def plot_leak_timeline(
@@ -58,6 +60,7 @@ def plot_leak_timeline(
     title: str | None = None,
     width: float = style.FIG_WIDTH,
     bytes_at_end: float | None = None,
+    exit_leaks: Mapping[int, float] | None = None,
 ) -> Figure:
     """Figure of bytes locked and user-mapped per process over time.
 
@@ -73,6 +76,10 @@ def plot_leak_timeline(
     ``bytes_at_end``: what the title says is still held at trace end (``Analysis.leaks
     ['bytes_at_end']``: each MDL lifetime once, also one locked in one process and mapped
     into another); default (or None: unknown) the sum of what each process holds.
+    ``exit_leaks``: bytes each process (by pid) still held when it exited, from the exit
+    findings (``Analysis.plot_leak_timeline`` passes them): a process's exit is the end of
+    its teardown, which may release memory after its ProcessEnd event (docs/rules.md), so
+    only the findings know it; default, what the process held at its ProcessEnd time.
     """
     lt = _normalise(leak_timeline)
     spans = frames.process_spans(processes)
@@ -81,6 +88,8 @@ def plot_leak_timeline(
 
     with matplotlib.rc_context(style.rc_params()):
         series = _build_series(lt, spans, t1, top_n)
+        for s in series:
+            s.at_exit = _held_at_exit(s, t1, exit_leaks)
         lanes = len(series)
         life_h = 0.8 + 0.26 * max(lanes, 1)
         fig = style.new_figure(figsize=(width, 2.1 * 2 + life_h + 0.9), layout="constrained")
@@ -112,18 +121,21 @@ def plot_leak_timeline(
                      f" ({n_proc} process{'es' if n_proc != 1 else ''} with MDL memory)",
             fontsize=style.BASE_FONT_SIZE + 3, fontweight="bold", x=0.01, ha="left")
         handles = [Line2D([], [], color=s.color, lw=2, label=_legend_label(s)) for s in series]
-        if any(_held_at_exit(s, t1) for s in series):
+        if any(s.at_exit > 0 or np.isnan(s.at_exit) for s in series):
             handles += [Line2D([], [], ls="none", marker="X", color="black", markersize=8,
                                label="process exit with memory still held")]
         fig.legend(handles=handles, loc="outside right upper", title="process (pid)")
     return fig
 
 
-def _held_at_exit(s: _Series, t_end: float) -> float:
+def _held_at_exit(s: _Series, t_end: float, exit_leaks: Mapping[int, float] | None) -> float:
     """Bytes the process still held (each MDL lifetime once) when it exited within the
-    trace (0 if it did not exit, or exited clean)."""
+    trace (0 if it did not exit, or exited clean): ``exit_leaks`` of its pid when given,
+    else its level at its ProcessEnd time."""
     if s.span is None or np.isnan(s.span[1]) or s.span[1] > t_end:
         return 0.0
+    if exit_leaks is not None:
+        return float(exit_leaks.get(s.key[0], 0.0)) if s.key[0] != "others" else 0.0
     t, v = s.steps[HELD]
     return frames.step_value_before(t, v, s.span[1]) if len(t) else 0.0
 
@@ -285,11 +297,11 @@ def _draw_lifetimes(ax, series: list[_Series], t0: float, t1: float, per: float)
         ax.barh(y, (b - a) / per, left=a / per, height=0.5, color=s.color,
                 alpha=0.35 if known else 0.15, edgecolor=s.color, lw=1)
         if known and not np.isnan(end) and end <= t1:
-            held = _held_at_exit(s, t1)
-            if held > 0:
+            held = s.at_exit
+            if held > 0 or np.isnan(held):  # NaN: held, of unknown size
                 ax.plot([end / per], [y], marker="X", color=s.color,
                         markeredgecolor="black", markersize=10, ls="none", zorder=5)
-                ax.annotate(f"exited holding {vocab.format_bytes(held)}",
+                ax.annotate(f"exited holding {vocab.format_bytes(held, 'memory of unknown size')}",
                             (end / per, y), xytext=(7, 0), textcoords="offset points",
                             va="center", fontsize=style.BASE_FONT_SIZE - 1)
             else:
@@ -305,4 +317,5 @@ def plot_leak_timeline_for(analysis: Any, **kwargs: Any) -> Figure:
     """:func:`plot_leak_timeline` of an Analysis (``Analysis.plot_leak_timeline``)."""
     kwargs.setdefault("time_span_ns", analysis.trace.time_span_ns)
     kwargs.setdefault("bytes_at_end", analysis.leaks.get("bytes_at_end"))
+    kwargs.setdefault("exit_leaks", exit_leaks_by_pid(analysis.findings))
     return plot_leak_timeline(analysis.leak_timeline(), analysis.trace.processes, **kwargs)

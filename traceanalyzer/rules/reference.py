@@ -189,8 +189,11 @@ space. Calls that run in the process's context after its ProcessEnd event (its o
 threads, or a thread attached to it) are its teardown: an unmap, unlock or free there is
 cleanup before the exit, and the exit rules (LOCKED_PAGES_AT_PROCESS_EXIT,
 USER_MAPPING_NOT_UNMAPPED_AT_EXIT, USER_UNMAP_AFTER_OWNER_EXIT) look at what is left
-after the last of them. Their findings keep the ProcessEnd event's time; a release from
-another context after that event comes after the exit.
+after the last of them. Their findings keep the ProcessEnd event's time. A release from any
+context before the last of those calls ran while the address space still existed, so it is
+before the exit; one after it, or after the event when no call in the process's context
+follows it, is after the exit (a trace shows only that the address space still existed at
+the process's last call, not when it went).
 
 An MDL first seen part-way through its life (the trace, or a `trace.window`, starts after
 its IoAllocateMdl) has an unknown lock state and unknown mappings, and no rule takes
