@@ -198,12 +198,14 @@ class AnalysisView:
                            width: float = 12.0):
         """Bytes locked and user-mapped over time for the view's processes and window.
         top_n: processes drawn; title, width: figure title and width in inches."""
+        from traceanalyzer.analysis.leaks import exit_leaks_by_pid
         from traceanalyzer.plot import leak_timeline
 
         span = self._f.window or self.trace.time_span_ns
         return leak_timeline.plot_leak_timeline(
             self.leak_timeline(), self.trace.processes, time_span_ns=span, top_n=top_n,
-            title=title or f"Leak timeline ({self._label()})", width=width)
+            title=title or f"Leak timeline ({self._label()})", width=width,
+            exit_leaks=exit_leaks_by_pid(self.analysis.findings))
 
     def _label(self) -> str:
         return "; ".join(self._f.labels) or "all"

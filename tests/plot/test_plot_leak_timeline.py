@@ -219,6 +219,8 @@ def test_exit_marks_follow_the_exit_findings() -> None:
     fig = clean.plot_leak_timeline()
     assert not any("exited holding" in s for s in _texts(fig))
     assert "process exit with memory still held" not in _legend_labels(fig)
+    view = clean.for_process("recorder.exe").plot_leak_timeline()  # views too
+    assert not any("exited holding" in s for s in _texts(view))
     leaky = ta.analyze(ta.load(samples / "freed_while_locked_process_exit.csv"))
     assert "exited holding 8 KiB" in _texts(leaky.plot_leak_timeline())
     # given explicitly: a pid's bytes, NaN for memory of unknown size
