@@ -179,3 +179,22 @@ def test_unlock_under_a_mapping_made_before_the_trace_is_an_exposure_from_the_un
         calls_table = a.trace.table("calls").to_pandas()
         unmap_seq = calls_table.loc[calls_table["event"] == "MmUnmapLockedPages", "seq"].iloc[0]
         assert unmap_seq in list(hit["evidence"])
+
+
+@pytest.mark.parametrize("name", ["t2_irp_owned_mdl_freed_by_driver", "t2_irp_owned_mdls",
+                                  "null_irp_driver_owned_mdls"])
+def test_a_window_keeps_irp_ownership(name: str):
+    """An MDL allocated for an IRP before the window is still the IRP's in it: its
+    IoCompleteRequest releases it (no LOCKED_MDL_NEVER_UNLOCKED, LOCKED_PAGES_AT_PROCESS_EXIT
+    or MDL_STRUCT_LEAK the whole trace does not have), and a driver's own unlock of it is
+    DRIVER_FREES_IO_MANAGER_MDL as in the whole trace. Every window start, both engines."""
+    trace = ta.load(SAMPLES / f"{name}.csv")
+    whole = set(ta.analyze(trace).findings["rule"].astype(str))
+    times = sorted(set(trace.table("calls").column("time_ns").to_pylist()))
+    for t0 in times[:-1]:
+        for engine in ("python", "jit"):
+            f = ta.analyze(trace.window(t0 + 1, times[-1] + 1_000_000), engine=engine).findings
+            assert set(f["rule"].astype(str)) <= whole, (t0, engine, list(f["rule"]))
+    early = ta.analyze(ta.load(SAMPLES / "t2_irp_owned_mdl_freed_by_driver.csv").window(
+        10_001, 100_000)).findings
+    assert list(early["rule"]) == ["DRIVER_FREES_IO_MANAGER_MDL"] * 2

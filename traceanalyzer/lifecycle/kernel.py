@@ -584,9 +584,11 @@ def _on_irp_complete(F, nf, S, M, L, IV, ivn, sysva, irp_head, live_lock, nl_liv
     return nf, nl_live
 
 
-def _first_seen(S, slot_of, ns, e, i, a, mid, x_va, x_size):
+def _first_seen(S, slot_of, irp_head, ns, e, i, a, mid, x_va, x_size, x_irp):
     """A call on MDL address a (dense id mid) allocated before the trace: a lifetime of
-    unknown kind from here. Returns the slot count (the new slot is ns)."""
+    unknown kind from here; owned by IRP ``x_irp`` when the call names one (a
+    ``trace.window`` writes the IRP of the allocation before it there). Returns the slot
+    count (the new slot is ns)."""
     s = ns
     S[s, S_MDL] = a
     S[s, S_KIND] = K_UNKNOWN
@@ -602,6 +604,10 @@ def _first_seen(S, slot_of, ns, e, i, a, mid, x_va, x_size):
     S[s, S_NMAPS] = 0
     S[s, S_NLOCKS] = 0
     S[s, S_REALLOC] = 0
+    S[s, S_IRP] = x_irp
+    if x_irp != -1:
+        S[s, S_IRPNEXT] = irp_head[x_irp] if x_irp in irp_head else -1
+        irp_head[x_irp] = s
     slot_of[mid] = s
     return ns + 1
 
@@ -1070,7 +1076,7 @@ def replay(inp, sizes, scratch):
 
         if s < 0:
             s = ns
-            ns = _first_seen(S, slot_of, ns, e, i, a, mid, va[row], size[row])
+            ns = _first_seen(S, slot_of, irp_head, ns, e, i, a, mid, va[row], size[row], irp[row])
         elif S[s, S_FREED] == 1:
             nf = _finding_at(F, nf, MDL_USE_AFTER_FREE, i, s, p, ti, since=S[s, S_FREE_EV])
             continue

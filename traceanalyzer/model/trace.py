@@ -426,7 +426,10 @@ class Trace:
         ``ImageDebugId`` (which PDB build such a module is). ``time_span_ns`` is the window,
         so an analysis of it ends there: an MDL still locked at ``end_ns`` is open at the
         end; one allocated before ``start_ns`` is first seen part-way through its life, its
-        lock state and mappings unknown (docs/rules.md). Every table (calls, cswitch,
+        lock state and mappings unknown (docs/rules.md), but still owned by the IRP its
+        IoAllocateMdl named (if neither was freed or completed before ``start_ns``): that
+        IRP is written into the ``irp`` cell of the MDL's first call in the window, so its
+        IoCompleteRequest there releases it. Every table (calls, cswitch,
         processes, threads, images, events) is derived from the same cut. Data-quality
         counters of the readers are copied. A window reaching past either end of the trace
         is cut to the trace's span; one that misses it entirely is a ValueError.
@@ -456,6 +459,7 @@ class Trace:
                 mask = (times >= lo) & (times <= hi)
                 if family == "calls":
                     mask[attach_rows] = True  # attached when the window starts
+                    t = _carry_irps(t, lo, mask)
                 if family == "cswitch" and "cpu" in t.column_names:
                     mask[attach_switches] = True  # the thread of such an attach without tid
                     before = np.flatnonzero(times < lo)
@@ -639,6 +643,55 @@ def _open_attaches(tables: dict[str, pa.Table], threads: pd.DataFrame,
         return none, none
     kept = np.sort(np.asarray(open_, dtype=np.int64))
     return rows[kept], switch[kept][switch[kept] >= 0]
+
+
+def _carry_irps(calls: pa.Table, lo: int, kept: np.ndarray) -> pa.Table:
+    """``calls`` with the IRP of each MDL allocated for one before ``lo`` and still its
+    at ``lo`` (no IoFreeMdl of the MDL, no IoCompleteRequest of the IRP in between) written
+    into the ``irp`` cell of the MDL's first kept call from ``lo`` on, when that call is not
+    an allocation and names no IRP: the window's replay then knows the IRP owns the MDL
+    (its IoCompleteRequest unlocks and frees it), as the whole trace's does."""
+    if "irp" not in calls.column_names or "mdl" not in calls.column_names or not calls.num_rows:
+        return calls
+    events = as_dictionary(calls.column("event"))
+    names = events.dictionary.to_pylist()
+    if "IoAllocateMdl" not in names:
+        return calls
+    codes = dictionary_codes(events)[0]
+
+    def code_of(name: str) -> int:
+        return names.index(name) if name in names else -2
+
+    times = calls.column("time_ns").to_numpy()
+    mdl, irp = _int_column(calls, "mdl"), _int_column(calls, "irp")
+    before = times < lo
+    alloc = np.flatnonzero(before & (codes == code_of("IoAllocateMdl")) & (mdl != -1))
+    if alloc.size == 0:
+        return calls
+    # the last allocation of each MDL before lo, and whether the MDL is gone since
+    last_alloc = pd.Series(alloc, index=mdl[alloc]).groupby(level=0).last()
+    freed = before & (codes == code_of("IoFreeMdl"))
+    gone_mdl = pd.Series(np.flatnonzero(freed), index=mdl[freed]).groupby(level=0).last()
+    done = before & (codes == code_of("IoCompleteRequest")) & (irp != -1)
+    gone_irp = pd.Series(np.flatnonzero(done), index=irp[done]).groupby(level=0).last()
+    owned = last_alloc[irp[last_alloc.to_numpy()] != -1]
+    owned = owned[owned.to_numpy() > gone_mdl.reindex(owned.index).fillna(-1).to_numpy()]
+    owner = irp[owned.to_numpy()]
+    owned = owned[owned.to_numpy() > gone_irp.reindex(owner).fillna(-1).to_numpy()]
+    if owned.empty:
+        return calls
+    rows = np.flatnonzero(kept & ~before & np.isin(mdl, owned.index.to_numpy()))
+    first = pd.Series(rows, index=mdl[rows]).groupby(level=0).first()
+    rows = first.to_numpy()
+    ok = (codes[rows] != code_of("IoAllocateMdl")) & (irp[rows] == -1)
+    rows, carried = rows[ok], irp[owned.reindex(first.index).to_numpy()[ok]]
+    if rows.size == 0:
+        return calls
+    col_type = calls.schema.field("irp").type
+    full = irp.copy()
+    full[rows] = carried
+    values = pa.array(full, pa.int64(), mask=full == -1).cast(col_type, safe=False)
+    return calls.set_column(calls.column_names.index("irp"), "irp", values)
 
 
 def _int_column(table: pa.Table, name: str, rows: np.ndarray | None = None) -> np.ndarray:
