@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from traceanalyzer.context.attribution import attribute
+from traceanalyzer.context.attribution import attribute, unresolved_in_span
 from traceanalyzer.model.stats import LOSS_COUNTERS, QUALITY_COUNTERS
 from traceanalyzer.model.trace import Trace
 from traceanalyzer.recording import recording_check
@@ -31,7 +29,7 @@ def trace_info(trace: Trace) -> dict[str, Any]:
     ctx = attribute(trace)
     stats = trace.stats
     quality = {name: stats.total(name) for name in QUALITY_COUNTERS}
-    quality["unresolved_context"] = int(np.count_nonzero(ctx.unresolved))
+    quality["unresolved_context"] = unresolved_in_span(ctx, trace)
     quality["loss"] = sum(stats.total(name) for name in LOSS_COUNTERS)
     return {
         "traces": list(trace.paths),

@@ -161,3 +161,9 @@ def test_a_kept_attach_of_an_unknown_process_is_not_the_windows_unresolved_call(
                               ("MmUnmapLockedPages", 100, "attach"),
                               ("KeUnstackDetachProcess", 100, "attach")]
     assert rules(w) == []
+    # ... nor counted as one (summary() and info's unresolved_context)
+    from traceanalyzer.info import trace_info
+
+    assert ta.analyze(w).summary()["stats"]["unresolved_context"] == 0
+    assert trace_info(w)["quality"]["unresolved_context"] == 0
+    assert ta.analyze(trace).summary()["stats"]["unresolved_context"] == 1

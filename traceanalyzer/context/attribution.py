@@ -98,6 +98,15 @@ class Context:
         )
 
 
+def unresolved_in_span(ctx: Context, trace: Trace) -> int:
+    """Calls of ``trace`` whose process could not be resolved (the ``unresolved_context``
+    counter), not counting the calls before its span: the KeStackAttachProcess calls a
+    ``trace.window`` keeps because they are open at its start (their own context is the
+    whole trace's to count)."""
+    times = _col(trace.table("calls"), "time_ns")
+    return int(np.count_nonzero(ctx.unresolved & (times >= trace.time_span_ns[0])))
+
+
 def process_index(trace: Trace, seq: np.ndarray, pid: np.ndarray) -> np.ndarray:
     """Process instance (``trace.processes.proc_id``) of each (seq, pid); -1 when pid is -1."""
     procs = trace.processes

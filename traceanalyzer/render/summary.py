@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from traceanalyzer.analysis import Analysis
+from traceanalyzer.context.attribution import unresolved_in_span
 from traceanalyzer.coverage import no_calls_notice
 from traceanalyzer.model.stats import LOSS_COUNTERS, QUALITY_COUNTERS
 from traceanalyzer.rules.problems import problem_records
@@ -106,7 +107,7 @@ def summary_parts(analysis: Any) -> dict[str, Any]:
             "events_by_name": dict(sorted(trace.events_by_name.items())),
             "calls": trace.table("calls").num_rows,
             **{name: stats.total(name) for name in QUALITY_COUNTERS},
-            "unresolved_context": int(analysis.context.unresolved.sum()),
+            "unresolved_context": unresolved_in_span(analysis.context, trace),
             "mdl_lifetimes": analysis.replay.n_lifetimes,
             "replay_engine": analysis.replay.engine,
             "loss": sum(stats.total(name) for name in LOSS_COUNTERS),
