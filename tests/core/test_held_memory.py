@@ -107,6 +107,18 @@ def test_an_mdl_locked_in_one_process_and_mapped_into_another_counts_in_both() -
     assert "8 KiB still held at trace end" in a.plot_leak_timeline()._suptitle.get_text()
 
 
+def test_an_mdl_left_mapped_in_two_exiting_processes_leaks_its_pages_once() -> None:
+    """bytes_leaked_at_exit is physical memory: the MDL's pages, once, though each
+    process's exit is its own finding (and each process's exit mark shows them)."""
+    ends = [{"time_ns": 8000 + k, "event": "ProcessEnd", "pid": p, "image": i}
+            for k, (p, i) in enumerate(((100, "a.exe"), (200, "b.exe")))]
+    a = analyze_rows(PRELUDE + [alloc(1000, A), lock(2000, A), user_map(3000, A),
+                                user_map(4000, B, mapped=MAPPED2)] + ends + [trace_end()])
+    exits = a.findings[a.findings["rule"] == "USER_MAPPING_NOT_UNMAPPED_AT_EXIT"]
+    assert sorted(exits["pid"]) == [100, 200]
+    assert a.leaks["bytes_leaked_at_exit"] == 8192
+
+
 def test_two_mdls_add() -> None:
     a = analyze_rows(PRELUDE + [
         alloc(1000, A), lock(2000, A), user_map(3000, A),

@@ -160,7 +160,8 @@ def known_total(sizes: pd.Series) -> int | None:
 def leak_figures(held: pd.DataFrame, findings: pd.DataFrame, trace_end_ns: int) -> dict[str, Any]:
     """bytes_at_end (memory still locked or user-mapped when the trace ends, each MDL
     lifetime counted once), by_process, bytes_leaked_at_exit (user mappings and
-    user-buffer locks still held when their process ended). Each figure adds the sizes
+    user-buffer locks still held when their process ended, each MDL lifetime once). Each
+    figure adds the sizes
     that are known (:func:`known_total`): None when memory is held but of unknown size
     only, 0 when none is held."""
     still = held[held["end_ns"] >= trace_end_ns] if len(held) else held
@@ -179,7 +180,8 @@ def leak_figures(held: pd.DataFrame, findings: pd.DataFrame, trace_end_ns: int) 
                             "bytes": known_total(g["bytes"])})
         by_proc.sort(key=lambda r: -(r["bytes"] if r["bytes"] is not None else -1))
     exits = findings[findings["rule"].isin(EXIT_RULES)]
-    at_exit = known_total(exits.drop_duplicates(["lifetime_id", "pid"])["bytes"])
+    # physical memory: an MDL mapped into two processes that both exit leaks its pages once
+    at_exit = known_total(exits.drop_duplicates("lifetime_id")["bytes"])
     return {"bytes_at_end": total, "by_process": by_proc, "bytes_leaked_at_exit": at_exit}
 
 
