@@ -319,3 +319,24 @@ def test_each_load_of_a_module_resolves_with_its_own_build(two_builds, tmp_path:
     path.write_text(logged)
     assert ta.load(path, symbols=store).table("calls").column("caller").to_pylist() == [
         "mydriver!LockUserBuffer+0x1", "mydriver!LockUserBuffer+0x1", "mydriver!DriverEntry+0x0"]
+
+
+def test_a_symbols_folder_is_read_once_while_its_files_stay_the_same(tmp_path) -> None:
+    """check loads many traces with one --symbols: the PDBs read for the first stay read
+    (SymbolDir.shared), until a file of the folder is added or changed."""
+    import os
+
+    from traceanalyzer.gate.cache import options_key
+    from traceanalyzer.model.symbols import SymbolDir
+
+    (tmp_path / "a.pdb").write_bytes(b"not a pdb")
+    (tmp_path / "notes.txt").write_text("not read")
+    first = SymbolDir.shared(tmp_path)
+    assert SymbolDir.shared(str(tmp_path)) is first
+    assert [name for name, _size, _mtime in first.listing()] == ["a.pdb"]
+    key = options_key({"symbols": str(tmp_path)})
+    (tmp_path / "notes.txt").write_text("still not read")
+    assert SymbolDir.shared(tmp_path) is first and options_key({"symbols": str(tmp_path)}) == key
+    os.utime(tmp_path / "a.pdb", ns=(1, 1))  # a PDB replaced: read again, keyed again
+    assert SymbolDir.shared(tmp_path) is not first
+    assert options_key({"symbols": str(tmp_path)}) != key

@@ -138,3 +138,18 @@ def test_check_names_it_safely_in_every_output(tmp_path: Path, capsys) -> None:
     # a trace ID can be named as IDs show it, too
     assert main(["check", str(nightly), "--baseline", str(baseline), "-q", "--history", str(history),
                  "--trend", "UNLOCK_WHILE_USER_MAPPED", "--trend-trace", f"{SHOWN}.csv"]) == 0
+
+
+def test_a_worker_error_line_names_it_safely(tmp_path: Path) -> None:
+    """The pool's own error lines ('timed out', 'worker died') name the file too: escaped
+    where the gate stores every error, so JUnit stays well-formed XML."""
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    (nightly / f"{CAFE}.csv").write_bytes(SEED.read_bytes())
+    xml = tmp_path / "out.xml"
+    assert main(["check", str(nightly), "--baseline", str(tmp_path / "b.json"),
+                 "--update-baseline", "-j", "2", "--timeout", "0.000001", "--no-cache",
+                 "--junit", str(xml)]) == 2
+    (case,) = ET.parse(xml).getroot().iter("testcase")
+    text = ET.tostring(case, encoding="unicode")
+    assert "timed out" in text and SHOWN in text

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from traceanalyzer.context.attribution import Context
+from traceanalyzer.context.attribution import Context, carried_calls
 from traceanalyzer.model.asof import asof_index
 from traceanalyzer.lifecycle.replay import u64_column
 from traceanalyzer.lifecycle.tables import LifecycleTables
@@ -37,10 +37,7 @@ class FindingSources:
         self.call_seq = self.calls.column("seq").to_numpy()
         self.call_time = self.calls.column("time_ns").to_numpy()
         self.trace_start_ns, self.trace_end_ns = trace.time_span_ns
-        # calls before the span: the attaches a Trace.window keeps because they are open
-        # at its start. They set the context of the window's calls; no rule fires on them
-        # (their IRQL, their context) in the window, the whole trace reports those
-        self.carried = self.call_time < self.trace_start_ns
+        self.carried = carried_calls(trace)  # no rule fires on them in the window
 
     def findings(self) -> pd.DataFrame:
         """The assembled findings table (columns: ``rules.assemble.FINDING_COLUMNS``)."""

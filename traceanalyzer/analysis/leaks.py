@@ -161,9 +161,8 @@ def leak_figures(held: pd.DataFrame, findings: pd.DataFrame, trace_end_ns: int) 
     """bytes_at_end (memory still locked or user-mapped when the trace ends, each MDL
     lifetime counted once), by_process, bytes_leaked_at_exit (user mappings and
     user-buffer locks still held when their process ended, each MDL lifetime once). Each
-    figure adds the sizes
-    that are known (:func:`known_total`): None when memory is held but of unknown size
-    only, 0 when none is held."""
+    figure adds the sizes that are known (:func:`known_total`): None when memory is held
+    but of unknown size only, 0 when none is held."""
     still = held[held["end_ns"] >= trace_end_ns] if len(held) else held
     by_proc: list[dict[str, Any]] = []
     total: int | None = 0
@@ -195,4 +194,3 @@ def exit_leaks_by_pid(findings: pd.DataFrame) -> dict[int, float]:
         total = known_total(g["bytes"])
         out[int(pid)] = float("nan") if total is None else float(total)
     return out
-

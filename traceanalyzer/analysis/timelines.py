@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from traceanalyzer import vocabulary as vocab
+from traceanalyzer.analysis.leaks import HELD_KIND
 from traceanalyzer.rules.problems import problem_id, problems_of
 
 __all__ = ["HELD", "KINDS", "PROBLEM_LANES_ABOVE", "decimate_steps", "finding_lanes", "float_series",
@@ -22,7 +23,7 @@ KINDS: tuple[str, ...] = ("locked", "user_mapped")
 
 #: The leak timeline's kind of the memory a process holds: each MDL lifetime locked in
 #: it or user-mapped into it counted once (``Analysis.leak_timeline()``).
-HELD = "held"
+HELD = HELD_KIND
 
 
 def float_series(series: Any) -> pd.Series:

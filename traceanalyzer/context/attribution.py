@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceanalyzer.model.asof import asof_index
+from traceanalyzer.model.encoding import event_masks
 from traceanalyzer.model.instances import live_thread_index
 from traceanalyzer.model.trace import Trace
 
@@ -98,13 +99,17 @@ class Context:
         )
 
 
+def carried_calls(trace: Trace) -> np.ndarray:
+    """The calls before the span of ``trace``: the KeStackAttachProcess calls a
+    ``trace.window`` keeps because they are open at its start. They set the context of
+    the window's calls; their own (IRQL, context) is the whole trace's to report."""
+    return _col(trace.table("calls"), "time_ns") < trace.time_span_ns[0]
+
+
 def unresolved_in_span(ctx: Context, trace: Trace) -> int:
     """Calls of ``trace`` whose process could not be resolved (the ``unresolved_context``
-    counter), not counting the calls before its span: the KeStackAttachProcess calls a
-    ``trace.window`` keeps because they are open at its start (their own context is the
-    whole trace's to count)."""
-    times = _col(trace.table("calls"), "time_ns")
-    return int(np.count_nonzero(ctx.unresolved & (times >= trace.time_span_ns[0])))
+    counter), not counting :func:`carried_calls`."""
+    return int(np.count_nonzero(ctx.unresolved & ~carried_calls(trace)))
 
 
 def process_index(trace: Trace, seq: np.ndarray, pid: np.ndarray) -> np.ndarray:
@@ -198,9 +203,8 @@ def _attach_states(
     findings.
     """
     n = calls.num_rows
-    events = calls.column("event")
-    is_attach = np.asarray(pc.equal(events.cast(pa.string()), "KeStackAttachProcess").fill_null(False))
-    is_detach = np.asarray(pc.equal(events.cast(pa.string()), "KeUnstackDetachProcess").fill_null(False))
+    is_attach, is_detach = event_masks(calls.column("event"), "KeStackAttachProcess",
+                                       "KeUnstackDetachProcess")
     idx = np.flatnonzero(is_attach | is_detach)
     if idx.size == 0:
         return np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=bool), []

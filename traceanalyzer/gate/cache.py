@@ -24,14 +24,13 @@ from typing import Any, Mapping
 
 from traceanalyzer.errors import TraceError
 from traceanalyzer.fileio import write_text_atomic
+from traceanalyzer.model.symbols import SymbolDir
 
 #: Package folders whose code cannot change a summary (left out of the analyzer key).
 _NOT_IN_KEY = {"gate", "cli", "render", "plot", "synth", "__pycache__"}
 CACHE_FORMAT = 1
 #: File in every key folder the cache created: only such folders are ever pruned.
 MARKER = ".traceanalyzer-cache"
-#: Files of a symbols folder that can change how callers resolve (model.symbols reads these).
-SYMBOL_SUFFIXES = (".pdb", ".sys", ".dll", ".exe")
 
 
 def file_digest(path: str | Path) -> str:
@@ -53,11 +52,7 @@ def options_key(load: Mapping[str, Any]) -> str:
         except OSError:
             doc["field_map"] = str(load["field_map"])  # the read fails and says why
     if load.get("symbols") is not None:
-        root = Path(load["symbols"])
-        doc["symbols"] = sorted(
-            (f.relative_to(root).as_posix(), s.st_size, s.st_mtime_ns)
-            for f in root.rglob("*") if f.suffix.lower() in SYMBOL_SUFFIXES and f.is_file()
-            for s in [f.stat()])
+        doc["symbols"] = SymbolDir(Path(load["symbols"])).listing()
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 

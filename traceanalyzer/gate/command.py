@@ -135,9 +135,9 @@ class CheckRequest:
             load_field_map(Path(self.field_map))  # a bad map is one error, not one per trace
             out["field_map"] = str(Path(self.field_map).resolve())
         if self.symbols is not None:
-            if not Path(self.symbols).is_dir():
-                raise TraceError("--symbols: not a folder", self.symbols)
-            out["symbols"] = str(Path(self.symbols).resolve())
+            from traceanalyzer.model.symbols import SymbolDir
+
+            out["symbols"] = str(SymbolDir(Path(self.symbols)).root.resolve())  # or not a folder
         out.update({k: v for k in ("gz_max_bytes", "gz_max_ratio") if (v := getattr(self, k)) is not None})
         return out
 

@@ -129,7 +129,9 @@ def run_traces(traces: list[TraceFile], options: RunOptions | None = None) -> li
             if opts.cache is not None:
                 opts.cache.put(r.cache_key, r.summary)
         else:
-            r.error = str(out.get("error") or "unknown error")
+            # one line that names the file: every output must hold it (a name's bytes
+            # that are not UTF-8 as \xNN, whichever worker, pool or Dask wrote it)
+            r.error = path_text(str(out.get("error") or "unknown error"))
         done += 1
         if opts.progress:
             opts.progress(done, total)
@@ -160,7 +162,7 @@ def _outcome(fut: Any, r: TraceResult) -> dict[str, Any]:
         return fut.result()
     except Exception as exc:  # worker process died (BrokenProcessPool, KilledWorker, ...)
         return {"ok": False, "kind": "internal",
-                "error": f"{path_text(r.trace.path)}: worker failed: {type(exc).__name__}: {exc}"}
+                "error": f"{r.trace.path}: worker failed: {type(exc).__name__}: {exc}"}
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:

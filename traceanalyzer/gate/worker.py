@@ -11,7 +11,6 @@ import traceback
 from typing import Any, Callable
 
 from traceanalyzer.errors import TraceError
-from traceanalyzer.escape import path_text
 
 
 def summarize(path: str, **options: Any) -> dict[str, Any]:
@@ -41,7 +40,7 @@ def run_job(path: str, fn: Callable[[str], dict[str, Any]] | None = None) -> dic
         at = f" (at {where.filename}:{where.lineno})" if where else ""
         return {
             "ok": False,
-            "error": f"{path_text(path)}: internal error {type(exc).__name__}: {path_text(str(exc))}{at}",
+            "error": f"{path}: internal error {type(exc).__name__}: {exc}{at}",
             "kind": "internal",
             "seconds": time.perf_counter() - start,
         }

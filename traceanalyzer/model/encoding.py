@@ -27,6 +27,29 @@ def dictionary_codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]
     return codes, d.dictionary.to_pylist()
 
 
+def event_masks(col: pa.Array | pa.ChunkedArray, *names: str) -> list[np.ndarray]:
+    """For each of ``names``, the rows of the string column ``col`` that hold it (all
+    False when none does): one dictionary encoding, no string comparison per row."""
+    codes, values = dictionary_codes(col)
+    return [codes == values.index(name) if name in values else np.zeros(codes.size, bool)
+            for name in names]
+
+
+def int_column(table: pa.Table, name: str, rows: np.ndarray | None = None,
+               fill: int = -1) -> np.ndarray:
+    """An integer column (at ``rows``) as a writable int64 array, nulls (and every row,
+    when the table lacks the column) as ``fill``; unsigned values past 2**63 keep their
+    bits (addresses)."""
+    n = table.num_rows if rows is None else len(rows)
+    if name not in table.column_names:
+        return np.full(n, fill, dtype=np.int64)
+    col = table.column(name)
+    if rows is not None:
+        col = col.take(pa.array(rows))
+    values = pc.fill_null(col.cast(pa.int64(), safe=False), fill).to_numpy(zero_copy_only=False)
+    return np.array(values, dtype=np.int64)  # a copy: callers write to it
+
+
 def take_column(table: pa.Table, column: str, idx: np.ndarray) -> np.ndarray:
     """Values of ``table[column]`` at row indices, as an object array (None where ``idx``
     is -1, and everywhere when the table lacks the column)."""

@@ -78,7 +78,11 @@ class Stats:
         source: str = "",
         detail: str = "",
     ) -> None:
-        source, detail = path_text(source), path_text(detail)
+        # (per unknown ETL event: escape only what can hold a surrogate, not ASCII text)
+        if type(source) is not str or not source.isascii():
+            source = path_text(source)
+        if type(detail) is not str or not detail.isascii():
+            detail = path_text(detail)
         key = (name, source, detail)
         entry = self.entries.get(key)
         total = int(value) + (entry.value if entry is not None else 0)

@@ -68,6 +68,14 @@ def _debug_id(path: Path) -> str | None:
     return None
 
 
+#: The files of a symbols folder that resolve callers: PDBs, and the images whose debug
+#: ids pick one of several PDBs.
+SYMBOL_SUFFIXES = (".pdb", ".sys", ".dll", ".exe")
+
+#: SymbolDirs already read, by (folder, :meth:`SymbolDir.listing`): see :meth:`SymbolDir.shared`.
+_SHARED: dict[tuple[Path, tuple], "SymbolDir"] = {}
+
+
 @dataclass
 class SymbolDir:
     """The PDB (and PE) files of a folder, found by module name."""
@@ -80,14 +88,34 @@ class SymbolDir:
         if not self.root.is_dir():
             raise TraceError("--symbols: not a folder", self.root)
 
+    @classmethod
+    def shared(cls, root: str | Path) -> "SymbolDir":
+        """The SymbolDir of ``root``, reused while its files are the same ones (same
+        names, sizes and modification times): the PDBs it has read stay read, for every
+        trace a process loads with the same ``--symbols`` (``check`` over many traces)."""
+        fresh = cls(Path(root))
+        key = (fresh.root.resolve(), fresh.listing())
+        if key not in _SHARED:
+            if len(_SHARED) >= 4:
+                _SHARED.clear()
+            _SHARED[key] = fresh
+        return _SHARED[key]
+
     @cached_property
     def _files(self) -> dict[str, list[Path]]:
         """lower-case file name -> paths (recursive)."""
         out: dict[str, list[Path]] = {}
         for p in sorted(self.root.rglob("*")):
-            if p.is_file() and p.suffix.lower() in (".pdb", ".sys", ".dll", ".exe"):
+            if p.is_file() and p.suffix.lower() in SYMBOL_SUFFIXES:
                 out.setdefault(p.name.lower(), []).append(p)
         return out
+
+    def listing(self) -> tuple[tuple[str, int, int], ...]:
+        """(path below the root, size, modification time in ns) of each file it reads:
+        what a summary made with these symbols depends on."""
+        return tuple(sorted((p.relative_to(self.root).as_posix(), st.st_size, st.st_mtime_ns)
+                            for paths in self._files.values() for p in paths
+                            for st in [p.stat()]))
 
     def pdb_for(self, module: str, traced: set[tuple[str, str]] | None = None) -> tuple[Path | None, str]:
         """(the PDB of ``module``, or None with the reason); ``traced``: the (PDB name,

@@ -23,7 +23,9 @@ from traceanalyzer.model import instances
 from traceanalyzer.model.asof import asof_index
 from traceanalyzer.model.callers import resolve_callers
 from traceanalyzer.model.dtypes import with_addresses
-from traceanalyzer.model.encoding import as_dictionary, dictionary_codes, null_column
+from traceanalyzer.model.encoding import (
+    as_dictionary, dictionary_codes, event_masks, int_column, null_column,
+)
 from traceanalyzer.model.left_out import LeftOut
 from traceanalyzer.model.order import kept_ranks, ranks_around_left_out
 from traceanalyzer.readers.base import order_by_key
@@ -401,7 +403,7 @@ class Trace:
         Call before analysing. Returns the trace."""
         from traceanalyzer.model.symbols import SymbolDir, symbolize_calls, traced_builds
 
-        self._tables["calls"] = symbolize_calls(self._tables["calls"], SymbolDir(Path(symbol_dir)),
+        self._tables["calls"] = symbolize_calls(self._tables["calls"], SymbolDir.shared(symbol_dir),
                                                 self.stats, traced_builds(self.table("images")))
         self._full_tables.pop("calls", None)
         return self
@@ -601,29 +603,23 @@ def _open_attaches(tables: dict[str, pa.Table], threads: pd.DataFrame,
     calls = tables["calls"]
     if calls.num_rows == 0:
         return none, none
-    events = as_dictionary(calls.column("event"))
-    names = events.dictionary.to_pylist()
-    if "KeStackAttachProcess" not in names:
-        return none, none
-    codes = dictionary_codes(events)[0]
-    attach = codes == names.index("KeStackAttachProcess")
-    detach = (codes == names.index("KeUnstackDetachProcess") if "KeUnstackDetachProcess" in names
-              else np.zeros(codes.size, dtype=bool))
+    attach, detach = event_masks(calls.column("event"), "KeStackAttachProcess",
+                                 "KeUnstackDetachProcess")
     times = calls.column("time_ns").to_numpy()
     rows = np.flatnonzero((attach | detach) & (times < lo))
     if rows.size == 0 or not attach[rows].any():
         return none, none
     seq = calls.column("seq").to_numpy()[rows]
-    tid = _int_column(calls, "tid", rows)
+    tid = int_column(calls, "tid", rows)
     switch = np.full(rows.size, -1, dtype=np.int64)
     need = np.flatnonzero(tid == -1)
     cs = tables["cswitch"]
     if need.size and cs.num_rows and {"cpu", "new_tid"} <= set(cs.column_names):
-        cpu = _int_column(calls, "cpu", rows[need])
+        cpu = int_column(calls, "cpu", rows[need])
         switch[need] = asof_index(seq[need], cpu, cs.column("seq").to_numpy(),
-                                  _int_column(cs, "cpu"), strict=True)
+                                  int_column(cs, "cpu"), strict=True)
         hit = need[switch[need] >= 0]
-        tid[hit] = _int_column(cs, "new_tid", switch[hit])
+        tid[hit] = int_column(cs, "new_tid", switch[hit])
     instance = instances.live_thread_index(threads, seq, tid)
     stacks: dict[tuple[str, int], list[int]] = {}
     for i in range(rows.size):
@@ -653,26 +649,19 @@ def _carry_irps(calls: pa.Table, lo: int, kept: np.ndarray) -> pa.Table:
     (its IoCompleteRequest unlocks and frees it), as the whole trace's does."""
     if "irp" not in calls.column_names or "mdl" not in calls.column_names or not calls.num_rows:
         return calls
-    events = as_dictionary(calls.column("event"))
-    names = events.dictionary.to_pylist()
-    if "IoAllocateMdl" not in names:
-        return calls
-    codes = dictionary_codes(events)[0]
-
-    def code_of(name: str) -> int:
-        return names.index(name) if name in names else -2
-
+    is_alloc, is_free, is_done = event_masks(calls.column("event"), "IoAllocateMdl",
+                                             "IoFreeMdl", "IoCompleteRequest")
     times = calls.column("time_ns").to_numpy()
-    mdl, irp = _int_column(calls, "mdl"), _int_column(calls, "irp")
     before = times < lo
-    alloc = np.flatnonzero(before & (codes == code_of("IoAllocateMdl")) & (mdl != -1))
-    if alloc.size == 0:
+    if not (is_alloc & before).any():
         return calls
+    mdl, irp = int_column(calls, "mdl"), int_column(calls, "irp")
+    alloc = np.flatnonzero(before & is_alloc & (mdl != -1))
     # the last allocation of each MDL before lo, and whether the MDL is gone since
     last_alloc = pd.Series(alloc, index=mdl[alloc]).groupby(level=0).last()
-    freed = before & (codes == code_of("IoFreeMdl"))
+    freed = before & is_free
     gone_mdl = pd.Series(np.flatnonzero(freed), index=mdl[freed]).groupby(level=0).last()
-    done = before & (codes == code_of("IoCompleteRequest")) & (irp != -1)
+    done = before & is_done & (irp != -1)
     gone_irp = pd.Series(np.flatnonzero(done), index=irp[done]).groupby(level=0).last()
     owned = last_alloc[irp[last_alloc.to_numpy()] != -1]
     owned = owned[owned.to_numpy() > gone_mdl.reindex(owned.index).fillna(-1).to_numpy()]
@@ -683,7 +672,7 @@ def _carry_irps(calls: pa.Table, lo: int, kept: np.ndarray) -> pa.Table:
     rows = np.flatnonzero(kept & ~before & np.isin(mdl, owned.index.to_numpy()))
     first = pd.Series(rows, index=mdl[rows]).groupby(level=0).first()
     rows = first.to_numpy()
-    ok = (codes[rows] != code_of("IoAllocateMdl")) & (irp[rows] == -1)
+    ok = ~is_alloc[rows] & (irp[rows] == -1)
     rows, carried = rows[ok], irp[owned.reindex(first.index).to_numpy()[ok]]
     if rows.size == 0:
         return calls
@@ -692,15 +681,6 @@ def _carry_irps(calls: pa.Table, lo: int, kept: np.ndarray) -> pa.Table:
     full[rows] = carried
     values = pa.array(full, pa.int64(), mask=full == -1).cast(col_type, safe=False)
     return calls.set_column(calls.column_names.index("irp"), "irp", values)
-
-
-def _int_column(table: pa.Table, name: str, rows: np.ndarray | None = None) -> np.ndarray:
-    """An integer column (at ``rows``) as int64 numpy, nulls as -1."""
-    col = table.column(name)
-    if rows is not None:
-        col = col.take(pa.array(rows))
-    values = pc.fill_null(col.cast(pa.int64(), safe=False), -1).to_numpy(zero_copy_only=False)
-    return np.array(values, dtype=np.int64)  # a copy: callers write to it
 
 
 def _end_rundown_after(table: pa.Table, family: str, times: np.ndarray, hi: int) -> np.ndarray:
@@ -715,7 +695,7 @@ def _end_rundown_after(table: pa.Table, family: str, times: np.ndarray, hi: int)
     events = _event_strings(table)
     is_end = np.asarray(pc.fill_null(pc.or_(pc.ends_with(events, "RundownEnd"),
                                             pc.equal(events, "ImageDebugId")), False))
-    ids = _int_column(table, column)
+    ids = int_column(table, column)
     busy = set(ids[after & ~is_end].tolist())
     return after & is_end & (ids != -1) & ~np.isin(ids, list(busy))
 
